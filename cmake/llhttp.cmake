@@ -1,0 +1,10 @@
+# llhttp's C sources ship in Debian's node-llhttp package; build them as a static library.
+set(LLHTTP_SRC_DIR /usr/share/llhttp CACHE PATH "llhttp C sources")
+set(LLHTTP_INCLUDE_DIR /usr/share/include/llhttp CACHE PATH "llhttp header")
+if(NOT EXISTS ${LLHTTP_SRC_DIR}/llhttp.c)
+  message(FATAL_ERROR "llhttp sources not found in ${LLHTTP_SRC_DIR} (apt-get install node-llhttp)")
+endif()
+add_library(llhttp STATIC ${LLHTTP_SRC_DIR}/llhttp.c ${LLHTTP_SRC_DIR}/api.c ${LLHTTP_SRC_DIR}/http.c)
+target_include_directories(llhttp SYSTEM PUBLIC ${LLHTTP_INCLUDE_DIR})
+set_target_properties(llhttp PROPERTIES POSITION_INDEPENDENT_CODE ON C_STANDARD 99)
+target_compile_options(llhttp PRIVATE -O2 -w)

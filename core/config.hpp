@@ -1,0 +1,74 @@
+// Outpost configuration: parsed from TOML, validated strictly (unknown keys and bad
+// values are errors that name the file, line and reason).
+#pragma once
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/net_address.hpp"
+
+namespace outpost {
+
+struct ConfigError : std::runtime_error {
+  ConfigError(std::string file, unsigned line, std::string reason);
+  std::string file;
+  unsigned line;
+  std::string reason;
+};
+
+struct Config {
+  struct Server {
+    unsigned workers = 0;  // 0 = number of cores
+    std::string name = "outpost";
+    double shutdown_grace = 10;
+  } server;
+
+  struct Log {
+    std::string level = "info";
+    std::string file;
+    std::string access_log = "-";
+  } log;
+
+  struct Proxy {
+    std::vector<Endpoint> listen;
+    std::uint64_t max_request_line = 65536;
+    std::uint64_t max_header_size = 65536;
+    std::uint64_t max_request_body = 0;
+    double header_timeout = 30;
+    double body_timeout = 60;
+    double idle_timeout = 120;
+    unsigned max_connections_per_worker = 8192;
+    std::string forwarded_for = "on";
+    bool via = true;
+    double tunnel_idle_timeout = 300;
+  } proxy;
+
+  struct Origin {
+    double connect_timeout = 10;
+    double read_timeout = 60;
+    unsigned max_idle_per_host = 32;
+    double idle_timeout = 60;
+  } origin;
+
+  struct Acl {
+    NetworkList allow_clients;
+    std::vector<std::uint16_t> connect_ports;
+    std::vector<std::string> allow_hosts;
+    std::vector<std::string> deny_hosts;
+    NetworkList allow_networks;
+    NetworkList deny_networks;
+  } acl;
+
+  std::string source;  // file name the config came from ("<default>" for the embedded one)
+
+  // Parses TOML text; throws ConfigError.
+  static Config parse(std::string_view text, const std::string& source_name);
+  static Config load_file(const std::string& path);
+  static Config load_default();
+};
+
+// The embedded default configuration (deploy/outpost.toml).
+std::string_view default_config_text();
+
+}  // namespace outpost

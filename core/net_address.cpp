@@ -1,0 +1,172 @@
+#include "core/net_address.hpp"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <cstring>
+
+namespace outpost {
+
+std::optional<IpAddress> IpAddress::parse(std::string_view text) {
+  if (text.size() >= 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
+  if (text.empty() || text.size() > 63) return std::nullopt;
+  char buf[64];
+  std::memcpy(buf, text.data(), text.size());
+  buf[text.size()] = 0;
+  IpAddress a;
+  in_addr v4;
+  if (inet_pton(AF_INET, buf, &v4) == 1) {
+    a.v4 = true;
+    a.bytes[10] = 0xff;
+    a.bytes[11] = 0xff;
+    std::memcpy(&a.bytes[12], &v4, 4);
+    return a;
+  }
+  in6_addr v6;
+  if (inet_pton(AF_INET6, buf, &v6) == 1) {
+    std::memcpy(a.bytes.data(), &v6, 16);
+    // Treat ::ffff:a.b.c.d as IPv4.
+    static const std::uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    a.v4 = std::memcmp(a.bytes.data(), mapped, 12) == 0;
+    return a;
+  }
+  return std::nullopt;
+}
+
+IpAddress IpAddress::from_sockaddr(const sockaddr* sa) {
+  IpAddress a;
+  if (sa->sa_family == AF_INET) {
+    auto* s = reinterpret_cast<const sockaddr_in*>(sa);
+    a.v4 = true;
+    a.bytes[10] = 0xff;
+    a.bytes[11] = 0xff;
+    std::memcpy(&a.bytes[12], &s->sin_addr, 4);
+  } else if (sa->sa_family == AF_INET6) {
+    auto* s = reinterpret_cast<const sockaddr_in6*>(sa);
+    std::memcpy(a.bytes.data(), &s->sin6_addr, 16);
+    static const std::uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    a.v4 = std::memcmp(a.bytes.data(), mapped, 12) == 0;
+  }
+  return a;
+}
+
+std::string IpAddress::to_string() const {
+  char buf[INET6_ADDRSTRLEN];
+  if (v4) {
+    inet_ntop(AF_INET, &bytes[12], buf, sizeof buf);
+  } else {
+    inet_ntop(AF_INET6, bytes.data(), buf, sizeof buf);
+  }
+  return buf;
+}
+
+bool IpAddress::is_unspecified() const {
+  if (v4) return bytes[12] == 0 && bytes[13] == 0 && bytes[14] == 0 && bytes[15] == 0;
+  for (auto b : bytes)
+    if (b) return false;
+  return true;
+}
+
+std::optional<Cidr> Cidr::parse(std::string_view text) {
+  auto slash = text.find('/');
+  auto addr = IpAddress::parse(text.substr(0, slash));
+  if (!addr) return std::nullopt;
+  Cidr c;
+  c.base = *addr;
+  unsigned max_bits = addr->v4 ? 32 : 128;
+  unsigned bits = max_bits;
+  if (slash != std::string_view::npos) {
+    auto p = text.substr(slash + 1);
+    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), bits);
+    if (ec != std::errc() || ptr != p.data() + p.size() || p.empty() || bits > max_bits) return std::nullopt;
+  }
+  c.prefix = addr->v4 ? bits + 96 : bits;
+  // Zero the host bits so that to_string() and contains() agree.
+  for (unsigned i = 0; i < 16; ++i) {
+    unsigned lo = i * 8;
+    if (lo >= c.prefix) c.base.bytes[i] = 0;
+    else if (lo + 8 > c.prefix) c.base.bytes[i] &= static_cast<std::uint8_t>(0xff << (8 - (c.prefix - lo)));
+  }
+  return c;
+}
+
+bool Cidr::contains(const IpAddress& a) const {
+  unsigned full = prefix / 8, rest = prefix % 8;
+  if (std::memcmp(a.bytes.data(), base.bytes.data(), full) != 0) return false;
+  if (rest == 0) return true;
+  std::uint8_t mask = static_cast<std::uint8_t>(0xff << (8 - rest));
+  return (a.bytes[full] & mask) == (base.bytes[full] & mask);
+}
+
+std::string Cidr::to_string() const {
+  return base.to_string() + "/" + std::to_string(base.v4 ? prefix - 96 : prefix);
+}
+
+std::optional<NetworkList> NetworkList::parse(const std::vector<std::string>& texts, std::size_t* bad) {
+  std::vector<Cidr> nets;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    auto c = Cidr::parse(texts[i]);
+    if (!c) {
+      if (bad) *bad = i;
+      return std::nullopt;
+    }
+    nets.push_back(*c);
+  }
+  return NetworkList(std::move(nets));
+}
+
+bool NetworkList::contains(const IpAddress& a) const {
+  for (const auto& n : nets_)
+    if (n.contains(a)) return true;
+  return false;
+}
+
+std::optional<Endpoint> Endpoint::parse(std::string_view text) {
+  Endpoint e;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return std::nullopt;
+    e.host = std::string(text.substr(1, close - 1));
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    e.host = std::string(text.substr(0, colon));
+    if (e.host.find(':') != std::string::npos) return std::nullopt;  // bare IPv6 needs brackets
+    port = text.substr(colon + 1);
+  }
+  unsigned p = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (ec != std::errc() || ptr != port.data() + port.size() || port.empty() || p > 65535) return std::nullopt;
+  if (e.host.empty()) return std::nullopt;
+  e.port = static_cast<std::uint16_t>(p);
+  return e;
+}
+
+std::string Endpoint::to_string() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+bool Endpoint::to_sockaddr(sockaddr_storage* out, socklen_t* len) const {
+  auto a = IpAddress::parse(host);
+  if (!a) return false;
+  std::memset(out, 0, sizeof *out);
+  if (a->v4) {
+    auto* s = reinterpret_cast<sockaddr_in*>(out);
+    s->sin_family = AF_INET;
+    s->sin_port = htons(port);
+    std::memcpy(&s->sin_addr, &a->bytes[12], 4);
+    *len = sizeof(sockaddr_in);
+  } else {
+    auto* s = reinterpret_cast<sockaddr_in6*>(out);
+    s->sin6_family = AF_INET6;
+    s->sin6_port = htons(port);
+    std::memcpy(&s->sin6_addr, a->bytes.data(), 16);
+    *len = sizeof(sockaddr_in6);
+  }
+  return true;
+}
+
+}  // namespace outpost

@@ -1,0 +1,9 @@
+#!/bin/sh
+# Quick start: install dependencies, build a release build, run Outpost in the foreground
+# on its embedded default configuration (extra arguments are passed to outpost).
+set -eu
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh build
+cmake --preset release >/dev/null
+cmake --build --preset release --target outpost
+exec build/release/app/outpost "$@"

@@ -1,0 +1,73 @@
+#include "core/config.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace outpost;
+
+TEST(Config, EmbeddedDefaultParsesAndIsSafe) {
+  Config c = Config::load_default();
+  ASSERT_EQ(c.proxy.listen.size(), 1u);
+  EXPECT_EQ(c.proxy.listen[0].host, "127.0.0.1");
+  EXPECT_EQ(c.proxy.listen[0].port, 3128);
+  EXPECT_EQ(c.acl.connect_ports, std::vector<std::uint16_t>{443});
+  EXPECT_TRUE(c.acl.allow_clients.contains(*IpAddress::parse("192.168.1.1")));
+  EXPECT_FALSE(c.acl.allow_clients.contains(*IpAddress::parse("8.8.8.8")));
+  EXPECT_EQ(c.proxy.max_header_size, 65536u);
+}
+
+TEST(Config, EmptyFileGivesDefaults) {
+  Config c = Config::parse("", "empty.toml");
+  EXPECT_EQ(c.server.name, "outpost");
+  EXPECT_EQ(c.proxy.listen.at(0).port, 3128);
+}
+
+static ConfigError expect_error(const std::string& text) {
+  try {
+    Config::parse(text, "t.toml");
+  } catch (const ConfigError& e) {
+    return e;
+  }
+  ADD_FAILURE() << "no error for: " << text;
+  return ConfigError("", 0, "");
+}
+
+TEST(Config, UnknownKeyNamesFileAndLine) {
+  auto e = expect_error("[proxy]\nvia = true\n\nlisten_port = 3\n");
+  EXPECT_EQ(e.file, "t.toml");
+  EXPECT_EQ(e.line, 4u);
+  EXPECT_NE(e.reason.find("proxy.listen_port"), std::string::npos);
+  EXPECT_NE(e.reason.find("unknown"), std::string::npos);
+}
+
+TEST(Config, UnknownSection) {
+  auto e = expect_error("x = 1\n[nosuch]\na=1\n");
+  EXPECT_EQ(e.line, 1u);
+}
+
+TEST(Config, BadValues) {
+  auto e = expect_error("[acl]\nallow_clients = [\"10.0.0.0/8\",\n  \"10.0.0.0/99\"]\n");
+  EXPECT_EQ(e.line, 3u);
+  EXPECT_NE(e.reason.find("10.0.0.0/99"), std::string::npos);
+  EXPECT_EQ(expect_error("[server]\nworkers = -1\n").line, 2u);
+  EXPECT_EQ(expect_error("[server]\nworkers = \"two\"\n").line, 2u);
+  EXPECT_EQ(expect_error("[log]\nlevel = \"loud\"\n").line, 2u);
+  EXPECT_EQ(expect_error("[acl]\nconnect_ports = [443, 0]\n").line, 2u);
+  EXPECT_EQ(expect_error("[proxy]\nlisten = [\"localhost:3128\"]\n").line, 2u);
+  EXPECT_EQ(expect_error("[acl]\ndeny_hosts = [\"a*b.com\"]\n").line, 2u);
+}
+
+TEST(Config, SyntaxError) {
+  auto e = expect_error("[proxy]\nvia = \n");
+  EXPECT_EQ(e.line, 2u);
+}
+
+TEST(Config, Values) {
+  Config c = Config::parse(
+      "[proxy]\nlisten=[\"127.0.0.1:8080\",\"[::1]:8080\"]\nheader_timeout=0.5\n"
+      "[acl]\nconnect_ports=[443,8443]\nallow_hosts=[\"*.test\",\"localhost\"]\n",
+      "v.toml");
+  EXPECT_EQ(c.proxy.listen.size(), 2u);
+  EXPECT_DOUBLE_EQ(c.proxy.header_timeout, 0.5);
+  EXPECT_EQ(c.acl.connect_ports.size(), 2u);
+  EXPECT_EQ(c.acl.allow_hosts.size(), 2u);
+}
