@@ -27,6 +27,8 @@ class Chunk {
       std::free(this);
     }
   }
+  // True when the caller holds the only reference (the chunk may then be refilled).
+  bool unique() const noexcept { return refs_.load(std::memory_order_acquire) == 1; }
   char* data() noexcept { return reinterpret_cast<char*>(this + 1); }
   const char* data() const noexcept { return reinterpret_cast<const char*>(this + 1); }
   std::size_t capacity() const noexcept { return capacity_; }
