@@ -659,7 +659,6 @@ int ClientSession::on_origin_head(http::MessageHead& head) {
 
 int ClientSession::on_origin_body(Slice body) {
   if (closing_) return -1;
-  ex_.bytes_out += body.size;
   if (ex_.chunked_out) {
     std::size_t n = body.size;
     send_to_client({slice_of(hex(n)), std::move(body), slice_of("\r\n")});
@@ -696,7 +695,6 @@ int ClientSession::on_origin_end() {
 
 void ClientSession::on_origin_raw(Slice data) {
   if (closing_) return;
-  ex_.bytes_out += data.size;
   send_to_client({std::move(data)});
   if (closing_) return;
   auto q = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(tcp_));
@@ -757,6 +755,7 @@ void ClientSession::on_origin_error(int uv_status, bool timeout, const std::stri
 
 void ClientSession::send_to_client(std::vector<Slice> slices) {
   if (closing_) return;
+  for (const auto& s : slices) ex_.bytes_out += s.size;
   int rc = write_slices(
       reinterpret_cast<uv_stream_t*>(tcp_), std::move(slices),
       [](void* owner, int status) { static_cast<ClientSession*>(owner)->on_client_write_done(status); }, this);
