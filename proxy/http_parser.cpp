@@ -50,6 +50,7 @@ int HttpParser::cb_message_begin(llhttp_t* p) {
   self->head_.clear();
   self->field_.clear();
   self->value_.clear();
+  self->value_started_ = false;
   self->header_bytes_ = 0;
   self->in_message_ = true;
   self->head_done_ = false;
@@ -79,8 +80,28 @@ int HttpParser::cb_status(llhttp_t* p, const char* at, std::size_t len) {
   return 0;
 }
 
+namespace {
+// RFC 9110 §5.6.2 tchar.
+bool is_tchar(unsigned char c) {
+  if (c >= '0' && c <= '9') return true;
+  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
 int HttpParser::cb_header_field(llhttp_t* p, const char* at, std::size_t len) {
   auto* self = static_cast<HttpParser*>(p->data);
+  for (std::size_t i = 0; i < len; ++i)
+    if (!is_tchar(static_cast<unsigned char>(at[i]))) {
+      llhttp_set_error_reason(p, "invalid character in header name");
+      return -1;
+    }
   self->header_bytes_ += len;
   if (self->header_bytes_ > self->limits_.max_headers) {
     self->limit_status_ = 431;
@@ -92,6 +113,28 @@ int HttpParser::cb_header_field(llhttp_t* p, const char* at, std::size_t len) {
 
 int HttpParser::cb_header_value(llhttp_t* p, const char* at, std::size_t len) {
   auto* self = static_cast<HttpParser*>(p->data);
+  // field-value = *( VCHAR / obs-text / SP / HTAB ); a CR or LF here is obs-fold, which a
+  // proxy must not pass on (RFC 9112 §5.2): reject it.
+  for (std::size_t i = 0; i < len; ++i) {
+    unsigned char c = static_cast<unsigned char>(at[i]);
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      llhttp_set_error_reason(p, c == '\r' || c == '\n' ? "obs-fold in header value" : "invalid character in header value");
+      return -1;
+    }
+  }
+  // llhttp accepts obs-fold and reports the continuation line as a further span of the
+  // same value. Spans of one value are contiguous in the input unless a read boundary
+  // splits them; anything else means a line break was skipped.
+  if (self->value_started_) {
+    bool contiguous = at == self->value_end_;
+    bool split_by_read = self->value_end_ == self->feed_end_prev_ && at == self->feed_begin_;
+    if (!contiguous && !split_by_read) {
+      llhttp_set_error_reason(p, "obs-fold in header value");
+      return -1;
+    }
+  }
+  self->value_started_ = true;
+  self->value_end_ = at + len;
   self->header_bytes_ += len;
   if (self->header_bytes_ > self->limits_.max_headers) {
     self->limit_status_ = 431;
@@ -104,6 +147,7 @@ int HttpParser::cb_header_value(llhttp_t* p, const char* at, std::size_t len) {
 int HttpParser::cb_header_value_complete(llhttp_t* p) {
   auto* self = static_cast<HttpParser*>(p->data);
   self->header_bytes_ += 4;  // ": " and CRLF count against the limit too
+  self->value_started_ = false;
   self->head_.headers.add(std::move(self->field_), std::string(trim_ows(self->value_)));
   self->field_.clear();
   self->value_.clear();
@@ -166,8 +210,10 @@ ParseResult HttpParser::error_result(llhttp_errno_t err, const char* at) {
 
 ParseResult HttpParser::feed(const ChunkRef& chunk, const char* data, std::size_t len) {
   cur_chunk_ = &chunk;
+  feed_begin_ = data;
   llhttp_errno_t err = llhttp_execute(&parser_, data, len);
   cur_chunk_ = nullptr;
+  feed_end_prev_ = data + len;
   ParseResult r;
   r.consumed = len;
   if (err == HPE_OK) return r;

@@ -97,6 +97,11 @@ class HttpParser {
   bool in_message_ = false;
   bool head_done_ = false;
   const ChunkRef* cur_chunk_ = nullptr;
+  // obs-fold detection (see cb_header_value)
+  bool value_started_ = false;
+  const char* value_end_ = nullptr;
+  const char* feed_begin_ = nullptr;
+  const char* feed_end_prev_ = nullptr;
 };
 
 }  // namespace outpost::http

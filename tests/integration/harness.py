@@ -276,8 +276,20 @@ def curl(*args, proxy=PROXY_PORT, timeout=60, check=True):
     return r
 
 
-def raw_exchange(data, port=PROXY_PORT, timeout=5.0, read_until_close=True):
-    """Sends raw bytes to the proxy and returns everything it answers (until close/timeout)."""
+def complete_response(data):
+    """True when data holds one whole response framed by Content-Length."""
+    if b"\r\n\r\n" not in data:
+        return False
+    head, body = data.split(b"\r\n\r\n", 1)
+    for line in head.split(b"\r\n")[1:]:
+        if line.lower().startswith(b"content-length:"):
+            return len(body) >= int(line.split(b":", 1)[1])
+    return False
+
+
+def raw_exchange(data, port=PROXY_PORT, timeout=5.0, until_close=False):
+    """Sends raw bytes to the proxy and returns its answer: until the connection closes or,
+    unless until_close, until one complete Content-Length response has arrived."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(data)
         out = b""
@@ -287,7 +299,7 @@ def raw_exchange(data, port=PROXY_PORT, timeout=5.0, read_until_close=True):
                 if not chunk:
                     break
                 out += chunk
-                if not read_until_close:
+                if not until_close and complete_response(out):
                     break
         except socket.timeout:
             pass

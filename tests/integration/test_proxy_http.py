@@ -130,7 +130,7 @@ class ProxyHttp(h.IntegrationTest):
             reqs += b"GET http://127.0.0.1:%d/slow?delay=%s&n=%d HTTP/1.1\r\nHost: x\r\n\r\n" % (
                 h.ORIGIN_PORT, b"0.3" if n == 300 else b"0", n)
         reqs += b"GET http://127.0.0.1:%d/bytes?n=5 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % h.ORIGIN_PORT
-        out = h.raw_exchange(reqs, timeout=10)
+        out = h.raw_exchange(reqs, timeout=10, until_close=True)
         lengths = [int(part.split(b"\r\n")[0]) for part in out.split(b"Content-Length: ")[1:]]
         self.assertEqual(lengths, [300, 10, 2000, 1, 5])
         self.assertEqual(out.count(b"HTTP/1.1 200"), 5)
