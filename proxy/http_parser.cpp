@@ -159,6 +159,10 @@ int HttpParser::cb_headers_complete(llhttp_t* p) {
   auto& h = self->head_;
   h.major = p->http_major;
   h.minor = p->http_minor;
+  if (h.major != 1) {  // HTTP/1.x only on this wire (RFC 9112); HTTP/2.0 here is not HTTP/2
+    self->limit_status_ = 505;
+    return -1;
+  }
   if (self->type_ == Type::kRequest) {
     h.is_connect = p->method == HTTP_CONNECT;
   } else {
@@ -199,7 +203,9 @@ ParseResult HttpParser::error_result(llhttp_errno_t err, const char* at) {
   (void)at;
   if (limit_status_) {
     r.status = limit_status_;
-    r.reason = limit_status_ == 414 ? "request target too long" : "header section too large";
+    r.reason = limit_status_ == 414   ? "request target too long"
+               : limit_status_ == 431 ? "header section too large"
+                                      : "unsupported HTTP version";
   } else if (err == HPE_INVALID_VERSION) {
     r.status = 505;
   } else {
