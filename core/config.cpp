@@ -158,7 +158,7 @@ Config Config::parse(std::string_view text, const std::string& source_name) {
   }
   Config c;
   c.source = source_name;
-  static const std::set<std::string> sections = {"server", "log", "proxy", "origin", "acl"};
+  static const std::set<std::string> sections = {"server", "log", "proxy", "origin", "acl", "cache"};
   const toml::node* bad = nullptr;
   std::string bad_key;
   for (auto& [k, v] : root) {
@@ -232,6 +232,23 @@ Config Config::parse(std::string_view text, const std::string& source_name) {
     check_host_patterns(s, s.get("deny_hosts"), "deny_hosts", c.acl.deny_hosts);
     c.acl.allow_networks = s.networks("allow_networks", {});
     c.acl.deny_networks = s.networks("deny_networks", {});
+    s.check_unknown();
+  }
+  {
+    Section s(table("cache"), "cache", source_name);
+    c.cache.memory_size = s.integer("memory_size", 256ull << 20, 1 << 20, 1ull << 44);
+    c.cache.disk_dir = s.string("disk_dir", "");
+    c.cache.segment_size = s.integer("segment_size", 16ull << 20, 1 << 20, 1ull << 30);
+    c.cache.disk_size = s.integer("disk_size", 1ull << 30, 0, 1ull << 50);
+    c.cache.max_object_size = s.integer("max_object_size", 8ull << 20, 1, 1ull << 40);
+    if (c.cache.max_object_size > c.cache.memory_size)
+      s.fail(s.get("max_object_size"), "max_object_size", "must not exceed memory_size");
+    if (!c.cache.disk_dir.empty()) {
+      if (c.cache.disk_size < 2 * c.cache.segment_size)
+        s.fail(s.get("disk_size"), "disk_size", "must be at least two segments (2 * segment_size)");
+      if (c.cache.max_object_size > c.cache.segment_size / 2)
+        s.fail(s.get("max_object_size"), "max_object_size", "must not exceed half of segment_size when disk_dir is set");
+    }
     s.check_unknown();
   }
   return c;

@@ -60,6 +60,15 @@ struct Config {
     NetworkList deny_networks;
   } acl;
 
+  // Shared cache store (cache/). Sizes in bytes.
+  struct Cache {
+    std::uint64_t memory_size = 256ull << 20;
+    std::string disk_dir;  // empty = memory only
+    std::uint64_t disk_size = 1ull << 30;
+    std::uint64_t segment_size = 16ull << 20;
+    std::uint64_t max_object_size = 8ull << 20;
+  } cache;
+
   std::string source;  // file name the config came from ("<default>" for the embedded one)
 
   // Parses TOML text; throws ConfigError.
