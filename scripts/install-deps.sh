@@ -4,7 +4,8 @@
 set -eu
 BUILD_PKGS="build-essential cmake pkg-config ccache libuv1-dev libssl-dev node-llhttp libc-ares-dev
  libgtest-dev libgmock-dev libbenchmark-dev libtomlplusplus-dev libspdlog-dev libcli11-dev"
-TEST_PKGS="curl nginx-light chromium python3 iproute2 util-linux openssl clang libclang-rt-14-dev procps"
+TEST_PKGS="curl nginx-light chromium python3 iproute2 util-linux openssl clang libclang-rt-14-dev procps
+ nsd knot-dnsutils dnsutils"
 PKGS="$BUILD_PKGS"
 [ "${1:-build}" = test ] && PKGS="$PKGS $TEST_PKGS"
 

@@ -1,0 +1,354 @@
+"""A fake DNS hierarchy for resolver integration tests (Python 3 stdlib only).
+
+Real NSD instances on 127.0.0.x, one per level, plus two small Python helpers: a counting UDP
+relay (so tests can see how often the resolver went upstream) and a spoofing server. Runs as
+root inside a private network namespace (tests/integration/netns_run.sh); never touches a
+public address.
+
+Layout (all servers listen on port 53):
+  127.0.0.2   root "."                 delegates test. and example. (with glue)
+  127.0.0.3   TLD "test."              a.test/big.test/slow.test (glue), count.test, spoof.test
+  127.0.0.4   TLD "example."           b.example -> ns.a.test (out of bailiwick, no glue)
+  127.0.0.5   a.test, big.test, slow.test
+  127.0.0.6   b.example
+  127.0.0.7   silent: a socket that swallows every query (ns1.slow.test, listed first)
+  127.0.0.8   counting relay -> 127.0.0.9 (NSD: count.test)
+  127.0.0.10  spoof.test: answers each query first with a wrong ID, then from 127.0.0.11
+              (wrong address), then correctly
+Names of interest: see ZONES below (www.a.test, chain.a.test -> www.b.example -> final.a.test,
+short.count.test TTL 2, nx.count.test NXDOMAIN with SOA minimum 2, big.test TXT > 1232 bytes,
+www.slow.test behind the silent server, www.spoof.test).
+"""
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+
+ROOT_ADDR = "127.0.0.2"
+SILENT_ADDR = "127.0.0.7"
+RELAY_ADDR = "127.0.0.8"
+SPOOF_ADDR = "127.0.0.10"
+SPOOF_WRONG_SOURCE = "127.0.0.11"
+GOOD_SPOOF_ANSWER = "192.0.2.10"
+BAD_SPOOF_ANSWER = "6.6.6.6"
+
+SOA = "{z} 3600 IN SOA ns1.{z} admin.{z} 1 3600 600 86400 {minimum}\n"
+
+ZONES = {
+    # server address -> {zone name: zone file body}
+    "127.0.0.2": {".": SOA.format(z=".", minimum=3).replace("ns1..", "ns.root.").replace("admin..", "admin.root.") + """
+. 86400 IN NS ns.root.
+ns.root. 86400 IN A 127.0.0.2
+test. 86400 IN NS ns1.test.
+ns1.test. 86400 IN A 127.0.0.3
+example. 86400 IN NS ns1.example.
+ns1.example. 86400 IN A 127.0.0.4
+"""},
+    "127.0.0.3": {"test.": SOA.format(z="test.", minimum=3) + """
+test. 86400 IN NS ns1.test.
+ns1.test. 86400 IN A 127.0.0.3
+a.test. 3600 IN NS ns1.a.test.
+ns1.a.test. 3600 IN A 127.0.0.5
+big.test. 3600 IN NS ns1.big.test.
+ns1.big.test. 3600 IN A 127.0.0.5
+slow.test. 3600 IN NS ns1.slow.test.
+slow.test. 3600 IN NS ns2.slow.test.
+ns1.slow.test. 3600 IN A 127.0.0.7
+ns2.slow.test. 3600 IN A 127.0.0.5
+count.test. 3600 IN NS ns.count.test.
+ns.count.test. 3600 IN A 127.0.0.8
+spoof.test. 3600 IN NS ns.spoof.test.
+ns.spoof.test. 3600 IN A 127.0.0.10
+"""},
+    "127.0.0.4": {"example.": SOA.format(z="example.", minimum=3) + """
+example. 86400 IN NS ns1.example.
+ns1.example. 86400 IN A 127.0.0.4
+b.example. 3600 IN NS ns.a.test.
+"""},
+    "127.0.0.5": {
+        "a.test.": SOA.format(z="a.test.", minimum=2) + """
+a.test. 300 IN NS ns1.a.test.
+ns1.a.test. 300 IN A 127.0.0.5
+ns.a.test. 300 IN A 127.0.0.6
+www.a.test. 300 IN A 192.0.2.1
+www.a.test. 300 IN AAAA 2001:db8::1
+chain.a.test. 300 IN CNAME www.b.example.
+final.a.test. 300 IN A 192.0.2.3
+loop1.a.test. 300 IN CNAME loop2.a.test.
+loop2.a.test. 300 IN CNAME loop1.a.test.
+mail.a.test. 300 IN A 192.0.2.25
+a.test. 300 IN MX 10 mail.a.test.
+txt.a.test. 300 IN TXT "hello world"
+""",
+        "big.test.": SOA.format(z="big.test.", minimum=3) + "big.test. 300 IN NS ns1.big.test.\n"
+        + "".join(f'big.test. 300 IN TXT "{i:02d}{"x" * 180}"\n' for i in range(10)),
+        "slow.test.": SOA.format(z="slow.test.", minimum=3) + """
+slow.test. 300 IN NS ns1.slow.test.
+slow.test. 300 IN NS ns2.slow.test.
+www.slow.test. 300 IN A 192.0.2.7
+""",
+    },
+    "127.0.0.6": {"b.example.": SOA.format(z="b.example.", minimum=3) + """
+b.example. 300 IN NS ns.a.test.
+www.b.example. 300 IN CNAME final.a.test.
+host.b.example. 300 IN A 192.0.2.4
+"""},
+    "127.0.0.9": {"count.test.": SOA.format(z="count.test.", minimum=2) + """
+count.test. 300 IN NS ns.count.test.
+short.count.test. 2 IN A 192.0.2.8
+long.count.test. 300 IN A 192.0.2.9
+"""},
+}
+
+NSD_CONF = """server:
+  ip-address: {addr}
+  port: 53
+  do-ip6: no
+  database: ""
+  zonelistfile: "{dir}/zone.list"
+  pidfile: "{dir}/nsd.pid"
+  xfrdfile: "{dir}/xfrd.state"
+  xfrdir: "{dir}"
+  zonesdir: "{dir}"
+  logfile: "{dir}/nsd.log"
+  username: ""
+  chroot: ""
+  server-count: 1
+  verbosity: 1
+  hide-version: yes
+  rrl-ratelimit: 0
+  xfrd-reload-timeout: 1
+remote-control:
+  control-enable: no
+"""
+
+
+def hints_text():
+    """A root-hints file naming the fake root (what the resolver's `hints` option reads)."""
+    return ". 3600000 IN NS ns.root.\nns.root. 3600000 IN A %s\n" % ROOT_ADDR
+
+
+def _qname(packet):
+    """Question name (lower case, with final dot) and type of a DNS packet, or (None, None)."""
+    try:
+        i, labels = 12, []
+        while packet[i]:
+            n = packet[i]
+            labels.append(packet[i + 1:i + 1 + n].decode("ascii", "replace").lower())
+            i += 1 + n
+        qtype = struct.unpack("!H", packet[i + 1:i + 3])[0]
+        return ".".join(labels) + ".", qtype
+    except (IndexError, struct.error):
+        return None, None
+
+
+def _answer_a(query, address, id_=None):
+    """A minimal answer to `query` with one A record (AA set)."""
+    qid = struct.unpack("!H", query[:2])[0] if id_ is None else id_
+    i = 12
+    while query[i]:
+        i += 1 + query[i]
+    question = query[12:i + 5]
+    head = struct.pack("!HHHHHH", qid, 0x8400 | (query[2] & 1) << 8, 1, 1, 0, 0)
+    rr = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton(address)
+    return head + question + rr
+
+
+class _Thread(threading.Thread):
+    def __init__(self, sockets):
+        super().__init__(daemon=True)
+        self.sockets = sockets
+        self.stopping = False
+
+    def stop(self):
+        self.stopping = True
+        for s in self.sockets:
+            s.close()
+
+
+class SilentServer(_Thread):
+    """Reads queries on UDP and accepts TCP connections, never answers."""
+
+    def __init__(self, addr):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind((addr, 53))
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        t.bind((addr, 53))
+        t.listen(16)
+        super().__init__([u, t])
+        self.received = 0
+
+    def run(self):
+        u = self.sockets[0]
+        while not self.stopping:
+            try:
+                u.recvfrom(65535)
+                self.received += 1
+            except OSError:
+                return
+
+
+class CountingRelay(_Thread):
+    """UDP relay that counts queries per (name, type) before passing them to a real server."""
+
+    def __init__(self, addr, upstream):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((addr, 53))
+        super().__init__([s])
+        self.upstream = upstream
+        self.counts = {}
+        self.lock = threading.Lock()
+
+    def count(self, name, qtype=1):
+        name = name.lower().rstrip(".") + "."
+        with self.lock:
+            return self.counts.get((name, qtype), 0)
+
+    def run(self):
+        s = self.sockets[0]
+        while not self.stopping:
+            try:
+                data, peer = s.recvfrom(65535)
+            except OSError:
+                return
+            key = _qname(data)
+            with self.lock:
+                self.counts[key] = self.counts.get(key, 0) + 1
+            up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            up.settimeout(2)
+            try:
+                up.sendto(data, (self.upstream, 53))
+                reply, _ = up.recvfrom(65535)
+                s.sendto(reply, peer)
+            except OSError:
+                pass
+            finally:
+                up.close()
+
+
+class SpoofingServer(_Thread):
+    """Authoritative for spoof.test: before each real answer it sends a forged one with a wrong
+    ID and another with the right ID from a wrong source address, both naming BAD_SPOOF_ANSWER."""
+
+    def __init__(self, addr, wrong_source):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((addr, 53))
+        w = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        w.bind((wrong_source, 0))
+        super().__init__([s, w])
+        self.queries = 0
+
+    def run(self):
+        s, w = self.sockets
+        while not self.stopping:
+            try:
+                data, peer = s.recvfrom(65535)
+            except OSError:
+                return
+            if len(data) < 17:
+                continue
+            self.queries += 1
+            qid = struct.unpack("!H", data[:2])[0]
+            try:
+                s.sendto(_answer_a(data, BAD_SPOOF_ANSWER, id_=qid ^ 0x5A5A), peer)
+                w.sendto(_answer_a(data, BAD_SPOOF_ANSWER), peer)
+                time.sleep(0.01)
+                s.sendto(_answer_a(data, GOOD_SPOOF_ANSWER), peer)
+            except (OSError, IndexError):
+                pass
+
+
+class Hierarchy:
+    """Starts the whole fake tree; use as a context manager. `workdir` keeps configs and logs."""
+
+    def __init__(self, workdir=None):
+        self.workdir = workdir or tempfile.mkdtemp(prefix="dnsfixture-")
+        self.nsd_pids = []
+        self.threads = []
+        self.relay = None
+        self.silent = None
+        self.spoofer = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def write_hints(self, path=None):
+        path = path or os.path.join(self.workdir, "root.hints")
+        with open(path, "w") as f:
+            f.write(hints_text())
+        return path
+
+    def start(self):
+        if os.geteuid() != 0:
+            raise RuntimeError("the DNS fixture needs root inside a private network namespace")
+        for addr, zones in ZONES.items():
+            self._start_nsd(addr, zones)
+        self.silent = SilentServer(SILENT_ADDR)
+        self.relay = CountingRelay(RELAY_ADDR, "127.0.0.9")
+        self.spoofer = SpoofingServer(SPOOF_ADDR, SPOOF_WRONG_SOURCE)
+        self.threads = [self.silent, self.relay, self.spoofer]
+        for t in self.threads:
+            t.start()
+        for addr in ZONES:
+            self._wait_ready(addr)
+
+    def _start_nsd(self, addr, zones):
+        d = os.path.join(self.workdir, "nsd-" + addr)
+        os.makedirs(d, exist_ok=True)
+        conf = NSD_CONF.format(addr=addr, dir=d)
+        for i, (zone, body) in enumerate(zones.items()):
+            fname = "zone%d.zone" % i
+            with open(os.path.join(d, fname), "w") as f:
+                f.write("$ORIGIN %s\n%s" % (zone if zone != "." else ".", body))
+            conf += 'zone:\n  name: "%s"\n  zonefile: "%s"\n' % (zone, fname)
+        path = os.path.join(d, "nsd.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        subprocess.run(["nsd", "-c", path], check=True)
+        self.nsd_pids.append(os.path.join(d, "nsd.pid"))
+
+    def _wait_ready(self, addr, timeout=10):
+        """Polls the server with an SOA query until it answers."""
+        zone = next(iter(ZONES[addr]))
+        q = struct.pack("!HHHHHH", 0x4242, 0, 1, 0, 0, 0)
+        for label in zone.strip(".").split("."):
+            if label:
+                q += bytes([len(label)]) + label.encode()
+        q += b"\0" + struct.pack("!HH", 6, 1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.settimeout(0.2)
+            try:
+                s.sendto(q, (addr, 53))
+                if s.recvfrom(65535)[0][:2] == q[:2]:
+                    return
+            except OSError:
+                time.sleep(0.05)
+            finally:
+                s.close()
+        raise RuntimeError("NSD on %s did not come up; see %s" % (addr, self.workdir))
+
+    def stop(self):
+        for t in self.threads:
+            t.stop()
+        for pidfile in self.nsd_pids:
+            try:
+                with open(pidfile) as f:
+                    os.kill(int(f.read().strip()), signal.SIGTERM)
+            except (OSError, ValueError):
+                pass
+        self.nsd_pids = []
+
+    def cleanup(self):
+        shutil.rmtree(self.workdir, ignore_errors=True)
