@@ -55,7 +55,10 @@ class Large(h.IntegrationTest):
         os.unlink(out)
         growth_mib = (peak[0] - base) / 1024
         print(f"RSS before {base} KiB, peak during download {peak[0]} KiB, growth {growth_mib:.1f} MiB")
-        self.assertLess(growth_mib, 16)
+        if os.environ.get("OUTPOST_SANITIZED"):
+            print("sanitizer build: quarantined memory inflates RSS, bound checked in the dev build only")
+        else:
+            self.assertLess(growth_mib, 16)
 
     def test_large_upload_streams_to_origin(self):
         path = os.path.join(self.tmp, "up.bin")
