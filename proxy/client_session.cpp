@@ -12,7 +12,7 @@
 
 namespace outpost {
 namespace {
-constexpr std::size_t kClientReadChunk = 64 * 1024;
+constexpr std::size_t kClientReadChunk = Chunk::kIoSize;
 constexpr std::size_t kHighWater = 256 * 1024;  // queued bytes that stop the producer
 constexpr std::size_t kLowWater = 64 * 1024;    // ... and that start it again
 constexpr std::size_t kMaxUnparsed = 1024 * 1024;  // pipelined bytes buffered while busy
@@ -608,6 +608,7 @@ void ClientSession::on_origin_write_done() {
 
 int ClientSession::on_origin_head(http::MessageHead& head) {
   if (closing_) return -1;
+  batching_ = true;
   auto& req = ex_.req;
   if (head.status < 200) {
     if (head.status == 101) return -1;  // we never ask for an upgrade
@@ -659,19 +660,14 @@ int ClientSession::on_origin_head(http::MessageHead& head) {
 
 int ClientSession::on_origin_body(Slice body) {
   if (closing_) return -1;
+  batching_ = true;
   if (ex_.chunked_out) {
     std::size_t n = body.size;
     send_to_client({slice_of(hex(n)), std::move(body), slice_of("\r\n")});
   } else {
     send_to_client({std::move(body)});
   }
-  if (closing_) return -1;
-  auto q = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(tcp_));
-  if (q > kHighWater && ex_.origin && !origin_paused_) {
-    origin_paused_ = true;
-    ex_.origin->pause_reading();
-  }
-  return 0;
+  return closing_ ? -1 : 0;
 }
 
 int ClientSession::on_origin_end() {
@@ -696,12 +692,6 @@ int ClientSession::on_origin_end() {
 void ClientSession::on_origin_raw(Slice data) {
   if (closing_) return;
   send_to_client({std::move(data)});
-  if (closing_) return;
-  auto q = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(tcp_));
-  if (q > kHighWater && ex_.origin && !origin_paused_) {
-    origin_paused_ = true;
-    ex_.origin->pause_reading();
-  }
 }
 
 void ClientSession::on_origin_eof() {
@@ -755,11 +745,36 @@ void ClientSession::on_origin_error(int uv_status, bool timeout, const std::stri
 
 void ClientSession::send_to_client(std::vector<Slice> slices) {
   if (closing_) return;
-  for (const auto& s : slices) ex_.bytes_out += s.size;
+  for (auto& s : slices) {
+    ex_.bytes_out += s.size;
+    out_bytes_ += s.size;
+    out_.push_back(std::move(s));
+  }
+  if (!batching_ || out_bytes_ >= kHighWater) flush_client();
+}
+
+void ClientSession::flush_client() {
+  if (closing_ || out_.empty()) return;
+  auto slices = std::move(out_);
+  out_.clear();
+  out_bytes_ = 0;
   int rc = write_slices(
       reinterpret_cast<uv_stream_t*>(tcp_), std::move(slices),
       [](void* owner, int status) { static_cast<ClientSession*>(owner)->on_client_write_done(status); }, this);
-  if (rc != 0) abort();
+  if (rc != 0) {
+    abort();
+    return;
+  }
+  auto q = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(tcp_));
+  if (q > kHighWater && ex_.origin && !origin_paused_) {
+    origin_paused_ = true;
+    ex_.origin->pause_reading();
+  }
+}
+
+void ClientSession::on_origin_read_processed() {
+  batching_ = false;
+  flush_client();
 }
 
 void ClientSession::on_client_write_done(int status) {
@@ -825,6 +840,9 @@ void ClientSession::finish_exchange() {
 
 void ClientSession::close_after_flush() {
   if (closing_ || phase_ == Phase::kLingering) return;
+  batching_ = false;
+  flush_client();  // everything queued must precede our FIN
+  if (closing_) return;
   // Lingering close: send our FIN after the queued response, then keep reading (and
   // discarding) for a moment so that unread request bytes do not make the kernel reset
   // the connection before the client has read the response.

@@ -90,6 +90,7 @@ class ClientSession : private http::ParserListener, private OriginEvents {
   void on_origin_eof() override;
   void on_origin_error(int uv_status, bool timeout, const std::string& what) override;
   void on_origin_write_done() override;
+  void on_origin_read_processed() override;
 
   void on_read(ssize_t nread);
   void pump();
@@ -101,7 +102,10 @@ class ClientSession : private http::ParserListener, private OriginEvents {
   void send_request_head();
   void forward_body(const Slice& s);
   void reject(int status, const std::string& detail, const char* code, bool close = false);
+  // Queues slices for the client; they go out in one write at flush_client() (at the end
+  // of processing an origin read), or at once outside of origin reads.
   void send_to_client(std::vector<Slice> slices);
+  void flush_client();
   void on_client_write_done(int status);
   void maybe_finish();
   void finish_exchange();
@@ -132,6 +136,9 @@ class ClientSession : private http::ParserListener, private OriginEvents {
   bool in_pump_ = false;
   bool closing_ = false;
   bool origin_paused_ = false;  // we paused the origin because the client is slow
+  bool batching_ = false;       // inside an origin read: collect output in out_
+  std::vector<Slice> out_;
+  std::size_t out_bytes_ = 0;
   int handles_open_ = 0;
 };
 

@@ -8,7 +8,7 @@
 
 namespace outpost {
 namespace {
-constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kReadChunk = Chunk::kIoSize;
 
 void fill_sockaddr(const IpAddress& a, std::uint16_t port, sockaddr_storage* ss) {
   Endpoint ep{a.to_string(), port};
@@ -163,12 +163,17 @@ void OriginConnection::on_read(ssize_t nread, const uv_buf_t*) {
   touch();
   ChunkRef chunk = rbuf_;
   if (raw_) {
-    if (owner_) owner_->on_origin_raw(Slice{chunk, chunk->data(), static_cast<std::size_t>(nread)});
+    if (owner_) {
+      owner_->on_origin_raw(Slice{chunk, chunk->data(), static_cast<std::size_t>(nread)});
+      if (owner_) owner_->on_origin_read_processed();
+    }
     return;
   }
   in_read_ = true;
+  OriginEvents* reader = owner_;  // stays valid: sessions are freed only from close callbacks
   auto r = parser_.feed(chunk, chunk->data(), static_cast<std::size_t>(nread));
   in_read_ = false;
+  if (reader) reader->on_origin_read_processed();
   if (r.kind != http::ParseResult::kOk && r.kind != http::ParseResult::kError &&
       r.consumed < static_cast<std::size_t>(nread)) {
     // Bytes after a complete response that nobody asked for: never reuse this connection.
@@ -279,10 +284,7 @@ OriginConnection* OriginPool::acquire(const std::string& key) {
     c->idle_ = false;
     if (c->closing_) continue;
     uv_timer_stop(&c->timer_);
-    if (c->reading_) {
-      uv_read_stop(c->stream());
-      c->reading_ = false;
-    }
+    // Reading stays on (no epoll_ctl churn): begin_exchange() follows at once.
     if (it->second.empty()) idle_.erase(it);
     return c;
   }

@@ -31,6 +31,9 @@ class OriginEvents {
   virtual void on_origin_error(int uv_status, bool timeout, const std::string& what) = 0;
   // A write to the origin finished (back-pressure bookkeeping).
   virtual void on_origin_write_done() = 0;
+  // Called after each read from the origin has been processed, so that the session can
+  // send everything that read produced in one write.
+  virtual void on_origin_read_processed() = 0;
 };
 
 class OriginConnection : private http::ParserListener {

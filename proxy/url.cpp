@@ -92,8 +92,9 @@ std::optional<Url> parse_absolute_url(std::string_view text, UrlError* err) {
   std::string_view path = path_start == std::string_view::npos ? std::string_view() : rest.substr(path_start);
   auto hash = path.find('#');
   if (hash != std::string_view::npos) path = path.substr(0, hash);
-  if (path.empty() || path.front() != '/') url.path = "/" + std::string(path);
-  else url.path = std::string(path);
+  url.path.clear();
+  if (path.empty() || path.front() != '/') url.path.push_back('/');
+  url.path.append(path);
   if (url.scheme != "http") {
     *err = UrlError::kUnsupportedScheme;
     return std::nullopt;
@@ -109,8 +110,15 @@ std::optional<Url> parse_authority(std::string_view text) {
 }
 
 std::string Url::authority() const {
-  std::string h = host_is_ipv6 ? "[" + host + "]" : host;
-  if (port != default_port_of(scheme)) h += ":" + std::to_string(port);
+  std::string h;
+  h.reserve(host.size() + 8);
+  if (host_is_ipv6) h.push_back('[');
+  h.append(host);
+  if (host_is_ipv6) h.push_back(']');
+  if (port != default_port_of(scheme)) {
+    h.push_back(':');
+    h.append(std::to_string(port));
+  }
   return h;
 }
 
