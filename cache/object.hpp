@@ -64,6 +64,7 @@ class ObjRef {
   ~ObjRef() { if (o_) o_->unref(); }
   Object* get() const noexcept { return o_; }
   Object* operator->() const noexcept { return o_; }
+  Object& operator*() const noexcept { return *o_; }
   explicit operator bool() const noexcept { return o_ != nullptr; }
   Object* release() noexcept { return std::exchange(o_, nullptr); }
 

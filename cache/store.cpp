@@ -81,6 +81,7 @@ Object* StoreImpl::probe(Namespace ns, std::string_view key, DiskLoc* disk) {
     Object* o = it->second.mem.get();
     o->ref();
     o->touch();
+    it->second.referenced = true;  // segment reclaim keeps the disk copy of what is used
     ++c.hits;
     return o;
   }
