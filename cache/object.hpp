@@ -23,7 +23,9 @@ inline std::uint64_t key_hash(Namespace ns, std::string_view key) noexcept {
 enum class Queue : std::uint8_t { kNone, kSmall, kMain };
 
 struct Object {
+  // What a hit touches (count, frequency) shares the first cache line.
   std::atomic<std::uint32_t> refs{1};
+  std::atomic<std::uint8_t> freq{0};  // bumped lock-free on hits
   Namespace ns = Namespace::kHttp;
   std::string key;
   std::string meta;
@@ -33,8 +35,7 @@ struct Object {
   std::uint64_t version = 0;  // unique per committed content (disk writes check it)
   std::uint64_t charge = 0;   // bytes charged to the memory budget
 
-  // Eviction state: freq is bumped lock-free on hits; the rest is guarded by the policy mutex.
-  std::atomic<std::uint8_t> freq{0};
+  // Eviction state, guarded by the policy mutex.
   Queue queue = Queue::kNone;
   bool removed = false;  // erased/replaced/evicted: must not be (re)linked
   Object* prev = nullptr;
@@ -64,6 +65,7 @@ class ObjRef {
   ~ObjRef() { if (o_) o_->unref(); }
   Object* get() const noexcept { return o_; }
   Object* operator->() const noexcept { return o_; }
+  Object& operator*() const noexcept { return *o_; }
   explicit operator bool() const noexcept { return o_ != nullptr; }
   Object* release() noexcept { return std::exchange(o_, nullptr); }
 

@@ -127,7 +127,7 @@ void S3Fifo::evict_small(std::vector<ObjRef>* victims) {
     link(t, Queue::kMain);
     return;
   }
-  ghost_add(key_hash(t->ns, t->key));
+  ghost_add(key_hash(t->ns, t->key), t->charge);
   drop(t, victims);
 }
 
@@ -143,16 +143,18 @@ void S3Fifo::evict_main(std::vector<ObjRef>* victims) {
   drop(t, victims);
 }
 
-void S3Fifo::ghost_add(std::uint64_t hash) {
+void S3Fifo::ghost_add(std::uint64_t hash, std::uint64_t bytes) {
   std::uint64_t seq = ++ghost_seq_;
   ghost_[hash] = seq;
-  ghost_fifo_.emplace_back(hash, seq);
-  std::size_t limit = std::max<std::size_t>(main_.count + small_.count, 64);
-  while (ghost_fifo_.size() > limit) {
-    auto [h, s] = ghost_fifo_.front();
+  ghost_fifo_.push_back(Ghost{hash, seq, bytes});
+  ghost_bytes_ += bytes;
+  auto limit = static_cast<std::uint64_t>(static_cast<double>(opt_.capacity) * opt_.ghost_fraction);
+  while (ghost_bytes_ > limit && !ghost_fifo_.empty()) {
+    Ghost g = ghost_fifo_.front();
     ghost_fifo_.pop_front();
-    auto it = ghost_.find(h);
-    if (it != ghost_.end() && it->second == s) ghost_.erase(it);
+    ghost_bytes_ -= g.bytes;
+    auto it = ghost_.find(g.hash);
+    if (it != ghost_.end() && it->second == g.seq) ghost_.erase(it);
   }
 }
 

@@ -26,6 +26,7 @@ class S3Fifo {
     double small_fraction = 0.10;
     unsigned move_to_main_threshold = 1;
     std::int64_t dead_after = 86400;
+    double ghost_fraction = 0.25;  // ghost remembers evicted keys worth this share of capacity
   };
   explicit S3Fifo(const Options& o);
   S3Fifo(const S3Fifo&) = delete;
@@ -60,14 +61,18 @@ class S3Fifo {
   void evict_small(std::vector<ObjRef>* victims);
   void evict_main(std::vector<ObjRef>* victims);
   void drop(Object* o, std::vector<ObjRef>* victims);
-  void ghost_add(std::uint64_t hash);
+  void ghost_add(std::uint64_t hash, std::uint64_t bytes);
   bool ghost_take(std::uint64_t hash);
 
   Options opt_;
   std::uint64_t small_target_;
   List small_, main_;
   std::multimap<std::int64_t, Object*> expiry_;
-  std::deque<std::pair<std::uint64_t, std::uint64_t>> ghost_fifo_;  // hash, sequence
+  struct Ghost {
+    std::uint64_t hash, seq, bytes;
+  };
+  std::deque<Ghost> ghost_fifo_;
+  std::uint64_t ghost_bytes_ = 0;
   std::unordered_map<std::uint64_t, std::uint64_t> ghost_;
   std::uint64_t ghost_seq_ = 0;
   std::array<PolicyCounters, kNamespaceCount> counters_{};

@@ -57,7 +57,8 @@ namespace detail {
 StoreImpl::StoreImpl(const StoreOptions& opt)
     : opt_(opt),
       index_(opt.shards),
-      policy_(S3Fifo::Options{opt.memory_size, opt.small_fraction, opt.move_to_main_threshold, opt.dead_after}) {}
+      policy_(S3Fifo::Options{opt.memory_size, opt.small_fraction, opt.move_to_main_threshold, opt.dead_after,
+                              opt.ghost_fraction}) {}
 
 // The disk tier goes first: its I/O thread reports into the index.
 StoreImpl::~StoreImpl() { disk_.reset(); }
@@ -81,6 +82,7 @@ Object* StoreImpl::probe(Namespace ns, std::string_view key, DiskLoc* disk) {
     Object* o = it->second.mem.get();
     o->ref();
     o->touch();
+    it->second.referenced = true;  // segment reclaim keeps the disk copy of what is used
     ++c.hits;
     return o;
   }

@@ -13,7 +13,7 @@ namespace {
 
 class S3FifoTest : public ::testing::Test {
  protected:
-  S3FifoTest() : policy_(S3Fifo::Options{1000, 0.10, 1, 5}) { opt_.count_overhead = false; }
+  explicit S3FifoTest(double ghost = 1.0) : policy_(S3Fifo::Options{1000, 0.10, 1, 5, ghost}) { opt_.count_overhead = false; }
   // Objects of exactly `charge` bytes: 2-byte key + body.
   Object* add(const std::string& key, std::uint64_t charge = 100, std::int64_t expiry = 0) {
     ObjRef o = build_object(opt_, Namespace::kHttp, key, "", {Slice{ChunkRef(), filler_.data(), charge - key.size()}}, expiry);
@@ -65,6 +65,19 @@ TEST_F(S3FifoTest, GhostHitGoesStraightToMain) {
   EXPECT_EQ(evicted(), V{"k1"});
   Object* fresh = add("kZ");
   EXPECT_EQ(fresh->queue, Queue::kSmall);
+}
+
+class S3FifoSmallGhostTest : public S3FifoTest {
+ protected:
+  S3FifoSmallGhostTest() : S3FifoTest(0.2) {}
+};
+
+TEST_F(S3FifoSmallGhostTest, GhostForgetsBeyondItsByteBudget) {
+  for (int i = 0; i < 10; ++i) add("k" + std::to_string(i));
+  for (int i = 0; i < 3; ++i) add("n" + std::to_string(i));
+  EXPECT_EQ(evicted(), (V{"k0", "k1", "k2"}));  // ghost holds 200 bytes: k1, k2
+  EXPECT_EQ(add("k0")->queue, Queue::kSmall);   // forgotten
+  EXPECT_EQ(add("k2")->queue, Queue::kMain);    // remembered
 }
 
 TEST_F(S3FifoTest, MainReinsertsAccessedObjectsLazily) {

@@ -291,3 +291,27 @@ TEST(CacheStore, ReaderAcrossThreadsWithNotification) {
   for (int i = 0; i < 1000; ++i) ASSERT_EQ(got[static_cast<std::size_t>(i) * 100], 'a' + i % 26);
   EXPECT_EQ(s->lookup(Namespace::kHttp, "big").body_string(), got);
 }
+
+TEST(CacheStore, OptionsFromConfig) {
+  Config c = Config::parse("[cache]\nmemory_size = 2097152\nmax_object_size = 1000\n", "c.toml");
+  StoreOptions o = StoreOptions::from_config(c.cache);
+  EXPECT_EQ(o.memory_size, 2097152u);
+  EXPECT_EQ(o.max_object_size, 1000u);
+  EXPECT_TRUE(o.disk_dir.empty());
+  auto s = Store::open(o);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->insert(Namespace::kDns, "example.com/A", "", std::string(1001, 'x')), Status::kTooLarge);
+  EXPECT_FALSE(s->stats().disk_enabled);
+  // The embedded default configuration opens a memory-only store.
+  EXPECT_TRUE(Store::open(StoreOptions::from_config(Config::load_default().cache)));
+}
+
+TEST(CacheStore, BadDiskDirFailsToOpen) {
+  StoreOptions o;
+  o.disk_dir = "/proc/no-such-dir/cache";
+  std::string err;
+  EXPECT_FALSE(Store::open(o, &err));
+  EXPECT_NE(err.find("/proc/no-such-dir/cache"), std::string::npos) << err;
+  EXPECT_EQ(namespace_name(Namespace::kCert), "cert");
+  EXPECT_EQ(status_name(Status::kBusy), "busy");
+}
