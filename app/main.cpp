@@ -11,10 +11,12 @@
 #include <thread>
 #include <vector>
 
+#include "cache/store.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "core/worker_pool.hpp"
 #include "proxy/access_log.hpp"
+#include "proxy/http_cache.hpp"
 #include "proxy/proxy_worker.hpp"
 
 #ifndef OUTPOST_VERSION
@@ -30,6 +32,8 @@ struct App {
   Config config;
   AccessLogFile access_log;
   SystemResolver resolver;
+  std::unique_ptr<cache::Store> store;
+  std::unique_ptr<http::HttpCache> http_cache;
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<std::unique_ptr<ProxyWorker>> proxies;
   uv_loop_t* loop = nullptr;
@@ -53,7 +57,7 @@ bool App::start_workers() {
     auto promise = std::make_shared<std::promise<std::string>>();
     started.push_back(promise->get_future());
     workers[i]->start([this, i, settings, promise](Worker& w) {
-      proxies[i] = std::make_unique<ProxyWorker>(w, settings, resolver, access_log);
+      proxies[i] = std::make_unique<ProxyWorker>(w, settings, resolver, access_log, http_cache.get());
       std::string err;
       if (!proxies[i]->start(&err)) {
         promise->set_value(err);
@@ -169,6 +173,19 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::signal(SIGPIPE, SIG_IGN);
+  {
+    // The shared store: opening it with a disk tier rebuilds the index (before any loop runs).
+    app.store = cache::Store::open(cache::StoreOptions::from_config(app.config.cache), &err);
+    if (!app.store) {
+      spdlog::critical("cannot open the cache store: {}", err);
+      return 1;
+    }
+    auto st = app.store->stats();
+    if (st.disk_enabled)
+      spdlog::info("cache store: disk tier {} with {} record(s) recovered in {:.3f} s", app.config.cache.disk_dir,
+                   st.recovered_records, st.recovery_seconds);
+    if (app.config.http_cache.enabled) app.http_cache = std::make_unique<http::HttpCache>(*app.store, app.config.http_cache);
+  }
   app.loop = uv_default_loop();
   uv_signal_init(app.loop, &app.sig_term);
   uv_signal_init(app.loop, &app.sig_int);
@@ -182,6 +199,8 @@ int main(int argc, char** argv) {
   for (auto& w : app.workers) w->join();
   app.proxies.clear();
   app.workers.clear();
+  app.http_cache.reset();
+  app.store.reset();  // finishes queued disk writes
   spdlog::info("outpost stopped");
   spdlog::shutdown();
   return 0;

@@ -1,6 +1,7 @@
 #include "core/config.hpp"
 
 #include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <toml++/toml.h>
@@ -149,6 +150,8 @@ void check_host_patterns(Section& s, const toml::node* n, const std::string& key
 
 }  // namespace
 
+void parse_http_cache(const toml::table* t, const std::string& source_name, Config::HttpCache& hc);
+
 Config Config::parse(std::string_view text, const std::string& source_name) {
   toml::table root;
   try {
@@ -158,7 +161,7 @@ Config Config::parse(std::string_view text, const std::string& source_name) {
   }
   Config c;
   c.source = source_name;
-  static const std::set<std::string> sections = {"server", "log", "proxy", "origin", "acl", "cache"};
+  static const std::set<std::string> sections = {"server", "log", "proxy", "origin", "acl", "cache", "http_cache"};
   const toml::node* bad = nullptr;
   std::string bad_key;
   for (auto& [k, v] : root) {
@@ -232,6 +235,7 @@ Config Config::parse(std::string_view text, const std::string& source_name) {
     check_host_patterns(s, s.get("deny_hosts"), "deny_hosts", c.acl.deny_hosts);
     c.acl.allow_networks = s.networks("allow_networks", {});
     c.acl.deny_networks = s.networks("deny_networks", {});
+    c.acl.purge_clients = s.networks("purge_clients", {"127.0.0.0/8", "::1/128"});
     s.check_unknown();
   }
   {
@@ -251,7 +255,41 @@ Config Config::parse(std::string_view text, const std::string& source_name) {
     }
     s.check_unknown();
   }
+  parse_http_cache(table("http_cache"), source_name, c.http_cache);
   return c;
+}
+
+void parse_http_cache(const toml::table* t, const std::string& source_name, Config::HttpCache& hc) {
+  Section s(t, "http_cache", source_name);
+  hc.enabled = s.boolean("enabled", true);
+  hc.heuristic_percent = s.number("heuristic_percent", 10, 0, 100);
+  hc.heuristic_max = s.number("heuristic_max", 86400, 0, 86400.0 * 365);
+  hc.store_set_cookie = s.boolean("store_set_cookie", false);
+  if (auto* n = s.get("refresh_patterns")) {
+    auto* arr = n->as_array();
+    if (!arr) s.fail(n, "refresh_patterns", "expected an array of tables");
+    for (auto& e : *arr) {
+      auto* rt = e.as_table();
+      if (!rt) s.fail(&e, "refresh_patterns", "expected { pattern = \"...\", min = S, percent = P, max = S }");
+      Section r(rt, "http_cache.refresh_patterns", source_name);
+      Config::HttpCache::RefreshPattern p;
+      p.pattern = r.string("pattern", "");
+      p.ignore_case = r.boolean("ignore_case", false);
+      p.min = r.number("min", 0, 0, 86400.0 * 365);
+      p.percent = r.number("percent", 10, 0, 1000);
+      p.max = r.number("max", 86400, 0, 86400.0 * 365);
+      if (p.pattern.empty()) r.fail(rt, "pattern", "is required");
+      try {
+        std::regex re(p.pattern, std::regex::ECMAScript);
+      } catch (const std::regex_error& ex) {
+        r.fail(r.get("pattern"), "pattern", std::string("not a valid regular expression: ") + ex.what());
+      }
+      if (p.max < p.min) r.fail(r.get("max"), "max", "must not be less than min");
+      r.check_unknown();
+      hc.refresh_patterns.push_back(p);
+    }
+  }
+  s.check_unknown();
 }
 
 Config Config::load_file(const std::string& path) {

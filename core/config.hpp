@@ -58,7 +58,23 @@ struct Config {
     std::vector<std::string> deny_hosts;
     NetworkList allow_networks;
     NetworkList deny_networks;
+    NetworkList purge_clients;
   } acl;
+
+  struct HttpCache {
+    struct RefreshPattern {
+      std::string pattern;  // ECMAScript regex searched in the URL
+      bool ignore_case = false;
+      double min = 0;       // seconds
+      double percent = 10;  // of (Date - Last-Modified)
+      double max = 86400;   // seconds
+    };
+    bool enabled = true;
+    double heuristic_percent = 10;
+    double heuristic_max = 86400;
+    bool store_set_cookie = false;
+    std::vector<RefreshPattern> refresh_patterns;
+  } http_cache;
 
   // Shared cache store (cache/). Sizes in bytes.
   struct Cache {

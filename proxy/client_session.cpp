@@ -5,6 +5,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <set>
 
 #include "core/uv_write.hpp"
@@ -34,7 +35,7 @@ bool idempotent(std::string_view m) {
 }
 
 const std::set<std::string_view>& supported_methods() {
-  static const std::set<std::string_view> m = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT"};
+  static const std::set<std::string_view> m = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT", "PURGE"};
   return m;
 }
 }  // namespace
@@ -219,6 +220,7 @@ void ClientSession::pump() {
 int ClientSession::on_message_head(http::MessageHead& head) {
   if (closing_) return -1;
   ex_ = Exchange();
+  ++ex_gen_;
   ex_.active = true;
   ex_.start_time = wall_now();
   ex_.start_ms = uv_now(w_.loop());
@@ -317,8 +319,16 @@ int ClientSession::on_message_head(http::MessageHead& head) {
       }
     }
   }
+  if (req.method == "PURGE") {
+    handle_purge();
+    return 0;
+  }
   if (!settings_->rules.host_allowed(ex_.url.host)) {
     reject(403, "Access to " + ex_.url.host + " is denied by this proxy's rules.", "TCP_DENIED");
+    return 0;
+  }
+  if (w_.cache() && (req.method == "GET" || req.method == "HEAD")) {
+    start_cache_lookup();
     return 0;
   }
   start_forward();
@@ -542,6 +552,8 @@ void ClientSession::send_request_head() {
     h.remove("Via");
     h.add("Via", (via.empty() ? "" : via + ", ") + via_value(req.major, req.minor));
   }
+  if (ex_.revalidating) add_revalidation_headers(h);
+  ex_.request_time = static_cast<std::int64_t>(std::time(nullptr));
   const auto& ff = cfg.proxy.forwarded_for;
   if (ff != "transparent") {
     std::string xff = h.joined("X-Forwarded-For");
@@ -621,6 +633,24 @@ int ClientSession::on_origin_head(http::MessageHead& head) {
     }
     return 0;
   }
+  if (auto* cache = w_.cache()) {
+    if (ex_.revalidating) {
+      if (head.status == 304) {
+        refresh_from_304(head);
+        ex_.absorb = true;  // the stored body answers the client (see on_origin_end)
+        return 0;
+      }
+      if (head.status >= 500 && http::stale_if_error_allows(*ex_.stale_meta, ex_.req_cc, std::time(nullptr))) {
+        ex_.absorb = true;
+        ex_.serve_stale_on_end = true;
+        return 0;
+      }
+      ex_.code = "TCP_REFRESH_MODIFIED";
+    }
+    if (ex_.cache_get && ex_.req.method == "GET") begin_storing(head);
+    else invalidate_after_unsafe(head);
+    (void)cache;
+  }
   ex_.status = head.status;
   if (auto* ct = head.headers.find("Content-Type")) ex_.content_type = *ct;
   http::HeaderList h = std::move(head.headers);
@@ -639,6 +669,16 @@ int ClientSession::on_origin_head(http::MessageHead& head) {
     std::string via = h.joined("Via");
     h.remove("Via");
     h.add("Via", (via.empty() ? "" : via + ", ") + via_value(head.major, head.minor));
+  }
+  if (w_.cache()) {
+    h.remove("X-Cache");
+    h.add("X-Cache", "MISS from " + settings_->config.server.name);
+    std::string cs = ex_.cache_status.empty() ? settings_->config.server.name + "; fwd=" +
+                                                    (ex_.cache_get ? "uri-miss" : "method")
+                                              : ex_.cache_status;
+    std::string prior = h.joined("Cache-Status");
+    h.remove("Cache-Status");
+    h.add("Cache-Status", (prior.empty() ? "" : prior + ", ") + cs);
   }
   if (w_.shutting_down()) ex_.close_after = true;
   std::string out;
@@ -660,6 +700,8 @@ int ClientSession::on_origin_head(http::MessageHead& head) {
 
 int ClientSession::on_origin_body(Slice body) {
   if (closing_) return -1;
+  if (ex_.absorb) return 0;
+  if (ex_.writer && ex_.writer.append(body.view()) != cache::Status::kOk) ex_.writer.abort();
   batching_ = true;
   if (ex_.chunked_out) {
     std::size_t n = body.size;
@@ -672,7 +714,27 @@ int ClientSession::on_origin_body(Slice body) {
 
 int ClientSession::on_origin_end() {
   if (closing_) return -1;
+  if (ex_.absorb && ex_.origin) {
+    // Revalidation answered (304) or failed with stale-if-error: serve the stored body.
+    OriginConnection* c = ex_.origin;
+    ex_.origin = nullptr;
+    if (ex_.request_done) c->release_to_pool();
+    else c->close();
+    std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+    const auto& name = settings_->config.server.name;
+    auto meta = *ex_.stale_meta;
+    std::int64_t age = http::current_age(meta, now);
+    if (ex_.serve_stale_on_end)
+      serve_stored(ex_.stale, meta, age, "TCP_REFRESH_FAIL_OLD", name + "; fwd=stale; detail=stale-if-error");
+    else
+      serve_stored(ex_.stale, meta, age, "TCP_REFRESH_UNMODIFIED", name + "; fwd=stale; fwd-status=304");
+    return 0;
+  }
   if (!ex_.response_started || ex_.status < 200) return 0;  // an interim response ended
+  if (ex_.writer) {
+    auto st = ex_.writer.commit();
+    if (st != cache::Status::kOk) spdlog::debug("http cache: {} not stored: {}", ex_.url_text, cache::status_name(st));
+  }
   if (ex_.chunked_out) send_to_client({slice_of("0\r\n\r\n")});
   ex_.response_done = true;
   if (ex_.origin) {
@@ -735,6 +797,20 @@ void ClientSession::on_origin_error(int uv_status, bool timeout, const std::stri
     return;
   }
   (void)uv_status;
+  if (ex_.revalidating && ex_.stale_meta) {
+    std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+    const auto& name = settings_->config.server.name;
+    if (http::stale_if_error_allows(*ex_.stale_meta, ex_.req_cc, now)) {
+      serve_stored(ex_.stale, *ex_.stale_meta, http::current_age(*ex_.stale_meta, now), "TCP_REFRESH_FAIL_OLD",
+                   name + "; fwd=stale; detail=stale-if-error");
+      return;
+    }
+    // must-revalidate (or no permission to serve stale): RFC 9111 §4.2.4 / §5.2.2.2 → 504.
+    reject(504, "The cached response is stale and the origin server " + ex_.url.authority() +
+                    " cannot be reached to revalidate it (" + what + ").",
+           "TCP_REFRESH_FAIL_ERR");
+    return;
+  }
   if (timeout)
     reject(504, "The origin server " + ex_.url.authority() + " did not answer in time (" + what + ").", "TCP_MISS", ex_.tunnel);
   else
@@ -788,6 +864,8 @@ void ClientSession::on_client_write_done(int status) {
     origin_paused_ = false;
     ex_.origin->resume_reading();
   }
+  if (ex_.reader_waiting && uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(tcp_)) < kLowWater)
+    pump_reader();
 }
 
 void ClientSession::maybe_finish() {
@@ -817,6 +895,7 @@ void ClientSession::log_exchange() {
 }
 
 void ClientSession::finish_exchange() {
+  end_cache_participation();
   log_exchange();
   ex_.active = false;
   if (ex_.origin) {
@@ -879,6 +958,7 @@ void ClientSession::abort() {
     ex_.active = false;
   }
   closing_ = true;
+  end_cache_participation();
   ex_.resolving.reset();
   if (ex_.origin) {
     ex_.origin->close();

@@ -13,6 +13,7 @@
 
 #include "core/chunk.hpp"
 #include "core/net_address.hpp"
+#include "proxy/http_cache.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/name_resolver.hpp"
 #include "proxy/origin_pool.hpp"
@@ -75,6 +76,24 @@ class ClientSession : private http::ParserListener, private OriginEvents {
     OriginConnection* origin = nullptr;
     std::vector<Slice> pending;  // request body (or tunnel bytes) waiting for the origin
     std::size_t pending_bytes = 0;
+    // HTTP cache (see client_session_cache.cpp)
+    bool cache_get = false;        // GET/HEAD that the cache may answer
+    std::string cache_key;
+    http::CacheControl req_cc;
+    std::int64_t request_time = 0;  // when the request went to the origin
+    bool leader = false;            // registered as the one fetching cache_key
+    bool followed = false;          // already waited for a leader once
+    bool revalidating = false;      // conditional request for a stale entry
+    bool absorb = false;            // origin's answer is not relayed (304 refresh, stale-if-error)
+    bool serve_stale_on_end = false;
+    cache::Handle stale;
+    std::optional<http::StoredResponse> stale_meta;
+    std::string stale_store_key;
+    cache::Writer writer;
+    cache::Reader reader;           // following an object being written
+    bool reader_chunked = false;
+    bool reader_waiting = false;
+    std::string cache_status;       // Cache-Status (RFC 9211) value for a forwarded response
   };
 
   // http::ParserListener (the client's requests)
@@ -91,6 +110,20 @@ class ClientSession : private http::ParserListener, private OriginEvents {
   void on_origin_error(int uv_status, bool timeout, const std::string& what) override;
   void on_origin_write_done() override;
   void on_origin_read_processed() override;
+
+  // caching (client_session_cache.cpp)
+  void start_cache_lookup();
+  void on_cache_lookup(http::CacheLookup r);
+  void serve_stored(const cache::Handle& h, const http::StoredResponse& meta, std::int64_t age, const char* code,
+                    const std::string& cache_status);
+  void follow_reader(cache::Reader reader, const http::StoredResponse& meta);
+  void pump_reader();
+  void begin_storing(const http::MessageHead& head);
+  void refresh_from_304(const http::MessageHead& head);
+  void handle_purge();
+  void invalidate_after_unsafe(const http::MessageHead& head);
+  void end_cache_participation();
+  void add_revalidation_headers(http::HeaderList& h);
 
   void on_read(ssize_t nread);
   void pump();
@@ -140,6 +173,8 @@ class ClientSession : private http::ParserListener, private OriginEvents {
   std::vector<Slice> out_;
   std::size_t out_bytes_ = 0;
   int handles_open_ = 0;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // weak_ptrs to it guard async callbacks
+  std::uint64_t ex_gen_ = 0;                               // bumps with every exchange
 };
 
 }  // namespace outpost

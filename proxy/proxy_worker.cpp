@@ -15,10 +15,11 @@ std::shared_ptr<const ProxySettings> ProxySettings::make(Config c) {
 }
 
 ProxyWorker::ProxyWorker(Worker& worker, std::shared_ptr<const ProxySettings> settings, NameResolver& resolver,
-                         AccessLogFile& access_log)
+                         AccessLogFile& access_log, http::HttpCache* cache)
     : worker_(worker),
       settings_(std::move(settings)),
       resolver_(resolver),
+      cache_(cache),
       pool_(worker.loop(), settings_->config.origin.max_idle_per_host, settings_->config.origin.idle_timeout),
       alog_(access_log, worker.loop()) {}
 

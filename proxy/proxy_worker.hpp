@@ -13,6 +13,7 @@
 #include "core/worker_pool.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/destination_acl.hpp"
+#include "proxy/http_cache.hpp"
 #include "proxy/name_resolver.hpp"
 #include "proxy/origin_pool.hpp"
 
@@ -36,7 +37,7 @@ struct ProxyCounters {
 class ProxyWorker {
  public:
   ProxyWorker(Worker& worker, std::shared_ptr<const ProxySettings> settings, NameResolver& resolver,
-              AccessLogFile& access_log);
+              AccessLogFile& access_log, http::HttpCache* cache = nullptr);
   ~ProxyWorker();
   ProxyWorker(const ProxyWorker&) = delete;
   ProxyWorker& operator=(const ProxyWorker&) = delete;
@@ -53,6 +54,8 @@ class ProxyWorker {
   OriginPool& pool() { return pool_; }
   AccessLogBuffer& access_log() { return alog_; }
   NameResolver& resolver() { return resolver_; }
+  http::HttpCache* cache() { return cache_; }
+  Worker& worker() { return worker_; }
   bool shutting_down() const { return shutting_down_; }
   ProxyCounters& counters() { return counters_; }
   std::size_t session_count() const { return sessions_.size(); }
@@ -65,6 +68,7 @@ class ProxyWorker {
   Worker& worker_;
   std::shared_ptr<const ProxySettings> settings_;
   NameResolver& resolver_;
+  http::HttpCache* cache_;
   OriginPool pool_;
   AccessLogBuffer alog_;
   std::vector<uv_tcp_t*> listeners_;
