@@ -317,7 +317,9 @@ Usability evaluate(const StoredResponse& r, const CacheControl& req_cc, std::int
   if (age_out) *age_out = age;
   std::int64_t lifetime = r.lifetime;
   if (cc.no_cache || req_cc.no_cache) return Usability::kMustValidate;
-  if (req_cc.max_age && age > *req_cc.max_age) return Usability::kMustValidate;
+  // max-age=0 (a browser reload) means "validate": ages are whole seconds, so an age of 0
+  // only says the response is less than a second old.
+  if (req_cc.max_age && (age > *req_cc.max_age || *req_cc.max_age == 0)) return Usability::kMustValidate;
   std::int64_t min_fresh = req_cc.min_fresh.value_or(0);
   if (lifetime > age + min_fresh) return Usability::kFresh;
   // Stale from here on.

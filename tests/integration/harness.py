@@ -173,6 +173,12 @@ class TestOrigin:
     def reset(self):
         direct_get(self.port, "/__reset")
 
+    def count(self, path):
+        return self.stats()["requests"].get(path, 0)
+
+    def last_headers(self, path):
+        return {k.lower(): v for k, v in self.stats()["last_headers"].get(path, [])}
+
     def script(self, path, **spec):
         spec["path"] = path
         body = json.dumps(spec).encode()

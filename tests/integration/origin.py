@@ -11,7 +11,11 @@ Endpoints (all counted, see /__stats):
   /drop            closes the connection without answering
   /script/<name>   answers as scripted with POST /__script (JSON {"path": "/script/x",
                    "status": 200, "headers": [[k, v], ...], "body": "...", "delay": 0})
-  /__stats         JSON: {"requests": {path: count}, "connections": N}
+  /__stats         JSON: {"requests": {path: count}, "connections": N,
+                   "last_headers": {path: [[k, v], ...]}}  (the last request's headers per path)
+  Script keys: status, headers, body, delay, content_type, etag / last_modified (the origin
+  answers matching If-None-Match / If-Modified-Since with 304), body_from_header (the body is
+  the request's value of that header), chunked (no Content-Length).
   /__reset         clears the counters and scripts
 Usage: origin.py PORT [ADDR]
 """
@@ -25,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 LOCK = threading.Lock()
-STATS = {"requests": {}, "connections": 0}
+STATS = {"requests": {}, "connections": 0, "last_headers": {}}
 SCRIPTS = {}
 
 
@@ -80,6 +84,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self.read_body()
         with LOCK:
             STATS["requests"][url.path] = STATS["requests"].get(url.path, 0) + 1
+            STATS["last_headers"][url.path] = [[k, v] for k, v in self.headers.items()]
         p = url.path
         if p == "/__stats":
             with LOCK:
@@ -88,6 +93,7 @@ class Handler(BaseHTTPRequestHandler):
         if p == "/__reset":
             with LOCK:
                 STATS["requests"].clear()
+                STATS["last_headers"].clear()
                 STATS["connections"] = 0
                 SCRIPTS.clear()
             return self.send(200, b"ok\n", ctype="text/plain")
@@ -154,8 +160,49 @@ class Handler(BaseHTTPRequestHandler):
             if spec is None:
                 return self.send(404, b"no script\n", ctype="text/plain")
             time.sleep(float(spec.get("delay", 0)))
-            return self.send(int(spec.get("status", 200)), spec.get("body", "").encode(),
-                             headers=spec.get("headers", []), ctype=spec.get("content_type", "text/plain"))
+            headers = list(spec.get("headers", []))
+            etag, lm = spec.get("etag"), spec.get("last_modified")
+            if etag:
+                headers.append(["ETag", etag])
+            if lm:
+                headers.append(["Last-Modified", lm])
+            inm, ims = self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")
+            if (etag and inm and etag.replace("W/", "") in [t.strip().replace("W/", "") for t in inm.split(",")]) or \
+               (lm and ims and not inm and ims == lm):
+                self.send_response(304)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.end_headers()
+                return
+            body = spec.get("body", "")
+            if spec.get("body_from_header"):
+                body = self.headers.get(spec["body_from_header"], "")
+            body = body.encode()
+            if spec.get("chunked"):
+                self.send_response(int(spec.get("status", 200)))
+                self.send_header("Content-Type", spec.get("content_type", "text/plain"))
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body) if body else b"0\r\n\r\n")
+                return
+            if spec.get("trickle"):
+                # Headers and the first half now, the rest after `trickle` seconds.
+                self.send_response(int(spec.get("status", 200)))
+                self.send_header("Content-Type", spec.get("content_type", "text/plain"))
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                time.sleep(float(spec["trickle"]))
+                self.wfile.write(body[len(body) // 2:])
+                return
+            return self.send(int(spec.get("status", 200)), body, headers=headers,
+                             ctype=spec.get("content_type", "text/plain"))
         return self.send(404, b"not found\n", ctype="text/plain")
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = handle_any
