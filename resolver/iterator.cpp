@@ -161,6 +161,10 @@ void IterativeQuery::send_to(const IpAddress& addr, bool tcp) {
     finish(rcode::SERVFAIL, "work limit reached");
     return;
   }
+  if (now() - budget_->started_ms > core_.config().max_query_time_ms) {
+    finish(rcode::SERVFAIL, "time limit reached");
+    return;
+  }
   --budget_->sends_left;
   used_network_ = true;
   Question q = wire_question();
@@ -247,32 +251,15 @@ void IterativeQuery::on_reply(const IpAddress& addr, const Question& sent, bool 
       for (auto& rr : m.answer) result_.answer.push_back(rr);
       finish(rcode::NOERROR);
       return;
-    case ResponseType::cname: {
+    case ResponseType::cname:
       cache_answer_rrsets(m);
-      // Take the chain as given, then continue from its end.
-      Name at = qname_;
-      for (unsigned guard = 0; guard < 16; ++guard) {
-        const ResourceRecord* link = nullptr;
-        for (auto& rr : m.answer)
-          if (rr.type == type::CNAME && rr.name == at) link = &rr;
-        if (!link) break;
-        result_.answer.push_back(*link);
-        at = std::get<RdataName>(link->rdata).name;
-        if (std::find(seen_names_.begin(), seen_names_.end(), at) != seen_names_.end()) {
-          finish(rcode::SERVFAIL, "CNAME loop");
-          return;
-        }
-        seen_names_.push_back(at);
-      }
-      if (seen_names_.size() > core_.config().max_cname_chain + 1) {
-        finish(rcode::SERVFAIL, "CNAME chain too long");
-        return;
-      }
-      qname_ = at;
+      if (!take_chain(m)) return;
       begin_name();
       return;
-    }
     case ResponseType::nxdomain:
+      // RFC 6604: with a CNAME chain, NXDOMAIN speaks of the chain's last name.
+      cache_answer_rrsets(m);
+      if (!take_chain(m)) return;
       handle_negative(m, true, qname_);
       return;
     case ResponseType::nodata:
@@ -281,6 +268,29 @@ void IterativeQuery::on_reply(const IpAddress& addr, const Question& sent, bool 
     default:
       finish(rcode::SERVFAIL, "unexpected response");
   }
+}
+
+// Appends the answer's CNAME chain from qname_ to the result and moves qname_ to its end.
+// False (and the query finished) on a loop or an over-long chain.
+bool IterativeQuery::take_chain(const Message& m) {
+  for (unsigned guard = 0; guard < 16; ++guard) {
+    const ResourceRecord* link = nullptr;
+    for (auto& rr : m.answer)
+      if (rr.type == type::CNAME && rr.name == qname_) link = &rr;
+    if (!link) break;
+    result_.answer.push_back(*link);
+    qname_ = std::get<RdataName>(link->rdata).name;
+    if (std::find(seen_names_.begin(), seen_names_.end(), qname_) != seen_names_.end()) {
+      finish(rcode::SERVFAIL, "CNAME loop");
+      return false;
+    }
+    seen_names_.push_back(qname_);
+  }
+  if (seen_names_.size() > core_.config().max_cname_chain + 1) {
+    finish(rcode::SERVFAIL, "CNAME chain too long");
+    return false;
+  }
+  return true;
 }
 
 void IterativeQuery::handle_referral(const Message& m) {

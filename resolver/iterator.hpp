@@ -17,6 +17,7 @@ class ResolverCore;
 // Limits that keep one client question from causing unbounded work (shared with sub-queries).
 struct WorkBudget {
   unsigned sends_left = 0;
+  std::uint64_t started_ms = 0;
 };
 
 class IterativeQuery {
@@ -36,6 +37,7 @@ class IterativeQuery {
   bool resolve_server_names();
   void send_to(const IpAddress& addr, bool tcp);
   void on_reply(const IpAddress& addr, const Question& sent, bool tcp, struct UpstreamResult&& res);
+  bool take_chain(const Message& m);
   void handle_referral(const Message& m);
   void handle_negative(const Message& m, bool nxdomain, const Name& owner);
   void cache_answer_rrsets(const Message& m);

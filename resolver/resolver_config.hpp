@@ -24,6 +24,7 @@ struct ResolverConfig {
   unsigned max_sends = 64;         // upstream queries per client question, sub-queries included
   unsigned max_depth = 4;          // nesting of sub-queries for name-server addresses
   unsigned max_rounds = 2;         // passes over a zone's addresses before giving up
+  std::uint64_t max_query_time_ms = 10000;  // no new upstream query after this long
 };
 
 }  // namespace outpost::dns

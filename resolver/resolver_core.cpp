@@ -81,7 +81,7 @@ std::uint64_t ResolverCore::start(const Question& q, ResolutionCallback cb, Trac
     defer(id, [cb = std::move(cb), r = std::move(*r)] { cb(r); });
     return id;
   }
-  auto budget = std::make_shared<WorkBudget>(WorkBudget{config_->max_sends});
+  auto budget = std::make_shared<WorkBudget>(WorkBudget{config_->max_sends, now_ms()});
   // The iterator may finish inside start() (cache hits along the way): such a result is held
   // back to the next loop turn, so callers never see their callback before start() returns.
   auto sync = std::make_shared<bool>(true);

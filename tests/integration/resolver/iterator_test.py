@@ -55,6 +55,11 @@ class IteratorTest(unittest.TestCase):
         self.assertIn("status: NXDOMAIN", out)
         self.assertIn("a.test.\t2\tIN\tSOA", out)
 
+    def test_nxdomain_at_end_of_cname_chain(self):
+        out = self.query("dangling.a.test")
+        self.assertIn("status: NXDOMAIN", out)
+        self.assertIn("dangling.a.test.\t300\tIN\tCNAME\tmissing.a.test.", out)
+
     def test_nodata(self):
         out = self.query("www.a.test", "MX")
         self.assertIn("status: NOERROR", out)

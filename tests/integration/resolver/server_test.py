@@ -83,11 +83,14 @@ forward_zones = [{{ name = ".", servers = ["{LISTEN}:53"] }}]
 
     @classmethod
     def tearDownClass(cls):
+        codes = []
         for p in (cls.server, cls.forwarder):
             p.terminate()
-            p.wait(timeout=10)
+            codes.append(p.wait(timeout=10))
         cls.h.stop()
         cls.h.cleanup()
+        if codes != [0, 0]:
+            raise AssertionError("dns_server exited with %s (a crash or a sanitizer report)" % codes)
 
     def test_answer_and_flags(self):
         out = dig("www.a.test", "AAAA")
