@@ -148,6 +148,59 @@ void check_host_patterns(Section& s, const toml::node* n, const std::string& key
   }
 }
 
+bool is_zone_name(const std::string& n) {
+  if (n.empty() || n.size() > 254) return false;
+  if (n == ".") return true;
+  for (char c : n)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_')) return false;
+  return n.find("..") == std::string::npos && n.front() != '.';
+}
+
+// [dns]: local_zones and forward_zones are arrays of inline tables, each checked as strictly
+// as a section of its own.
+void parse_dns_section(const toml::table* t, const std::string& file, Config::Dns* d) {
+  Section s(t, "dns", file);
+  d->listen = s.endpoints("listen", {});
+  d->allow_recursion = s.networks("allow_recursion", {"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"});
+  d->hints = s.string("hints", "");
+  d->qname_minimisation = s.boolean("qname_minimisation", true);
+  d->min_ttl = static_cast<std::uint32_t>(s.integer("min_ttl", 0, 0, 86400));
+  d->max_ttl = static_cast<std::uint32_t>(s.integer("max_ttl", 86400, 1, 604800));
+  if (d->min_ttl > d->max_ttl) s.fail(s.get("min_ttl"), "min_ttl", "must not exceed max_ttl");
+  d->negative_max_ttl = static_cast<std::uint32_t>(s.integer("negative_max_ttl", 3600, 0, 86400));
+  d->servfail_ttl = static_cast<std::uint32_t>(s.integer("servfail_ttl", 5, 0, 300));
+  d->cache_entries = s.integer("cache_entries", 1000000, 16, 1ull << 32);
+  auto tables = [&](const char* key) {
+    std::vector<const toml::table*> out;
+    auto* n = s.get(key);
+    if (!n) return out;
+    auto* arr = n->as_array();
+    if (!arr) s.fail(n, key, "expected an array of tables");
+    for (auto& e : *arr) {
+      if (!e.as_table()) s.fail(&e, key, "expected an array of tables");
+      out.push_back(e.as_table());
+    }
+    return out;
+  };
+  for (auto* zt : tables("local_zones")) {
+    Section z(zt, "dns.local_zones", file);
+    Config::Dns::LocalZone lz{z.string("name", ""), z.string("file", "")};
+    if (!is_zone_name(lz.name)) z.fail(z.get("name"), "name", "expected a zone name");
+    if (lz.file.empty()) z.fail(z.get("file"), "file", "expected a zone file path");
+    z.check_unknown();
+    d->local_zones.push_back(lz);
+  }
+  for (auto* ft : tables("forward_zones")) {
+    Section f(ft, "dns.forward_zones", file);
+    Config::Dns::ForwardZone fz{f.string("name", ""), f.endpoints("servers", {})};
+    if (!is_zone_name(fz.name)) f.fail(f.get("name"), "name", "expected a zone name (\".\" for everything)");
+    if (fz.servers.empty()) f.fail(f.get("servers"), "servers", "expected at least one address:port");
+    f.check_unknown();
+    d->forward_zones.push_back(fz);
+  }
+  s.check_unknown();
+}
+
 }  // namespace
 
 void parse_http_cache(const toml::table* t, const std::string& source_name, Config::HttpCache& hc);
@@ -161,7 +214,7 @@ Config Config::parse(std::string_view text, const std::string& source_name) {
   }
   Config c;
   c.source = source_name;
-  static const std::set<std::string> sections = {"server", "log", "proxy", "origin", "acl", "cache", "http_cache"};
+  static const std::set<std::string> sections = {"server", "log", "proxy", "origin", "acl", "cache", "http_cache", "dns"};
   const toml::node* bad = nullptr;
   std::string bad_key;
   for (auto& [k, v] : root) {
@@ -256,6 +309,7 @@ Config Config::parse(std::string_view text, const std::string& source_name) {
     s.check_unknown();
   }
   parse_http_cache(table("http_cache"), source_name, c.http_cache);
+  parse_dns_section(table("dns"), source_name, &c.dns);
   return c;
 }
 

@@ -84,6 +84,28 @@ struct Config {
     std::uint64_t segment_size = 16ull << 20;
     std::uint64_t max_object_size = 8ull << 20;
   } cache;
+  // DNS server and resolver (resolver/). Listener off unless configured: no open resolver.
+  struct Dns {
+    std::vector<Endpoint> listen;  // UDP and TCP on each, every worker (SO_REUSEPORT)
+    NetworkList allow_recursion;   // others get REFUSED
+    std::string hints;             // root hints file; empty = the embedded IANA hints
+    bool qname_minimisation = true;
+    std::uint32_t min_ttl = 0;
+    std::uint32_t max_ttl = 86400;
+    std::uint32_t negative_max_ttl = 3600;
+    std::uint32_t servfail_ttl = 5;
+    std::uint64_t cache_entries = 1000000;
+    struct LocalZone {
+      std::string name;
+      std::string file;
+    };
+    std::vector<LocalZone> local_zones;
+    struct ForwardZone {
+      std::string name;
+      std::vector<Endpoint> servers;  // IP literals with port
+    };
+    std::vector<ForwardZone> forward_zones;
+  } dns;
 
   std::string source;  // file name the config came from ("<default>" for the embedded one)
 

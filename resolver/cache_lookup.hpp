@@ -1,0 +1,18 @@
+// Answering a question from the cache alone: follows cached CNAMEs, then the asked RRset or a
+// negative entry. Used by the server (RD=0 and the hot path) and at each iterator step.
+#pragma once
+#include "resolver/dns_cache.hpp"
+#include "resolver/resolution.hpp"
+
+namespace outpost::dns {
+
+struct CacheAnswer {
+  bool complete = false;  // `resolution` is the whole answer
+  Resolution resolution;  // if incomplete: the CNAME chain found so far
+  Name next;              // if incomplete: the name still to resolve
+  unsigned cnames = 0;    // CNAME links followed
+};
+
+CacheAnswer lookup_in_cache(DnsCache& cache, const Question& q, std::uint64_t now_ms, unsigned max_chain);
+
+}  // namespace outpost::dns

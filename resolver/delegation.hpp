@@ -1,0 +1,45 @@
+// Delegation points: a zone cut with its name servers and their known addresses
+// (Unbound's iter_delegpt). Built from root hints, from a referral, or from the cache.
+#pragma once
+#include <optional>
+#include <vector>
+
+#include "core/net_address.hpp"
+#include "resolver/dns_cache.hpp"
+#include "resolver/dns_message.hpp"
+
+namespace outpost::dns {
+
+struct NameServer {
+  Name name;
+  std::vector<IpAddress> addresses;
+  bool resolving = false;  // an address lookup for it has been started
+  bool resolved = false;   // that lookup has finished (with or without addresses)
+};
+
+struct Delegation {
+  Name zone;
+  std::vector<NameServer> servers;
+
+  bool has_addresses() const;
+  std::vector<IpAddress> all_addresses() const;
+  NameServer* find(const Name& ns);
+  // Adds an address for a server name in the set (ignored for names not in the set).
+  void add_address(const Name& ns, const IpAddress& a);
+};
+
+IpAddress address_of(const Rdata& rd);  // A or AAAA rdata; unspecified otherwise
+
+// A delegation from a referral's NS RRset for `zone` plus glue from `additional`, taking
+// addresses only for server names inside the delegated zone (in-domain glue); other server
+// names are left without addresses, to be resolved separately.
+Delegation delegation_from_referral(const RRset& ns, const std::vector<RRset>& additional);
+
+// The deepest delegation for `qname` known to the cache: an unexpired NS RRset at an ancestor
+// of qname (qname itself included) with, for each server, the cached A/AAAA RRsets.
+std::optional<Delegation> delegation_from_cache(DnsCache& cache, const Name& qname, std::uint64_t now_ms);
+
+// Caches a delegation's NS RRset and the in-domain glue of a referral.
+void cache_referral(DnsCache& cache, const RRset& ns, const std::vector<RRset>& additional, std::uint64_t now_ms);
+
+}  // namespace outpost::dns

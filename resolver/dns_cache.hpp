@@ -1,0 +1,47 @@
+// The resolver's cache interface: positive RRsets, negative answers (RFC 2308) and short-lived
+// SERVFAIL entries, all with TTLs counted down on read. An internal interface so that it can sit
+// on the shared store (cache/, namespace "dns") once that lands; memory_dns_cache.hpp is the
+// in-process implementation used until then.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "resolver/rrset.hpp"
+
+namespace outpost::dns {
+
+// How much an RRset is believed (RFC 2181 5.4.1): better data replaces worse, never the reverse.
+enum class Trust : std::uint8_t { glue = 1, authority = 2, answer = 3, local = 4 };
+
+struct CacheLimits {
+  std::uint32_t min_ttl = 0;
+  std::uint32_t max_ttl = 86400;
+  std::uint32_t servfail_ttl = 5;
+  std::uint32_t max_negative_ttl = 3600;  // RFC 2308 recommends at most 1-3 hours
+};
+
+struct NegativeEntry {
+  bool nxdomain = false;  // else NODATA for the asked type
+  std::optional<RRset> soa;  // with its TTL already counted down
+  std::uint32_t ttl = 0;
+};
+
+class DnsCache {
+ public:
+  virtual ~DnsCache() = default;
+  // `now_ms` is a monotonic clock in milliseconds; TTLs are clamped to the limits on insert.
+  virtual void put_rrset(const RRset& set, Trust trust, std::uint64_t now_ms) = 0;
+  // The RRset with its TTL counted down; nullopt if absent or expired.
+  virtual std::optional<RRset> get_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms) = 0;
+  // NXDOMAIN covers every type of the name; NODATA only `type`.
+  virtual void put_negative(const Name& name, std::uint16_t type, bool nxdomain, const std::optional<RRset>& soa,
+                            std::uint32_t ttl, std::uint64_t now_ms) = 0;
+  virtual std::optional<NegativeEntry> get_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms) = 0;
+  virtual void put_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) = 0;
+  virtual bool has_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) = 0;
+  virtual std::size_t size() const = 0;
+  virtual const CacheLimits& limits() const = 0;
+};
+
+}  // namespace outpost::dns

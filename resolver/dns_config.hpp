@@ -1,0 +1,17 @@
+// From the [dns] configuration section to the resolver's shared context and server options.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "core/config.hpp"
+#include "resolver/dns_server.hpp"
+#include "resolver/resolver.hpp"
+
+namespace outpost::dns {
+
+// Loads the hints file and local zones, checks forward zones. nullptr with *error (naming the
+// file and line) when something cannot be used.
+std::shared_ptr<ResolverContext> make_resolver_context(const Config::Dns& cfg, std::string* error);
+DnsServerOptions make_server_options(const Config::Dns& cfg);
+
+}  // namespace outpost::dns

@@ -1,0 +1,340 @@
+#include "resolver/dns_server.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/log.hpp"
+#include "core/worker_pool.hpp"
+
+namespace outpost::dns {
+
+namespace {
+
+constexpr std::size_t kMaxUdpPayload = kEdnsUdpSize;  // our own limit, whatever the client offers
+constexpr std::uint16_t kBadVers = 16;
+
+bool is_zone_transfer(std::uint16_t t) { return t == 251 || t == 252; }  // IXFR, AXFR
+
+// A UDP socket with SO_REUSEPORT so that each worker binds its own; returns fd or -errno.
+int open_udp_socket(const Endpoint& ep) {
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!ep.to_sockaddr(&ss, &len)) return -EINVAL;
+  int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    int e = errno;
+    ::close(fd);
+    return -e;
+  }
+  return fd;
+}
+
+}  // namespace
+
+Message make_reply(const Message& query, std::uint16_t rc) {
+  Message r;
+  r.header.id = query.header.id;
+  r.header.qr = true;
+  r.header.opcode = query.header.opcode;
+  r.header.rd = query.header.rd;
+  r.header.cd = query.header.cd;
+  r.header.rcode = rc;
+  r.question = query.question;
+  if (query.edns) r.edns = Edns{};
+  return r;
+}
+
+// ---- query handling --------------------------------------------------------------------------
+
+void DnsServer::handle(std::span<const std::uint8_t> wire, const IpAddress& client, bool tcp, Reply reply) {
+  ++stats_.queries;
+  Header h;
+  if (parse_header(wire, &h) != Status::ok || h.qr) {
+    ++stats_.dropped;  // too short to answer, or a response (never answer those: reflection loops)
+    reply({});
+    return;
+  }
+  Message q;
+  Status st = parse_message(wire, &q);
+  auto send = [this, reply](const Message& m, std::size_t limit) {
+    auto out = write_message(m, limit);
+    if (out.size() > 2 && (out[2] & 0x02)) ++stats_.truncated;
+    ++stats_.answered;
+    reply(std::move(out));
+  };
+  if (st != Status::ok) {
+    ++stats_.formerr;
+    spdlog::debug("dns: malformed query from {}: {}", client.to_string(), to_string(st));
+    Message err;
+    err.header = h;
+    err.header.qr = true;
+    err.header.aa = err.header.tc = err.header.ra = err.header.ad = false;
+    err.header.rcode = rcode::FORMERR;
+    send(err, 512);
+    return;
+  }
+  // The client's UDP limit: 512 without EDNS, else what it offers, within our own limit.
+  std::size_t limit = 65535;
+  if (!tcp) limit = q.edns ? std::clamp<std::size_t>(q.edns->udp_size, 512, kMaxUdpPayload) : 512;
+  if (q.header.opcode != opcode::QUERY) {
+    ++stats_.notimp;
+    Message r = make_reply(q, rcode::NOTIMP);
+    send(r, limit);
+    return;
+  }
+  if (q.question.size() != 1) {
+    ++stats_.formerr;
+    send(make_reply(q, rcode::FORMERR), limit);
+    return;
+  }
+  if (q.edns && q.edns->version > 0) {
+    send(make_reply(q, kBadVers), limit);
+    return;
+  }
+  const Question& question = q.question[0];
+  bool allowed = opt_.allow_recursion.contains(client);
+  if (!allowed || question.cls != kClassIN || is_zone_transfer(question.type)) {
+    ++stats_.refused;
+    Message r = make_reply(q, rcode::REFUSED);
+    send(r, limit);
+    return;
+  }
+  auto respond = [this, q, limit, send](const Resolution& res) {
+    Message r = make_reply(q, res.rcode);
+    r.header.ra = true;
+    r.header.aa = res.authoritative;
+    r.answer = res.answer;
+    r.authority = res.authority;
+    if (res.rcode == rcode::SERVFAIL) ++stats_.servfail;
+    send(r, limit);
+  };
+  if (!q.header.rd) {
+    // No recursion wanted: what local zones and the cache know, nothing more.
+    if (auto res = resolver_.answer_locally(question)) respond(*res);
+    else respond(Resolution{rcode::SERVFAIL, {}, {}, false, true, "not in cache"});
+    return;
+  }
+  if (auto res = resolver_.answer_locally(question)) {
+    respond(*res);
+    return;
+  }
+  std::weak_ptr<bool> alive = alive_;
+  resolver_.query(question, [alive, respond](const Resolution& res) {
+    if (alive.lock()) respond(res);
+  });
+}
+
+// ---- UDP -----------------------------------------------------------------------------------
+
+struct DnsServer::Udp {
+  DnsServer* server;
+  uv_udp_t handle;
+  std::vector<std::uint8_t> buf = std::vector<std::uint8_t>(65536);
+};
+
+namespace {
+struct UdpSend {
+  uv_udp_send_t req;
+  std::vector<std::uint8_t> data;
+};
+}  // namespace
+
+// ---- TCP -----------------------------------------------------------------------------------
+
+struct DnsServer::TcpListener {
+  DnsServer* server;
+  uv_tcp_t handle;
+};
+
+struct DnsServer::TcpConn : std::enable_shared_from_this<DnsServer::TcpConn> {
+  DnsServer* server = nullptr;
+  uv_tcp_t handle;
+  uv_timer_t idle;
+  IpAddress peer;
+  std::vector<std::uint8_t> in;
+  unsigned in_flight = 0;
+  bool closing = false;
+  std::shared_ptr<TcpConn> self;  // keeps the object until both handles are closed
+  int open_handles = 0;
+
+  void close() {
+    if (closing) return;
+    closing = true;
+    auto on_close = [](uv_handle_t* h) {
+      auto* c = static_cast<TcpConn*>(h->data);
+      if (--c->open_handles == 0) c->self.reset();
+    };
+    uv_close(reinterpret_cast<uv_handle_t*>(&idle), on_close);
+    uv_close(reinterpret_cast<uv_handle_t*>(&handle), on_close);
+    auto& conns = server->conns_;
+    conns.erase(std::remove_if(conns.begin(), conns.end(), [this](auto& c) { return c.get() == this; }), conns.end());
+  }
+
+  void touch() { uv_timer_again(&idle); }
+
+  void on_data() {
+    // Every complete length-prefixed message is a query; they may be pipelined.
+    while (in.size() >= 2) {
+      std::size_t len = static_cast<std::size_t>(in[0]) << 8 | in[1];
+      if (in.size() < 2 + len) return;
+      std::vector<std::uint8_t> msg(in.begin() + 2, in.begin() + 2 + static_cast<std::ptrdiff_t>(len));
+      in.erase(in.begin(), in.begin() + 2 + static_cast<std::ptrdiff_t>(len));
+      ++in_flight;
+      std::weak_ptr<TcpConn> weak = shared_from_this();
+      server->handle(msg, peer, true, [weak](std::vector<std::uint8_t> out) {
+        auto c = weak.lock();
+        if (!c || c->closing) return;
+        --c->in_flight;
+        if (out.empty()) return;
+        c->write(std::move(out));
+        c->touch();
+      });
+    }
+  }
+
+  void write(std::vector<std::uint8_t> msg) {
+    struct Write {
+      uv_write_t req;
+      std::vector<std::uint8_t> data;
+    };
+    auto* w = new Write;
+    w->data.reserve(msg.size() + 2);
+    w->data.push_back(static_cast<std::uint8_t>(msg.size() >> 8));
+    w->data.push_back(static_cast<std::uint8_t>(msg.size()));
+    w->data.insert(w->data.end(), msg.begin(), msg.end());
+    uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(w->data.data()), static_cast<unsigned>(w->data.size()));
+    w->req.data = w;
+    if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&handle), &b, 1,
+                 [](uv_write_t* r, int) { delete static_cast<Write*>(r->data); }) != 0)
+      delete w;
+  }
+};
+
+// ---- start / stop ----------------------------------------------------------------------------
+
+DnsServer::DnsServer(uv_loop_t* loop, Resolver& resolver, DnsServerOptions options)
+    : loop_(loop), resolver_(resolver), opt_(std::move(options)) {}
+
+DnsServer::~DnsServer() { stop(); }
+
+bool DnsServer::start(std::string* error) {
+  for (auto& ep : opt_.listen) {
+    int ufd = open_udp_socket(ep);
+    if (ufd < 0) {
+      *error = "dns listen " + ep.to_string() + " (udp): " + std::strerror(-ufd);
+      return false;
+    }
+    auto* u = new Udp{this, {}};
+    uv_udp_init(loop_, &u->handle);
+    u->handle.data = u;
+    uv_udp_open(&u->handle, ufd);
+    udp_.push_back(u);
+    uv_udp_recv_start(
+        &u->handle,
+        [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+          auto* u = static_cast<Udp*>(h->data);
+          *buf = uv_buf_init(reinterpret_cast<char*>(u->buf.data()), static_cast<unsigned>(u->buf.size()));
+        },
+        [](uv_udp_t* h, ssize_t n, const uv_buf_t* buf, const sockaddr* from, unsigned) {
+          if (n <= 0 || !from) return;
+          auto* u = static_cast<Udp*>(h->data);
+          sockaddr_storage peer;
+          std::memcpy(&peer, from, from->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+          std::weak_ptr<bool> alive = u->server->alive_;
+          u->server->handle({reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(n)},
+                            IpAddress::from_sockaddr(from), false, [u, peer, alive](std::vector<std::uint8_t> out) {
+                              if (out.empty() || !alive.lock()) return;
+                              uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(out.data()), static_cast<unsigned>(out.size()));
+                              auto* sa = reinterpret_cast<const sockaddr*>(&peer);
+                              if (uv_udp_try_send(&u->handle, &b, 1, sa) >= 0) return;
+                              auto* s = new UdpSend{{}, std::move(out)};
+                              b = uv_buf_init(reinterpret_cast<char*>(s->data.data()), static_cast<unsigned>(s->data.size()));
+                              s->req.data = s;
+                              if (uv_udp_send(&s->req, &u->handle, &b, 1, sa,
+                                              [](uv_udp_send_t* r, int) { delete static_cast<UdpSend*>(r->data); }) != 0)
+                                delete s;
+                            });
+        });
+
+    int tfd = open_listen_socket(ep, 1024);
+    if (tfd < 0) {
+      *error = "dns listen " + ep.to_string() + " (tcp): " + std::strerror(-tfd);
+      return false;
+    }
+    auto* t = new TcpListener{this, {}};
+    uv_tcp_init(loop_, &t->handle);
+    t->handle.data = t;
+    uv_tcp_open(&t->handle, tfd);
+    tcp_.push_back(t);
+    uv_listen(reinterpret_cast<uv_stream_t*>(&t->handle), 1024, [](uv_stream_t* s, int status) {
+      if (status != 0) return;
+      auto* l = static_cast<TcpListener*>(s->data);
+      DnsServer* srv = l->server;
+      auto c = std::make_shared<TcpConn>();
+      c->server = srv;
+      uv_tcp_init(srv->loop_, &c->handle);
+      c->handle.data = c.get();
+      c->self = c;
+      if (uv_accept(s, reinterpret_cast<uv_stream_t*>(&c->handle)) != 0 ||
+          srv->conns_.size() >= srv->opt_.max_tcp_connections) {
+        c->open_handles = 1;
+        c->closing = true;
+        uv_close(reinterpret_cast<uv_handle_t*>(&c->handle),
+                 [](uv_handle_t* h) { static_cast<TcpConn*>(h->data)->self.reset(); });
+        return;
+      }
+      sockaddr_storage ss;
+      int len = sizeof ss;
+      uv_tcp_getpeername(&c->handle, reinterpret_cast<sockaddr*>(&ss), &len);
+      c->peer = IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+      c->open_handles = 2;
+      uv_timer_init(srv->loop_, &c->idle);
+      c->idle.data = c.get();
+      uv_timer_start(&c->idle, [](uv_timer_t* t) { static_cast<TcpConn*>(t->data)->close(); }, srv->opt_.tcp_idle_timeout_ms,
+                     srv->opt_.tcp_idle_timeout_ms);
+      srv->conns_.push_back(c);
+      uv_read_start(
+          reinterpret_cast<uv_stream_t*>(&c->handle),
+          [](uv_handle_t*, size_t, uv_buf_t* buf) {
+            static thread_local char chunk[65536];
+            *buf = uv_buf_init(chunk, sizeof chunk);
+          },
+          [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+            auto* c = static_cast<TcpConn*>(s->data);
+            if (n < 0) {
+              c->close();
+              return;
+            }
+            c->in.insert(c->in.end(), buf->base, buf->base + n);
+            c->touch();
+            c->on_data();
+          });
+    });
+  }
+  return true;
+}
+
+void DnsServer::stop() {
+  alive_ = std::make_shared<bool>(true);  // pending replies hold the old one weakly: they are dropped
+  for (auto* u : udp_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&u->handle), [](uv_handle_t* h) { delete static_cast<Udp*>(h->data); });
+  }
+  udp_.clear();
+  for (auto* t : tcp_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&t->handle), [](uv_handle_t* h) { delete static_cast<TcpListener*>(h->data); });
+  }
+  tcp_.clear();
+  auto conns = conns_;
+  for (auto& c : conns) c->close();
+  conns_.clear();
+}
+
+}  // namespace outpost::dns

@@ -1,0 +1,68 @@
+// The DNS server of one worker: UDP and TCP listeners (SO_REUSEPORT, one set per worker) that
+// answer clients from local zones, the cache and the resolver. Recursion only for allowed
+// networks (others REFUSED); RD=0 answered from cache only; FORMERR for malformed queries,
+// NOTIMP for other opcodes; UDP answers truncated to the client's EDNS size with TC set.
+#pragma once
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/net_address.hpp"
+#include "resolver/dns_message.hpp"
+#include "resolver/resolver.hpp"
+
+namespace outpost::dns {
+
+struct DnsServerOptions {
+  std::vector<Endpoint> listen;
+  NetworkList allow_recursion;
+  unsigned max_tcp_connections = 512;   // per worker
+  std::uint32_t tcp_idle_timeout_ms = 10000;
+};
+
+struct DnsServerStats {
+  std::uint64_t queries = 0, answered = 0, formerr = 0, refused = 0, notimp = 0, servfail = 0, dropped = 0, truncated = 0;
+};
+
+class DnsServer {
+ public:
+  DnsServer(uv_loop_t* loop, Resolver& resolver, DnsServerOptions options);
+  ~DnsServer();
+  DnsServer(const DnsServer&) = delete;
+  DnsServer& operator=(const DnsServer&) = delete;
+
+  // Binds every listener; false with *error (naming the endpoint) if one cannot be opened.
+  bool start(std::string* error);
+  // Closes listeners and client connections; queries in flight are answered to nobody.
+  void stop();
+  const DnsServerStats& stats() const { return stats_; }
+
+  // The reply to one query (wire in, wire out; empty = send nothing), for the transports and
+  // for tests. `reply` runs once, possibly later; max_udp is 0 for TCP.
+  using Reply = std::function<void(std::vector<std::uint8_t>)>;
+  void handle(std::span<const std::uint8_t> query, const IpAddress& client, bool tcp, Reply reply);
+
+ private:
+  struct Udp;
+  struct TcpListener;
+  struct TcpConn;
+  friend struct TcpConn;
+  friend struct TcpListener;
+
+  uv_loop_t* loop_;
+  Resolver& resolver_;
+  DnsServerOptions opt_;
+  DnsServerStats stats_;
+  std::vector<Udp*> udp_;
+  std::vector<TcpListener*> tcp_;
+  std::vector<std::shared_ptr<TcpConn>> conns_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+// Builds a reply header/question for `q` (used for errors before any resolution).
+Message make_reply(const Message& query, std::uint16_t rcode);
+
+}  // namespace outpost::dns

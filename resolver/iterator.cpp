@@ -1,0 +1,344 @@
+#include "resolver/iterator.hpp"
+
+#include <algorithm>
+
+#include "core/log.hpp"
+#include "resolver/cache_lookup.hpp"
+#include "resolver/resolver_core.hpp"
+#include "resolver/response_type.hpp"
+#include "resolver/scrub.hpp"
+
+namespace outpost::dns {
+
+IterativeQuery::IterativeQuery(ResolverCore& core, std::uint64_t id, Question q, unsigned depth,
+                               std::shared_ptr<WorkBudget> budget, ResolutionCallback cb, TraceSink trace)
+    : core_(core),
+      id_(id),
+      original_(std::move(q)),
+      qname_(original_.name),
+      depth_(depth),
+      budget_(std::move(budget)),
+      cb_(std::move(cb)),
+      trace_(std::move(trace)) {
+  seen_names_.push_back(qname_);
+}
+
+std::uint64_t IterativeQuery::now() const { return core_.now_ms(); }
+
+void IterativeQuery::start() { begin_name(); }
+
+void IterativeQuery::cancel() {
+  if (done_) return;
+  done_ = true;
+  if (upstream_handle_) core_.upstream().cancel(upstream_handle_);
+  upstream_handle_ = 0;
+  core_.retire(id_);
+}
+
+void IterativeQuery::finish(std::uint16_t rcode, std::string why) {
+  if (done_) return;
+  done_ = true;
+  if (upstream_handle_) core_.upstream().cancel(upstream_handle_);
+  upstream_handle_ = 0;
+  result_.rcode = rcode;
+  result_.why = std::move(why);
+  result_.from_cache = !used_network_;
+  if (rcode == rcode::SERVFAIL && used_network_) core_.cache().put_servfail(original_.name, original_.type, now());
+  auto cb = std::move(cb_);
+  core_.retire(id_);
+  cb(result_);
+}
+
+// Cache first: a complete answer ends the query; a cached CNAME chain moves qname_ along.
+bool IterativeQuery::answer_from_cache() {
+  auto ca = lookup_in_cache(core_.cache(), {qname_, original_.type, kClassIN}, now(), core_.config().max_cname_chain);
+  auto& chain = ca.resolution.answer;
+  result_.answer.insert(result_.answer.end(), chain.begin(), chain.end());
+  if (ca.complete) {
+    result_.authority = std::move(ca.resolution.authority);
+    finish(ca.resolution.rcode, ca.resolution.why);
+    return true;
+  }
+  if (!(ca.next == qname_)) {
+    if (std::find(seen_names_.begin(), seen_names_.end(), ca.next) != seen_names_.end() ||
+        seen_names_.size() + ca.cnames > core_.config().max_cname_chain + 1) {
+      finish(rcode::SERVFAIL, "CNAME loop");
+      return true;
+    }
+    qname_ = ca.next;
+    seen_names_.push_back(qname_);
+  }
+  return false;
+}
+
+void IterativeQuery::begin_name() {
+  if (answer_from_cache()) return;
+  const auto& cfg = core_.config();
+  // Forward zones: the deepest one covering the name wins.
+  const ForwardZone* fwd = nullptr;
+  for (auto& f : cfg.forward_zones)
+    if (qname_.is_subdomain_of(f.zone) && (!fwd || f.zone.label_count() > fwd->zone.label_count())) fwd = &f;
+  auto cached = delegation_from_cache(core_.cache(), qname_, now());
+  if (fwd && !(cached && cached->zone.is_subdomain_of(fwd->zone) && !(cached->zone == fwd->zone))) {
+    mode_ = Mode::forward;
+    dp_ = Delegation{fwd->zone, {{fwd->zone, fwd->servers, true, true}}};
+  } else {
+    mode_ = Mode::iterate;
+    dp_ = cached ? *cached : cfg.root_hints;
+  }
+  ++dp_generation_;
+  tried_.clear();
+  rounds_ = 0;
+  qmin_labels_ = dp_.zone.label_count();
+  qmin_off_ = !cfg.qname_minimisation || mode_ == Mode::forward;
+  next_query();
+}
+
+// The question to send: with QNAME minimisation, one label more than the zone cut, type A
+// (RFC 9156 section 3), until the full name is reached.
+Question IterativeQuery::wire_question() const {
+  unsigned full = qname_.label_count();
+  if (qmin_off_ || qmin_labels_ + 1 >= full) return {qname_, original_.type, kClassIN};
+  // RFC 9156 MAX_MINIMISE_COUNT: past 10 labels, take the rest in one step.
+  if (full - qmin_labels_ > 10) return {qname_, original_.type, kClassIN};
+  return {qname_.suffix(qmin_labels_ + 1), type::A, kClassIN};
+}
+
+void IterativeQuery::next_query() {
+  if (done_) return;
+  auto candidates = dp_.all_addresses();
+  auto pick = core_.selection().pick(candidates, tried_, now());
+  if (pick) {
+    send_to(*pick, false);
+    return;
+  }
+  if (resolve_server_names()) return;  // waiting for name-server addresses
+  if (pending_subqueries_ > 0) return;
+  if (!candidates.empty() && ++rounds_ < core_.config().max_rounds) {
+    tried_.clear();
+    next_query();
+    return;
+  }
+  finish(rcode::SERVFAIL, "no reachable server for " + dp_.zone.to_text());
+}
+
+// Starts address lookups for name servers without glue. True if any were started.
+bool IterativeQuery::resolve_server_names() {
+  if (mode_ == Mode::forward || depth_ >= core_.config().max_depth) return false;
+  bool started = false;
+  for (auto& ns : dp_.servers) {
+    if (ns.resolving || !ns.addresses.empty()) continue;
+    ns.resolving = true;
+    // A server inside the zone it serves, without glue, can never be reached: skip it.
+    if (ns.name.is_subdomain_of(dp_.zone)) continue;
+    // A name already being resolved up the chain would loop.
+    if (std::find(seen_names_.begin(), seen_names_.end(), ns.name) != seen_names_.end()) continue;
+    ++pending_subqueries_;
+    started = true;
+    auto gen = dp_generation_;
+    auto self_id = id_;
+    Name ns_name = ns.name;
+    auto& core = core_;
+    core_.start_subquery({ns.name, type::A, kClassIN}, depth_ + 1, budget_,
+                         [this, &core, self_id, gen, ns_name](const Resolution& r) {
+                           if (!core.alive(self_id) || done_) return;
+                           --pending_subqueries_;
+                           if (gen != dp_generation_) return;
+                           for (auto& rr : r.answer)
+                             if (rr.type == type::A || rr.type == type::AAAA) dp_.add_address(ns_name, address_of(rr.rdata));
+                           if (auto* s = dp_.find(ns_name)) s->resolved = true;
+                           if (!upstream_handle_) next_query();
+                         },
+                         trace_);
+    // One lookup at a time is enough to make progress; more start if it fails.
+    if (!dp_.has_addresses()) break;
+  }
+  return started;
+}
+
+void IterativeQuery::send_to(const IpAddress& addr, bool tcp) {
+  if (budget_->sends_left == 0) {
+    finish(rcode::SERVFAIL, "work limit reached");
+    return;
+  }
+  if (now() - budget_->started_ms > core_.config().max_query_time_ms) {
+    finish(rcode::SERVFAIL, "time limit reached");
+    return;
+  }
+  --budget_->sends_left;
+  used_network_ = true;
+  Question q = wire_question();
+  std::uint16_t port = core_.config().upstream_port;
+  if (mode_ == Mode::forward)
+    for (auto& f : core_.config().forward_zones)
+      if (f.zone == dp_.zone) port = f.port;
+  auto self_id = id_;
+  auto& core = core_;
+  std::uint32_t timeout = tcp ? std::max<std::uint32_t>(core_.selection().timeout_ms(addr) * 2, 1000)
+                              : core_.selection().timeout_ms(addr);
+  upstream_handle_ = core_.upstream().send(addr, port, q, mode_ == Mode::forward, tcp, timeout,
+                                           [this, &core, self_id, addr, q, tcp](UpstreamResult&& res) {
+                                             if (!core.alive(self_id) || done_) return;
+                                             upstream_handle_ = 0;
+                                             on_reply(addr, q, tcp, std::move(res));
+                                           });
+}
+
+void IterativeQuery::on_reply(const IpAddress& addr, const Question& sent, bool tcp, UpstreamResult&& res) {
+  auto& sel = core_.selection();
+  TraceStep step;
+  if (trace_) {
+    step.zone = dp_.zone;
+    for (auto& s : dp_.servers)
+      if (std::find(s.addresses.begin(), s.addresses.end(), addr) != s.addresses.end()) step.server_name = s.name;
+    step.server = addr.to_string();
+    step.question = sent;
+    step.tcp = tcp;
+    step.rtt_ms = res.rtt_ms;
+    step.bytes = res.bytes;
+    step.timeout = res.kind != UpstreamResult::Kind::ok;
+  }
+  auto emit = [&](const char* outcome) {
+    if (!trace_) return;
+    step.outcome = outcome;
+    step.response = res.message;
+    trace_(step);
+  };
+  if (res.kind != UpstreamResult::Kind::ok) {
+    sel.report_timeout(addr, now());
+    emit(res.kind == UpstreamResult::Kind::timeout ? "timeout" : "network error");
+    tried_.push_back(addr);
+    next_query();
+    return;
+  }
+  sel.report_rtt(addr, res.rtt_ms);
+  Message& m = res.message;
+  if (m.header.tc && !tcp) {
+    emit("truncated, retrying over TCP");
+    send_to(addr, true);
+    return;
+  }
+  const bool forwarder = mode_ == Mode::forward;
+  scrub_response(&m, sent, forwarder ? Name::root() : dp_.zone);
+  auto kind = classify_response(m, sent, dp_.zone, forwarder);
+  emit(to_string(kind));
+  const bool minimised = !(sent.name == qname_) || sent.type != original_.type;
+
+  if (kind == ResponseType::error || kind == ResponseType::lame) {
+    if (kind == ResponseType::lame) sel.report_lame(addr, now());
+    tried_.push_back(addr);
+    next_query();
+    return;
+  }
+  if (kind == ResponseType::referral) {
+    handle_referral(m);
+    return;
+  }
+  if (minimised) {
+    if (kind == ResponseType::nxdomain) {
+      // RFC 8020: nothing exists below a name that does not exist.
+      handle_negative(m, true, qname_);
+      return;
+    }
+    // No zone cut at this label: add the next one and ask the same servers.
+    ++qmin_labels_;
+    next_query();
+    return;
+  }
+  switch (kind) {
+    case ResponseType::answer:
+      cache_answer_rrsets(m);
+      for (auto& rr : m.answer) result_.answer.push_back(rr);
+      finish(rcode::NOERROR);
+      return;
+    case ResponseType::cname:
+      cache_answer_rrsets(m);
+      if (!take_chain(m)) return;
+      begin_name();
+      return;
+    case ResponseType::nxdomain:
+      // RFC 6604: with a CNAME chain, NXDOMAIN speaks of the chain's last name.
+      cache_answer_rrsets(m);
+      if (!take_chain(m)) return;
+      handle_negative(m, true, qname_);
+      return;
+    case ResponseType::nodata:
+      handle_negative(m, false, qname_);
+      return;
+    default:
+      finish(rcode::SERVFAIL, "unexpected response");
+  }
+}
+
+// Appends the answer's CNAME chain from qname_ to the result and moves qname_ to its end.
+// False (and the query finished) on a loop or an over-long chain.
+bool IterativeQuery::take_chain(const Message& m) {
+  for (unsigned guard = 0; guard < 16; ++guard) {
+    const ResourceRecord* link = nullptr;
+    for (auto& rr : m.answer)
+      if (rr.type == type::CNAME && rr.name == qname_) link = &rr;
+    if (!link) break;
+    result_.answer.push_back(*link);
+    qname_ = std::get<RdataName>(link->rdata).name;
+    if (std::find(seen_names_.begin(), seen_names_.end(), qname_) != seen_names_.end()) {
+      finish(rcode::SERVFAIL, "CNAME loop");
+      return false;
+    }
+    seen_names_.push_back(qname_);
+  }
+  if (seen_names_.size() > core_.config().max_cname_chain + 1) {
+    finish(rcode::SERVFAIL, "CNAME chain too long");
+    return false;
+  }
+  return true;
+}
+
+void IterativeQuery::handle_referral(const Message& m) {
+  if (++referrals_ > core_.config().max_referrals) {
+    finish(rcode::SERVFAIL, "too many referrals");
+    return;
+  }
+  auto auth = group_rrsets(m.authority);
+  auto add = group_rrsets(m.additional);
+  Name cut = referral_zone(m);
+  const RRset* ns = find_rrset(auth, cut, type::NS);
+  if (!ns) {
+    finish(rcode::SERVFAIL, "referral without NS");
+    return;
+  }
+  cache_referral(core_.cache(), *ns, add, now());
+  dp_ = delegation_from_referral(*ns, add);
+  // Servers without glue may already have cached addresses.
+  for (auto& s : dp_.servers)
+    if (s.addresses.empty())
+      for (std::uint16_t t : {type::A, type::AAAA})
+        if (auto set = core_.cache().get_rrset(s.name, t, now()))
+          for (auto& rd : set->rdata) s.addresses.push_back(address_of(rd));
+  ++dp_generation_;
+  tried_.clear();
+  rounds_ = 0;
+  qmin_labels_ = dp_.zone.label_count();
+  next_query();
+}
+
+void IterativeQuery::handle_negative(const Message& m, bool nxdomain, const Name& owner) {
+  std::optional<RRset> soa;
+  for (auto& set : group_rrsets(m.authority))
+    if (set.type == type::SOA) soa = set;
+  std::uint32_t ttl = 0;
+  if (soa) {
+    // RFC 2308 section 5: the lesser of the SOA's TTL and its MINIMUM field.
+    ttl = std::min(soa->ttl, std::get<RdataSoa>(soa->rdata.front()).minimum);
+    soa->ttl = ttl;
+    core_.cache().put_negative(owner, original_.type, nxdomain, soa, ttl, now());
+  }
+  if (soa) soa->append_to(&result_.authority, ttl);
+  finish(nxdomain ? rcode::NXDOMAIN : rcode::NOERROR);
+}
+
+void IterativeQuery::cache_answer_rrsets(const Message& m) {
+  Trust t = m.header.aa ? Trust::answer : Trust::authority;
+  for (auto& set : group_rrsets(m.answer)) core_.cache().put_rrset(set, t, now());
+}
+
+}  // namespace outpost::dns

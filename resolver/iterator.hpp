@@ -1,0 +1,73 @@
+// The iterative resolution state machine (Unbound's iterator.c): one IterativeQuery per
+// question, driven by upstream replies, timers and sub-queries for name-server addresses.
+// Everything else — delegations, hints, scrubbing, classification, server choice, transport,
+// caching — lives in its own file.
+#pragma once
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "resolver/delegation.hpp"
+#include "resolver/resolution.hpp"
+
+namespace outpost::dns {
+
+class ResolverCore;
+
+// Limits that keep one client question from causing unbounded work (shared with sub-queries).
+struct WorkBudget {
+  unsigned sends_left = 0;
+  std::uint64_t started_ms = 0;
+};
+
+class IterativeQuery {
+ public:
+  IterativeQuery(ResolverCore& core, std::uint64_t id, Question q, unsigned depth, std::shared_ptr<WorkBudget> budget,
+                 ResolutionCallback cb, TraceSink trace);
+  void start();
+  void cancel();
+  bool done() const { return done_; }
+  std::uint64_t id() const { return id_; }
+
+ private:
+  enum class Mode { iterate, forward };
+  void begin_name();
+  bool answer_from_cache();
+  void next_query();
+  bool resolve_server_names();
+  void send_to(const IpAddress& addr, bool tcp);
+  void on_reply(const IpAddress& addr, const Question& sent, bool tcp, struct UpstreamResult&& res);
+  bool take_chain(const Message& m);
+  void handle_referral(const Message& m);
+  void handle_negative(const Message& m, bool nxdomain, const Name& owner);
+  void cache_answer_rrsets(const Message& m);
+  void finish(std::uint16_t rcode, std::string why = {});
+  Question wire_question() const;
+  std::uint64_t now() const;
+
+  ResolverCore& core_;
+  std::uint64_t id_;
+  Question original_;
+  Name qname_;  // current name (after CNAMEs)
+  unsigned depth_;
+  std::shared_ptr<WorkBudget> budget_;
+  ResolutionCallback cb_;
+  TraceSink trace_;
+
+  Resolution result_;
+  std::vector<Name> seen_names_;
+  unsigned referrals_ = 0;
+  Mode mode_ = Mode::iterate;
+  Delegation dp_;
+  std::uint64_t dp_generation_ = 0;
+  unsigned qmin_labels_ = 0;   // labels of the name sent while minimising
+  bool qmin_off_ = false;      // minimisation abandoned for this delegation
+  std::vector<IpAddress> tried_;
+  unsigned rounds_ = 0;
+  unsigned pending_subqueries_ = 0;
+  std::uint64_t upstream_handle_ = 0;
+  bool used_network_ = false;
+  bool done_ = false;
+};
+
+}  // namespace outpost::dns

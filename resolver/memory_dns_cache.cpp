@@ -1,0 +1,131 @@
+#include "resolver/memory_dns_cache.hpp"
+
+#include <algorithm>
+#include <functional>
+
+namespace outpost::dns {
+
+std::uint32_t remaining_ttl(std::uint64_t expires_ms, std::uint64_t now_ms) {
+  if (expires_ms <= now_ms) return 0;
+  return static_cast<std::uint32_t>((expires_ms - now_ms) / 1000);
+}
+
+MemoryDnsCache::MemoryDnsCache(CacheLimits limits, std::size_t max_entries)
+    : limits_(limits), max_per_shard_(std::max<std::size_t>(1, max_entries / 16)) {}
+
+std::string MemoryDnsCache::key(Kind k, const Name& n, std::uint16_t type) {
+  std::string out = n.lowercase_wire();
+  out.push_back(static_cast<char>(k));
+  out.push_back(static_cast<char>(type >> 8));
+  out.push_back(static_cast<char>(type));
+  return out;
+}
+
+MemoryDnsCache::Shard& MemoryDnsCache::shard_for(const std::string& key) {
+  return shards_[std::hash<std::string>()(key) % shards_.size()];
+}
+
+std::uint32_t MemoryDnsCache::clamp(std::uint32_t ttl) const {
+  return std::clamp(ttl, limits_.min_ttl, std::max(limits_.min_ttl, limits_.max_ttl));
+}
+
+void MemoryDnsCache::insert(Shard& s, std::string key, Entry e, std::uint64_t now_ms) {
+  if (s.map.size() >= max_per_shard_ && !s.map.count(key)) {
+    // Full: drop what has expired; if nothing has, drop an arbitrary entry.
+    std::erase_if(s.map, [now_ms](const auto& kv) { return kv.second.expires_ms <= now_ms; });
+    if (s.map.size() >= max_per_shard_) s.map.erase(s.map.begin());
+  }
+  s.map.insert_or_assign(std::move(key), std::move(e));
+}
+
+void MemoryDnsCache::put_rrset(const RRset& set, Trust trust, std::uint64_t now_ms) {
+  auto k = key(Kind::rrset, set.name, set.type);
+  auto& s = shard_for(k);
+  std::uint32_t ttl = clamp(set.ttl);
+  std::lock_guard lk(s.mu);
+  auto it = s.map.find(k);
+  if (it != s.map.end() && it->second.expires_ms > now_ms && it->second.trust > trust) return;
+  Entry e;
+  e.expires_ms = now_ms + ttl * 1000ull;
+  e.trust = trust;
+  e.rrset = set;
+  e.rrset.ttl = ttl;
+  insert(s, std::move(k), std::move(e), now_ms);
+}
+
+std::optional<RRset> MemoryDnsCache::get_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms) {
+  auto k = key(Kind::rrset, name, type);
+  auto& s = shard_for(k);
+  std::lock_guard lk(s.mu);
+  auto it = s.map.find(k);
+  if (it == s.map.end()) return std::nullopt;
+  if (it->second.expires_ms <= now_ms) {
+    s.map.erase(it);
+    return std::nullopt;
+  }
+  RRset out = it->second.rrset;
+  out.ttl = remaining_ttl(it->second.expires_ms, now_ms);
+  return out;
+}
+
+void MemoryDnsCache::put_negative(const Name& name, std::uint16_t type, bool nxdomain, const std::optional<RRset>& soa,
+                                  std::uint32_t ttl, std::uint64_t now_ms) {
+  auto k = key(Kind::negative, name, nxdomain ? 0 : type);
+  auto& s = shard_for(k);
+  ttl = std::min(clamp(ttl), limits_.max_negative_ttl);
+  Entry e;
+  e.expires_ms = now_ms + ttl * 1000ull;
+  e.nxdomain = nxdomain;
+  e.soa = soa;
+  std::lock_guard lk(s.mu);
+  insert(s, std::move(k), std::move(e), now_ms);
+}
+
+std::optional<NegativeEntry> MemoryDnsCache::get_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms) {
+  for (std::uint16_t t : {std::uint16_t{0}, type}) {
+    auto k = key(Kind::negative, name, t);
+    auto& s = shard_for(k);
+    std::lock_guard lk(s.mu);
+    auto it = s.map.find(k);
+    if (it == s.map.end()) continue;
+    if (it->second.expires_ms <= now_ms) {
+      s.map.erase(it);
+      continue;
+    }
+    NegativeEntry out;
+    out.nxdomain = it->second.nxdomain;
+    out.ttl = remaining_ttl(it->second.expires_ms, now_ms);
+    out.soa = it->second.soa;
+    if (out.soa) out.soa->ttl = out.ttl;
+    return out;
+  }
+  return std::nullopt;
+}
+
+void MemoryDnsCache::put_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) {
+  auto k = key(Kind::servfail, name, type);
+  auto& s = shard_for(k);
+  Entry e;
+  e.expires_ms = now_ms + limits_.servfail_ttl * 1000ull;
+  std::lock_guard lk(s.mu);
+  insert(s, std::move(k), std::move(e), now_ms);
+}
+
+bool MemoryDnsCache::has_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) {
+  auto k = key(Kind::servfail, name, type);
+  auto& s = shard_for(k);
+  std::lock_guard lk(s.mu);
+  auto it = s.map.find(k);
+  return it != s.map.end() && it->second.expires_ms > now_ms;
+}
+
+std::size_t MemoryDnsCache::size() const {
+  std::size_t n = 0;
+  for (auto& s : shards_) {
+    std::lock_guard lk(s.mu);
+    n += s.map.size();
+  }
+  return n;
+}
+
+}  // namespace outpost::dns

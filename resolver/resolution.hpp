@@ -1,0 +1,39 @@
+// The outcome of resolving one question, as the server answers it and the in-process API
+// reads it.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "resolver/dns_message.hpp"
+
+namespace outpost::dns {
+
+struct Resolution {
+  std::uint16_t rcode = rcode::SERVFAIL;
+  std::vector<ResourceRecord> answer;     // CNAME chain, then the asked RRset
+  std::vector<ResourceRecord> authority;  // SOA of a negative answer
+  bool authoritative = false;             // from a local zone (AA)
+  bool from_cache = false;                // no upstream query was needed
+  std::string why;                        // for SERVFAIL: a short reason (logs, traces)
+};
+
+using ResolutionCallback = std::function<void(const Resolution&)>;
+
+// One step of an iterative resolution, for `outpost query --trace`.
+struct TraceStep {
+  Name zone;          // the zone whose server was asked
+  Name server_name;   // empty (root) when unknown
+  std::string server; // address
+  Question question;  // as sent (QNAME minimisation shows here)
+  bool tcp = false;
+  bool timeout = false;
+  std::uint32_t rtt_ms = 0;
+  std::size_t bytes = 0;
+  Message response;
+  std::string outcome;  // referral / answer / nxdomain / ...
+};
+
+using TraceSink = std::function<void(const TraceStep&)>;
+
+}  // namespace outpost::dns

@@ -1,0 +1,30 @@
+// Settings of the resolver engine (filled from the [dns] config section by the app, or
+// directly by tests and tools).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "resolver/delegation.hpp"
+
+namespace outpost::dns {
+
+struct ForwardZone {
+  Name zone;  // "." forwards everything
+  std::vector<IpAddress> servers;
+  std::uint16_t port = 53;
+};
+
+struct ResolverConfig {
+  Delegation root_hints;          // builtin_root_hints() or a hints file
+  std::uint16_t upstream_port = 53;
+  bool qname_minimisation = true;  // RFC 9156
+  std::vector<ForwardZone> forward_zones;
+  unsigned max_referrals = 30;     // per question
+  unsigned max_cname_chain = 8;
+  unsigned max_sends = 64;         // upstream queries per client question, sub-queries included
+  unsigned max_depth = 4;          // nesting of sub-queries for name-server addresses
+  unsigned max_rounds = 2;         // passes over a zone's addresses before giving up
+  std::uint64_t max_query_time_ms = 10000;  // no new upstream query after this long
+};
+
+}  // namespace outpost::dns

@@ -1,0 +1,108 @@
+#include "resolver/resolver_core.hpp"
+
+#include <algorithm>
+
+#include "resolver/cache_lookup.hpp"
+
+namespace outpost::dns {
+
+ResolverCore::ResolverCore(uv_loop_t* loop, std::shared_ptr<const ResolverConfig> config, std::shared_ptr<DnsCache> cache,
+                           std::shared_ptr<const LocalZones> local)
+    : loop_(loop), config_(std::move(config)), cache_(std::move(cache)), local_(std::move(local)), upstream_(loop) {
+  tick_ = new uv_timer_t;
+  uv_timer_init(loop_, tick_);
+  tick_->data = this;
+}
+
+ResolverCore::~ResolverCore() { shutdown(); }
+
+void ResolverCore::shutdown() {
+  for (auto& [id, q] : queries_) graveyard_.push_back(std::move(q));
+  queries_.clear();
+  upstream_.close_all();
+  graveyard_.clear();
+  deferred_.clear();
+  if (tick_) {
+    tick_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(tick_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    tick_ = nullptr;
+  }
+}
+
+void ResolverCore::arm_tick() {
+  if (!tick_ || uv_is_active(reinterpret_cast<uv_handle_t*>(tick_))) return;
+  uv_timer_start(
+      tick_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<ResolverCore*>(t->data);
+        if (!self) return;
+        // Deliveries may start more work; take the current batch only.
+        auto batch = std::move(self->deferred_);
+        self->deferred_.clear();
+        self->graveyard_.clear();
+        for (auto& [id, fn] : batch) fn();
+        if (!self->deferred_.empty() || !self->graveyard_.empty()) self->arm_tick();
+      },
+      0, 0);
+}
+
+void ResolverCore::defer(std::uint64_t id, std::function<void()> fn) {
+  deferred_.emplace_back(id, std::move(fn));
+  arm_tick();
+}
+
+void ResolverCore::retire(std::uint64_t id) {
+  auto it = queries_.find(id);
+  if (it == queries_.end()) return;
+  graveyard_.push_back(std::move(it->second));
+  queries_.erase(it);
+  arm_tick();
+}
+
+bool ResolverCore::alive(std::uint64_t id) const { return queries_.count(id) != 0; }
+
+void ResolverCore::cancel(std::uint64_t id) {
+  std::erase_if(deferred_, [id](const auto& d) { return d.first == id; });
+  auto it = queries_.find(id);
+  if (it != queries_.end()) it->second->cancel();
+}
+
+std::optional<Resolution> ResolverCore::answer_locally(const Question& q) {
+  if (local_)
+    if (auto r = local_->answer(q)) return r;
+  auto ca = lookup_in_cache(*cache_, q, now_ms(), config_->max_cname_chain);
+  if (ca.complete) return ca.resolution;
+  return std::nullopt;
+}
+
+std::uint64_t ResolverCore::start(const Question& q, ResolutionCallback cb, TraceSink trace) {
+  if (auto r = answer_locally(q)) {
+    std::uint64_t id = next_id_++;
+    defer(id, [cb = std::move(cb), r = std::move(*r)] { cb(r); });
+    return id;
+  }
+  auto budget = std::make_shared<WorkBudget>(WorkBudget{config_->max_sends, now_ms()});
+  // The iterator may finish inside start() (cache hits along the way): such a result is held
+  // back to the next loop turn, so callers never see their callback before start() returns.
+  auto sync = std::make_shared<bool>(true);
+  std::uint64_t id = next_id_;
+  auto wrapped = [this, id, sync, cb = std::move(cb)](const Resolution& r) {
+    if (*sync) defer(id, [cb, r] { cb(r); });
+    else cb(r);
+  };
+  std::uint64_t started = start_subquery(q, 0, std::move(budget), std::move(wrapped), std::move(trace));
+  *sync = false;
+  return started;
+}
+
+std::uint64_t ResolverCore::start_subquery(const Question& q, unsigned depth, std::shared_ptr<WorkBudget> budget,
+                                           ResolutionCallback cb, TraceSink trace) {
+  std::uint64_t id = next_id_++;
+  auto query = std::make_unique<IterativeQuery>(*this, id, q, depth, std::move(budget), std::move(cb), std::move(trace));
+  auto* raw = query.get();
+  queries_[id] = std::move(query);
+  raw->start();
+  return id;
+}
+
+}  // namespace outpost::dns

@@ -1,0 +1,68 @@
+// The per-worker resolver engine: owns the transport, server selection and the running
+// queries of one libuv loop; shares the cache and configuration with the other workers.
+#pragma once
+#include <uv.h>
+
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "resolver/dns_cache.hpp"
+#include "resolver/iterator.hpp"
+#include "resolver/local_zones.hpp"
+#include "resolver/resolver_config.hpp"
+#include "resolver/server_selection.hpp"
+#include "resolver/upstream.hpp"
+
+namespace outpost::dns {
+
+class ResolverCore {
+ public:
+  ResolverCore(uv_loop_t* loop, std::shared_ptr<const ResolverConfig> config, std::shared_ptr<DnsCache> cache,
+               std::shared_ptr<const LocalZones> local = nullptr);
+  ~ResolverCore();
+  ResolverCore(const ResolverCore&) = delete;
+  ResolverCore& operator=(const ResolverCore&) = delete;
+
+  // Starts resolving; the callback runs once, never inside start(). Returns an id for cancel().
+  std::uint64_t start(const Question& q, ResolutionCallback cb, TraceSink trace = {});
+  void cancel(std::uint64_t id);
+  // Local zones, then the cache; nullopt if the network would be needed.
+  std::optional<Resolution> answer_locally(const Question& q);
+  // Runs fn on the next loop turn (dropped by shutdown()).
+  void post(std::function<void()> fn) { defer(0, std::move(fn)); }
+  // Stops everything (pending callbacks are not called) and closes the loop handles.
+  void shutdown();
+
+  // For IterativeQuery.
+  std::uint64_t start_subquery(const Question& q, unsigned depth, std::shared_ptr<WorkBudget> budget,
+                               ResolutionCallback cb, TraceSink trace);
+  void retire(std::uint64_t id);
+  bool alive(std::uint64_t id) const;
+  Upstream& upstream() { return upstream_; }
+  ServerSelection& selection() { return selection_; }
+  DnsCache& cache() { return *cache_; }
+  const ResolverConfig& config() const { return *config_; }
+  std::uint64_t now_ms() const { return uv_now(loop_); }
+  uv_loop_t* loop() const { return loop_; }
+  std::size_t running() const { return queries_.size(); }
+
+ private:
+  void defer(std::uint64_t id, std::function<void()> fn);
+  void arm_tick();
+  uv_loop_t* loop_;
+  std::shared_ptr<const ResolverConfig> config_;
+  std::shared_ptr<DnsCache> cache_;
+  std::shared_ptr<const LocalZones> local_;
+  Upstream upstream_;
+  ServerSelection selection_;
+  std::uint64_t next_id_ = 1;
+  std::unordered_map<std::uint64_t, std::unique_ptr<IterativeQuery>> queries_;
+  // Finished queries are destroyed, and early results delivered, on the next loop turn.
+  std::vector<std::unique_ptr<IterativeQuery>> graveyard_;
+  std::vector<std::pair<std::uint64_t, std::function<void()>>> deferred_;  // (query id, delivery)
+  uv_timer_t* tick_ = nullptr;
+};
+
+}  // namespace outpost::dns

@@ -1,0 +1,63 @@
+#include "resolver/response_type.hpp"
+
+namespace outpost::dns {
+
+const char* to_string(ResponseType t) {
+  switch (t) {
+    case ResponseType::answer: return "answer";
+    case ResponseType::cname: return "cname";
+    case ResponseType::referral: return "referral";
+    case ResponseType::nxdomain: return "nxdomain";
+    case ResponseType::nodata: return "nodata";
+    case ResponseType::lame: return "lame";
+    case ResponseType::error: return "error";
+  }
+  return "?";
+}
+
+namespace {
+bool has(const std::vector<ResourceRecord>& rrs, std::uint16_t t) {
+  for (auto& rr : rrs)
+    if (rr.type == t) return true;
+  return false;
+}
+}  // namespace
+
+Name referral_zone(const Message& m) {
+  for (auto& rr : m.authority)
+    if (rr.type == type::NS) return rr.name;
+  return Name::root();
+}
+
+ResponseType classify_response(const Message& m, const Question& asked, const Name& zone, bool forwarder) {
+  if (m.header.rcode == rcode::NXDOMAIN) return ResponseType::nxdomain;
+  if (m.header.rcode != rcode::NOERROR) return ResponseType::error;
+  // Follow the (already scrubbed) chain to its end.
+  Name at = asked.name;
+  bool followed = false;
+  for (std::size_t guard = 0; guard < 16; ++guard) {
+    bool found_type = false;
+    const Name* next = nullptr;
+    for (auto& rr : m.answer) {
+      if (!(rr.name == at)) continue;
+      if (rr.type == asked.type || asked.type == type::ANY) found_type = true;
+      else if (rr.type == type::CNAME) next = &std::get<RdataName>(rr.rdata).name;
+    }
+    if (found_type) return ResponseType::answer;
+    if (!next) break;
+    at = *next;
+    followed = true;
+  }
+  if (followed) return ResponseType::cname;
+  if (!m.answer.empty()) return ResponseType::lame;  // records, but none on the chain
+  if (has(m.authority, type::SOA)) return ResponseType::nodata;
+  if (has(m.authority, type::NS) && !m.header.aa) {
+    Name cut = referral_zone(m);
+    if (cut.is_subdomain_of(zone) && !(cut == zone) && asked.name.is_subdomain_of(cut)) return ResponseType::referral;
+    return ResponseType::lame;  // upward or sideways referral
+  }
+  if (m.header.aa || forwarder) return ResponseType::nodata;
+  return ResponseType::lame;
+}
+
+}  // namespace outpost::dns

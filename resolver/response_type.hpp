@@ -1,0 +1,26 @@
+// Classification of a scrubbed upstream response (Unbound's iter_resptype).
+#pragma once
+#include "resolver/dns_message.hpp"
+
+namespace outpost::dns {
+
+enum class ResponseType {
+  answer,    // the asked RRset is in the answer (possibly after a CNAME chain)
+  cname,     // the answer holds a CNAME chain that does not end in the asked type
+  referral,  // a delegation to a zone below the one asked
+  nxdomain,
+  nodata,
+  lame,      // the server does not serve the zone (or answered nonsense)
+  error,     // SERVFAIL, REFUSED, FORMERR, NOTIMP, ...
+};
+
+const char* to_string(ResponseType t);
+
+// `zone` is the zone of the server that was asked; `forwarder` relaxes the rules for recursive
+// upstreams (their answers carry no AA bit).
+ResponseType classify_response(const Message& m, const Question& asked, const Name& zone, bool forwarder);
+
+// The NS RRset owner of a referral response (call only for ResponseType::referral).
+Name referral_zone(const Message& m);
+
+}  // namespace outpost::dns

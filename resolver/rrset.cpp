@@ -1,0 +1,38 @@
+#include "resolver/rrset.hpp"
+
+#include <algorithm>
+
+namespace outpost::dns {
+
+std::vector<ResourceRecord> RRset::to_records(std::uint32_t ttl_now) const {
+  std::vector<ResourceRecord> out;
+  append_to(&out, ttl_now);
+  return out;
+}
+
+void RRset::append_to(std::vector<ResourceRecord>* out, std::uint32_t ttl_now) const {
+  for (auto& d : rdata) out->push_back({name, type, cls, ttl_now, d});
+}
+
+std::vector<RRset> group_rrsets(const std::vector<ResourceRecord>& records) {
+  std::vector<RRset> sets;
+  for (auto& rr : records) {
+    auto it = std::find_if(sets.begin(), sets.end(),
+                           [&](const RRset& s) { return s.type == rr.type && s.cls == rr.cls && s.name == rr.name; });
+    if (it == sets.end()) {
+      sets.push_back({rr.name, rr.type, rr.cls, rr.ttl, {rr.rdata}});
+      continue;
+    }
+    it->ttl = std::min(it->ttl, rr.ttl);
+    if (std::find(it->rdata.begin(), it->rdata.end(), rr.rdata) == it->rdata.end()) it->rdata.push_back(rr.rdata);
+  }
+  return sets;
+}
+
+const RRset* find_rrset(const std::vector<RRset>& sets, const Name& name, std::uint16_t type) {
+  for (auto& s : sets)
+    if (s.type == type && s.name == name) return &s;
+  return nullptr;
+}
+
+}  // namespace outpost::dns

@@ -1,0 +1,50 @@
+#include "resolver/scrub.hpp"
+
+#include <algorithm>
+
+namespace outpost::dns {
+
+namespace {
+
+template <typename Keep>
+unsigned filter(std::vector<ResourceRecord>* rrs, Keep keep) {
+  auto before = rrs->size();
+  std::erase_if(*rrs, [&](const ResourceRecord& rr) { return !keep(rr); });
+  return static_cast<unsigned>(before - rrs->size());
+}
+
+}  // namespace
+
+ScrubStats scrub_response(Message* m, const Question& asked, const Name& zone) {
+  ScrubStats st;
+  // Answer: walk the CNAME chain from the question name, within the bailiwick.
+  std::vector<Name> chain{asked.name};
+  for (std::size_t guard = 0; guard < 16; ++guard) {
+    const ResourceRecord* next = nullptr;
+    for (auto& rr : m->answer)
+      if (rr.type == type::CNAME && rr.name == chain.back() && rr.name.is_subdomain_of(zone)) next = &rr;
+    if (!next || asked.type == type::CNAME) break;
+    const Name& target = std::get<RdataName>(next->rdata).name;
+    if (std::find(chain.begin(), chain.end(), target) != chain.end()) break;
+    chain.push_back(target);
+  }
+  auto on_chain = [&](const Name& n) { return std::find(chain.begin(), chain.end(), n) != chain.end(); };
+  st.dropped += filter(&m->answer, [&](const ResourceRecord& rr) {
+    if (!rr.name.is_subdomain_of(zone)) return false;
+    if (rr.type == type::DNAME) return asked.name.is_subdomain_of(rr.name);
+    return on_chain(rr.name) && (rr.type == asked.type || rr.type == type::CNAME || asked.type == type::ANY);
+  });
+  // Authority: NS and SOA at an ancestor of a name on the chain, inside the bailiwick.
+  st.dropped += filter(&m->authority, [&](const ResourceRecord& rr) {
+    if (rr.type != type::NS && rr.type != type::SOA) return false;
+    if (!rr.name.is_subdomain_of(zone)) return false;
+    return std::any_of(chain.begin(), chain.end(), [&](const Name& n) { return n.is_subdomain_of(rr.name); });
+  });
+  // Additional: only addresses inside the bailiwick (glue).
+  st.dropped += filter(&m->additional, [&](const ResourceRecord& rr) {
+    return (rr.type == type::A || rr.type == type::AAAA) && rr.name.is_subdomain_of(zone);
+  });
+  return st;
+}
+
+}  // namespace outpost::dns

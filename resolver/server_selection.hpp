@@ -1,0 +1,43 @@
+// Choice of the upstream address to ask (Unbound's infra cache + server selection): smoothed
+// RTT per address (RFC 6298 style), exponential back-off after timeouts, lame marking.
+// One per worker loop; not thread-safe.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "core/net_address.hpp"
+
+namespace outpost::dns {
+
+class ServerSelection {
+ public:
+  static constexpr std::uint32_t kUnknownRttMs = 376;  // as Unbound: a guess for new servers
+  static constexpr std::uint32_t kMinTimeoutMs = 50;
+  static constexpr std::uint32_t kMaxTimeoutMs = 3000;
+
+  // The best address among `candidates` not in `exclude`: lowest expected RTT, backed-off and
+  // lame servers last, random tie-break. nullopt if every candidate is excluded.
+  std::optional<IpAddress> pick(const std::vector<IpAddress>& candidates, const std::vector<IpAddress>& exclude,
+                                std::uint64_t now_ms);
+  std::uint32_t timeout_ms(const IpAddress& a) const;
+  void report_rtt(const IpAddress& a, std::uint32_t rtt_ms);
+  void report_timeout(const IpAddress& a, std::uint64_t now_ms);
+  void report_lame(const IpAddress& a, std::uint64_t now_ms);
+  // Expected RTT used for ranking (for tests and traces).
+  std::uint32_t score(const IpAddress& a, std::uint64_t now_ms) const;
+
+ private:
+  struct Stats {
+    double srtt = kUnknownRttMs;
+    double rttvar = kUnknownRttMs / 2.0;
+    bool measured = false;
+    std::uint32_t timeouts = 0;          // consecutive
+    std::uint64_t backoff_until_ms = 0;  // skip unless nothing else is left
+    std::uint64_t lame_until_ms = 0;
+  };
+  std::map<std::array<std::uint8_t, 16>, Stats> stats_;
+};
+
+}  // namespace outpost::dns

@@ -1,0 +1,125 @@
+#include <gtest/gtest.h>
+
+#include "resolver/cache_lookup.hpp"
+#include "resolver/delegation.hpp"
+#include "resolver/memory_dns_cache.hpp"
+
+using namespace outpost::dns;
+
+namespace {
+Name N(const char* s) { return *Name::from_text(s); }
+RRset a_set(const char* name, std::uint32_t ttl, std::uint8_t last = 1) {
+  return {N(name), type::A, kClassIN, ttl, {RdataA{{192, 0, 2, last}}}};
+}
+RRset soa_set(const char* zone, std::uint32_t ttl, std::uint32_t minimum) {
+  return {N(zone), type::SOA, kClassIN, ttl, {RdataSoa{N("ns.x."), N("admin.x."), 1, 2, 3, 4, minimum}}};
+}
+}  // namespace
+
+TEST(MemoryDnsCache, CountsTtlDownAndExpires) {
+  MemoryDnsCache c;
+  c.put_rrset(a_set("www.test.", 10), Trust::answer, 1000);
+  auto got = c.get_rrset(N("WWW.test."), type::A, 1000);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->ttl, 10u);
+  EXPECT_EQ(c.get_rrset(N("www.test."), type::A, 4500)->ttl, 6u);
+  EXPECT_EQ(c.get_rrset(N("www.test."), type::A, 10999)->ttl, 0u);
+  EXPECT_FALSE(c.get_rrset(N("www.test."), type::A, 11000));
+  EXPECT_FALSE(c.get_rrset(N("www.test."), type::AAAA, 1000));
+}
+
+TEST(MemoryDnsCache, ClampsTtl) {
+  MemoryDnsCache c(CacheLimits{.min_ttl = 30, .max_ttl = 100});
+  c.put_rrset(a_set("low.test.", 5), Trust::answer, 0);
+  c.put_rrset(a_set("high.test.", 100000), Trust::answer, 0);
+  EXPECT_EQ(c.get_rrset(N("low.test."), type::A, 0)->ttl, 30u);
+  EXPECT_EQ(c.get_rrset(N("high.test."), type::A, 0)->ttl, 100u);
+}
+
+TEST(MemoryDnsCache, GlueDoesNotReplaceAnswers) {
+  MemoryDnsCache c;
+  c.put_rrset(a_set("ns.test.", 100, 1), Trust::answer, 0);
+  c.put_rrset(a_set("ns.test.", 100, 2), Trust::glue, 0);
+  EXPECT_EQ(std::get<RdataA>(c.get_rrset(N("ns.test."), type::A, 0)->rdata[0]).addr[3], 1);
+  c.put_rrset(a_set("ns.test.", 100, 3), Trust::answer, 0);
+  EXPECT_EQ(std::get<RdataA>(c.get_rrset(N("ns.test."), type::A, 0)->rdata[0]).addr[3], 3);
+  // Once the better entry has expired, weaker data may take its place.
+  c.put_rrset(a_set("ns.test.", 100, 4), Trust::glue, 200000);
+  EXPECT_EQ(std::get<RdataA>(c.get_rrset(N("ns.test."), type::A, 200000)->rdata[0]).addr[3], 4);
+}
+
+TEST(MemoryDnsCache, NegativeEntries) {
+  MemoryDnsCache c;
+  c.put_negative(N("nx.test."), type::A, true, soa_set("test.", 2, 2), 2, 0);
+  c.put_negative(N("nodata.test."), type::AAAA, false, soa_set("test.", 3, 3), 3, 0);
+  auto nx = c.get_negative(N("nx.test."), type::MX, 500);  // NXDOMAIN covers every type
+  ASSERT_TRUE(nx);
+  EXPECT_TRUE(nx->nxdomain);
+  EXPECT_EQ(nx->ttl, 1u);
+  EXPECT_EQ(nx->soa->ttl, 1u);
+  EXPECT_FALSE(c.get_negative(N("nx.test."), type::A, 2000));
+  EXPECT_TRUE(c.get_negative(N("nodata.test."), type::AAAA, 0));
+  EXPECT_FALSE(c.get_negative(N("nodata.test."), type::A, 0));
+}
+
+TEST(MemoryDnsCache, ServfailIsShort) {
+  MemoryDnsCache c(CacheLimits{.servfail_ttl = 5});
+  c.put_servfail(N("broken.test."), type::A, 0);
+  EXPECT_TRUE(c.has_servfail(N("broken.test."), type::A, 4999));
+  EXPECT_FALSE(c.has_servfail(N("broken.test."), type::A, 5000));
+}
+
+TEST(MemoryDnsCache, BoundedSize) {
+  MemoryDnsCache c({}, 64);
+  for (int i = 0; i < 1000; ++i) c.put_rrset(a_set(("n" + std::to_string(i) + ".test.").c_str(), 100), Trust::answer, 0);
+  EXPECT_LE(c.size(), 64u);
+}
+
+TEST(CacheLookup, FollowsCnameChainAndReportsRest) {
+  MemoryDnsCache c;
+  c.put_rrset({N("a.test."), type::CNAME, kClassIN, 50, {RdataName{N("b.test.")}}}, Trust::answer, 0);
+  c.put_rrset({N("b.test."), type::CNAME, kClassIN, 40, {RdataName{N("c.test.")}}}, Trust::answer, 0);
+  auto partial = lookup_in_cache(c, {N("a.test."), type::A, kClassIN}, 0, 8);
+  EXPECT_FALSE(partial.complete);
+  EXPECT_EQ(partial.next, N("c.test."));
+  EXPECT_EQ(partial.resolution.answer.size(), 2u);
+  c.put_rrset(a_set("c.test.", 30), Trust::answer, 0);
+  auto full = lookup_in_cache(c, {N("a.test."), type::A, kClassIN}, 0, 8);
+  EXPECT_TRUE(full.complete);
+  EXPECT_EQ(full.resolution.rcode, rcode::NOERROR);
+  EXPECT_EQ(full.resolution.answer.size(), 3u);
+}
+
+TEST(CacheLookup, CnameLoopIsServfail) {
+  MemoryDnsCache c;
+  c.put_rrset({N("x.test."), type::CNAME, kClassIN, 50, {RdataName{N("y.test.")}}}, Trust::answer, 0);
+  c.put_rrset({N("y.test."), type::CNAME, kClassIN, 50, {RdataName{N("x.test.")}}}, Trust::answer, 0);
+  auto r = lookup_in_cache(c, {N("x.test."), type::A, kClassIN}, 0, 8);
+  EXPECT_TRUE(r.complete);
+  EXPECT_EQ(r.resolution.rcode, rcode::SERVFAIL);
+}
+
+TEST(Delegation, ClosestCachedCutWithAddresses) {
+  MemoryDnsCache c;
+  c.put_rrset({N("test."), type::NS, kClassIN, 100, {RdataName{N("ns1.test.")}}}, Trust::authority, 0);
+  c.put_rrset(a_set("ns1.test.", 100, 3), Trust::glue, 0);
+  c.put_rrset({N("a.test."), type::NS, kClassIN, 100, {RdataName{N("ns.elsewhere.")}}}, Trust::authority, 0);
+  auto d = delegation_from_cache(c, N("www.a.test."), 0);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->zone, N("a.test."));
+  EXPECT_FALSE(d->has_addresses());
+  auto d2 = delegation_from_cache(c, N("www.b.test."), 0);
+  ASSERT_TRUE(d2);
+  EXPECT_EQ(d2->zone, N("test."));
+  EXPECT_TRUE(d2->has_addresses());
+  EXPECT_FALSE(delegation_from_cache(c, N("www.example."), 0));
+}
+
+TEST(Delegation, ReferralTakesOnlyInDomainGlue) {
+  RRset ns{N("a.test."), type::NS, kClassIN, 100, {RdataName{N("ns1.a.test.")}, RdataName{N("ns.other.")}}};
+  std::vector<RRset> add{a_set("ns1.a.test.", 100, 5), a_set("ns.other.", 100, 6)};
+  auto d = delegation_from_referral(ns, add);
+  ASSERT_EQ(d.servers.size(), 2u);
+  EXPECT_EQ(d.find(N("ns1.a.test."))->addresses.size(), 1u);
+  EXPECT_TRUE(d.find(N("ns.other."))->addresses.empty());
+}

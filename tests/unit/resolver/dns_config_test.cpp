@@ -1,0 +1,61 @@
+// The [dns] section of the configuration (core/config.cpp), kept with the resolver's tests so
+// that the section's owner maintains them.
+#include <gtest/gtest.h>
+
+#include "core/config.hpp"
+
+using outpost::Config;
+using outpost::ConfigError;
+
+TEST(DnsConfig, DefaultIsSafe) {
+  auto c = Config::load_default();
+  EXPECT_TRUE(c.dns.listen.empty());  // no DNS listener unless configured
+  EXPECT_TRUE(c.dns.allow_recursion.contains(*outpost::IpAddress::parse("127.0.0.1")));
+  EXPECT_TRUE(c.dns.allow_recursion.contains(*outpost::IpAddress::parse("192.168.1.1")));
+  EXPECT_FALSE(c.dns.allow_recursion.contains(*outpost::IpAddress::parse("8.8.8.8")));
+  EXPECT_TRUE(c.dns.hints.empty());
+  EXPECT_TRUE(c.dns.qname_minimisation);
+  EXPECT_EQ(c.dns.min_ttl, 0u);
+  EXPECT_EQ(c.dns.max_ttl, 86400u);
+}
+
+TEST(DnsConfig, FullSection) {
+  auto c = Config::parse(R"(
+[dns]
+listen = ["127.0.0.1:5353", "[::1]:5353"]
+allow_recursion = ["10.0.0.0/8"]
+hints = "/tmp/root.hints"
+qname_minimisation = false
+min_ttl = 5
+max_ttl = 600
+local_zones = [{ name = "networkutopia.com", file = "/tmp/nu.zone" }]
+forward_zones = [{ name = ".", servers = ["192.0.2.53:53"] }, { name = "corp.example", servers = ["10.1.1.1:53", "10.1.1.2:5353"] }]
+)", "t.toml");
+  EXPECT_EQ(c.dns.listen.size(), 2u);
+  EXPECT_FALSE(c.dns.qname_minimisation);
+  EXPECT_EQ(c.dns.min_ttl, 5u);
+  ASSERT_EQ(c.dns.local_zones.size(), 1u);
+  EXPECT_EQ(c.dns.local_zones[0].file, "/tmp/nu.zone");
+  ASSERT_EQ(c.dns.forward_zones.size(), 2u);
+  EXPECT_EQ(c.dns.forward_zones[1].servers[1].port, 5353);
+}
+
+TEST(DnsConfig, StrictErrors) {
+  auto fails = [](const char* text, const char* needle) {
+    try {
+      Config::parse(text, "t.toml");
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+      return;
+    }
+    ADD_FAILURE() << "accepted: " << text;
+  };
+  fails("[dns]\nlisten = [\"nowhere\"]\n", "dns.listen");
+  fails("[dns]\nbogus = 1\n", "dns.bogus: unknown key");
+  fails("[dns]\nmin_ttl = 100\nmax_ttl = 10\n", "must not exceed max_ttl");
+  fails("[dns]\nlocal_zones = [{ name = \"x\" }]\n", "dns.local_zones.file");
+  fails("[dns]\nlocal_zones = [{ name = \"x\", file = \"f\", extra = 1 }]\n", "dns.local_zones.extra: unknown key");
+  fails("[dns]\nforward_zones = [{ name = \"a..b\", servers = [\"1.2.3.4:53\"] }]\n", "dns.forward_zones.name");
+  fails("[dns]\nforward_zones = [{ name = \".\", servers = [\"resolver.example:53\"] }]\n", "dns.forward_zones.servers");
+  fails("[dns]\nallow_recursion = [\"300.0.0.0/8\"]\n", "dns.allow_recursion");
+}

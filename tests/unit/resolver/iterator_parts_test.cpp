@@ -1,0 +1,135 @@
+// Unit tests of the iterator's helpers: scrubbing, classification, server selection, hints.
+#include <gtest/gtest.h>
+
+#include "resolver/hints.hpp"
+#include "resolver/response_type.hpp"
+#include "resolver/scrub.hpp"
+#include "resolver/server_selection.hpp"
+
+using namespace outpost::dns;
+using outpost::IpAddress;
+
+namespace {
+Name N(const char* s) { return *Name::from_text(s); }
+ResourceRecord A(const char* name, std::uint8_t last) { return {N(name), type::A, kClassIN, 60, RdataA{{192, 0, 2, last}}}; }
+ResourceRecord NS(const char* zone, const char* ns) { return {N(zone), type::NS, kClassIN, 60, RdataName{N(ns)}}; }
+ResourceRecord CNAME(const char* from, const char* to) { return {N(from), type::CNAME, kClassIN, 60, RdataName{N(to)}}; }
+ResourceRecord SOA(const char* zone) {
+  return {N(zone), type::SOA, kClassIN, 60, RdataSoa{N("ns.x."), N("h.x."), 1, 2, 3, 4, 5}};
+}
+Question Q(const char* name, std::uint16_t t = type::A) { return {N(name), t, kClassIN}; }
+IpAddress ip(const char* s) { return *IpAddress::parse(s); }
+}  // namespace
+
+TEST(Scrub, DropsOutOfBailiwickRecords) {
+  Message m;
+  m.header.qr = true;
+  m.answer = {A("www.a.test.", 1), A("www.victim.example.", 66), A("other.a.test.", 2)};
+  m.authority = {NS("a.test.", "ns1.a.test."), NS("example.", "ns.evil.")};
+  m.additional = {A("ns1.a.test.", 5), A("ns.victim.example.", 66)};
+  auto st = scrub_response(&m, Q("www.a.test."), N("a.test."));
+  EXPECT_EQ(st.dropped, 4u);
+  ASSERT_EQ(m.answer.size(), 1u);
+  EXPECT_EQ(m.answer[0].name, N("www.a.test."));
+  ASSERT_EQ(m.authority.size(), 1u);
+  ASSERT_EQ(m.additional.size(), 1u);
+  EXPECT_EQ(m.additional[0].name, N("ns1.a.test."));
+}
+
+TEST(Scrub, KeepsCnameChainInsideZoneOnly) {
+  Message m;
+  m.answer = {CNAME("x.a.test.", "y.a.test."), A("y.a.test.", 1), CNAME("y.b.example.", "z.a.test.")};
+  scrub_response(&m, Q("x.a.test."), N("a.test."));
+  EXPECT_EQ(m.answer.size(), 2u);
+}
+
+TEST(Scrub, RootServerMaySpeakForAnything) {
+  Message m;
+  m.authority = {NS("test.", "ns1.test.")};
+  m.additional = {A("ns1.test.", 3)};
+  scrub_response(&m, Q("www.a.test."), Name::root());
+  EXPECT_EQ(m.authority.size(), 1u);
+  EXPECT_EQ(m.additional.size(), 1u);
+}
+
+TEST(Classify, Kinds) {
+  Message ans;
+  ans.header.aa = true;
+  ans.answer = {A("www.a.test.", 1)};
+  EXPECT_EQ(classify_response(ans, Q("www.a.test."), N("a.test."), false), ResponseType::answer);
+
+  Message cn;
+  cn.header.aa = true;
+  cn.answer = {CNAME("www.a.test.", "www.b.example.")};
+  EXPECT_EQ(classify_response(cn, Q("www.a.test."), N("a.test."), false), ResponseType::cname);
+
+  Message ref;
+  ref.authority = {NS("a.test.", "ns1.a.test.")};
+  EXPECT_EQ(classify_response(ref, Q("www.a.test."), N("test."), false), ResponseType::referral);
+  // The same referral from the a.test. server itself goes nowhere: lame.
+  EXPECT_EQ(classify_response(ref, Q("www.a.test."), N("a.test."), false), ResponseType::lame);
+  // An upward referral is lame too.
+  Message up;
+  up.authority = {NS("test.", "ns1.test.")};
+  EXPECT_EQ(classify_response(up, Q("www.a.test."), N("a.test."), false), ResponseType::lame);
+
+  Message nx;
+  nx.header.rcode = rcode::NXDOMAIN;
+  nx.authority = {SOA("a.test.")};
+  EXPECT_EQ(classify_response(nx, Q("nx.a.test."), N("a.test."), false), ResponseType::nxdomain);
+
+  Message nodata;
+  nodata.header.aa = true;
+  nodata.authority = {SOA("a.test.")};
+  EXPECT_EQ(classify_response(nodata, Q("www.a.test.", type::MX), N("a.test."), false), ResponseType::nodata);
+
+  Message refused;
+  refused.header.rcode = rcode::REFUSED;
+  EXPECT_EQ(classify_response(refused, Q("www.a.test."), N("a.test."), false), ResponseType::error);
+
+  Message empty;  // no AA, nothing: lame for an authority, NODATA from a forwarder
+  EXPECT_EQ(classify_response(empty, Q("www.a.test."), N("a.test."), false), ResponseType::lame);
+  EXPECT_EQ(classify_response(empty, Q("www.a.test."), Name::root(), true), ResponseType::nodata);
+}
+
+TEST(ServerSelection, PrefersFastAndAvoidsTimedOut) {
+  ServerSelection s;
+  auto fast = ip("127.0.0.5"), slow = ip("127.0.0.6"), dead = ip("127.0.0.7");
+  s.report_rtt(fast, 5);
+  s.report_rtt(slow, 200);
+  s.report_timeout(dead, 0);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(*s.pick({dead, slow, fast}, {}, 10), fast);
+  EXPECT_EQ(*s.pick({dead, slow, fast}, {fast}, 10), slow);
+  EXPECT_EQ(*s.pick({dead, slow, fast}, {fast, slow}, 10), dead);  // last resort
+  EXPECT_FALSE(s.pick({dead, slow, fast}, {fast, slow, dead}, 10));
+  EXPECT_GT(s.timeout_ms(dead), ServerSelection::kUnknownRttMs);
+  EXPECT_LE(s.timeout_ms(dead), ServerSelection::kMaxTimeoutMs);
+  EXPECT_GE(s.timeout_ms(fast), ServerSelection::kMinTimeoutMs);
+}
+
+TEST(ServerSelection, UnknownServersAreTriedInRandomOrder) {
+  ServerSelection s;
+  std::vector<IpAddress> c{ip("127.0.0.2"), ip("127.0.0.3")};
+  int first = 0;
+  for (int i = 0; i < 200; ++i) first += *s.pick(c, {}, 0) == c[0];
+  EXPECT_GT(first, 20);
+  EXPECT_LT(first, 180);
+}
+
+TEST(Hints, BuiltinHasThirteenRootsWithBothFamilies) {
+  auto d = builtin_root_hints();
+  EXPECT_TRUE(d.zone.is_root());
+  EXPECT_EQ(d.servers.size(), 13u);
+  EXPECT_EQ(d.all_addresses().size(), 26u);
+}
+
+TEST(Hints, ParsesFileFormatAndRejectsUseless) {
+  std::string err;
+  auto d = parse_root_hints(". 3600000 IN NS ns.root.\nns.root. 3600000 IN A 127.0.0.2\n", &err);
+  ASSERT_TRUE(d) << err;
+  ASSERT_EQ(d->all_addresses().size(), 1u);
+  EXPECT_EQ(d->all_addresses()[0].to_string(), "127.0.0.2");
+  EXPECT_FALSE(parse_root_hints(". NS ns.root.\n", &err));
+  EXPECT_FALSE(parse_root_hints(". NS ns.root.\nns.root. A 999.0.0.1\n", &err));
+  EXPECT_NE(err.find("line 2"), std::string::npos) << err;
+}
