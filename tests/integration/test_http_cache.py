@@ -196,12 +196,17 @@ class HttpCache(h.IntegrationTest):
         p = self.script("s4_3_etag", headers=[["Cache-Control", "max-age=1"]], etag='"v1"', body="stored body")
         self.get(p)
         time.sleep(2.1)
+        # The origin's 304 will carry new header values: §4.3.4 says they replace the stored ones.
+        self.script("s4_3_etag", headers=[["Cache-Control", "max-age=600"], ["X-Version", "2"]], etag='"v1"',
+                    body="the origin would send this on a 200")
         s, hh, b = self.get(p)
         self.assertEqual((s, b), (200, b"stored body"))
+        self.assertEqual(hh["cache-control"], "max-age=600")
+        self.assertEqual(hh["x-version"], "2")
         self.assertEqual(self.origin.count(p), 2)
         self.assertEqual(self.origin.last_headers(p).get("if-none-match"), '"v1"')
         self.log_code(p, "TCP_REFRESH_UNMODIFIED")
-        # §4.3.4: the 304 refreshed the entry: fresh again.
+        # The refreshed entry is fresh again (its new lifetime is 600 s).
         self.get(p)
         self.assertEqual(self.origin.count(p), 2)
 
