@@ -15,6 +15,7 @@
 #include "core/config.hpp"
 #include "core/worker_pool.hpp"
 #include "proxy/cache_policy.hpp"
+#include "proxy/http_parser.hpp"
 
 namespace outpost::http {
 
@@ -55,6 +56,18 @@ class HttpCache {
 
   static std::int64_t expiry_of(const StoredResponse& m);
 
+  // §3: the metadata to store for this response, or nullopt (with the reason) if it must
+  // not be stored. Set-Cookie is stripped from what is kept.
+  std::optional<StoredResponse> storable_meta(const HeaderList& req_headers, const CacheControl& req_cc,
+                                              const MessageHead& resp, const std::string& url,
+                                              std::int64_t request_time, std::int64_t now, std::string* why) const;
+  // §4.3.4: a stored response updated from a 304's header fields.
+  StoredResponse merge_not_modified(const StoredResponse& stored, const HeaderList& resp_headers,
+                                    std::int64_t request_time, std::int64_t now, const std::string& url) const;
+  // stale-while-revalidate: at most one background refresh per key at a time.
+  bool begin_background_refresh(const std::string& key);
+  void end_background_refresh(const std::string& key);
+
  private:
   std::string variant_key(const std::string& key, const std::vector<std::string>& names, const HeaderList& req) const;
   void finish_lookup(Worker& worker, const std::string& key, const HeaderList& req_headers, cache::Handle h,
@@ -68,6 +81,7 @@ class HttpCache {
   };
   std::mutex mu_;
   std::unordered_map<std::string, std::vector<Waiter>> inflight_;
+  std::unordered_map<std::string, bool> refreshing_;
 };
 
 // Headers of a stored response as sent on a hit: stored headers, then Age, Via, X-Cache,

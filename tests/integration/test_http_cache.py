@@ -340,6 +340,29 @@ class HttpCache(h.IntegrationTest):
         self.assertEqual((s, b), (200, b"stale ok"))
         self.log_code(p, "TCP_REFRESH_FAIL_OLD")
 
+    def test_rfc5861_stale_while_revalidate_background_refresh(self):
+        p = self.script("swr", headers=[["Cache-Control", "max-age=1, stale-while-revalidate=60"]], etag='"w1"',
+                        body="swr body")
+        self.get(p)
+        time.sleep(2.1)
+        self.script("swr", headers=[["Cache-Control", "max-age=600, stale-while-revalidate=60"]], etag='"w1"',
+                    body="not sent: the origin answers 304", delay=0.5)
+        t0 = time.time()
+        s, hh, b = self.get(p)
+        self.assertEqual((s, b), (200, b"swr body"))
+        self.assertLess(time.time() - t0, 0.45, "stale response waited for the origin")
+        self.log_code(p, "TCP_STALE_HIT")
+        deadline = time.time() + 5
+        while self.origin.count(p) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.origin.count(p), 2)  # exactly one background revalidation
+        self.assertEqual(self.origin.last_headers(p).get("if-none-match"), '"w1"')
+        time.sleep(0.7)  # let the 304 land
+        s, hh, b = self.get(p)
+        self.assertEqual(hh["cache-control"], "max-age=600, stale-while-revalidate=60")
+        self.assertTrue(hh["cache-status"].split(";")[1].strip() == "hit")
+        self.assertEqual(self.origin.count(p), 2)
+
     # ---- collapsed forwarding
     def test_collapsed_forwarding_one_origin_request(self):
         p = self.script("collapse", headers=[["Cache-Control", "max-age=60"]], body="c" * 5000, delay=0.5,
