@@ -82,7 +82,7 @@ Object* StoreImpl::probe(Namespace ns, std::string_view key, DiskLoc* disk) {
     Object* o = it->second.mem.get();
     o->ref();
     o->touch();
-    it->second.referenced = true;  // segment reclaim keeps the disk copy of what is used
+    if (!it->second.referenced) it->second.referenced = true;  // reclaim keeps what is used
     ++c.hits;
     return o;
   }
