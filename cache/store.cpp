@@ -41,6 +41,7 @@ void NamespaceStats::add(const NamespaceStats& o) {
   admissions += o.admissions;
   evictions += o.evictions;
   rejected += o.rejected;
+  disk_rejected += o.disk_rejected;
   disk_writes += o.disk_writes;
   disk_evictions += o.disk_evictions;
   corrupt_skipped += o.corrupt_skipped;
@@ -177,6 +178,7 @@ Status StoreImpl::admit(ObjRef obj, const Pending* finished, bool write_disk) {
     return Status::kTooLarge;
   }
   bool to_disk = write_disk && disk_ && !disk_->full();
+  if (write_disk && disk_ && !to_disk) disk_skipped_[static_cast<std::size_t>(ns)].fetch_add(1, std::memory_order_relaxed);
   ObjRef old;
   {
     std::lock_guard lock(sh.mu);
@@ -431,7 +433,7 @@ StoreStats StoreImpl::stats() const {
       o.disk_writes = d.writes;
       o.disk_evictions = d.evictions;
       o.corrupt_skipped = d.corrupt;
-      o.rejected += d.rejected;
+      o.disk_rejected = d.rejected + disk_skipped_[n].load(std::memory_order_relaxed);
     }
   }
   if (disk_) {

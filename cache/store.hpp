@@ -144,8 +144,11 @@ struct NamespaceStats {
   std::uint64_t objects_memory = 0, objects_disk = 0;
   std::uint64_t bytes_memory = 0, bytes_disk = 0;
   std::uint64_t lookups = 0, hits = 0, disk_hits = 0, misses = 0;
-  std::uint64_t admissions = 0, evictions = 0, rejected = 0;
-  std::uint64_t disk_writes = 0, disk_evictions = 0, corrupt_skipped = 0;
+  std::uint64_t admissions = 0, evictions = 0;
+  std::uint64_t rejected = 0;       // not admitted at all (over max_object_size / memory budget)
+  std::uint64_t disk_writes = 0, disk_evictions = 0;
+  std::uint64_t disk_rejected = 0;  // not written to disk (disk full, write error, too big)
+  std::uint64_t corrupt_skipped = 0;
   void add(const NamespaceStats& o);
 };
 

@@ -67,6 +67,7 @@ class StoreImpl final : public DiskEvents {
   std::array<std::atomic<std::uint64_t>, kNamespaceCount> rejected_{};
   std::array<std::atomic<std::int64_t>, kNamespaceCount> disk_objects_{}, disk_bytes_{};
   std::array<std::atomic<std::uint64_t>, kNamespaceCount> disk_hits_{};
+  std::array<std::atomic<std::uint64_t>, kNamespaceCount> disk_skipped_{};  // disk full at commit
   std::unique_ptr<DiskBackend> disk_;
 };
 

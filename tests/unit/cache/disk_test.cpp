@@ -257,7 +257,8 @@ TEST(CacheDisk, FullDiskStopsAdmissionServingContinues) {
   }
   auto st = s->stats();
   ASSERT_TRUE(st.disk_full);
-  EXPECT_GT(st.of(Namespace::kHttp).rejected, 0u);
+  EXPECT_GT(st.of(Namespace::kHttp).disk_rejected, 0u);
+  EXPECT_EQ(st.of(Namespace::kHttp).rejected, 0u);  // still admitted to memory
   std::uint64_t on_disk = st.of(Namespace::kHttp).objects_disk;
   EXPECT_GT(on_disk, 10u);
   EXPECT_LT(on_disk, 70u);
@@ -265,6 +266,7 @@ TEST(CacheDisk, FullDiskStopsAdmissionServingContinues) {
   for (int i = 0; i < 20; ++i) EXPECT_EQ(s->insert(Namespace::kHttp, "late" + std::to_string(i), "", "late"), Status::kOk);
   s->flush();
   EXPECT_EQ(s->stats().of(Namespace::kHttp).objects_disk, on_disk);
+  EXPECT_GE(s->stats().of(Namespace::kHttp).disk_rejected, st.of(Namespace::kHttp).disk_rejected + 20);
   for (int i = 0; i <= inserted; ++i) EXPECT_TRUE(s->lookup(Namespace::kHttp, "k" + std::to_string(i))) << i;
   EXPECT_EQ(s->lookup(Namespace::kHttp, "late3").body_string(), "late");
   s.reset();
