@@ -31,13 +31,27 @@ struct Entry {
   bool referenced = false;       // read since it was written to disk (segment reclaim keeps it)
 };
 
+// A key with its hash already computed (the hit path hashes once for shard and map).
+struct HashedKey {
+  std::string_view key;
+  std::size_t hash;
+};
+
 struct KeyHash {
   using is_transparent = void;
   std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  std::size_t operator()(const HashedKey& k) const noexcept { return k.hash; }
 };
 
-using EntryMap = std::unordered_map<std::string, Entry, KeyHash, std::equal_to<>>;
-using PendingMap = std::unordered_map<std::string, std::shared_ptr<Pending>, KeyHash, std::equal_to<>>;
+struct KeyEq {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
+  bool operator()(const HashedKey& a, std::string_view b) const noexcept { return a.key == b; }
+  bool operator()(std::string_view a, const HashedKey& b) const noexcept { return a == b.key; }
+};
+
+using EntryMap = std::unordered_map<std::string, Entry, KeyHash, KeyEq>;
+using PendingMap = std::unordered_map<std::string, std::shared_ptr<Pending>, KeyHash, KeyEq>;
 
 struct ShardCounters {
   std::uint64_t lookups = 0, hits = 0, misses = 0;
@@ -57,9 +71,8 @@ struct alignas(64) Shard {
 class Index {
  public:
   explicit Index(unsigned shards);
-  Shard& shard_for(Namespace ns, std::string_view key) {
-    return shards_[key_hash(ns, key) >> 40 & mask_];
-  }
+  Shard& shard_for(Namespace ns, std::string_view key) { return shard_for(ns, HashedKey{key, KeyHash{}(key)}); }
+  Shard& shard_for(Namespace ns, const HashedKey& k) { return shards_[key_hash(ns, k.hash) >> 40 & mask_]; }
   std::size_t size() const { return mask_ + 1; }
   Shard& shard(std::size_t i) { return shards_[i]; }
 

@@ -73,12 +73,13 @@ bool StoreImpl::open_disk(std::string* error) {
 std::int64_t StoreImpl::now() const { return opt_.clock ? opt_.clock() : static_cast<std::int64_t>(std::time(nullptr)); }
 
 Object* StoreImpl::probe(Namespace ns, std::string_view key, DiskLoc* disk) {
-  Shard& sh = index_.shard_for(ns, key);
+  HashedKey k{key, KeyHash{}(key)};
+  Shard& sh = index_.shard_for(ns, k);
   std::lock_guard lock(sh.mu);
   auto& c = sh.count(ns);
   ++c.lookups;
   auto& m = sh.map(ns);
-  auto it = m.find(key);
+  auto it = m.find(k);
   if (it != m.end() && it->second.mem) {
     Object* o = it->second.mem.get();
     o->ref();
