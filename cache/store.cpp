@@ -75,24 +75,24 @@ std::int64_t StoreImpl::now() const { return opt_.clock ? opt_.clock() : static_
 Object* StoreImpl::probe(Namespace ns, std::string_view key, DiskLoc* disk) {
   HashedKey k{key, KeyHash{}(key)};
   Shard& sh = index_.shard_for(ns, k);
-  std::lock_guard lock(sh.mu);
-  auto& c = sh.count(ns);
-  ++c.lookups;
+  ReadGuard lock(sh.lock);
+  auto& c = sh.count(lock.slot(), ns);
+  bump(c.lookups);
   auto& m = sh.map(ns);
   auto it = m.find(k);
   if (it != m.end() && it->second.mem) {
     Object* o = it->second.mem.get();
     o->ref();
     o->touch();
-    if (!it->second.referenced) it->second.referenced = true;  // reclaim keeps what is used
-    ++c.hits;
+    mark_referenced(it->second);
+    bump(c.hits);
     return o;
   }
   if (disk && it != m.end() && it->second.disk.valid() && disk_) {
     *disk = it->second.disk;  // counted as a disk hit or a miss once the read is done
-    it->second.referenced = true;
+    mark_referenced(it->second);
   } else {
-    ++c.misses;
+    bump(c.misses);
   }
   return nullptr;
 }
@@ -109,18 +109,14 @@ void StoreImpl::lookup_async(Namespace ns, std::string_view key, std::function<v
   disk_->read(ns, std::string(key), loc, [this, ns, loc, done = std::move(done)](ObjRef obj) {
     Handle h = obj ? promote(std::move(obj), loc) : Handle();
     disk_hits_[static_cast<std::size_t>(ns)].fetch_add(h ? 1 : 0, std::memory_order_relaxed);
-    if (!h) {
-      Shard& s = index_.shard_for(ns, "");  // any shard: counters are summed
-      std::lock_guard lock(s.mu);
-      ++s.count(ns).misses;
-    }
+    if (!h) bump(index_.shard(0).count(reader_slot(), ns).misses);  // counters are summed
     done(std::move(h));
   });
 }
 
 bool StoreImpl::contains(Namespace ns, std::string_view key) {
   Shard& sh = index_.shard_for(ns, key);
-  std::lock_guard lock(sh.mu);
+  ReadGuard lock(sh.lock);
   auto& m = sh.map(ns);
   auto it = m.find(key);
   return it != m.end() && (it->second.mem || it->second.disk.valid());
@@ -129,7 +125,7 @@ bool StoreImpl::contains(Namespace ns, std::string_view key) {
 Handle StoreImpl::promote(ObjRef obj, DiskLoc loc) {
   Shard& sh = index_.shard_for(obj->ns, obj->key);
   {
-    std::lock_guard lock(sh.mu);
+    std::lock_guard lock(sh.lock);
     auto& m = sh.map(obj->ns);
     auto it = m.find(obj->key);
     if (it == m.end()) return {};
@@ -173,7 +169,7 @@ Status StoreImpl::admit(ObjRef obj, const Pending* finished, bool write_disk) {
   if (obj->body_size > opt_.max_object_size || obj->charge > opt_.memory_size) {
     count_rejected(ns);
     if (finished) {
-      std::lock_guard lock(sh.mu);
+      std::lock_guard lock(sh.lock);
       unregister(sh, *finished);
     }
     return Status::kTooLarge;
@@ -182,14 +178,14 @@ Status StoreImpl::admit(ObjRef obj, const Pending* finished, bool write_disk) {
   if (write_disk && disk_ && !to_disk) disk_skipped_[static_cast<std::size_t>(ns)].fetch_add(1, std::memory_order_relaxed);
   ObjRef old;
   {
-    std::lock_guard lock(sh.mu);
+    std::lock_guard lock(sh.lock);
     Entry& e = sh.map(ns)[obj->key];
     old = std::move(e.mem);
     e.mem = obj;
     set_disk(e, ns, {});
     e.version = obj->version;
     e.write_pending = to_disk;
-    e.referenced = false;
+    e.referenced.store(false, std::memory_order_relaxed);
     if (finished) unregister(sh, *finished);
   }
   std::vector<ObjRef> victims;
@@ -215,7 +211,7 @@ void StoreImpl::drop_victims(std::vector<ObjRef>& victims) {
   for (auto& v : victims) {
     if (!v) continue;
     Shard& sh = index_.shard_for(v->ns, v->key);
-    std::lock_guard lock(sh.mu);
+    std::lock_guard lock(sh.lock);
     auto& m = sh.map(v->ns);
     auto it = m.find(v->key);
     if (it == m.end() || it->second.mem.get() != v.get()) continue;
@@ -234,7 +230,7 @@ Writer StoreImpl::writer(Namespace ns, std::string_view key, std::string_view me
   p->expiry = expiry;
   Shard& sh = index_.shard_for(ns, key);
   {
-    std::lock_guard lock(sh.mu);
+    std::lock_guard lock(sh.lock);
     auto& w = sh.writers(ns);
     auto it = w.find(key);
     if (it == w.end()) {
@@ -255,7 +251,7 @@ Reader StoreImpl::attach(Namespace ns, std::string_view key) {
   Reader r;
   ObjRef obj;
   {
-    std::lock_guard lock(sh.mu);
+    ReadGuard lock(sh.lock);
     auto& w = sh.writers(ns);
     if (auto it = w.find(key); it != w.end()) {
       r.p_ = it->second;
@@ -284,7 +280,7 @@ Status StoreImpl::append(Pending& p, Slice s) {
     count_rejected(p.ns);
     Shard& sh = index_.shard_for(p.ns, p.key);
     {
-      std::lock_guard lock(sh.mu);
+      std::lock_guard lock(sh.lock);
       unregister(sh, p);
     }
     p.finish(Pending::State::kFailed, Status::kTooLarge);
@@ -307,7 +303,7 @@ void StoreImpl::abort(const std::shared_ptr<Pending>& p, Status why) {
   if (p->state != Pending::State::kOpen) return;
   Shard& sh = index_.shard_for(p->ns, p->key);
   {
-    std::lock_guard lock(sh.mu);
+    std::lock_guard lock(sh.lock);
     unregister(sh, *p);
   }
   p->finish(Pending::State::kFailed, why);
@@ -318,7 +314,7 @@ Status StoreImpl::update_metadata(Namespace ns, std::string_view key, std::strin
   ObjRef old;
   DiskLoc loc;
   {
-    std::lock_guard lock(sh.mu);
+    std::lock_guard lock(sh.lock);
     auto& m = sh.map(ns);
     auto it = m.find(key);
     if (it == m.end()) return Status::kNotFound;
@@ -330,7 +326,7 @@ Status StoreImpl::update_metadata(Namespace ns, std::string_view key, std::strin
     fresh->version = next_version_.fetch_add(1, std::memory_order_relaxed);
     bool to_disk = disk_ && !disk_->full();
     {
-      std::lock_guard lock(sh.mu);
+      std::lock_guard lock(sh.lock);
       auto& m = sh.map(ns);
       auto it = m.find(key);
       if (it == m.end() || it->second.mem.get() != old.get()) return Status::kNotFound;  // changed meanwhile
@@ -365,7 +361,7 @@ bool StoreImpl::erase(Namespace ns, std::string_view key) {
   ObjRef mem;
   bool on_disk = false;
   {
-    std::lock_guard lock(sh.mu);
+    std::lock_guard lock(sh.lock);
     auto& m = sh.map(ns);
     auto it = m.find(key);
     if (it == m.end()) return false;
@@ -387,7 +383,7 @@ void StoreImpl::purge(Namespace ns) {
   std::vector<ObjRef> mems;
   for (std::size_t i = 0; i < index_.size(); ++i) {
     Shard& sh = index_.shard(i);
-    std::lock_guard lock(sh.mu);
+    std::lock_guard lock(sh.lock);
     for (auto& [k, e] : sh.map(ns)) {
       if (e.mem) mems.push_back(std::move(e.mem));
       set_disk(e, ns, {});
@@ -406,12 +402,13 @@ StoreStats StoreImpl::stats() const {
   StoreStats s;
   for (std::size_t i = 0; i < index_.size(); ++i) {
     Shard& sh = const_cast<Index&>(index_).shard(i);
-    std::lock_guard lock(sh.mu);
-    for (std::size_t n = 0; n < kNamespaceCount; ++n) {
-      s.ns[n].lookups += sh.counters[n].lookups;
-      s.ns[n].hits += sh.counters[n].hits;
-      s.ns[n].misses += sh.counters[n].misses;
-    }
+    for (std::size_t slot = 0; slot < kReaderSlots; ++slot)
+      for (std::size_t n = 0; n < kNamespaceCount; ++n) {
+        const ShardCounters& c = sh.count(slot, static_cast<Namespace>(n));
+        s.ns[n].lookups += c.lookups.load(std::memory_order_relaxed);
+        s.ns[n].hits += c.hits.load(std::memory_order_relaxed);
+        s.ns[n].misses += c.misses.load(std::memory_order_relaxed);
+      }
   }
   {
     std::lock_guard lock(policy_mu_);
@@ -453,7 +450,7 @@ void StoreImpl::flush() {
 
 void StoreImpl::on_written(const Object& obj, DiskLoc loc) {
   Shard& sh = index_.shard_for(obj.ns, obj.key);
-  std::lock_guard lock(sh.mu);
+  std::lock_guard lock(sh.lock);
   auto& m = sh.map(obj.ns);
   auto it = m.find(obj.key);
   if (it == m.end() || it->second.version != obj.version) return;
@@ -461,7 +458,7 @@ void StoreImpl::on_written(const Object& obj, DiskLoc loc) {
   e.write_pending = false;
   if (loc.valid()) {
     set_disk(e, obj.ns, loc);
-    e.referenced = false;
+    e.referenced.store(false, std::memory_order_relaxed);
   } else if (!e.mem) {
     m.erase(it);
   }
@@ -469,7 +466,7 @@ void StoreImpl::on_written(const Object& obj, DiskLoc loc) {
 
 void StoreImpl::on_recovered(Namespace ns, std::string_view key, DiskLoc loc) {
   Shard& sh = index_.shard_for(ns, key);
-  std::lock_guard lock(sh.mu);
+  std::lock_guard lock(sh.lock);
   Entry& e = sh.map(ns)[std::string(key)];
   set_disk(e, ns, loc);
   e.version = next_version_.fetch_add(1, std::memory_order_relaxed);
@@ -477,7 +474,7 @@ void StoreImpl::on_recovered(Namespace ns, std::string_view key, DiskLoc loc) {
 
 void StoreImpl::on_recovered_erase(Namespace ns, std::string_view key) {
   Shard& sh = index_.shard_for(ns, key);
-  std::lock_guard lock(sh.mu);
+  std::lock_guard lock(sh.lock);
   auto& m = sh.map(ns);
   if (auto it = m.find(key); it != m.end()) {
     set_disk(it->second, ns, {});
@@ -488,7 +485,7 @@ void StoreImpl::on_recovered_erase(Namespace ns, std::string_view key) {
 void StoreImpl::on_recovered_purge(Namespace ns) {
   for (std::size_t i = 0; i < index_.size(); ++i) {
     Shard& sh = index_.shard(i);
-    std::lock_guard lock(sh.mu);
+    std::lock_guard lock(sh.lock);
     for (auto& [k, e] : sh.map(ns)) set_disk(e, ns, {});
     sh.map(ns).clear();
   }
@@ -496,27 +493,27 @@ void StoreImpl::on_recovered_purge(Namespace ns) {
 
 bool StoreImpl::is_live(Namespace ns, std::string_view key, DiskLoc loc, bool* referenced) {
   Shard& sh = index_.shard_for(ns, key);
-  std::lock_guard lock(sh.mu);
+  ReadGuard lock(sh.lock);
   auto& m = sh.map(ns);
   auto it = m.find(key);
   if (it == m.end() || !(it->second.disk == loc)) return false;
-  if (referenced) *referenced = it->second.referenced;
+  if (referenced) *referenced = it->second.referenced.load(std::memory_order_relaxed);
   return true;
 }
 
 void StoreImpl::on_moved(Namespace ns, std::string_view key, DiskLoc from, DiskLoc to) {
   Shard& sh = index_.shard_for(ns, key);
-  std::lock_guard lock(sh.mu);
+  std::lock_guard lock(sh.lock);
   auto& m = sh.map(ns);
   auto it = m.find(key);
   if (it == m.end() || !(it->second.disk == from)) return;
   set_disk(it->second, ns, to);
-  it->second.referenced = false;
+  it->second.referenced.store(false, std::memory_order_relaxed);
 }
 
 void StoreImpl::on_dropped(Namespace ns, std::string_view key, DiskLoc loc, bool) {
   Shard& sh = index_.shard_for(ns, key);
-  std::lock_guard lock(sh.mu);
+  std::lock_guard lock(sh.lock);
   auto& m = sh.map(ns);
   auto it = m.find(key);
   if (it == m.end() || !(it->second.disk == loc)) return;

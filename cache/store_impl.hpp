@@ -57,6 +57,9 @@ class StoreImpl final : public DiskEvents {
   void drop_victims(std::vector<ObjRef>& victims);
   void set_disk(Entry& e, Namespace ns, DiskLoc loc);
   void unregister(Shard& sh, const Pending& p);
+  static void mark_referenced(Entry& e) {
+    if (!e.referenced.load(std::memory_order_relaxed)) e.referenced.store(true, std::memory_order_relaxed);
+  }
   void count_rejected(Namespace ns) { rejected_[static_cast<std::size_t>(ns)].fetch_add(1, std::memory_order_relaxed); }
 
   StoreOptions opt_;

@@ -6,6 +6,7 @@
 #include <random>
 #include <thread>
 
+#include "cache/shard_lock.hpp"
 #include "cache/store.hpp"
 
 using namespace outpost;
@@ -150,4 +151,43 @@ TEST(CacheConcurrency, CollapsedForwardingManyReaders) {
       EXPECT_EQ(errors.load(), 0);
     }
   }
+}
+
+// The shard lock itself: writers change two plain variables together; readers (several per
+// slot too) must never see them differ, and writers must never interleave.
+TEST(CacheConcurrency, ShardLockExcludesWritersFromReaders) {
+  using namespace outpost::cache::detail;
+  SharedShardLock lock;
+  std::uint64_t a = 0, b = 0;  // guarded by `lock`
+  std::atomic<bool> stop{false};
+  std::atomic<int> torn{0};
+  std::atomic<std::uint64_t> reads{0};
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 3; ++r) {
+    threads.emplace_back([&] {
+      while (!stop.load()) {
+        ReadGuard g(lock);
+        if (a != b) ++torn;
+        reads.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  constexpr int kWrites = 20000;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2; ++w) {
+    writers.emplace_back([&] {
+      for (int i = 0; i < kWrites; ++i) {
+        std::lock_guard g(lock);
+        ++a;
+        ++b;
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  stop = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(torn.load(), 0);
+  EXPECT_EQ(a, 2u * kWrites);
+  EXPECT_EQ(b, 2u * kWrites);
+  EXPECT_GT(reads.load(), 0u);
 }
