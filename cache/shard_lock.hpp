@@ -14,6 +14,8 @@ namespace outpost::cache::detail {
 
 inline constexpr std::size_t kReaderSlots = 16;
 
+// Slots in use: one per CPU up to kReaderSlots (a writer scans every slot in use).
+std::size_t reader_slots_in_use() noexcept;
 // The calling thread's slot (threads are numbered round-robin; two threads sharing a slot
 // stay correct, they just share a cache line).
 std::size_t reader_slot() noexcept;
@@ -40,9 +42,9 @@ class SharedShardLock {
   void lock() noexcept {
     writer_.lock();
     writing_.store(true, std::memory_order_seq_cst);
-    for (auto& s : slots_) {
+    for (std::size_t i = 0, n = reader_slots_in_use(); i < n; ++i) {
       unsigned spins = 0;
-      while (s.active.load(std::memory_order_seq_cst) != 0) spin_pause(spins);
+      while (slots_[i].active.load(std::memory_order_seq_cst) != 0) spin_pause(spins);
     }
   }
   void unlock() noexcept {

@@ -290,6 +290,24 @@ Status StoreImpl::append(Pending& p, Slice s) {
   return Status::kOk;
 }
 
+// The whole object at once: no writer to register, nobody can attach to it.
+Status StoreImpl::insert(Namespace ns, std::string_view key, std::string_view meta, std::string_view body,
+                         std::int64_t expiry) {
+  if (body.size() > opt_.max_object_size) {
+    count_rejected(ns);
+    return Status::kTooLarge;
+  }
+  std::vector<Slice> slices;
+  if (!body.empty()) {
+    ChunkRef c = ChunkRef::copy_of(body);
+    const char* data = c->data();
+    slices.push_back(Slice{std::move(c), data, body.size()});
+  }
+  ObjRef obj = build_object(opt_, ns, key, std::string(meta), std::move(slices), expiry);
+  obj->version = next_version_.fetch_add(1, std::memory_order_relaxed);
+  return admit(std::move(obj), nullptr, true);
+}
+
 Status StoreImpl::commit(const std::shared_ptr<Pending>& p) {
   if (p->state != Pending::State::kOpen) return p->error == Status::kOk ? Status::kClosed : p->error;
   ObjRef obj = build_object(opt_, p->ns, p->key, p->meta, p->slices, p->expiry);
@@ -546,9 +564,7 @@ Writer Store::writer(Namespace ns, std::string_view key, std::string_view metada
 Reader Store::attach(Namespace ns, std::string_view key) { return impl_->attach(ns, key); }
 Status Store::insert(Namespace ns, std::string_view key, std::string_view metadata, std::string_view body,
                      std::int64_t expiry_hint) {
-  Writer w = writer(ns, key, metadata, expiry_hint);
-  Status st = w.append(body);
-  return st == Status::kOk ? w.commit() : st;
+  return impl_->insert(ns, key, metadata, body, expiry_hint);
 }
 Status Store::update_metadata(Namespace ns, std::string_view key, std::string_view metadata, std::int64_t expiry_hint) {
   return impl_->update_metadata(ns, key, metadata, expiry_hint);

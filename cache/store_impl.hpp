@@ -22,6 +22,7 @@ class StoreImpl final : public DiskEvents {
   Writer writer(Namespace ns, std::string_view key, std::string_view meta, std::int64_t expiry, WriterMode mode,
                 Status* status);
   Reader attach(Namespace ns, std::string_view key);
+  Status insert(Namespace ns, std::string_view key, std::string_view meta, std::string_view body, std::int64_t expiry);
   Status update_metadata(Namespace ns, std::string_view key, std::string_view meta, std::int64_t expiry);
   bool erase(Namespace ns, std::string_view key);
   void purge(Namespace ns);
