@@ -112,7 +112,7 @@ class Writer {
   Status append(std::string_view bytes);  // copies into store-owned chunks
   Status append(Slice slice);             // zero copy: those bytes must never change again
   Status append(const ChunkRef& chunk);   // zero copy: the chunk's first size() bytes
-  Status commit();                        // kOk, kTooLarge (readers still got all data), kClosed
+  Status commit();                        // kOk, kTooLarge (attached readers got kError), kClosed
   void abort();
   std::uint64_t size() const noexcept;
 
