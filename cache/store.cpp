@@ -327,7 +327,9 @@ void StoreImpl::abort(const std::shared_ptr<Pending>& p, Status why) {
   p->finish(Pending::State::kFailed, why);
 }
 
-Status StoreImpl::update_metadata(Namespace ns, std::string_view key, std::string_view meta, std::int64_t expiry) {
+// `want`: the version the caller revalidated (0 = whatever is current).
+Status StoreImpl::update_metadata(Namespace ns, std::string_view key, std::string_view meta, std::int64_t expiry,
+                                  std::uint64_t want) {
   Shard& sh = index_.shard_for(ns, key);
   ObjRef old;
   DiskLoc loc;
@@ -335,9 +337,10 @@ Status StoreImpl::update_metadata(Namespace ns, std::string_view key, std::strin
     std::lock_guard lock(sh.lock);
     auto& m = sh.map(ns);
     auto it = m.find(key);
-    if (it == m.end()) return Status::kNotFound;
+    if (it == m.end() || (want && it->second.version != want)) return Status::kNotFound;
     old = it->second.mem;
     loc = it->second.disk;
+    want = it->second.version;
   }
   if (old) {
     ObjRef fresh = build_object(opt_, ns, key, std::string(meta), old->body, expiry);
@@ -366,10 +369,10 @@ Status StoreImpl::update_metadata(Namespace ns, std::string_view key, std::strin
   if (!loc.valid() || !disk_) return Status::kNotFound;
   // Only on disk: read it (I/O thread), promote it, then update the memory copy.
   disk_->read(ns, std::string(key), loc,
-              [this, ns, loc, meta = std::string(meta), expiry](ObjRef obj) {
+              [this, ns, loc, want, meta = std::string(meta), expiry](ObjRef obj) {
                 if (!obj) return;
                 std::string k = obj->key;
-                if (promote(std::move(obj), loc)) update_metadata(ns, k, meta, expiry);
+                if (promote(std::move(obj), loc)) update_metadata(ns, k, meta, expiry, want);
               });
   return Status::kOk;
 }
@@ -566,8 +569,9 @@ Status Store::insert(Namespace ns, std::string_view key, std::string_view metada
                      std::int64_t expiry_hint) {
   return impl_->insert(ns, key, metadata, body, expiry_hint);
 }
-Status Store::update_metadata(Namespace ns, std::string_view key, std::string_view metadata, std::int64_t expiry_hint) {
-  return impl_->update_metadata(ns, key, metadata, expiry_hint);
+Status Store::update_metadata(Namespace ns, std::string_view key, std::string_view metadata, std::int64_t expiry_hint,
+                              const Handle& revalidated) {
+  return impl_->update_metadata(ns, key, metadata, expiry_hint, impl_->version_of(revalidated));
 }
 bool Store::erase(Namespace ns, std::string_view key) { return impl_->erase(ns, key); }
 void Store::purge(Namespace ns) { impl_->purge(ns); }

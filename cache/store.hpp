@@ -191,8 +191,11 @@ class Store {
   // Convenience: writer + append + commit.
   Status insert(Namespace ns, std::string_view key, std::string_view metadata, std::string_view body,
                 std::int64_t expiry_hint = 0);
-  // Replaces metadata and expiry hint, keeping the body (HTTP 304). kNotFound if absent.
-  Status update_metadata(Namespace ns, std::string_view key, std::string_view metadata, std::int64_t expiry_hint);
+  // Replaces metadata and expiry hint, keeping the body (HTTP 304). kNotFound if absent, or
+  // if `revalidated` is given (the object the caller revalidated) and the key has since been
+  // replaced by other content: a 304 must never dress a newer body in older headers.
+  Status update_metadata(Namespace ns, std::string_view key, std::string_view metadata, std::int64_t expiry_hint,
+                         const Handle& revalidated = Handle());
   bool erase(Namespace ns, std::string_view key);  // true if something was removed
   void purge(Namespace ns);                        // drops every object of the namespace
 

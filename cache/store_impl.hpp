@@ -23,7 +23,9 @@ class StoreImpl final : public DiskEvents {
                 Status* status);
   Reader attach(Namespace ns, std::string_view key);
   Status insert(Namespace ns, std::string_view key, std::string_view meta, std::string_view body, std::int64_t expiry);
-  Status update_metadata(Namespace ns, std::string_view key, std::string_view meta, std::int64_t expiry);
+  Status update_metadata(Namespace ns, std::string_view key, std::string_view meta, std::int64_t expiry,
+                         std::uint64_t want);
+  static std::uint64_t version_of(const Handle& h) { return h.obj_ ? h.obj_->version : 0; }
   bool erase(Namespace ns, std::string_view key);
   void purge(Namespace ns);
   StoreStats stats() const;

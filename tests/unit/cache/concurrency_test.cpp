@@ -8,9 +8,11 @@
 
 #include "cache/shard_lock.hpp"
 #include "cache/store.hpp"
+#include "cache_test_util.hpp"
 
 using namespace outpost;
 using namespace outpost::cache;
+using outpost::cache::testing::numbered;
 
 namespace {
 
@@ -48,7 +50,7 @@ TEST(CacheConcurrency, MixedOperationsStayConsistent) {
     threads.emplace_back([&, t] {
       std::mt19937 rng(static_cast<unsigned>(t) * 7919u);
       for (int i = 0; i < kOps; ++i) {
-        std::string key = "key" + std::to_string(rng() % kKeys);
+        std::string key = numbered("key", rng() % kKeys);
         auto ns = static_cast<Namespace>(rng() % 2);
         unsigned op = rng() % 100;
         if (op < 60) {
@@ -69,7 +71,7 @@ TEST(CacheConcurrency, MixedOperationsStayConsistent) {
           Handle h = s->lookup(ns, key);
           if (h) {
             std::string meta(h.metadata());
-            s->update_metadata(ns, key, meta.substr(0, meta.find('|') + 1) + "refreshed", 0);
+            s->update_metadata(ns, key, meta.substr(0, meta.find('|') + 1) + "refreshed", 0, h);
           }
         } else if (op < 99) {
           Reader r = s->attach(ns, key);
@@ -94,7 +96,7 @@ TEST(CacheConcurrency, MixedOperationsStayConsistent) {
   // Everything left must be consistent too.
   for (int k = 0; k < kKeys; ++k)
     for (int n = 0; n < 2; ++n)
-      if (Handle h = s->lookup(static_cast<Namespace>(n), "key" + std::to_string(k))) {
+      if (Handle h = s->lookup(static_cast<Namespace>(n), numbered("key", k))) {
         EXPECT_TRUE(consistent(h));
       }
 }
@@ -105,7 +107,7 @@ TEST(CacheConcurrency, CollapsedForwardingManyReaders) {
   o.max_object_size = 16 << 20;
   auto s = Store::open(o);
   for (int round = 0; round < 20; ++round) {
-    std::string key = "obj" + std::to_string(round);
+    std::string key = numbered("obj", round);
     Status st;
     Writer w = s->writer(Namespace::kHttp, key, "m", 0, WriterMode::kExclusive, &st);
     ASSERT_TRUE(w);
