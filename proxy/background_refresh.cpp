@@ -14,9 +14,9 @@ namespace {
 class Refresher : public OriginEvents {
  public:
   Refresher(ProxyWorker& w, http::Url url, std::string key, std::string store_key, http::StoredResponse stale,
-            http::HeaderList req)
+            cache::Handle stale_handle, http::HeaderList req)
       : w_(w), url_(std::move(url)), key_(std::move(key)), store_key_(std::move(store_key)), stale_(std::move(stale)),
-        req_(std::move(req)) {}
+        stale_handle_(std::move(stale_handle)), req_(std::move(req)) {}
 
   void run() {
     w_.add_background(this, [this] { done("aborted: shutting down"); });
@@ -66,7 +66,8 @@ class Refresher : public OriginEvents {
     std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
     if (head.status < 200) return 0;
     if (head.status == 304) {
-      cache->refresh(store_key_, cache->merge_not_modified(stale_, head.headers, request_time_, now, url_.to_string()));
+      cache->refresh(store_key_, cache->merge_not_modified(stale_, head.headers, request_time_, now, url_.to_string()),
+                     stale_handle_);
       outcome_ = "refreshed (304)";
       return 0;
     }
@@ -119,6 +120,7 @@ class Refresher : public OriginEvents {
   http::Url url_;
   std::string key_, store_key_;
   http::StoredResponse stale_;
+  cache::Handle stale_handle_;
   http::HeaderList req_;
   std::unique_ptr<ResolveRequest> lookup_;
   OriginConnection* origin_ = nullptr;
@@ -132,8 +134,8 @@ class Refresher : public OriginEvents {
 
 void BackgroundRefresh::start(ProxyWorker& worker, const http::Url& url, const std::string& key,
                               const std::string& store_key, const http::StoredResponse& stale,
-                              const http::HeaderList& request_headers) {
-  (new Refresher(worker, url, key, store_key, stale, request_headers))->run();
+                              const cache::Handle& stale_handle, const http::HeaderList& request_headers) {
+  (new Refresher(worker, url, key, store_key, stale, stale_handle, request_headers))->run();
 }
 
 }  // namespace outpost

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "cache/store.hpp"
 #include "proxy/cache_policy.hpp"
 #include "proxy/url.hpp"
 
@@ -17,7 +18,8 @@ class BackgroundRefresh {
  public:
   // The caller has won HttpCache::begin_background_refresh(key); this ends it.
   static void start(ProxyWorker& worker, const http::Url& url, const std::string& key, const std::string& store_key,
-                    const http::StoredResponse& stale, const http::HeaderList& request_headers);
+                    const http::StoredResponse& stale, const cache::Handle& stale_handle,
+                    const http::HeaderList& request_headers);
 };
 
 }  // namespace outpost

@@ -70,7 +70,7 @@ void ClientSession::on_cache_lookup(http::CacheLookup r) {
       // Served stale with the client's (max-stale) or the origin's (stale-while-revalidate,
       // RFC 5861) permission; the latter also starts one background revalidation.
       if (use == http::Usability::kStaleWhileRevalidate && cache->begin_background_refresh(ex_.cache_key))
-        BackgroundRefresh::start(w_, ex_.url, ex_.cache_key, r.store_key, *r.meta, ex_.req.headers);
+        BackgroundRefresh::start(w_, ex_.url, ex_.cache_key, r.store_key, *r.meta, r.handle, ex_.req.headers);
       serve_stored(r.handle, *r.meta, age, "TCP_STALE_HIT", name + "; hit; ttl=" + std::to_string(ttl));
       return;
     }
@@ -338,7 +338,7 @@ void ClientSession::refresh_from_304(const http::MessageHead& head) {
   // RFC 9111 §4.3.4: the 304's header fields replace the stored ones of the same name.
   auto* cache = w_.cache();
   auto meta = cache->merge_not_modified(*ex_.stale_meta, head.headers, ex_.request_time, now_s(), ex_.url_text);
-  cache->refresh(ex_.stale_store_key, meta);
+  cache->refresh(ex_.stale_store_key, meta, ex_.stale);
   ex_.stale_meta = meta;
 }
 

@@ -194,8 +194,8 @@ void HttpCache::end_background_refresh(const std::string& key) {
   refreshing_.erase(key);
 }
 
-void HttpCache::refresh(const std::string& store_key, const StoredResponse& meta) {
-  store_.update_metadata(kNs, store_key, meta.serialize(), expiry_of(meta));
+void HttpCache::refresh(const std::string& store_key, const StoredResponse& meta, const cache::Handle& revalidated) {
+  store_.update_metadata(kNs, store_key, meta.serialize(), expiry_of(meta), revalidated);
 }
 
 bool HttpCache::invalidate(const std::string& key) {

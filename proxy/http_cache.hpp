@@ -43,7 +43,9 @@ class HttpCache {
   cache::Writer begin_store(const std::string& key, const StoredResponse& meta, std::uint64_t expected_size);
 
   // A 304 refreshed a stored response: replace its metadata (§4.3.4), keep the body.
-  void refresh(const std::string& store_key, const StoredResponse& meta);
+  // `revalidated` is the object that was revalidated: if the key has been replaced since,
+  // the old 304's headers are not attached to the newer body.
+  void refresh(const std::string& store_key, const StoredResponse& meta, const cache::Handle& revalidated);
 
   // §4.4 and PURGE: removes the object (and its Vary marker) for a primary key.
   bool invalidate(const std::string& key);
