@@ -14,8 +14,19 @@
 namespace outpost {
 
 class Chunk {
+  friend struct ChunkFreeList;
+
  public:
+  // The socket read size. Chunks of exactly this capacity are recycled through a small
+  // per-thread free list: I/O buffers are allocated and freed at a high rate, and going
+  // back to malloc each time makes the allocator return pages to the kernel and fault
+  // them in again.
+  static constexpr std::size_t kIoSize = 64 * 1024;
+
   static Chunk* create(std::size_t capacity) {
+    if (capacity == kIoSize) {
+      if (Chunk* c = pool_take()) return c;
+    }
     void* mem = std::malloc(sizeof(Chunk) + capacity);
     if (!mem) throw std::bad_alloc();
     return new (mem) Chunk(capacity);
@@ -23,10 +34,13 @@ class Chunk {
   void ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void unref() noexcept {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      if (capacity_ == kIoSize && pool_give(this)) return;
       this->~Chunk();
       std::free(this);
     }
   }
+  // True when the caller holds the only reference (the chunk may then be refilled).
+  bool unique() const noexcept { return refs_.load(std::memory_order_acquire) == 1; }
   char* data() noexcept { return reinterpret_cast<char*>(this + 1); }
   const char* data() const noexcept { return reinterpret_cast<const char*>(this + 1); }
   std::size_t capacity() const noexcept { return capacity_; }
@@ -44,7 +58,10 @@ class Chunk {
 
  private:
   explicit Chunk(std::size_t capacity) : capacity_(capacity) {}
+  static Chunk* pool_take() noexcept;          // chunk.cpp
+  static bool pool_give(Chunk* c) noexcept;   // chunk.cpp
   std::atomic<std::uint32_t> refs_{1};
+  Chunk* next_free_ = nullptr;
   std::size_t capacity_;
   std::size_t size_ = 0;
 };

@@ -1,6 +1,7 @@
 #include "core/config.hpp"
 
 #include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <toml++/toml.h>
@@ -202,6 +203,8 @@ void parse_dns_section(const toml::table* t, const std::string& file, Config::Dn
 
 }  // namespace
 
+void parse_http_cache(const toml::table* t, const std::string& source_name, Config::HttpCache& hc);
+
 Config Config::parse(std::string_view text, const std::string& source_name) {
   toml::table root;
   try {
@@ -211,7 +214,7 @@ Config Config::parse(std::string_view text, const std::string& source_name) {
   }
   Config c;
   c.source = source_name;
-  static const std::set<std::string> sections = {"server", "log", "proxy", "origin", "acl", "dns"};
+  static const std::set<std::string> sections = {"server", "log", "proxy", "origin", "acl", "cache", "http_cache", "dns"};
   const toml::node* bad = nullptr;
   std::string bad_key;
   for (auto& [k, v] : root) {
@@ -285,10 +288,62 @@ Config Config::parse(std::string_view text, const std::string& source_name) {
     check_host_patterns(s, s.get("deny_hosts"), "deny_hosts", c.acl.deny_hosts);
     c.acl.allow_networks = s.networks("allow_networks", {});
     c.acl.deny_networks = s.networks("deny_networks", {});
+    c.acl.purge_clients = s.networks("purge_clients", {"127.0.0.0/8", "::1/128"});
     s.check_unknown();
   }
+  {
+    Section s(table("cache"), "cache", source_name);
+    c.cache.memory_size = s.integer("memory_size", 256ull << 20, 1 << 20, 1ull << 44);
+    c.cache.disk_dir = s.string("disk_dir", "");
+    c.cache.segment_size = s.integer("segment_size", 16ull << 20, 1 << 20, 1ull << 30);
+    c.cache.disk_size = s.integer("disk_size", 1ull << 30, 0, 1ull << 50);
+    c.cache.max_object_size = s.integer("max_object_size", 8ull << 20, 1, 1ull << 40);
+    if (c.cache.max_object_size > c.cache.memory_size)
+      s.fail(s.get("max_object_size"), "max_object_size", "must not exceed memory_size");
+    if (!c.cache.disk_dir.empty()) {
+      if (c.cache.disk_size < 2 * c.cache.segment_size)
+        s.fail(s.get("disk_size"), "disk_size", "must be at least two segments (2 * segment_size)");
+      if (c.cache.max_object_size > c.cache.segment_size / 2)
+        s.fail(s.get("max_object_size"), "max_object_size", "must not exceed half of segment_size when disk_dir is set");
+    }
+    s.check_unknown();
+  }
+  parse_http_cache(table("http_cache"), source_name, c.http_cache);
   parse_dns_section(table("dns"), source_name, &c.dns);
   return c;
+}
+
+void parse_http_cache(const toml::table* t, const std::string& source_name, Config::HttpCache& hc) {
+  Section s(t, "http_cache", source_name);
+  hc.enabled = s.boolean("enabled", true);
+  hc.heuristic_percent = s.number("heuristic_percent", 10, 0, 100);
+  hc.heuristic_max = s.number("heuristic_max", 86400, 0, 86400.0 * 365);
+  hc.store_set_cookie = s.boolean("store_set_cookie", false);
+  if (auto* n = s.get("refresh_patterns")) {
+    auto* arr = n->as_array();
+    if (!arr) s.fail(n, "refresh_patterns", "expected an array of tables");
+    for (auto& e : *arr) {
+      auto* rt = e.as_table();
+      if (!rt) s.fail(&e, "refresh_patterns", "expected { pattern = \"...\", min = S, percent = P, max = S }");
+      Section r(rt, "http_cache.refresh_patterns", source_name);
+      Config::HttpCache::RefreshPattern p;
+      p.pattern = r.string("pattern", "");
+      p.ignore_case = r.boolean("ignore_case", false);
+      p.min = r.number("min", 0, 0, 86400.0 * 365);
+      p.percent = r.number("percent", 10, 0, 1000);
+      p.max = r.number("max", 86400, 0, 86400.0 * 365);
+      if (p.pattern.empty()) r.fail(rt, "pattern", "is required");
+      try {
+        std::regex re(p.pattern, std::regex::ECMAScript);
+      } catch (const std::regex_error& ex) {
+        r.fail(r.get("pattern"), "pattern", std::string("not a valid regular expression: ") + ex.what());
+      }
+      if (p.max < p.min) r.fail(r.get("max"), "max", "must not be less than min");
+      r.check_unknown();
+      hc.refresh_patterns.push_back(p);
+    }
+  }
+  s.check_unknown();
 }
 
 Config Config::load_file(const std::string& path) {

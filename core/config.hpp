@@ -58,8 +58,32 @@ struct Config {
     std::vector<std::string> deny_hosts;
     NetworkList allow_networks;
     NetworkList deny_networks;
+    NetworkList purge_clients;
   } acl;
 
+  struct HttpCache {
+    struct RefreshPattern {
+      std::string pattern;  // ECMAScript regex searched in the URL
+      bool ignore_case = false;
+      double min = 0;       // seconds
+      double percent = 10;  // of (Date - Last-Modified)
+      double max = 86400;   // seconds
+    };
+    bool enabled = true;
+    double heuristic_percent = 10;
+    double heuristic_max = 86400;
+    bool store_set_cookie = false;
+    std::vector<RefreshPattern> refresh_patterns;
+  } http_cache;
+
+  // Shared cache store (cache/). Sizes in bytes.
+  struct Cache {
+    std::uint64_t memory_size = 256ull << 20;
+    std::string disk_dir;  // empty = memory only
+    std::uint64_t disk_size = 1ull << 30;
+    std::uint64_t segment_size = 16ull << 20;
+    std::uint64_t max_object_size = 8ull << 20;
+  } cache;
   // DNS server and resolver (resolver/). Listener off unless configured: no open resolver.
   struct Dns {
     std::vector<Endpoint> listen;  // UDP and TCP on each, every worker (SO_REUSEPORT)

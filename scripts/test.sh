@@ -1,10 +1,18 @@
 #!/bin/sh
-# Installs dependencies (build and test tools), builds the dev preset and runs every test
-# in parallel with ctest. Integration tests run inside private network namespaces.
+# Installs dependencies (build and test tools), then builds and runs every test twice:
+# the dev preset, and the asan preset (AddressSanitizer + UndefinedBehaviorSanitizer, so
+# the parsers' fuzz corpora and every integration test also run under the sanitizers).
+# Integration tests run inside private network namespaces. Extra arguments go to ctest.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
-cmake --preset dev >/dev/null
-cmake --build --preset dev
-ctest --preset dev --output-on-failure -j2 "$@"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+for preset in dev asan; do
+  echo "=== $preset build"
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset"
+  echo "=== $preset tests"
+  ctest --preset "$preset" --output-on-failure -j2 "$@"
+done

@@ -1,0 +1,106 @@
+// Internal: the committed object and the in-progress (pending) object shared with readers.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cache/store.hpp"
+
+namespace outpost::cache::detail {
+
+// Hash of a namespaced key (index shard selection, ghost queue).
+inline std::uint64_t key_hash(Namespace ns, std::string_view key) noexcept {
+  std::uint64_t h = std::hash<std::string_view>{}(key);
+  h ^= (static_cast<std::uint64_t>(ns) + 1) * 0x9E3779B97F4A7C15ull;
+  h ^= h >> 29;
+  return h * 0xBF58476D1CE4E5B9ull;
+}
+
+enum class Queue : std::uint8_t { kNone, kSmall, kMain };
+
+struct Object {
+  // What a hit touches (count, frequency) shares the first cache line.
+  std::atomic<std::uint32_t> refs{1};
+  std::atomic<std::uint8_t> freq{0};  // bumped lock-free on hits
+  Namespace ns = Namespace::kHttp;
+  std::string key;
+  std::string meta;
+  std::vector<Slice> body;
+  std::uint64_t body_size = 0;
+  std::int64_t expiry = 0;
+  std::uint64_t version = 0;  // unique per committed content (disk writes check it)
+  std::uint64_t charge = 0;   // bytes charged to the memory budget
+
+  // Eviction state, guarded by the policy mutex.
+  Queue queue = Queue::kNone;
+  bool removed = false;  // erased/replaced/evicted: must not be (re)linked
+  Object* prev = nullptr;
+  Object* next = nullptr;
+  std::multimap<std::int64_t, Object*>::iterator expiry_pos;
+  bool in_expiry = false;
+
+  void ref() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
+  void unref() noexcept {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+  void touch() noexcept {
+    auto f = freq.load(std::memory_order_relaxed);
+    if (f < 3) freq.store(static_cast<std::uint8_t>(f + 1), std::memory_order_relaxed);
+  }
+};
+
+// Intrusive owning pointer to an Object.
+class ObjRef {
+ public:
+  ObjRef() = default;
+  static ObjRef adopt(Object* o) noexcept { ObjRef r; r.o_ = o; return r; }
+  static ObjRef share(Object* o) noexcept { if (o) o->ref(); return adopt(o); }
+  ObjRef(const ObjRef& o) noexcept : o_(o.o_) { if (o_) o_->ref(); }
+  ObjRef(ObjRef&& o) noexcept : o_(std::exchange(o.o_, nullptr)) {}
+  ObjRef& operator=(ObjRef o) noexcept { std::swap(o_, o.o_); return *this; }
+  ~ObjRef() { if (o_) o_->unref(); }
+  Object* get() const noexcept { return o_; }
+  Object* operator->() const noexcept { return o_; }
+  Object& operator*() const noexcept { return *o_; }
+  explicit operator bool() const noexcept { return o_ != nullptr; }
+  Object* release() noexcept { return std::exchange(o_, nullptr); }
+
+ private:
+  Object* o_ = nullptr;
+};
+
+// An object being written; readers attach to it. Guarded by mu, except the writer-only fields.
+struct Pending {
+  enum class State : std::uint8_t { kOpen, kComplete, kFailed };
+  Namespace ns = Namespace::kHttp;
+  std::string key;
+  std::string meta;
+  std::int64_t expiry = 0;
+
+  mutable std::mutex mu;
+  std::vector<Slice> slices;
+  std::uint64_t size = 0;
+  std::uint64_t version = 0;
+  State state = State::kOpen;
+  Status error = Status::kOk;
+  std::vector<std::function<void()>> waiters;
+
+  // Writer thread only.
+  ChunkRef tail;            // chunk being filled by append(string_view)
+
+  // Publishes `s` (and wakes subscribers) if still open.
+  void publish(Slice s);
+  // Ends the object: kComplete, or kFailed with `why`. Wakes subscribers. False if not open.
+  bool finish(State st, Status why);
+};
+
+// A committed object from its parts (merges adjacent slices, computes the memory charge).
+// The version is left 0 for the caller to set.
+ObjRef build_object(const StoreOptions& opt, Namespace ns, std::string_view key, std::string meta,
+                    std::vector<Slice> body, std::int64_t expiry);
+
+}  // namespace outpost::cache::detail

@@ -1,0 +1,81 @@
+// Internal: S3-FIFO eviction over committed objects (Yang et al., "FIFO queues are all you
+// need for cache eviction", SOSP'23), size-aware: a small FIFO holding ~10% of the bytes, a
+// main FIFO with lazy re-insertion, and a ghost FIFO of recently evicted key hashes. Objects
+// whose expiry hint is long past are evicted before anything else.
+// Not thread-safe: the store calls it under its policy mutex. Hits only bump Object::freq.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <unordered_map>
+#include <vector>
+
+#include "cache/object.hpp"
+
+namespace outpost::cache::detail {
+
+struct PolicyCounters {
+  std::uint64_t objects = 0, bytes = 0, admissions = 0, evictions = 0;
+};
+
+class S3Fifo {
+ public:
+  struct Options {
+    std::uint64_t capacity = 0;         // bytes
+    double small_fraction = 0.10;
+    unsigned move_to_main_threshold = 1;
+    std::int64_t dead_after = 86400;
+    double ghost_fraction = 0.25;  // ghost remembers evicted keys worth this share of capacity
+  };
+  explicit S3Fifo(const Options& o);
+  S3Fifo(const S3Fifo&) = delete;
+  ~S3Fifo();
+
+  // Links `o` (the policy takes a reference) and evicts until everything fits; evicted objects
+  // (possibly `o` itself) are appended to *victims with the policy's reference. No-op if
+  // o->removed.
+  void insert(Object* o, std::int64_t now, std::vector<ObjRef>* victims);
+  // Marks `o` removed and unlinks it; returns the policy's reference (empty if not linked).
+  ObjRef remove(Object* o);
+  // `fresh` takes `old`'s place (same queue, position and frequency); `old` is removed.
+  void replace(Object* old, Object* fresh, std::int64_t now, std::vector<ObjRef>* victims);
+
+  std::uint64_t used() const { return small_.bytes + main_.bytes; }
+  const PolicyCounters& counters(Namespace ns) const { return counters_[static_cast<std::size_t>(ns)]; }
+  // Keys from the main queue's tail to its head, then the small queue's (tests).
+  std::vector<std::string> order() const;
+
+ private:
+  struct List {
+    Object* head = nullptr;  // newest
+    Object* tail = nullptr;  // oldest
+    std::uint64_t bytes = 0, count = 0;
+    void push_head(Object* o);
+    void unlink(Object* o);
+  };
+  List& list_of(Queue q) { return q == Queue::kSmall ? small_ : main_; }
+  void link(Object* o, Queue q);
+  void unlink(Object* o);
+  void evict(std::int64_t now, std::vector<ObjRef>* victims);
+  void evict_small(std::vector<ObjRef>* victims);
+  void evict_main(std::vector<ObjRef>* victims);
+  void drop(Object* o, std::vector<ObjRef>* victims);
+  void ghost_add(std::uint64_t hash, std::uint64_t bytes);
+  bool ghost_take(std::uint64_t hash);
+
+  Options opt_;
+  std::uint64_t small_target_;
+  List small_, main_;
+  std::multimap<std::int64_t, Object*> expiry_;
+  struct Ghost {
+    std::uint64_t hash, seq, bytes;
+  };
+  std::deque<Ghost> ghost_fifo_;
+  std::uint64_t ghost_bytes_ = 0;
+  std::unordered_map<std::uint64_t, std::uint64_t> ghost_;
+  std::uint64_t ghost_seq_ = 0;
+  std::array<PolicyCounters, kNamespaceCount> counters_{};
+};
+
+}  // namespace outpost::cache::detail

@@ -1,0 +1,23 @@
+// Writing chunk slices to a libuv stream without copying: the write request keeps every
+// chunk alive until libuv is done with it.
+#pragma once
+#include <uv.h>
+
+#include <functional>
+#include <vector>
+
+#include "core/chunk.hpp"
+
+namespace outpost {
+
+using WriteDone = void (*)(void* owner, int status);
+
+// Queues slices on the stream; `done(owner, status)` runs when libuv completes the write
+// (status < 0 on error or UV_ECANCELED when the stream is closed first). Returns the
+// uv_write() result; on failure `done` is not called.
+int write_slices(uv_stream_t* stream, std::vector<Slice> slices, WriteDone done, void* owner);
+
+// Convenience: a slice that owns a copy of `text`.
+Slice slice_of(std::string_view text);
+
+}  // namespace outpost

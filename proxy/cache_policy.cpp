@@ -1,0 +1,439 @@
+#include "proxy/cache_policy.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <ctime>
+#include <regex>
+
+namespace outpost::http {
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string o(s);
+  for (auto& c : o)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  return o;
+}
+
+std::optional<std::int64_t> parse_delta(std::string_view v) {
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  if (v.empty()) return std::nullopt;
+  std::int64_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + (c - '0');
+    if (n > kDeltaInfinity) n = kDeltaInfinity;  // RFC 9111 §1.2.2: saturate
+  }
+  return n;
+}
+
+// Splits a header value on commas that are not inside quoted strings.
+std::vector<std::string_view> split_directives(std::string_view v) {
+  std::vector<std::string_view> out;
+  bool quoted = false;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= v.size(); ++i) {
+    if (i < v.size() && v[i] == '"') quoted = !quoted;
+    if (i == v.size() || (v[i] == ',' && !quoted)) {
+      auto item = trim_ows(v.substr(start, i - start));
+      if (!item.empty()) out.push_back(item);
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+int month_index(std::string_view m) {
+  static const char* names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  for (int i = 0; i < 12; ++i)
+    if (m == names[i]) return i;
+  return -1;
+}
+
+bool read_int(std::string_view s, int* out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+std::optional<std::int64_t> make_time(int year, int mon, int day, std::string_view hms) {
+  int h, m, sec;
+  if (hms.size() != 8 || hms[2] != ':' || hms[5] != ':' || !read_int(hms.substr(0, 2), &h) ||
+      !read_int(hms.substr(3, 2), &m) || !read_int(hms.substr(6, 2), &sec))
+    return std::nullopt;
+  if (mon < 0 || day < 1 || day > 31 || h > 23 || m > 59 || sec > 60) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = mon;
+  tm.tm_mday = day;
+  tm.tm_hour = h;
+  tm.tm_min = m;
+  tm.tm_sec = sec;
+  return static_cast<std::int64_t>(timegm(&tm));
+}
+
+std::vector<std::string_view> words(std::string_view s) {
+  std::vector<std::string_view> w;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && s[i] == ' ') ++i;
+    std::size_t j = i;
+    while (j < s.size() && s[j] != ' ') ++j;
+    if (j > i) w.push_back(s.substr(i, j - i));
+    i = j;
+  }
+  return w;
+}
+
+}  // namespace
+
+CacheControl CacheControl::parse(const HeaderList& h) {
+  CacheControl cc;
+  for (const auto& f : h) {
+    if (iequals(f.name, "Pragma")) {
+      // HTTP/1.0 "Pragma: no-cache" counts as no-cache when Cache-Control is absent.
+      if (!h.has("Cache-Control"))
+        for (auto item : split_list(f.value))
+          if (iequals(item, "no-cache")) cc.no_cache = true;
+      continue;
+    }
+    if (!iequals(f.name, "Cache-Control")) continue;
+    for (auto d : split_directives(f.value)) {
+      auto eq = d.find('=');
+      std::string name = lower(trim_ows(d.substr(0, eq)));
+      std::string_view arg = eq == std::string_view::npos ? std::string_view() : trim_ows(d.substr(eq + 1));
+      if (name == "no-store") cc.no_store = true;
+      else if (name == "no-cache") cc.no_cache = true;  // with or without field names: validate
+      else if (name == "private") cc.is_private = true;
+      else if (name == "public") cc.is_public = true;
+      else if (name == "must-revalidate") cc.must_revalidate = true;
+      else if (name == "proxy-revalidate") cc.proxy_revalidate = true;
+      else if (name == "only-if-cached") cc.only_if_cached = true;
+      else if (name == "no-transform") cc.no_transform = true;
+      else if (name == "max-age") {
+        if (auto v = parse_delta(arg)) cc.max_age = cc.max_age ? std::min(*cc.max_age, *v) : *v;
+        else cc.max_age = 0;  // invalid: treat as stale (§4.2.1)
+      } else if (name == "s-maxage") {
+        if (auto v = parse_delta(arg)) cc.s_maxage = *v;
+        else cc.s_maxage = 0;
+      } else if (name == "max-stale") {
+        cc.max_stale = arg.empty() ? kDeltaInfinity : parse_delta(arg).value_or(0);
+      } else if (name == "min-fresh") {
+        if (auto v = parse_delta(arg)) cc.min_fresh = *v;
+      } else if (name == "stale-while-revalidate") {
+        if (auto v = parse_delta(arg)) cc.stale_while_revalidate = *v;
+      } else if (name == "stale-if-error") {
+        if (auto v = parse_delta(arg)) cc.stale_if_error = *v;
+      }
+    }
+  }
+  return cc;
+}
+
+std::optional<std::int64_t> parse_http_date(std::string_view s) {
+  s = trim_ows(s);
+  auto w = words(s);
+  int day, year;
+  // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+  if (w.size() == 6 && w[0].size() == 4 && w[0][3] == ',' && w[5] == "GMT") {
+    if (!read_int(w[1], &day) || !read_int(w[3], &year)) return std::nullopt;
+    return make_time(year, month_index(w[2]), day, w[4]);
+  }
+  // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
+  if (w.size() == 4 && !w[0].empty() && w[0].back() == ',' && w[3] == "GMT" && w[1].size() == 9) {
+    if (!read_int(w[1].substr(0, 2), &day) || !read_int(w[1].substr(7, 2), &year)) return std::nullopt;
+    year += year < 70 ? 2000 : 1900;  // RFC 9110 §5.6.7: two-digit years
+    return make_time(year, month_index(w[1].substr(3, 3)), day, w[2]);
+  }
+  // asctime: Sun Nov  6 08:49:37 1994
+  if (w.size() == 5) {
+    if (!read_int(w[2], &day) || !read_int(w[4], &year)) return std::nullopt;
+    return make_time(year, month_index(w[1]), day, w[3]);
+  }
+  return std::nullopt;
+}
+
+bool RefreshRule::compile(std::string* error) {
+  try {
+    auto flags = std::regex::ECMAScript | std::regex::optimize;
+    if (case_insensitive) flags |= std::regex::icase;
+    compiled_ = std::make_shared<const std::regex>(pattern, flags);
+    return true;
+  } catch (const std::regex_error& e) {
+    if (error) *error = e.what();
+    return false;
+  }
+}
+
+bool RefreshRule::matches(const std::string& url) const {
+  if (!compiled_) return false;
+  return std::regex_search(url, *static_cast<const std::regex*>(compiled_.get()));
+}
+
+std::string cache_key(const Url& url) { return url.to_string(); }
+
+bool heuristically_cacheable(int status) {
+  switch (status) {
+    case 200: case 203: case 204: case 206: case 300: case 301: case 308:
+    case 404: case 405: case 410: case 414: case 501:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_storable(std::string_view method, const HeaderList& req_headers, const CacheControl& req_cc, int status,
+                 const HeaderList& resp_headers, const CacheControl& resp_cc, const CachePolicyConfig& cfg,
+                 const std::string& url, std::string* why) {
+  auto no = [&](const char* reason) {
+    if (why) *why = reason;
+    return false;
+  };
+  if (method != "GET") return no("method is not GET");
+  if (status < 200 || status == 206 || status == 304) return no("status is not a final, complete response");
+  if (req_cc.no_store) return no("request says no-store");
+  if (resp_cc.no_store) return no("response says no-store");
+  if (resp_cc.is_private) return no("response is private");
+  if (req_headers.has("Authorization") && !resp_cc.is_public && !resp_cc.s_maxage && !resp_cc.must_revalidate)
+    return no("request carries Authorization");
+  if (!cfg.store_set_cookie && resp_headers.has("Set-Cookie")) return no("response sets a cookie");
+  if (resp_headers.has("Content-Range")) return no("partial content");
+  if (resp_headers.has_token("Vary", "*")) return no("Vary: *");
+  bool explicit_freshness = resp_cc.max_age || resp_cc.s_maxage || resp_headers.has("Expires") || resp_cc.is_public;
+  if (explicit_freshness || resp_cc.no_cache) return true;
+  if (heuristically_cacheable(status)) {
+    // Heuristic freshness needs something to go on, or a refresh rule that gives a minimum;
+    // validators alone still make it worth storing (it will be revalidated).
+    if (resp_headers.has("Last-Modified") || resp_headers.has("ETag")) return true;
+    for (const auto& r : cfg.rules)
+      if (r.matches(url)) return r.min > 0 ? true : no("no freshness information and no validator");
+    return no("no freshness information and no validator");
+  }
+  return no("status is not cacheable without explicit freshness");
+}
+
+std::int64_t freshness_lifetime(int status, const HeaderList& h, const CacheControl& cc, const CachePolicyConfig& cfg,
+                                const std::string& url) {
+  if (cc.s_maxage) return *cc.s_maxage;
+  if (cc.max_age) return *cc.max_age;
+  auto date = h.find("Date") ? parse_http_date(*h.find("Date")) : std::nullopt;
+  if (auto* e = h.find("Expires")) {
+    auto exp = parse_http_date(*e);
+    if (!exp) return 0;  // invalid Expires (e.g. "0"): already expired
+    if (!date) return 0;
+    return std::max<std::int64_t>(0, *exp - *date);
+  }
+  if (!heuristically_cacheable(status)) return 0;
+  const RefreshRule* rule = nullptr;
+  for (const auto& r : cfg.rules)
+    if (r.matches(url)) {
+      rule = &r;
+      break;
+    }
+  double percent = rule ? rule->percent : cfg.heuristic_percent;
+  std::int64_t min = rule ? rule->min : 0;
+  std::int64_t max = rule ? rule->max : cfg.heuristic_max;
+  std::int64_t life = min;
+  auto lm = h.find("Last-Modified") ? parse_http_date(*h.find("Last-Modified")) : std::nullopt;
+  if (lm && date && *date > *lm) life = static_cast<std::int64_t>(static_cast<double>(*date - *lm) * percent / 100.0);
+  return std::clamp(life, min, std::max(min, max));
+}
+
+std::int64_t current_age(const StoredResponse& r, std::int64_t now) {
+  std::int64_t age_value = 0;
+  if (auto* a = r.headers.find("Age")) age_value = parse_delta(*a).value_or(0);
+  std::int64_t date_value = r.response_time;
+  if (auto* d = r.headers.find("Date"))
+    if (auto v = parse_http_date(*d)) date_value = *v;
+  std::int64_t apparent_age = std::max<std::int64_t>(0, r.response_time - date_value);
+  std::int64_t response_delay = r.response_time - r.request_time;
+  std::int64_t corrected_age_value = age_value + response_delay;
+  std::int64_t corrected_initial_age = std::max(apparent_age, corrected_age_value);
+  std::int64_t resident_time = now - r.response_time;
+  return corrected_initial_age + resident_time;
+}
+
+namespace {
+// Normalises a request header value for Vary matching: fields combined, whitespace around
+// list commas removed, case kept (RFC 9111 §4.1 allows normalisation that keeps semantics).
+std::string normalised(const HeaderList& req, std::string_view name) {
+  std::string joined = req.joined(name);
+  std::string out;
+  for (auto item : split_list(joined)) {
+    if (!out.empty()) out += ',';
+    out += item;
+  }
+  return out;
+}
+}  // namespace
+
+void record_vary(const HeaderList& resp_headers, const HeaderList& req_headers, StoredResponse* r) {
+  r->vary.clear();
+  r->vary_star = false;
+  for (const auto& f : resp_headers) {
+    if (!iequals(f.name, "Vary")) continue;
+    for (auto name : split_list(f.value)) {
+      if (name == "*") {
+        r->vary_star = true;
+        continue;
+      }
+      r->vary.emplace_back(lower(name), normalised(req_headers, name));
+    }
+  }
+}
+
+bool vary_matches(const StoredResponse& r, const HeaderList& req_headers) {
+  if (r.vary_star) return false;
+  for (const auto& [name, value] : r.vary) {
+    if (!req_headers.has(name)) {
+      if (!value.empty()) return false;
+      continue;
+    }
+    if (normalised(req_headers, name) != value) return false;
+  }
+  return true;
+}
+
+bool if_none_match(std::string_view list, std::string_view etag) {
+  list = trim_ows(list);
+  if (list == "*") return true;
+  auto opaque = [](std::string_view t) {
+    t = trim_ows(t);
+    if (t.starts_with("W/")) t.remove_prefix(2);
+    return t;
+  };
+  auto mine = opaque(etag);
+  if (mine.empty()) return false;
+  for (auto item : split_directives(list))
+    if (opaque(item) == mine) return true;
+  return false;
+}
+
+Usability evaluate(const StoredResponse& r, const CacheControl& req_cc, std::int64_t now, std::int64_t* age_out) {
+  auto cc = CacheControl::parse(r.headers);
+  std::int64_t age = current_age(r, now);
+  if (age_out) *age_out = age;
+  std::int64_t lifetime = r.lifetime;
+  if (cc.no_cache || req_cc.no_cache) return Usability::kMustValidate;
+  // max-age=0 (a browser reload) means "validate": ages are whole seconds, so an age of 0
+  // only says the response is less than a second old.
+  if (req_cc.max_age && (age > *req_cc.max_age || *req_cc.max_age == 0)) return Usability::kMustValidate;
+  std::int64_t min_fresh = req_cc.min_fresh.value_or(0);
+  if (lifetime > age + min_fresh) return Usability::kFresh;
+  // Stale from here on.
+  bool no_stale = cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.has_value();
+  if (no_stale) return Usability::kMustValidate;
+  std::int64_t staleness = age - lifetime;
+  if (req_cc.max_stale && staleness <= *req_cc.max_stale && !req_cc.min_fresh) return Usability::kStaleServable;
+  if (cc.stale_while_revalidate && staleness <= *cc.stale_while_revalidate) return Usability::kStaleWhileRevalidate;
+  return Usability::kMustValidate;
+}
+
+bool stale_if_error_allows(const StoredResponse& r, const CacheControl& req_cc, std::int64_t now) {
+  auto cc = CacheControl::parse(r.headers);
+  if (cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage) return false;
+  std::int64_t staleness = current_age(r, now) - r.lifetime;
+  std::optional<std::int64_t> allowed = req_cc.stale_if_error ? req_cc.stale_if_error : cc.stale_if_error;
+  return allowed && staleness <= *allowed;
+}
+
+bool parse_ranges(std::string_view value, std::uint64_t size, std::vector<std::pair<std::uint64_t, std::uint64_t>>* out,
+                  bool* unsatisfiable) {
+  out->clear();
+  *unsatisfiable = false;
+  value = trim_ows(value);
+  if (!value.starts_with("bytes=")) return false;
+  value.remove_prefix(6);
+  auto parse_u = [](std::string_view s, std::uint64_t* v) {
+    if (s.empty() || s.size() > 19) return false;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
+    return ec == std::errc() && p == s.data() + s.size();
+  };
+  auto items = split_list(value);
+  if (items.empty() || items.size() > 32) return false;  // many tiny ranges: ignore (RFC 9110 §14.2)
+  for (auto item : items) {
+    auto dash = item.find('-');
+    if (dash == std::string_view::npos) return false;
+    auto a = trim_ows(item.substr(0, dash)), b = trim_ows(item.substr(dash + 1));
+    std::uint64_t first = 0, last = 0;
+    if (a.empty()) {  // suffix range: last N bytes
+      std::uint64_t n;
+      if (!parse_u(b, &n)) return false;
+      if (n == 0 || size == 0) continue;
+      first = n >= size ? 0 : size - n;
+      last = size - 1;
+    } else {
+      if (!parse_u(a, &first)) return false;
+      if (b.empty()) last = size ? size - 1 : 0;
+      else if (!parse_u(b, &last) || last < first) return false;
+      if (first >= size) continue;  // unsatisfiable item
+      last = std::min(last, size - 1);
+    }
+    out->emplace_back(first, last);
+  }
+  if (out->empty()) *unsatisfiable = true;
+  return true;
+}
+
+// ---- metadata serialisation: a small line-based text format (it is not on a hot path and
+// stays readable in the disk segments).
+std::string StoredResponse::serialize() const {
+  std::string s = "OPM1\n";
+  s += std::to_string(status) + "\n" + reason + "\n" + std::to_string(major) + "." + std::to_string(minor) + "\n";
+  s += std::to_string(request_time) + " " + std::to_string(response_time) + " " + std::to_string(lifetime) + " " +
+       (vary_star ? "1" : "0") + "\n";
+  s += std::to_string(vary.size()) + "\n";
+  for (const auto& [n, v] : vary) s += n + "\n" + v + "\n";
+  s += std::to_string(headers.size()) + "\n";
+  for (const auto& h : headers) s += h.name + "\n" + h.value + "\n";
+  return s;
+}
+
+std::optional<StoredResponse> StoredResponse::parse(std::string_view b) {
+  std::size_t pos = 0;
+  auto line = [&](std::string_view* out) {
+    auto nl = b.find('\n', pos);
+    if (nl == std::string_view::npos) return false;
+    *out = b.substr(pos, nl - pos);
+    pos = nl + 1;
+    return true;
+  };
+  auto num = [](std::string_view s, auto* v) {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
+    return ec == std::errc() && p == s.data() + s.size();
+  };
+  std::string_view l;
+  StoredResponse r;
+  if (!line(&l) || l != "OPM1") return std::nullopt;
+  if (!line(&l) || !num(l, &r.status)) return std::nullopt;
+  if (!line(&l)) return std::nullopt;
+  r.reason = std::string(l);
+  if (!line(&l) || l.size() != 3 || l[1] != '.') return std::nullopt;
+  r.major = l[0] - '0';
+  r.minor = l[2] - '0';
+  if (!line(&l)) return std::nullopt;
+  {
+    auto w = words(l);
+    if (w.size() != 4 || !num(w[0], &r.request_time) || !num(w[1], &r.response_time) || !num(w[2], &r.lifetime))
+      return std::nullopt;
+    r.vary_star = w[3] == "1";
+  }
+  std::size_t n = 0;
+  if (!line(&l) || !num(l, &n) || n > 1000) return std::nullopt;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string_view a, v;
+    if (!line(&a) || !line(&v)) return std::nullopt;
+    r.vary.emplace_back(std::string(a), std::string(v));
+  }
+  if (!line(&l) || !num(l, &n) || n > 10000) return std::nullopt;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string_view a, v;
+    if (!line(&a) || !line(&v)) return std::nullopt;
+    r.headers.add(std::string(a), std::string(v));
+  }
+  return r;
+}
+
+}  // namespace outpost::http

@@ -1,0 +1,113 @@
+// RFC 9111 rules as pure functions: Cache-Control parsing, storability (§3), freshness
+// lifetime and heuristics (§4.2), age (§4.2.3), Vary matching (§4.1), validators and
+// conditional requests (RFC 9110 §13), byte ranges (RFC 9110 §14). No I/O, no clock: every
+// time is passed in, so the arithmetic is unit-tested with a controllable clock.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "proxy/http_headers.hpp"
+#include "proxy/url.hpp"
+
+namespace outpost::http {
+
+constexpr std::int64_t kDeltaInfinity = INT64_MAX / 4;  // "max-stale" without a value
+
+struct CacheControl {
+  bool no_store = false, no_cache = false, is_private = false, is_public = false;
+  bool must_revalidate = false, proxy_revalidate = false, only_if_cached = false, no_transform = false;
+  std::optional<std::int64_t> max_age, s_maxage, max_stale, min_fresh;
+  std::optional<std::int64_t> stale_while_revalidate, stale_if_error;
+  static CacheControl parse(const HeaderList& h);
+};
+
+// RFC 9110 §5.6.7 HTTP-date (IMF-fixdate, RFC 850, asctime) → unix seconds, or nullopt.
+std::optional<std::int64_t> parse_http_date(std::string_view s);
+
+// A Squid-style refresh_pattern: URLs matching `regex` without explicit freshness get
+// lifetime = clamp(percent% of (Date - Last-Modified), min, max); min when there is no
+// Last-Modified.
+struct RefreshRule {
+  std::string pattern;  // ECMAScript regular expression, matched against the URL (search)
+  std::int64_t min = 0;
+  double percent = 10;
+  std::int64_t max = 86400;
+  bool case_insensitive = false;
+  // Compiles the pattern; false with a message if it is not a valid regular expression.
+  bool compile(std::string* error);
+  bool matches(const std::string& url) const;
+
+ private:
+  std::shared_ptr<const void> compiled_;  // std::regex, kept out of this header
+};
+
+struct CachePolicyConfig {
+  std::vector<RefreshRule> rules;  // first match wins; the default rule is last
+  double heuristic_percent = 10;
+  std::int64_t heuristic_max = 86400;
+  bool store_set_cookie = false;  // responses with Set-Cookie are not stored by default
+};
+
+// What the cache keeps about a response next to its body (the store's metadata bytes).
+struct StoredResponse {
+  int status = 200;
+  std::string reason;
+  int major = 1, minor = 1;
+  HeaderList headers;             // end-to-end headers as received (Set-Cookie removed)
+  std::int64_t request_time = 0;  // when the request that produced it was sent
+  std::int64_t response_time = 0; // when the response was received
+  std::int64_t lifetime = 0;      // freshness lifetime computed at store time (§4.2.1)
+  std::vector<std::pair<std::string, std::string>> vary;  // lower-case name, normalised request value
+  bool vary_star = false;
+  std::string serialize() const;
+  static std::optional<StoredResponse> parse(std::string_view bytes);
+};
+
+// Method-independent cache key: normalised absolute URI (scheme and host lower-case,
+// default port dropped).
+std::string cache_key(const Url& url);
+
+// §3: may a shared cache store this response to this request? `why` says why not.
+bool is_storable(std::string_view method, const HeaderList& req_headers, const CacheControl& req_cc, int status,
+                 const HeaderList& resp_headers, const CacheControl& resp_cc, const CachePolicyConfig& cfg,
+                 const std::string& url, std::string* why);
+
+// §4.2.1 (+ §4.2.2 heuristics for heuristically cacheable statuses).
+std::int64_t freshness_lifetime(int status, const HeaderList& resp_headers, const CacheControl& resp_cc,
+                                const CachePolicyConfig& cfg, const std::string& url);
+
+// §4.2.3 current_age for a stored response at `now`.
+std::int64_t current_age(const StoredResponse& r, std::int64_t now);
+
+// §4.1: the secondary key the response's Vary selects from the request.
+void record_vary(const HeaderList& resp_headers, const HeaderList& req_headers, StoredResponse* r);
+bool vary_matches(const StoredResponse& r, const HeaderList& req_headers);
+
+// RFC 9110 §8.8.3.2 weak comparison; `list` is an If-None-Match value ("*" matches anything).
+bool if_none_match(std::string_view list, std::string_view etag);
+
+// What a cache does with a stored response for this request (§4.2.4, RFC 5861).
+enum class Usability {
+  kFresh,                 // serve
+  kStaleServable,         // stale but the client accepts it (max-stale)
+  kStaleWhileRevalidate,  // serve stale, revalidate in the background
+  kMustValidate,          // stale (or no-cache): validate before use
+};
+Usability evaluate(const StoredResponse& r, const CacheControl& req_cc, std::int64_t now, std::int64_t* age_out);
+// May this stored response be served stale when the origin is unreachable (stale-if-error)?
+bool stale_if_error_allows(const StoredResponse& r, const CacheControl& req_cc, std::int64_t now);
+
+// Byte ranges (RFC 9110 §14.1.2): parses "bytes=..." against a representation of `size`
+// bytes. Returns false when the header is not a valid bytes range set (ignore it);
+// *unsatisfiable set when none of the ranges overlaps the representation (416).
+bool parse_ranges(std::string_view value, std::uint64_t size, std::vector<std::pair<std::uint64_t, std::uint64_t>>* out,
+                  bool* unsatisfiable);
+
+bool heuristically_cacheable(int status);
+
+}  // namespace outpost::http

@@ -1,0 +1,215 @@
+#include "proxy/http_cache.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+namespace outpost::http {
+namespace {
+constexpr std::string_view kVaryMarker = "OPVARY1\n";
+const cache::Namespace kNs = cache::Namespace::kHttp;
+}  // namespace
+
+HttpCache::HttpCache(cache::Store& store, const Config::HttpCache& cfg) : store_(store) {
+  policy_.heuristic_percent = cfg.heuristic_percent;
+  policy_.heuristic_max = static_cast<std::int64_t>(cfg.heuristic_max);
+  policy_.store_set_cookie = cfg.store_set_cookie;
+  for (const auto& p : cfg.refresh_patterns) {
+    RefreshRule r;
+    r.pattern = p.pattern;
+    r.case_insensitive = p.ignore_case;
+    r.min = static_cast<std::int64_t>(p.min);
+    r.percent = p.percent;
+    r.max = static_cast<std::int64_t>(p.max);
+    if (r.compile(nullptr)) policy_.rules.push_back(std::move(r));
+  }
+}
+
+std::int64_t HttpCache::expiry_of(const StoredResponse& m) { return m.response_time + m.lifetime; }
+
+std::string HttpCache::variant_key(const std::string& key, const std::vector<std::string>& names,
+                                   const HeaderList& req) const {
+  StoredResponse tmp;
+  HeaderList vary;
+  std::string joined;
+  for (const auto& n : names) joined += (joined.empty() ? "" : ", ") + n;
+  vary.add("Vary", joined);
+  record_vary(vary, req, &tmp);
+  std::string k = key;
+  for (const auto& [n, v] : tmp.vary) {
+    k += '\x1f';
+    k += n;
+    k += '=';
+    k += v;
+  }
+  return k;
+}
+
+void HttpCache::lookup(Worker& worker, const std::string& key, const HeaderList& req_headers,
+                       std::function<void(CacheLookup)> done) {
+  // The request headers are needed after an asynchronous disk read: keep a copy.
+  auto req = std::make_shared<HeaderList>(req_headers);
+  auto cb = std::make_shared<std::function<void(CacheLookup)>>(std::move(done));
+  auto on_loop = std::this_thread::get_id();
+  store_.lookup_async(kNs, key, [this, &worker, key, req, cb, on_loop](cache::Handle h) {
+    if (std::this_thread::get_id() == on_loop) {
+      finish_lookup(worker, key, *req, std::move(h), false, std::move(*cb));
+    } else {
+      worker.post([this, &worker, key, req, cb, h = std::move(h)]() mutable {
+        finish_lookup(worker, key, *req, std::move(h), true, std::move(*cb));
+      });
+    }
+  });
+}
+
+void HttpCache::finish_lookup(Worker& worker, const std::string& key, const HeaderList& req_headers, cache::Handle h,
+                              bool from_disk, std::function<void(CacheLookup)> done) {
+  CacheLookup r;
+  r.store_key = key;
+  r.from_disk = from_disk;
+  if (h && h.metadata().starts_with(kVaryMarker)) {
+    // A Vary marker: the names it lists select the variant from this request.
+    std::vector<std::string> names;
+    for (auto n : split_list(h.metadata().substr(kVaryMarker.size()))) names.emplace_back(n);
+    std::string vk = variant_key(key, names, req_headers);
+    auto req = std::make_shared<HeaderList>(req_headers);
+    auto cb = std::make_shared<std::function<void(CacheLookup)>>(std::move(done));
+    auto on_loop = std::this_thread::get_id();
+    store_.lookup_async(kNs, vk, [this, &worker, vk, req, cb, on_loop, from_disk](cache::Handle v) {
+      auto finish = [this, vk, req, cb](cache::Handle v, bool disk) {
+        CacheLookup r;
+        r.store_key = vk;
+        r.from_disk = disk;
+        if (v) {
+          r.meta = StoredResponse::parse(v.metadata());
+          if (r.meta && vary_matches(*r.meta, *req)) r.handle = std::move(v);
+          else r.meta.reset();
+        } else if ((r.reader = store_.attach(kNs, vk))) {
+          r.meta = StoredResponse::parse(r.reader.metadata());
+          if (!r.meta) r.reader = cache::Reader();
+        }
+        (*cb)(std::move(r));
+      };
+      if (std::this_thread::get_id() == on_loop) finish(std::move(v), from_disk);
+      else worker.post([finish, v = std::move(v)]() mutable { finish(std::move(v), true); });
+    });
+    return;
+  }
+  if (h) {
+    r.meta = StoredResponse::parse(h.metadata());
+    if (!r.meta) {
+      spdlog::warn("http cache: unreadable metadata for {}, dropping it", key);
+      store_.erase(kNs, key);
+    } else if (vary_matches(*r.meta, req_headers)) {
+      r.handle = std::move(h);
+    } else {
+      r.meta.reset();
+    }
+  } else if ((r.reader = store_.attach(kNs, key))) {
+    if (r.reader.metadata().starts_with(kVaryMarker)) {
+      r.reader = cache::Reader();
+    } else {
+      r.meta = StoredResponse::parse(r.reader.metadata());
+      if (!r.meta || !vary_matches(*r.meta, req_headers)) {
+        r.reader = cache::Reader();
+        r.meta.reset();
+      }
+    }
+  }
+  done(std::move(r));
+}
+
+cache::Writer HttpCache::begin_store(const std::string& key, const StoredResponse& meta, std::uint64_t expected_size) {
+  (void)expected_size;
+  std::string store_key = key;
+  std::int64_t expiry = expiry_of(meta);
+  if (!meta.vary.empty()) {
+    std::string names;
+    std::vector<std::string> list;
+    for (const auto& [n, v] : meta.vary) {
+      names += (names.empty() ? "" : ", ") + n;
+      list.push_back(n);
+    }
+    store_.insert(kNs, key, std::string(kVaryMarker) + names, "", expiry + 86400);
+    store_key = key;
+    for (const auto& [n, v] : meta.vary) {
+      store_key += '\x1f';
+      store_key += n;
+      store_key += '=';
+      store_key += v;
+    }
+  }
+  return store_.writer(kNs, store_key, meta.serialize(), expiry);
+}
+
+void HttpCache::refresh(const std::string& store_key, const StoredResponse& meta) {
+  store_.update_metadata(kNs, store_key, meta.serialize(), expiry_of(meta));
+}
+
+bool HttpCache::invalidate(const std::string& key) {
+  // Variants hang off the marker: without it they can no longer be found, and eviction
+  // reclaims them.
+  return store_.erase(kNs, key);
+}
+
+bool HttpCache::lead_or_follow(const std::string& key, Worker& worker, std::function<void(bool)> ready) {
+  std::lock_guard lk(mu_);
+  auto it = inflight_.find(key);
+  if (it == inflight_.end()) {
+    inflight_.emplace(key, std::vector<Waiter>{});
+    return true;
+  }
+  it->second.push_back({&worker, std::move(ready)});
+  return false;
+}
+
+void HttpCache::settle(const std::string& key, bool writer_started) {
+  std::vector<Waiter> waiters;
+  {
+    std::lock_guard lk(mu_);
+    auto it = inflight_.find(key);
+    if (it == inflight_.end()) return;
+    waiters = std::move(it->second);
+    inflight_.erase(it);
+  }
+  for (auto& w : waiters) w.worker->post([fn = std::move(w.ready), writer_started] { fn(writer_started); });
+}
+
+std::string stored_response_head(const StoredResponse& m, int status, std::int64_t age, const std::string& name,
+                                 const std::string& cache_status, bool hit, bool close, bool client_http10,
+                                 const HeaderList* override_headers, std::string_view extra) {
+  const HeaderList& h = override_headers ? *override_headers : m.headers;
+  std::string out;
+  out.reserve(512);
+  out += "HTTP/1.1 ";
+  out += std::to_string(status);
+  out += ' ';
+  out += status == m.status && !m.reason.empty() ? m.reason : std::string(reason_phrase(status));
+  out += "\r\n";
+  for (const auto& f : h) {
+    if (iequals(f.name, "Age") || iequals(f.name, "Via") || iequals(f.name, "X-Cache") ||
+        iequals(f.name, "Cache-Status"))
+      continue;
+    // A 304 carries the headers a 200 would, without body framing (RFC 9110 §15.4.5);
+    // a 206 gets its Content-Range from the caller.
+    if (status == 304 && iequals(f.name, "Content-Length")) continue;
+    if (status == 206 && iequals(f.name, "Content-Range")) continue;
+    out += f.name;
+    out += ": ";
+    out += f.value;
+    out += "\r\n";
+  }
+  out += "Age: " + std::to_string(std::max<std::int64_t>(0, age)) + "\r\n";
+  std::string via = m.headers.joined("Via");
+  out += "Via: " + (via.empty() ? "" : via + ", ") + std::to_string(m.major) + "." + std::to_string(m.minor) + " " + name +
+         "\r\n";
+  out += std::string("X-Cache: ") + (hit ? "HIT" : "MISS") + " from " + name + "\r\n";
+  out += "Cache-Status: " + cache_status + "\r\n";
+  out += extra;
+  if (close) out += "Connection: close\r\n";
+  else if (client_http10) out += "Connection: keep-alive\r\n";
+  out += "\r\n";
+  return out;
+}
+
+}  // namespace outpost::http

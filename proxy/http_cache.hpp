@@ -1,0 +1,79 @@
+// The HTTP cache on top of the shared store (namespace "http"): lookups with Vary
+// variants, storing, invalidation, and the registry that collapses concurrent misses for
+// one URL into one origin request. Shared by all workers (thread-safe); results of
+// lookups always arrive on the calling worker's loop thread.
+#pragma once
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cache/store.hpp"
+#include "core/config.hpp"
+#include "core/worker_pool.hpp"
+#include "proxy/cache_policy.hpp"
+
+namespace outpost::http {
+
+struct CacheLookup {
+  cache::Handle handle;                // a committed object, or empty
+  cache::Reader reader;                // else: an object still being written (collapsed forwarding)
+  std::optional<StoredResponse> meta;  // parsed metadata of handle or reader
+  std::string store_key;               // where the object for this request lives / would live
+  bool from_disk = false;
+};
+
+class HttpCache {
+ public:
+  HttpCache(cache::Store& store, const Config::HttpCache& cfg);
+  cache::Store& store() { return store_; }
+  const CachePolicyConfig& policy() const { return policy_; }
+
+  // Finds what is stored for `key` that matches the request's Vary-selected headers.
+  // `done` runs on `worker`'s loop (inline for memory hits and misses).
+  void lookup(Worker& worker, const std::string& key, const HeaderList& req_headers,
+              std::function<void(CacheLookup)> done);
+
+  // Starts storing a response (metadata complete, Vary recorded). Writes a Vary marker under
+  // the primary key when the response varies. Returns an empty writer if the store refuses.
+  cache::Writer begin_store(const std::string& key, const StoredResponse& meta, std::uint64_t expected_size);
+
+  // A 304 refreshed a stored response: replace its metadata (§4.3.4), keep the body.
+  void refresh(const std::string& store_key, const StoredResponse& meta);
+
+  // §4.4 and PURGE: removes the object (and its Vary marker) for a primary key.
+  bool invalidate(const std::string& key);
+
+  // Collapsed forwarding. The first request for `key` leads (returns true) and must call
+  // settle() once it knows whether a writer exists; later ones wait: `ready` runs on their
+  // worker's loop after settle() (true: an object is being written, look it up again).
+  bool lead_or_follow(const std::string& key, Worker& worker, std::function<void(bool ready)> ready);
+  void settle(const std::string& key, bool writer_started);
+
+  static std::int64_t expiry_of(const StoredResponse& m);
+
+ private:
+  std::string variant_key(const std::string& key, const std::vector<std::string>& names, const HeaderList& req) const;
+  void finish_lookup(Worker& worker, const std::string& key, const HeaderList& req_headers, cache::Handle h,
+                     bool from_disk, std::function<void(CacheLookup)> done);
+
+  cache::Store& store_;
+  CachePolicyConfig policy_;
+  struct Waiter {
+    Worker* worker;
+    std::function<void(bool)> ready;
+  };
+  std::mutex mu_;
+  std::unordered_map<std::string, std::vector<Waiter>> inflight_;
+};
+
+// Headers of a stored response as sent on a hit: stored headers, then Age, Via, X-Cache,
+// Cache-Status. `status`/`extra` allow 304 and 206 variants.
+std::string stored_response_head(const StoredResponse& m, int status, std::int64_t age, const std::string& name,
+                                 const std::string& cache_status, bool hit, bool close, bool client_http10,
+                                 const HeaderList* override_headers = nullptr, std::string_view extra = {});
+
+}  // namespace outpost::http

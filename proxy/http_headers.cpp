@@ -1,0 +1,141 @@
+#include "proxy/http_headers.hpp"
+
+#include <algorithm>
+
+namespace outpost::http {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
+    if (x != y) return false;
+  }
+  return true;
+}
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::vector<std::string_view> split_list(std::string_view value) {
+  std::vector<std::string_view> out;
+  while (!value.empty()) {
+    auto comma = value.find(',');
+    auto item = trim_ows(value.substr(0, comma));
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+const std::string* HeaderList::find(std::string_view name) const {
+  for (const auto& h : h_)
+    if (iequals(h.name, name)) return &h.value;
+  return nullptr;
+}
+
+std::string HeaderList::joined(std::string_view name) const {
+  std::string out;
+  for (const auto& h : h_) {
+    if (!iequals(h.name, name)) continue;
+    if (!out.empty()) out += ", ";
+    out += h.value;
+  }
+  return out;
+}
+
+bool HeaderList::has_token(std::string_view name, std::string_view token) const {
+  for (const auto& h : h_) {
+    if (!iequals(h.name, name)) continue;
+    for (auto item : split_list(h.value))
+      if (iequals(item, token)) return true;
+  }
+  return false;
+}
+
+void HeaderList::remove(std::string_view name) {
+  h_.erase(std::remove_if(h_.begin(), h_.end(), [&](const Header& h) { return iequals(h.name, name); }), h_.end());
+}
+
+void HeaderList::set(std::string_view name, std::string value) {
+  remove(name);
+  add(std::string(name), std::move(value));
+}
+
+void HeaderList::remove_hop_by_hop() {
+  static constexpr std::string_view fixed[] = {"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
+                                               "Transfer-Encoding", "Upgrade", "Proxy-Authorization",
+                                               "Proxy-Authenticate"};
+  std::vector<std::string> listed;
+  for (const auto& h : h_) {
+    if (iequals(h.name, "Connection") || iequals(h.name, "Proxy-Connection"))
+      for (auto item : split_list(h.value)) listed.emplace_back(item);
+  }
+  h_.erase(std::remove_if(h_.begin(), h_.end(),
+                          [&](const Header& h) {
+                            for (auto f : fixed)
+                              if (iequals(h.name, f)) return true;
+                            for (const auto& l : listed)
+                              if (iequals(h.name, l)) return true;
+                            return false;
+                          }),
+           h_.end());
+}
+
+void HeaderList::serialize(std::string& out) const {
+  for (const auto& h : h_) {
+    out += h.name;
+    out += ": ";
+    out += h.value;
+    out += "\r\n";
+  }
+}
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 203: return "Non-Authoritative Information";
+    case 204: return "No Content";
+    case 205: return "Reset Content";
+    case 206: return "Partial Content";
+    case 300: return "Multiple Choices";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "";
+  }
+}
+
+}  // namespace outpost::http

@@ -1,0 +1,52 @@
+// HTTP header fields: an ordered list with case-insensitive names, and the hop-by-hop
+// rules of RFC 9110 §7.6.1 that a proxy applies before forwarding a message.
+#pragma once
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace outpost::http {
+
+bool iequals(std::string_view a, std::string_view b);
+std::string_view trim_ows(std::string_view s);
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+
+class HeaderList {
+ public:
+  void add(std::string name, std::string value) { h_.push_back({std::move(name), std::move(value)}); }
+  // First value of `name`, or nullptr.
+  const std::string* find(std::string_view name) const;
+  // All values of `name` joined with ", " (RFC 9110 §5.3 list combination).
+  std::string joined(std::string_view name) const;
+  bool has(std::string_view name) const { return find(name) != nullptr; }
+  // True when a comma-separated list header holds `token` (case-insensitive).
+  bool has_token(std::string_view name, std::string_view token) const;
+  void remove(std::string_view name);
+  void set(std::string_view name, std::string value);
+  std::size_t size() const { return h_.size(); }
+  auto begin() const { return h_.begin(); }
+  auto end() const { return h_.end(); }
+  std::vector<Header>& raw() { return h_; }
+
+  // Removes the hop-by-hop fields: Connection and every name it lists, Keep-Alive,
+  // Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Authorization,
+  // Proxy-Authenticate.
+  void remove_hop_by_hop();
+  // Appends "Name: value\r\n" for every field.
+  void serialize(std::string& out) const;
+
+ private:
+  std::vector<Header> h_;
+};
+
+// Splits a comma-separated header value into trimmed, non-empty elements.
+std::vector<std::string_view> split_list(std::string_view value);
+
+const char* reason_phrase(int status);
+
+}  // namespace outpost::http

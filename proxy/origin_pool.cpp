@@ -1,0 +1,341 @@
+#include "proxy/origin_pool.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "core/uv_write.hpp"
+
+#include <algorithm>
+
+namespace outpost {
+namespace {
+constexpr std::size_t kReadChunk = Chunk::kIoSize;
+
+void fill_sockaddr(const IpAddress& a, std::uint16_t port, sockaddr_storage* ss) {
+  Endpoint ep{a.to_string(), port};
+  socklen_t len;
+  ep.to_sockaddr(ss, &len);
+}
+}  // namespace
+
+OriginConnection::OriginConnection(OriginPool& pool, std::string key)
+    : pool_(pool), key_(std::move(key)), parser_(http::HttpParser::Type::kResponse, {1 << 16, 1 << 20}, this) {
+  uv_tcp_init(pool_.loop(), &tcp_);
+  uv_timer_init(pool_.loop(), &timer_);
+  tcp_.data = this;
+  timer_.data = this;
+  handles_open_ = 2;
+}
+
+void OriginConnection::connect(const IpAddress& addr, std::uint16_t port, double timeout_s) {
+  addr_ = addr;
+  sockaddr_storage ss;
+  fill_sockaddr(addr, port, &ss);
+  connect_req_.data = this;
+  ++pool_.opened_;
+  int rc = uv_tcp_connect(&connect_req_, &tcp_, reinterpret_cast<sockaddr*>(&ss), [](uv_connect_t* req, int status) {
+    auto* self = static_cast<OriginConnection*>(req->data);
+    if (self->closing_) return;
+    uv_timer_stop(&self->timer_);
+    if (status != 0) {
+      self->fail(status, false, std::string("connect: ") + uv_strerror(status));
+      return;
+    }
+    self->connected_ = true;
+    uv_tcp_nodelay(&self->tcp_, 1);
+    if (self->owner_) self->owner_->on_origin_connected();
+  });
+  if (rc != 0) {
+    // Report asynchronously-equivalent: the owner expects a callback, not a return code.
+    fail(rc, false, std::string("connect: ") + uv_strerror(rc));
+    return;
+  }
+  uv_timer_start(
+      &timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<OriginConnection*>(t->data);
+        self->fail(UV_ETIMEDOUT, true, "connect timeout");
+      },
+      static_cast<std::uint64_t>(timeout_s * 1000), 0);
+}
+
+void OriginConnection::fail(int status, bool timeout, const std::string& what) {
+  if (closing_) return;
+  auto* owner = owner_;
+  owner_ = nullptr;
+  close();
+  if (owner) owner->on_origin_error(status, timeout, what);
+}
+
+void OriginConnection::touch() {
+  if (closing_) return;
+  uv_timer_start(
+      &timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<OriginConnection*>(t->data);
+        if (self->raw_) {
+          // Tunnel idle timeout: report as a timeout error so the tunnel closes.
+          self->fail(UV_ETIMEDOUT, true, "idle timeout");
+        } else {
+          self->fail(UV_ETIMEDOUT, true, "origin read timeout");
+        }
+      },
+      timeout_ms_, 0);
+}
+
+void OriginConnection::begin_exchange(bool head_request, double read_timeout_s) {
+  parser_.reset();
+  skip_body_ = head_request;
+  keep_alive_ = false;
+  timeout_ms_ = static_cast<std::uint64_t>(read_timeout_s * 1000);
+  touch();
+  start_reading();
+}
+
+void OriginConnection::start_raw(double idle_timeout_s) {
+  raw_ = true;
+  timeout_ms_ = static_cast<std::uint64_t>(idle_timeout_s * 1000);
+  touch();
+  start_reading();
+}
+
+void OriginConnection::start_reading() {
+  if (reading_ || closing_) return;
+  reading_ = true;
+  uv_read_start(
+      stream(),
+      [](uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+        auto* self = static_cast<OriginConnection*>(h->data);
+        if (!self->rbuf_ || !self->rbuf_->unique()) self->rbuf_ = ChunkRef::make(kReadChunk);
+        self->rbuf_->set_size(0);
+        *buf = uv_buf_init(self->rbuf_->data(), static_cast<unsigned>(self->rbuf_->capacity()));
+      },
+      [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+        static_cast<OriginConnection*>(s->data)->on_read(nread, buf);
+      });
+}
+
+void OriginConnection::pause_reading() {
+  if (!reading_ || closing_) return;
+  paused_ = true;
+  uv_read_stop(stream());
+  reading_ = false;
+}
+
+void OriginConnection::resume_reading() {
+  if (!paused_ || closing_) return;
+  paused_ = false;
+  start_reading();
+}
+
+void OriginConnection::on_read(ssize_t nread, const uv_buf_t*) {
+  if (closing_) return;
+  if (idle_) {
+    if (nread != 0) on_idle_event();
+    return;
+  }
+  if (nread == 0) return;
+  if (nread < 0) {
+    if (raw_) {
+      if (nread == UV_EOF) {
+        uv_read_stop(stream());
+        reading_ = false;
+        if (owner_) owner_->on_origin_eof();
+      } else {
+        fail(static_cast<int>(nread), false, std::string("read: ") + uv_strerror(static_cast<int>(nread)));
+      }
+      return;
+    }
+    if (nread == UV_EOF && parser_.message_in_progress() && parser_.head_done()) {
+      // Close-delimited body: EOF ends the message.
+      auto r = parser_.finish();
+      if (r.kind == http::ParseResult::kError) {
+        fail(UV_EPROTO, false, "origin closed the connection mid-response");
+      } else {
+        keep_alive_ = false;
+      }
+      return;
+    }
+    fail(static_cast<int>(nread), false,
+         nread == UV_EOF ? "origin closed the connection" : std::string("read: ") + uv_strerror(static_cast<int>(nread)));
+    return;
+  }
+  rbuf_->set_size(static_cast<std::size_t>(nread));
+  touch();
+  ChunkRef chunk = rbuf_;
+  if (raw_) {
+    if (owner_) {
+      owner_->on_origin_raw(Slice{chunk, chunk->data(), static_cast<std::size_t>(nread)});
+      if (owner_) owner_->on_origin_read_processed();
+    }
+    return;
+  }
+  in_read_ = true;
+  OriginEvents* reader = owner_;  // stays valid: sessions are freed only from close callbacks
+  auto r = parser_.feed(chunk, chunk->data(), static_cast<std::size_t>(nread));
+  in_read_ = false;
+  if (reader) reader->on_origin_read_processed();
+  if (r.kind != http::ParseResult::kOk && r.kind != http::ParseResult::kError &&
+      r.consumed < static_cast<std::size_t>(nread)) {
+    // Bytes after a complete response that nobody asked for: never reuse this connection.
+    keep_alive_ = false;
+  }
+  if (release_requested_) {
+    release_requested_ = false;
+    release_to_pool();
+    return;
+  }
+  if (closing_) return;
+  if (r.kind == http::ParseResult::kError) fail(UV_EPROTO, false, "invalid response from origin: " + r.reason);
+}
+
+int OriginConnection::on_message_head(http::MessageHead& head) {
+  if (closing_ || !owner_) return -1;
+  keep_alive_ = head.keep_alive;
+  int rc = owner_->on_origin_head(head);
+  if (rc == 0 && skip_body_ && head.status >= 200) return 1;
+  return rc;
+}
+
+int OriginConnection::on_message_body(Slice body) {
+  if (closing_ || !owner_) return -1;
+  return owner_->on_origin_body(std::move(body));
+}
+
+int OriginConnection::on_message_end() {
+  if (closing_ || !owner_) return -1;
+  int status = parser_.head().status;
+  if (status >= 100 && status < 200) return owner_->on_origin_end();  // interim: keep parsing
+  keep_alive_ = keep_alive_ && parser_.head().keep_alive;
+  int rc = owner_->on_origin_end();
+  // One response per request: anything after it is unsolicited; stop here.
+  return rc == 0 ? HPE_PAUSED : rc;
+}
+
+int OriginConnection::write(std::vector<Slice> slices) {
+  if (closing_) return UV_ECANCELED;
+  return write_slices(
+      stream(), std::move(slices),
+      [](void* owner, int status) {
+        auto* self = static_cast<OriginConnection*>(owner);
+        if (self->closing_) return;
+        if (status < 0) {
+          self->fail(status, false, std::string("write: ") + uv_strerror(status));
+          return;
+        }
+        if (self->owner_) self->owner_->on_origin_write_done();
+      },
+      this);
+}
+
+std::size_t OriginConnection::write_queue_size() const {
+  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_));
+}
+
+void OriginConnection::shutdown_write() {
+  if (closing_) return;
+  shutdown_req_.data = this;
+  uv_shutdown(&shutdown_req_, stream(), [](uv_shutdown_t*, int) {});
+}
+
+void OriginConnection::release_to_pool() {
+  owner_ = nullptr;
+  if (closing_) return;
+  if (in_read_) {  // finish parsing the current read first
+    release_requested_ = true;
+    return;
+  }
+  ++requests_;
+  if (!keep_alive_ || !connected_ || parser_.message_in_progress() || write_queue_size() > 0) {
+    close();
+    return;
+  }
+  pool_.park(this);
+}
+
+void OriginConnection::on_idle_event() {
+  // An idle keep-alive connection said something (usually EOF): it cannot be reused.
+  pool_.unpark(this);
+  close();
+}
+
+void OriginConnection::close() {
+  if (closing_) return;
+  closing_ = true;
+  owner_ = nullptr;
+  if (idle_) pool_.unpark(this);
+  auto on_closed = [](uv_handle_t* h) {
+    auto* self = static_cast<OriginConnection*>(h->data);
+    if (--self->handles_open_ == 0) delete self;
+  };
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
+}
+
+OriginPool::OriginPool(uv_loop_t* loop, unsigned max_idle_per_host, double idle_timeout_s)
+    : loop_(loop), max_idle_(max_idle_per_host), idle_timeout_ms_(static_cast<std::uint64_t>(idle_timeout_s * 1000)) {}
+
+OriginPool::~OriginPool() { close_idle(); }
+
+OriginConnection* OriginPool::acquire(const std::string& key) {
+  auto it = idle_.find(key);
+  while (it != idle_.end() && !it->second.empty()) {
+    OriginConnection* c = it->second.back();
+    it->second.pop_back();
+    c->idle_ = false;
+    if (c->closing_) continue;
+    uv_timer_stop(&c->timer_);
+    // Reading stays on (no epoll_ctl churn): begin_exchange() follows at once.
+    if (it->second.empty()) idle_.erase(it);
+    return c;
+  }
+  return new OriginConnection(*this, key);
+}
+
+void OriginPool::park(OriginConnection* c) {
+  auto& list = idle_[c->key_];
+  if (list.size() >= max_idle_) {
+    c->close();
+    return;
+  }
+  c->idle_ = true;
+  c->rbuf_ = ChunkRef();  // idle connections hold no buffer
+  list.push_back(c);
+  // Watch for the origin closing it, and expire it after the idle timeout.
+  c->start_reading();
+  uv_timer_start(
+      &c->timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<OriginConnection*>(t->data);
+        self->pool_.unpark(self);
+        self->close();
+      },
+      idle_timeout_ms_, 0);
+}
+
+void OriginPool::unpark(OriginConnection* c) {
+  if (!c->idle_) return;
+  c->idle_ = false;
+  auto it = idle_.find(c->key_);
+  if (it == idle_.end()) return;
+  auto& v = it->second;
+  v.erase(std::remove(v.begin(), v.end(), c), v.end());
+  if (v.empty()) idle_.erase(it);
+}
+
+void OriginPool::close_idle() {
+  auto all = std::move(idle_);
+  idle_.clear();
+  for (auto& [k, list] : all)
+    for (auto* c : list) {
+      c->idle_ = false;
+      c->close();
+    }
+}
+
+std::size_t OriginPool::idle_count() const {
+  std::size_t n = 0;
+  for (auto& [k, v] : idle_) n += v.size();
+  return n;
+}
+
+}  // namespace outpost

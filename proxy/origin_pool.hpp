@@ -1,0 +1,133 @@
+// Connections to origin servers: one OriginConnection per TCP connection (with its own
+// response parser), and a per-worker pool of idle keep-alive connections per host:port.
+#pragma once
+#include <uv.h>
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/chunk.hpp"
+#include "core/net_address.hpp"
+#include "proxy/http_parser.hpp"
+
+namespace outpost {
+
+class OriginPool;
+
+// What a connection reports to the client session using it.
+class OriginEvents {
+ public:
+  virtual ~OriginEvents() = default;
+  virtual void on_origin_connected() = 0;
+  // Parsed response events (not in raw mode). Return values as in http::ParserListener.
+  virtual int on_origin_head(http::MessageHead& head) = 0;
+  virtual int on_origin_body(Slice body) = 0;
+  virtual int on_origin_end() = 0;
+  // Raw mode (CONNECT tunnels): bytes as received; EOF signalled by on_origin_eof().
+  virtual void on_origin_raw(Slice data) = 0;
+  virtual void on_origin_eof() = 0;
+  // Connection failed or broke. `timeout`: no answer within the configured time.
+  virtual void on_origin_error(int uv_status, bool timeout, const std::string& what) = 0;
+  // A write to the origin finished (back-pressure bookkeeping).
+  virtual void on_origin_write_done() = 0;
+  // Called after each read from the origin has been processed, so that the session can
+  // send everything that read produced in one write.
+  virtual void on_origin_read_processed() = 0;
+};
+
+class OriginConnection : private http::ParserListener {
+ public:
+  OriginConnection(OriginPool& pool, std::string key);
+  OriginConnection(const OriginConnection&) = delete;
+  OriginConnection& operator=(const OriginConnection&) = delete;
+
+  const std::string& key() const { return key_; }
+  void set_owner(OriginEvents* owner) { owner_ = owner; }
+  // Starts connecting; on_origin_connected or on_origin_error follows.
+  void connect(const IpAddress& addr, std::uint16_t port, double timeout_s);
+  bool reused() const { return requests_ > 0; }
+  bool connected() const { return connected_; }
+  // Tunnel mode: raw bytes, `idle_timeout_s` of silence closes it.
+  void start_raw(double idle_timeout_s);
+  const IpAddress& address() const { return addr_; }
+  // Begins one request/response exchange: resets the parser, starts reading and the
+  // read timeout. `head_request`: the response has no body.
+  void begin_exchange(bool head_request, double read_timeout_s);
+  void set_raw(bool raw) { raw_ = raw; }
+  int write(std::vector<Slice> slices);
+  std::size_t write_queue_size() const;
+  void pause_reading();
+  void resume_reading();
+  // Half-close (tunnels): shuts down our sending side after queued writes.
+  void shutdown_write();
+  // Response complete and the connection is clean: hand it back to the pool.
+  void release_to_pool();
+  // Closes the connection (never reused); frees itself when libuv is done.
+  void close();
+  bool closing() const { return closing_; }
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  // Restarts the inactivity timer (read timeout or tunnel idle timeout).
+  void touch();
+  void set_timeout(double seconds) { timeout_ms_ = static_cast<std::uint64_t>(seconds * 1000); }
+  bool response_keep_alive() const { return keep_alive_; }
+
+ private:
+  friend class OriginPool;
+  int on_message_head(http::MessageHead& head) override;
+  int on_message_body(Slice body) override;
+  int on_message_end() override;
+  void on_read(ssize_t nread, const uv_buf_t* buf);
+  void start_reading();
+  void fail(int status, bool timeout, const std::string& what);
+  void on_idle_event();  // data or EOF while parked in the pool
+
+  OriginPool& pool_;
+  std::string key_;
+  OriginEvents* owner_ = nullptr;
+  uv_tcp_t tcp_;
+  uv_timer_t timer_;
+  uv_connect_t connect_req_;
+  uv_shutdown_t shutdown_req_;
+  http::HttpParser parser_;
+  ChunkRef rbuf_;
+  IpAddress addr_;
+  std::uint64_t timeout_ms_ = 60000;
+  int handles_open_ = 0;
+  int requests_ = 0;
+  bool connected_ = false;
+  bool reading_ = false;
+  bool paused_ = false;
+  bool raw_ = false;
+  bool closing_ = false;
+  bool idle_ = false;
+  bool skip_body_ = false;
+  bool keep_alive_ = false;
+  bool in_read_ = false;
+  bool release_requested_ = false;
+};
+
+class OriginPool {
+ public:
+  OriginPool(uv_loop_t* loop, unsigned max_idle_per_host, double idle_timeout_s);
+  ~OriginPool();
+  uv_loop_t* loop() const { return loop_; }
+  // An idle connection for `key`, or a new unconnected one (connect() it).
+  OriginConnection* acquire(const std::string& key);
+  // Closes every idle connection (shutdown).
+  void close_idle();
+  std::size_t idle_count() const;
+  std::size_t connections_opened() const { return opened_; }
+
+ private:
+  friend class OriginConnection;
+  void park(OriginConnection* c);
+  void unpark(OriginConnection* c);
+  uv_loop_t* loop_;
+  unsigned max_idle_;
+  std::uint64_t idle_timeout_ms_;
+  std::unordered_map<std::string, std::vector<OriginConnection*>> idle_;
+  std::size_t opened_ = 0;
+};
+
+}  // namespace outpost

@@ -1,0 +1,33 @@
+// Request targets (RFC 9112 §3.2): absolute-form URLs and CONNECT's authority-form.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace outpost::http {
+
+struct Url {
+  std::string scheme;  // lower-case
+  std::string host;    // lower-case; IPv6 literals without brackets
+  std::uint16_t port = 0;
+  std::string path;  // origin-form: path and query, at least "/"
+  bool host_is_ipv6 = false;
+
+  // "host" or "host:port" (port omitted when it is the scheme's default), as sent in Host.
+  std::string authority() const;
+  // scheme://authority/path, normalised.
+  std::string to_string() const;
+};
+
+enum class UrlError { kNone, kMalformed, kUnsupportedScheme };
+
+// Parses "scheme://host[:port][/path][?query]" (fragment dropped). Only http is supported
+// for forwarding; other schemes give kUnsupportedScheme.
+std::optional<Url> parse_absolute_url(std::string_view text, UrlError* err);
+// Parses CONNECT's "host:port" (port required).
+std::optional<Url> parse_authority(std::string_view text);
+// True for a syntactically valid DNS name or IP literal (what we are willing to resolve).
+bool valid_host(std::string_view host);
+
+}  // namespace outpost::http

@@ -1,0 +1,347 @@
+"""Shared fixtures for Outpost's integration tests.
+
+Every test file runs inside its own private network namespace (netns_run.sh), so fixed
+loopback ports are safe and nothing can leave the machine. Processes started here are
+real: Outpost itself, nginx, the project's test origin, curl, Chromium.
+"""
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUTPOST = os.environ.get("OUTPOST_BIN", os.path.join(HERE, "../../build/dev/app/outpost"))
+PROXY_PORT = 3128
+ORIGIN_PORT = 8080   # the project's test origin (origin.py)
+NGINX_PORT = 8081    # nginx static origin
+NGINX_TLS_PORT = 8443
+
+
+def in_private_netns():
+    """True when only loopback exists (the guard that keeps tests off the network)."""
+    # /proc/net/dev is per network namespace (/sys may still show the host's devices).
+    try:
+        with open("/proc/net/dev") as f:
+            names = [line.split(":")[0].strip() for line in f.readlines()[2:]]
+    except OSError:
+        return False
+    return names == ["lo"]
+
+
+def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+class Processes:
+    """Starts processes and makes sure they are stopped (by PID) at the end."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, args, **kw):
+        p = subprocess.Popen(args, **kw)
+        self.procs.append(p)
+        return p
+
+    def stop_all(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+
+class Outpost:
+    """One Outpost process on a generated config."""
+
+    def __init__(self, procs, workdir, extra_config="", port=PROXY_PORT, acl=None):
+        self.procs = procs
+        self.dir = workdir
+        self.port = port
+        self.access_log = os.path.join(workdir, "access.log")
+        self.log = os.path.join(workdir, "outpost.log")
+        self.config_path = os.path.join(workdir, "outpost.toml")
+        acl = acl if acl is not None else textwrap.dedent("""\
+            [acl]
+            allow_clients = ["127.0.0.0/8", "::1/128"]
+            allow_hosts = ["localhost", "*.test"]
+            allow_networks = ["127.0.0.0/8", "::1/128"]
+            connect_ports = [443, 8443]
+            """)
+        self.write_config(extra_config, acl)
+        self.proc = None
+
+    def write_config(self, extra_config, acl):
+        # extra_config may add keys to [server], [log], [proxy] or [origin] by giving whole
+        # sections; the defaults below are only used for sections it does not name.
+        sections = {
+            "server": 'workers = 2\nname = "outpost-test"\nshutdown_grace = 5\n',
+            "log": f'level = "debug"\nfile = "{self.log}"\naccess_log = "{self.access_log}"\n',
+            "proxy": f'listen = ["127.0.0.1:{self.port}"]\n',
+        }
+        text = ""
+        for name, body in sections.items():
+            if f"[{name}]" not in extra_config:
+                text += f"[{name}]\n{body}\n"
+        text += extra_config + "\n" + acl
+        with open(self.config_path, "w") as f:
+            f.write(text)
+
+    def start(self):
+        with open(os.path.join(self.dir, "stderr.log"), "ab") as err:
+            self.proc = self.procs.start([OUTPOST, "--config", self.config_path],
+                                         stdout=subprocess.DEVNULL, stderr=err)
+        wait_port(self.port, proc=self.proc)
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            return self.proc.wait(timeout)
+        return self.proc.returncode if self.proc else None
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def access_lines(self, wait_for=1, timeout=5.0):
+        """Access-log lines (the log is flushed every second)."""
+        deadline = time.time() + timeout
+        lines = []
+        while time.time() < deadline:
+            try:
+                with open(self.access_log) as f:
+                    lines = [l.rstrip("\n") for l in f if l.strip()]
+            except FileNotFoundError:
+                lines = []
+            if len(lines) >= wait_for:
+                return lines
+            time.sleep(0.1)
+        return lines
+
+    def stderr_text(self):
+        try:
+            with open(os.path.join(self.dir, "stderr.log")) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def log_text(self):
+        try:
+            with open(self.log) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+
+class TestOrigin:
+    def __init__(self, procs, port=ORIGIN_PORT):
+        self.port = port
+        self.proc = procs.start([sys.executable, os.path.join(HERE, "origin.py"), str(port)],
+                                stdout=subprocess.DEVNULL)
+        wait_port(port, proc=self.proc)
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stats(self):
+        return json.loads(direct_get(self.port, "/__stats"))
+
+    def reset(self):
+        direct_get(self.port, "/__reset")
+
+    def count(self, path):
+        return self.stats()["requests"].get(path, 0)
+
+    def last_headers(self, path):
+        return {k.lower(): v for k, v in self.stats()["last_headers"].get(path, [])}
+
+    def script(self, path, **spec):
+        spec["path"] = path
+        body = json.dumps(spec).encode()
+        with socket.create_connection(("127.0.0.1", self.port)) as s:
+            s.sendall(b"POST /__script HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
+                      % len(body) + body)
+            while s.recv(65536):
+                pass
+
+
+def direct_get(port, path):
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data.split(b"\r\n\r\n", 1)[1]
+
+
+class Nginx:
+    """nginx as a static (and optionally TLS) origin with stub_status for connection counts."""
+
+    def __init__(self, procs, workdir, port=NGINX_PORT, tls_port=None, cert=None, key=None):
+        self.port = port
+        self.root = os.path.join(workdir, "www")
+        os.makedirs(self.root, exist_ok=True)
+        os.makedirs(os.path.join(workdir, "nginx-tmp"), exist_ok=True)
+        tls = ""
+        if tls_port:
+            tls = f"""
+            server {{
+                listen 127.0.0.1:{tls_port} ssl;
+                ssl_certificate {cert};
+                ssl_certificate_key {key};
+                root {self.root};
+                location /status {{ stub_status; }}
+            }}"""
+        conf = f"""
+        daemon off;
+        master_process on;
+        worker_processes 1;
+        user root;
+        pid {workdir}/nginx.pid;
+        error_log {workdir}/nginx-error.log warn;
+        events {{ worker_connections 1024; }}
+        http {{
+            access_log {workdir}/nginx-access.log;
+            client_body_temp_path {workdir}/nginx-tmp;
+            proxy_temp_path {workdir}/nginx-tmp;
+            fastcgi_temp_path {workdir}/nginx-tmp;
+            uwsgi_temp_path {workdir}/nginx-tmp;
+            scgi_temp_path {workdir}/nginx-tmp;
+            default_type application/octet-stream;
+            types {{ text/html html; image/png png; application/javascript js; text/plain txt; }}
+            sendfile on;
+            tcp_nopush off;
+            keepalive_requests 100000;
+            server {{
+                listen 127.0.0.1:{port};
+                root {self.root};
+                location /status {{ stub_status; }}
+            }}
+            {tls}
+        }}
+        """
+        self.conf = os.path.join(workdir, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(textwrap.dedent(conf))
+        self.proc = procs.start(["nginx", "-c", self.conf, "-p", workdir], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        wait_port(port, proc=self.proc)
+        if tls_port:
+            wait_port(tls_port, proc=self.proc)
+
+    def accepted_connections(self):
+        text = direct_get(self.port, "/status").decode()
+        # "Active connections: N \nserver accepts handled requests\n A H R \n..."
+        nums = text.splitlines()[2].split()
+        return int(nums[0]) - 0
+
+    def put_file(self, name, data):
+        path = os.path.join(self.root, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+
+def curl(*args, proxy=PROXY_PORT, timeout=60, check=True):
+    """Runs curl through the proxy; returns CompletedProcess (stdout bytes)."""
+    cmd = ["curl", "-sS", "--noproxy", "", "--max-time", str(timeout)]
+    if proxy:
+        cmd += ["-x", f"http://127.0.0.1:{proxy}"]
+    cmd += list(args)
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    r = subprocess.run(cmd, capture_output=True, env=env, timeout=timeout + 10)
+    if check and r.returncode != 0:
+        raise AssertionError(f"curl failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr.decode()}")
+    return r
+
+
+def complete_response(data):
+    """True when data holds one whole response framed by Content-Length."""
+    if b"\r\n\r\n" not in data:
+        return False
+    head, body = data.split(b"\r\n\r\n", 1)
+    for line in head.split(b"\r\n")[1:]:
+        if line.lower().startswith(b"content-length:"):
+            return len(body) >= int(line.split(b":", 1)[1])
+    return False
+
+
+def raw_exchange(data, port=PROXY_PORT, timeout=5.0, until_close=False):
+    """Sends raw bytes to the proxy and returns its answer: until the connection closes or,
+    unless until_close, until one complete Content-Length response has arrived."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+                if not until_close and complete_response(out):
+                    break
+        except socket.timeout:
+            pass
+    return out
+
+
+def status_of(response_bytes):
+    line = response_bytes.split(b"\r\n", 1)[0].decode(errors="replace")
+    parts = line.split(" ")
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+class IntegrationTest(unittest.TestCase):
+    """Base class: a temp dir and a process list per test class."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not in_private_netns():
+            raise RuntimeError("integration tests must run inside netns_run.sh (private network namespace)")
+        if not os.path.exists(OUTPOST):
+            raise RuntimeError(f"outpost binary not found at {OUTPOST}")
+        cls.tmp = tempfile.mkdtemp(prefix="outpost-it-")
+        cls.procs = Processes()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.procs.stop_all()
+        if os.environ.get("KEEP_TMP"):
+            print(f"kept {cls.tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+
+def main():
+    unittest.main(verbosity=2)

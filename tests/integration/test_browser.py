@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""A real browser through Outpost: headless Chromium loads a page with images and a script
+from nginx via the proxy. The page must render (the script reports what loaded), every
+object must be in the access log, and requests to internet hosts (the page's own third-party
+image and Chromium's background traffic) must be refused by the destination rules."""
+import os
+import re
+import shutil
+import struct
+import subprocess
+import zlib
+
+import harness as h
+
+
+def png(width, height, rgb):
+    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) +
+            chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+PAGE = b"""<!DOCTYPE html>
+<html><head><title>Outpost browser test</title><script src="app.js"></script></head>
+<body><h1>Through the proxy</h1>
+<img id="a" src="a.png"><img id="b" src="b.png">
+<img id="ext" src="http://update.googleapis.com/outpost-test.png">
+<div id="result">pending</div></body></html>
+"""
+
+SCRIPT = b"""
+window.addEventListener('load', function () {
+  var ok = ['a', 'b'].filter(function (id) { return document.getElementById(id).naturalWidth > 0; });
+  var ext = document.getElementById('ext').naturalWidth > 0 ? 'loaded' : 'blocked';
+  document.getElementById('result').textContent = 'script-ran images=' + ok.length + ' external=' + ext;
+});
+"""
+
+
+class Browser(h.IntegrationTest):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+        if not cls.chromium:
+            raise RuntimeError("chromium is not installed (scripts/install-deps.sh test installs it)")
+        cls.nginx = h.Nginx(cls.procs, cls.tmp)
+        cls.nginx.put_file("index.html", PAGE)
+        cls.nginx.put_file("app.js", SCRIPT)
+        cls.nginx.put_file("a.png", png(40, 30, (200, 30, 30)))
+        cls.nginx.put_file("b.png", png(20, 20, (30, 30, 200)))
+        cls.outpost = h.Outpost(cls.procs, cls.tmp).start()
+
+    def run_chromium(self, *extra):
+        profile = os.path.join(self.tmp, "profile")
+        os.makedirs(profile, exist_ok=True)
+        cmd = [self.chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+               f"--proxy-server=http://127.0.0.1:{h.PROXY_PORT}", "--proxy-bypass-list=<-loopback>",
+               "--virtual-time-budget=5000", *extra, f"http://127.0.0.1:{h.NGINX_PORT}/index.html"]
+        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+        env["HOME"] = self.tmp
+        return subprocess.run(cmd, capture_output=True, timeout=90, env=env)
+
+    def test_page_renders_through_proxy(self):
+        r = self.run_chromium("--dump-dom")
+        dom = r.stdout.decode(errors="replace")
+        self.assertIn("script-ran images=2 external=blocked", dom, r.stderr.decode(errors="replace")[-2000:])
+        shot = os.path.join(self.tmp, "page.png")
+        self.run_chromium(f"--screenshot={shot}", "--window-size=800,600")
+        with open(shot, "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+
+        lines = self.outpost.access_lines(wait_for=5)
+        base = f"http://127.0.0.1:{h.NGINX_PORT}/"
+        for obj in ("index.html", "app.js", "a.png", "b.png"):
+            self.assertTrue(any(f" {base}{obj} " in l and "/200 " in l and "HIER_DIRECT/127.0.0.1" in l for l in lines),
+                            f"{obj} missing from the access log:\n" + "\n".join(lines))
+        # Anything for a host outside loopback was refused, never forwarded.
+        outside = [l for l in lines if not re.search(r" (http://)?(127\.0\.0\.1|localhost)[:/]", l)]
+        self.assertTrue(any("update.googleapis.com" in l for l in outside), "\n".join(lines))
+        for l in outside:
+            self.assertIn("TCP_DENIED/403", l)
+            self.assertIn("HIER_NONE", l)
+
+
+if __name__ == "__main__":
+    h.main()

@@ -1,0 +1,425 @@
+#!/usr/bin/env python3
+"""Outpost as a shared HTTP cache (RFC 9111, RFC 9110 conditionals and ranges, RFC 5861,
+RFC 9211 Cache-Status). Each test scripts the test origin and counts how many times the
+origin was contacted. Test names carry the RFC section they check."""
+import os
+import signal
+import threading
+import time
+
+import harness as h
+
+NOW = time.time()
+
+
+def http_date(t):
+    return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(t))
+
+
+def parse(raw):
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode(errors="replace").split("\r\n")
+    status = int(lines[0].split()[1])
+    hdrs = {}
+    for l in lines[1:]:
+        k, _, v = l.partition(":")
+        hdrs.setdefault(k.strip().lower(), v.strip())
+    return status, hdrs, body
+
+
+class HttpCache(h.IntegrationTest):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.origin = h.TestOrigin(cls.procs)
+        cls.nginx = h.Nginx(cls.procs, cls.tmp)
+        cls.outpost = h.Outpost(cls.procs, cls.tmp).start()
+
+    # ---- helpers
+    def script(self, name, **spec):
+        path = f"/script/{name}"
+        self.origin.script(path, **spec)
+        return path
+
+    def get(self, path, *headers, method="GET", url=None, proxy=h.PROXY_PORT, http10=False):
+        args = ["-si", "-X", method] if method not in ("GET", "HEAD") else ["-si"]
+        if method == "HEAD":
+            args = ["-sI"]
+        if http10:
+            args.append("-0")
+        for x in headers:
+            args += ["-H", x]
+        r = h.curl(*args, url or self.origin.url(path), proxy=proxy)
+        return parse(r.stdout)
+
+    def log_code(self, url_part, expected, timeout=5):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            lines = [l for l in self.outpost.access_lines() if url_part in l]
+            if any(f" {expected}/" in l for l in lines):
+                return
+            time.sleep(0.1)
+        self.fail(f"no {expected} for {url_part} in access log:\n" + "\n".join(self.outpost.access_lines()))
+
+    # ---- §3 storing
+    def test_s3_fresh_response_is_stored_and_served_without_origin(self):
+        p = self.script("s3_fresh", headers=[["Cache-Control", "max-age=60"]], body="fresh body")
+        s1, h1, b1 = self.get(p)
+        s2, h2, b2 = self.get(p)
+        self.assertEqual((s1, b1), (200, b"fresh body"))
+        self.assertEqual((s2, b2), (200, b"fresh body"))
+        self.assertEqual(self.origin.count(p), 1)
+        self.assertTrue(h1["x-cache"].startswith("MISS"))
+        self.assertEqual(h2["x-cache"], "HIT from outpost-test")
+        self.assertIn("hit", h2["cache-status"])
+        self.assertIn("stored", h1["cache-status"])
+        self.log_code(p, "TCP_MEM_HIT")
+        self.log_code(p, "TCP_MISS")
+
+    def test_s3_no_store_in_response_or_request(self):
+        p = self.script("s3_nostore", headers=[["Cache-Control", "no-store, max-age=60"]])
+        self.get(p)
+        self.get(p)
+        self.assertEqual(self.origin.count(p), 2)
+        q = self.script("s3_nostore_req", headers=[["Cache-Control", "max-age=60"]])
+        self.get(q, "Cache-Control: no-store")
+        self.get(q)
+        self.assertEqual(self.origin.count(q), 2)
+
+    def test_s3_private_not_stored_by_shared_cache(self):
+        p = self.script("s3_private", headers=[["Cache-Control", "private, max-age=60"]])
+        self.get(p)
+        self.get(p)
+        self.assertEqual(self.origin.count(p), 2)
+
+    def test_s3_5_authorization(self):
+        p = self.script("s3_auth", headers=[["Cache-Control", "max-age=60"]])
+        self.get(p, "Authorization: Basic dTpw")
+        self.get(p, "Authorization: Basic dTpw")
+        self.assertEqual(self.origin.count(p), 2)
+        q = self.script("s3_auth_public", headers=[["Cache-Control", "public, max-age=60"]])
+        self.get(q, "Authorization: Basic dTpw")
+        self.get(q, "Authorization: Basic dTpw")
+        self.assertEqual(self.origin.count(q), 1)
+
+    def test_s3_set_cookie_not_stored_and_never_shared(self):
+        p = self.script("s3_cookie", headers=[["Cache-Control", "max-age=60"], ["Set-Cookie", "session=alice"]])
+        _, h1, _ = self.get(p)
+        self.assertEqual(h1.get("set-cookie"), "session=alice")  # passes end to end
+        _, h2, _ = self.get(p)
+        self.assertEqual(self.origin.count(p), 2)
+        self.assertEqual(h2.get("set-cookie"), "session=alice")
+
+    def test_s3_status_codes_heuristic_and_explicit(self):
+        lm = http_date(NOW - 86400 * 10)
+        p = self.script("s3_404", status=404, last_modified=lm, body="gone")
+        self.get(p)
+        s, hh, _ = self.get(p)
+        self.assertEqual((s, self.origin.count(p)), (404, 1))
+        q = self.script("s3_302", status=302, last_modified=lm, headers=[["Location", "/x"]])
+        self.get(q)
+        self.get(q)
+        self.assertEqual(self.origin.count(q), 2)  # 302 needs explicit freshness
+        r = self.script("s3_302_explicit", status=302, headers=[["Location", "/x"], ["Cache-Control", "max-age=60"]])
+        self.get(r)
+        self.get(r)
+        self.assertEqual(self.origin.count(r), 1)
+
+    def test_s3_3_incomplete_response_not_stored(self):
+        before = self.origin.count("/stall")
+        h.curl(self.origin.url("/stall?delay=0.5"), check=False)
+        h.curl(self.origin.url("/stall?delay=0.5"), check=False)
+        self.assertEqual(self.origin.count("/stall"), before + 2)
+
+    # ---- §4.1 Vary
+    def test_s4_1_vary_secondary_key(self):
+        p = self.script("s4_1_vary", headers=[["Cache-Control", "max-age=60"], ["Vary", "Accept-Language"]],
+                        body_from_header="Accept-Language")
+        self.assertEqual(self.get(p, "Accept-Language: en")[2], b"en")
+        self.assertEqual(self.get(p, "Accept-Language: fr")[2], b"fr")
+        self.assertEqual(self.get(p, "Accept-Language: en")[2], b"en")
+        self.assertEqual(self.get(p, "Accept-Language: fr")[2], b"fr")
+        self.assertEqual(self.origin.count(p), 2)
+        self.assertEqual(self.get(p)[2], b"")  # absent header is its own variant
+        self.assertEqual(self.origin.count(p), 3)
+
+    def test_s4_1_vary_star_never_matches(self):
+        p = self.script("s4_1_star", headers=[["Cache-Control", "max-age=60"], ["Vary", "*"]])
+        self.get(p)
+        self.get(p)
+        self.assertEqual(self.origin.count(p), 2)
+
+    # ---- §4.2 freshness and age
+    def test_s4_2_1_s_maxage_beats_max_age(self):
+        p = self.script("s4_2_1_smaxage", headers=[["Cache-Control", "max-age=600, s-maxage=1"]])
+        self.get(p)
+        time.sleep(2.2)
+        self.get(p)
+        self.assertEqual(self.origin.count(p), 2)
+
+    def test_s4_2_1_expires(self):
+        p = self.script("s4_2_1_expires", headers=[["Expires", http_date(time.time() + 120)]])
+        self.get(p)
+        self.get(p)
+        self.assertEqual(self.origin.count(p), 1)
+        q = self.script("s4_2_1_expires_past", headers=[["Expires", "0"]])
+        self.get(q)
+        self.get(q)
+        self.assertEqual(self.origin.count(q), 2)
+
+    def test_s4_2_2_heuristic_freshness_from_last_modified(self):
+        p = self.script("s4_2_2_heur", last_modified=http_date(NOW - 86400 * 30))
+        self.get(p)
+        _, hh, _ = self.get(p)
+        self.assertEqual(self.origin.count(p), 1)
+        self.assertEqual(hh["x-cache"], "HIT from outpost-test")
+
+    def test_s4_2_3_age_counts_upstream_age_and_resident_time(self):
+        p = self.script("s4_2_3_age", headers=[["Cache-Control", "max-age=100"], ["Age", "30"]])
+        self.get(p)
+        time.sleep(1.1)
+        _, hh, _ = self.get(p)
+        self.assertGreaterEqual(int(hh["age"]), 31)
+        self.assertLess(int(hh["age"]), 40)
+
+    def test_s4_2_expiry_then_refetch(self):
+        p = self.script("s4_2_expire", headers=[["Cache-Control", "max-age=1"]])
+        self.get(p)
+        self.get(p)
+        self.assertEqual(self.origin.count(p), 1)
+        time.sleep(2.1)
+        self.get(p)
+        self.assertEqual(self.origin.count(p), 2)
+
+    # ---- §4.3 validation
+    def test_s4_3_1_revalidation_304_serves_stored_body(self):
+        p = self.script("s4_3_etag", headers=[["Cache-Control", "max-age=1"]], etag='"v1"', body="stored body")
+        self.get(p)
+        time.sleep(2.1)
+        s, hh, b = self.get(p)
+        self.assertEqual((s, b), (200, b"stored body"))
+        self.assertEqual(self.origin.count(p), 2)
+        self.assertEqual(self.origin.last_headers(p).get("if-none-match"), '"v1"')
+        self.log_code(p, "TCP_REFRESH_UNMODIFIED")
+        # §4.3.4: the 304 refreshed the entry: fresh again.
+        self.get(p)
+        self.assertEqual(self.origin.count(p), 2)
+
+    def test_s4_3_1_revalidation_with_last_modified(self):
+        lm = http_date(NOW - 3600)
+        p = self.script("s4_3_lm", headers=[["Cache-Control", "max-age=1"]], last_modified=lm, body="lm body")
+        self.get(p)
+        time.sleep(2.1)
+        s, _, b = self.get(p)
+        self.assertEqual((s, b), (200, b"lm body"))
+        self.assertEqual(self.origin.last_headers(p).get("if-modified-since"), lm)
+
+    def test_s4_3_3_revalidation_200_replaces(self):
+        p = self.script("s4_3_replace", headers=[["Cache-Control", "max-age=1"]], etag='"a"', body="old")
+        self.get(p)
+        time.sleep(2.1)
+        self.script("s4_3_replace", headers=[["Cache-Control", "max-age=60"]], etag='"b"', body="new")
+        self.assertEqual(self.get(p)[2], b"new")
+        self.log_code(p, "TCP_REFRESH_MODIFIED")
+        self.assertEqual(self.get(p)[2], b"new")
+        self.assertEqual(self.origin.count(p), 2)
+
+    def test_s4_3_2_client_conditionals_answered_from_fresh_entry(self):
+        lm = http_date(NOW - 3600)
+        p = self.script("s4_3_2_cond", headers=[["Cache-Control", "max-age=60"]], etag='"x1"', last_modified=lm)
+        self.get(p)
+        s, hh, b = self.get(p, 'If-None-Match: W/"x1"')
+        self.assertEqual((s, b), (304, b""))
+        s, _, _ = self.get(p, 'If-None-Match: "other"')
+        self.assertEqual(s, 200)
+        s, _, _ = self.get(p, "If-Modified-Since: " + http_date(NOW))
+        self.assertEqual(s, 304)
+        s, _, _ = self.get(p, "If-Modified-Since: " + http_date(NOW - 7200))
+        self.assertEqual(s, 200)
+        self.assertEqual(self.origin.count(p), 1)
+        self.log_code(p, "TCP_IMS_HIT")
+
+    # ---- §5.2.1 request directives
+    def test_s5_2_1_request_directives(self):
+        p = self.script("s5_2_1_req", headers=[["Cache-Control", "max-age=60"]], etag='"r"')
+        self.get(p)
+        self.get(p, "Cache-Control: max-age=0")  # forces validation
+        self.assertEqual(self.origin.count(p), 2)
+        self.get(p, "Cache-Control: no-cache")
+        self.assertEqual(self.origin.count(p), 3)
+        self.get(p, "Pragma: no-cache", http10=True)
+        self.assertEqual(self.origin.count(p), 4)
+        self.get(p, "Cache-Control: min-fresh=3600")
+        self.assertEqual(self.origin.count(p), 5)
+        self.get(p)
+        self.assertEqual(self.origin.count(p), 5)
+
+    def test_s5_2_1_7_only_if_cached(self):
+        s, _, _ = self.get("/script/never-stored", "Cache-Control: only-if-cached")
+        self.assertEqual(s, 504)
+        self.assertEqual(self.origin.count("/script/never-stored"), 0)
+        p = self.script("s5_2_1_oic", headers=[["Cache-Control", "max-age=60"]])
+        self.get(p)
+        s, _, _ = self.get(p, "Cache-Control: only-if-cached")
+        self.assertEqual(s, 200)
+
+    def test_s5_2_1_2_max_stale(self):
+        p = self.script("s5_2_1_maxstale", headers=[["Cache-Control", "max-age=1"]])
+        self.get(p)
+        time.sleep(2.1)
+        s, hh, _ = self.get(p, "Cache-Control: max-stale=60")
+        self.assertEqual(s, 200)
+        self.assertEqual(self.origin.count(p), 1)
+
+    # ---- §4.4 invalidation
+    def test_s4_4_unsafe_methods_invalidate(self):
+        p = self.script("s4_4_target", headers=[["Cache-Control", "max-age=60"]])
+        loc = self.script("s4_4_loc", headers=[["Cache-Control", "max-age=60"]])
+        self.get(p)
+        self.get(loc)
+        self.script("s4_4_post", status=201, headers=[["Location", loc]])
+        self.get("/script/s4_4_post", method="POST")
+        self.get(p)
+        self.assertEqual(self.origin.count(p), 1)  # a different URL: untouched
+        self.get(loc)
+        self.assertEqual(self.origin.count(loc), 2)  # named by Location on the same host
+        # POST to the cached URL itself.
+        self.get(p, method="POST")
+        self.get(p)
+        self.assertEqual(self.origin.count(p), 3)
+
+    # ---- RFC 9110 §14 ranges
+    def test_rfc9110_s14_ranges_from_stored_object(self):
+        body = "0123456789abcdefghij"
+        p = self.script("ranges", headers=[["Cache-Control", "max-age=60"]], body=body, content_type="text/plain")
+        self.get(p)
+        s, hh, b = self.get(p, "Range: bytes=2-5")
+        self.assertEqual((s, b), (206, b"2345"))
+        self.assertEqual(hh["content-range"], "bytes 2-5/20")
+        s, hh, b = self.get(p, "Range: bytes=-3")
+        self.assertEqual(b, b"hij")
+        s, hh, b = self.get(p, "Range: bytes=0-1,10-11")
+        self.assertEqual(s, 206)
+        self.assertIn("multipart/byteranges", hh["content-type"])
+        self.assertIn(b"Content-Range: bytes 0-1/20\r\n\r\n01", b)
+        self.assertIn(b"Content-Range: bytes 10-11/20\r\n\r\nab", b)
+        s, hh, _ = self.get(p, "Range: bytes=50-60")
+        self.assertEqual(s, 416)
+        self.assertEqual(hh["content-range"], "bytes */20")
+        self.assertEqual(self.origin.count(p), 1)
+
+    def test_rfc9110_s14_partial_from_origin_passed_not_stored(self):
+        self.nginx.put_file("ranged.txt", b"abcdefghijklmnopqrstuvwxyz")
+        url = f"http://127.0.0.1:{h.NGINX_PORT}/ranged.txt"
+        s, hh, b = self.get(None, "Range: bytes=0-2", url=url)
+        self.assertEqual((s, b), (206, b"abc"))
+        s, hh, b = self.get(None, url=url)
+        self.assertEqual((s, b), (200, b"abcdefghijklmnopqrstuvwxyz"))
+        self.assertTrue(hh["x-cache"].startswith("MISS"))
+
+    # ---- HEAD from a stored GET
+    def test_head_answered_from_stored_get(self):
+        p = self.script("head", headers=[["Cache-Control", "max-age=60"]], body="x" * 123)
+        self.get(p)
+        s, hh, b = self.get(p, method="HEAD")
+        self.assertEqual((s, hh["content-length"], b), (200, "123", b""))
+        self.assertEqual(self.origin.count(p), 1)
+
+    # ---- RFC 5861
+    def test_rfc5861_stale_if_error(self):
+        p = self.script("sie", headers=[["Cache-Control", "max-age=1, stale-if-error=60"]], etag='"s"', body="stale ok")
+        self.get(p)
+        time.sleep(2.1)
+        self.script("sie", status=500, body="broken")
+        s, _, b = self.get(p)
+        self.assertEqual((s, b), (200, b"stale ok"))
+        self.log_code(p, "TCP_REFRESH_FAIL_OLD")
+
+    # ---- collapsed forwarding
+    def test_collapsed_forwarding_one_origin_request(self):
+        p = self.script("collapse", headers=[["Cache-Control", "max-age=60"]], body="c" * 5000, delay=0.5,
+                        trickle=1.0)
+        results = []
+
+        def fetch():
+            results.append(self.get(p))
+
+        threads = [threading.Thread(target=fetch) for _ in range(6)]
+        for t in threads:
+            t.start()
+            time.sleep(0.05)
+        for t in threads:
+            t.join()
+        self.assertEqual([r[0] for r in results], [200] * 6)
+        self.assertTrue(all(r[2] == b"c" * 5000 for r in results))
+        self.assertEqual(self.origin.count(p), 1)
+        self.log_code(p, "TCP_CF_HIT")
+
+    # ---- PURGE
+    def test_purge_from_admin_network(self):
+        p = self.script("purge", headers=[["Cache-Control", "max-age=60"]])
+        self.get(p)
+        s, _, _ = self.get(p, method="PURGE")
+        self.assertEqual(s, 200)
+        s, _, _ = self.get(p, method="PURGE")
+        self.assertEqual(s, 404)
+        self.get(p)
+        self.assertEqual(self.origin.count(p), 2)
+
+
+class MustRevalidate(h.IntegrationTest):
+    """§5.2.2.2: a must-revalidate entry is never served stale; unreachable origin → 504."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.origin = h.TestOrigin(cls.procs, port=8090)
+        cls.outpost = h.Outpost(cls.procs, cls.tmp, extra_config="[origin]\nconnect_timeout = 1\n").start()
+
+    def test_s5_2_2_2_must_revalidate_gives_504_when_origin_is_gone(self):
+        for name, cc in (("mr", "max-age=1, must-revalidate"), ("plain", "max-age=1, stale-if-error=60")):
+            self.origin.script(f"/script/{name}", headers=[["Cache-Control", cc]], etag='"m"', body="m")
+            h.curl(self.origin.url(f"/script/{name}"))
+        time.sleep(2.1)
+        self.origin.proc.terminate()
+        self.origin.proc.wait()
+        r = h.curl("-si", self.origin.url("/script/mr"), check=False)
+        self.assertEqual(h.status_of(r.stdout), 504)
+        r = h.curl("-si", self.origin.url("/script/plain"), check=False)
+        self.assertEqual(h.status_of(r.stdout), 200)  # stale-if-error allows it
+
+
+class Restart(h.IntegrationTest):
+    """Hits survive a restart through the disk tier."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.origin = h.TestOrigin(cls.procs)
+
+    def test_restart_serves_hits_from_disk(self):
+        disk = os.path.join(self.tmp, "disk")
+        cfg = f'[cache]\ndisk_dir = "{disk}"\ndisk_size = 67108864\nsegment_size = 4194304\nmax_object_size = 1048576\n'
+        op = h.Outpost(self.procs, self.tmp, extra_config=cfg).start()
+        bodies = {}
+        for i in range(20):
+            body = f"object {i} " + "z" * (i * 997)
+            self.origin.script(f"/script/disk{i}", headers=[["Cache-Control", "max-age=600"]], body=body)
+            bodies[i] = body.encode()
+            h.curl(self.origin.url(f"/script/disk{i}"))
+        self.assertEqual(op.stop(), 0)
+        op2 = h.Outpost(self.procs, self.tmp, extra_config=cfg)
+        op2.start()
+        for i in range(20):
+            r = h.curl("-si", self.origin.url(f"/script/disk{i}"))
+            _, hh, b = parse(r.stdout)
+            self.assertEqual(b, bodies[i])
+            self.assertEqual(hh["x-cache"], "HIT from outpost-test", i)
+        for i in range(20):
+            self.assertEqual(self.origin.count(f"/script/disk{i}"), 1)
+        lines = op2.access_lines(wait_for=40)
+        self.assertTrue(any(" TCP_HIT/200 " in l for l in lines), "\n".join(lines))
+
+
+if __name__ == "__main__":
+    h.main()

@@ -1,0 +1,232 @@
+// RFC 9111 arithmetic with a controllable clock: every time is an argument.
+#include "proxy/cache_policy.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace outpost::http;
+
+namespace {
+HeaderList headers(std::initializer_list<std::pair<const char*, const char*>> l) {
+  HeaderList h;
+  for (auto& [k, v] : l) h.add(k, v);
+  return h;
+}
+constexpr std::int64_t T0 = 784111777;  // Sun, 06 Nov 1994 08:49:37 GMT
+CachePolicyConfig cfg;
+}  // namespace
+
+TEST(HttpDate, ThreeFormats) {
+  EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), T0);
+  EXPECT_EQ(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), T0);
+  EXPECT_EQ(parse_http_date("Sun Nov  6 08:49:37 1994"), T0);
+  EXPECT_FALSE(parse_http_date("0"));
+  EXPECT_FALSE(parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT"));
+  EXPECT_FALSE(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT"));
+}
+
+TEST(CacheControl, Directives) {
+  auto cc = CacheControl::parse(headers({{"Cache-Control", "max-age=60, s-maxage=\"30\", must-revalidate"},
+                                         {"cache-control", "no-cache=\"Set-Cookie, X\", stale-if-error=5"}}));
+  EXPECT_EQ(cc.max_age, 60);
+  EXPECT_EQ(cc.s_maxage, 30);
+  EXPECT_TRUE(cc.must_revalidate);
+  EXPECT_TRUE(cc.no_cache);
+  EXPECT_EQ(cc.stale_if_error, 5);
+  auto req = CacheControl::parse(headers({{"Cache-Control", "max-stale, min-fresh=10, only-if-cached"}}));
+  EXPECT_EQ(req.max_stale, kDeltaInfinity);
+  EXPECT_EQ(req.min_fresh, 10);
+  EXPECT_TRUE(req.only_if_cached);
+  EXPECT_EQ(CacheControl::parse(headers({{"Cache-Control", "max-age=abc"}})).max_age, 0);
+  EXPECT_EQ(CacheControl::parse(headers({{"Cache-Control", "max-age=99999999999999999999999"}})).max_age, kDeltaInfinity);
+}
+
+TEST(CacheControl, PragmaNoCacheOnlyWithoutCacheControl) {
+  EXPECT_TRUE(CacheControl::parse(headers({{"Pragma", "no-cache"}})).no_cache);
+  EXPECT_FALSE(CacheControl::parse(headers({{"Pragma", "no-cache"}, {"Cache-Control", "max-age=5"}})).no_cache);
+}
+
+TEST(Freshness, Section4_2_1_Order) {
+  auto h = headers({{"Date", "Sun, 06 Nov 1994 08:49:37 GMT"}, {"Expires", "Sun, 06 Nov 1994 09:49:37 GMT"},
+                    {"Cache-Control", "max-age=100, s-maxage=50"}});
+  EXPECT_EQ(freshness_lifetime(200, h, CacheControl::parse(h), cfg, "u"), 50);
+  h.set("Cache-Control", "max-age=100");
+  EXPECT_EQ(freshness_lifetime(200, h, CacheControl::parse(h), cfg, "u"), 100);
+  h.remove("Cache-Control");
+  EXPECT_EQ(freshness_lifetime(200, h, CacheControl::parse(h), cfg, "u"), 3600);
+  h.set("Expires", "0");
+  EXPECT_EQ(freshness_lifetime(200, h, CacheControl::parse(h), cfg, "u"), 0);
+}
+
+TEST(Freshness, HeuristicTenPercentCapped) {
+  auto h = headers({{"Date", "Sun, 06 Nov 1994 08:49:37 GMT"}, {"Last-Modified", "Sun, 06 Nov 1994 06:49:37 GMT"}});
+  EXPECT_EQ(freshness_lifetime(200, h, CacheControl::parse(h), cfg, "u"), 720);  // 10% of 2 h
+  h.set("Last-Modified", "Sun, 06 Nov 1984 08:49:37 GMT");
+  EXPECT_EQ(freshness_lifetime(200, h, CacheControl::parse(h), cfg, "u"), 86400);  // capped
+  EXPECT_EQ(freshness_lifetime(302, h, CacheControl::parse(h), cfg, "u"), 0);      // not heuristically cacheable
+}
+
+TEST(Freshness, RefreshRules) {
+  CachePolicyConfig c;
+  RefreshRule r;
+  r.pattern = "\\.png$";
+  r.min = 600;
+  r.percent = 50;
+  r.max = 7200;
+  ASSERT_TRUE(r.compile(nullptr));
+  c.rules.push_back(r);
+  auto h = headers({{"Date", "Sun, 06 Nov 1994 08:49:37 GMT"}, {"Last-Modified", "Sun, 06 Nov 1994 06:49:37 GMT"}});
+  EXPECT_EQ(freshness_lifetime(200, h, CacheControl::parse(h), c, "http://a/x.png"), 3600);
+  EXPECT_EQ(freshness_lifetime(200, h, CacheControl::parse(h), c, "http://a/x.html"), 720);
+  h.remove("Last-Modified");
+  EXPECT_EQ(freshness_lifetime(200, h, CacheControl::parse(h), c, "http://a/x.png"), 600);
+  RefreshRule bad;
+  bad.pattern = "(";
+  std::string err;
+  EXPECT_FALSE(bad.compile(&err));
+}
+
+TEST(Age, Section4_2_3) {
+  StoredResponse r;
+  r.request_time = T0 - 2;
+  r.response_time = T0 + 3;  // 5 s response delay
+  r.headers = headers({{"Date", "Sun, 06 Nov 1994 08:49:37 GMT"}, {"Age", "10"}});
+  // apparent_age = max(0, T0+3 - T0) = 3; corrected_age_value = 10 + 5 = 15; initial = 15
+  EXPECT_EQ(current_age(r, T0 + 3), 15);
+  EXPECT_EQ(current_age(r, T0 + 103), 115);
+  // A Date in the future (clock skew) never makes the age negative.
+  r.headers = headers({{"Date", "Sun, 06 Nov 1994 09:49:37 GMT"}});
+  EXPECT_EQ(current_age(r, T0 + 3), 5);
+}
+
+TEST(Evaluate, FreshStaleAndRequestDirectives) {
+  StoredResponse r;
+  r.request_time = r.response_time = T0;
+  r.lifetime = 100;
+  r.headers = headers({{"Date", "Sun, 06 Nov 1994 08:49:37 GMT"}});
+  std::int64_t age;
+  CacheControl none;
+  EXPECT_EQ(evaluate(r, none, T0 + 50, &age), Usability::kFresh);
+  EXPECT_EQ(age, 50);
+  EXPECT_EQ(evaluate(r, none, T0 + 100, &age), Usability::kMustValidate);
+  CacheControl max_age;
+  max_age.max_age = 10;
+  EXPECT_EQ(evaluate(r, max_age, T0 + 50, &age), Usability::kMustValidate);
+  CacheControl min_fresh;
+  min_fresh.min_fresh = 60;
+  EXPECT_EQ(evaluate(r, min_fresh, T0 + 50, &age), Usability::kMustValidate);
+  CacheControl max_stale;
+  max_stale.max_stale = 30;
+  EXPECT_EQ(evaluate(r, max_stale, T0 + 120, &age), Usability::kStaleServable);
+  EXPECT_EQ(evaluate(r, max_stale, T0 + 140, &age), Usability::kMustValidate);
+  CacheControl no_cache;
+  no_cache.no_cache = true;
+  EXPECT_EQ(evaluate(r, no_cache, T0 + 1, &age), Usability::kMustValidate);
+  r.headers.add("Cache-Control", "must-revalidate");
+  EXPECT_EQ(evaluate(r, max_stale, T0 + 120, &age), Usability::kMustValidate);
+}
+
+TEST(Evaluate, Rfc5861) {
+  StoredResponse r;
+  r.request_time = r.response_time = T0;
+  r.lifetime = 10;
+  r.headers = headers({{"Cache-Control", "max-age=10, stale-while-revalidate=20, stale-if-error=60"}});
+  CacheControl none;
+  EXPECT_EQ(evaluate(r, none, T0 + 25, nullptr), Usability::kStaleWhileRevalidate);
+  EXPECT_EQ(evaluate(r, none, T0 + 31, nullptr), Usability::kMustValidate);
+  EXPECT_TRUE(stale_if_error_allows(r, none, T0 + 60));
+  EXPECT_FALSE(stale_if_error_allows(r, none, T0 + 80));
+}
+
+TEST(Storable, Section3) {
+  CacheControl none;
+  std::string why;
+  auto ok = headers({{"Cache-Control", "max-age=60"}});
+  auto cc = CacheControl::parse(ok);
+  EXPECT_TRUE(is_storable("GET", {}, none, 200, ok, cc, cfg, "u", &why)) << why;
+  EXPECT_FALSE(is_storable("POST", {}, none, 200, ok, cc, cfg, "u", &why));
+  EXPECT_FALSE(is_storable("GET", {}, none, 206, ok, cc, cfg, "u", &why));
+  CacheControl req_no_store;
+  req_no_store.no_store = true;
+  EXPECT_FALSE(is_storable("GET", {}, req_no_store, 200, ok, cc, cfg, "u", &why));
+  auto priv = headers({{"Cache-Control", "private, max-age=60"}});
+  EXPECT_FALSE(is_storable("GET", {}, none, 200, priv, CacheControl::parse(priv), cfg, "u", &why));
+  auto auth = headers({{"Authorization", "Basic x"}});
+  EXPECT_FALSE(is_storable("GET", auth, none, 200, ok, cc, cfg, "u", &why));
+  auto pub = headers({{"Cache-Control", "public, max-age=60"}});
+  EXPECT_TRUE(is_storable("GET", auth, none, 200, pub, CacheControl::parse(pub), cfg, "u", &why));
+  auto cookie = headers({{"Cache-Control", "max-age=60"}, {"Set-Cookie", "a=b"}});
+  EXPECT_FALSE(is_storable("GET", {}, none, 200, cookie, CacheControl::parse(cookie), cfg, "u", &why));
+  auto nothing = headers({});
+  EXPECT_FALSE(is_storable("GET", {}, none, 200, nothing, CacheControl::parse(nothing), cfg, "u", &why));
+  auto lm = headers({{"Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"}});
+  EXPECT_TRUE(is_storable("GET", {}, none, 200, lm, CacheControl::parse(lm), cfg, "u", &why));
+  EXPECT_FALSE(is_storable("GET", {}, none, 302, lm, CacheControl::parse(lm), cfg, "u", &why));
+  auto explicit302 = headers({{"Cache-Control", "max-age=5"}});
+  EXPECT_TRUE(is_storable("GET", {}, none, 302, explicit302, CacheControl::parse(explicit302), cfg, "u", &why));
+  auto star = headers({{"Cache-Control", "max-age=5"}, {"Vary", "*"}});
+  EXPECT_FALSE(is_storable("GET", {}, none, 200, star, CacheControl::parse(star), cfg, "u", &why));
+}
+
+TEST(Vary, SecondaryKey) {
+  StoredResponse r;
+  record_vary(headers({{"Vary", "Accept-Encoding, accept-language"}}),
+              headers({{"Accept-Encoding", "gzip,  br"}, {"Accept-Language", "en"}}), &r);
+  EXPECT_TRUE(vary_matches(r, headers({{"accept-encoding", "gzip, br"}, {"Accept-Language", "en"}})));
+  EXPECT_FALSE(vary_matches(r, headers({{"Accept-Encoding", "gzip"}, {"Accept-Language", "en"}})));
+  EXPECT_FALSE(vary_matches(r, headers({{"Accept-Encoding", "gzip, br"}})));
+  StoredResponse absent;
+  record_vary(headers({{"Vary", "X-A"}}), headers({}), &absent);
+  EXPECT_TRUE(vary_matches(absent, headers({})));
+  EXPECT_FALSE(vary_matches(absent, headers({{"X-A", "1"}})));
+  StoredResponse star;
+  record_vary(headers({{"Vary", "*"}}), headers({}), &star);
+  EXPECT_FALSE(vary_matches(star, headers({})));
+}
+
+TEST(Conditional, WeakComparison) {
+  EXPECT_TRUE(if_none_match("\"a\"", "\"a\""));
+  EXPECT_TRUE(if_none_match("W/\"a\"", "\"a\""));
+  EXPECT_TRUE(if_none_match("\"x\", W/\"a\"", "W/\"a\""));
+  EXPECT_FALSE(if_none_match("\"b\"", "\"a\""));
+  EXPECT_TRUE(if_none_match("*", "\"a\""));
+  EXPECT_FALSE(if_none_match("\"a\"", ""));
+}
+
+TEST(Ranges, ParseAndClamp) {
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> r;
+  bool uns;
+  ASSERT_TRUE(parse_ranges("bytes=0-9", 100, &r, &uns));
+  EXPECT_EQ(r, (decltype(r){{0, 9}}));
+  ASSERT_TRUE(parse_ranges("bytes=90-, -5, 10-19", 100, &r, &uns));
+  EXPECT_EQ(r, (decltype(r){{90, 99}, {95, 99}, {10, 19}}));
+  ASSERT_TRUE(parse_ranges("bytes=50-500", 100, &r, &uns));
+  EXPECT_EQ(r, (decltype(r){{50, 99}}));
+  ASSERT_TRUE(parse_ranges("bytes=200-300", 100, &r, &uns));
+  EXPECT_TRUE(uns);
+  EXPECT_FALSE(parse_ranges("bytes=9-1", 100, &r, &uns));
+  EXPECT_FALSE(parse_ranges("items=1-2", 100, &r, &uns));
+  EXPECT_FALSE(parse_ranges("bytes=a-b", 100, &r, &uns));
+}
+
+TEST(StoredResponse, RoundTrip) {
+  StoredResponse r;
+  r.status = 203;
+  r.reason = "Non-Authoritative Information";
+  r.minor = 0;
+  r.request_time = 5;
+  r.response_time = 7;
+  r.lifetime = 99;
+  r.headers = headers({{"Content-Type", "text/plain"}, {"ETag", "\"x\""}, {"Empty", ""}});
+  r.vary = {{"accept-encoding", "gzip"}, {"x-none", ""}};
+  auto back = StoredResponse::parse(r.serialize());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->status, 203);
+  EXPECT_EQ(back->reason, r.reason);
+  EXPECT_EQ(back->minor, 0);
+  EXPECT_EQ(back->lifetime, 99);
+  EXPECT_EQ(back->headers.size(), 3u);
+  EXPECT_EQ(*back->headers.find("etag"), "\"x\"");
+  EXPECT_EQ(back->vary, r.vary);
+  EXPECT_FALSE(StoredResponse::parse("garbage"));
+  EXPECT_FALSE(StoredResponse::parse(r.serialize().substr(0, 20)));
+}

@@ -1,0 +1,92 @@
+#include "proxy/http_headers.hpp"
+
+#include <gtest/gtest.h>
+
+#include "proxy/url.hpp"
+
+using namespace outpost::http;
+
+TEST(HeaderList, HopByHopRemoval) {
+  HeaderList h;
+  h.add("Connection", "close, X-Private");
+  h.add("x-private", "secret");
+  h.add("Keep-Alive", "timeout=5");
+  h.add("Proxy-Connection", "keep-alive, X-Other");
+  h.add("X-Other", "1");
+  h.add("TE", "trailers");
+  h.add("Trailer", "X-T");
+  h.add("Transfer-Encoding", "chunked");
+  h.add("Upgrade", "h2c");
+  h.add("Proxy-Authorization", "Basic x");
+  h.add("Proxy-Authenticate", "Basic");
+  h.add("Content-Type", "text/plain");
+  h.add("Cache-Control", "no-cache");
+  h.remove_hop_by_hop();
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_TRUE(h.has("content-type"));
+  EXPECT_TRUE(h.has("CACHE-CONTROL"));
+}
+
+TEST(HeaderList, ListsAndTokens) {
+  HeaderList h;
+  h.add("Cache-Control", "max-age=5, No-Store");
+  h.add("cache-control", "private");
+  EXPECT_TRUE(h.has_token("Cache-Control", "no-store"));
+  EXPECT_TRUE(h.has_token("Cache-Control", "private"));
+  EXPECT_FALSE(h.has_token("Cache-Control", "public"));
+  EXPECT_EQ(h.joined("CACHE-CONTROL"), "max-age=5, No-Store, private");
+  h.set("Cache-Control", "public");
+  EXPECT_EQ(h.joined("cache-control"), "public");
+  std::string out;
+  h.serialize(out);
+  EXPECT_EQ(out, "Cache-Control: public\r\n");
+}
+
+TEST(HeaderList, SplitList) {
+  auto v = split_list(" a ,, b\t,c ");
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_EQ(v[0], "a");
+  EXPECT_EQ(v[2], "c");
+}
+
+TEST(Url, AbsoluteForm) {
+  UrlError e;
+  auto u = parse_absolute_url("HTTP://Example.TEST:80/a/b?c=d#frag", &e);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->host, "example.test");
+  EXPECT_EQ(u->port, 80);
+  EXPECT_EQ(u->path, "/a/b?c=d");
+  EXPECT_EQ(u->authority(), "example.test");
+  EXPECT_EQ(u->to_string(), "http://example.test/a/b?c=d");
+  auto v = parse_absolute_url("http://[::1]:8080", &e);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->host, "::1");
+  EXPECT_EQ(v->path, "/");
+  EXPECT_EQ(v->authority(), "[::1]:8080");
+  auto q = parse_absolute_url("http://h.test?x=1", &e);
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->path, "/?x=1");
+}
+
+TEST(Url, Rejects) {
+  UrlError e;
+  EXPECT_FALSE(parse_absolute_url("http://user:pw@h.test/", &e));
+  EXPECT_FALSE(parse_absolute_url("http:///x", &e));
+  EXPECT_FALSE(parse_absolute_url("http://h.test:0/", &e));
+  EXPECT_FALSE(parse_absolute_url("http://h.test:99999/", &e));
+  EXPECT_FALSE(parse_absolute_url("http://bad host/", &e));
+  EXPECT_FALSE(parse_absolute_url("/relative", &e));
+  EXPECT_FALSE(parse_absolute_url("http://[1.2.3.4]/", &e));
+  EXPECT_FALSE(parse_absolute_url("ftp://h.test/", &e));
+  EXPECT_EQ(e, UrlError::kUnsupportedScheme);
+}
+
+TEST(Url, Authority) {
+  auto u = parse_authority("Secure.Test:443");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->host, "secure.test");
+  EXPECT_EQ(u->port, 443);
+  EXPECT_FALSE(parse_authority("secure.test"));
+  EXPECT_FALSE(parse_authority("secure.test:"));
+  EXPECT_TRUE(parse_authority("[::1]:443"));
+}
