@@ -9,7 +9,7 @@
 #include <benchmark/benchmark.h>
 #include <uv.h>
 
-#include "resolver/memory_dns_cache.hpp"
+#include "resolver/hints.hpp"
 #include "resolver/resolver.hpp"
 
 using namespace outpost::dns;
