@@ -29,12 +29,14 @@ std::vector<std::uint8_t> answer_packet() {
   return write_message(m);
 }
 
+// An NS answer with addresses (what ares_parse_ns_reply expects; a referral has the same shape
+// with the NS records in the authority section).
 std::vector<std::uint8_t> referral_packet() {
   Message m;
   m.header = {.id = 2, .qr = true};
-  m.question.push_back({N("www.example.test."), type::NS, kClassIN});
+  m.question.push_back({N("test."), type::NS, kClassIN});
   for (const char* ns : {"a.ns.test.", "b.ns.test.", "c.ns.test.", "d.ns.test."})
-    m.authority.push_back({N("test."), type::NS, kClassIN, 172800, RdataName{N(ns)}});
+    m.answer.push_back({N("test."), type::NS, kClassIN, 172800, RdataName{N(ns)}});
   for (const char* ns : {"a.ns.test.", "b.ns.test.", "c.ns.test.", "d.ns.test."})
     m.additional.push_back({N(ns), type::A, kClassIN, 172800, RdataA{{198, 51, 100, 1}}});
   return write_message(m);
@@ -64,7 +66,7 @@ void BM_CaresParseAReply(benchmark::State& st) {
 }
 BENCHMARK(BM_CaresParseAReply);
 
-void BM_OutpostParseReferral(benchmark::State& st) {
+void BM_OutpostParseNsAnswer(benchmark::State& st) {
   auto p = referral_packet();
   for (auto _ : st) {
     Message m;
@@ -72,7 +74,7 @@ void BM_OutpostParseReferral(benchmark::State& st) {
   }
   st.SetItemsProcessed(st.iterations());
 }
-BENCHMARK(BM_OutpostParseReferral);
+BENCHMARK(BM_OutpostParseNsAnswer);
 
 void BM_CaresParseNsReply(benchmark::State& st) {
   auto p = referral_packet();
