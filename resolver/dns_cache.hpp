@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "resolver/rrset.hpp"
 
@@ -26,6 +27,11 @@ struct NegativeEntry {
   std::optional<RRset> soa;  // with its TTL already counted down
   std::uint32_t ttl = 0;
 };
+
+// Helpers shared by the implementations: the entry key (lower-case name, kind, type) and the
+// TTL clamp.
+std::string dns_cache_key(char kind, const Name& name, std::uint16_t type);
+std::uint32_t clamp_ttl(const CacheLimits& limits, std::uint32_t ttl);
 
 class DnsCache {
  public:

@@ -1,11 +1,11 @@
 #include "resolver/dns_config.hpp"
 
 #include "resolver/hints.hpp"
-#include "resolver/memory_dns_cache.hpp"
 
 namespace outpost::dns {
 
-std::shared_ptr<ResolverContext> make_resolver_context(const Config::Dns& cfg, std::string* error) {
+std::shared_ptr<ResolverContext> make_resolver_context(const Config::Dns& cfg, std::string* error,
+                                                       std::shared_ptr<cache::Store> store) {
   ResolverConfig rc;
   if (cfg.hints.empty()) {
     rc.root_hints = builtin_root_hints();
@@ -48,11 +48,7 @@ std::shared_ptr<ResolverContext> make_resolver_context(const Config::Dns& cfg, s
     }
   }
   CacheLimits limits{cfg.min_ttl, cfg.max_ttl, cfg.servfail_ttl, cfg.negative_max_ttl};
-  auto ctx = std::make_shared<ResolverContext>();
-  ctx->config = std::make_shared<const ResolverConfig>(std::move(rc));
-  ctx->cache = std::make_shared<MemoryDnsCache>(limits, cfg.cache_entries);
-  ctx->local_zones = std::move(local);
-  return ctx;
+  return ResolverContext::create(std::move(rc), limits, std::move(local), std::move(store), cfg.cache_entries);
 }
 
 DnsServerOptions make_server_options(const Config::Dns& cfg) {

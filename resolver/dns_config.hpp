@@ -9,9 +9,11 @@
 
 namespace outpost::dns {
 
-// Loads the hints file and local zones, checks forward zones. nullptr with *error (naming the
-// file and line) when something cannot be used.
-std::shared_ptr<ResolverContext> make_resolver_context(const Config::Dns& cfg, std::string* error);
+// Loads the hints file and local zones, checks forward zones. The cache goes into `store`
+// (namespace "dns") when given, else into a private memory cache of cfg.cache_entries.
+// nullptr with *error (naming the file and line) when something cannot be used.
+std::shared_ptr<ResolverContext> make_resolver_context(const Config::Dns& cfg, std::string* error,
+                                                       std::shared_ptr<cache::Store> store = nullptr);
 DnsServerOptions make_server_options(const Config::Dns& cfg);
 
 }  // namespace outpost::dns

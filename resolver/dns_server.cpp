@@ -134,18 +134,73 @@ void DnsServer::handle(std::span<const std::uint8_t> wire, const IpAddress& clie
 
 // ---- UDP -----------------------------------------------------------------------------------
 
-struct DnsServer::Udp {
-  DnsServer* server;
-  uv_udp_t handle;
-  std::vector<std::uint8_t> buf = std::vector<std::uint8_t>(65536);
-};
-
 namespace {
 struct UdpSend {
   uv_udp_send_t req;
   std::vector<std::uint8_t> data;
 };
 }  // namespace
+
+// Receives with recvmmsg (a batch of datagrams per system call) and answers the cache hits of a
+// batch with one sendmmsg at its end; answers that come later are sent one by one.
+struct DnsServer::Udp {
+  static constexpr std::size_t kBatch = 32;
+  static constexpr std::size_t kDatagram = 65536;  // libuv's recvmmsg slot size
+
+  DnsServer* server = nullptr;
+  uv_udp_t handle;
+  std::vector<char> buf = std::vector<char>(kBatch * kDatagram);
+  bool in_batch = false;
+  std::vector<std::pair<sockaddr_storage, std::vector<std::uint8_t>>> pending;
+
+  void on_datagram(const char* data, std::size_t n, const sockaddr* from) {
+    sockaddr_storage peer;
+    std::memcpy(&peer, from, from->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+    std::weak_ptr<bool> alive = server->alive_;
+    server->handle({reinterpret_cast<const std::uint8_t*>(data), n}, IpAddress::from_sockaddr(from), false,
+                   [this, peer, alive](std::vector<std::uint8_t> out) {
+                     if (out.empty() || !alive.lock()) return;
+                     if (in_batch) pending.emplace_back(peer, std::move(out));
+                     else send(peer, std::move(out));
+                   });
+  }
+
+  void send(const sockaddr_storage& peer, std::vector<std::uint8_t> out) {
+    uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(out.data()), static_cast<unsigned>(out.size()));
+    auto* sa = reinterpret_cast<const sockaddr*>(&peer);
+    if (uv_udp_try_send(&handle, &b, 1, sa) >= 0) return;
+    auto* s = new UdpSend{{}, std::move(out)};
+    b = uv_buf_init(reinterpret_cast<char*>(s->data.data()), static_cast<unsigned>(s->data.size()));
+    s->req.data = s;
+    if (uv_udp_send(&s->req, &handle, &b, 1, sa, [](uv_udp_send_t* r, int) { delete static_cast<UdpSend*>(r->data); }) != 0)
+      delete s;
+  }
+
+  void flush() {
+    in_batch = false;
+    if (pending.empty()) return;
+    uv_os_fd_t fd;
+    std::size_t sent = 0;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&handle), &fd) == 0) {
+      std::vector<mmsghdr> msgs(pending.size());
+      std::vector<iovec> iov(pending.size());
+      for (std::size_t i = 0; i < pending.size(); ++i) {
+        iov[i] = {pending[i].second.data(), pending[i].second.size()};
+        msgs[i] = {};
+        msgs[i].msg_hdr.msg_name = &pending[i].first;
+        msgs[i].msg_hdr.msg_namelen =
+            pending[i].first.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+      }
+      int r = ::sendmmsg(fd, msgs.data(), static_cast<unsigned>(msgs.size()), MSG_DONTWAIT);
+      if (r > 0) sent = static_cast<std::size_t>(r);
+    }
+    // Whatever the batch call did not take goes out through libuv (which queues on EAGAIN).
+    for (std::size_t i = sent; i < pending.size(); ++i) send(pending[i].first, std::move(pending[i].second));
+    pending.clear();
+  }
+};
 
 // ---- TCP -----------------------------------------------------------------------------------
 
@@ -232,8 +287,9 @@ bool DnsServer::start(std::string* error) {
       *error = "dns listen " + ep.to_string() + " (udp): " + std::strerror(-ufd);
       return false;
     }
-    auto* u = new Udp{this, {}};
-    uv_udp_init(loop_, &u->handle);
+    auto* u = new Udp;
+    u->server = this;
+    uv_udp_init_ex(loop_, &u->handle, AF_UNSPEC | UV_UDP_RECVMMSG);
     u->handle.data = u;
     uv_udp_open(&u->handle, ufd);
     udp_.push_back(u);
@@ -241,27 +297,15 @@ bool DnsServer::start(std::string* error) {
         &u->handle,
         [](uv_handle_t* h, size_t, uv_buf_t* buf) {
           auto* u = static_cast<Udp*>(h->data);
-          *buf = uv_buf_init(reinterpret_cast<char*>(u->buf.data()), static_cast<unsigned>(u->buf.size()));
+          *buf = uv_buf_init(u->buf.data(), static_cast<unsigned>(u->buf.size()));
         },
-        [](uv_udp_t* h, ssize_t n, const uv_buf_t* buf, const sockaddr* from, unsigned) {
-          if (n <= 0 || !from) return;
+        [](uv_udp_t* h, ssize_t n, const uv_buf_t* buf, const sockaddr* from, unsigned flags) {
           auto* u = static_cast<Udp*>(h->data);
-          sockaddr_storage peer;
-          std::memcpy(&peer, from, from->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
-          std::weak_ptr<bool> alive = u->server->alive_;
-          u->server->handle({reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(n)},
-                            IpAddress::from_sockaddr(from), false, [u, peer, alive](std::vector<std::uint8_t> out) {
-                              if (out.empty() || !alive.lock()) return;
-                              uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(out.data()), static_cast<unsigned>(out.size()));
-                              auto* sa = reinterpret_cast<const sockaddr*>(&peer);
-                              if (uv_udp_try_send(&u->handle, &b, 1, sa) >= 0) return;
-                              auto* s = new UdpSend{{}, std::move(out)};
-                              b = uv_buf_init(reinterpret_cast<char*>(s->data.data()), static_cast<unsigned>(s->data.size()));
-                              s->req.data = s;
-                              if (uv_udp_send(&s->req, &u->handle, &b, 1, sa,
-                                              [](uv_udp_send_t* r, int) { delete static_cast<UdpSend*>(r->data); }) != 0)
-                                delete s;
-                            });
+          // With recvmmsg, libuv calls once per datagram (MMSG_CHUNK) and then once more with
+          // MMSG_FREE at the end of the batch: that is where the batch's answers go out.
+          if (flags & UV_UDP_MMSG_CHUNK) u->in_batch = true;
+          if (n > 0 && from) u->on_datagram(buf->base, static_cast<std::size_t>(n), from);
+          if (!(flags & UV_UDP_MMSG_CHUNK)) u->flush();
         });
 
     int tfd = open_listen_socket(ep, 1024);

@@ -88,7 +88,10 @@ std::string rdata_to_text(const ResourceRecord& rr) {
                  d.target.to_text();
         } else if constexpr (std::is_same_v<T, RdataTxt>) {
           std::string out;
-          for (auto& s : d.strings) out += (out.empty() ? "" : " ") + quote(s);
+          for (auto& s : d.strings) {
+            if (!out.empty()) out += ' ';
+            out += quote(s);
+          }
           return out;
         } else {
           std::string out = "\\# " + std::to_string(d.bytes.size());

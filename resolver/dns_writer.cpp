@@ -1,6 +1,4 @@
 // Encoding of DNS messages with name compression and truncation to a size limit.
-#include <unordered_map>
-
 #include "resolver/dns_message.hpp"
 
 namespace outpost::dns {
@@ -29,20 +27,22 @@ class Writer {
     buf.insert(buf.end(), b, b + n);
   }
 
-  // Writes a name, pointing at an earlier copy of its longest known suffix.
+  // Writes a name, pointing at an earlier copy of its longest known suffix. Known suffixes are
+  // the offsets of label sequences already written; matching walks the buffer itself, so no
+  // allocation happens (messages hold a few dozen names at most).
   void name(const Name& n, bool compress) {
     const std::string& w = n.wire();
-    std::string lw = n.lowercase_wire();
+    // This name's own labels become targets only once it is complete.
+    const std::size_t known = targets_.size();
     std::size_t i = 0;
     while (w[i] != 0) {
-      if (compress) {
-        auto it = offsets_.find(lw.substr(i));
-        if (it != offsets_.end()) {
-          u16(static_cast<std::uint16_t>(0xC000 | it->second));
-          return;
-        }
-      }
-      if (buf.size() < 0x4000) offsets_.emplace(lw.substr(i), static_cast<std::uint16_t>(buf.size()));
+      if (compress)
+        for (std::size_t k = 0; k < known; ++k)
+          if (same_suffix(targets_[k], std::string_view(w).substr(i))) {
+            u16(static_cast<std::uint16_t>(0xC000 | targets_[k]));
+            return;
+          }
+      if (buf.size() < 0x4000) targets_.push_back(static_cast<std::uint16_t>(buf.size()));
       auto len = static_cast<unsigned char>(w[i]);
       bytes(w.data() + i, 1 + len);
       i += 1 + len;
@@ -53,11 +53,33 @@ class Writer {
   // Forgets compression targets at or beyond `mark` (after a rollback).
   void rollback(std::size_t mark) {
     buf.resize(mark);
-    std::erase_if(offsets_, [mark](const auto& kv) { return kv.second >= mark; });
+    std::erase_if(targets_, [mark](std::uint16_t t) { return t >= mark; });
   }
 
  private:
-  std::unordered_map<std::string, std::uint16_t> offsets_;
+  static char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+  // True if the labels at buffer offset `at` (following pointers) spell `suffix` (wire form,
+  // ending in the root label), ignoring ASCII case.
+  bool same_suffix(std::size_t at, std::string_view suffix) const {
+    std::size_t j = 0;
+    for (int hops = 0; hops < 128 && at < buf.size(); ++hops) {
+      std::uint8_t len = buf[at];
+      if ((len & 0xC0) == 0xC0) {
+        at = static_cast<std::size_t>(len & 0x3F) << 8 | buf[at + 1];
+        continue;
+      }
+      if (len != static_cast<unsigned char>(suffix[j])) return false;
+      if (len == 0) return true;
+      for (std::size_t k = 1; k <= len; ++k)
+        if (lower(static_cast<char>(buf[at + k])) != lower(suffix[j + k])) return false;
+      at += 1 + len;
+      j += 1 + len;
+    }
+    return false;
+  }
+
+  std::vector<std::uint16_t> targets_;
 };
 
 void write_rdata(Writer& w, const ResourceRecord& rr) {

@@ -125,7 +125,6 @@ void IterativeQuery::next_query() {
 // Starts address lookups for name servers without glue. True if any were started.
 bool IterativeQuery::resolve_server_names() {
   if (mode_ == Mode::forward || depth_ >= core_.config().max_depth) return false;
-  bool started = false;
   for (auto& ns : dp_.servers) {
     if (ns.resolving || !ns.addresses.empty()) continue;
     ns.resolving = true;
@@ -133,27 +132,38 @@ bool IterativeQuery::resolve_server_names() {
     if (ns.name.is_subdomain_of(dp_.zone)) continue;
     // A name already being resolved up the chain would loop.
     if (std::find(seen_names_.begin(), seen_names_.end(), ns.name) != seen_names_.end()) continue;
-    ++pending_subqueries_;
-    started = true;
-    auto gen = dp_generation_;
-    auto self_id = id_;
-    Name ns_name = ns.name;
-    auto& core = core_;
-    core_.start_subquery({ns.name, type::A, kClassIN}, depth_ + 1, budget_,
-                         [this, &core, self_id, gen, ns_name](const Resolution& r) {
-                           if (!core.alive(self_id) || done_) return;
-                           --pending_subqueries_;
-                           if (gen != dp_generation_) return;
-                           for (auto& rr : r.answer)
-                             if (rr.type == type::A || rr.type == type::AAAA) dp_.add_address(ns_name, address_of(rr.rdata));
-                           if (auto* s = dp_.find(ns_name)) s->resolved = true;
-                           if (!upstream_handle_) next_query();
-                         },
-                         trace_);
-    // One lookup at a time is enough to make progress; more start if it fails.
-    if (!dp_.has_addresses()) break;
+    // One lookup at a time: when it ends, next_query() comes back here if it found nothing.
+    start_ns_lookup(ns.name, type::A);
+    return true;
   }
-  return started;
+  return false;
+}
+
+// Looks up a name server's addresses: A first, AAAA if there is no A.
+void IterativeQuery::start_ns_lookup(const Name& ns_name, std::uint16_t qtype) {
+  ++pending_subqueries_;
+  auto gen = dp_generation_;
+  auto self_id = id_;
+  auto& core = core_;
+  core_.start_subquery({ns_name, qtype, kClassIN}, depth_ + 1, budget_,
+                       [this, &core, self_id, gen, ns_name, qtype](const Resolution& r) {
+                         if (!core.alive(self_id) || done_) return;
+                         --pending_subqueries_;
+                         if (gen != dp_generation_) return;
+                         bool found = false;
+                         for (auto& rr : r.answer)
+                           if (rr.type == type::A || rr.type == type::AAAA) {
+                             dp_.add_address(ns_name, address_of(rr.rdata));
+                             found = true;
+                           }
+                         if (!found && qtype == type::A) {
+                           start_ns_lookup(ns_name, type::AAAA);
+                           return;
+                         }
+                         if (auto* s = dp_.find(ns_name)) s->resolved = true;
+                         if (!upstream_handle_) next_query();
+                       },
+                       trace_);
 }
 
 void IterativeQuery::send_to(const IpAddress& addr, bool tcp) {

@@ -35,6 +35,7 @@ class IterativeQuery {
   bool answer_from_cache();
   void next_query();
   bool resolve_server_names();
+  void start_ns_lookup(const Name& ns_name, std::uint16_t qtype);
   void send_to(const IpAddress& addr, bool tcp);
   void on_reply(const IpAddress& addr, const Question& sent, bool tcp, struct UpstreamResult&& res);
   bool take_chain(const Message& m);

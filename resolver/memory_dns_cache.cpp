@@ -13,21 +13,27 @@ std::uint32_t remaining_ttl(std::uint64_t expires_ms, std::uint64_t now_ms) {
 MemoryDnsCache::MemoryDnsCache(CacheLimits limits, std::size_t max_entries)
     : limits_(limits), max_per_shard_(std::max<std::size_t>(1, max_entries / 16)) {}
 
-std::string MemoryDnsCache::key(Kind k, const Name& n, std::uint16_t type) {
+std::string dns_cache_key(char kind, const Name& n, std::uint16_t type) {
   std::string out = n.lowercase_wire();
-  out.push_back(static_cast<char>(k));
+  out.push_back(kind);
   out.push_back(static_cast<char>(type >> 8));
   out.push_back(static_cast<char>(type));
   return out;
+}
+
+std::uint32_t clamp_ttl(const CacheLimits& limits, std::uint32_t ttl) {
+  return std::clamp(ttl, limits.min_ttl, std::max(limits.min_ttl, limits.max_ttl));
+}
+
+std::string MemoryDnsCache::key(Kind k, const Name& n, std::uint16_t type) {
+  return dns_cache_key(static_cast<char>(k), n, type);
 }
 
 MemoryDnsCache::Shard& MemoryDnsCache::shard_for(const std::string& key) {
   return shards_[std::hash<std::string>()(key) % shards_.size()];
 }
 
-std::uint32_t MemoryDnsCache::clamp(std::uint32_t ttl) const {
-  return std::clamp(ttl, limits_.min_ttl, std::max(limits_.min_ttl, limits_.max_ttl));
-}
+std::uint32_t MemoryDnsCache::clamp(std::uint32_t ttl) const { return clamp_ttl(limits_, ttl); }
 
 void MemoryDnsCache::insert(Shard& s, std::string key, Entry e, std::uint64_t now_ms) {
   if (s.map.size() >= max_per_shard_ && !s.map.count(key)) {

@@ -3,14 +3,17 @@
 #include "resolver/delegation.hpp"
 #include "resolver/memory_dns_cache.hpp"
 #include "resolver/resolver_core.hpp"
+#include "resolver/store_dns_cache.hpp"
 
 namespace outpost::dns {
 
 std::shared_ptr<ResolverContext> ResolverContext::create(ResolverConfig config, CacheLimits limits,
-                                                         std::shared_ptr<const LocalZones> local_zones) {
+                                                         std::shared_ptr<const LocalZones> local_zones,
+                                                         std::shared_ptr<cache::Store> store, std::size_t max_entries) {
   auto ctx = std::make_shared<ResolverContext>();
   ctx->config = std::make_shared<const ResolverConfig>(std::move(config));
-  ctx->cache = std::make_shared<MemoryDnsCache>(limits);
+  if (store) ctx->cache = std::make_shared<StoreDnsCache>(std::move(store), limits);
+  else ctx->cache = std::make_shared<MemoryDnsCache>(limits, max_entries);
   ctx->local_zones = std::move(local_zones);
   return ctx;
 }

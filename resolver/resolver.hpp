@@ -23,6 +23,10 @@
 #include "resolver/resolution.hpp"
 #include "resolver/resolver_config.hpp"
 
+namespace outpost::cache {
+class Store;
+}
+
 namespace outpost::dns {
 
 class ResolverCore;
@@ -33,9 +37,12 @@ struct ResolverContext {
   std::shared_ptr<DnsCache> cache;
   std::shared_ptr<const LocalZones> local_zones;  // may be null
 
-  // A context with an in-memory cache (the shared store will replace it) and the given limits.
+  // A context whose cache lives in the shared store (namespace "dns"), or, without a store,
+  // in a private in-memory cache of at most max_entries entries.
   static std::shared_ptr<ResolverContext> create(ResolverConfig config, CacheLimits limits = {},
-                                                 std::shared_ptr<const LocalZones> local_zones = nullptr);
+                                                 std::shared_ptr<const LocalZones> local_zones = nullptr,
+                                                 std::shared_ptr<cache::Store> store = nullptr,
+                                                 std::size_t max_entries = 1 << 20);
 };
 
 enum class ResolveStatus {

@@ -17,7 +17,11 @@ void print_records(std::ostream& out, const std::vector<ResourceRecord>& rrs) {
 
 void print_step(std::ostream& out, const TraceStep& s) {
   std::string server = s.server + "#53";
-  if (!s.server_name.is_root()) server += "(" + s.server_name.to_text() + ")";
+  if (!s.server_name.is_root()) {
+    server += '(';
+    server += s.server_name.to_text();
+    server += ')';
+  }
   if (s.timeout) {
     out << ";; " << s.outcome << " asking " << server << " for " << s.question.name.to_text() << " "
         << type_to_text(s.question.type) << " (zone " << s.zone.to_text() << ")\n\n";
@@ -50,7 +54,7 @@ std::uint16_t run_query(const ResolverContext& context, const Question& q, bool 
         [&](const Resolution& r) {
           rcode = r.rcode;
           out << ";; status: " << rcode_to_text(r.rcode) << (r.authoritative ? ", local zone" : "")
-              << (r.from_cache ? ", from cache" : "") << (r.why.empty() ? "" : ", " + r.why) << "\n";
+              << (r.from_cache ? ", from cache" : "") << (r.why.empty() ? "" : ", ") << r.why << "\n";
           out << ";; ANSWER SECTION:\n";
           print_records(out, r.answer);
           if (!r.authority.empty()) {

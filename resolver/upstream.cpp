@@ -186,10 +186,10 @@ std::uint64_t Upstream::send(const IpAddress& addr, std::uint16_t port, const Qu
     if (rc == 0)
       rc = uv_udp_recv_start(
           &r->sock.udp,
-          [](uv_handle_t* h, size_t, uv_buf_t* buf) {
-            auto* r = static_cast<Request*>(h->data);
-            r->inbuf.resize(65536);
-            *buf = uv_buf_init(reinterpret_cast<char*>(r->inbuf.data()), 65536);
+          [](uv_handle_t*, size_t, uv_buf_t* buf) {
+            // One buffer per thread: a datagram is parsed before the next read.
+            static thread_local char datagram[65536];
+            *buf = uv_buf_init(datagram, sizeof datagram);
           },
           [](uv_udp_t* u, ssize_t n, const uv_buf_t* buf, const sockaddr* from, unsigned) {
             auto* r = static_cast<Request*>(u->data);

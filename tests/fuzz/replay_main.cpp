@@ -26,7 +26,9 @@ int main(int argc, char** argv) {
     if (std::filesystem::is_directory(p)) {
       for (auto& e : std::filesystem::recursive_directory_iterator(p))
         if (e.is_regular_file() && e.path().extension() != ".py") count += run_file(e.path());
-    } else if (!run_file(p)) {
+    } else if (run_file(p)) {
+      ++count;
+    } else {
       std::fprintf(stderr, "cannot read %s\n", argv[i]);
       return 1;
     }

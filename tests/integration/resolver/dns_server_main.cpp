@@ -1,5 +1,5 @@
-// Test driver: runs Outpost's DNS server alone on an Outpost config file ([server] workers and
-// [dns] are read), until SIGTERM/SIGINT. Prints "ready" on stdout once every worker listens.
+// Test driver: runs Outpost's DNS server alone on an Outpost config file ([server] workers,
+// [cache] and [dns] are read), until SIGTERM/SIGINT. Prints "ready" on stdout once every worker listens.
 // Stands in for `outpost` until app/ wires the resolver. Usage: dns_server CONFIG
 #include <signal.h>
 
@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "cache/store.hpp"
 #include "core/config.hpp"
 #include "core/worker_pool.hpp"
 #include "resolver/dns_config.hpp"
@@ -28,7 +29,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string err;
-  auto ctx = dns::make_resolver_context(cfg.dns, &err);
+  // As app/ will: one shared store ([cache] section) holds the DNS cache too.
+  std::shared_ptr<cache::Store> store = cache::Store::open(cache::StoreOptions::from_config(cfg.cache), &err);
+  if (!store) {
+    std::cerr << "cache: " << err << "\n";
+    return 2;
+  }
+  auto ctx = dns::make_resolver_context(cfg.dns, &err, store);
   if (!ctx) {
     std::cerr << err << "\n";
     return 2;

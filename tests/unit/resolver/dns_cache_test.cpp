@@ -2,7 +2,9 @@
 
 #include "resolver/cache_lookup.hpp"
 #include "resolver/delegation.hpp"
+#include "cache/store.hpp"
 #include "resolver/memory_dns_cache.hpp"
+#include "resolver/store_dns_cache.hpp"
 
 using namespace outpost::dns;
 
@@ -14,10 +16,26 @@ RRset a_set(const char* name, std::uint32_t ttl, std::uint8_t last = 1) {
 RRset soa_set(const char* zone, std::uint32_t ttl, std::uint32_t minimum) {
   return {N(zone), type::SOA, kClassIN, ttl, {RdataSoa{N("ns.x."), N("admin.x."), 1, 2, 3, 4, minimum}}};
 }
+// Every behaviour below holds for both implementations of the interface.
+class DnsCacheContract : public ::testing::TestWithParam<const char*> {
+ protected:
+  std::unique_ptr<DnsCache> make(CacheLimits limits = {}) {
+    if (std::string(GetParam()) == "memory") return std::make_unique<MemoryDnsCache>(limits);
+    outpost::cache::StoreOptions o;
+    o.memory_size = 8 << 20;
+    std::string err;
+    std::shared_ptr<outpost::cache::Store> store = outpost::cache::Store::open(o, &err);
+    EXPECT_TRUE(store) << err;
+    return std::make_unique<StoreDnsCache>(store, limits);
+  }
+};
 }  // namespace
 
-TEST(MemoryDnsCache, CountsTtlDownAndExpires) {
-  MemoryDnsCache c;
+INSTANTIATE_TEST_SUITE_P(Backends, DnsCacheContract, ::testing::Values("memory", "store"));
+
+TEST_P(DnsCacheContract, CountsTtlDownAndExpires) {
+  auto cp = make();
+  auto& c = *cp;
   c.put_rrset(a_set("www.test.", 10), Trust::answer, 1000);
   auto got = c.get_rrset(N("WWW.test."), type::A, 1000);
   ASSERT_TRUE(got);
@@ -28,16 +46,18 @@ TEST(MemoryDnsCache, CountsTtlDownAndExpires) {
   EXPECT_FALSE(c.get_rrset(N("www.test."), type::AAAA, 1000));
 }
 
-TEST(MemoryDnsCache, ClampsTtl) {
-  MemoryDnsCache c(CacheLimits{.min_ttl = 30, .max_ttl = 100});
+TEST_P(DnsCacheContract, ClampsTtl) {
+  auto cp = make(CacheLimits{.min_ttl = 30, .max_ttl = 100});
+  auto& c = *cp;
   c.put_rrset(a_set("low.test.", 5), Trust::answer, 0);
   c.put_rrset(a_set("high.test.", 100000), Trust::answer, 0);
   EXPECT_EQ(c.get_rrset(N("low.test."), type::A, 0)->ttl, 30u);
   EXPECT_EQ(c.get_rrset(N("high.test."), type::A, 0)->ttl, 100u);
 }
 
-TEST(MemoryDnsCache, GlueDoesNotReplaceAnswers) {
-  MemoryDnsCache c;
+TEST_P(DnsCacheContract, GlueDoesNotReplaceAnswers) {
+  auto cp = make();
+  auto& c = *cp;
   c.put_rrset(a_set("ns.test.", 100, 1), Trust::answer, 0);
   c.put_rrset(a_set("ns.test.", 100, 2), Trust::glue, 0);
   EXPECT_EQ(std::get<RdataA>(c.get_rrset(N("ns.test."), type::A, 0)->rdata[0]).addr[3], 1);
@@ -48,8 +68,9 @@ TEST(MemoryDnsCache, GlueDoesNotReplaceAnswers) {
   EXPECT_EQ(std::get<RdataA>(c.get_rrset(N("ns.test."), type::A, 200000)->rdata[0]).addr[3], 4);
 }
 
-TEST(MemoryDnsCache, NegativeEntries) {
-  MemoryDnsCache c;
+TEST_P(DnsCacheContract, NegativeEntries) {
+  auto cp = make();
+  auto& c = *cp;
   c.put_negative(N("nx.test."), type::A, true, soa_set("test.", 2, 2), 2, 0);
   c.put_negative(N("nodata.test."), type::AAAA, false, soa_set("test.", 3, 3), 3, 0);
   auto nx = c.get_negative(N("nx.test."), type::MX, 500);  // NXDOMAIN covers every type
@@ -62,8 +83,9 @@ TEST(MemoryDnsCache, NegativeEntries) {
   EXPECT_FALSE(c.get_negative(N("nodata.test."), type::A, 0));
 }
 
-TEST(MemoryDnsCache, ServfailIsShort) {
-  MemoryDnsCache c(CacheLimits{.servfail_ttl = 5});
+TEST_P(DnsCacheContract, ServfailIsShort) {
+  auto cp = make(CacheLimits{.servfail_ttl = 5});
+  auto& c = *cp;
   c.put_servfail(N("broken.test."), type::A, 0);
   EXPECT_TRUE(c.has_servfail(N("broken.test."), type::A, 4999));
   EXPECT_FALSE(c.has_servfail(N("broken.test."), type::A, 5000));
@@ -75,8 +97,9 @@ TEST(MemoryDnsCache, BoundedSize) {
   EXPECT_LE(c.size(), 64u);
 }
 
-TEST(CacheLookup, FollowsCnameChainAndReportsRest) {
-  MemoryDnsCache c;
+TEST_P(DnsCacheContract, FollowsCnameChainAndReportsRest) {
+  auto cp = make();
+  auto& c = *cp;
   c.put_rrset({N("a.test."), type::CNAME, kClassIN, 50, {RdataName{N("b.test.")}}}, Trust::answer, 0);
   c.put_rrset({N("b.test."), type::CNAME, kClassIN, 40, {RdataName{N("c.test.")}}}, Trust::answer, 0);
   auto partial = lookup_in_cache(c, {N("a.test."), type::A, kClassIN}, 0, 8);
@@ -90,8 +113,9 @@ TEST(CacheLookup, FollowsCnameChainAndReportsRest) {
   EXPECT_EQ(full.resolution.answer.size(), 3u);
 }
 
-TEST(CacheLookup, CnameLoopIsServfail) {
-  MemoryDnsCache c;
+TEST_P(DnsCacheContract, CnameLoopIsServfail) {
+  auto cp = make();
+  auto& c = *cp;
   c.put_rrset({N("x.test."), type::CNAME, kClassIN, 50, {RdataName{N("y.test.")}}}, Trust::answer, 0);
   c.put_rrset({N("y.test."), type::CNAME, kClassIN, 50, {RdataName{N("x.test.")}}}, Trust::answer, 0);
   auto r = lookup_in_cache(c, {N("x.test."), type::A, kClassIN}, 0, 8);
@@ -99,8 +123,9 @@ TEST(CacheLookup, CnameLoopIsServfail) {
   EXPECT_EQ(r.resolution.rcode, rcode::SERVFAIL);
 }
 
-TEST(Delegation, ClosestCachedCutWithAddresses) {
-  MemoryDnsCache c;
+TEST_P(DnsCacheContract, ClosestCachedCutWithAddresses) {
+  auto cp = make();
+  auto& c = *cp;
   c.put_rrset({N("test."), type::NS, kClassIN, 100, {RdataName{N("ns1.test.")}}}, Trust::authority, 0);
   c.put_rrset(a_set("ns1.test.", 100, 3), Trust::glue, 0);
   c.put_rrset({N("a.test."), type::NS, kClassIN, 100, {RdataName{N("ns.elsewhere.")}}}, Trust::authority, 0);

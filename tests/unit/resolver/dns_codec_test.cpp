@@ -219,6 +219,19 @@ TEST(DnsWrite, RoundTripAllTypesWithCompression) {
   EXPECT_EQ(wire[12 + 14 + 4], 0xC0);  // first answer owner is a pointer to the question name
 }
 
+TEST(DnsWrite, RepeatedLabelsNeverPointIntoTheNameBeingWritten) {
+  // "a.a.test." must not compress its suffix "a.test." against its own first label.
+  Message m;
+  m.question.push_back({N("a.a.test."), type::A, kClassIN});
+  m.answer.push_back({N("x.a.test."), type::A, kClassIN, 1, RdataA{{1, 2, 3, 4}}});
+  m.answer.push_back({N("A.A.TEST."), type::A, kClassIN, 1, RdataA{{1, 2, 3, 5}}});
+  auto wire = write_message(m);
+  Message back;
+  ASSERT_EQ(parse_message(wire, &back), Status::ok);
+  EXPECT_EQ(back, m);
+  EXPECT_EQ(wire.size(), 12u + 14u + (4 + 10 + 4) + (2 + 10 + 4));  // x.<ptr>, then a pointer to the question
+}
+
 TEST(DnsWrite, TruncatesToLimitWithTc) {
   Message m;
   m.header.qr = true;

@@ -1,0 +1,118 @@
+#include "resolver/store_dns_cache.hpp"
+
+#include <uv.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "cache/store.hpp"
+#include "resolver/memory_dns_cache.hpp"
+
+namespace outpost::dns {
+
+namespace {
+
+constexpr char kRrset = 'R', kNegative = 'N', kServfail = 'S';
+
+std::string key_of(char kind, const Name& n, std::uint16_t type) { return dns_cache_key(kind, n, type); }
+
+}  // namespace
+
+StoreDnsCache::StoreDnsCache(std::shared_ptr<cache::Store> store, CacheLimits limits)
+    : store_(std::move(store)), limits_(limits) {
+  auto wall_now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  offset_ms_ = wall_now - static_cast<std::int64_t>(uv_hrtime() / 1000000);
+}
+
+std::uint32_t StoreDnsCache::clamp(std::uint32_t ttl) const { return clamp_ttl(limits_, ttl); }
+
+void StoreDnsCache::put(const std::string& key, const Meta& meta, const Message& body) {
+  std::string md(10, '\0');
+  for (int i = 0; i < 8; ++i) md[i] = static_cast<char>(meta.expires_ms >> (56 - 8 * i));
+  md[8] = static_cast<char>(meta.trust);
+  md[9] = meta.nxdomain ? 1 : 0;
+  auto wire = write_message(body);
+  store_->insert(cache::Namespace::kDns, key, md, std::string_view(reinterpret_cast<const char*>(wire.data()), wire.size()),
+                 static_cast<std::int64_t>(meta.expires_ms / 1000 + 1));
+}
+
+std::optional<StoreDnsCache::Meta> StoreDnsCache::get(const std::string& key, std::uint64_t now_wall_ms, Message* body) {
+  auto h = store_->lookup(cache::Namespace::kDns, key);
+  if (!h) return std::nullopt;
+  auto md = h.metadata();
+  if (md.size() != 10) return std::nullopt;
+  Meta m;
+  for (int i = 0; i < 8; ++i) m.expires_ms = m.expires_ms << 8 | static_cast<unsigned char>(md[i]);
+  m.trust = static_cast<Trust>(md[8]);
+  m.nxdomain = md[9] != 0;
+  if (m.expires_ms <= now_wall_ms) {
+    store_->erase(cache::Namespace::kDns, key);
+    return std::nullopt;
+  }
+  if (body) {
+    auto bytes = h.body_string();
+    // What we stored ourselves; a record that does not parse (disk damage) is a miss.
+    if (parse_message({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()}, body) != Status::ok)
+      return std::nullopt;
+  }
+  return m;
+}
+
+void StoreDnsCache::put_rrset(const RRset& set, Trust trust, std::uint64_t now_ms) {
+  auto key = key_of(kRrset, set.name, set.type);
+  if (auto old = get(key, wall(now_ms), nullptr); old && old->trust > trust) return;
+  std::uint32_t ttl = clamp(set.ttl);
+  Message body;
+  set.append_to(&body.answer, ttl);
+  put(key, {wall(now_ms) + ttl * 1000ull, trust, false}, body);
+}
+
+std::optional<RRset> StoreDnsCache::get_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms) {
+  Message body;
+  auto m = get(key_of(kRrset, name, type), wall(now_ms), &body);
+  if (!m || body.answer.empty()) return std::nullopt;
+  auto sets = group_rrsets(body.answer);
+  RRset out = sets.front();
+  out.ttl = remaining_ttl(m->expires_ms, wall(now_ms));
+  return out;
+}
+
+void StoreDnsCache::put_negative(const Name& name, std::uint16_t type, bool nxdomain, const std::optional<RRset>& soa,
+                                 std::uint32_t ttl, std::uint64_t now_ms) {
+  ttl = std::min(clamp(ttl), limits_.max_negative_ttl);
+  Message body;
+  if (soa) soa->append_to(&body.authority, ttl);
+  put(key_of(kNegative, name, nxdomain ? 0 : type), {wall(now_ms) + ttl * 1000ull, Trust::answer, nxdomain}, body);
+}
+
+std::optional<NegativeEntry> StoreDnsCache::get_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms) {
+  for (std::uint16_t t : {std::uint16_t{0}, type}) {
+    Message body;
+    auto m = get(key_of(kNegative, name, t), wall(now_ms), &body);
+    if (!m) continue;
+    NegativeEntry out;
+    out.nxdomain = m->nxdomain;
+    out.ttl = remaining_ttl(m->expires_ms, wall(now_ms));
+    if (!body.authority.empty()) {
+      out.soa = group_rrsets(body.authority).front();
+      out.soa->ttl = out.ttl;
+    }
+    return out;
+  }
+  return std::nullopt;
+}
+
+void StoreDnsCache::put_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) {
+  put(key_of(kServfail, name, type), {wall(now_ms) + limits_.servfail_ttl * 1000ull, Trust::glue, false}, Message{});
+}
+
+bool StoreDnsCache::has_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) {
+  return get(key_of(kServfail, name, type), wall(now_ms), nullptr).has_value();
+}
+
+std::size_t StoreDnsCache::size() const {
+  auto st = store_->stats().of(cache::Namespace::kDns);
+  return static_cast<std::size_t>(st.objects_memory);
+}
+
+}  // namespace outpost::dns
