@@ -15,7 +15,11 @@
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "core/worker_pool.hpp"
+#include "resolver/dns_config.hpp"
+#include "resolver/dns_server.hpp"
+#include "resolver/resolver.hpp"
 #include "proxy/access_log.hpp"
+#include "proxy/dns_name_resolver.hpp"
 #include "proxy/http_cache.hpp"
 #include "proxy/proxy_worker.hpp"
 
@@ -31,9 +35,18 @@ struct App {
   std::string config_path;
   Config config;
   AccessLogFile access_log;
-  SystemResolver resolver;
-  std::unique_ptr<cache::Store> store;
+  SystemResolver system_resolver;
+  std::shared_ptr<cache::Store> store;
   std::unique_ptr<http::HttpCache> http_cache;
+  std::shared_ptr<dns::ResolverContext> dns_context;
+  // Per worker: the recursive resolver, its DNS server (if [dns] listen is set), and the
+  // proxy's view of it.
+  struct DnsParts {
+    std::unique_ptr<dns::Resolver> resolver;
+    std::unique_ptr<dns::DnsServer> server;
+    std::unique_ptr<DnsNameResolver> names;
+  };
+  std::vector<DnsParts> dns;
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<std::unique_ptr<ProxyWorker>> proxies;
   uv_loop_t* loop = nullptr;
@@ -41,6 +54,12 @@ struct App {
   bool stopping = false;
 
   bool start_workers();
+  // On worker i's loop, once its proxy has drained: DNS server and resolver, then the loop.
+  void stop_worker(unsigned i) {
+    if (dns[i].server) dns[i].server->stop();
+    if (dns[i].resolver) dns[i].resolver->shutdown();
+    workers[i]->stop();
+  }
   void shutdown(const char* why);
   void reload();
 };
@@ -53,12 +72,25 @@ bool App::start_workers() {
     workers.push_back(std::make_unique<Worker>(i));
     proxies.push_back(nullptr);
   }
+  dns.resize(n);
   for (unsigned i = 0; i < n; ++i) {
     auto promise = std::make_shared<std::promise<std::string>>();
     started.push_back(promise->get_future());
     workers[i]->start([this, i, settings, promise](Worker& w) {
-      proxies[i] = std::make_unique<ProxyWorker>(w, settings, resolver, access_log, http_cache.get());
+      auto& d = dns[i];
+      d.resolver = std::make_unique<dns::Resolver>(w.loop(), dns_context);
+      d.names = std::make_unique<DnsNameResolver>(*d.resolver);
+      NameResolver& names = config.proxy.resolver == "system" ? static_cast<NameResolver&>(system_resolver)
+                                                              : static_cast<NameResolver&>(*d.names);
+      proxies[i] = std::make_unique<ProxyWorker>(w, settings, names, access_log, http_cache.get());
       std::string err;
+      if (!config.dns.listen.empty()) {
+        d.server = std::make_unique<dns::DnsServer>(w.loop(), *d.resolver, dns::make_server_options(config.dns));
+        if (!d.server->start(&err)) {
+          promise->set_value(err);
+          return;
+        }
+      }
       if (!proxies[i]->start(&err)) {
         promise->set_value(err);
         return;
@@ -76,16 +108,16 @@ bool App::start_workers() {
   }
   if (!ok) {
     for (unsigned i = 0; i < n; ++i) {
-      workers[i]->post([this, i] {
-        proxies[i]->begin_shutdown(0, [this, i] { workers[i]->stop(); });
-      });
+      workers[i]->post([this, i] { proxies[i]->begin_shutdown(0, [this, i] { stop_worker(i); }); });
     }
     for (auto& w : workers) w->join();
     return false;
   }
-  std::string where;
+  std::string where, dns_where;
   for (auto& ep : config.proxy.listen) where += (where.empty() ? "" : ", ") + ep.to_string();
-  spdlog::info("outpost {} started: {} worker(s), proxy on {}", OUTPOST_VERSION, n, where);
+  for (auto& ep : config.dns.listen) dns_where += (dns_where.empty() ? "" : ", ") + ep.to_string();
+  spdlog::info("outpost {} started: {} worker(s), proxy on {}, DNS {}", OUTPOST_VERSION, n, where,
+               dns_where.empty() ? "server off (in-process resolver only)" : "on " + dns_where);
   return true;
 }
 
@@ -95,7 +127,7 @@ void App::shutdown(const char* why) {
   spdlog::info("{}: stopping (grace period {} s)", why, config.server.shutdown_grace);
   for (std::size_t i = 0; i < workers.size(); ++i) {
     workers[i]->post([this, i] {
-      proxies[i]->begin_shutdown(config.server.shutdown_grace, [this, i] { workers[i]->stop(); });
+      proxies[i]->begin_shutdown(config.server.shutdown_grace, [this, i] { stop_worker(i); });
     });
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&sig_term), nullptr);
@@ -143,6 +175,12 @@ int main(int argc, char** argv) {
   cli.add_flag("--check-config", check, "Validate the configuration and exit");
   cli.add_flag("--print-default-config", print_default, "Print the embedded default configuration and exit");
   cli.add_flag("-V,--version", version, "Print the version and exit");
+  std::string q_name, q_type = "A";
+  bool q_trace = false;
+  auto* query = cli.add_subcommand("query", "Resolve NAME (iteratively, on the configured hints) and print the answer");
+  query->add_option("name", q_name, "Domain name")->required();
+  query->add_option("type", q_type, "Record type (A, AAAA, NS, MX, TXT, ...)");
+  query->add_flag("--trace", q_trace, "Show each step from the root, like dig +trace");
   CLI11_PARSE(cli, argc, argv);
 
   if (version) {
@@ -160,8 +198,25 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (check) {
+    std::string e;
+    if (!dns::make_resolver_context(app.config.dns, &e)) {
+      std::cerr << "outpost: configuration error: " << e << "\n";
+      return 2;
+    }
     std::cout << "outpost: configuration " << app.config.source << " is valid\n";
     return 0;
+  }
+  if (query->parsed()) {
+    std::string e;
+    auto ctx = dns::make_resolver_context(app.config.dns, &e);
+    auto qname = dns::Name::from_text(q_name);
+    auto qtype = dns::type_from_text(q_type);
+    if (!ctx || !qname || !qtype) {
+      std::cerr << "outpost query: " << (!ctx ? e : !qname ? "bad name " + q_name : "unknown type " + q_type) << "\n";
+      return 2;
+    }
+    auto rcode = dns::run_query(*ctx, {*qname, *qtype, dns::kClassIN}, q_trace, std::cout);
+    return rcode == dns::rcode::NOERROR || rcode == dns::rcode::NXDOMAIN ? 0 : 1;
   }
   std::string err;
   if (!log::init(app.config.log.level, app.config.log.file, &err)) {
@@ -185,6 +240,11 @@ int main(int argc, char** argv) {
       spdlog::info("cache store: disk tier {} with {} record(s) recovered in {:.3f} s", app.config.cache.disk_dir,
                    st.recovered_records, st.recovery_seconds);
     if (app.config.http_cache.enabled) app.http_cache = std::make_unique<http::HttpCache>(*app.store, app.config.http_cache);
+    app.dns_context = dns::make_resolver_context(app.config.dns, &err, app.store);
+    if (!app.dns_context) {
+      spdlog::critical("DNS: {}", err);
+      return 1;
+    }
   }
   app.loop = uv_default_loop();
   uv_signal_init(app.loop, &app.sig_term);
@@ -199,7 +259,9 @@ int main(int argc, char** argv) {
   for (auto& w : app.workers) w->join();
   app.proxies.clear();
   app.workers.clear();
+  app.dns.clear();
   app.http_cache.reset();
+  app.dns_context.reset();
   app.store.reset();  // finishes queued disk writes
   spdlog::info("outpost stopped");
   spdlog::shutdown();

@@ -258,6 +258,7 @@ Config Config::parse(std::string_view text, const std::string& source_name) {
     c.proxy.forwarded_for = s.string("forwarded_for", "on", {"on", "off", "delete", "transparent"});
     c.proxy.via = s.boolean("via", true);
     c.proxy.tunnel_idle_timeout = s.number("tunnel_idle_timeout", 300, 0.01, 86400 * 7);
+    c.proxy.resolver = s.string("resolver", "dns", {"dns", "system"});
     s.check_unknown();
   }
   {

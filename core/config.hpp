@@ -42,6 +42,7 @@ struct Config {
     std::string forwarded_for = "on";
     bool via = true;
     double tunnel_idle_timeout = 300;
+    std::string resolver = "dns";  // "dns": the built-in recursive resolver; "system": getaddrinfo
   } proxy;
 
   struct Origin {

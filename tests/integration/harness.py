@@ -94,8 +94,14 @@ class Outpost:
     def write_config(self, extra_config, acl):
         # extra_config may add keys to [server], [log], [proxy] or [origin] by giving whole
         # sections; the defaults below are only used for sections it does not name.
+        # Never the real root: the resolver's hints name a fake root on loopback (nothing
+        # answers there unless a test starts one), so no query can leave the machine.
+        hints = os.path.join(self.dir, "fake-root.hints")
+        with open(hints, "w") as f:
+            f.write(".\t3600000\tNS\tfake-root.\nfake-root.\t3600000\tA\t127.0.0.254\n")
         sections = {
             "server": 'workers = 2\nname = "outpost-test"\nshutdown_grace = 5\n',
+            "dns": f'hints = "{hints}"\n',
             "log": f'level = "debug"\nfile = "{self.log}"\naccess_log = "{self.access_log}"\n',
             "proxy": f'listen = ["127.0.0.1:{self.port}"]\n',
         }

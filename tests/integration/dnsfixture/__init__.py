@@ -79,6 +79,7 @@ www.a.test. 300 IN A 192.0.2.1
 www.a.test. 300 IN AAAA 2001:db8::1
 chain.a.test. 300 IN CNAME www.b.example.
 final.a.test. 300 IN A 192.0.2.3
+origin.a.test. 300 IN A 127.0.0.1
 loop1.a.test. 300 IN CNAME loop2.a.test.
 dangling.a.test. 300 IN CNAME missing.a.test.
 loop2.a.test. 300 IN CNAME loop1.a.test.
