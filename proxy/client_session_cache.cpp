@@ -96,6 +96,10 @@ void ClientSession::on_cache_lookup(http::CacheLookup r) {
     reject(504, "The response is not in the cache and the request says only-if-cached.", "TCP_MISS");
     return;
   }
+  if (r.swap_fail) {
+    spdlog::warn("http cache: stored copy of {} failed its check on read; fetching it again", ex_.url_text);
+    ex_.code = "TCP_SWAPFAIL_MISS";
+  }
   if (ex_.req.method == "GET" && !ex_.followed) {
     std::weak_ptr<int> alive = alive_;
     std::uint64_t gen = ex_gen_;

@@ -51,12 +51,19 @@ void HttpCache::lookup(Worker& worker, const std::string& key, const HeaderList&
   auto req = std::make_shared<HeaderList>(req_headers);
   auto cb = std::make_shared<std::function<void(CacheLookup)>>(std::move(done));
   auto on_loop = std::this_thread::get_id();
-  store_.lookup_async(kNs, key, [this, &worker, key, req, cb, on_loop](cache::Handle h) {
+  // Indexed but not returned = the disk record failed its checksum (TCP_SWAPFAIL_MISS).
+  bool indexed = store_.contains(kNs, key);
+  store_.lookup_async(kNs, key, [this, &worker, key, req, cb, on_loop, indexed](cache::Handle h) {
+    bool swap_fail = indexed && !h;
+    auto wrapped = [cb, swap_fail](CacheLookup r) {
+      r.swap_fail = r.swap_fail || (swap_fail && !r.handle && !r.reader);
+      (*cb)(std::move(r));
+    };
     if (std::this_thread::get_id() == on_loop) {
-      finish_lookup(worker, key, *req, std::move(h), false, std::move(*cb));
+      finish_lookup(worker, key, *req, std::move(h), false, wrapped);
     } else {
-      worker.post([this, &worker, key, req, cb, h = std::move(h)]() mutable {
-        finish_lookup(worker, key, *req, std::move(h), true, std::move(*cb));
+      worker.post([this, &worker, key, req, wrapped, h = std::move(h)]() mutable {
+        finish_lookup(worker, key, *req, std::move(h), true, wrapped);
       });
     }
   });
@@ -75,11 +82,13 @@ void HttpCache::finish_lookup(Worker& worker, const std::string& key, const Head
     auto req = std::make_shared<HeaderList>(req_headers);
     auto cb = std::make_shared<std::function<void(CacheLookup)>>(std::move(done));
     auto on_loop = std::this_thread::get_id();
-    store_.lookup_async(kNs, vk, [this, &worker, vk, req, cb, on_loop, from_disk](cache::Handle v) {
-      auto finish = [this, vk, req, cb](cache::Handle v, bool disk) {
+    bool indexed = store_.contains(kNs, vk);
+    store_.lookup_async(kNs, vk, [this, &worker, vk, req, cb, on_loop, from_disk, indexed](cache::Handle v) {
+      auto finish = [this, vk, req, cb, indexed](cache::Handle v, bool disk) {
         CacheLookup r;
         r.store_key = vk;
         r.from_disk = disk;
+        r.swap_fail = indexed && !v;
         if (v) {
           r.meta = StoredResponse::parse(v.metadata());
           if (r.meta && vary_matches(*r.meta, *req)) r.handle = std::move(v);

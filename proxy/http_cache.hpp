@@ -25,6 +25,7 @@ struct CacheLookup {
   std::optional<StoredResponse> meta;  // parsed metadata of handle or reader
   std::string store_key;               // where the object for this request lives / would live
   bool from_disk = false;
+  bool swap_fail = false;              // indexed, but the disk record failed its check on read
 };
 
 class HttpCache {

@@ -448,6 +448,36 @@ class Restart(h.IntegrationTest):
             self.assertEqual(self.origin.count(f"/script/disk{i}"), 1)
         lines = op2.access_lines(wait_for=40)
         self.assertTrue(any(" TCP_HIT/200 " in l for l in lines), "\n".join(lines))
+        self.assertEqual(op2.stop(), 0)
+
+        # A record damaged on disk while Outpost runs is never served: the read check fails,
+        # the request becomes TCP_SWAPFAIL_MISS and the origin's copy is fetched again.
+        op3 = h.Outpost(self.procs, self.tmp, extra_config=cfg)
+        op3.start()
+        marker = b"object 17 "
+        damaged = False
+        for root, _, files in os.walk(disk):
+            for name in files:
+                path = os.path.join(root, name)
+                with open(path, "r+b") as f:
+                    data = f.read()
+                    at = data.find(marker)
+                    if at >= 0:
+                        f.seek(at + len(marker) + 100)
+                        f.write(b"Y")
+                        damaged = True
+        self.assertTrue(damaged, "object 17 not found in the segment files")
+        r = h.curl("-si", self.origin.url("/script/disk17"))
+        _, hh, b = parse(r.stdout)
+        self.assertEqual(b, bodies[17])
+        self.assertEqual(self.origin.count("/script/disk17"), 2)
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            lines = op3.access_lines()
+            if any(" TCP_SWAPFAIL_MISS/200 " in l and "/script/disk17" in l for l in lines):
+                break
+            time.sleep(0.1)
+        self.assertTrue(any(" TCP_SWAPFAIL_MISS/200 " in l and "/script/disk17" in l for l in lines), "\n".join(lines))
 
 
 if __name__ == "__main__":
