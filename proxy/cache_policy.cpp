@@ -23,8 +23,11 @@ std::optional<std::int64_t> parse_delta(std::string_view v) {
   std::int64_t n = 0;
   for (char c : v) {
     if (c < '0' || c > '9') return std::nullopt;
+    if (n >= kDeltaInfinity / 10) {
+      n = kDeltaInfinity;  // RFC 9111 §1.2.2: saturate (and never overflow)
+      continue;
+    }
     n = n * 10 + (c - '0');
-    if (n > kDeltaInfinity) n = kDeltaInfinity;  // RFC 9111 §1.2.2: saturate
   }
   return n;
 }
