@@ -1,12 +1,12 @@
 // The disk tier: log-structured segment files written and read by one I/O thread.
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <thread>
@@ -25,25 +25,26 @@ constexpr auto kFullRetry = std::chrono::seconds(30);
 
 // Walks the records of one segment image. on_record(header, offset, payload) for every
 // record whose checksums match; on_corrupt(ns or nullopt) for each bad one. A bad header ends
-// the walk (its length cannot be trusted); a bad payload skips just that record.
+// the walk (its length cannot be trusted); a bad payload skips just that record. Returns
+// where the walk stopped: the end of the last well-formed record.
 template <typename OnRecord, typename OnCorrupt>
-void scan_records(const std::vector<unsigned char>& buf, OnRecord on_record, OnCorrupt on_corrupt) {
+std::size_t scan_records(const std::vector<unsigned char>& buf, OnRecord on_record, OnCorrupt on_corrupt) {
   std::size_t off = 0, n = buf.size();
   while (off < n) {
     std::size_t avail = n - off;
     if (avail < kRecordHeaderSize) {
       on_corrupt(std::nullopt);  // torn header
-      return;
+      return off;
     }
     auto h = decode_header(buf.data() + off);
     if (!h) {
       bool zero = std::all_of(buf.begin() + static_cast<std::ptrdiff_t>(off), buf.end(), [](unsigned char c) { return c == 0; });
       if (!zero) on_corrupt(std::nullopt);
-      return;
+      return off;
     }
     if (h->record_len() > avail) {
       on_corrupt(h->ns);  // torn payload
-      return;
+      return off;
     }
     const unsigned char* payload = buf.data() + off + kRecordHeaderSize;
     if (crc32c_extend(0, payload, h->payload_len()) != h->payload_crc) {
@@ -53,6 +54,7 @@ void scan_records(const std::vector<unsigned char>& buf, OnRecord on_record, OnC
     }
     off += h->record_len();
   }
+  return off;
 }
 
 class DiskTier final : public DiskBackend {
@@ -70,11 +72,13 @@ class DiskTier final : public DiskBackend {
   }
 
   bool open(std::string* error) {
-    ::mkdir(opt_.disk_dir.c_str(), 0755);
+    std::error_code ec;
+    std::filesystem::create_directories(opt_.disk_dir, ec);  // errors show up in list() below
     std::vector<std::uint64_t> ids;
     if (!SegmentFile::list(opt_.disk_dir, &ids, error)) return false;
     auto t0 = SteadyClock::now();
     std::vector<unsigned char> buf;
+    std::size_t last_end = 0;
     for (auto id : ids) {
       int err = 0;
       auto f = SegmentFile::open(opt_.disk_dir, id, &err);
@@ -82,18 +86,25 @@ class DiskTier final : public DiskBackend {
         if (error) *error = SegmentFile::path_for(opt_.disk_dir, id) + ": " + std::strerror(err ? err : EIO);
         return false;
       }
-      recover_segment(id, buf);
+      last_end = recover_segment(id, buf);
       segments_[id] = f->size();
     }
     recovery_seconds_ = std::chrono::duration<double>(SteadyClock::now() - t0).count();
-    std::uint64_t next = ids.empty() ? 1 : ids.back() + 1;
+    // Keep appending to the newest segment, after its last well-formed record (a torn tail is
+    // cut off), so that restarts do not leave a trail of part-filled segments.
     int err = 0;
-    active_ = SegmentFile::create(opt_.disk_dir, next, &err);
+    if (!ids.empty() && last_end + kRecordHeaderSize < opt_.segment_size) {
+      active_ = SegmentFile::resume(opt_.disk_dir, ids.back(), last_end, &err);
+    } else {
+      std::uint64_t next = ids.empty() ? 1 : ids.back() + 1;
+      active_ = SegmentFile::create(opt_.disk_dir, next, &err);
+    }
     if (!active_) {
-      if (error) *error = SegmentFile::path_for(opt_.disk_dir, next) + ": " + std::strerror(err);
+      if (error) *error = opt_.disk_dir + ": cannot open the active segment: " + std::strerror(err);
       return false;
     }
-    segments_[next] = 0;
+    segments_[active_->id()] = active_->size();
+    while (segments_.size() > max_segments_) reclaim(segments_.begin()->first);  // budget shrank
     segment_count_ = segments_.size();
     spdlog::info("cache: disk tier {}: {} segments, {} records recovered, {} corrupt skipped, {:.3f}s",
                  opt_.disk_dir, ids.size(), recovered_records_.load(), corrupt_total_, recovery_seconds_.load());
@@ -166,8 +177,8 @@ class DiskTier final : public DiskBackend {
     return opt_.clock ? opt_.clock() : static_cast<std::int64_t>(std::time(nullptr));
   }
 
-  void recover_segment(std::uint64_t id, const std::vector<unsigned char>& buf) {
-    scan_records(
+  std::size_t recover_segment(std::uint64_t id, const std::vector<unsigned char>& buf) {
+    return scan_records(
         buf,
         [&](const RecordHeader& h, std::size_t off, const unsigned char* payload) {
           std::string_view key(reinterpret_cast<const char*>(payload), h.key_len);

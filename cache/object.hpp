@@ -12,12 +12,15 @@
 
 namespace outpost::cache::detail {
 
-// Hash of a namespaced key (index shard selection, ghost queue).
-inline std::uint64_t key_hash(Namespace ns, std::string_view key) noexcept {
-  std::uint64_t h = std::hash<std::string_view>{}(key);
+// Hash of a namespaced key (index shard selection, ghost queue), from the key's plain hash.
+inline std::uint64_t key_hash(Namespace ns, std::size_t plain) noexcept {
+  std::uint64_t h = plain;
   h ^= (static_cast<std::uint64_t>(ns) + 1) * 0x9E3779B97F4A7C15ull;
   h ^= h >> 29;
   return h * 0xBF58476D1CE4E5B9ull;
+}
+inline std::uint64_t key_hash(Namespace ns, std::string_view key) noexcept {
+  return key_hash(ns, std::hash<std::string_view>{}(key));
 }
 
 enum class Queue : std::uint8_t { kNone, kSmall, kMain };

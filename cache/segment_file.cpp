@@ -54,6 +54,16 @@ std::unique_ptr<SegmentFile> SegmentFile::open(const std::string& dir, std::uint
   return std::unique_ptr<SegmentFile>(new SegmentFile(fd, id, static_cast<std::uint64_t>(st.st_size)));
 }
 
+std::unique_ptr<SegmentFile> SegmentFile::resume(const std::string& dir, std::uint64_t id, std::uint64_t size, int* err) {
+  int fd = ::open(path_for(dir, id).c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    *err = errno;
+    if (fd >= 0) ::close(fd);
+    return nullptr;
+  }
+  return std::unique_ptr<SegmentFile>(new SegmentFile(fd, id, size));
+}
+
 bool SegmentFile::remove(const std::string& dir, std::uint64_t id) { return ::unlink(path_for(dir, id).c_str()) == 0; }
 
 SegmentFile::~SegmentFile() { ::close(fd_); }

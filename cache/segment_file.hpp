@@ -16,6 +16,8 @@ class SegmentFile {
   static bool list(const std::string& dir, std::vector<std::uint64_t>* ids, std::string* error);
   static std::unique_ptr<SegmentFile> create(const std::string& dir, std::uint64_t id, int* err);
   static std::unique_ptr<SegmentFile> open(const std::string& dir, std::uint64_t id, int* err);
+  // Opens an existing segment for appending after its first `size` bytes (cutting the rest).
+  static std::unique_ptr<SegmentFile> resume(const std::string& dir, std::uint64_t id, std::uint64_t size, int* err);
   static bool remove(const std::string& dir, std::uint64_t id);
   SegmentFile(const SegmentFile&) = delete;
   ~SegmentFile();

@@ -41,6 +41,7 @@ void NamespaceStats::add(const NamespaceStats& o) {
   admissions += o.admissions;
   evictions += o.evictions;
   rejected += o.rejected;
+  disk_rejected += o.disk_rejected;
   disk_writes += o.disk_writes;
   disk_evictions += o.disk_evictions;
   corrupt_skipped += o.corrupt_skipped;
@@ -72,25 +73,26 @@ bool StoreImpl::open_disk(std::string* error) {
 std::int64_t StoreImpl::now() const { return opt_.clock ? opt_.clock() : static_cast<std::int64_t>(std::time(nullptr)); }
 
 Object* StoreImpl::probe(Namespace ns, std::string_view key, DiskLoc* disk) {
-  Shard& sh = index_.shard_for(ns, key);
-  std::lock_guard lock(sh.mu);
-  auto& c = sh.count(ns);
-  ++c.lookups;
+  HashedKey k{key, KeyHash{}(key)};
+  Shard& sh = index_.shard_for(ns, k);
+  ReadGuard lock(sh.lock);
+  auto& c = sh.count(lock.slot(), ns);
+  bump(c.lookups);
   auto& m = sh.map(ns);
-  auto it = m.find(key);
+  auto it = m.find(k);
   if (it != m.end() && it->second.mem) {
     Object* o = it->second.mem.get();
     o->ref();
     o->touch();
-    it->second.referenced = true;  // segment reclaim keeps the disk copy of what is used
-    ++c.hits;
+    mark_referenced(it->second);
+    bump(c.hits);
     return o;
   }
   if (disk && it != m.end() && it->second.disk.valid() && disk_) {
     *disk = it->second.disk;  // counted as a disk hit or a miss once the read is done
-    it->second.referenced = true;
+    mark_referenced(it->second);
   } else {
-    ++c.misses;
+    bump(c.misses);
   }
   return nullptr;
 }
@@ -107,18 +109,14 @@ void StoreImpl::lookup_async(Namespace ns, std::string_view key, std::function<v
   disk_->read(ns, std::string(key), loc, [this, ns, loc, done = std::move(done)](ObjRef obj) {
     Handle h = obj ? promote(std::move(obj), loc) : Handle();
     disk_hits_[static_cast<std::size_t>(ns)].fetch_add(h ? 1 : 0, std::memory_order_relaxed);
-    if (!h) {
-      Shard& s = index_.shard_for(ns, "");  // any shard: counters are summed
-      std::lock_guard lock(s.mu);
-      ++s.count(ns).misses;
-    }
+    if (!h) bump(index_.shard(0).count(reader_slot(), ns).misses);  // counters are summed
     done(std::move(h));
   });
 }
 
 bool StoreImpl::contains(Namespace ns, std::string_view key) {
   Shard& sh = index_.shard_for(ns, key);
-  std::lock_guard lock(sh.mu);
+  ReadGuard lock(sh.lock);
   auto& m = sh.map(ns);
   auto it = m.find(key);
   return it != m.end() && (it->second.mem || it->second.disk.valid());
@@ -127,7 +125,7 @@ bool StoreImpl::contains(Namespace ns, std::string_view key) {
 Handle StoreImpl::promote(ObjRef obj, DiskLoc loc) {
   Shard& sh = index_.shard_for(obj->ns, obj->key);
   {
-    std::lock_guard lock(sh.mu);
+    std::lock_guard lock(sh.lock);
     auto& m = sh.map(obj->ns);
     auto it = m.find(obj->key);
     if (it == m.end()) return {};
@@ -171,22 +169,23 @@ Status StoreImpl::admit(ObjRef obj, const Pending* finished, bool write_disk) {
   if (obj->body_size > opt_.max_object_size || obj->charge > opt_.memory_size) {
     count_rejected(ns);
     if (finished) {
-      std::lock_guard lock(sh.mu);
+      std::lock_guard lock(sh.lock);
       unregister(sh, *finished);
     }
     return Status::kTooLarge;
   }
   bool to_disk = write_disk && disk_ && !disk_->full();
+  if (write_disk && disk_ && !to_disk) disk_skipped_[static_cast<std::size_t>(ns)].fetch_add(1, std::memory_order_relaxed);
   ObjRef old;
   {
-    std::lock_guard lock(sh.mu);
+    std::lock_guard lock(sh.lock);
     Entry& e = sh.map(ns)[obj->key];
     old = std::move(e.mem);
     e.mem = obj;
     set_disk(e, ns, {});
     e.version = obj->version;
     e.write_pending = to_disk;
-    e.referenced = false;
+    e.referenced.store(false, std::memory_order_relaxed);
     if (finished) unregister(sh, *finished);
   }
   std::vector<ObjRef> victims;
@@ -212,7 +211,7 @@ void StoreImpl::drop_victims(std::vector<ObjRef>& victims) {
   for (auto& v : victims) {
     if (!v) continue;
     Shard& sh = index_.shard_for(v->ns, v->key);
-    std::lock_guard lock(sh.mu);
+    std::lock_guard lock(sh.lock);
     auto& m = sh.map(v->ns);
     auto it = m.find(v->key);
     if (it == m.end() || it->second.mem.get() != v.get()) continue;
@@ -231,7 +230,7 @@ Writer StoreImpl::writer(Namespace ns, std::string_view key, std::string_view me
   p->expiry = expiry;
   Shard& sh = index_.shard_for(ns, key);
   {
-    std::lock_guard lock(sh.mu);
+    std::lock_guard lock(sh.lock);
     auto& w = sh.writers(ns);
     auto it = w.find(key);
     if (it == w.end()) {
@@ -252,7 +251,7 @@ Reader StoreImpl::attach(Namespace ns, std::string_view key) {
   Reader r;
   ObjRef obj;
   {
-    std::lock_guard lock(sh.mu);
+    ReadGuard lock(sh.lock);
     auto& w = sh.writers(ns);
     if (auto it = w.find(key); it != w.end()) {
       r.p_ = it->second;
@@ -281,7 +280,7 @@ Status StoreImpl::append(Pending& p, Slice s) {
     count_rejected(p.ns);
     Shard& sh = index_.shard_for(p.ns, p.key);
     {
-      std::lock_guard lock(sh.mu);
+      std::lock_guard lock(sh.lock);
       unregister(sh, p);
     }
     p.finish(Pending::State::kFailed, Status::kTooLarge);
@@ -289,6 +288,24 @@ Status StoreImpl::append(Pending& p, Slice s) {
   }
   if (s.size) p.publish(std::move(s));
   return Status::kOk;
+}
+
+// The whole object at once: no writer to register, nobody can attach to it.
+Status StoreImpl::insert(Namespace ns, std::string_view key, std::string_view meta, std::string_view body,
+                         std::int64_t expiry) {
+  if (body.size() > opt_.max_object_size) {
+    count_rejected(ns);
+    return Status::kTooLarge;
+  }
+  std::vector<Slice> slices;
+  if (!body.empty()) {
+    ChunkRef c = ChunkRef::copy_of(body);
+    const char* data = c->data();
+    slices.push_back(Slice{std::move(c), data, body.size()});
+  }
+  ObjRef obj = build_object(opt_, ns, key, std::string(meta), std::move(slices), expiry);
+  obj->version = next_version_.fetch_add(1, std::memory_order_relaxed);
+  return admit(std::move(obj), nullptr, true);
 }
 
 Status StoreImpl::commit(const std::shared_ptr<Pending>& p) {
@@ -304,30 +321,33 @@ void StoreImpl::abort(const std::shared_ptr<Pending>& p, Status why) {
   if (p->state != Pending::State::kOpen) return;
   Shard& sh = index_.shard_for(p->ns, p->key);
   {
-    std::lock_guard lock(sh.mu);
+    std::lock_guard lock(sh.lock);
     unregister(sh, *p);
   }
   p->finish(Pending::State::kFailed, why);
 }
 
-Status StoreImpl::update_metadata(Namespace ns, std::string_view key, std::string_view meta, std::int64_t expiry) {
+// `want`: the version the caller revalidated (0 = whatever is current).
+Status StoreImpl::update_metadata(Namespace ns, std::string_view key, std::string_view meta, std::int64_t expiry,
+                                  std::uint64_t want) {
   Shard& sh = index_.shard_for(ns, key);
   ObjRef old;
   DiskLoc loc;
   {
-    std::lock_guard lock(sh.mu);
+    std::lock_guard lock(sh.lock);
     auto& m = sh.map(ns);
     auto it = m.find(key);
-    if (it == m.end()) return Status::kNotFound;
+    if (it == m.end() || (want && it->second.version != want)) return Status::kNotFound;
     old = it->second.mem;
     loc = it->second.disk;
+    want = it->second.version;
   }
   if (old) {
     ObjRef fresh = build_object(opt_, ns, key, std::string(meta), old->body, expiry);
     fresh->version = next_version_.fetch_add(1, std::memory_order_relaxed);
     bool to_disk = disk_ && !disk_->full();
     {
-      std::lock_guard lock(sh.mu);
+      std::lock_guard lock(sh.lock);
       auto& m = sh.map(ns);
       auto it = m.find(key);
       if (it == m.end() || it->second.mem.get() != old.get()) return Status::kNotFound;  // changed meanwhile
@@ -349,10 +369,10 @@ Status StoreImpl::update_metadata(Namespace ns, std::string_view key, std::strin
   if (!loc.valid() || !disk_) return Status::kNotFound;
   // Only on disk: read it (I/O thread), promote it, then update the memory copy.
   disk_->read(ns, std::string(key), loc,
-              [this, ns, loc, meta = std::string(meta), expiry](ObjRef obj) {
+              [this, ns, loc, want, meta = std::string(meta), expiry](ObjRef obj) {
                 if (!obj) return;
                 std::string k = obj->key;
-                if (promote(std::move(obj), loc)) update_metadata(ns, k, meta, expiry);
+                if (promote(std::move(obj), loc)) update_metadata(ns, k, meta, expiry, want);
               });
   return Status::kOk;
 }
@@ -362,7 +382,7 @@ bool StoreImpl::erase(Namespace ns, std::string_view key) {
   ObjRef mem;
   bool on_disk = false;
   {
-    std::lock_guard lock(sh.mu);
+    std::lock_guard lock(sh.lock);
     auto& m = sh.map(ns);
     auto it = m.find(key);
     if (it == m.end()) return false;
@@ -384,7 +404,7 @@ void StoreImpl::purge(Namespace ns) {
   std::vector<ObjRef> mems;
   for (std::size_t i = 0; i < index_.size(); ++i) {
     Shard& sh = index_.shard(i);
-    std::lock_guard lock(sh.mu);
+    std::lock_guard lock(sh.lock);
     for (auto& [k, e] : sh.map(ns)) {
       if (e.mem) mems.push_back(std::move(e.mem));
       set_disk(e, ns, {});
@@ -403,12 +423,13 @@ StoreStats StoreImpl::stats() const {
   StoreStats s;
   for (std::size_t i = 0; i < index_.size(); ++i) {
     Shard& sh = const_cast<Index&>(index_).shard(i);
-    std::lock_guard lock(sh.mu);
-    for (std::size_t n = 0; n < kNamespaceCount; ++n) {
-      s.ns[n].lookups += sh.counters[n].lookups;
-      s.ns[n].hits += sh.counters[n].hits;
-      s.ns[n].misses += sh.counters[n].misses;
-    }
+    for (std::size_t slot = 0; slot < kReaderSlots; ++slot)
+      for (std::size_t n = 0; n < kNamespaceCount; ++n) {
+        const ShardCounters& c = sh.count(slot, static_cast<Namespace>(n));
+        s.ns[n].lookups += c.lookups.load(std::memory_order_relaxed);
+        s.ns[n].hits += c.hits.load(std::memory_order_relaxed);
+        s.ns[n].misses += c.misses.load(std::memory_order_relaxed);
+      }
   }
   {
     std::lock_guard lock(policy_mu_);
@@ -431,7 +452,7 @@ StoreStats StoreImpl::stats() const {
       o.disk_writes = d.writes;
       o.disk_evictions = d.evictions;
       o.corrupt_skipped = d.corrupt;
-      o.rejected += d.rejected;
+      o.disk_rejected = d.rejected + disk_skipped_[n].load(std::memory_order_relaxed);
     }
   }
   if (disk_) {
@@ -450,7 +471,7 @@ void StoreImpl::flush() {
 
 void StoreImpl::on_written(const Object& obj, DiskLoc loc) {
   Shard& sh = index_.shard_for(obj.ns, obj.key);
-  std::lock_guard lock(sh.mu);
+  std::lock_guard lock(sh.lock);
   auto& m = sh.map(obj.ns);
   auto it = m.find(obj.key);
   if (it == m.end() || it->second.version != obj.version) return;
@@ -458,7 +479,7 @@ void StoreImpl::on_written(const Object& obj, DiskLoc loc) {
   e.write_pending = false;
   if (loc.valid()) {
     set_disk(e, obj.ns, loc);
-    e.referenced = false;
+    e.referenced.store(false, std::memory_order_relaxed);
   } else if (!e.mem) {
     m.erase(it);
   }
@@ -466,7 +487,7 @@ void StoreImpl::on_written(const Object& obj, DiskLoc loc) {
 
 void StoreImpl::on_recovered(Namespace ns, std::string_view key, DiskLoc loc) {
   Shard& sh = index_.shard_for(ns, key);
-  std::lock_guard lock(sh.mu);
+  std::lock_guard lock(sh.lock);
   Entry& e = sh.map(ns)[std::string(key)];
   set_disk(e, ns, loc);
   e.version = next_version_.fetch_add(1, std::memory_order_relaxed);
@@ -474,7 +495,7 @@ void StoreImpl::on_recovered(Namespace ns, std::string_view key, DiskLoc loc) {
 
 void StoreImpl::on_recovered_erase(Namespace ns, std::string_view key) {
   Shard& sh = index_.shard_for(ns, key);
-  std::lock_guard lock(sh.mu);
+  std::lock_guard lock(sh.lock);
   auto& m = sh.map(ns);
   if (auto it = m.find(key); it != m.end()) {
     set_disk(it->second, ns, {});
@@ -485,7 +506,7 @@ void StoreImpl::on_recovered_erase(Namespace ns, std::string_view key) {
 void StoreImpl::on_recovered_purge(Namespace ns) {
   for (std::size_t i = 0; i < index_.size(); ++i) {
     Shard& sh = index_.shard(i);
-    std::lock_guard lock(sh.mu);
+    std::lock_guard lock(sh.lock);
     for (auto& [k, e] : sh.map(ns)) set_disk(e, ns, {});
     sh.map(ns).clear();
   }
@@ -493,27 +514,27 @@ void StoreImpl::on_recovered_purge(Namespace ns) {
 
 bool StoreImpl::is_live(Namespace ns, std::string_view key, DiskLoc loc, bool* referenced) {
   Shard& sh = index_.shard_for(ns, key);
-  std::lock_guard lock(sh.mu);
+  ReadGuard lock(sh.lock);
   auto& m = sh.map(ns);
   auto it = m.find(key);
   if (it == m.end() || !(it->second.disk == loc)) return false;
-  if (referenced) *referenced = it->second.referenced;
+  if (referenced) *referenced = it->second.referenced.load(std::memory_order_relaxed);
   return true;
 }
 
 void StoreImpl::on_moved(Namespace ns, std::string_view key, DiskLoc from, DiskLoc to) {
   Shard& sh = index_.shard_for(ns, key);
-  std::lock_guard lock(sh.mu);
+  std::lock_guard lock(sh.lock);
   auto& m = sh.map(ns);
   auto it = m.find(key);
   if (it == m.end() || !(it->second.disk == from)) return;
   set_disk(it->second, ns, to);
-  it->second.referenced = false;
+  it->second.referenced.store(false, std::memory_order_relaxed);
 }
 
 void StoreImpl::on_dropped(Namespace ns, std::string_view key, DiskLoc loc, bool) {
   Shard& sh = index_.shard_for(ns, key);
-  std::lock_guard lock(sh.mu);
+  std::lock_guard lock(sh.lock);
   auto& m = sh.map(ns);
   auto it = m.find(key);
   if (it == m.end() || !(it->second.disk == loc)) return;
@@ -546,12 +567,11 @@ Writer Store::writer(Namespace ns, std::string_view key, std::string_view metada
 Reader Store::attach(Namespace ns, std::string_view key) { return impl_->attach(ns, key); }
 Status Store::insert(Namespace ns, std::string_view key, std::string_view metadata, std::string_view body,
                      std::int64_t expiry_hint) {
-  Writer w = writer(ns, key, metadata, expiry_hint);
-  Status st = w.append(body);
-  return st == Status::kOk ? w.commit() : st;
+  return impl_->insert(ns, key, metadata, body, expiry_hint);
 }
-Status Store::update_metadata(Namespace ns, std::string_view key, std::string_view metadata, std::int64_t expiry_hint) {
-  return impl_->update_metadata(ns, key, metadata, expiry_hint);
+Status Store::update_metadata(Namespace ns, std::string_view key, std::string_view metadata, std::int64_t expiry_hint,
+                              const Handle& revalidated) {
+  return impl_->update_metadata(ns, key, metadata, expiry_hint, impl_->version_of(revalidated));
 }
 bool Store::erase(Namespace ns, std::string_view key) { return impl_->erase(ns, key); }
 void Store::purge(Namespace ns) { impl_->purge(ns); }

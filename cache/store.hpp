@@ -112,7 +112,7 @@ class Writer {
   Status append(std::string_view bytes);  // copies into store-owned chunks
   Status append(Slice slice);             // zero copy: those bytes must never change again
   Status append(const ChunkRef& chunk);   // zero copy: the chunk's first size() bytes
-  Status commit();                        // kOk, kTooLarge (readers still got all data), kClosed
+  Status commit();                        // kOk, kTooLarge (attached readers got kError), kClosed
   void abort();
   std::uint64_t size() const noexcept;
 
@@ -144,8 +144,11 @@ struct NamespaceStats {
   std::uint64_t objects_memory = 0, objects_disk = 0;
   std::uint64_t bytes_memory = 0, bytes_disk = 0;
   std::uint64_t lookups = 0, hits = 0, disk_hits = 0, misses = 0;
-  std::uint64_t admissions = 0, evictions = 0, rejected = 0;
-  std::uint64_t disk_writes = 0, disk_evictions = 0, corrupt_skipped = 0;
+  std::uint64_t admissions = 0, evictions = 0;
+  std::uint64_t rejected = 0;       // not admitted at all (over max_object_size / memory budget)
+  std::uint64_t disk_writes = 0, disk_evictions = 0;
+  std::uint64_t disk_rejected = 0;  // not written to disk (disk full, write error, too big)
+  std::uint64_t corrupt_skipped = 0;
   void add(const NamespaceStats& o);
 };
 
@@ -188,8 +191,11 @@ class Store {
   // Convenience: writer + append + commit.
   Status insert(Namespace ns, std::string_view key, std::string_view metadata, std::string_view body,
                 std::int64_t expiry_hint = 0);
-  // Replaces metadata and expiry hint, keeping the body (HTTP 304). kNotFound if absent.
-  Status update_metadata(Namespace ns, std::string_view key, std::string_view metadata, std::int64_t expiry_hint);
+  // Replaces metadata and expiry hint, keeping the body (HTTP 304). kNotFound if absent, or
+  // if `revalidated` is given (the object the caller revalidated) and the key has since been
+  // replaced by other content: a 304 must never dress a newer body in older headers.
+  Status update_metadata(Namespace ns, std::string_view key, std::string_view metadata, std::int64_t expiry_hint,
+                         const Handle& revalidated = Handle());
   bool erase(Namespace ns, std::string_view key);  // true if something was removed
   void purge(Namespace ns);                        // drops every object of the namespace
 

@@ -22,7 +22,10 @@ class StoreImpl final : public DiskEvents {
   Writer writer(Namespace ns, std::string_view key, std::string_view meta, std::int64_t expiry, WriterMode mode,
                 Status* status);
   Reader attach(Namespace ns, std::string_view key);
-  Status update_metadata(Namespace ns, std::string_view key, std::string_view meta, std::int64_t expiry);
+  Status insert(Namespace ns, std::string_view key, std::string_view meta, std::string_view body, std::int64_t expiry);
+  Status update_metadata(Namespace ns, std::string_view key, std::string_view meta, std::int64_t expiry,
+                         std::uint64_t want);
+  static std::uint64_t version_of(const Handle& h) { return h.obj_ ? h.obj_->version : 0; }
   bool erase(Namespace ns, std::string_view key);
   void purge(Namespace ns);
   StoreStats stats() const;
@@ -57,6 +60,9 @@ class StoreImpl final : public DiskEvents {
   void drop_victims(std::vector<ObjRef>& victims);
   void set_disk(Entry& e, Namespace ns, DiskLoc loc);
   void unregister(Shard& sh, const Pending& p);
+  static void mark_referenced(Entry& e) {
+    if (!e.referenced.load(std::memory_order_relaxed)) e.referenced.store(true, std::memory_order_relaxed);
+  }
   void count_rejected(Namespace ns) { rejected_[static_cast<std::size_t>(ns)].fetch_add(1, std::memory_order_relaxed); }
 
   StoreOptions opt_;
@@ -67,6 +73,7 @@ class StoreImpl final : public DiskEvents {
   std::array<std::atomic<std::uint64_t>, kNamespaceCount> rejected_{};
   std::array<std::atomic<std::int64_t>, kNamespaceCount> disk_objects_{}, disk_bytes_{};
   std::array<std::atomic<std::uint64_t>, kNamespaceCount> disk_hits_{};
+  std::array<std::atomic<std::uint64_t>, kNamespaceCount> disk_skipped_{};  // disk full at commit
   std::unique_ptr<DiskBackend> disk_;
 };
 

@@ -43,6 +43,7 @@ Status Writer::append(Slice slice) {
 
 Status Writer::append(const ChunkRef& chunk) {
   if (!p_) return Status::kClosed;
+  if (!chunk) return Status::kOk;
   return store_->append(*p_, Slice{chunk, chunk->data(), chunk->size()});
 }
 

@@ -218,12 +218,18 @@ std::int64_t freshness_lifetime(int status, const HeaderList& h, const CacheCont
                                 const std::string& url) {
   if (cc.s_maxage) return *cc.s_maxage;
   if (cc.max_age) return *cc.max_age;
-  auto date = h.find("Date") ? parse_http_date(*h.find("Date")) : std::nullopt;
-  if (auto* e = h.find("Expires")) {
-    auto exp = parse_http_date(*e);
-    if (!exp) return 0;  // invalid Expires (e.g. "0"): already expired
-    if (!date) return 0;
-    return std::max<std::int64_t>(0, *exp - *date);
+  // Dates as plain integers (-1: absent or invalid).
+  auto date_of = [&h](const char* name) -> std::int64_t {
+    const std::string* v = h.find(name);
+    if (!v) return -1;
+    auto t = parse_http_date(*v);
+    return t ? *t : -1;
+  };
+  const std::int64_t date = date_of("Date");
+  if (h.find("Expires")) {
+    const std::int64_t exp = date_of("Expires");
+    if (exp < 0 || date < 0) return 0;  // invalid Expires (e.g. "0"): already expired
+    return std::max<std::int64_t>(0, exp - date);
   }
   if (!heuristically_cacheable(status)) return 0;
   const RefreshRule* rule = nullptr;
@@ -236,8 +242,8 @@ std::int64_t freshness_lifetime(int status, const HeaderList& h, const CacheCont
   std::int64_t min = rule ? rule->min : 0;
   std::int64_t max = rule ? rule->max : cfg.heuristic_max;
   std::int64_t life = min;
-  auto lm = h.find("Last-Modified") ? parse_http_date(*h.find("Last-Modified")) : std::nullopt;
-  if (lm && date && *date > *lm) life = static_cast<std::int64_t>(static_cast<double>(*date - *lm) * percent / 100.0);
+  const std::int64_t lm = date_of("Last-Modified");
+  if (lm >= 0 && date > lm) life = static_cast<std::int64_t>(static_cast<double>(date - lm) * percent / 100.0);
   return std::clamp(life, min, std::max(min, max));
 }
 

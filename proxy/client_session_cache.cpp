@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "core/uv_write.hpp"
+#include "proxy/background_refresh.hpp"
 #include "proxy/client_session.hpp"
 #include "proxy/error_page.hpp"
 
@@ -66,9 +67,10 @@ void ClientSession::on_cache_lookup(http::CacheLookup r) {
       return;
     }
     if (use == http::Usability::kStaleServable || use == http::Usability::kStaleWhileRevalidate) {
-      // Served stale with the client's (max-stale) or the origin's (stale-while-revalidate)
-      // permission. For stale-while-revalidate the entry's next miss refreshes it: the
-      // entry is marked expired so that exactly one following request revalidates.
+      // Served stale with the client's (max-stale) or the origin's (stale-while-revalidate,
+      // RFC 5861) permission; the latter also starts one background revalidation.
+      if (use == http::Usability::kStaleWhileRevalidate && cache->begin_background_refresh(ex_.cache_key))
+        BackgroundRefresh::start(w_, ex_.url, ex_.cache_key, r.store_key, *r.meta, r.handle, ex_.req.headers);
       serve_stored(r.handle, *r.meta, age, "TCP_STALE_HIT", name + "; hit; ttl=" + std::to_string(ttl));
       return;
     }
@@ -317,26 +319,11 @@ void ClientSession::add_revalidation_headers(http::HeaderList& h) {
 void ClientSession::begin_storing(const http::MessageHead& head) {
   auto* cache = w_.cache();
   const auto& name = settings_->config.server.name;
-  auto resp_cc = http::CacheControl::parse(head.headers);
   std::string why;
-  bool storable = http::is_storable("GET", ex_.req.headers, ex_.req_cc, head.status, head.headers, resp_cc,
-                                    cache->policy(), ex_.url_text, &why);
-  if (ex_.revalidating && !storable) cache->invalidate(ex_.cache_key);  // the new answer replaces the old
-  if (storable) {
-    http::StoredResponse meta;
-    meta.status = head.status;
-    meta.reason = head.reason;
-    meta.major = head.major;
-    meta.minor = head.minor;
-    meta.headers = head.headers;
-    meta.headers.remove_hop_by_hop();
-    meta.headers.remove("Set-Cookie");   // never handed to another client
-    meta.headers.remove("Set-Cookie2");
-    meta.request_time = ex_.request_time;
-    meta.response_time = now_s();
-    meta.lifetime = http::freshness_lifetime(head.status, head.headers, resp_cc, cache->policy(), ex_.url_text);
-    http::record_vary(head.headers, ex_.req.headers, &meta);
-    ex_.writer = cache->begin_store(ex_.cache_key, meta, head.content_length);
+  auto meta = cache->storable_meta(ex_.req.headers, ex_.req_cc, head, ex_.url_text, ex_.request_time, now_s(), &why);
+  if (ex_.revalidating && !meta) cache->invalidate(ex_.cache_key);  // the new answer replaces the old
+  if (meta) {
+    ex_.writer = cache->begin_store(ex_.cache_key, *meta, head.content_length);
     if (!ex_.writer) why = "store refused the object";
   }
   ex_.cache_status = name + "; fwd=" + (ex_.revalidating ? "stale" : "uri-miss") + "; fwd-status=" +
@@ -350,26 +337,8 @@ void ClientSession::begin_storing(const http::MessageHead& head) {
 void ClientSession::refresh_from_304(const http::MessageHead& head) {
   // RFC 9111 §4.3.4: the 304's header fields replace the stored ones of the same name.
   auto* cache = w_.cache();
-  http::StoredResponse meta = *ex_.stale_meta;
-  http::HeaderList fresh = head.headers;
-  fresh.remove_hop_by_hop();
-  for (const auto& f : fresh) {
-    if (http::iequals(f.name, "Content-Length") || http::iequals(f.name, "Set-Cookie") ||
-        http::iequals(f.name, "Content-Range"))
-      continue;
-    meta.headers.remove(f.name);
-  }
-  for (const auto& f : fresh) {
-    if (http::iequals(f.name, "Content-Length") || http::iequals(f.name, "Set-Cookie") ||
-        http::iequals(f.name, "Content-Range"))
-      continue;
-    meta.headers.add(f.name, f.value);
-  }
-  meta.request_time = ex_.request_time;
-  meta.response_time = now_s();
-  auto cc = http::CacheControl::parse(meta.headers);
-  meta.lifetime = http::freshness_lifetime(meta.status, meta.headers, cc, cache->policy(), ex_.url_text);
-  cache->refresh(ex_.stale_store_key, meta);
+  auto meta = cache->merge_not_modified(*ex_.stale_meta, head.headers, ex_.request_time, now_s(), ex_.url_text);
+  cache->refresh(ex_.stale_store_key, meta, ex_.stale);
   ex_.stale_meta = meta;
 }
 

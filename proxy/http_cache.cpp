@@ -142,8 +142,60 @@ cache::Writer HttpCache::begin_store(const std::string& key, const StoredRespons
   return store_.writer(kNs, store_key, meta.serialize(), expiry);
 }
 
-void HttpCache::refresh(const std::string& store_key, const StoredResponse& meta) {
-  store_.update_metadata(kNs, store_key, meta.serialize(), expiry_of(meta));
+std::optional<StoredResponse> HttpCache::storable_meta(const HeaderList& req_headers, const CacheControl& req_cc,
+                                                       const MessageHead& resp, const std::string& url,
+                                                       std::int64_t request_time, std::int64_t now,
+                                                       std::string* why) const {
+  auto resp_cc = CacheControl::parse(resp.headers);
+  if (!is_storable("GET", req_headers, req_cc, resp.status, resp.headers, resp_cc, policy_, url, why)) return std::nullopt;
+  StoredResponse meta;
+  meta.status = resp.status;
+  meta.reason = resp.reason;
+  meta.major = resp.major;
+  meta.minor = resp.minor;
+  meta.headers = resp.headers;
+  meta.headers.remove_hop_by_hop();
+  meta.headers.remove("Set-Cookie");  // never handed to another client
+  meta.headers.remove("Set-Cookie2");
+  meta.request_time = request_time;
+  meta.response_time = now;
+  meta.lifetime = freshness_lifetime(resp.status, resp.headers, resp_cc, policy_, url);
+  record_vary(resp.headers, req_headers, &meta);
+  return meta;
+}
+
+StoredResponse HttpCache::merge_not_modified(const StoredResponse& stored, const HeaderList& resp_headers,
+                                             std::int64_t request_time, std::int64_t now,
+                                             const std::string& url) const {
+  StoredResponse meta = stored;
+  HeaderList fresh = resp_headers;
+  fresh.remove_hop_by_hop();
+  auto skip = [](const std::string& n) {
+    return iequals(n, "Content-Length") || iequals(n, "Set-Cookie") || iequals(n, "Content-Range");
+  };
+  for (const auto& f : fresh)
+    if (!skip(f.name)) meta.headers.remove(f.name);
+  for (const auto& f : fresh)
+    if (!skip(f.name)) meta.headers.add(f.name, f.value);
+  meta.request_time = request_time;
+  meta.response_time = now;
+  auto cc = CacheControl::parse(meta.headers);
+  meta.lifetime = freshness_lifetime(meta.status, meta.headers, cc, policy_, url);
+  return meta;
+}
+
+bool HttpCache::begin_background_refresh(const std::string& key) {
+  std::lock_guard lk(mu_);
+  return refreshing_.emplace(key, true).second;
+}
+
+void HttpCache::end_background_refresh(const std::string& key) {
+  std::lock_guard lk(mu_);
+  refreshing_.erase(key);
+}
+
+void HttpCache::refresh(const std::string& store_key, const StoredResponse& meta, const cache::Handle& revalidated) {
+  store_.update_metadata(kNs, store_key, meta.serialize(), expiry_of(meta), revalidated);
 }
 
 bool HttpCache::invalidate(const std::string& key) {

@@ -15,6 +15,7 @@
 #include "core/config.hpp"
 #include "core/worker_pool.hpp"
 #include "proxy/cache_policy.hpp"
+#include "proxy/http_parser.hpp"
 
 namespace outpost::http {
 
@@ -42,7 +43,9 @@ class HttpCache {
   cache::Writer begin_store(const std::string& key, const StoredResponse& meta, std::uint64_t expected_size);
 
   // A 304 refreshed a stored response: replace its metadata (§4.3.4), keep the body.
-  void refresh(const std::string& store_key, const StoredResponse& meta);
+  // `revalidated` is the object that was revalidated: if the key has been replaced since,
+  // the old 304's headers are not attached to the newer body.
+  void refresh(const std::string& store_key, const StoredResponse& meta, const cache::Handle& revalidated);
 
   // §4.4 and PURGE: removes the object (and its Vary marker) for a primary key.
   bool invalidate(const std::string& key);
@@ -54,6 +57,18 @@ class HttpCache {
   void settle(const std::string& key, bool writer_started);
 
   static std::int64_t expiry_of(const StoredResponse& m);
+
+  // §3: the metadata to store for this response, or nullopt (with the reason) if it must
+  // not be stored. Set-Cookie is stripped from what is kept.
+  std::optional<StoredResponse> storable_meta(const HeaderList& req_headers, const CacheControl& req_cc,
+                                              const MessageHead& resp, const std::string& url,
+                                              std::int64_t request_time, std::int64_t now, std::string* why) const;
+  // §4.3.4: a stored response updated from a 304's header fields.
+  StoredResponse merge_not_modified(const StoredResponse& stored, const HeaderList& resp_headers,
+                                    std::int64_t request_time, std::int64_t now, const std::string& url) const;
+  // stale-while-revalidate: at most one background refresh per key at a time.
+  bool begin_background_refresh(const std::string& key);
+  void end_background_refresh(const std::string& key);
 
  private:
   std::string variant_key(const std::string& key, const std::vector<std::string>& names, const HeaderList& req) const;
@@ -68,6 +83,7 @@ class HttpCache {
   };
   std::mutex mu_;
   std::unordered_map<std::string, std::vector<Waiter>> inflight_;
+  std::unordered_map<std::string, bool> refreshing_;
 };
 
 // Headers of a stored response as sent on a hit: stored headers, then Age, Via, X-Cache,

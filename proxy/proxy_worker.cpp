@@ -87,6 +87,9 @@ void ProxyWorker::begin_shutdown(double grace_s, std::function<void()> done) {
   for (auto* l : listeners_)
     uv_close(reinterpret_cast<uv_handle_t*>(l), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
   listeners_.clear();
+  auto background = std::move(background_);
+  background_.clear();
+  for (auto& [task, abort] : background) abort();
   // Copy: closing a session removes it from the set.
   std::vector<ClientSession*> all(sessions_.begin(), sessions_.end());
   for (auto* s : all) s->on_shutdown();

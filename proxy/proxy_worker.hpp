@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -60,6 +61,9 @@ class ProxyWorker {
   ProxyCounters& counters() { return counters_; }
   std::size_t session_count() const { return sessions_.size(); }
   void session_closed(ClientSession* s);
+  // Work without a client (background revalidation): aborted at shutdown.
+  void add_background(void* task, std::function<void()> abort) { background_[task] = std::move(abort); }
+  void remove_background(void* task) { background_.erase(task); }
 
  private:
   void on_connection(uv_stream_t* server, int status);
@@ -73,6 +77,7 @@ class ProxyWorker {
   AccessLogBuffer alog_;
   std::vector<uv_tcp_t*> listeners_;
   std::unordered_set<ClientSession*> sessions_;
+  std::unordered_map<void*, std::function<void()>> background_;
   bool shutting_down_ = false;
   std::function<void()> on_done_;
   uv_timer_t* grace_timer_ = nullptr;

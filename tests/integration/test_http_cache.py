@@ -183,11 +183,12 @@ class HttpCache(h.IntegrationTest):
         self.assertLess(int(hh["age"]), 40)
 
     def test_s4_2_expiry_then_refetch(self):
-        p = self.script("s4_2_expire", headers=[["Cache-Control", "max-age=1"]])
+        # Ages are whole seconds: max-age=2 keeps the immediate second request safely fresh.
+        p = self.script("s4_2_expire", headers=[["Cache-Control", "max-age=2"]])
         self.get(p)
         self.get(p)
         self.assertEqual(self.origin.count(p), 1)
-        time.sleep(2.1)
+        time.sleep(3.1)
         self.get(p)
         self.assertEqual(self.origin.count(p), 2)
 
@@ -196,12 +197,17 @@ class HttpCache(h.IntegrationTest):
         p = self.script("s4_3_etag", headers=[["Cache-Control", "max-age=1"]], etag='"v1"', body="stored body")
         self.get(p)
         time.sleep(2.1)
+        # The origin's 304 will carry new header values: §4.3.4 says they replace the stored ones.
+        self.script("s4_3_etag", headers=[["Cache-Control", "max-age=600"], ["X-Version", "2"]], etag='"v1"',
+                    body="the origin would send this on a 200")
         s, hh, b = self.get(p)
         self.assertEqual((s, b), (200, b"stored body"))
+        self.assertEqual(hh["cache-control"], "max-age=600")
+        self.assertEqual(hh["x-version"], "2")
         self.assertEqual(self.origin.count(p), 2)
         self.assertEqual(self.origin.last_headers(p).get("if-none-match"), '"v1"')
         self.log_code(p, "TCP_REFRESH_UNMODIFIED")
-        # §4.3.4: the 304 refreshed the entry: fresh again.
+        # The refreshed entry is fresh again (its new lifetime is 600 s).
         self.get(p)
         self.assertEqual(self.origin.count(p), 2)
 
@@ -334,6 +340,29 @@ class HttpCache(h.IntegrationTest):
         s, _, b = self.get(p)
         self.assertEqual((s, b), (200, b"stale ok"))
         self.log_code(p, "TCP_REFRESH_FAIL_OLD")
+
+    def test_rfc5861_stale_while_revalidate_background_refresh(self):
+        p = self.script("swr", headers=[["Cache-Control", "max-age=1, stale-while-revalidate=60"]], etag='"w1"',
+                        body="swr body")
+        self.get(p)
+        time.sleep(2.1)
+        self.script("swr", headers=[["Cache-Control", "max-age=600, stale-while-revalidate=60"]], etag='"w1"',
+                    body="not sent: the origin answers 304", delay=2)
+        t0 = time.time()
+        s, hh, b = self.get(p)
+        self.assertEqual((s, b), (200, b"swr body"))
+        self.assertLess(time.time() - t0, 1.5, "stale response waited for the origin")
+        self.log_code(p, "TCP_STALE_HIT")
+        deadline = time.time() + 5
+        while self.origin.count(p) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.origin.count(p), 2)  # exactly one background revalidation
+        self.assertEqual(self.origin.last_headers(p).get("if-none-match"), '"w1"')
+        time.sleep(2.3)  # let the (delayed) 304 land
+        s, hh, b = self.get(p)
+        self.assertEqual(hh["cache-control"], "max-age=600, stale-while-revalidate=60")
+        self.assertTrue(hh["cache-status"].split(";")[1].strip() == "hit")
+        self.assertEqual(self.origin.count(p), 2)
 
     # ---- collapsed forwarding
     def test_collapsed_forwarding_one_origin_request(self):

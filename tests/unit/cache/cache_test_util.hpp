@@ -25,6 +25,13 @@ class TempDir {
   std::string path_;
 };
 
+// "prefix" + number, built by appending (GCC 12's -Wrestrict misfires on "lit" + std::string).
+inline std::string numbered(std::string_view prefix, long long n) {
+  std::string s(prefix);
+  s += std::to_string(n);
+  return s;
+}
+
 // lookup_async, waiting for the answer (tests only: this blocks).
 inline Handle fetch(Store& s, Namespace ns, std::string_view key) {
   std::promise<Handle> p;

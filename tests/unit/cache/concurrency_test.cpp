@@ -6,10 +6,13 @@
 #include <random>
 #include <thread>
 
+#include "cache/shard_lock.hpp"
 #include "cache/store.hpp"
+#include "cache_test_util.hpp"
 
 using namespace outpost;
 using namespace outpost::cache;
+using outpost::cache::testing::numbered;
 
 namespace {
 
@@ -47,7 +50,7 @@ TEST(CacheConcurrency, MixedOperationsStayConsistent) {
     threads.emplace_back([&, t] {
       std::mt19937 rng(static_cast<unsigned>(t) * 7919u);
       for (int i = 0; i < kOps; ++i) {
-        std::string key = "key" + std::to_string(rng() % kKeys);
+        std::string key = numbered("key", rng() % kKeys);
         auto ns = static_cast<Namespace>(rng() % 2);
         unsigned op = rng() % 100;
         if (op < 60) {
@@ -68,7 +71,7 @@ TEST(CacheConcurrency, MixedOperationsStayConsistent) {
           Handle h = s->lookup(ns, key);
           if (h) {
             std::string meta(h.metadata());
-            s->update_metadata(ns, key, meta.substr(0, meta.find('|') + 1) + "refreshed", 0);
+            s->update_metadata(ns, key, meta.substr(0, meta.find('|') + 1) + "refreshed", 0, h);
           }
         } else if (op < 99) {
           Reader r = s->attach(ns, key);
@@ -93,7 +96,7 @@ TEST(CacheConcurrency, MixedOperationsStayConsistent) {
   // Everything left must be consistent too.
   for (int k = 0; k < kKeys; ++k)
     for (int n = 0; n < 2; ++n)
-      if (Handle h = s->lookup(static_cast<Namespace>(n), "key" + std::to_string(k))) {
+      if (Handle h = s->lookup(static_cast<Namespace>(n), numbered("key", k))) {
         EXPECT_TRUE(consistent(h));
       }
 }
@@ -104,7 +107,7 @@ TEST(CacheConcurrency, CollapsedForwardingManyReaders) {
   o.max_object_size = 16 << 20;
   auto s = Store::open(o);
   for (int round = 0; round < 20; ++round) {
-    std::string key = "obj" + std::to_string(round);
+    std::string key = numbered("obj", round);
     Status st;
     Writer w = s->writer(Namespace::kHttp, key, "m", 0, WriterMode::kExclusive, &st);
     ASSERT_TRUE(w);
@@ -150,4 +153,43 @@ TEST(CacheConcurrency, CollapsedForwardingManyReaders) {
       EXPECT_EQ(errors.load(), 0);
     }
   }
+}
+
+// The shard lock itself: writers change two plain variables together; readers (several per
+// slot too) must never see them differ, and writers must never interleave.
+TEST(CacheConcurrency, ShardLockExcludesWritersFromReaders) {
+  using namespace outpost::cache::detail;
+  SharedShardLock lock;
+  std::uint64_t a = 0, b = 0;  // guarded by `lock`
+  std::atomic<bool> stop{false};
+  std::atomic<int> torn{0};
+  std::atomic<std::uint64_t> reads{0};
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 3; ++r) {
+    threads.emplace_back([&] {
+      while (!stop.load()) {
+        ReadGuard g(lock);
+        if (a != b) ++torn;
+        reads.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  constexpr int kWrites = 20000;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2; ++w) {
+    writers.emplace_back([&] {
+      for (int i = 0; i < kWrites; ++i) {
+        std::lock_guard g(lock);
+        ++a;
+        ++b;
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  stop = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(torn.load(), 0);
+  EXPECT_EQ(a, 2u * kWrites);
+  EXPECT_EQ(b, 2u * kWrites);
+  EXPECT_GT(reads.load(), 0u);
 }

@@ -36,7 +36,13 @@ inline std::string meta(const std::string& key, unsigned version) { return key +
 
 inline std::vector<Op> round_ops(int round) {
   std::vector<Op> ops;
-  auto key = [&](int i) { return "r" + std::to_string(round) + "-" + std::to_string(i); };
+  auto key = [&](int i) {
+    std::string k = "r";  // appended piecewise: GCC 12's -Wrestrict misfires on "lit" + string
+    k += std::to_string(round);
+    k += '-';
+    k += std::to_string(i);
+    return k;
+  };
   for (int i = 0; i < kOpsPerRound; ++i) {
     if (i % 7 == 6) ops.push_back({Op::kPut, key(i - 3), 2});       // overwrite
     else if (i % 11 == 10) ops.push_back({Op::kErase, key(i - 5), 0});

@@ -1,5 +1,6 @@
 // The process the crash test kills: replays round N's write storm into a disk-backed store,
-// printing "ack <n>" once the first n operations are on disk.
+// printing "ack <n>" once the first n operations are on disk. With "small", the disk budget
+// is tiny so that segment reclaim (re-writes and drops) runs during the storm.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -10,8 +11,8 @@
 using namespace outpost::cache;
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s DIR ROUND\n", argv[0]);
+  if (argc != 3 && argc != 4) {
+    std::fprintf(stderr, "usage: %s DIR ROUND [small]\n", argv[0]);
     return 2;
   }
   StoreOptions o;
@@ -20,6 +21,12 @@ int main(int argc, char** argv) {
   o.max_object_size = 64 << 10;
   o.segment_size = 1 << 20;
   o.disk_size = 1ull << 30;
+  bool small = argc == 4;  // a disk budget of 8 small segments: reclaim runs all the time
+  if (small) {
+    o.segment_size = 256 << 10;
+    o.disk_size = 8 * o.segment_size;
+    o.memory_size = 1 << 20;
+  }
   std::string err;
   auto store = Store::open(o, &err);
   if (!store) {
@@ -37,6 +44,8 @@ int main(int argc, char** argv) {
     } else {
       store->erase(Namespace::kHttp, op.key);
     }
+    // Reading recent objects marks them referenced: reclaim re-writes those.
+    if (small && i % 3 == 0 && i >= 2) (void)store->lookup(Namespace::kHttp, ops[i - 2].key);
     if ((i + 1) % crash::kAckEvery == 0) {
       store->flush();
       std::printf("ack %zu\n", i + 1);

@@ -11,6 +11,7 @@
 
 using namespace outpost;
 using namespace outpost::cache;
+using outpost::cache::testing::numbered;
 using outpost::cache::testing::fetch;
 using outpost::cache::testing::TempDir;
 namespace fs = std::filesystem;
@@ -76,7 +77,7 @@ TEST(CacheDisk, SurvivesRestart) {
   {
     auto s = open_store(disk_options(d.path()));
     for (int i = 0; i < 100; ++i)
-      ASSERT_EQ(s->insert(Namespace::kHttp, "k" + std::to_string(i), "m" + std::to_string(i), body_of(i), 1000 + i), Status::kOk);
+      ASSERT_EQ(s->insert(Namespace::kHttp, numbered("k", i), numbered("m", i), body_of(i), 1000 + i), Status::kOk);
     s->insert(Namespace::kDns, "dns-a", "rrset", "1.2.3.4");
     s->insert(Namespace::kCert, "cert-a", "pem", "-----BEGIN");
     s->erase(Namespace::kHttp, "k5");
@@ -100,7 +101,7 @@ TEST(CacheDisk, SurvivesRestart) {
   EXPECT_FALSE(s->lookup(Namespace::kHttp, "k1"));  // memory tier only: not there yet
   EXPECT_TRUE(s->contains(Namespace::kHttp, "k1"));
   for (int i = 0; i < 100; ++i) {
-    Handle h = fetch(*s, Namespace::kHttp, "k" + std::to_string(i));
+    Handle h = fetch(*s, Namespace::kHttp, numbered("k", i));
     if (i == 5) {
       EXPECT_FALSE(h);
       continue;
@@ -113,7 +114,7 @@ TEST(CacheDisk, SurvivesRestart) {
     } else if (i == 9) {
       EXPECT_EQ(h.body_string(), "second version");
     } else {
-      EXPECT_EQ(h.metadata(), "m" + std::to_string(i));
+      EXPECT_EQ(h.metadata(), numbered("m", i));
       EXPECT_EQ(h.expiry_hint(), 1000 + i);
       EXPECT_EQ(h.body_string(), body_of(i));
     }
@@ -156,7 +157,7 @@ TEST(CacheDisk, CorruptAndTornRecordsAreSkippedAndCounted) {
   TempDir d;
   {
     auto s = open_store(disk_options(d.path()));
-    for (int i = 0; i < 5; ++i) s->insert(Namespace::kHttp, "k" + std::to_string(i), "m", body_of(i));
+    for (int i = 0; i < 5; ++i) s->insert(Namespace::kHttp, numbered("k", i), "m", body_of(i));
     s->flush();
   }
   // The first record starts at 0: flip a byte of its body (header stays intact).
@@ -174,7 +175,7 @@ TEST(CacheDisk, CorruptAndTornRecordsAreSkippedAndCounted) {
   EXPECT_EQ(st.of(Namespace::kHttp).objects_disk, 3u);
   EXPECT_FALSE(fetch(*s, Namespace::kHttp, "k0"));
   EXPECT_FALSE(fetch(*s, Namespace::kHttp, "k4"));
-  for (int i = 1; i < 4; ++i) EXPECT_EQ(fetch(*s, Namespace::kHttp, "k" + std::to_string(i)).body_string(), body_of(i));
+  for (int i = 1; i < 4; ++i) EXPECT_EQ(fetch(*s, Namespace::kHttp, numbered("k", i)).body_string(), body_of(i));
 }
 
 TEST(CacheDisk, CorruptionFoundOnReadIsNeverServed) {
@@ -194,7 +195,7 @@ TEST(CacheDisk, CorruptionFoundOnReadIsNeverServed) {
 TEST(CacheDisk, EvictedFromMemoryStillServedFromDisk) {
   TempDir d;
   auto s = open_store(disk_options(d.path(), 1 << 20));
-  for (int i = 0; i < 600; ++i) s->insert(Namespace::kHttp, "k" + std::to_string(i), "", std::string(4000, 'x') + std::to_string(i));
+  for (int i = 0; i < 600; ++i) s->insert(Namespace::kHttp, numbered("k", i), "", std::string(4000, 'x') + std::to_string(i));
   s->flush();
   auto st = s->stats();
   EXPECT_GT(st.of(Namespace::kHttp).evictions, 0u);
@@ -217,7 +218,7 @@ TEST(CacheDisk, SegmentsAreReclaimedOldestFirstKeepingReferencedObjects) {
   s->flush();
   for (int round = 0; round < 40; ++round) {
     for (int i = 0; i < 10; ++i)
-      s->insert(Namespace::kHttp, "f" + std::to_string(round * 10 + i), "", std::string(3000, 'f'));
+      s->insert(Namespace::kHttp, numbered("f", round * 10 + i), "", std::string(3000, 'f'));
     s->erase(Namespace::kHttp, "nothing");
     // "keep" is read (from memory or disk) now and then, which marks it referenced.
     EXPECT_TRUE(fetch(*s, Namespace::kHttp, "keep"));
@@ -251,21 +252,23 @@ TEST(CacheDisk, FullDiskStopsAdmissionServingContinues) {
   auto s = open_store(o);
   int inserted = 0;
   for (; inserted < 200; ++inserted) {
-    s->insert(Namespace::kHttp, "k" + std::to_string(inserted), "", std::string(4000, 'x'));
+    s->insert(Namespace::kHttp, numbered("k", inserted), "", std::string(4000, 'x'));
     s->flush();
     if (s->stats().disk_full) break;
   }
   auto st = s->stats();
   ASSERT_TRUE(st.disk_full);
-  EXPECT_GT(st.of(Namespace::kHttp).rejected, 0u);
+  EXPECT_GT(st.of(Namespace::kHttp).disk_rejected, 0u);
+  EXPECT_EQ(st.of(Namespace::kHttp).rejected, 0u);  // still admitted to memory
   std::uint64_t on_disk = st.of(Namespace::kHttp).objects_disk;
   EXPECT_GT(on_disk, 10u);
   EXPECT_LT(on_disk, 70u);
   // Admission to disk stops: new objects stay in memory only; everything is still served.
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(s->insert(Namespace::kHttp, "late" + std::to_string(i), "", "late"), Status::kOk);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(s->insert(Namespace::kHttp, numbered("late", i), "", "late"), Status::kOk);
   s->flush();
   EXPECT_EQ(s->stats().of(Namespace::kHttp).objects_disk, on_disk);
-  for (int i = 0; i <= inserted; ++i) EXPECT_TRUE(s->lookup(Namespace::kHttp, "k" + std::to_string(i))) << i;
+  EXPECT_GE(s->stats().of(Namespace::kHttp).disk_rejected, st.of(Namespace::kHttp).disk_rejected + 20);
+  for (int i = 0; i <= inserted; ++i) EXPECT_TRUE(s->lookup(Namespace::kHttp, numbered("k", i))) << i;
   EXPECT_EQ(s->lookup(Namespace::kHttp, "late3").body_string(), "late");
   s.reset();
   // What did reach the disk is intact after a restart.

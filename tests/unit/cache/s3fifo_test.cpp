@@ -2,11 +2,13 @@
 // queue, promotion of re-accessed objects to main, ghost re-admission, lazy re-insertion in
 // main, long-dead objects first, size awareness.
 #include "cache/s3fifo.hpp"
+#include "cache_test_util.hpp"
 
 #include <gtest/gtest.h>
 
 using namespace outpost;
 using namespace outpost::cache;
+using outpost::cache::testing::numbered;
 using namespace outpost::cache::detail;
 
 namespace {
@@ -41,7 +43,7 @@ class S3FifoTest : public ::testing::Test {
 
 TEST_F(S3FifoTest, OneHitWondersLeaveFromSmallAccessedMoveToMain) {
   Object* o[10];
-  for (int i = 0; i < 10; ++i) o[i] = add("k" + std::to_string(i));
+  for (int i = 0; i < 10; ++i) o[i] = add(numbered("k", i));
   EXPECT_EQ(policy_.used(), 1000u);
   EXPECT_TRUE(evicted().empty());
   o[0]->touch();
@@ -57,7 +59,7 @@ TEST_F(S3FifoTest, OneHitWondersLeaveFromSmallAccessedMoveToMain) {
 }
 
 TEST_F(S3FifoTest, GhostHitGoesStraightToMain) {
-  for (int i = 0; i < 10; ++i) add("k" + std::to_string(i));
+  for (int i = 0; i < 10; ++i) add(numbered("k", i));
   add("kA");
   EXPECT_EQ(evicted(), V{"k0"});
   Object* again = add("k0");  // remembered by the ghost queue
@@ -73,8 +75,8 @@ class S3FifoSmallGhostTest : public S3FifoTest {
 };
 
 TEST_F(S3FifoSmallGhostTest, GhostForgetsBeyondItsByteBudget) {
-  for (int i = 0; i < 10; ++i) add("k" + std::to_string(i));
-  for (int i = 0; i < 3; ++i) add("n" + std::to_string(i));
+  for (int i = 0; i < 10; ++i) add(numbered("k", i));
+  for (int i = 0; i < 3; ++i) add(numbered("n", i));
   EXPECT_EQ(evicted(), (V{"k0", "k1", "k2"}));  // ghost holds 200 bytes: k1, k2
   EXPECT_EQ(add("k0")->queue, Queue::kSmall);   // forgotten
   EXPECT_EQ(add("k2")->queue, Queue::kMain);    // remembered
@@ -84,7 +86,7 @@ TEST_F(S3FifoTest, MainReinsertsAccessedObjectsLazily) {
   // Fill main with m0..m8 (accessed once in small), then small with s0.
   Object* m[9];
   for (int i = 0; i < 9; ++i) {
-    m[i] = add("m" + std::to_string(i));
+    m[i] = add(numbered("m", i));
     m[i]->touch();
   }
   add("s0");
@@ -110,7 +112,7 @@ TEST_F(S3FifoTest, LongDeadObjectsAreEvictedFirst) {
   hot->touch();
   add("d0", 100, 90);   // dead at 90: 90 + 5 < 100 → long dead
   add("f0", 100, 200);  // fresh expiry
-  for (int i = 0; i < 7; ++i) add("k" + std::to_string(i));
+  for (int i = 0; i < 7; ++i) add(numbered("k", i));
   EXPECT_TRUE(evicted().empty());
   add("kX");
   EXPECT_EQ(evicted(), V{"d0"});  // not h0/f0, the FIFO tail
@@ -121,7 +123,7 @@ TEST_F(S3FifoTest, LongDeadObjectsAreEvictedFirst) {
 
 TEST_F(S3FifoTest, SizeAwareLargeColdObjectLeavesQuickly) {
   for (int i = 0; i < 8; ++i) {
-    Object* o = add("k" + std::to_string(i));
+    Object* o = add(numbered("k", i));
     o->touch();
   }
   add("LL", 300);  // 1100 bytes: small drains its hot objects to main, then the cold large one goes

@@ -6,9 +6,11 @@
 #include <thread>
 
 #include "cache/store.hpp"
+#include "cache_test_util.hpp"
 
 using namespace outpost;
 using namespace outpost::cache;
+using outpost::cache::testing::numbered;
 
 namespace {
 
@@ -160,6 +162,14 @@ TEST(CacheStore, UpdateMetadataKeepsBody) {
   EXPECT_EQ(after.body()[0].chunk.get(), before.body()[0].chunk.get());  // body not rewritten
   EXPECT_EQ(before.metadata(), "old-headers");                         // handles are immutable
   EXPECT_EQ(s->stats().of(Namespace::kHttp).objects_memory, 1u);
+  // Conditional on the revalidated object: the current one (after an update) qualifies...
+  EXPECT_EQ(s->update_metadata(Namespace::kHttp, "x", "newer-headers", 300, after), Status::kOk);
+  Handle current = s->lookup(Namespace::kHttp, "x");
+  EXPECT_EQ(current.metadata(), "newer-headers");
+  // ...but not once other content replaced it.
+  s->insert(Namespace::kHttp, "x", "v2", "another body");
+  EXPECT_EQ(s->update_metadata(Namespace::kHttp, "x", "stale-304", 400, current), Status::kNotFound);
+  EXPECT_EQ(s->lookup(Namespace::kHttp, "x").metadata(), "v2");
 }
 
 TEST(CacheStore, OversizedObjectsAreRejected) {
@@ -253,8 +263,8 @@ TEST(CacheStore, MemoryBudgetIsShared) {
   auto s = memory_store(256 << 10, 16 << 10);
   std::string body(4000, 'z');
   for (int i = 0; i < 200; ++i) {
-    s->insert(Namespace::kHttp, "h" + std::to_string(i), "", body);
-    s->insert(Namespace::kDns, "d" + std::to_string(i), "", body);
+    s->insert(Namespace::kHttp, numbered("h", i), "", body);
+    s->insert(Namespace::kDns, numbered("d", i), "", body);
   }
   auto st = s->stats();
   EXPECT_LE(st.total().bytes_memory, 256u << 10);

@@ -3,18 +3,28 @@
 # nginx (proxy_pass with upstream keep-alive) and Squid (cache disabled) to the same nginx
 # origin, for 1 KiB, 64 KiB and 1 MiB objects. Prints req/s, p50/p99 latency and server CPU
 # seconds per 100k requests, median of RUNS runs (min-max in brackets).
-# Usage: bench/proxy_passthrough.sh [--quick] [--pinned]
-#   --quick: 1 run of 5 s per row; --pinned: servers on CPU 0 with one worker, wrk on CPU 1.
+# Usage: bench/proxy_load.sh [--quick] [--pinned] [--hits]
+#   --quick: 1 run of 5 s per row; --pinned: servers on CPU 0 with one worker, wrk on CPU 1;
+#   --hits: the origin marks objects fresh for an hour and every proxy caches them in memory
+#   (Outpost's cache, nginx proxy_cache, Squid cache_mem): fresh-hit throughput instead.
 # Everything listens on 127.0.0.1 high ports; all processes are stopped by PID at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=3 DURATION=10 PINNED=0 CONNS=${CONNS:-64}
+RUNS=3 DURATION=10 PINNED=0 HITS=0 CONNS=${CONNS:-64}
 for a in "$@"; do
   case $a in
     --quick) RUNS=1 DURATION=5 ;;
     --pinned) PINNED=1 ;;
+    --hits) HITS=1 ;;
   esac
 done
+ORIGIN_EXPIRES="" NGINX_CACHE="" SQUID_CACHE="cache deny all" MODE="pass-through (no caching)"
+if [ $HITS = 1 ]; then
+  ORIGIN_EXPIRES="expires 1h;"
+  SQUID_CACHE="maximum_object_size_in_memory 2 MB
+cache_mem 256 MB"
+  MODE="fresh hits from memory"
+fi
 OUTPOST_BIN=${OUTPOST_BIN:-build/release/app/outpost}
 [ -x "$OUTPOST_BIN" ] || { cmake --preset release >/dev/null && cmake --build --preset release --target outpost; }
 for t in wrk nginx squid; do command -v $t >/dev/null || { echo "missing $t (apt-get install wrk nginx squid)"; exit 1; }; done
@@ -40,7 +50,7 @@ pid $W/origin.pid; error_log $W/origin-error.log error;
 events { worker_connections 8192; }
 http { access_log off; sendfile on; tcp_nopush off; keepalive_requests 1000000;
   client_body_temp_path $W/tmp; proxy_temp_path $W/tmp; fastcgi_temp_path $W/tmp; uwsgi_temp_path $W/tmp; scgi_temp_path $W/tmp;
-  server { listen 127.0.0.1:$ORIGIN reuseport; root $W/www; } }
+  server { listen 127.0.0.1:$ORIGIN reuseport; root $W/www; $ORIGIN_EXPIRES } }
 EOC
 $WRK_CPU nginx -c "$W/origin.conf" -p "$W" & PIDS+=($!)
 
@@ -51,6 +61,8 @@ workers = $WORKERS
 [log]
 level = "warn"
 access_log = ""
+[http_cache]
+enabled = $( [ $HITS = 1 ] && echo true || echo false )
 [proxy]
 listen = ["127.0.0.1:$OUTPOST"]
 [origin]
@@ -66,8 +78,10 @@ events { worker_connections 8192; }
 http { access_log off; keepalive_requests 1000000; tcp_nopush off;
   client_body_temp_path $W/tmp; proxy_temp_path $W/tmp; fastcgi_temp_path $W/tmp; uwsgi_temp_path $W/tmp; scgi_temp_path $W/tmp;
   upstream origin { server 127.0.0.1:$ORIGIN; keepalive 256; keepalive_requests 1000000; }
+  proxy_cache_path $W/nginx-cache keys_zone=hot:64m max_size=512m;
   server { listen 127.0.0.1:$NGINXP reuseport;
-    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection "";
+      $( [ $HITS = 1 ] && echo "proxy_cache hot; add_header X-Cache \$upstream_cache_status;" ) } } }
 EOC
 $SRV_CPU nginx -c "$W/nginx-proxy.conf" -p "$W" & PIDS+=($!); NGINX_PID=$!
 
@@ -78,8 +92,7 @@ http_port 127.0.0.1:$SQUID
 acl localnet src 127.0.0.0/8
 http_access allow localnet
 http_access deny all
-cache deny all
-cache_mem 64 MB
+$SQUID_CACHE
 access_log none
 cache_log $W/squid-cache.log
 pid_filename $W/squid.pid
@@ -129,7 +142,7 @@ EOP
 
 median() { python3 -c "import sys,statistics as s; v=[float(x) for x in sys.argv[1:]]; print(f'{s.median(v):.6g} [{min(v):.6g}-{max(v):.6g}]')" "$@"; }
 
-echo "# Pass-through benchmark: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "# Proxy benchmark, $MODE: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "# wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s, $RUNS run(s), pinned=$PINNED, proxy workers=$WORKERS"
 echo "# outpost $("$OUTPOST_BIN" --version | cut -d' ' -f2), $(nginx -v 2>&1 | cut -d' ' -f3), squid $(squid -v | head -1 | awk '{print $4}')"
 printf "%-6s %-8s %-26s %-24s %-24s %-22s\n" size proxy "req/s" "p50 ms" "p99 ms" "cpu s/100k req"
