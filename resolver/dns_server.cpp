@@ -8,6 +8,7 @@
 
 #include "core/log.hpp"
 #include "core/worker_pool.hpp"
+#include "resolver/resolver_core.hpp"
 
 namespace outpost::dns {
 
@@ -126,6 +127,11 @@ void DnsServer::handle(std::span<const std::uint8_t> wire, const IpAddress& clie
     respond(*res);
     return;
   }
+  if (resolver_.core().running() >= opt_.max_pending_queries) {
+    // Overloaded: fail fast rather than hold ever more work.
+    respond(Resolution{rcode::SERVFAIL, {}, {}, false, false, "overloaded"});
+    return;
+  }
   std::weak_ptr<bool> alive = alive_;
   resolver_.query(question, [alive, respond](const Resolution& res) {
     if (alive.lock()) respond(res);
@@ -235,11 +241,33 @@ struct DnsServer::TcpConn : std::enable_shared_from_this<DnsServer::TcpConn> {
 
   void touch() { uv_timer_again(&idle); }
 
+  // At most this many queries of one connection are resolved at once; beyond it the
+  // connection is not read until answers have gone out (a pipelining client cannot make the
+  // server hold unbounded work).
+  static constexpr unsigned kMaxPipelined = 32;
+  bool paused = false;
+
+  static void alloc_cb(uv_handle_t*, size_t, uv_buf_t* buf) {
+    static thread_local char chunk[65536];
+    *buf = uv_buf_init(chunk, sizeof chunk);
+  }
+  static void read_cb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+    auto* c = static_cast<TcpConn*>(s->data);
+    if (n < 0) {
+      c->close();
+      return;
+    }
+    c->in.insert(c->in.end(), buf->base, buf->base + n);
+    c->touch();
+    c->on_data();
+  }
+  void start_reading() { uv_read_start(reinterpret_cast<uv_stream_t*>(&handle), alloc_cb, read_cb); }
+
   void on_data() {
     // Every complete length-prefixed message is a query; they may be pipelined.
-    while (in.size() >= 2) {
+    while (in.size() >= 2 && in_flight < kMaxPipelined && !closing) {
       std::size_t len = static_cast<std::size_t>(in[0]) << 8 | in[1];
-      if (in.size() < 2 + len) return;
+      if (in.size() < 2 + len) break;
       std::vector<std::uint8_t> msg(in.begin() + 2, in.begin() + 2 + static_cast<std::ptrdiff_t>(len));
       in.erase(in.begin(), in.begin() + 2 + static_cast<std::ptrdiff_t>(len));
       ++in_flight;
@@ -248,10 +276,20 @@ struct DnsServer::TcpConn : std::enable_shared_from_this<DnsServer::TcpConn> {
         auto c = weak.lock();
         if (!c || c->closing) return;
         --c->in_flight;
-        if (out.empty()) return;
-        c->write(std::move(out));
-        c->touch();
+        if (!out.empty()) {
+          c->write(std::move(out));
+          c->touch();
+        }
+        if (c->paused && c->in_flight < kMaxPipelined) {
+          c->paused = false;
+          c->start_reading();
+          c->on_data();
+        }
       });
+    }
+    if (in_flight >= kMaxPipelined && !paused && !closing) {
+      paused = true;
+      uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle));
     }
   }
 
@@ -345,22 +383,7 @@ bool DnsServer::start(std::string* error) {
       uv_timer_start(&c->idle, [](uv_timer_t* t) { static_cast<TcpConn*>(t->data)->close(); }, srv->opt_.tcp_idle_timeout_ms,
                      srv->opt_.tcp_idle_timeout_ms);
       srv->conns_.push_back(c);
-      uv_read_start(
-          reinterpret_cast<uv_stream_t*>(&c->handle),
-          [](uv_handle_t*, size_t, uv_buf_t* buf) {
-            static thread_local char chunk[65536];
-            *buf = uv_buf_init(chunk, sizeof chunk);
-          },
-          [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-            auto* c = static_cast<TcpConn*>(s->data);
-            if (n < 0) {
-              c->close();
-              return;
-            }
-            c->in.insert(c->in.end(), buf->base, buf->base + n);
-            c->touch();
-            c->on_data();
-          });
+      c->start_reading();
     });
   }
   return true;

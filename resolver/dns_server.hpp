@@ -21,6 +21,7 @@ struct DnsServerOptions {
   NetworkList allow_recursion;
   unsigned max_tcp_connections = 512;   // per worker
   std::uint32_t tcp_idle_timeout_ms = 10000;
+  std::size_t max_pending_queries = 20000;  // per worker; beyond it cache misses get SERVFAIL
 };
 
 struct DnsServerStats {

@@ -166,7 +166,7 @@ void IterativeQuery::start_ns_lookup(const Name& ns_name, std::uint16_t qtype) {
                        trace_);
 }
 
-void IterativeQuery::send_to(const IpAddress& addr, bool tcp) {
+void IterativeQuery::send_to(const IpAddress& addr, bool tcp, bool edns) {
   if (budget_->sends_left == 0) {
     finish(rcode::SERVFAIL, "work limit reached");
     return;
@@ -187,14 +187,15 @@ void IterativeQuery::send_to(const IpAddress& addr, bool tcp) {
   std::uint32_t timeout = tcp ? std::max<std::uint32_t>(core_.selection().timeout_ms(addr) * 2, 1000)
                               : core_.selection().timeout_ms(addr);
   upstream_handle_ = core_.upstream().send(addr, port, q, mode_ == Mode::forward, tcp, timeout,
-                                           [this, &core, self_id, addr, q, tcp](UpstreamResult&& res) {
+                                           [this, &core, self_id, addr, q, tcp, edns](UpstreamResult&& res) {
                                              if (!core.alive(self_id) || done_) return;
                                              upstream_handle_ = 0;
-                                             on_reply(addr, q, tcp, std::move(res));
-                                           });
+                                             on_reply(addr, q, tcp, edns, std::move(res));
+                                           },
+                                           edns);
 }
 
-void IterativeQuery::on_reply(const IpAddress& addr, const Question& sent, bool tcp, UpstreamResult&& res) {
+void IterativeQuery::on_reply(const IpAddress& addr, const Question& sent, bool tcp, bool edns, UpstreamResult&& res) {
   auto& sel = core_.selection();
   TraceStep step;
   if (trace_) {
@@ -225,7 +226,14 @@ void IterativeQuery::on_reply(const IpAddress& addr, const Question& sent, bool 
   Message& m = res.message;
   if (m.header.tc && !tcp) {
     emit("truncated, retrying over TCP");
-    send_to(addr, true);
+    send_to(addr, true, edns);
+    return;
+  }
+  // RFC 6891 section 7: a server that rejects EDNS (FORMERR/NOTIMP without an OPT record in the
+  // reply) is asked again without it.
+  if (edns && !m.edns && (m.header.rcode == rcode::FORMERR || m.header.rcode == rcode::NOTIMP)) {
+    emit("EDNS rejected, retrying without");
+    send_to(addr, tcp, false);
     return;
   }
   const bool forwarder = mode_ == Mode::forward;

@@ -36,8 +36,8 @@ class IterativeQuery {
   void next_query();
   bool resolve_server_names();
   void start_ns_lookup(const Name& ns_name, std::uint16_t qtype);
-  void send_to(const IpAddress& addr, bool tcp);
-  void on_reply(const IpAddress& addr, const Question& sent, bool tcp, struct UpstreamResult&& res);
+  void send_to(const IpAddress& addr, bool tcp, bool edns = true);
+  void on_reply(const IpAddress& addr, const Question& sent, bool tcp, bool edns, struct UpstreamResult&& res);
   bool take_chain(const Message& m);
   void handle_referral(const Message& m);
   void handle_negative(const Message& m, bool nxdomain, const Name& owner);

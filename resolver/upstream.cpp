@@ -127,7 +127,7 @@ void Upstream::finish(Request* r, UpstreamResult&& res) {
 }
 
 std::uint64_t Upstream::send(const IpAddress& addr, std::uint16_t port, const Question& q, bool rd, bool tcp,
-                             std::uint32_t timeout_ms, Callback cb) {
+                             std::uint32_t timeout_ms, Callback cb, bool edns) {
   auto* r = new Request;
   r->owner = this;
   r->handle = next_handle_++;
@@ -137,7 +137,7 @@ std::uint64_t Upstream::send(const IpAddress& addr, std::uint16_t port, const Qu
   r->id = random_id();
   r->tcp = tcp;
   r->cb = std::move(cb);
-  auto wire = write_message(make_query(r->id, q.name, q.type, rd));
+  auto wire = write_message(make_query(r->id, q.name, q.type, rd, edns));
   if (tcp) {
     r->wire = {static_cast<std::uint8_t>(wire.size() >> 8), static_cast<std::uint8_t>(wire.size())};
     r->wire.insert(r->wire.end(), wire.begin(), wire.end());

@@ -33,10 +33,11 @@ class Upstream {
   Upstream(const Upstream&) = delete;
   Upstream& operator=(const Upstream&) = delete;
 
-  // Sends `q` (with a fresh random ID) to addr:port; the callback runs exactly once, later,
-  // unless cancel() is called first. Returns a handle for cancel().
+  // Sends `q` (with a fresh random ID; with an EDNS OPT record unless edns is false) to
+  // addr:port; the callback runs exactly once, later, unless cancel() is called first.
+  // Returns a handle for cancel().
   std::uint64_t send(const IpAddress& addr, std::uint16_t port, const Question& q, bool rd, bool tcp,
-                     std::uint32_t timeout_ms, Callback cb);
+                     std::uint32_t timeout_ms, Callback cb, bool edns = true);
   void cancel(std::uint64_t handle);
   // Cancels everything (callbacks are not called); handles close on the next loop turns.
   void close_all();

@@ -17,6 +17,7 @@ using outpost::IpAddress;
 namespace {
 
 // Authoritative for everything: "nx*" names do not exist, "slow*" names never get an answer,
+// "noedns*" names get FORMERR when the query carries EDNS,
 // A queries get 10.0.0.1 (TTL 30), other types NODATA.
 class FakeAuthority {
  public:
@@ -45,6 +46,7 @@ class FakeAuthority {
 
   std::uint16_t port = 0;
   int queries = 0;
+  int edns_rejected = 0;
 
  private:
   void on_query(std::span<const std::uint8_t> wire, const sockaddr* from) {
@@ -59,7 +61,10 @@ class FakeAuthority {
     r.header.qr = r.header.aa = true;
     r.question = q.question;
     RRset soa{Name::root(), type::SOA, kClassIN, 5, {RdataSoa{*Name::from_text("ns."), *Name::from_text("h."), 1, 2, 3, 4, 5}}};
-    if (label.rfind("nx", 0) == 0) {
+    if (label.rfind("noedns", 0) == 0 && q.edns) {
+      ++edns_rejected;
+      r.header.rcode = rcode::FORMERR;  // an old server that does not know EDNS
+    } else if (label.rfind("nx", 0) == 0) {
       r.header.rcode = rcode::NXDOMAIN;
       soa.append_to(&r.authority, 5);
     } else if (q.question[0].type == type::A) {
@@ -138,6 +143,19 @@ TEST_F(ResolverApi, ResolvesAndCaches) {
   run_until(done);
   EXPECT_EQ(st, ResolveStatus::ok);
   EXPECT_EQ(auth_->queries, before);  // no upstream query for a cached name
+}
+
+TEST_F(ResolverApi, RetriesWithoutEdnsAfterFormerr) {
+  bool done = false;
+  ResolveStatus st{};
+  std::vector<IpAddress> addrs;
+  resolver_->resolve("noedns.example.test", [&](ResolveStatus s, std::vector<IpAddress> a, std::uint32_t) {
+    st = s, addrs = std::move(a), done = true;
+  });
+  run_until(done);
+  EXPECT_EQ(st, ResolveStatus::ok);
+  EXPECT_EQ(addrs.size(), 1u);
+  EXPECT_EQ(auth_->edns_rejected, 2);  // the A and the AAAA question
 }
 
 TEST_F(ResolverApi, NegativeAnswers) {
