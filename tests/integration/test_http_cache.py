@@ -86,6 +86,16 @@ class HttpCache(h.IntegrationTest):
         self.get(q)
         self.assertEqual(self.origin.count(q), 2)
 
+    def test_s5_2_2_4_no_cache_response_stored_but_always_revalidated(self):
+        p = self.script("s5_2_2_4_nocache", headers=[["Cache-Control", "no-cache, max-age=600"]], etag='"nc"',
+                        body="nc body")
+        self.get(p)
+        s, hh, b = self.get(p)
+        self.assertEqual((s, b), (200, b"nc body"))
+        self.assertEqual(self.origin.count(p), 2)  # revalidated, not refetched blindly
+        self.assertEqual(self.origin.last_headers(p).get("if-none-match"), '"nc"')
+        self.log_code(p, "TCP_REFRESH_UNMODIFIED")
+
     def test_s3_private_not_stored_by_shared_cache(self):
         p = self.script("s3_private", headers=[["Cache-Control", "private, max-age=60"]])
         self.get(p)
@@ -394,6 +404,27 @@ class HttpCache(h.IntegrationTest):
         self.assertEqual(s, 404)
         self.get(p)
         self.assertEqual(self.origin.count(p), 2)
+
+
+class PurgeDenied(h.IntegrationTest):
+    """PURGE only from acl.purge_clients; others get 403 and the entry stays."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.origin = h.TestOrigin(cls.procs)
+        cls.outpost = h.Outpost(cls.procs, cls.tmp, acl=(
+            '[acl]\nallow_clients = ["127.0.0.0/8"]\nallow_networks = ["127.0.0.0/8"]\n'
+            'purge_clients = ["10.0.0.0/8"]\n')).start()
+
+    def test_purge_from_other_networks_is_403(self):
+        self.origin.script("/script/keep", headers=[["Cache-Control", "max-age=600"]], body="keep")
+        h.curl(self.origin.url("/script/keep"))
+        r = h.curl("-si", "-X", "PURGE", self.origin.url("/script/keep"), check=False)
+        self.assertEqual(h.status_of(r.stdout), 403)
+        r = h.curl("-si", self.origin.url("/script/keep"))
+        self.assertIn(b"X-Cache: HIT", r.stdout)
+        self.assertEqual(self.origin.count("/script/keep"), 1)
 
 
 class MustRevalidate(h.IntegrationTest):
