@@ -4,11 +4,14 @@
 //   cares_compare cares ADDR:PORT NAMES_FILE INFLIGHT
 //       c-ares 1.18 (no query cache) asks ADDR:PORT an A question for every name in the file,
 //       keeping INFLIGHT queries outstanding (ares_query, ares_getsock + poll + ares_process_fd).
-//   cares_compare inproc HINTS_FILE NAMES_FILE INFLIGHT [warm_rounds]
-//       A fresh ResolverContext (private memory cache, fake root hints) on one libuv loop:
-//       cold phase resolves every name with Resolver::resolve (A and AAAA in parallel), INFLIGHT
-//       outstanding; then warm_rounds passes of one-at-a-time resolve() on the warm cache
-//       (call to callback, one loop turn included).
+//   cares_compare inproc HINTS_FILE NAMES_FILE INFLIGHT [warm_rounds] [store|memory] [host|a]
+//       A fresh ResolverContext (fake root hints) on one libuv loop, its cache in a fresh
+//       memory-only cache::Store as the app builds it (make_resolver_context; "store", the
+//       default) or in the resolver's private memory cache ("memory"). Cold phase: every name
+//       once, INFLIGHT outstanding; then warm_rounds passes of one-at-a-time lookups on the warm
+//       cache (call to callback, one loop turn included). "host" (default): Resolver::resolve,
+//       A and AAAA in parallel, what the proxy does; "a": Resolver::query for A only, what the
+//       c-ares client asks.
 //
 // Output: one line per phase, "phase=NAME n=.. ok=.. total_ms=.. qps=.. median_us=.. p99_us=..
 // mean_us=..", parsed by the driver.
@@ -26,6 +29,9 @@
 #include <string>
 #include <vector>
 
+#include "cache/store.hpp"
+#include "core/config.hpp"
+#include "resolver/dns_config.hpp"
 #include "resolver/hints.hpp"
 #include "resolver/resolver.hpp"
 
@@ -160,23 +166,45 @@ int run_cares(const char* server, const char* names_file, std::size_t inflight) 
 
 // ---- in-process resolver ----
 
-int run_inproc(const char* hints_file, const char* names_file, std::size_t inflight, int warm_rounds) {
+int run_inproc(const char* hints_file, const char* names_file, std::size_t inflight, int warm_rounds, bool use_store,
+               bool a_only) {
   using namespace outpost::dns;
   auto names = read_names(names_file);
   std::string err;
-  ResolverConfig cfg;
-  auto hints = load_root_hints_file(hints_file, &err);
-  if (!hints) {
+  std::shared_ptr<ResolverContext> ctx;
+  if (use_store) {
+    auto config = outpost::Config::load_default();
+    config.cache.disk_dir.clear();
+    config.dns.hints = hints_file;
+    std::shared_ptr<outpost::cache::Store> store = outpost::cache::Store::open(
+        outpost::cache::StoreOptions::from_config(config.cache), &err);
+    if (store) ctx = make_resolver_context(config.dns, &err, store);
+  } else if (auto hints = load_root_hints_file(hints_file, &err)) {
+    ResolverConfig cfg;
+    cfg.root_hints = *hints;
+    ctx = ResolverContext::create(cfg);
+  }
+  if (!ctx) {
     std::fprintf(stderr, "%s\n", err.c_str());
     return 1;
   }
-  cfg.root_hints = *hints;
+  std::vector<Name> qnames;
+  for (const auto& n : names) qnames.push_back(*Name::from_text(n + "."));
   uv_loop_t loop;
   uv_loop_init(&loop);
-  auto t_ctx = Clock::now();
-  auto ctx = ResolverContext::create(cfg);
   {
     Resolver resolver(&loop, ctx);
+    // One lookup of names[i]; done(ok) runs on the loop.
+    auto lookup = [&](std::size_t i, std::function<void(bool)> done) {
+      if (a_only)
+        resolver.query(Question{qnames[i], type::A, kClassIN}, [done](const Resolution& r) {
+          done(r.rcode == rcode::NOERROR && !r.answer.empty());
+        });
+      else
+        resolver.resolve(names[i], [done](ResolveStatus s, std::vector<outpost::IpAddress>, std::uint32_t) {
+          done(s == ResolveStatus::ok);
+        });
+    };
     // Cold: every name once, `inflight` outstanding.
     std::vector<double> lat;
     lat.reserve(names.size());
@@ -185,9 +213,9 @@ int run_inproc(const char* hints_file, const char* names_file, std::size_t infli
       while (outstanding < inflight && next < names.size()) {
         ++outstanding;
         auto t = Clock::now();
-        resolver.resolve(names[next++], [&, t](ResolveStatus s, std::vector<outpost::IpAddress>, std::uint32_t) {
+        lookup(next++, [&, t](bool good) {
           lat.push_back(us_between(t, Clock::now()));
-          if (s == ResolveStatus::ok) ++ok;
+          if (good) ++ok;
           ++done;
           --outstanding;
           start_more();
@@ -198,7 +226,6 @@ int run_inproc(const char* hints_file, const char* names_file, std::size_t infli
     start_more();
     while (done < names.size()) uv_run(&loop, UV_RUN_ONCE);
     report("inproc_cold", lat, ok, us_between(t0, Clock::now()));
-    std::fprintf(stderr, "context created %.1f us before the first query\n", us_between(t_ctx, t0));
 
     // Warm: one lookup at a time, from the call to the callback (one loop turn included).
     for (int round = 0; round < warm_rounds; ++round) {
@@ -206,12 +233,12 @@ int run_inproc(const char* hints_file, const char* names_file, std::size_t infli
       wlat.reserve(names.size());
       std::size_t wok = 0;
       auto w0 = Clock::now();
-      for (const auto& name : names) {
+      for (std::size_t i = 0; i < names.size(); ++i) {
         bool fin = false;
         auto t = Clock::now();
-        resolver.resolve(name, [&](ResolveStatus s, std::vector<outpost::IpAddress>, std::uint32_t) {
+        lookup(i, [&, t](bool good) {
           wlat.push_back(us_between(t, Clock::now()));
-          if (s == ResolveStatus::ok) ++wok;
+          if (good) ++wok;
           fin = true;
         });
         while (!fin) uv_run(&loop, UV_RUN_ONCE);
@@ -231,10 +258,11 @@ int main(int argc, char** argv) {
   if (argc >= 5 && std::strcmp(argv[1], "cares") == 0)
     return run_cares(argv[2], argv[3], std::strtoul(argv[4], nullptr, 10));
   if (argc >= 5 && std::strcmp(argv[1], "inproc") == 0)
-    return run_inproc(argv[2], argv[3], std::strtoul(argv[4], nullptr, 10), argc > 5 ? std::atoi(argv[5]) : 1);
+    return run_inproc(argv[2], argv[3], std::strtoul(argv[4], nullptr, 10), argc > 5 ? std::atoi(argv[5]) : 1,
+                      !(argc > 6 && std::strcmp(argv[6], "memory") == 0), argc > 7 && std::strcmp(argv[7], "a") == 0);
   std::fprintf(stderr,
                "usage: %s cares ADDR:PORT NAMES_FILE INFLIGHT\n"
-               "       %s inproc HINTS_FILE NAMES_FILE INFLIGHT [warm_rounds]\n",
+               "       %s inproc HINTS_FILE NAMES_FILE INFLIGHT [warm_rounds] [store|memory] [host|a]\n",
                argv[0], argv[0]);
   return 2;
 }

@@ -17,8 +17,10 @@ one thread each, memory caches):
   cold  fresh server, c-ares asks every name once, INFLIGHT outstanding (one fresh start per level)
   warm  the same names again (now cached), INFLIGHT outstanding; INFLIGHT=1 is the per-lookup
         latency a client pays to a warm local recursive server
-and in-process: a fresh ResolverContext resolves every name (Resolver::resolve, A+AAAA, INFLIGHT
-outstanding), then looks each up again one at a time on the warm cache.
+and in-process: a fresh ResolverContext (cache in a fresh memory-only cache::Store, as the app
+builds it) looks every name up (Resolver::resolve, A+AAAA in parallel as the proxy does, and
+Resolver::query for A only as c-ares asks; INFLIGHT outstanding), then looks each up again one at
+a time on the warm cache.
 Tables: median of the runs with min-max."""
 import os
 import signal
@@ -150,11 +152,12 @@ def one_run(workdir, hints, names_file, n):
                         res[("warm", name, w)] = run_program("cares", target, names_file, w)["cares"][0]
             finally:
                 stop(p)
-    for k in COLD_INFLIGHT:
-        rows = run_program("inproc", hints, names_file, k, 1 if k == COLD_INFLIGHT[-1] else 0)
-        res[("cold", "inproc", k)] = rows["inproc_cold"][0]
-        if "inproc_warm" in rows:
-            res[("warm", "inproc", 1)] = rows["inproc_warm"][0]
+    for kind in ("host", "a"):
+        for k in COLD_INFLIGHT:
+            rows = run_program("inproc", hints, names_file, k, 1 if k == COLD_INFLIGHT[-1] else 0, "store", kind)
+            res[("cold", "inproc_" + kind, k)] = rows["inproc_cold"][0]
+            if "inproc_warm" in rows:
+                res[("warm", "inproc_" + kind, 1)] = rows["inproc_warm"][0]
     for key, m in res.items():
         if m["ok"] != n:
             print("warning: %s answered %d of %d names" % (key, m["ok"], n), file=sys.stderr)
@@ -192,14 +195,15 @@ def main():
     print("|---|---|---|---|---|---|---|")
     for key in keys:
         phase, who, k = key
-        if who == "inproc":
+        if who.startswith("inproc"):
             continue
         print(f"| {phase} | c-ares -> {who} | {k} | {fmt(col(key, 'median_us'), 1)} | {fmt(col(key, 'p99_us'), 1)} "
               f"| {fmt(col(key, 'qps'), 0)} | {fmt(col(key, 'total_ms'), 1)} |")
     print("\nWarm lookups one at a time (us per lookup)")
     print("| how | median us | p99 us | mean us |")
     print("|---|---|---|---|")
-    for label, key in (("Outpost in-process Resolver::resolve (A+AAAA, cache)", ("warm", "inproc", 1)),
+    for label, key in (("Outpost in-process Resolver::resolve (A+AAAA)", ("warm", "inproc_host", 1)),
+                       ("Outpost in-process Resolver::query (A)", ("warm", "inproc_a", 1)),
                        ("c-ares -> Outpost server (A)", ("warm", "outpost", 1)),
                        ("c-ares -> Unbound (A)", ("warm", "unbound", 1))):
         print(f"| {label} | {fmt(col(key, 'median_us'), 2)} | {fmt(col(key, 'p99_us'), 2)} "
@@ -208,7 +212,8 @@ def main():
     print("| how | in flight | total ms | per-name median us | p99 us | names/s |")
     print("|---|---|---|---|---|---|")
     for k in COLD_INFLIGHT:
-        for label, who in (("Outpost in-process (fresh ResolverContext, A+AAAA)", "inproc"),
+        for label, who in (("Outpost in-process resolve (fresh context, A+AAAA)", "inproc_host"),
+                           ("Outpost in-process query (fresh context, A)", "inproc_a"),
                            ("c-ares -> cold Unbound (A)", "unbound"), ("c-ares -> cold Outpost server (A)", "outpost")):
             key = ("cold", who, k)
             print(f"| {label} | {k} | {fmt(col(key, 'total_ms'), 1)} | {fmt(col(key, 'median_us'), 1)} "
