@@ -34,6 +34,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "integration"))
 import dnsfixture  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import unbound_peer  # noqa: E402
+
 OUTPOST_BIN = os.path.abspath(sys.argv[1])
 PROGRAM = os.path.abspath(sys.argv[2])
 RUNS = int(sys.argv[3]) if len(sys.argv) > 3 else 3
@@ -89,31 +92,7 @@ def start_outpost(workdir, hints):
 
 def start_unbound(workdir, hints):
     addr, port = SERVERS["unbound"]
-    conf = os.path.join(workdir, "unbound-bench.conf")
-    with open(conf, "w") as f:
-        f.write(f"""server:
-  interface: {addr}
-  port: {port}
-  username: ""
-  chroot: ""
-  directory: "{workdir}"
-  pidfile: "{workdir}/unbound-bench.pid"
-  use-syslog: no
-  logfile: ""
-  verbosity: 0
-  num-threads: 1
-  do-ip6: no
-  do-not-query-localhost: no
-  module-config: "iterator"
-  root-hints: "{hints}"
-  local-zone: "test." nodefault
-  access-control: 127.0.0.0/8 allow
-  msg-cache-size: 64m
-  rrset-cache-size: 128m
-remote-control:
-  control-enable: no
-""")
-    p = subprocess.Popen(["unbound", "-d", "-c", conf])
+    p = unbound_peer.start_unbound(workdir, addr, port, hints, threads=1, name="unbound-bench")
     probe(addr, port)
     return p
 
