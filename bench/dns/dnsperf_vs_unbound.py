@@ -15,6 +15,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "integration"))
 import dnsfixture  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import unbound_peer  # noqa: E402
+
 DNS_SERVER = sys.argv[1]
 SECONDS = int(sys.argv[2]) if len(sys.argv) > 2 else 10
 THREADS = int(sys.argv[3]) if len(sys.argv) > 3 else 1
@@ -45,32 +48,7 @@ def start_outpost(workdir, hints):
 
 
 def start_unbound(workdir, hints):
-    conf = os.path.join(workdir, "unbound.conf")
-    with open(conf, "w") as f:
-        f.write(f"""server:
-  interface: {UNBOUND}
-  port: 53
-  username: ""
-  chroot: ""
-  directory: "{workdir}"
-  pidfile: "{workdir}/unbound.pid"
-  use-syslog: no
-  logfile: ""
-  verbosity: 0
-  num-threads: {THREADS}
-  do-ip6: no
-  do-not-query-localhost: no
-  module-config: "iterator"
-  root-hints: "{hints}"
-  local-zone: "test." nodefault
-  access-control: 127.0.0.0/8 allow
-  msg-cache-size: 64m
-  rrset-cache-size: 128m
-  so-reuseport: yes
-remote-control:
-  control-enable: no
-""")
-    p = subprocess.Popen(["unbound", "-d", "-c", conf])
+    p = unbound_peer.start_unbound(workdir, UNBOUND, 53, hints, threads=THREADS)
     time.sleep(0.5)
     return p
 

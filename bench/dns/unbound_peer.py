@@ -1,0 +1,36 @@
+"""Unbound as the side-by-side peer of Outpost's DNS server on the fake hierarchy (bench only).
+Settings from ../shared/notes/dns-test-hierarchy.md: same fake root, no IPv6, iterator only,
+test. not a local zone, loopback name servers allowed."""
+import os
+import subprocess
+
+
+def start_unbound(workdir, addr, port, hints, threads=1, name="unbound"):
+    """Writes WORKDIR/NAME.conf and runs `unbound -d` on ADDR:PORT; returns the Popen (stop it by
+    its PID). The caller waits until it answers."""
+    conf = os.path.join(workdir, name + ".conf")
+    with open(conf, "w") as f:
+        f.write(f"""server:
+  interface: {addr}
+  port: {port}
+  username: ""
+  chroot: ""
+  directory: "{workdir}"
+  pidfile: "{workdir}/{name}.pid"
+  use-syslog: no
+  logfile: ""
+  verbosity: 0
+  num-threads: {threads}
+  do-ip6: no
+  do-not-query-localhost: no
+  module-config: "iterator"
+  root-hints: "{hints}"
+  local-zone: "test." nodefault
+  access-control: 127.0.0.0/8 allow
+  msg-cache-size: 64m
+  rrset-cache-size: 128m
+  so-reuseport: yes
+remote-control:
+  control-enable: no
+""")
+    return subprocess.Popen(["unbound", "-d", "-c", conf])
