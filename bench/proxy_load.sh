@@ -1,7 +1,6 @@
 #!/bin/bash
-# Pass-through (no caching) load benchmark for issue 2: wrk over keep-alive through Outpost,
-# nginx (proxy_pass with upstream keep-alive) and Squid (cache disabled) to the same nginx
-# origin, for 1 KiB, 64 KiB and 1 MiB objects. Prints req/s, p50/p99 latency and server CPU
+# Load benchmark: wrk over keep-alive through Outpost, nginx (proxy_pass with upstream
+# keep-alive), Apache Traffic Server (reverse proxy) and Squid to the same nginx origin, for 1 KiB, 64 KiB and 1 MiB objects. Prints req/s, p50/p99 latency and server CPU
 # seconds per 100k requests, median of RUNS runs (min-max in brackets).
 # Usage: bench/proxy_load.sh [--quick] [--pinned] [--hits]
 #   --quick: 1 run of 5 s per row; --pinned: servers on CPU 0 with one worker, wrk on CPU 1;
@@ -27,14 +26,17 @@ cache_mem 256 MB"
 fi
 OUTPOST_BIN=${OUTPOST_BIN:-build/release/app/outpost}
 [ -x "$OUTPOST_BIN" ] || { cmake --preset release >/dev/null && cmake --build --preset release --target outpost; }
-for t in wrk nginx squid; do command -v $t >/dev/null || { echo "missing $t (apt-get install wrk nginx squid)"; exit 1; }; done
+for t in wrk nginx squid traffic_server; do
+  command -v $t >/dev/null || { echo "missing $t (apt-get install wrk nginx squid trafficserver)"; exit 1; }
+done
 
 W=$(mktemp -d /tmp/outpost-bench.XXXXXX)
+chmod 755 "$W"  # ATS and Squid drop privileges and must reach their files
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.5; rm -rf "$W"; }
 trap cleanup EXIT
 
-ORIGIN=18081 OUTPOST=18128 NGINXP=18129 SQUID=18130
+ORIGIN=18081 OUTPOST=18128 NGINXP=18129 SQUID=18130 ATS=18131
 WORKERS=2 SRV_CPU="" WRK_CPU="" WRK_THREADS=2
 if [ $PINNED = 1 ]; then WORKERS=1 SRV_CPU="taskset -c 0" WRK_CPU="taskset -c 1" WRK_THREADS=1; fi
 
@@ -104,8 +106,46 @@ workers 1
 EOC
 $SRV_CPU squid -N -f "$W/squid.conf" -n outpostbench$$ 2>"$W/squid-stderr.log" & PIDS+=($!); SQUID_PID=$!
 
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 not up"; exit 1; }
+# --- Apache Traffic Server (reverse proxy; RAM cache for hits, cache off for pass-through)
+mkdir -p "$W/ats/etc" "$W/ats/var" "$W/ats/run" "$W/ats/log" "$W/ats/cache"
+cp -r /etc/trafficserver/* "$W/ats/etc/"
+cat > "$W/ats/runroot.yaml" <<EOC
+prefix: $W/ats
+exec_prefix: /usr
+bindir: /usr/bin
+sbindir: /usr/sbin
+sysconfdir: $W/ats/etc
+datadir: /usr/share/trafficserver
+includedir: /usr/include
+libdir: /usr/lib/x86_64-linux-gnu
+libexecdir: /usr/lib/trafficserver/modules
+localstatedir: $W/ats/var
+runtimedir: $W/ats/run
+logdir: $W/ats/log
+cachedir: $W/ats/cache
+EOC
+cat > "$W/ats/etc/records.config" <<EOC
+CONFIG proxy.config.http.server_ports STRING $ATS
+CONFIG proxy.config.admin.user_id STRING trafficserver
+CONFIG proxy.config.body_factory.template_sets_dir STRING $W/ats/etc/body_factory
+CONFIG proxy.config.cache.ram_cache.size INT 268435456
+CONFIG proxy.config.http.cache.http INT $HITS
+CONFIG proxy.config.reverse_proxy.enabled INT 1
+CONFIG proxy.config.url_remap.remap_required INT 1
+CONFIG proxy.config.exec_thread.autoconfig INT 0
+CONFIG proxy.config.exec_thread.limit INT $WORKERS
+CONFIG proxy.config.log.logging_enabled INT 0
+CONFIG proxy.config.http.keep_alive_no_activity_timeout_in INT 120
+CONFIG proxy.config.net.connections_throttle INT 10000
+EOC
+echo "map / http://127.0.0.1:$ORIGIN/" > "$W/ats/etc/remap.config"
+echo "$W/ats/cache 256M" > "$W/ats/etc/storage.config"
+chown -R trafficserver "$W/ats"
+$SRV_CPU traffic_server --run-root="$W/ats/runroot.yaml" >"$W/ats/stdout.log" 2>&1 & PIDS+=($!); ATS_PID=$!
+
+wait_port() { for _ in $(seq ${2:-100}); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 not up"; exit 1; }
 for p in $ORIGIN $OUTPOST $NGINXP $SQUID; do wait_port $p; done
+wait_port $ATS 900  # ATS formats its cache on first start
 
 # CPU seconds (user+sys) of a process and its threads/children, from /proc.
 cpu_of() {
@@ -144,13 +184,14 @@ median() { python3 -c "import sys,statistics as s; v=[float(x) for x in sys.argv
 
 echo "# Proxy benchmark, $MODE: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "# wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s, $RUNS run(s), pinned=$PINNED, proxy workers=$WORKERS"
-echo "# outpost $("$OUTPOST_BIN" --version | cut -d' ' -f2), $(nginx -v 2>&1 | cut -d' ' -f3), squid $(squid -v | head -1 | awk '{print $4}')"
+echo "# outpost $("$OUTPOST_BIN" --version | cut -d' ' -f2), $(nginx -v 2>&1 | cut -d' ' -f3), squid $(squid -v | head -1 | awk '{print $4}'), trafficserver $(dpkg-query -W -f='${Version}' trafficserver)"
 printf "%-6s %-8s %-26s %-24s %-24s %-22s\n" size proxy "req/s" "p50 ms" "p99 ms" "cpu s/100k req"
 for size in 1k 64k 1m; do
-  for proxy in outpost nginx squid; do
+  for proxy in outpost nginx ats squid; do
     case $proxy in
       outpost) pid=$OUTPOST_PID; args=(-s bench/abs_url.lua "http://127.0.0.1:$OUTPOST" -- "http://127.0.0.1:$ORIGIN/$size") ;;
       nginx) pid=$NGINX_PID; args=("http://127.0.0.1:$NGINXP/$size") ;;
+      ats) pid=$ATS_PID; args=("http://127.0.0.1:$ATS/$size") ;;
       squid) pid=$SQUID_PID; args=(-s bench/abs_url.lua "http://127.0.0.1:$SQUID" -- "http://127.0.0.1:$ORIGIN/$size") ;;
     esac
     $WRK_CPU wrk -t1 -c8 -d1s "${args[@]}" >/dev/null 2>&1 || true  # warm-up, not timed
