@@ -10,12 +10,6 @@ namespace outpost::http {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string o(s);
-  for (auto& c : o)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  return o;
-}
 
 std::optional<std::int64_t> parse_delta(std::string_view v) {
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
@@ -105,7 +99,7 @@ CacheControl CacheControl::parse(const HeaderList& h) {
     if (!iequals(f.name, "Cache-Control")) continue;
     for (auto d : split_directives(f.value)) {
       auto eq = d.find('=');
-      std::string name = lower(trim_ows(d.substr(0, eq)));
+      std::string name = to_lower(trim_ows(d.substr(0, eq)));
       std::string_view arg = eq == std::string_view::npos ? std::string_view() : trim_ows(d.substr(eq + 1));
       if (name == "no-store") cc.no_store = true;
       else if (name == "no-cache") cc.no_cache = true;  // with or without field names: validate
@@ -288,7 +282,7 @@ void record_vary(const HeaderList& resp_headers, const HeaderList& req_headers, 
         r->vary_star = true;
         continue;
       }
-      r->vary.emplace_back(lower(name), normalised(req_headers, name));
+      r->vary.emplace_back(to_lower(name), normalised(req_headers, name));
     }
   }
 }

@@ -9,6 +9,7 @@
 namespace outpost::http {
 
 bool iequals(std::string_view a, std::string_view b);
+std::string to_lower(std::string_view s);  // ASCII only (names, schemes, hosts)
 std::string_view trim_ows(std::string_view s);
 
 struct Header {

@@ -3,16 +3,11 @@
 #include <charconv>
 
 #include "core/net_address.hpp"
+#include "proxy/http_headers.hpp"
 
 namespace outpost::http {
 
 namespace {
-std::string lower(std::string_view s) {
-  std::string o(s);
-  for (auto& c : o)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  return o;
-}
 
 // host[:port] → fills url.host / url.port; default_port used when absent (0 = required).
 bool parse_host_port(std::string_view hp, std::uint16_t default_port, Url& url) {
@@ -39,7 +34,7 @@ bool parse_host_port(std::string_view hp, std::uint16_t default_port, Url& url) 
     }
   }
   if (!url.host_is_ipv6 && !valid_host(host)) return false;
-  url.host = lower(host);
+  url.host = to_lower(host);
   if (port.empty()) {
     if (!default_port) return false;
     url.port = default_port;
@@ -80,7 +75,7 @@ std::optional<Url> parse_absolute_url(std::string_view text, UrlError* err) {
   auto sep = text.find("://");
   if (sep == std::string_view::npos || sep == 0) return std::nullopt;
   Url url;
-  url.scheme = lower(text.substr(0, sep));
+  url.scheme = to_lower(text.substr(0, sep));
   for (char c : url.scheme)
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.')) return std::nullopt;
   auto rest = text.substr(sep + 3);
