@@ -8,6 +8,8 @@ set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
+# Clones in other folders (CI) still hit the cache: paths are hashed relative to the tree.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$(pwd)}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1}"
