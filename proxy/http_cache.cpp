@@ -27,6 +27,20 @@ HttpCache::HttpCache(cache::Store& store, const Config::HttpCache& cfg) : store_
 
 std::int64_t HttpCache::expiry_of(const StoredResponse& m) { return m.response_time + m.lifetime; }
 
+namespace {
+// Where a variant lives: the primary key plus the Vary-selected request header values.
+std::string variant_store_key(const std::string& key, const std::vector<std::pair<std::string, std::string>>& vary) {
+  std::string k = key;
+  for (const auto& [n, v] : vary) {
+    k += '\x1f';
+    k += n;
+    k += '=';
+    k += v;
+  }
+  return k;
+}
+}  // namespace
+
 std::string HttpCache::variant_key(const std::string& key, const std::vector<std::string>& names,
                                    const HeaderList& req) const {
   StoredResponse tmp;
@@ -35,75 +49,61 @@ std::string HttpCache::variant_key(const std::string& key, const std::vector<std
   for (const auto& n : names) joined += (joined.empty() ? "" : ", ") + n;
   vary.add("Vary", joined);
   record_vary(vary, req, &tmp);
-  std::string k = key;
-  for (const auto& [n, v] : tmp.vary) {
-    k += '\x1f';
-    k += n;
-    k += '=';
-    k += v;
-  }
-  return k;
+  return variant_store_key(key, tmp.vary);
+}
+
+void HttpCache::fetch(Worker& worker, const std::string& key, FetchDone done) {
+  auto cb = std::make_shared<FetchDone>(std::move(done));
+  auto on_loop = std::this_thread::get_id();
+  // Indexed but not returned = the disk record failed its checksum (TCP_SWAPFAIL_MISS).
+  bool indexed = store_.contains(kNs, key);
+  store_.lookup_async(kNs, key, [&worker, cb, on_loop, indexed](cache::Handle h) {
+    bool swap_fail = indexed && !h;
+    if (std::this_thread::get_id() == on_loop) {
+      (*cb)(std::move(h), false, swap_fail);
+    } else {
+      worker.post([cb, swap_fail, h = std::move(h)]() mutable { (*cb)(std::move(h), true, swap_fail); });
+    }
+  });
 }
 
 void HttpCache::lookup(Worker& worker, const std::string& key, const HeaderList& req_headers,
                        std::function<void(CacheLookup)> done) {
   // The request headers are needed after an asynchronous disk read: keep a copy.
   auto req = std::make_shared<HeaderList>(req_headers);
-  auto cb = std::make_shared<std::function<void(CacheLookup)>>(std::move(done));
-  auto on_loop = std::this_thread::get_id();
-  // Indexed but not returned = the disk record failed its checksum (TCP_SWAPFAIL_MISS).
-  bool indexed = store_.contains(kNs, key);
-  store_.lookup_async(kNs, key, [this, &worker, key, req, cb, on_loop, indexed](cache::Handle h) {
-    bool swap_fail = indexed && !h;
-    auto wrapped = [cb, swap_fail](CacheLookup r) {
-      r.swap_fail = r.swap_fail || (swap_fail && !r.handle && !r.reader);
-      (*cb)(std::move(r));
-    };
-    if (std::this_thread::get_id() == on_loop) {
-      finish_lookup(worker, key, *req, std::move(h), false, wrapped);
-    } else {
-      worker.post([this, &worker, key, req, wrapped, h = std::move(h)]() mutable {
-        finish_lookup(worker, key, *req, std::move(h), true, wrapped);
-      });
-    }
+  fetch(worker, key, [this, &worker, key, req, done = std::move(done)](cache::Handle h, bool from_disk, bool swap_fail) {
+    finish_lookup(worker, key, *req, std::move(h), from_disk, swap_fail, done);
   });
 }
 
 void HttpCache::finish_lookup(Worker& worker, const std::string& key, const HeaderList& req_headers, cache::Handle h,
-                              bool from_disk, std::function<void(CacheLookup)> done) {
-  CacheLookup r;
-  r.store_key = key;
-  r.from_disk = from_disk;
+                              bool from_disk, bool swap_fail, std::function<void(CacheLookup)> done) {
   if (h && h.metadata().starts_with(kVaryMarker)) {
     // A Vary marker: the names it lists select the variant from this request.
     std::vector<std::string> names;
     for (auto n : split_list(h.metadata().substr(kVaryMarker.size()))) names.emplace_back(n);
     std::string vk = variant_key(key, names, req_headers);
     auto req = std::make_shared<HeaderList>(req_headers);
-    auto cb = std::make_shared<std::function<void(CacheLookup)>>(std::move(done));
-    auto on_loop = std::this_thread::get_id();
-    bool indexed = store_.contains(kNs, vk);
-    store_.lookup_async(kNs, vk, [this, &worker, vk, req, cb, on_loop, from_disk, indexed](cache::Handle v) {
-      auto finish = [this, vk, req, cb, indexed](cache::Handle v, bool disk) {
-        CacheLookup r;
-        r.store_key = vk;
-        r.from_disk = disk;
-        r.swap_fail = indexed && !v;
-        if (v) {
-          r.meta = StoredResponse::parse(v.metadata());
-          if (r.meta && vary_matches(*r.meta, *req)) r.handle = std::move(v);
-          else r.meta.reset();
-        } else if ((r.reader = store_.attach(kNs, vk))) {
-          r.meta = StoredResponse::parse(r.reader.metadata());
-          if (!r.meta) r.reader = cache::Reader();
-        }
-        (*cb)(std::move(r));
-      };
-      if (std::this_thread::get_id() == on_loop) finish(std::move(v), from_disk);
-      else worker.post([finish, v = std::move(v)]() mutable { finish(std::move(v), true); });
+    fetch(worker, vk, [this, vk, req, from_disk, done = std::move(done)](cache::Handle v, bool disk, bool v_swap_fail) {
+      CacheLookup r;
+      r.store_key = vk;
+      r.from_disk = from_disk || disk;
+      r.swap_fail = v_swap_fail;
+      if (v) {
+        r.meta = StoredResponse::parse(v.metadata());
+        if (r.meta && vary_matches(*r.meta, *req)) r.handle = std::move(v);
+        else r.meta.reset();
+      } else if ((r.reader = store_.attach(kNs, vk))) {
+        r.meta = StoredResponse::parse(r.reader.metadata());
+        if (!r.meta) r.reader = cache::Reader();
+      }
+      done(std::move(r));
     });
     return;
   }
+  CacheLookup r;
+  r.store_key = key;
+  r.from_disk = from_disk;
   if (h) {
     r.meta = StoredResponse::parse(h.metadata());
     if (!r.meta) {
@@ -125,6 +125,7 @@ void HttpCache::finish_lookup(Worker& worker, const std::string& key, const Head
       }
     }
   }
+  r.swap_fail = swap_fail && !r.reader;
   done(std::move(r));
 }
 
@@ -134,19 +135,9 @@ cache::Writer HttpCache::begin_store(const std::string& key, const StoredRespons
   std::int64_t expiry = expiry_of(meta);
   if (!meta.vary.empty()) {
     std::string names;
-    std::vector<std::string> list;
-    for (const auto& [n, v] : meta.vary) {
-      names += (names.empty() ? "" : ", ") + n;
-      list.push_back(n);
-    }
+    for (const auto& [n, v] : meta.vary) names += (names.empty() ? "" : ", ") + n;
     store_.insert(kNs, key, std::string(kVaryMarker) + names, "", expiry + 86400);
-    store_key = key;
-    for (const auto& [n, v] : meta.vary) {
-      store_key += '\x1f';
-      store_key += n;
-      store_key += '=';
-      store_key += v;
-    }
+    store_key = variant_store_key(key, meta.vary);
   }
   return store_.writer(kNs, store_key, meta.serialize(), expiry);
 }

@@ -73,8 +73,12 @@ class HttpCache {
 
  private:
   std::string variant_key(const std::string& key, const std::vector<std::string>& names, const HeaderList& req) const;
+  // Memory or disk lookup of one store key; `done(handle, from_disk, swap_fail)` runs on
+  // `worker`'s loop (inline for memory hits and misses).
+  using FetchDone = std::function<void(cache::Handle, bool from_disk, bool swap_fail)>;
+  void fetch(Worker& worker, const std::string& key, FetchDone done);
   void finish_lookup(Worker& worker, const std::string& key, const HeaderList& req_headers, cache::Handle h,
-                     bool from_disk, std::function<void(CacheLookup)> done);
+                     bool from_disk, bool swap_fail, std::function<void(CacheLookup)> done);
 
   cache::Store& store_;
   CachePolicyConfig policy_;
