@@ -15,13 +15,15 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TCK = os.sysconf("SC_CLK_TCK")
+MIB = 1 << 20
 
 
 class Ctx:
     """What every suite gets: mode, directories, binaries, and the log."""
 
-    def __init__(self, quick, out, work, build):
+    def __init__(self, quick, out, work, build, trace=None):
         self.quick = quick
+        self.trace = trace                     # a public "timestamp key size" trace to replay too
         self.runs = 1 if quick else 3          # each figure: median of `runs`, with min and max
         self.out = out                         # bench/results/<date>[-quick]
         self.work = work                       # scratch, removed at the end

@@ -56,6 +56,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="one short run per figure (under 5 minutes)")
     ap.add_argument("--only", default="", help="comma-separated sections: " + ",".join(SECTIONS))
     ap.add_argument("--out", default="", help="result directory (default bench/results/<date>[-quick])")
+    ap.add_argument("--trace", default=None, help='also replay this "timestamp key size" trace (hitrate)')
     ap.add_argument("--build", default=os.path.join(common.ROOT, "build", "release"))
     args = ap.parse_args()
     wanted = [s for s in args.only.split(",") if s] or list(SECTIONS)
@@ -68,7 +69,8 @@ def main():
     os.makedirs(out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="outpost-bench.")
     os.chmod(work, 0o755)
-    ctx = common.Ctx(args.quick, out, work, os.path.abspath(args.build))
+    ctx = common.Ctx(args.quick, out, work, os.path.abspath(args.build),
+                      os.path.abspath(args.trace) if args.trace else None)
     versions = common.versions(ctx)
     ctx.raw["versions"] = versions
     ctx.raw["machine"] = common.machine()

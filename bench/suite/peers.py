@@ -5,9 +5,7 @@ import os
 import shutil
 import subprocess
 
-from common import Proc, wait_port, run
-
-MIB = 1 << 20
+from common import MIB, Proc, run, wait_port
 
 
 class Server:

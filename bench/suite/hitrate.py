@@ -1,0 +1,152 @@
+"""Trace-driven hit rate through the real proxies: bench/loadgen replays a trace (synthetic from a
+seed, or a public "timestamp key size" file) against the project's synthetic origin through
+Outpost and through Squid, each started empty with the same memory (and disk) budget. The origin
+counts what it had to send, so a hit is a request whose body the origin did not send."""
+import json
+import os
+
+import peers
+from common import MIB, cell, md_table, num, plot, ratio, run, stat3
+
+ORIGIN, OUTPOST, SQUID = 18181, 18182, 18183
+PEERS = ("outpost", "squid")
+LABEL = {"outpost": "Outpost", "squid": "Squid"}
+
+
+def trace_spec(ctx, alpha=0.8, seed=1):
+    objects, requests = (4000, 40000) if ctx.quick else (10000, 120000)
+    return (f"synthetic:objects={objects},requests={requests},alpha={alpha},seed={seed},"
+            f"size_median=8192,size_sigma=1.5,size_max=1048576,mix=c80/n5/s10/v5,reval=10"), objects, requests
+
+
+def start(ctx, peer, memory, disk):
+    """A fresh, empty proxy with MEMORY bytes of memory cache and DISK bytes of disk (0: none)."""
+    if peer == "outpost":
+        d = os.path.join(ctx.work, "hitrate-outpost-disk")
+        run(["rm", "-rf", d])
+        if disk:
+            ctx.dir("hitrate-outpost-disk")
+        return peers.outpost(ctx, OUTPOST, memory=memory, disk_dir=d if disk else "",
+                             disk_size=disk or 1024 * MIB, max_object=1 * MIB, name="hitrate-outpost")
+    d = os.path.join(ctx.work, "hitrate-squid-disk")
+    if os.path.exists(d):
+        run(["rm", "-rf", d])
+    return peers.squid(ctx, SQUID, memory=memory, disk_dir=d if disk else None, disk_size=disk or 1024 * MIB,
+                       max_object=1 * MIB, name="hitrate-squid")
+
+
+def replay(ctx, server, spec, warmup=0.0):
+    out = run([ctx.bin("bench/loadgen/loadgen"), "replay", "--proxy", f"127.0.0.1:{server.port}",
+               "--origin", f"127.0.0.1:{ORIGIN}", "--trace", spec, "--concurrency", "32",
+               "--warmup-fraction", str(warmup)], timeout=1800).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def measure(ctx, peer, spec, memory, disk=0, runs=None, warmup=0.0):
+    results = []
+    for _ in range(runs or ctx.runs):
+        server = start(ctx, peer, memory, disk)
+        try:
+            server.proc.reset_peak_rss()
+            r = replay(ctx, server, spec, warmup)
+            r["peak_rss_mib"] = server.proc.peak_rss_kib() / 1024
+            results.append(r)
+        finally:
+            server.stop()
+    return results
+
+
+def m(results, key, scale=1.0):
+    s = stat3([r[key] * scale for r in results]) if results else None
+    return s
+
+
+def main_table(rows):
+    heads = ["setup", "proxy", "object hit ratio", "byte hit ratio", "origin GB saved", "req/s",
+             "p50 ms", "p90 ms", "p99 ms", "peak RSS MiB", "errors"]
+    out = []
+    for label, per in rows:
+        for p in PEERS:
+            r = per[p]
+            out.append([label, LABEL[p], cell(m(r, "object_hit_ratio"), 3), cell(m(r, "byte_hit_ratio"), 3),
+                        cell(m(r, "origin_bytes_saved", 1e-9), 2), cell(m(r, "rps")), cell(m(r, "p50_ms"), 2),
+                        cell(m(r, "p90_ms"), 2), cell(m(r, "p99_ms"), 2), cell(m(r, "peak_rss_mib"), 1),
+                        sum(x["errors"] for x in r)])
+        med = {p: {k: m(per[p], k)[0] for k in ("object_hit_ratio", "byte_hit_ratio", "rps", "p99_ms")} for p in PEERS}
+        out.append([label, "**Outpost / Squid**", ratio(med["outpost"]["object_hit_ratio"], med["squid"]["object_hit_ratio"]),
+                    ratio(med["outpost"]["byte_hit_ratio"], med["squid"]["byte_hit_ratio"]), "",
+                    ratio(med["outpost"]["rps"], med["squid"]["rps"]), "", "",
+                    ratio(med["outpost"]["p99_ms"], med["squid"]["p99_ms"], higher_is_better=False), "", ""])
+    return md_table(heads, out)
+
+
+def run_section(ctx):
+    spec, objects, requests = trace_spec(ctx)
+    res = {"spec": spec, "main": {}, "sweep": {}, "file": {}}
+    origin = peers.loadgen_origin(ctx, ORIGIN, threads=1, name="hitrate-origin")
+    main_mem = 32 * MIB if ctx.quick else 64 * MIB
+    sweep = [8, 32, 128] if ctx.quick else [8, 16, 32, 64, 128, 256]
+    try:
+        rows = []
+        for label, memory, disk, warm in (
+                (f"{main_mem // MIB} MiB memory", main_mem, 0, 0.0),
+                (f"{main_mem // MIB} MiB memory, first 25% as warm-up", main_mem, 0, 0.25),
+                (f"16 MiB memory + 256 MiB disk", 16 * MIB, 256 * MIB, 0.0)):
+            if ctx.quick and warm:
+                continue
+            per = {}
+            for p in PEERS:
+                ctx.log(f"hitrate: {label} via {p}")
+                per[p] = measure(ctx, p, spec, memory, disk, warmup=warm)
+            res["main"][label] = per
+            rows.append((label, per))
+        for mib in sweep:
+            res["sweep"][mib] = {}
+            for p in PEERS:
+                ctx.log(f"hitrate: sweep {mib} MiB via {p}")
+                known = res["main"].get(f"{mib} MiB memory", {}).get(p)
+                res["sweep"][mib][p] = known or measure(ctx, p, spec, mib * MIB, runs=1)
+        if ctx.trace:
+            per = {}
+            for p in PEERS:
+                ctx.log(f"hitrate: trace file via {p}")
+                per[p] = measure(ctx, p, f"file:{ctx.trace}", main_mem)
+            res["file"] = per
+            rows.append((f"trace {os.path.basename(ctx.trace)}, {main_mem // MIB} MiB memory", per))
+    finally:
+        origin.stop()
+    ctx.raw["hitrate"] = res
+
+    md = [f"""## Hit rate (trace-driven, through the real proxies)
+
+`bench/loadgen replay` sends each request of a trace through the proxy (absolute-form, 32
+keep-alive connections, one request in flight each) to `loadgen origin`, which serves
+`/o/<id>/<size>/<kind>` and counts what it sends. Trace: `{spec}` — {objects:,} objects, {requests:,}
+requests, Zipf 0.8 popularity (ids shuffled), lognormal sizes (median 8 KiB, σ 1.5, clamped to
+64 B–1 MiB), 80% cacheable (max-age 1 h), 5% `no-store`, 10% short TTL (max-age 2 s), 5%
+validator-only (`no-cache` + ETag), and 10% of requests are client revalidations (If-None-Match
+for an object the client fetched before). A request counts as a hit when the origin did not send
+its body (so 304s from the cache and from the origin both count); byte hit ratio is 1 − origin
+body bytes / client body bytes. Each run starts the proxy empty; Outpost (2 workers) and Squid (1
+worker, `heap GDSF` in memory, `heap LFUDA` on disk, the policies Squid recommends for hit ratio)
+get the same memory budget, the same disk budget (Outpost's segment store; Squid `ufs`) and a 1
+MiB object size limit. Cells: median [min–max] of {ctx.runs} run(s). Rerun: `bench/run --only hitrate`
+(add `--trace FILE` to replay a public trace too).
+
+"""]
+    md.append(main_table(rows))
+    series = []
+    for key, what in (("object_hit_ratio", "object"), ("byte_hit_ratio", "byte")):
+        for p in PEERS:
+            series.append((f"{LABEL[p]} {what}", [(mib, res["sweep"][mib][p][0][key]) for mib in sweep]))
+    heads = ["memory MiB"] + [f"{LABEL[p]} {w}" for w in ("object", "byte") for p in PEERS] + ["object ratio", "byte ratio"]
+    rows = []
+    for mib in sweep:
+        r = {p: res["sweep"][mib][p][0] for p in PEERS}
+        rows.append([mib] + [num(r[p][k], 3) for k in ("object_hit_ratio", "byte_hit_ratio") for p in PEERS]
+                    + [ratio(r["outpost"][k], r["squid"][k]) for k in ("object_hit_ratio", "byte_hit_ratio")])
+    md.append("\n**Hit ratio by memory cache size** (one run per point; the footprint of the trace's distinct "
+              "objects is in raw.json)\n\n" + md_table(heads, rows))
+    md.append(plot(ctx, "hitrate-by-size", "Hit ratio by cache size (Zipf 0.8 trace through the proxy)",
+                   "memory cache, MiB", "hit ratio", series, logx=True, yrange=(0, 1)))
+    return "\n".join(md)
