@@ -78,8 +78,9 @@ def dnsperf(server, qfile, seconds=None, clients=HIT_CLIENTS, inflight=HIT_INFLI
 def measure_cache_hit(ctx, p, fx, hints, work):
     """Per run, per setup, per server: a fresh server, warm-up (one pass through the names, then
     warm_seconds of load; not timed), then hit_seconds of dnsperf. Also the server's CPU seconds
-    per 100k answers and its CPU busy share while timed, and how many queries for long.count.test reached its authoritative server
-    (through the fixture's counting relay) while timed: 0 when every answer was a cache hit."""
+    per 100k answers and how busy it was while timed, and how many queries for long.count.test
+    reached its authoritative server (the fixture's counting relay) while timed: 0 when every
+    answer was a cache hit."""
     hot = os.path.join(work, "hot.txt")
     with open(hot, "w") as f:
         f.write("\n".join(HOT) + "\n")
@@ -93,8 +94,9 @@ def measure_cache_hit(ctx, p, fx, hints, work):
                     dnsperf(server, hot, p["warm_seconds"], threads=client_threads, cpu=client_cpu)
                     upstream0, cpu0, t0 = fx.relay.count("long.count.test"), proc.cpu_seconds(), time.monotonic()
                     m = dnsperf(server, hot, p["hit_seconds"], threads=client_threads, cpu=client_cpu)
-                    m["cpu_busy_pct"] = (proc.cpu_seconds() - cpu0) / (time.monotonic() - t0) * 100
-                    m["cpu_s_100k"] = (proc.cpu_seconds() - cpu0) / max(m["completed"], 1) * 1e5
+                    cpu = proc.cpu_seconds() - cpu0
+                    m["cpu_busy_pct"] = cpu / (time.monotonic() - t0) * 100
+                    m["cpu_s_100k"] = cpu / max(m["completed"], 1) * 1e5
                     m["upstream_during_run"] = fx.relay.count("long.count.test") - upstream0
                 finally:
                     proc.stop()
@@ -246,9 +248,8 @@ def run_section(ctx):
     return f"""## DNS
 
 Outpost's DNS server against Unbound, both recursive on the same fake hierarchy (NSD on loopback:
-fake root 127.0.0.2, `test.`, `example.`, leaf zones, and `many.test` with
-{max(p['cold_names'], p['cares_names'])} A names on 127.0.0.20), then the c-ares comparison of the
-resolver issue. {runs} per figure; ratios are Outpost / Unbound (↓: Outpost behind). Load average
+fake root 127.0.0.2, `test.`, `example.`, leaf zones, and `many.test` with {max(p['cold_names'], p['cares_names'])} A names
+on 127.0.0.20), then the c-ares comparison of the resolver issue. {runs} per figure; ratios are Outpost / Unbound (↓: Outpost behind). Load average
 when the section started: {load[0]:.2f} (the 2 cores are shared with whatever else runs).
 
 - Rerun: `bench/run --only dns` (`bench/run --quick --only dns`: 1 run, shorter). The c-ares part
