@@ -21,9 +21,11 @@ and in-process: a fresh ResolverContext (cache in a fresh memory-only cache::Sto
 builds it) looks every name up (Resolver::resolve, A+AAAA in parallel as the proxy does, and
 Resolver::query for A only as c-ares asks; INFLIGHT outstanding), then looks each up again one at
 a time on the warm cache.
-Tables: median of the runs with min-max."""
+Tables: median of the runs with min-max.
+
+The functions below (the many.test zone, starting the servers by PID, one_run) are also what the
+benchmark suite's DNS section uses (bench/suite/dns_suite.py, `bench/run --only dns`)."""
 import os
-import signal
 import socket
 import statistics
 import struct
@@ -31,25 +33,28 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "integration"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
 import dnsfixture  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, HERE)
 import unbound_peer  # noqa: E402
 
-OUTPOST_BIN = os.path.abspath(sys.argv[1])
-PROGRAM = os.path.abspath(sys.argv[2])
-RUNS = int(sys.argv[3]) if len(sys.argv) > 3 else 3
-NAMES = int(sys.argv[4]) if len(sys.argv) > 4 else 5000
+sys.path.insert(0, os.path.join(HERE, "..", "suite"))
+from common import Proc  # noqa: E402  (servers started and stopped by PID)
+
 COLD_INFLIGHT = [10, 100]
 WARM_INFLIGHT = [1, 10, 100]
 MANY_ADDR = "127.0.0.20"  # not used by the fixture (127.0.0.2-11) nor by dnsperf_vs_unbound.py (.30/.31)
 SERVERS = {"outpost": ("127.0.0.1", 5300), "unbound": ("127.0.0.1", 5301)}
+PROXY_PORT = 3199  # Outpost's proxy listener, unused by these benchmarks
+_FIXTURE_ZONES = dnsfixture.ZONES  # the fixture's own table, before add_many_zone
 
 
 def add_many_zone(n):
-    """Adds many.test (n names) to the fixture's tree, leaving existing zones and addresses alone."""
-    zones = {addr: dict(z) for addr, z in dnsfixture.ZONES.items()}
+    """Adds many.test (n names) to the fixture's tree, leaving existing zones and addresses alone
+    (replaces the one a previous call added)."""
+    zones = {addr: dict(z) for addr, z in _FIXTURE_ZONES.items()}
     assert MANY_ADDR not in zones and all("many.test" not in body for z in zones.values() for body in z.values())
     zones["127.0.0.3"]["test."] += "many.test. 3600 IN NS ns1.many.test.\nns1.many.test. 3600 IN A %s\n" % MANY_ADDR
     body = dnsfixture.SOA.format(z="many.test.", minimum=3)
@@ -57,6 +62,14 @@ def add_many_zone(n):
     body += "".join("n%d.many.test. 3600 IN A 198.18.%d.%d\n" % (i, i // 250, i % 250 + 1) for i in range(n))
     zones[MANY_ADDR] = {"many.test.": body}
     dnsfixture.ZONES = zones
+
+
+def write_names(path, n, suffix=""):
+    """n0.many.test ... n{n-1}.many.test, one a line, each followed by SUFFIX (e.g. " A" for
+    dnsperf); returns PATH."""
+    with open(path, "w") as f:
+        f.write("".join("n%d.many.test%s\n" % (i, suffix) for i in range(n)))
+    return path
 
 
 def probe(addr, port, timeout=10):
@@ -78,36 +91,41 @@ def probe(addr, port, timeout=10):
     raise RuntimeError("no answer from %s:%d" % (addr, port))
 
 
-def start_outpost(workdir, hints):
+def start_outpost(outpost_bin, workdir, hints, workers=1, cpu=None, name="outpost-bench"):
+    """The outpost binary with its DNS server on SERVERS["outpost"] (WORKERS workers, each with
+    its own SO_REUSEPORT listener), the DNS cache in the memory store (no disk tier), no access
+    log; pinned to CPU (taskset) if given. Returns the Proc once the server answers."""
     addr, port = SERVERS["outpost"]
-    conf = os.path.join(workdir, "outpost-bench.toml")
+    conf = os.path.join(workdir, name + ".toml")
     with open(conf, "w") as f:
-        f.write(f'[server]\nworkers = 1\n[log]\nlevel = "error"\naccess_log = ""\n'
-                f'[proxy]\nlisten = ["127.0.0.1:3199"]\n[cache]\ndisk_dir = ""\n'
+        f.write(f'[server]\nworkers = {workers}\n[log]\nlevel = "error"\naccess_log = ""\n'
+                f'[proxy]\nlisten = ["127.0.0.1:{PROXY_PORT}"]\n[cache]\ndisk_dir = ""\n'
                 f'[dns]\nlisten = ["{addr}:{port}"]\nhints = "{hints}"\n')
-    p = subprocess.Popen([OUTPOST_BIN, "--config", conf], stdout=subprocess.DEVNULL)
+    p = Proc(name, [outpost_bin, "--config", conf], cwd=workdir, cpu=cpu)
     probe(addr, port)
     return p
 
 
-def start_unbound(workdir, hints):
+def start_unbound(workdir, hints, threads=1, cpu=None, name="unbound-bench"):
+    """Unbound (unbound_peer's settings) on SERVERS["unbound"] with THREADS threads; pinned to CPU
+    if given. Returns the Proc once it answers."""
     addr, port = SERVERS["unbound"]
-    p = unbound_peer.start_unbound(workdir, addr, port, hints, threads=1, name="unbound-bench")
+    conf = unbound_peer.write_conf(workdir, addr, port, hints, threads=threads, name=name)
+    p = Proc(name, unbound_peer.argv(conf), cwd=workdir, cpu=cpu)
     probe(addr, port)
     return p
 
 
-def stop(p):
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
+def start_server(which, outpost_bin, workdir, hints, threads=1, cpu=None):
+    """start_outpost or start_unbound by name ("outpost" / "unbound"), THREADS workers/threads."""
+    if which == "outpost":
+        return start_outpost(outpost_bin, workdir, hints, workers=threads, cpu=cpu)
+    return start_unbound(workdir, hints, threads=threads, cpu=cpu)
 
 
-def run_program(*args):
-    out = subprocess.run([PROGRAM, *map(str, args)], capture_output=True, text=True, timeout=600)
+def run_program(program, *args):
+    """Runs cares_compare (PROGRAM) with ARGS; returns {phase: [{metric: value}, ...]}."""
+    out = subprocess.run([program, *map(str, args)], capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         raise RuntimeError("%s failed: %s" % (args, out.stderr))
     rows = {}
@@ -117,29 +135,34 @@ def run_program(*args):
     return rows
 
 
-def one_run(workdir, hints, names_file, n):
-    res = {}  # key -> metrics
-    start = {"outpost": start_outpost, "unbound": start_unbound}
-    for name, (addr, port) in SERVERS.items():
-        target = "%s:%d" % (addr, port)
-        for k in COLD_INFLIGHT:
-            p = start[name](workdir, hints)
+def one_run(program, outpost_bin, workdir, hints, names_file, n, cold_inflight=COLD_INFLIGHT,
+            warm_inflight=WARM_INFLIGHT, log=None):
+    """One run of every measurement; returns {(phase, who, inflight): metrics}. For each server,
+    one fresh start per cold in-flight level; after the last, the warm passes on that server.
+    In-process (who = inproc_host / inproc_a): a fresh context per cold level, warm one at a time
+    after the last. LOG(msg) is told about answers that were not all OK."""
+    res = {}
+    for name in SERVERS:
+        target = "%s:%d" % SERVERS[name]
+        for k in cold_inflight:
+            p = start_server(name, outpost_bin, workdir, hints)
             try:
-                res[("cold", name, k)] = run_program("cares", target, names_file, k)["cares"][0]
-                if k == COLD_INFLIGHT[-1]:
-                    for w in WARM_INFLIGHT:
-                        res[("warm", name, w)] = run_program("cares", target, names_file, w)["cares"][0]
+                res[("cold", name, k)] = run_program(program, "cares", target, names_file, k)["cares"][0]
+                if k == cold_inflight[-1]:
+                    for w in warm_inflight:
+                        res[("warm", name, w)] = run_program(program, "cares", target, names_file, w)["cares"][0]
             finally:
-                stop(p)
+                p.stop()
     for kind in ("host", "a"):
-        for k in COLD_INFLIGHT:
-            rows = run_program("inproc", hints, names_file, k, 1 if k == COLD_INFLIGHT[-1] else 0, "store", kind)
+        for k in cold_inflight:
+            rows = run_program(program, "inproc", hints, names_file, k, 1 if k == cold_inflight[-1] else 0,
+                               "store", kind)
             res[("cold", "inproc_" + kind, k)] = rows["inproc_cold"][0]
             if "inproc_warm" in rows:
                 res[("warm", "inproc_" + kind, 1)] = rows["inproc_warm"][0]
     for key, m in res.items():
         if m["ok"] != n:
-            print("warning: %s answered %d of %d names" % (key, m["ok"], n), file=sys.stderr)
+            (log or (lambda msg: print(msg, file=sys.stderr)))("warning: %s answered %d of %d names" % (key, m["ok"], n))
     return res
 
 
@@ -149,17 +172,18 @@ def fmt(values, digits):
 
 
 def main():
-    add_many_zone(NAMES)
+    outpost_bin, program = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    n_runs = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+    n_names = int(sys.argv[4]) if len(sys.argv) > 4 else 5000
+    add_many_zone(n_names)
     h = dnsfixture.Hierarchy()
     h.start()
     try:
         hints = h.write_hints()
-        names_file = os.path.join(h.workdir, "many-names.txt")
-        with open(names_file, "w") as f:
-            f.write("".join("n%d.many.test\n" % i for i in range(NAMES)))
+        names_file = write_names(os.path.join(h.workdir, "many-names.txt"), n_names)
         runs = []
-        for r in range(RUNS):
-            runs.append(one_run(h.workdir, hints, names_file, NAMES))
+        for r in range(n_runs):
+            runs.append(one_run(program, outpost_bin, h.workdir, hints, names_file, n_names))
             print("run %d done" % (r + 1), file=sys.stderr)
     finally:
         h.stop()
@@ -168,7 +192,7 @@ def main():
     def col(key, metric):
         return [run[key][metric] for run in runs]
 
-    print(f"\n{NAMES} names n*.many.test, {RUNS} runs: median (min-max)\n")
+    print(f"\n{n_names} names n*.many.test, {n_runs} runs: median (min-max)\n")
     print("c-ares asking a server (A queries; latency per query, from ares_query to its callback)")
     print("| cache | client -> server | in flight | median us | p99 us | queries/s | total ms |")
     print("|---|---|---|---|---|---|---|")
@@ -187,7 +211,7 @@ def main():
                        ("c-ares -> Unbound (A)", ("warm", "unbound", 1))):
         print(f"| {label} | {fmt(col(key, 'median_us'), 2)} | {fmt(col(key, 'p99_us'), 2)} "
               f"| {fmt(col(key, 'mean_us'), 2)} |")
-    print(f"\nCold resolution of {NAMES} names (fresh context / fresh server)")
+    print(f"\nCold resolution of {n_names} names (fresh context / fresh server)")
     print("| how | in flight | total ms | per-name median us | p99 us | names/s |")
     print("|---|---|---|---|---|---|")
     for k in COLD_INFLIGHT:

@@ -5,9 +5,8 @@ import os
 import subprocess
 
 
-def start_unbound(workdir, addr, port, hints, threads=1, name="unbound"):
-    """Writes WORKDIR/NAME.conf and runs `unbound -d` on ADDR:PORT; returns the Popen (stop it by
-    its PID). The caller waits until it answers."""
+def write_conf(workdir, addr, port, hints, threads=1, name="unbound"):
+    """Writes WORKDIR/NAME.conf for Unbound on ADDR:PORT with THREADS threads; returns its path."""
     conf = os.path.join(workdir, name + ".conf")
     with open(conf, "w") as f:
         f.write(f"""server:
@@ -33,4 +32,15 @@ def start_unbound(workdir, addr, port, hints, threads=1, name="unbound"):
 remote-control:
   control-enable: no
 """)
-    return subprocess.Popen(["unbound", "-d", "-c", conf])
+    return conf
+
+
+def argv(conf):
+    """The command line running Unbound in the foreground (a real PID to stop) with CONF."""
+    return ["unbound", "-d", "-c", conf]
+
+
+def start_unbound(workdir, addr, port, hints, threads=1, name="unbound"):
+    """Writes WORKDIR/NAME.conf and runs `unbound -d` on ADDR:PORT; returns the Popen (stop it by
+    its PID). The caller waits until it answers."""
+    return subprocess.Popen(argv(write_conf(workdir, addr, port, hints, threads, name)))

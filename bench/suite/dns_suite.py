@@ -1,0 +1,304 @@
+"""DNS: Outpost's DNS server (the real `outpost` binary with a [dns] listener) against Unbound on
+the fake hierarchy of tests/integration/dnsfixture (NSD on 127.0.0.x, fake root), plus the c-ares
+comparison of the resolver issue (bench/dns/cares_compare, whose driver functions this reuses).
+
+  1. Cache-hit throughput: dnsperf on a warmed server, 10 cached names (A, AAAA, MX, TXT, CNAME
+     chain); 1 worker / 1 thread pinned (server CPU 0, dnsperf CPU 1), and 2 / 2 unpinned.
+  2. Cold resolution: a fresh server per measurement, distinct names n*.many.test each asked once;
+     c-ares at 1 and 10 in flight (per-name p50 / p99), dnsperf at 200 in flight (throughput).
+  3. c-ares comparison: c-ares -> warm Outpost server vs c-ares -> warm Unbound, and Outpost's
+     in-process lookups (Resolver::resolve / Resolver::query, no server hop).
+Every server is started and stopped by PID; the fixture's NSD servers too (by their pidfiles)."""
+import os
+import statistics
+import sys
+import time
+
+import common
+from common import cell, md_table, plot, ratio, stat3
+
+sys.path.insert(0, os.path.join(common.ROOT, "bench", "dns"))
+import cares_compare as cc  # noqa: E402  (also puts tests/integration on sys.path)
+import dnsfixture  # noqa: E402
+
+# Cached names of the fixture for the cache-hit load (the set dnsperf_vs_unbound.py used).
+HOT = ["www.a.test A", "www.a.test AAAA", "mail.a.test A", "final.a.test A", "host.b.example A",
+       "chain.a.test A", "txt.a.test TXT", "a.test MX", "www.slow.test A", "long.count.test A"]
+# (label, workers = Unbound threads, server CPU, dnsperf threads, dnsperf CPU); None = not pinned.
+HIT_SETUPS = [("1 worker / 1 thread, server on CPU 0, dnsperf (1 thread) on CPU 1", 1, 0, 1, 1),
+              ("2 workers / 2 threads, unpinned, dnsperf with 2 threads", 2, None, 2, None)]
+# dnsperf clients (source ports: SO_REUSEPORT spreads them over the server's threads) and queries
+# in flight. More in flight overflows the servers' UDP receive buffers (RcvbufErrors in
+# /proc/net/snmp, for both servers: at 500 a cold server dropped 2-5% of the queries).
+HIT_CLIENTS, HIT_INFLIGHT = 10, 100
+COLD_CLIENTS, COLD_INFLIGHT_DNSPERF = 20, 200
+COLD_INFLIGHT = [1, 10]        # c-ares to a cold server (and fresh in-process contexts)
+WARM_INFLIGHT = [1, 10, 100]   # c-ares to the same server, warm
+WHO = {"outpost": "Outpost", "unbound": "Unbound"}
+
+
+def params(ctx):
+    """Durations and name counts for the mode (quick: about 30 s for the section, full: 2-3 min).
+    Full mode asks c-ares for as many names as the resolver issue's figures (5000)."""
+    if ctx.quick:
+        return {"hit_seconds": 3, "warm_seconds": 1, "cold_names": 5000, "cares_names": 2000}
+    return {"hit_seconds": 5, "warm_seconds": 1, "cold_names": 20000, "cares_names": 5000}
+
+
+# ---------------------------------------------------------------- measuring
+
+def dnsperf(server, qfile, seconds=None, clients=HIT_CLIENTS, inflight=HIT_INFLIGHT, threads=1, cpu=None):
+    """dnsperf against SERVER ("outpost" / "unbound") with CLIENTS clients, INFLIGHT outstanding,
+    THREADS threads, pinned to CPU if given. SECONDS=None: one pass through QFILE (each name asked
+    once). Returns qps, avg_ms, sent, completed, lost, rcodes. (dnsperf's run time, hence its
+    queries/s, leaves out the wait for lost queries: check `lost`.)"""
+    addr, port = cc.SERVERS[server]
+    argv = ["dnsperf", "-s", addr, "-p", str(port), "-d", qfile, "-c", str(clients), "-q", str(inflight),
+            "-T", str(threads), "-t", "2"] + (["-n", "1"] if seconds is None else ["-l", str(seconds)])
+    if cpu is not None:
+        argv = ["taskset", "-c", str(cpu)] + argv
+    out = common.run(argv, timeout=(seconds or 0) + 120).stdout
+
+    def field(label, cast=float):
+        for line in out.splitlines():
+            if line.strip().startswith(label + ":"):
+                return cast(line.split(":", 1)[1].split()[0])
+        raise SystemExit(f"dnsperf printed no {label!r}:\n{out[-1500:]}")
+
+    rcodes = {}
+    codes = next((ln.split(":", 1)[1] for ln in out.splitlines() if ln.strip().startswith("Response codes:")), "")
+    for part in codes.split(","):  # "NOERROR 9 (90.00%), NXDOMAIN 1 (10.00%)"
+        if part.split():
+            rcodes[part.split()[0]] = int(part.split()[1])
+    return {"qps": field("Queries per second"), "avg_ms": field("Average Latency (s)") * 1000,
+            "sent": field("Queries sent", int), "completed": field("Queries completed", int),
+            "lost": field("Queries lost", int), "rcodes": rcodes}
+
+
+def measure_cache_hit(ctx, p, fx, hints, work):
+    """Per run, per setup, per server: a fresh server, warm-up (one pass through the names, then
+    warm_seconds of load; not timed), then hit_seconds of dnsperf. Also the server's CPU seconds
+    per 100k answers and how busy it was while timed, and how many queries for long.count.test
+    reached its authoritative server (the fixture's counting relay) while timed: 0 when every
+    answer was a cache hit."""
+    hot = os.path.join(work, "hot.txt")
+    with open(hot, "w") as f:
+        f.write("\n".join(HOT) + "\n")
+    res = {label: {s: [] for s in cc.SERVERS} for label, *_ in HIT_SETUPS}
+    for r in range(ctx.runs):
+        for label, threads, server_cpu, client_threads, client_cpu in HIT_SETUPS:
+            for server in cc.SERVERS:
+                proc = cc.start_server(server, ctx.bin("app/outpost"), work, hints, threads, server_cpu)
+                try:
+                    dnsperf(server, hot, inflight=len(HOT), cpu=client_cpu)
+                    dnsperf(server, hot, p["warm_seconds"], threads=client_threads, cpu=client_cpu)
+                    upstream0, cpu0, t0 = fx.relay.count("long.count.test"), proc.cpu_seconds(), time.monotonic()
+                    m = dnsperf(server, hot, p["hit_seconds"], threads=client_threads, cpu=client_cpu)
+                    cpu = proc.cpu_seconds() - cpu0
+                    m["cpu_busy_pct"] = cpu / (time.monotonic() - t0) * 100
+                    m["cpu_s_100k"] = cpu / max(m["completed"], 1) * 1e5
+                    m["upstream_during_run"] = fx.relay.count("long.count.test") - upstream0
+                finally:
+                    proc.stop()
+                if m["upstream_during_run"] or m["lost"]:
+                    ctx.log(f"dns: warning: {server} {label}: {m['lost']} lost, "
+                            f"{m['upstream_during_run']} upstream queries while timed")
+                res[label][server].append(m)
+        ctx.log(f"dns: cache-hit run {r + 1}/{ctx.runs} done")
+    return res
+
+
+def measure_cold_dnsperf(ctx, p, hints, work):
+    """Per run, per server: a fresh (empty-cache) server, 1 thread, unpinned (the NSD servers need
+    CPU too), dnsperf through cold_names distinct names once, COLD_INFLIGHT_DNSPERF outstanding."""
+    names = cc.write_names(os.path.join(work, "cold-dnsperf.txt"), p["cold_names"], " A")
+    res = {s: [] for s in cc.SERVERS}
+    for _ in range(ctx.runs):
+        for server in cc.SERVERS:
+            proc = cc.start_server(server, ctx.bin("app/outpost"), work, hints)
+            try:
+                res[server].append(dnsperf(server, names, clients=COLD_CLIENTS, inflight=COLD_INFLIGHT_DNSPERF))
+            finally:
+                proc.stop()
+    return res
+
+
+def measure_cares(ctx, p, hints, work):
+    """ctx.runs runs of cares_compare's one_run (c-ares cold at COLD_INFLIGHT on fresh servers,
+    warm at WARM_INFLIGHT; in-process cold and warm). Returns a list of {"phase/who/k": metrics}."""
+    names = cc.write_names(os.path.join(work, "cares-names.txt"), p["cares_names"])
+    runs = []
+    for r in range(ctx.runs):
+        res = cc.one_run(ctx.bin("bench/dns/cares_compare"), ctx.bin("app/outpost"), work, hints, names,
+                         p["cares_names"], COLD_INFLIGHT, WARM_INFLIGHT, log=lambda msg: ctx.log("dns: " + msg))
+        runs.append({"/".join(map(str, k)): v for k, v in res.items()})
+        ctx.log(f"dns: c-ares run {r + 1}/{ctx.runs} done")
+    return runs
+
+
+# ---------------------------------------------------------------- tables
+
+def side_by_side(label, measure, outpost, unbound, digits=None, higher_is_better=True):
+    """A table row: Outpost's and Unbound's figures (median [min-max] of the runs) and the ratio of
+    the medians."""
+    o, u = stat3(outpost), stat3(unbound)
+    r = ratio(o and o[0], u and u[0], bool(higher_is_better))
+    if higher_is_better is None:  # neither better nor worse (e.g. how busy the server was)
+        r = r.replace(" ↓", "")
+    return [label, measure, cell(o, digits), cell(u, digits), r]
+
+
+def hit_table(res):
+    rows = []
+    for label, *_ in HIT_SETUPS:
+        o, u = res[label]["outpost"], res[label]["unbound"]
+        for key, measure, digits, hib in (("qps", "queries/s", 0, True), ("avg_ms", "average latency, ms", 3, False),
+                                          ("lost", "queries lost", 0, False),
+                                          ("cpu_busy_pct", "server CPU busy, % of one core", 0, None),
+                                          ("cpu_s_100k", "server CPU s per 100k queries", 2, False)):
+            rows.append(side_by_side(label, measure, [m[key] for m in o], [m[key] for m in u], digits, hib))
+    return md_table(["setup", "measure", "Outpost", "Unbound", "Outpost/Unbound"], rows)
+
+
+def cares_col(runs, key, metric):
+    return [r[key][metric] for r in runs if key in r]
+
+
+def cold_table(cares_runs, cold_dnsperf, p):
+    rows = []
+    for k in COLD_INFLIGHT:
+        label = f"c-ares, {k} in flight, {p['cares_names']} names"
+        measures = [("median_us", "per-name median, µs", False), ("p99_us", "per-name p99, µs", False)]
+        if k > 1:
+            measures.append(("qps", "names/s", True))
+        for metric, measure, hib in measures:
+            rows.append(side_by_side(label, measure, cares_col(cares_runs, f"cold/outpost/{k}", metric),
+                                     cares_col(cares_runs, f"cold/unbound/{k}", metric), None, hib))
+    label = f"dnsperf, {COLD_INFLIGHT_DNSPERF} in flight, {p['cold_names']} names"
+    for key, measure, digits, hib in (("qps", "queries/s", 0, True), ("avg_ms", "average latency, ms", 2, False),
+                                      ("lost", "queries lost", 0, False)):
+        rows.append(side_by_side(label, measure, [m[key] for m in cold_dnsperf["outpost"]],
+                                 [m[key] for m in cold_dnsperf["unbound"]], digits, hib))
+    return md_table(["client, load", "measure", "Outpost", "Unbound", "Outpost/Unbound"], rows)
+
+
+def warm_table(cares_runs):
+    rows = []
+    for k in WARM_INFLIGHT:
+        label = f"c-ares → warm server, {k} in flight"
+        for metric, measure, hib in (("median_us", "median, µs", False), ("p99_us", "p99, µs", False),
+                                     ("qps", "queries/s", True)):
+            rows.append(side_by_side(label, measure, cares_col(cares_runs, f"warm/outpost/{k}", metric),
+                                     cares_col(cares_runs, f"warm/unbound/{k}", metric), None, hib))
+    return md_table(["client, load", "measure", "Outpost server", "Unbound", "Outpost/Unbound"], rows)
+
+
+def inproc_table(cares_runs):
+    """Outpost's in-process lookups next to what a c-ares client pays a server for the same names
+    in the same state (warm: 1 in flight; cold: same in-flight level, fresh server)."""
+    rows = []
+    cases = [("warm", 1)] + [("cold", k) for k in COLD_INFLIGHT]
+    for phase, k in cases:
+        for kind, how in (("host", "`Resolver::resolve` (A+AAAA)"), ("a", "`Resolver::query` (A)")):
+            key = f"{phase}/inproc_{kind}/{k}"
+            med = stat3(cares_col(cares_runs, key, "median_us"))
+            via_o = stat3(cares_col(cares_runs, f"{phase}/outpost/{k}", "median_us"))
+            via_u = stat3(cares_col(cares_runs, f"{phase}/unbound/{k}", "median_us"))
+            rows.append([f"{phase}, {k} in flight", how, cell(med), cell(stat3(cares_col(cares_runs, key, "p99_us"))),
+                         cell(via_u), ratio(med and med[0], via_o and via_o[0], False),
+                         ratio(med and med[0], via_u and via_u[0], False)])
+    return md_table(["cache, load", "in-process lookup", "median µs", "p99 µs", "c-ares → Unbound median µs",
+                     "in-process / c-ares → Outpost server", "in-process / c-ares → Unbound"], rows)
+
+
+def latency_plot(ctx, cares_runs):
+    """Median per-query latency of c-ares -> server against queries in flight, warm and cold."""
+    series = []
+    for phase, levels in (("warm", WARM_INFLIGHT), ("cold", COLD_INFLIGHT)):
+        for server in cc.SERVERS:
+            pts = [(k, statistics.median(v) if (v := cares_col(cares_runs, f"{phase}/{server}/{k}", "median_us"))
+                    else None) for k in levels]
+            series.append((f"c-ares -> {WHO[server]} ({phase})", pts))
+    return plot(ctx, "dns_cares_latency", "c-ares -> local recursive server: median latency per query",
+                "queries in flight", "median latency (us)", series, logx=True, logy=True)
+
+
+# ---------------------------------------------------------------- the section
+
+def run_section(ctx):
+    p = params(ctx)
+    work = ctx.dir("dns")
+    cc.add_many_zone(max(p["cold_names"], p["cares_names"]))
+    fx = dnsfixture.Hierarchy(workdir=work)
+    load = os.getloadavg()
+    try:
+        fx.start()
+        hints = fx.write_hints()
+        hit = measure_cache_hit(ctx, p, fx, hints, work)
+        cold = measure_cold_dnsperf(ctx, p, hints, work)
+        ctx.log("dns: cold dnsperf done")
+        cares_runs = measure_cares(ctx, p, hints, work)
+    finally:
+        fx.stop()
+    ctx.raw["dns"] = {"params": p, "loadavg_at_start": load, "cache_hit": hit, "cold_dnsperf": cold,
+                      "cares": cares_runs, "servers": {s: "%s:%d" % a for s, a in cc.SERVERS.items()}}
+    runs = f"{ctx.runs} runs, median [min–max]" if ctx.runs > 1 else "1 run"
+    addr_o, addr_u = ("%s:%d" % cc.SERVERS[s] for s in ("outpost", "unbound"))
+    upstream = sum(m["upstream_during_run"] for setup in hit.values() for ms in setup.values() for m in ms)
+    return f"""## DNS
+
+Outpost's DNS server against Unbound, both recursive on the same fake hierarchy (NSD on loopback:
+fake root 127.0.0.2, `test.`, `example.`, leaf zones, and `many.test` with {max(p['cold_names'], p['cares_names'])} A names
+on 127.0.0.20), then the c-ares comparison of the resolver issue. {runs} per figure; ratios are Outpost / Unbound (↓: Outpost behind). Load average
+when the section started: {load[0]:.2f} (the 2 cores are shared with whatever else runs).
+
+- Rerun: `bench/run --only dns` (`bench/run --quick --only dns`: 1 run, shorter). The c-ares part
+  alone, with its own tables (cold at 10 and 100 in flight): `tests/integration/netns_run.sh python3
+  bench/dns/cares_compare.py build/release/app/outpost build/release/bench/dns/cares_compare 3 5000`.
+- Outpost: `outpost --config` with `[server] workers = N`, `[dns] listen = ["{addr_o}"]`,
+  `hints` = the fake root, `[cache] disk_dir = ""` (the DNS cache in the 256 MiB memory store),
+  `[log] level = "error"`, `access_log = ""`, proxy on 127.0.0.1:{cc.PROXY_PORT} (unused).
+- Unbound on {addr_u}: `num-threads: N`, `so-reuseport: yes`, `module-config: "iterator"`,
+  msg/rrset caches 64m/128m, `do-ip6: no`, `do-not-query-localhost: no`, same root hints
+  (both configs under `configs/dns/`).
+- dnsperf: {HIT_CLIENTS} clients and {HIT_INFLIGHT} queries in flight for cache hits, {COLD_CLIENTS} clients and
+  {COLD_INFLIGHT_DNSPERF} in flight for cold names (at 500 both servers' UDP receive buffers overflowed), timeout 2 s.
+
+### Cache-hit throughput (dnsperf)
+
+{len(HOT)} cached names (A, AAAA, MX, TXT, a CNAME chain across zones), fresh server per
+measurement, warm-up not timed (one pass through the names, then {p['warm_seconds']} s of load), then
+{p['hit_seconds']} s of dnsperf. Same number of Outpost workers as Unbound threads. Pinned rows: `taskset`
+puts the server on CPU 0 and dnsperf on CPU 1 (the machine has 2 cores and dnsperf needs one);
+unpinned rows: 2 server threads and 2 dnsperf threads share both cores. On this machine one
+dnsperf cannot keep a cache-hitting server busy: where the server's CPU is below 100% of a core
+per thread, queries/s is the client's limit, and the server's CPU seconds per 100k answers (from
+/proc, lower is better) is the fairer capacity figure. Queries for `long.count.test` that reached
+its authoritative server while timed (counted by the fixture's relay): {upstream}.
+
+{hit_table(hit)}
+### Cold resolution
+
+Each measurement on a freshly started server (empty cache), 1 worker / 1 thread, unpinned (the NSD
+servers, the client and the resolver share the 2 cores); distinct names `n*.many.test`, each asked
+once: one upstream exchange each once the delegation `many.test` is cached. c-ares: per-name
+latency from `ares_query` to its callback (A questions). dnsperf: one pass through the names.
+
+{cold_table(cares_runs, cold, p)}
+### c-ares comparison (resolver issue)
+
+c-ares 1.18 (no query cache) asking the warm server again for the same {p['cares_names']} names
+(`bench/dns/cares_compare cares`, right after the {COLD_INFLIGHT[-1]}-in-flight cold pass):
+
+{warm_table(cares_runs)}
+Outpost's in-process resolver (`cares_compare inproc`: a fresh `ResolverContext` over a memory-only
+`cache::Store`, as the proxy builds it; no server, no socket to the client): warm = the same names
+again one at a time, from the call to its callback; cold = a fresh context, each name once.
+`resolve` asks A and AAAA in parallel (what the proxy does per origin host; two upstream questions
+per cold name), `query` asks A only (what c-ares asks).
+
+{inproc_table(cares_runs)}
+{latency_plot(ctx, cares_runs)}"""
+
+
+run = run_section  # the name the issue's brief used
