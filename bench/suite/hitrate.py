@@ -14,7 +14,7 @@ LABEL = {"outpost": "Outpost", "squid": "Squid"}
 
 
 def trace_spec(ctx, alpha=0.8, seed=1):
-    objects, requests = (4000, 40000) if ctx.quick else (10000, 120000)
+    objects, requests = (4000, 40000) if ctx.quick else (8000, 80000)
     return (f"synthetic:objects={objects},requests={requests},alpha={alpha},seed={seed},"
             f"size_median=8192,size_sigma=1.5,size_max=1048576,mix=c80/n5/s10/v5,reval=10"), objects, requests
 
@@ -145,8 +145,8 @@ MiB object size limit. Cells: median [min–max] of {ctx.runs} run(s). Rerun: `b
         r = {p: res["sweep"][mib][p][0] for p in PEERS}
         rows.append([mib] + [num(r[p][k], 3) for k in ("object_hit_ratio", "byte_hit_ratio") for p in PEERS]
                     + [ratio(r["outpost"][k], r["squid"][k]) for k in ("object_hit_ratio", "byte_hit_ratio")])
-    md.append("\n**Hit ratio by memory cache size** (one run per point; the footprint of the trace's distinct "
-              "objects is in raw.json)\n\n" + md_table(heads, rows))
+    md.append("\n**Hit ratio by memory cache size** (memory only, no disk; one run per point)\n\n"
+              + md_table(heads, rows))
     md.append(plot(ctx, "hitrate-by-size", "Hit ratio by cache size (Zipf 0.8 trace through the proxy)",
                    "memory cache, MiB", "hit ratio", series, logx=True, yrange=(0, 1)))
     return "\n".join(md)
