@@ -55,13 +55,12 @@ def idle_run(ctx, peer, n, target_url):
         "nginx": lambda: peers.nginx_cache(ctx, NGINX, STATIC, name="idle-nginx"),
     }
     server = starters[peer]()
-    url = target_url if server.forward else target_url.split(f"127.0.0.1:{STATIC}", 1)[1]
     try:
         speed.wrk(ctx, server, target_url, 4, 1)  # the object is cached before the idle clients arrive
         time.sleep(0.3)
         rss0 = server.proc.rss_kib()
         argv = [ctx.bin("bench/loadgen/loadgen"), "idle", "--proxy", f"127.0.0.1:{server.port}",
-                "--connections", str(n), "--request", target_url if server.forward else url]
+                "--connections", str(n), "--request", target_url]
         holder = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
             line = holder.stdout.readline()

@@ -22,7 +22,7 @@ def wrk(ctx, server, target, conns, seconds, headers=()):
     """One wrk run; returns dict(rps, p50, p90, p99 ms, requests, errors)."""
     url = f"http://127.0.0.1:{server.port}"
     if not server.forward:
-        target = target.split(f"127.0.0.1:{ORIGIN}", 1)[1]  # origin-form for nginx
+        target = "/" + target.split("/", 3)[3]  # origin-form for nginx: the path of http://host:port/path
     threads = 1 if conns < 2 else 2
     out = run(["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s", "--latency",
                "-s", LUA, url, "--", target, *headers], timeout=seconds + 60).stdout
