@@ -153,6 +153,10 @@ void ClientSession::on_read(ssize_t nread) {
   unparsed_bytes_ += s.size;
   unparsed_.push_back(std::move(s));
   pump();
+  // Once everything read is parsed, give the 64 KiB read chunk back to the per-thread pool:
+  // an idle keep-alive connection then holds no buffer (like the origin pool's idle
+  // connections), and the next read takes a warm chunk from the pool.
+  if (!closing_ && rbuf_ && rbuf_->unique()) rbuf_ = ChunkRef();
   if (!closing_ && unparsed_bytes_ > kMaxUnparsed) {
     block_reading_ |= kBlockPipeline;
     update_reading();
