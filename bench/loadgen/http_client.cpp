@@ -197,8 +197,12 @@ int ClientConnection::on_message_begin(llhttp_t* p) {
 
 int ClientConnection::on_headers_complete(llhttp_t* p) {
   ClientConnection* self = static_cast<Socket*>(p->data)->owner;
-  self->response_.status = p->status_code;
-  return self->head_ ? 1 : 0;  // 1: a response to HEAD has no body whatever it says
+  int status = p->status_code;
+  self->response_.status = status;
+  // 1 = no body, whatever Content-Length says: llhttp itself infers that for 1xx, 204 and
+  // 304 only when there is no Content-Length, and a 304 may well carry one (RFC 9110 8.6).
+  bool no_body = self->head_ || status < 200 || status == 204 || status == 304;
+  return no_body ? 1 : 0;
 }
 
 int ClientConnection::on_body(llhttp_t* p, const char* at, std::size_t len) {

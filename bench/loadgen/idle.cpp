@@ -49,6 +49,7 @@ class IdleRun {
   void open(ClientConnection& c);
   void opened(ClientConnection& c, bool ok);
   void hold();
+  void stdin_closed();
   void end();
 
   uv_loop_t* loop_;
@@ -56,6 +57,8 @@ class IdleRun {
   std::string request_;  // empty: connect only
   std::vector<std::unique_ptr<ClientConnection>> conns_;
   std::size_t started_ = 0, in_progress_ = 0, held_ = 0, failed_ = 0, closed_by_peer_ = 0;
+  bool holding_ = false;
+  bool stdin_closed_ = false;
   bool ended_ = false;
   uv_signal_t sigterm_, sigint_;
 };
@@ -73,7 +76,7 @@ int IdleRun::run() {
   uv_signal_start(&sigterm_, on_signal, SIGTERM);
   uv_signal_start(&sigint_, on_signal, SIGINT);
   uv_async_init(loop_, &g_stdin_eof, [](uv_async_t* a) {
-    if (a->data) static_cast<IdleRun*>(a->data)->end();
+    if (a->data) static_cast<IdleRun*>(a->data)->stdin_closed();
   });
   uv_unref(as_handle(&g_stdin_eof));
   // A blocking read on its own thread works for every kind of stdin (pipe, file, tty).
@@ -122,8 +125,16 @@ void IdleRun::opened(ClientConnection& c, bool ok) {
 }
 
 void IdleRun::hold() {
+  holding_ = true;
   std::printf("{\"connections\":%zu,\"failed\":%zu}\n", held_, failed_);
   std::fflush(stdout);
+  if (stdin_closed_) end();
+}
+
+// EOF on stdin ends the hold, but only after the figures are out (stdin may be /dev/null).
+void IdleRun::stdin_closed() {
+  stdin_closed_ = true;
+  if (holding_) end();
 }
 
 // Closes everything so that uv_run returns. The stdin thread may still be blocked in read();

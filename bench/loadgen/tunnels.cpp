@@ -142,7 +142,10 @@ void TunnelRun::read_reply(Tunnel& t, const char* data, std::size_t len) {
   t.reply.append(data, len);
   std::size_t end = t.reply.find("\r\n\r\n");
   if (end == std::string::npos) {
-    if (t.reply.size() > kMaxReplyHead) lost(t);
+    if (t.reply.size() > kMaxReplyHead) {
+      std::fprintf(stderr, "connect: no reply head from the proxy in %zu bytes\n", kMaxReplyHead);
+      lost(t);
+    }
     return;
   }
   std::string_view status_line(t.reply.data(), t.reply.find("\r\n"));
@@ -180,6 +183,11 @@ void TunnelRun::settled() {
   for (auto& t : tunnels_)
     if (!t->established && !t->closed) lost(*t);  // past the deadline
   std::fprintf(stderr, "connect: %zu tunnels open, %zu failed\n", established_, failed_);
+  if (established_ == 0) {
+    start_ns_ = uv_hrtime();
+    end_measuring();  // nothing to measure
+    return;
+  }
   after(warmup_, &TunnelRun::start_measuring);
 }
 
