@@ -28,10 +28,9 @@ int dispatch(std::string_view mode, int argc, char** argv) {
   using loadgen::Options;
   if (mode == "origin") return loadgen::run_origin(Options(argc, argv, 2, {"listen", "blast", "threads"}));
   if (mode == "replay")
-    return loadgen::run_replay(Options(
-        argc, argv, 2, {"proxy", "origin", "trace", "concurrency", "warmup-fraction", "timeout-ms"}));
-  if (mode == "connect")
-    return loadgen::run_connect(Options(argc, argv, 2, {"proxy", "target", "tunnels", "seconds"}));
+    return loadgen::run_replay(
+        Options(argc, argv, 2, {"proxy", "origin", "trace", "concurrency", "warmup-fraction", "timeout-ms"}));
+  if (mode == "connect") return loadgen::run_connect(Options(argc, argv, 2, {"proxy", "target", "tunnels", "seconds"}));
   if (mode == "idle") return loadgen::run_idle(Options(argc, argv, 2, {"proxy", "connections", "request"}));
   throw loadgen::UsageError("unknown mode '" + std::string(mode) + "'");
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 
 #include "core/net_address.hpp"
@@ -34,22 +35,12 @@ std::string Options::text(std::string_view name) const {
 std::uint64_t Options::integer(std::string_view name, std::uint64_t fallback, std::uint64_t min,
                                std::uint64_t max) const {
   const std::string* v = find(name);
-  if (!v) return fallback;
-  auto n = parse_u64(*v);
-  if (!n || *n < min || *n > max)
-    throw UsageError("--" + std::string(name) + " wants an integer in " + std::to_string(min) + ".." +
-                     std::to_string(max) + ", not '" + *v + "'");
-  return *n;
+  return v ? ranged_integer("--" + std::string(name), *v, min, max) : fallback;
 }
 
 double Options::real(std::string_view name, double fallback, double min, double max) const {
   const std::string* v = find(name);
-  if (!v) return fallback;
-  auto x = parse_double(*v);
-  if (!x || *x < min || *x > max)
-    throw UsageError("--" + std::string(name) + " wants a number in " + std::to_string(min) + ".." +
-                     std::to_string(max) + ", not '" + *v + "'");
-  return *x;
+  return v ? ranged_real("--" + std::string(name), *v, min, max) : fallback;
 }
 
 sockaddr_in Options::loopback(std::string_view name) const {
@@ -71,6 +62,33 @@ std::optional<double> parse_double(std::string_view text) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), x);
   if (ec != std::errc() || end != text.data() + text.size() || text.empty() || x != x) return std::nullopt;
   return x;
+}
+
+namespace {
+
+std::string number_text(std::uint64_t n) { return std::to_string(n); }
+std::string number_text(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+
+template <typename T>
+T in_range(std::string_view what, std::string_view text, std::optional<T> value, T min, T max, const char* noun) {
+  if (!value || *value < min || *value > max)
+    throw UsageError(std::string(what) + " wants " + noun + " in " + number_text(min) + ".." + number_text(max) +
+                     ", not '" + std::string(text) + "'");
+  return *value;
+}
+
+}  // namespace
+
+std::uint64_t ranged_integer(std::string_view what, std::string_view text, std::uint64_t min, std::uint64_t max) {
+  return in_range(what, text, parse_u64(text), min, max, "an integer");
+}
+
+double ranged_real(std::string_view what, std::string_view text, double min, double max) {
+  return in_range(what, text, parse_double(text), min, max, "a number");
 }
 
 std::optional<sockaddr_in> parse_loopback(std::string_view text) {

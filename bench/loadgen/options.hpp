@@ -37,6 +37,9 @@ class Options {
 // Strict parsers (the whole text must be the number); used for options and trace specs.
 std::optional<std::uint64_t> parse_u64(std::string_view text);
 std::optional<double> parse_double(std::string_view text);
+// The same within [min, max]; otherwise throws UsageError naming `what` (an option or key).
+std::uint64_t ranged_integer(std::string_view what, std::string_view text, std::uint64_t min, std::uint64_t max);
+double ranged_real(std::string_view what, std::string_view text, double min, double max);
 // "127.x.y.z:port" with a port in 1..65535; anything off loopback is refused.
 std::optional<sockaddr_in> parse_loopback(std::string_view text);
 

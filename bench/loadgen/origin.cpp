@@ -27,9 +27,9 @@ namespace loadgen {
 namespace {
 
 constexpr std::uint64_t kMaxBody = 16u << 20;
-constexpr std::size_t kPatternSlack = 4096;         // bodies start at an id-dependent offset
-constexpr std::size_t kWriteQueueHigh = 8u << 20;   // stop reading a client above this backlog
-constexpr std::size_t kWriteQueueLow = 1u << 20;    // and resume below this
+constexpr std::size_t kPatternSlack = 4096;        // bodies start at an id-dependent offset
+constexpr std::size_t kWriteQueueHigh = 8u << 20;  // stop reading a client above this backlog
+constexpr std::size_t kWriteQueueLow = 1u << 20;   // and resume below this
 constexpr std::size_t kMaxUrl = 8192;
 constexpr std::size_t kMaxHeaderValue = 8192;
 constexpr std::size_t kBlastChunk = 256 * 1024;
@@ -217,15 +217,14 @@ void serve_object(HttpConn* c, const ObjectRequest& obj, bool head_only) {
   Counters& n = c->worker->counters;
   char etag[32];
   std::snprintf(etag, sizeof etag, "\"%" PRIu64 "-1\"", obj.id);
-  bool not_modified =
-      obj.kind->validators &&
-      (c->has_if_none_match ? etag_matches(c->if_none_match, etag)
-                            : !c->if_modified_since.empty() &&
-                                  not_modified_since(c->if_modified_since, g_origin.last_modified));
+  bool not_modified = obj.kind->validators &&
+                      (c->has_if_none_match ? etag_matches(c->if_none_match, etag)
+                                            : !c->if_modified_since.empty() &&
+                                                  not_modified_since(c->if_modified_since, g_origin.last_modified));
   auto* w = new ResponseWrite;
-  int len = std::snprintf(w->head, sizeof w->head, "HTTP/1.1 %s\r\nDate: %s\r\nCache-Control: %s\r\n",
-                          not_modified ? "304 Not Modified" : "200 OK", worker_date(c->worker),
-                          obj.kind->cache_control);
+  int len =
+      std::snprintf(w->head, sizeof w->head, "HTTP/1.1 %s\r\nDate: %s\r\nCache-Control: %s\r\n",
+                    not_modified ? "304 Not Modified" : "200 OK", worker_date(c->worker), obj.kind->cache_control);
   if (obj.kind->validators)
     len += std::snprintf(w->head + len, sizeof w->head - len, "ETag: %s\r\nLast-Modified: %s\r\n", etag,
                          g_origin.last_modified_text);
@@ -267,8 +266,8 @@ void serve_stats(HttpConn* c) {
 
 void reset_stats() {
   for (auto& w : g_origin.workers)
-    for (auto* counter : {&w->counters.requests, &w->counters.full, &w->counters.not_modified,
-                          &w->counters.body_bytes, &w->counters.connections})
+    for (auto* counter : {&w->counters.requests, &w->counters.full, &w->counters.not_modified, &w->counters.body_bytes,
+                          &w->counters.connections})
       counter->store(0, std::memory_order_relaxed);
 }
 

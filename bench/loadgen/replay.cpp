@@ -124,13 +124,16 @@ class Replay {
 };
 
 int Replay::run() {
-  std::fprintf(stderr, "replay: %zu requests over %" PRIu64 " objects (footprint %.1f MiB), %zu warm-up, %u connections\n",
+  std::fprintf(stderr,
+               "replay: %zu requests over %" PRIu64 " objects (footprint %.1f MiB), %zu warm-up, %u connections\n",
                trace_.requests.size(), trace_.objects, static_cast<double>(trace_.footprint) / (1 << 20), warm_end_,
                cfg_.concurrency);
-  if (trace_.malformed_lines) std::fprintf(stderr, "replay: %" PRIu64 " malformed trace lines skipped\n", trace_.malformed_lines);
+  if (trace_.malformed_lines)
+    std::fprintf(stderr, "replay: %" PRIu64 " malformed trace lines skipped\n", trace_.malformed_lines);
   uv_timer_init(loop_, &progress_timer_);
   progress_timer_.data = this;
-  uv_timer_start(&progress_timer_, [](uv_timer_t* t) { static_cast<Replay*>(t->data)->progress(); }, 5000, 5000);
+  uv_timer_start(
+      &progress_timer_, [](uv_timer_t* t) { static_cast<Replay*>(t->data)->progress(); }, 5000, 5000);
   uv_unref(as_handle(&progress_timer_));
   if (warm_end_ == 0) {
     begin_measuring();
@@ -230,14 +233,17 @@ void Replay::record(std::size_t index, int err, const Response& r, double latenc
 }
 
 void Replay::fetch_origin_stats(std::function<void(std::optional<OriginStats>)> done) {
-  stats_conn_.connect(cfg_.origin, cfg_.timeout_ms, [this, done](int err) {
+  // Not held to a request timeout chosen short on purpose for the proxy.
+  std::uint64_t timeout_ms = std::max<std::uint64_t>(cfg_.timeout_ms, 10000);
+  stats_conn_.connect(cfg_.origin, timeout_ms, [this, done, timeout_ms](int err) {
     if (err) {
-      std::fprintf(stderr, "replay: cannot connect to the origin at %s: %s\n", cfg_.origin_text.c_str(), uv_strerror(err));
+      std::fprintf(stderr, "replay: cannot connect to the origin at %s: %s\n", cfg_.origin_text.c_str(),
+                   uv_strerror(err));
       done(std::nullopt);
       return;
     }
     std::string req = "GET /__stats HTTP/1.1\r\nHost: " + cfg_.origin_text + "\r\nConnection: close\r\n\r\n";
-    stats_conn_.request(std::move(req), false, cfg_.timeout_ms, [this, done](int err, const Response& r) {
+    stats_conn_.request(std::move(req), false, timeout_ms, [this, done](int err, const Response& r) {
       auto stats = err || r.status != 200 ? std::nullopt : parse_origin_stats(r.body);
       if (!stats)
         std::fprintf(stderr, "replay: no valid /__stats from the origin at %s (%s, status %d)\n",
@@ -284,15 +290,16 @@ void Replay::print_figures(const OriginStats& end) const {
   std::string status;
   for (auto [code, n] : f.status)
     status += (status.empty() ? "\"" : ",\"") + std::to_string(code) + "\":" + std::to_string(n);
-  std::printf(
-      "{\"requests\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"seconds\":%.3f,\"rps\":%.1f,\"p50_ms\":%.3f,"
-      "\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"client_body_bytes\":%" PRIu64 ",\"origin_requests\":%" PRIu64
-      ",\"origin_full\":%" PRIu64 ",\"origin_304\":%" PRIu64 ",\"origin_body_bytes\":%" PRIu64
-      ",\"object_hit_ratio\":%.6f,\"byte_hit_ratio\":%.6f,\"origin_bytes_saved\":%" PRId64 ",\"status\":{%s}}\n",
-      f.requests, f.errors, seconds, seconds > 0 ? static_cast<double>(f.requests) / seconds : 0.0,
-      percentile(lat, 0.50), percentile(lat, 0.90), percentile(lat, 0.99), f.client_body_bytes, origin_requests,
-      origin_full, origin_304, origin_bytes, object_hit, byte_hit,
-      static_cast<std::int64_t>(f.client_body_bytes - origin_bytes), status.c_str());
+  std::printf("{\"requests\":%" PRIu64 ",\"errors\":%" PRIu64
+              ",\"seconds\":%.3f,\"rps\":%.1f,\"p50_ms\":%.3f,"
+              "\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"client_body_bytes\":%" PRIu64 ",\"origin_requests\":%" PRIu64
+              ",\"origin_full\":%" PRIu64 ",\"origin_304\":%" PRIu64 ",\"origin_body_bytes\":%" PRIu64
+              ",\"object_hit_ratio\":%.6f,\"byte_hit_ratio\":%.6f,\"origin_bytes_saved\":%" PRId64
+              ",\"status\":{%s}}\n",
+              f.requests, f.errors, seconds, seconds > 0 ? static_cast<double>(f.requests) / seconds : 0.0,
+              percentile(lat, 0.50), percentile(lat, 0.90), percentile(lat, 0.99), f.client_body_bytes, origin_requests,
+              origin_full, origin_304, origin_bytes, object_hit, byte_hit,
+              static_cast<std::int64_t>(f.client_body_bytes - origin_bytes), status.c_str());
   std::fflush(stdout);
   if (f.errors || f.retries)
     std::fprintf(stderr,

@@ -57,19 +57,11 @@ constexpr char kKindCodes[4] = {'c', 'n', 's', 'v'};
 bool has_validators(char kind) { return kind != 'n'; }
 
 std::uint64_t spec_integer(std::string_view key, std::string_view value, std::uint64_t min, std::uint64_t max) {
-  auto n = parse_u64(value);
-  if (!n || *n < min || *n > max)
-    throw UsageError("trace spec: " + std::string(key) + " wants an integer in " + std::to_string(min) + ".." +
-                     std::to_string(max));
-  return *n;
+  return ranged_integer("trace spec: " + std::string(key), value, min, max);
 }
 
 double spec_real(std::string_view key, std::string_view value, double min, double max) {
-  auto x = parse_double(value);
-  if (!x || *x < min || *x > max)
-    throw UsageError("trace spec: " + std::string(key) + " wants a number in " + std::to_string(min) + ".." +
-                     std::to_string(max));
-  return *x;
+  return ranged_real("trace spec: " + std::string(key), value, min, max);
 }
 
 // "c80/n5/s10/v5": percentages per kind, summing to 100; a kind left out gets 0.
