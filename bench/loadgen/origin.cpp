@@ -374,7 +374,10 @@ const llhttp_settings_t* request_settings() {
 void on_http_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* c = static_cast<HttpConn*>(stream->data);
   if (nread < 0) {
-    close_http(c);
+    if (nread == UV_EOF)
+      finish_http(c);  // the client is done sending: answer what it asked, then close
+    else
+      close_http(c);
     return;
   }
   llhttp_errno_t err = llhttp_execute(&c->parser, buf->base, static_cast<std::size_t>(nread));

@@ -31,7 +31,7 @@ class Rng {
     return static_cast<std::uint64_t>((static_cast<unsigned __int128>(next()) * n) >> 64);
   }
   double normal() {  // Box-Muller; one of the pair is enough here
-    double u1 = 1.0 - uniform();  // (0, 1]
+    double u1 = 1.0 - uniform();  // (0, 1]: log(0) never happens
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * uniform());
   }
 
@@ -144,8 +144,8 @@ Trace synthetic_trace(const SyntheticSpec& s) {
     if (s.scan) {
       id = static_cast<std::uint32_t>(r % s.objects);
     } else {
-      auto rank = static_cast<std::uint64_t>(std::lower_bound(cdf.begin(), cdf.end(), requests_rng.uniform()) - cdf.begin());
-      id = by_rank[std::min(rank, s.objects - 1)];
+      auto rank = std::lower_bound(cdf.begin(), cdf.end(), requests_rng.uniform()) - cdf.begin();
+      id = by_rank[std::min(static_cast<std::uint64_t>(rank), s.objects - 1)];
     }
     // Drawn for every request, so the revalidation share does not shift the stream.
     bool revalidate = requests_rng.uniform() * 100 < s.reval && seen[id] && has_validators(kinds[id]);
