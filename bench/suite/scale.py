@@ -29,9 +29,9 @@ def replay(ctx, server, spec, concurrency=64):
 def objects_run(ctx, peer, n):
     """Fresh proxy with room for everything; fill N objects; then a hit pass over up to 100k of them."""
     if peer == "outpost":
-        server = peers.outpost(ctx, OUTPOST, memory=4096 * MIB, name="scale-outpost")
+        server = peers.outpost(ctx, OUTPOST, memory=16384 * MIB, name="scale-outpost")
     else:
-        server = peers.squid(ctx, SQUID, memory=4096 * MIB, name="scale-squid")
+        server = peers.squid(ctx, SQUID, memory=16384 * MIB, name="scale-squid")
     try:
         time.sleep(0.3)
         rss0 = server.proc.rss_kib()
@@ -119,7 +119,7 @@ def run_section(ctx):
                          r["fill_errors"] + r["hit_errors"]])
     md = [f"""## Scale
 
-**Cached objects.** A fresh proxy with a 4 GiB memory budget is filled through `loadgen replay`
+**Cached objects.** A fresh proxy with a 16 GiB memory budget (so that S3-FIFO's small queue, 10%, holds a whole one-pass fill) is filled through `loadgen replay`
 (64 connections) with N distinct {BODY}-byte cacheable objects, each requested once; then up to
 100k of them are requested again (all hits). "bytes per object" is the growth of the proxy's RSS
 divided by N; "of which not body" subtracts the {BODY}-byte body: stored response headers, key,
