@@ -105,7 +105,7 @@ def run_section(ctx):
             for p in PEERS:
                 ctx.log(f"hitrate: sweep {mib} MiB via {p}")
                 known = res["main"].get(f"{mib} MiB memory", {}).get(p)
-                res["sweep"][mib][p] = known or measure(ctx, p, spec, mib * MIB, runs=1)
+                res["sweep"][mib][p] = known or measure(ctx, p, spec, mib * MIB)
         if ctx.trace:
             per = {}
             for p in PEERS:
@@ -135,17 +135,20 @@ MiB object size limit. Cells: median [min–max] of {ctx.runs} run(s). Rerun: `b
 
 """]
     md.append(main_table(rows))
+    def med(mib, p, key):
+        return m(res["sweep"][mib][p], key)[0]
+
     series = []
     for key, what in (("object_hit_ratio", "object"), ("byte_hit_ratio", "byte")):
         for p in PEERS:
-            series.append((f"{LABEL[p]} {what}", [(mib, res["sweep"][mib][p][0][key]) for mib in sweep]))
+            series.append((f"{LABEL[p]} {what}", [(mib, med(mib, p, key)) for mib in sweep]))
     heads = ["memory MiB"] + [f"{LABEL[p]} {w}" for w in ("object", "byte") for p in PEERS] + ["object ratio", "byte ratio"]
     rows = []
     for mib in sweep:
-        r = {p: res["sweep"][mib][p][0] for p in PEERS}
-        rows.append([mib] + [num(r[p][k], 3) for k in ("object_hit_ratio", "byte_hit_ratio") for p in PEERS]
-                    + [ratio(r["outpost"][k], r["squid"][k]) for k in ("object_hit_ratio", "byte_hit_ratio")])
-    md.append("\n**Hit ratio by memory cache size** (memory only, no disk; one run per point)\n\n"
+        rows.append([mib] + [cell(m(res["sweep"][mib][p], k), 3) for k in ("object_hit_ratio", "byte_hit_ratio")
+                             for p in PEERS]
+                    + [ratio(med(mib, "outpost", k), med(mib, "squid", k)) for k in ("object_hit_ratio", "byte_hit_ratio")])
+    md.append(f"\n**Hit ratio by memory cache size** (memory only, no disk; median [min–max] of {ctx.runs} run(s))\n\n"
               + md_table(heads, rows))
     md.append(plot(ctx, "hitrate-by-size", "Hit ratio by cache size (Zipf 0.8 trace through the proxy)",
                    "memory cache, MiB", "hit ratio", series, logx=True, yrange=(0, 1)))

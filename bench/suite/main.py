@@ -40,6 +40,34 @@ def header(ctx, args, started, took, versions):
     return "\n".join(lines)
 
 
+def behind(body):
+    """Every table row where a ratio is marked ↓ (Outpost behind the peer), as a bullet list:
+    '<section> / <table>: <row label> — <column> <ratio>'."""
+    out, section, title, heads, prev = [], "", "", [], []
+
+    def is_figure(c):
+        return bool(c) and (c[0].isdigit() or c[0] in "—-")
+
+    for line in "\n".join(body).splitlines():
+        if line.startswith("## "):
+            section, title = line[3:].strip(), ""
+        elif line.startswith("### "):
+            title = line[4:].strip()
+        elif line.startswith("**") and "**" in line[2:]:
+            title = line[2:line.index("**", 2)]
+        elif line.startswith("|---"):
+            heads = prev
+        elif line.startswith("| "):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            prev = cells
+            if "↓" in line:
+                n = next((i for i, c in enumerate(cells) if i > 0 and is_figure(c)), 1)
+                label = ", ".join(c for c in cells[:max(n, 1)] if c)
+                marks = [f"{heads[i] if i < len(heads) else '?'} {c}" for i, c in enumerate(cells) if "↓" in c]
+                out.append(f"- {section} / {title}: {label} — " + "; ".join(marks))
+    return out
+
+
 def keep_configs(ctx):
     """Copies each server's config files next to the report, so every figure can be rerun by hand."""
     dst = os.path.join(ctx.out, "configs")
@@ -88,7 +116,11 @@ def main():
         keep_configs(ctx)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report = header(ctx, args, started, time.time() - t0, versions) + "\n" + "\n".join(body)
+    lag = behind(body)
+    summary = ("## Where Outpost is behind\n\nEvery row of the tables below with a ratio marked ↓ (for req/s and"
+               " hit ratios Outpost's figure is lower; for latency, CPU and memory it is higher):\n\n"
+               + ("\n".join(lag) if lag else "- nowhere in this run") + "\n")
+    report = header(ctx, args, started, time.time() - t0, versions) + "\n" + summary + "\n" + "\n".join(body)
     path = os.path.join(out, "report.md")
     with open(path, "w") as f:
         f.write(report)

@@ -7,7 +7,7 @@ import time
 
 import peers
 import speed
-from common import MIB, cell, md_table, num, ratio, run, stat3, wait_port
+from common import MIB, cell, md_table, ratio, run, stat3
 
 ORIGIN, OUTPOST, SQUID, NGINX, STATIC = 18281, 18282, 18283, 18284, 18285
 BODY = 512  # bytes per object in the object-count runs
@@ -81,8 +81,8 @@ def idle_run(ctx, peer, n, target_url):
 
 def run_section(ctx):
     levels = [10000, 100000] if ctx.quick else [10000, 100000, 1000000]
-    conns = [1000, 10000] if ctx.quick else [1000, 5000, 10000]
-    res = {"objects": {"outpost": [], "squid": []}, "idle": {}}
+    conns = [1000, 10000]
+    res = {"objects": {}, "idle": {}}
     origin = peers.loadgen_origin(ctx, ORIGIN, threads=1, name="scale-origin")
     www = ctx.dir("scale-www")
     with open(os.path.join(www, "1k"), "wb") as f:
@@ -90,55 +90,63 @@ def run_section(ctx):
     static = peers.nginx_static(ctx, STATIC, www, workers=1, name="scale-static")
     try:
         for n in levels:
+            res["objects"][n] = {}
             for peer in ("outpost", "squid"):
                 if peer == "squid" and n > 100000:
                     continue  # Squid fills at a few thousand objects/s: 1M would take minutes
                 ctx.log(f"scale: {n} objects via {peer}")
-                res["objects"][peer].append(objects_run(ctx, peer, n))
+                res["objects"][n][peer] = [objects_run(ctx, peer, n) for _ in range(ctx.runs)]
         for n in conns:
             res["idle"][n] = {}
             for peer in ("outpost", "squid", "nginx"):
                 ctx.log(f"scale: {n} idle connections to {peer}")
-                res["idle"][n][peer] = idle_run(ctx, peer, n, f"http://127.0.0.1:{STATIC}/1k")
+                res["idle"][n][peer] = [idle_run(ctx, peer, n, f"http://127.0.0.1:{STATIC}/1k")
+                                        for _ in range(ctx.runs)]
     finally:
         origin.stop()
         static.stop()
     ctx.raw["scale"] = res
 
-    heads = ["objects", "proxy", "RSS before → after MiB", "bytes per object", "of which not body",
-             "fill req/s", "hit req/s", "hit p50 ms", "hit p99 ms", "hit ratio", "errors"]
+    def c(runs, key, digits=None, scale=1.0, minus=0.0):
+        return cell(stat3([r[key] * scale - minus for r in runs]), digits)
+
+    def med(runs, key):
+        return stat3([r[key] for r in runs])[0]
+
+    heads = ["objects", "proxy", "RSS after fill, MiB", "bytes per object", "of which not body",
+             "fill req/s", "hit req/s", "hit p50 ms", "hit p99 ms", "hit ratio", "errors",
+             "Outpost / Squid, bytes per object"]
     rows = []
     for n in levels:
-        for peer in ("outpost", "squid"):
-            r = next((x for x in res["objects"][peer] if x["objects"] == n), None)
-            if not r:
-                continue
-            rows.append([f"{n:,}", peer, f"{r['rss_before_kib'] / 1024:.0f} → {r['rss_after_kib'] / 1024:.0f}",
-                         num(r["bytes_per_object"], 0), num(r["bytes_per_object"] - BODY, 0), num(r["fill_rps"]),
-                         num(r["hit_rps"]), num(r["hit_p50_ms"], 2), num(r["hit_p99_ms"], 2), num(r["hit_ratio"], 3),
-                         r["fill_errors"] + r["hit_errors"]])
+        per = res["objects"][n]
+        for peer, runs in per.items():
+            rows.append([f"{n:,}", peer, c(runs, "rss_after_kib", 0, 1 / 1024), c(runs, "bytes_per_object", 0),
+                         c(runs, "bytes_per_object", 0, minus=BODY), c(runs, "fill_rps"), c(runs, "hit_rps"),
+                         c(runs, "hit_p50_ms", 2), c(runs, "hit_p99_ms", 2), c(runs, "hit_ratio", 3),
+                         sum(r["fill_errors"] + r["hit_errors"] for r in runs),
+                         ratio(med(per["outpost"], "bytes_per_object"), med(runs, "bytes_per_object"),
+                               higher_is_better=False) if peer != "outpost" else ""])
     md = [f"""## Scale
 
-**Cached objects.** A fresh proxy with a 16 GiB memory budget (so that S3-FIFO's small queue, 10%, holds a whole one-pass fill) is filled through `loadgen replay`
-(64 connections) with N distinct {BODY}-byte cacheable objects, each requested once; then up to
-100k of them are requested again (all hits). "bytes per object" is the growth of the proxy's RSS
-divided by N; "of which not body" subtracts the {BODY}-byte body: stored response headers, key,
-index and allocator overhead. Squid is measured up to 100k objects (it fills at a few thousand
-objects per second). One run per row. Rerun: `bench/run --only scale`.
+**Cached objects.** A fresh proxy with a 16 GiB memory budget (so that S3-FIFO's small queue, 10%,
+holds a whole one-pass fill) is filled through `loadgen replay` (64 connections) with N distinct
+{BODY}-byte cacheable objects, each requested once; then up to 100k of them are requested again
+(all hits). "bytes per object" is the growth of the proxy's RSS divided by N; "of which not body"
+subtracts the {BODY}-byte body: stored response headers, key, index and allocator overhead.
+Squid is measured up to 100k objects (it fills at a few thousand objects per second). Cells:
+median [min–max] of {ctx.runs} run(s). Rerun: `bench/run --only scale`.
 
 """, md_table(heads, rows)]
-    heads = ["idle connections", "proxy", "held", "RSS before → after MiB", "bytes per idle connection",
-             "hit req/s meanwhile", "p50 ms", "p99 ms", "Outpost bytes/conn ratio"]
+    heads = ["idle connections", "proxy", "held", "bytes per idle connection", "hit req/s meanwhile",
+             "p50 ms", "p99 ms", "Outpost / peer, bytes per connection"]
     rows = []
     for n in conns:
         per = res["idle"][n]
-        for peer in ("outpost", "squid", "nginx"):
-            r = per[peer]
-            rows.append([f"{n:,}", peer, r["held"], f"{r['rss_before_kib'] / 1024:.0f} → {r['rss_after_kib'] / 1024:.0f}",
-                         num(r["bytes_per_connection"], 0), num(r["rps_while_idle"]), num(r["p50_ms"], 2),
-                         num(r["p99_ms"], 2),
-                         "" if peer == "outpost" else ratio(per["outpost"]["bytes_per_connection"],
-                                                            r["bytes_per_connection"], higher_is_better=False)])
+        for peer, runs in per.items():
+            rows.append([f"{n:,}", peer, min(r["held"] for r in runs), c(runs, "bytes_per_connection", 0),
+                         c(runs, "rps_while_idle"), c(runs, "p50_ms", 2), c(runs, "p99_ms", 2),
+                         "" if peer == "outpost" else ratio(med(per["outpost"], "bytes_per_connection"),
+                                                            med(runs, "bytes_per_connection"), higher_is_better=False)])
     md.append("""
 **Idle connections.** N client connections each complete one request for a cached 1 KiB object
 (keep-alive) and then stay idle; RSS growth per held connection, and fresh-hit throughput and
