@@ -219,10 +219,13 @@ def plot(ctx, name, title, xlabel, ylabel, series, logx=False, logy=False, yrang
         "set terminal pngcairo size 900,560 font 'sans,11'" if _has_cairo() else "set terminal png size 900,560",
         f"set output '{png}'",
         f"set title '{title}'", f"set xlabel '{xlabel}'", f"set ylabel '{ylabel}'",
-        "set grid", "set key top left" if not logy else "set key top right",
+        "set termoption noenhanced", "set grid", "set key top left" if not logy else "set key top right",
     ]
     if logx:
+        xs = [float(x) for _, points in series for x, y in points if y is not None]
         cmds.append("set logscale x")
+        if xs:
+            cmds.append(f"set xrange [{min(xs) / 1.5}:{max(xs) * 1.5}]")
     if logy:
         cmds.append("set logscale y")
     if yrange:

@@ -150,6 +150,6 @@ MiB object size limit. Cells: median [min–max] of {ctx.runs} run(s). Rerun: `b
                     + [ratio(med(mib, "outpost", k), med(mib, "squid", k)) for k in ("object_hit_ratio", "byte_hit_ratio")])
     md.append(f"\n**Hit ratio by memory cache size** (memory only, no disk; median [min–max] of {ctx.runs} run(s))\n\n"
               + md_table(heads, rows))
-    md.append(plot(ctx, "hitrate-by-size", "Hit ratio by cache size (Zipf 0.8 trace through the proxy)",
+    md.append(plot(ctx, "hitrate-by-size", "Hit ratio by memory cache size (Zipf 0.8 trace through the proxy, no disk)",
                    "memory cache, MiB", "hit ratio", series, logx=True, yrange=(0, 1)))
     return "\n".join(md)
