@@ -130,7 +130,8 @@ its body (so 304s from the cache and from the origin both count); byte hit ratio
 body bytes / client body bytes. Each run starts the proxy empty; Outpost (2 workers) and Squid (1
 worker, `heap GDSF` in memory, `heap LFUDA` on disk, the policies Squid recommends for hit ratio)
 get the same memory budget, the same disk budget (Outpost's segment store; Squid `ufs`) and a 1
-MiB object size limit. Cells: median [min–max] of {ctx.runs} run(s). Rerun: `bench/run --only hitrate`
+MiB object size limit. Cells: median [min–max] of {ctx.runs} run(s); a run with errors would count
+failed requests as hits, so the errors column must read 0 for the row to stand. Rerun: `bench/run --only hitrate`
 (add `--trace FILE` to replay a public trace too).
 
 """]
