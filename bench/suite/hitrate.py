@@ -6,7 +6,7 @@ import json
 import os
 
 import peers
-from common import MIB, cell, md_table, num, plot, ratio, run, stat3
+from common import MIB, cell, md_table, plot, ratio, run, stat3
 
 ORIGIN, OUTPOST, SQUID = 18181, 18182, 18183
 PEERS = ("outpost", "squid")

@@ -3,7 +3,6 @@ run's work directory: Outpost, Squid, nginx (as origin / static ceiling, and as 
 the project's synthetic origin (bench/loadgen). Settings from ../shared/notes/peers-for-benchmarks.md."""
 import os
 import shutil
-import subprocess
 
 from common import MIB, Proc, run, wait_port
 
@@ -166,7 +165,3 @@ def loadgen_origin(ctx, port, blast_port=None, threads=1, cpu=None, name="loadge
     if blast_port:
         wait_port(blast_port, proc=p)
     return Server(name, p, port, False)
-
-
-def squid_version_ok():
-    return subprocess.run(["squid", "-v"], capture_output=True).returncode == 0

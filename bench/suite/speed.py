@@ -5,11 +5,10 @@ concurrency sweep. Per row: req/s, p50/p99 latency, peak RSS, CPU seconds per 10
 import json
 import os
 import re
-import subprocess
 import urllib.request
 
 import peers
-from common import ROOT, cell, md_table, num, plot, ratio, run, stat3
+from common import ROOT, cell, md_table, plot, ratio, run, stat3
 
 ORIGIN, CEILING, OUTPOST, NGINX, SQUID, BLAST_ORIGIN, BLAST = 18081, 18082, 18128, 18129, 18130, 18089, 18090
 LUA = os.path.join(ROOT, "bench", "suite", "wrk.lua")
