@@ -106,6 +106,8 @@ def run_suite(ctx):
     servers = {name: start[name]() for name in ("origin", "ceiling", "blast", "outpost", "squid", "nginx")}
 
     def fresh(peer):
+        if peer == "ceiling":  # no cache, nothing kept between rows
+            return servers[peer]
         servers[peer].stop()
         servers[peer] = start[peer]()
         return servers[peer]
@@ -212,7 +214,7 @@ keep-alive) is a reverse proxy; the ceiling is a second nginx (2 workers) servin
 Caches: 256 MiB of memory each (nginx: its file cache in the page cache). Ratios are Outpost's
 figure over the peer's; ↓ marks a row where Outpost is behind (for latency, CPU and RSS a ratio
 above 1 is behind). CPU is the server's user+system time from /proc; peak RSS is VmHWM, reset
-before each run (for nginx, master plus workers); each row starts its proxy afresh. CONNECT: `loadgen connect` reads a byte stream
+before each run (for nginx, master plus workers); each row starts the proxies afresh. CONNECT: `loadgen connect` reads a byte stream
 through 16 tunnels (nginx has no CONNECT). Rerun: `bench/run --only speed`.
 
 """
