@@ -5,6 +5,8 @@ concurrency sweep. Per row: req/s, p50/p99 latency, peak RSS, CPU seconds per 10
 import json
 import os
 import re
+import signal
+import socket
 import urllib.request
 
 import peers
@@ -73,6 +75,16 @@ def tunnel(ctx, server, seconds, tunnels=16):
     return runs
 
 
+def fetch_once(server, target):
+    """One plain GET through SERVER (absolute-form for a forward proxy), read to the end."""
+    if not server.forward:
+        target = "/" + target.split("/", 3)[3]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{ORIGIN}\r\nConnection: close\r\n\r\n".encode())
+        while s.recv(65536):
+            pass
+
+
 def origin_requests():
     body = urllib.request.urlopen(f"http://127.0.0.1:{ORIGIN}/nginx_status", timeout=5).read().decode()
     return int(body.split("\n")[2].split()[2])  # "accepts handled requests": the third number
@@ -108,7 +120,8 @@ def run_suite(ctx):
     def fresh(peer):
         if peer == "ceiling":  # no cache, nothing kept between rows
             return servers[peer]
-        servers[peer].stop()
+        # Squid's memory-only cache has nothing to save: no shutdown_lifetime to wait for.
+        servers[peer].proc.stop(sig=signal.SIGKILL if peer == "squid" else signal.SIGTERM)
         servers[peer] = start[peer]()
         return servers[peer]
     res = {"rows": {}, "sweep": {}, "origin_requests_during_hits": {}}
@@ -127,7 +140,7 @@ def run_suite(ctx):
                 # Warm-up: a plain GET stores the object (a conditional request on a miss is
                 # forwarded as such by Outpost and Squid, and a 304 cannot be stored), then the
                 # row's own requests, untimed.
-                wrk(ctx, server, target, 1, 1)
+                fetch_once(server, target)
                 wrk(ctx, server, target, 64, 1, headers)
                 before = origin_requests()
                 res["rows"][label][peer] = measure(ctx, server, target, 64, seconds, headers, warm=False)
