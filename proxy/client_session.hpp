@@ -29,9 +29,16 @@ class SliceQueue {
   bool empty() const noexcept { return head_ == items_.size(); }
   Slice& front() noexcept { return items_[head_]; }
   void push_back(Slice s) { items_.push_back(std::move(s)); }
-  void pop_front() noexcept {
+  void pop_front() {
     items_[head_++] = Slice{};
-    if (empty()) clear();
+    if (empty()) {
+      clear();
+    } else if (head_ >= 64 && head_ * 2 >= items_.size()) {
+      // A client that keeps pipelining may never let the queue run empty: drop the consumed
+      // prefix now and then, so the vector does not grow with every read.
+      items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
   }
   void push_front(Slice s) {
     if (head_ > 0) items_[--head_] = std::move(s);
@@ -43,6 +50,7 @@ class SliceQueue {
   }
   auto begin() noexcept { return items_.begin() + static_cast<std::ptrdiff_t>(head_); }
   auto end() noexcept { return items_.end(); }
+  std::size_t slots() const noexcept { return items_.size(); }  // live and consumed, for tests
 
  private:
   std::vector<Slice> items_;
