@@ -26,12 +26,10 @@ Tables: median of the runs with min-max.
 The functions below (the many.test zone, starting the servers by PID, one_run) are also what the
 benchmark suite's DNS section uses (bench/suite/dns_suite.py, `bench/run --only dns`)."""
 import os
-import socket
 import statistics
 import struct
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
@@ -76,19 +74,8 @@ def probe(addr, port, timeout=10):
     """Waits until a server answers on UDP: an RD=0 query for ". NS" (answered from cache or
     refused; never sent upstream, so a cold server stays cold)."""
     q = struct.pack("!HHHHHH", 0x5151, 0, 1, 0, 0, 0) + b"\0" + struct.pack("!HH", 2, 1)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.settimeout(0.1)
-        try:
-            s.sendto(q, (addr, port))
-            if s.recvfrom(65535)[0][:2] == q[:2]:
-                return
-        except OSError:
-            time.sleep(0.05)
-        finally:
-            s.close()
-    raise RuntimeError("no answer from %s:%d" % (addr, port))
+    if not dnsfixture.wait_udp_answer(addr, port, q, timeout, 0.1):
+        raise RuntimeError("no answer from %s:%d" % (addr, port))
 
 
 def start_outpost(outpost_bin, workdir, hints, workers=1, cpu=None, name="outpost-bench"):

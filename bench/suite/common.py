@@ -7,13 +7,15 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import harness  # noqa: E402  (stdlib only: process and port helpers of the integration tests)
+
 TCK = os.sysconf("SC_CLK_TCK")
 MIB = 1 << 20
 
@@ -138,16 +140,8 @@ class Proc:
 
 
 def wait_port(port, host="127.0.0.1", timeout=30.0, proc=None):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc is not None and not proc.alive():
-            raise SystemExit(f"{proc.name} exited while starting (see its log under the work dir)")
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing listens on {host}:{port} after {timeout} s")
+    """The integration harness's wait_port, for a suite Proc (stops early if the server died)."""
+    harness.wait_port(port, host, timeout, proc.p if proc is not None else None)
 
 
 def run(argv, timeout=None, check=True, **kw):

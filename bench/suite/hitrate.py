@@ -2,7 +2,6 @@
 seed, or a public "timestamp key size" file) against the project's synthetic origin through
 Outpost and through Squid, each started empty with the same memory (and disk) budget. The origin
 counts what it had to send, so a hit is a request whose body the origin did not send."""
-import json
 import os
 
 import peers
@@ -35,20 +34,13 @@ def start(ctx, peer, memory, disk):
                        max_object=1 * MIB, name="hitrate-squid")
 
 
-def replay(ctx, server, spec, warmup=0.0):
-    out = run([ctx.bin("bench/loadgen/loadgen"), "replay", "--proxy", f"127.0.0.1:{server.port}",
-               "--origin", f"127.0.0.1:{ORIGIN}", "--trace", spec, "--concurrency", "32",
-               "--warmup-fraction", str(warmup)], timeout=1800).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def measure(ctx, peer, spec, memory, disk=0, runs=None, warmup=0.0):
     results = []
     for _ in range(runs or ctx.runs):
         server = start(ctx, peer, memory, disk)
         try:
             server.proc.reset_peak_rss()
-            r = replay(ctx, server, spec, warmup)
+            r = peers.loadgen_replay(ctx, server, ORIGIN, spec, 32, warmup, timeout=1800)
             r["peak_rss_mib"] = server.proc.peak_rss_kib() / 1024
             results.append(r)
         finally:

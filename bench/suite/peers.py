@@ -1,6 +1,7 @@
 """The servers of the benchmark suite, each on its own loopback port with its own config under the
 run's work directory: Outpost, Squid, nginx (as origin / static ceiling, and as proxy_cache), and
 the project's synthetic origin (bench/loadgen). Settings from ../shared/notes/peers-for-benchmarks.md."""
+import json
 import os
 import shutil
 
@@ -114,43 +115,40 @@ http {{ access_log off; sendfile on; tcp_nopush off; keepalive_requests 10000000
 """
 
 
+def _nginx(ctx, name, port, workers, cpu, http_body):
+    """Starts nginx NAME with its own config; HTTP_BODY(d) gives the http block's contents for
+    the server's directory d."""
+    d = ctx.dir(name)
+    os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(_nginx_conf(d, workers, http_body(d)))
+    p = Proc(name, ["nginx", "-c", conf, "-p", d], cwd=d, cpu=cpu)
+    wait_port(port, proc=p)
+    return Server(name, p, port, False)
+
+
 def nginx_static(ctx, port, root, workers=1, name="nginx-static", cpu=None):
     """nginx serving ROOT: /<f> fresh for an hour (expires 1h, ETag), /nc/<f> no-store,
     /reval/<f> no-cache (validators only). The origin of the speed suite, and, on its own port,
     the ceiling (files served directly)."""
-    d = ctx.dir(name)
-    os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
-    body = f"""  server {{ listen 127.0.0.1:{port} reuseport backlog=8192; root {root};
+    return _nginx(ctx, name, port, workers, cpu, lambda d: f"""  server {{ listen 127.0.0.1:{port} reuseport backlog=8192; root {root};
     location / {{ expires 1h; }}
     location /nc/ {{ alias {root}/; add_header Cache-Control no-store; }}
     location /reval/ {{ alias {root}/; add_header Cache-Control no-cache; }}
     location = /nginx_status {{ stub_status; }}
-  }}"""
-    conf = os.path.join(d, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(_nginx_conf(d, workers, body))
-    p = Proc(name, ["nginx", "-c", conf, "-p", d], cwd=d, cpu=cpu)
-    wait_port(port, proc=p)
-    return Server(name, p, port, False)
+  }}""")
 
 
 def nginx_cache(ctx, port, origin_port, workers=2, memory=256 * MIB, name="nginx", cpu=None):
     """nginx as a caching reverse proxy (proxy_cache) in front of the origin, upstream keep-alive.
     Its cache lives in files (page cache); keys_zone plus max_size give it the same budget."""
-    d = ctx.dir(name)
-    os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
-    body = f"""  upstream origin {{ server 127.0.0.1:{origin_port}; keepalive 1024; keepalive_requests 10000000; }}
+    return _nginx(ctx, name, port, workers, cpu, lambda d: f"""  upstream origin {{ server 127.0.0.1:{origin_port}; keepalive 1024; keepalive_requests 10000000; }}
   proxy_cache_path {d}/cache levels=1:2 keys_zone=hot:64m max_size={memory // MIB}m inactive=1d use_temp_path=off;
   server {{ listen 127.0.0.1:{port} reuseport backlog=8192;
     location / {{ proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection "";
       proxy_cache hot; proxy_cache_revalidate on; add_header X-Cache $upstream_cache_status; }}
-  }}"""
-    conf = os.path.join(d, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(_nginx_conf(d, workers, body))
-    p = Proc(name, ["nginx", "-c", conf, "-p", d], cwd=d, cpu=cpu)
-    wait_port(port, proc=p)
-    return Server(name, p, port, False)
+  }}""")
 
 
 def loadgen_origin(ctx, port, blast_port=None, threads=1, cpu=None, name="loadgen-origin"):
@@ -165,3 +163,11 @@ def loadgen_origin(ctx, port, blast_port=None, threads=1, cpu=None, name="loadge
     if blast_port:
         wait_port(blast_port, proc=p)
     return Server(name, p, port, False)
+
+
+def loadgen_replay(ctx, server, origin_port, spec, concurrency, warmup=0.0, timeout=3600):
+    """`loadgen replay` of SPEC through SERVER to the loadgen origin; returns its JSON figures."""
+    out = run([ctx.bin("bench/loadgen/loadgen"), "replay", "--proxy", f"127.0.0.1:{server.port}",
+               "--origin", f"127.0.0.1:{origin_port}", "--trace", spec, "--concurrency", str(concurrency),
+               "--warmup-fraction", str(warmup)], timeout=timeout).stdout
+    return json.loads(out.strip().splitlines()[-1])

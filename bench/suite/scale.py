@@ -7,7 +7,7 @@ import time
 
 import peers
 import speed
-from common import MIB, cell, md_table, ratio, run, stat3
+from common import MIB, cell, md_table, ratio, stat3
 
 ORIGIN, OUTPOST, SQUID, NGINX, STATIC = 18281, 18282, 18283, 18284, 18285
 BODY = 512  # bytes per object in the object-count runs
@@ -19,13 +19,6 @@ def scan_spec(objects, requests):
             f"size_sigma=0.0001,size_max={BODY},mix=c100/n0/s0/v0,reval=0")
 
 
-def replay(ctx, server, spec, concurrency=64):
-    out = run([ctx.bin("bench/loadgen/loadgen"), "replay", "--proxy", f"127.0.0.1:{server.port}",
-               "--origin", f"127.0.0.1:{ORIGIN}", "--trace", spec, "--concurrency", str(concurrency)],
-              timeout=3600).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def objects_run(ctx, peer, n):
     """Fresh proxy with room for everything; fill N objects; then a hit pass over up to 100k of them."""
     if peer == "outpost":
@@ -35,9 +28,9 @@ def objects_run(ctx, peer, n):
     try:
         time.sleep(0.3)
         rss0 = server.proc.rss_kib()
-        fill = replay(ctx, server, scan_spec(n, n))
+        fill = peers.loadgen_replay(ctx, server, ORIGIN, scan_spec(n, n), 64)
         rss1 = server.proc.rss_kib()
-        hits = replay(ctx, server, scan_spec(n, min(n, 100000)))
+        hits = peers.loadgen_replay(ctx, server, ORIGIN, scan_spec(n, min(n, 100000)), 64)
         return {"objects": n, "rss_before_kib": rss0, "rss_after_kib": rss1,
                 "bytes_per_object": (rss1 - rss0) * 1024 / n, "fill_rps": fill["rps"],
                 "fill_errors": fill["errors"], "hit_ratio": hits["object_hit_ratio"], "hit_rps": hits["rps"],

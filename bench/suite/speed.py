@@ -19,11 +19,15 @@ PEERS = ["outpost", "squid", "nginx", "ceiling"]
 LABEL = {"outpost": "Outpost", "squid": "Squid", "nginx": "nginx proxy_cache", "ceiling": "nginx static (ceiling)"}
 
 
+def request_target(server, url):
+    """URL as SERVER wants it: absolute-form for a forward proxy, its path for nginx."""
+    return url if server.forward else "/" + url.split("/", 3)[3]
+
+
 def wrk(ctx, server, target, conns, seconds, headers=()):
     """One wrk run; returns dict(rps, p50, p90, p99 ms, requests, errors)."""
     url = f"http://127.0.0.1:{server.port}"
-    if not server.forward:
-        target = "/" + target.split("/", 3)[3]  # origin-form for nginx: the path of http://host:port/path
+    target = request_target(server, target)
     threads = 1 if conns < 2 else 2
     out = run(["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s", "--latency",
                "-s", LUA, url, "--", target, *headers], timeout=seconds + 60).stdout
@@ -77,8 +81,7 @@ def tunnel(ctx, server, seconds, tunnels=16):
 
 def fetch_once(server, target):
     """One plain GET through SERVER (absolute-form for a forward proxy), read to the end."""
-    if not server.forward:
-        target = "/" + target.split("/", 3)[3]
+    target = request_target(server, target)
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
         s.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{ORIGIN}\r\nConnection: close\r\n\r\n".encode())
         while s.recv(65536):

@@ -266,6 +266,24 @@ class SpoofingServer(_Thread):
                 pass
 
 
+def wait_udp_answer(addr, port, query, timeout=10, reply_timeout=0.2):
+    """Sends QUERY (a DNS message) to ADDR:PORT until a reply with its ID comes back or TIMEOUT
+    seconds pass; True when a server answered."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(reply_timeout)
+        try:
+            s.sendto(query, (addr, port))
+            if s.recvfrom(65535)[0][:2] == query[:2]:
+                return True
+        except OSError:
+            time.sleep(0.05)
+        finally:
+            s.close()
+    return False
+
+
 class Hierarchy:
     """Starts the whole fake tree; use as a context manager. `workdir` keeps configs and logs."""
 
@@ -327,19 +345,8 @@ class Hierarchy:
             if label:
                 q += bytes([len(label)]) + label.encode()
         q += b"\0" + struct.pack("!HH", 6, 1)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.settimeout(0.2)
-            try:
-                s.sendto(q, (addr, 53))
-                if s.recvfrom(65535)[0][:2] == q[:2]:
-                    return
-            except OSError:
-                time.sleep(0.05)
-            finally:
-                s.close()
-        raise RuntimeError("NSD on %s did not come up; see %s" % (addr, self.workdir))
+        if not wait_udp_answer(addr, 53, q, timeout, 0.2):
+            raise RuntimeError("NSD on %s did not come up; see %s" % (addr, self.workdir))
 
     def stop(self):
         for t in self.threads:
