@@ -342,42 +342,85 @@ bool stale_if_error_allows(const StoredResponse& r, const CacheControl& req_cc, 
   return allowed && staleness <= *allowed;
 }
 
-bool parse_ranges(std::string_view value, std::uint64_t size, std::vector<std::pair<std::uint64_t, std::uint64_t>>* out,
-                  bool* unsatisfiable) {
-  out->clear();
-  *unsatisfiable = false;
+namespace {
+// A byte position: digits only. Values past 2^64-1 saturate rather than fail: a last-pos
+// beyond the object just means "to the end", and a first-pos that large is unsatisfiable.
+bool parse_byte_pos(std::string_view s, std::uint64_t* v) {
+  if (s.empty()) return false;
+  std::uint64_t n = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    auto d = static_cast<std::uint64_t>(c - '0');
+    n = n > (UINT64_MAX - d) / 10 ? UINT64_MAX : n * 10 + d;
+  }
+  *v = n;
+  return true;
+}
+}  // namespace
+
+RangePlan plan_ranges(std::string_view value, std::uint64_t size) {
+  RangePlan plan;
   value = trim_ows(value);
-  if (!value.starts_with("bytes=")) return false;
-  value.remove_prefix(6);
-  auto parse_u = [](std::string_view s, std::uint64_t* v) {
-    if (s.empty() || s.size() > 19) return false;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
-    return ec == std::errc() && p == s.data() + s.size();
+  if (value.size() < 6 || !iequals(value.substr(0, 6), "bytes=")) return plan;  // unit is case-insensitive
+  auto items = split_list(value.substr(6));
+  if (items.empty() || items.size() > kMaxRangeSpecs) return plan;  // many ranges: ignore (RFC 9110 §14.2)
+  struct Spec {
+    ByteRange r;
+    std::size_t order;  // position in the request
   };
-  auto items = split_list(value);
-  if (items.empty() || items.size() > 32) return false;  // many tiny ranges: ignore (RFC 9110 §14.2)
-  for (auto item : items) {
+  std::vector<Spec> specs;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    auto item = items[i];
     auto dash = item.find('-');
-    if (dash == std::string_view::npos) return false;
+    if (dash == std::string_view::npos) return plan;
     auto a = trim_ows(item.substr(0, dash)), b = trim_ows(item.substr(dash + 1));
     std::uint64_t first = 0, last = 0;
     if (a.empty()) {  // suffix range: last N bytes
       std::uint64_t n;
-      if (!parse_u(b, &n)) return false;
-      if (n == 0 || size == 0) continue;
+      if (!parse_byte_pos(b, &n)) return plan;
+      if (n == 0 || size == 0) continue;  // unsatisfiable item
       first = n >= size ? 0 : size - n;
       last = size - 1;
     } else {
-      if (!parse_u(a, &first)) return false;
-      if (b.empty()) last = size ? size - 1 : 0;
-      else if (!parse_u(b, &last) || last < first) return false;
+      if (!parse_byte_pos(a, &first)) return plan;
+      if (b.empty()) last = UINT64_MAX;
+      else if (!parse_byte_pos(b, &last) || last < first) return plan;
       if (first >= size) continue;  // unsatisfiable item
       last = std::min(last, size - 1);
     }
-    out->emplace_back(first, last);
+    specs.push_back({{first, last}, i});
   }
-  if (out->empty()) *unsatisfiable = true;
-  return true;
+  if (specs.empty()) {
+    plan.kind = RangePlan::Kind::kUnsatisfiable;
+    return plan;
+  }
+  // Coalesce what overlaps or touches (RFC 9110 §14.3 allows it in any order), so repeated
+  // or overlapping ranges cost their bytes once. last < size, so last + 1 cannot wrap.
+  std::sort(specs.begin(), specs.end(), [](const Spec& x, const Spec& y) { return x.r.first < y.r.first; });
+  std::vector<Spec> merged;
+  std::uint64_t covered = 0;
+  for (const auto& s : specs) {
+    if (!merged.empty() && s.r.first <= merged.back().r.last + 1) {
+      auto& m = merged.back();
+      covered += s.r.last > m.r.last ? s.r.last - m.r.last : 0;
+      m.r.last = std::max(m.r.last, s.r.last);
+      m.order = std::min(m.order, s.order);
+    } else {
+      covered += s.r.last - s.r.first + 1;
+      merged.push_back(s);
+    }
+  }
+  // Several ranges adding up to the whole object: one plain 200 is the cheapest answer (as
+  // Apache does when the sum of the ranges reaches the file length). A single range keeps
+  // its 206, which resuming clients ("bytes=0-") rely on.
+  if (items.size() > 1 && covered == size) {
+    plan.kind = RangePlan::Kind::kWhole;
+    return plan;
+  }
+  std::sort(merged.begin(), merged.end(), [](const Spec& x, const Spec& y) { return x.order < y.order; });
+  plan.kind = RangePlan::Kind::kPartial;
+  for (const auto& m : merged) plan.ranges.push_back(m.r);
+  return plan;
 }
 
 // ---- metadata serialisation: a small line-based text format (it is not on a hot path and

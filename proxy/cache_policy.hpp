@@ -102,11 +102,28 @@ Usability evaluate(const StoredResponse& r, const CacheControl& req_cc, std::int
 // May this stored response be served stale when the origin is unreachable (stale-if-error)?
 bool stale_if_error_allows(const StoredResponse& r, const CacheControl& req_cc, std::int64_t now);
 
-// Byte ranges (RFC 9110 §14.1.2): parses "bytes=..." against a representation of `size`
-// bytes. Returns false when the header is not a valid bytes range set (ignore it);
-// *unsatisfiable set when none of the ranges overlaps the representation (416).
-bool parse_ranges(std::string_view value, std::uint64_t size, std::vector<std::pair<std::uint64_t, std::uint64_t>>* out,
-                  bool* unsatisfiable);
+// Byte ranges (RFC 9110 §14). A Range header is judged as a whole, as Apache's byterange
+// filter does, so that a short request can never make Outpost send more than the object:
+// ranges that overlap or touch are coalesced; a header with more than kMaxRangeSpecs ranges
+// is ignored; several ranges that together cover the whole representation get a plain 200.
+struct ByteRange {
+  std::uint64_t first = 0, last = 0;  // inclusive, clamped to the representation
+  bool operator==(const ByteRange&) const = default;
+};
+constexpr std::size_t kMaxRangeSpecs = 32;
+struct RangePlan {
+  enum class Kind {
+    kIgnore,         // not a valid bytes range set (or too many ranges): send the whole 200
+    kWhole,          // valid, but the ranges cover the whole object: send the whole 200
+    kPartial,        // 206 with `ranges` (one part, or multipart/byteranges)
+    kUnsatisfiable,  // 416
+  };
+  Kind kind = Kind::kIgnore;
+  // kPartial: disjoint, non-adjacent, each part placed where its first range-spec was in
+  // the request (RFC 9110 §14.6 asks for request order, less what was coalesced).
+  std::vector<ByteRange> ranges;
+};
+RangePlan plan_ranges(std::string_view value, std::uint64_t size);
 
 bool heuristically_cacheable(int status);
 

@@ -162,10 +162,13 @@ void ClientSession::serve_stored(const cache::Handle& h, const http::StoredRespo
       if (!strong_match && !date_match) range = nullptr;  // changed: send everything
     }
   }
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;
-  bool unsatisfiable = false;
-  if (range && http::parse_ranges(*range, size, &ranges, &unsatisfiable)) {
-    if (unsatisfiable) {
+  auto plan = range ? http::plan_ranges(*range, size) : http::RangePlan{};
+  if (range && (plan.kind == http::RangePlan::Kind::kIgnore || plan.kind == http::RangePlan::Kind::kWhole))
+    spdlog::debug("http cache: Range for {} answered with the whole object ({})", ex_.url_text,
+                  plan.kind == http::RangePlan::Kind::kWhole ? "the ranges cover all of it" : "invalid or too many ranges");
+  const auto& ranges = plan.ranges;
+  if (plan.kind == http::RangePlan::Kind::kPartial || plan.kind == http::RangePlan::Kind::kUnsatisfiable) {
+    if (plan.kind == http::RangePlan::Kind::kUnsatisfiable) {
       http::HeaderList h416 = meta.headers;
       h416.remove("Content-Length");
       h416.add("Content-Length", "0");

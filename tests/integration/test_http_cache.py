@@ -324,6 +324,32 @@ class HttpCache(h.IntegrationTest):
         self.assertEqual(hh["content-range"], "bytes */20")
         self.assertEqual(self.origin.count(p), 1)
 
+    def test_rfc9110_s14_3_overlapping_ranges_coalesced_not_amplified(self):
+        body = "0123456789abcdef" * 4096  # 64 KiB
+        p = self.script("ranges_amp", headers=[["Cache-Control", "max-age=60"]], body=body, content_type="text/plain")
+        self.get(p)
+        # 32 overlapping "0-" ranges used to send the object 32 times in a multipart body.
+        s, hh, b = self.get(p, "Range: bytes=" + ",".join(["0-"] * 32))
+        self.assertEqual(s, 200)
+        self.assertEqual(b, body.encode())
+        self.assertEqual(hh["content-length"], str(len(body)))
+        self.assertNotIn("content-range", hh)
+        # Two disjoint ranges: a two-part multipart/byteranges, in request order.
+        s, hh, b = self.get(p, "Range: bytes=100-109, 10-19")
+        self.assertEqual(s, 206)
+        self.assertIn("multipart/byteranges", hh["content-type"])
+        self.assertEqual(b.count(b"Content-Range: "), 2)
+        self.assertLess(b.index(b"bytes 100-109/65536\r\n\r\n" + body[100:110].encode()),
+                        b.index(b"bytes 10-19/65536\r\n\r\n" + body[10:20].encode()))
+        # An overlapping pair: one coalesced part.
+        s, hh, b = self.get(p, "Range: bytes=10-19, 15-29")
+        self.assertEqual((s, b), (206, body[10:30].encode()))
+        self.assertEqual(hh["content-range"], "bytes 10-29/65536")
+        # More ranges than the cap: the header is ignored.
+        s, hh, b = self.get(p, "Range: bytes=" + ",".join(f"{i * 2}-{i * 2}" for i in range(33)))
+        self.assertEqual((s, len(b)), (200, len(body)))
+        self.assertEqual(self.origin.count(p), 1)
+
     def test_rfc9110_s14_partial_from_origin_passed_not_stored(self):
         self.nginx.put_file("ranged.txt", b"abcdefghijklmnopqrstuvwxyz")
         url = f"http://127.0.0.1:{h.NGINX_PORT}/ranged.txt"

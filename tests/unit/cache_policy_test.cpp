@@ -192,20 +192,98 @@ TEST(Conditional, WeakComparison) {
   EXPECT_FALSE(if_none_match("\"a\"", ""));
 }
 
+using Kind = RangePlan::Kind;
+using Ranges = std::vector<ByteRange>;
+
 TEST(Ranges, ParseAndClamp) {
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> r;
-  bool uns;
-  ASSERT_TRUE(parse_ranges("bytes=0-9", 100, &r, &uns));
-  EXPECT_EQ(r, (decltype(r){{0, 9}}));
-  ASSERT_TRUE(parse_ranges("bytes=90-, -5, 10-19", 100, &r, &uns));
-  EXPECT_EQ(r, (decltype(r){{90, 99}, {95, 99}, {10, 19}}));
-  ASSERT_TRUE(parse_ranges("bytes=50-500", 100, &r, &uns));
-  EXPECT_EQ(r, (decltype(r){{50, 99}}));
-  ASSERT_TRUE(parse_ranges("bytes=200-300", 100, &r, &uns));
-  EXPECT_TRUE(uns);
-  EXPECT_FALSE(parse_ranges("bytes=9-1", 100, &r, &uns));
-  EXPECT_FALSE(parse_ranges("items=1-2", 100, &r, &uns));
-  EXPECT_FALSE(parse_ranges("bytes=a-b", 100, &r, &uns));
+  auto p = plan_ranges("bytes=0-9", 100);
+  EXPECT_EQ(p.kind, Kind::kPartial);
+  EXPECT_EQ(p.ranges, (Ranges{{0, 9}}));
+  EXPECT_EQ(plan_ranges("bytes=50-500", 100).ranges, (Ranges{{50, 99}}));
+  EXPECT_EQ(plan_ranges("bytes=-5", 100).ranges, (Ranges{{95, 99}}));
+  EXPECT_EQ(plan_ranges("bytes=-500", 100).ranges, (Ranges{{0, 99}}));
+  EXPECT_EQ(plan_ranges("Bytes = 1-2", 100).kind, Kind::kIgnore);  // no space allowed before '='
+  EXPECT_EQ(plan_ranges("BYTES=1-2", 100).ranges, (Ranges{{1, 2}}));  // the unit is case-insensitive
+  EXPECT_EQ(plan_ranges("bytes=200-300", 100).kind, Kind::kUnsatisfiable);
+  EXPECT_EQ(plan_ranges("bytes=-0", 100).kind, Kind::kUnsatisfiable);
+  EXPECT_EQ(plan_ranges("bytes=0-0", 0).kind, Kind::kUnsatisfiable);
+  EXPECT_EQ(plan_ranges("bytes=200-300, 5-6", 100).ranges, (Ranges{{5, 6}}));  // unsatisfiable parts dropped
+  EXPECT_EQ(plan_ranges("bytes=9-1", 100).kind, Kind::kIgnore);
+  EXPECT_EQ(plan_ranges("items=1-2", 100).kind, Kind::kIgnore);
+  EXPECT_EQ(plan_ranges("bytes=a-b", 100).kind, Kind::kIgnore);
+  EXPECT_EQ(plan_ranges("bytes=1-2,x", 100).kind, Kind::kIgnore);  // one bad spec spoils the set
+  EXPECT_EQ(plan_ranges("bytes=", 100).kind, Kind::kIgnore);
+  EXPECT_EQ(plan_ranges("bytes=+1-2", 100).kind, Kind::kIgnore);
+  EXPECT_EQ(plan_ranges("bytes=--1", 100).kind, Kind::kIgnore);
+}
+
+TEST(Ranges, SingleRangeCoveringEverythingStays206) {
+  // "bytes=0-" is how resuming clients probe; it keeps its 206.
+  auto p = plan_ranges("bytes=0-", 100);
+  EXPECT_EQ(p.kind, Kind::kPartial);
+  EXPECT_EQ(p.ranges, (Ranges{{0, 99}}));
+}
+
+TEST(Ranges, OverlappingRangesAreCoalesced) {
+  EXPECT_EQ(plan_ranges("bytes=0-9, 5-14", 100).ranges, (Ranges{{0, 14}}));
+  EXPECT_EQ(plan_ranges("bytes=10-19, 12-13", 100).ranges, (Ranges{{10, 19}}));  // contained
+  EXPECT_EQ(plan_ranges("bytes=10-19, 10-19, 10-19", 100).ranges, (Ranges{{10, 19}}));
+  EXPECT_EQ(plan_ranges("bytes=90-, -5, 10-19", 100).ranges, (Ranges{{90, 99}, {10, 19}}));
+}
+
+TEST(Ranges, AdjacentRangesAreCoalesced) {
+  EXPECT_EQ(plan_ranges("bytes=0-9, 10-19", 100).ranges, (Ranges{{0, 19}}));
+  EXPECT_EQ(plan_ranges("bytes=20-29, 10-19, 0-9", 100).ranges, (Ranges{{0, 29}}));
+  EXPECT_EQ(plan_ranges("bytes=0-9, 11-19", 100).ranges, (Ranges{{0, 9}, {11, 19}}));  // a one-byte gap stays
+}
+
+TEST(Ranges, PartsKeepRequestOrder) {
+  // RFC 9110 §14.6: parts in the order the ranges were asked for, less what was coalesced;
+  // a merged part sits where its earliest range-spec was.
+  EXPECT_EQ(plan_ranges("bytes=50-59, 0-9", 100).ranges, (Ranges{{50, 59}, {0, 9}}));
+  EXPECT_EQ(plan_ranges("bytes=70-79, 20-29, 75-85, 0-4", 100).ranges, (Ranges{{70, 85}, {20, 29}, {0, 4}}));
+  EXPECT_EQ(plan_ranges("bytes=80-89, 0-4, 2-85", 100).ranges, (Ranges{{0, 89}}));
+}
+
+TEST(Ranges, SuffixRangesMerge) {
+  EXPECT_EQ(plan_ranges("bytes=-10, 85-94", 100).ranges, (Ranges{{85, 99}}));
+  EXPECT_EQ(plan_ranges("bytes=-10, -20", 100).ranges, (Ranges{{80, 99}}));
+}
+
+TEST(Ranges, SeveralRangesCoveringTheWholeObjectGetTheWholeObject) {
+  // The amplification attack: many overlapping "0-" ranges.
+  std::string many = "bytes=0-";
+  for (int i = 1; i < 32; ++i) many += ",0-";
+  EXPECT_EQ(plan_ranges(many, 8u << 20).kind, Kind::kWhole);
+  EXPECT_EQ(plan_ranges("bytes=0-49, 50-", 100).kind, Kind::kWhole);
+  EXPECT_EQ(plan_ranges("bytes=-60, 0-39", 100).kind, Kind::kWhole);
+  EXPECT_EQ(plan_ranges("bytes=0-, 500-600", 100).kind, Kind::kWhole);
+  EXPECT_EQ(plan_ranges("bytes=0-98, 50-60", 100).kind, Kind::kPartial);  // one byte short
+}
+
+TEST(Ranges, TooManyRangesAreIgnored) {
+  std::string spec = "bytes=";
+  for (std::size_t i = 0; i < kMaxRangeSpecs; ++i) spec += (i ? "," : "") + std::to_string(i * 10) + "-" + std::to_string(i * 10);
+  auto p = plan_ranges(spec, 1000);
+  ASSERT_EQ(p.kind, Kind::kPartial);
+  EXPECT_EQ(p.ranges.size(), kMaxRangeSpecs);  // many small disjoint ranges, up to the cap
+  spec += ",999-999";
+  EXPECT_EQ(plan_ranges(spec, 1000).kind, Kind::kIgnore);
+  // Empty list elements do not count and do not spoil the set.
+  EXPECT_EQ(plan_ranges("bytes=1-2,,,4-5", 100).ranges, (Ranges{{1, 2}, {4, 5}}));
+}
+
+TEST(Ranges, HugeNumbersDoNotOverflow) {
+  constexpr std::uint64_t kMax = UINT64_MAX;
+  EXPECT_EQ(plan_ranges("bytes=0-99999999999999999999999999", 100).ranges, (Ranges{{0, 99}}));
+  EXPECT_EQ(plan_ranges("bytes=18446744073709551615-", 100).kind, Kind::kUnsatisfiable);
+  EXPECT_EQ(plan_ranges("bytes=99999999999999999999999999-", 100).kind, Kind::kUnsatisfiable);
+  EXPECT_EQ(plan_ranges("bytes=-99999999999999999999999999", 100).ranges, (Ranges{{0, 99}}));
+  // An object of the largest size: the last byte is kMax - 1, the coalescing step adds one.
+  EXPECT_EQ(plan_ranges("bytes=18446744073709551610-, 0-0", kMax).ranges, (Ranges{{kMax - 5, kMax - 1}, {0, 0}}));
+  EXPECT_EQ(plan_ranges("bytes=18446744073709551613-18446744073709551614, -1", kMax).ranges,
+            (Ranges{{kMax - 2, kMax - 1}}));
+  EXPECT_EQ(plan_ranges("bytes=5-18446744073709551614, 0-4", kMax).kind, Kind::kWhole);
 }
 
 TEST(StoredResponse, RoundTrip) {
