@@ -1,8 +1,88 @@
 #include "proxy/http_parser.hpp"
 
 #include <charconv>
+#include <string_view>
+#include <vector>
+
+#include "proxy/http_chars.hpp"
 
 namespace outpost::http {
+
+namespace {
+// RFC 9112 §7: the transfer codings a recipient knows (x-gzip and x-compress are the
+// registered aliases). Anything else gets a 400 / 502: the message could not be framed
+// or decoded as sent.
+bool known_transfer_coding(std::string_view name) {
+  for (std::string_view known : {"chunked", "gzip", "x-gzip", "deflate", "compress", "x-compress"})
+    if (iequals(name, known)) return true;
+  return false;
+}
+
+// Splits a Transfer-Encoding value into its elements (RFC 9112 §6.1, §7.3):
+//   #( token *( OWS ";" OWS token BWS "=" BWS ( token / quoted-string ) ) )
+// Elements keep their text as sent (parameters included); empty elements are skipped
+// (RFC 9110 §5.6.1.2). Returns an error text, or nullptr.
+const char* split_transfer_codings(std::string_view v, std::vector<std::string_view>& out) {
+  std::size_t i = 0;
+  const std::size_t n = v.size();
+  auto skip_ows = [&] {
+    while (i < n && is_ows(static_cast<unsigned char>(v[i]))) ++i;
+  };
+  auto token = [&] {
+    std::size_t start = i;
+    while (i < n && is_tchar(static_cast<unsigned char>(v[i]))) ++i;
+    return i > start;
+  };
+  auto quoted_string = [&] {
+    if (i >= n || v[i] != '"') return false;
+    for (++i; i < n; ++i) {
+      auto c = static_cast<unsigned char>(v[i]);
+      if (c == '"') {
+        ++i;
+        return true;
+      }
+      if (c == '\\') {
+        if (++i >= n || !is_quoted_pair_char(static_cast<unsigned char>(v[i]))) return false;
+      } else if (!is_qdtext(c)) {
+        return false;
+      }
+    }
+    return false;
+  };
+  for (;;) {
+    skip_ows();
+    if (i == n) break;
+    if (v[i] == ',') {
+      ++i;
+      continue;
+    }
+    std::size_t start = i;
+    if (!token()) return "malformed Transfer-Encoding";
+    std::string_view name = v.substr(start, i - start);
+    if (!known_transfer_coding(name)) return "unknown transfer coding";
+    std::size_t element_end = i;
+    for (;;) {
+      skip_ows();
+      if (i == n || v[i] != ';') break;
+      ++i;
+      skip_ows();
+      if (!token()) return "malformed transfer coding parameter";
+      skip_ows();
+      if (i == n || v[i] != '=') return "malformed transfer coding parameter";
+      ++i;
+      skip_ows();
+      if (!token() && !quoted_string()) return "malformed transfer coding parameter";
+      element_end = i;
+    }
+    if (i < n && v[i] != ',') return "malformed Transfer-Encoding";
+    std::string_view element = v.substr(start, element_end - start);
+    if (iequals(name, "chunked") && element.size() != name.size()) return "parameters on chunked";
+    out.push_back(element);
+  }
+  if (out.empty()) return "empty Transfer-Encoding";
+  return nullptr;
+}
+}  // namespace
 
 void MessageHead::clear() {
   method.clear();
@@ -12,17 +92,19 @@ void MessageHead::clear() {
   major = minor = 1;
   headers = HeaderList();
   keep_alive = chunked = has_length = is_connect = false;
+  transfer_codings.clear();
   content_length = 0;
 }
 
 HttpParser::HttpParser(Type type, Limits limits, ParserListener* listener)
-    : type_(type), limits_(limits), listener_(listener) {
+    : type_(type), limits_(limits), listener_(listener), chunked_(limits.max_headers) {
   llhttp_settings_init(&settings_);
   settings_.on_message_begin = cb_message_begin;
   settings_.on_url = cb_url;
   settings_.on_status = cb_status;
   settings_.on_method = cb_method;
   settings_.on_header_field = cb_header_field;
+  settings_.on_header_field_complete = cb_header_field_complete;
   settings_.on_header_value = cb_header_value;
   settings_.on_header_value_complete = cb_header_value_complete;
   settings_.on_headers_complete = cb_headers_complete;
@@ -39,18 +121,30 @@ void HttpParser::reset() {
   field_.clear();
   value_.clear();
   header_bytes_ = 0;
-  limit_status_ = 0;
-  in_message_ = head_done_ = false;
+  error_status_ = 0;
+  error_reason_ = nullptr;
+  in_message_ = head_done_ = paused_for_us_ = false;
+  enter_head_phase();
 }
 
 void HttpParser::resume() { llhttp_resume(&parser_); }
+
+void HttpParser::enter_head_phase() {
+  phase_ = Phase::kHead;
+  line_ = Line::kPreamble;
+}
+
+int HttpParser::fail(int status, const char* reason) {
+  error_status_ = status;
+  error_reason_ = reason;
+  return -1;
+}
 
 int HttpParser::cb_message_begin(llhttp_t* p) {
   auto* self = static_cast<HttpParser*>(p->data);
   self->head_.clear();
   self->field_.clear();
   self->value_.clear();
-  self->value_started_ = false;
   self->header_bytes_ = 0;
   self->in_message_ = true;
   self->head_done_ = false;
@@ -65,81 +159,43 @@ int HttpParser::cb_method(llhttp_t* p, const char* at, std::size_t len) {
 
 int HttpParser::cb_url(llhttp_t* p, const char* at, std::size_t len) {
   auto* self = static_cast<HttpParser*>(p->data);
-  if (self->head_.target.size() + len > self->limits_.max_target) {
-    self->limit_status_ = 414;
-    return -1;
-  }
+  if (self->head_.target.size() + len > self->limits_.max_target) return self->fail(414, "request target too long");
   self->head_.target.append(at, len);
   return 0;
 }
 
 int HttpParser::cb_status(llhttp_t* p, const char* at, std::size_t len) {
   auto* self = static_cast<HttpParser*>(p->data);
-  if (self->head_.reason.size() + len > 1024) return -1;
+  if (self->head_.reason.size() + len > 1024) return self->fail(self->bad_message_status(), "reason phrase too long");
   self->head_.reason.append(at, len);
   return 0;
 }
 
-namespace {
-// RFC 9110 §5.6.2 tchar.
-bool is_tchar(unsigned char c) {
-  if (c >= '0' && c <= '9') return true;
-  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
-}
-}  // namespace
-
 int HttpParser::cb_header_field(llhttp_t* p, const char* at, std::size_t len) {
   auto* self = static_cast<HttpParser*>(p->data);
   for (std::size_t i = 0; i < len; ++i)
-    if (!is_tchar(static_cast<unsigned char>(at[i]))) {
-      llhttp_set_error_reason(p, "invalid character in header name");
-      return -1;
-    }
+    if (!is_tchar(static_cast<unsigned char>(at[i])))
+      return self->fail(self->bad_message_status(), "invalid character in header name");
   self->header_bytes_ += len;
-  if (self->header_bytes_ > self->limits_.max_headers) {
-    self->limit_status_ = 431;
-    return -1;
-  }
+  if (self->header_bytes_ > self->limits_.max_headers) return self->fail(431, "header section too large");
   self->field_.append(at, len);
+  return 0;
+}
+
+int HttpParser::cb_header_field_complete(llhttp_t* p) {
+  auto* self = static_cast<HttpParser*>(p->data);
+  // llhttp 8.1 takes ": value" as a field with an empty name.
+  if (self->field_.empty()) return self->fail(self->bad_message_status(), "empty header name");
   return 0;
 }
 
 int HttpParser::cb_header_value(llhttp_t* p, const char* at, std::size_t len) {
   auto* self = static_cast<HttpParser*>(p->data);
-  // field-value = *( VCHAR / obs-text / SP / HTAB ); a CR or LF here is obs-fold, which a
-  // proxy must not pass on (RFC 9112 §5.2): reject it.
-  for (std::size_t i = 0; i < len; ++i) {
-    unsigned char c = static_cast<unsigned char>(at[i]);
-    if ((c < 0x20 && c != '\t') || c == 0x7f) {
-      llhttp_set_error_reason(p, c == '\r' || c == '\n' ? "obs-fold in header value" : "invalid character in header value");
-      return -1;
-    }
-  }
-  // llhttp accepts obs-fold and reports the continuation line as a further span of the
-  // same value. Spans of one value are contiguous in the input unless a read boundary
-  // splits them; anything else means a line break was skipped.
-  if (self->value_started_) {
-    bool contiguous = at == self->value_end_;
-    bool split_by_read = self->value_end_ == self->feed_end_prev_ && at == self->feed_begin_;
-    if (!contiguous && !split_by_read) {
-      llhttp_set_error_reason(p, "obs-fold in header value");
-      return -1;
-    }
-  }
-  self->value_started_ = true;
-  self->value_end_ = at + len;
+  for (std::size_t i = 0; i < len; ++i)
+    if (!is_field_char(static_cast<unsigned char>(at[i])))
+      return self->fail(self->bad_message_status(), "invalid character in header value");
   self->header_bytes_ += len;
-  if (self->header_bytes_ > self->limits_.max_headers) {
-    self->limit_status_ = 431;
-    return -1;
-  }
+  if (self->header_bytes_ > self->limits_.max_headers) return self->fail(431, "header section too large");
   self->value_.append(at, len);
   return 0;
 }
@@ -147,11 +203,39 @@ int HttpParser::cb_header_value(llhttp_t* p, const char* at, std::size_t len) {
 int HttpParser::cb_header_value_complete(llhttp_t* p) {
   auto* self = static_cast<HttpParser*>(p->data);
   self->header_bytes_ += 4;  // ": " and CRLF count against the limit too
-  self->value_started_ = false;
   self->head_.headers.add(std::move(self->field_), std::string(trim_ows(self->value_)));
   self->field_.clear();
   self->value_.clear();
   return 0;
+}
+
+bool HttpParser::check_transfer_encoding(const llhttp_t* p) {
+  auto& h = head_;
+  if (!h.headers.has("Transfer-Encoding")) return true;
+  auto reject = [this](int status, const char* why) {
+    fail(status, why);
+    return false;
+  };
+  const int bad = bad_message_status();
+  // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
+  if (h.minor == 0) return reject(bad, "Transfer-Encoding in an HTTP/1.0 message");
+  std::string value = h.headers.joined("Transfer-Encoding");
+  std::vector<std::string_view> codings;
+  if (const char* why = split_transfer_codings(value, codings)) return reject(bad, why);
+  auto is_chunked = [](std::string_view c) { return iequals(c, "chunked"); };
+  for (std::size_t i = 0; i + 1 < codings.size(); ++i)
+    if (is_chunked(codings[i])) return reject(bad, "chunked is not the last transfer coding");
+  bool chunked = is_chunked(codings.back());
+  // RFC 9112 §6.3: a request whose codings do not end in chunked cannot be framed.
+  if (type_ == Type::kRequest && !chunked) return reject(400, "request Transfer-Encoding does not end in chunked");
+  // llhttp frames the message by its own reading of the field; it must agree with ours.
+  if (chunked != ((p->flags & F_CHUNKED) != 0)) return reject(bad, "ambiguous Transfer-Encoding");
+  if (chunked) codings.pop_back();
+  for (auto c : codings) {
+    if (!h.transfer_codings.empty()) h.transfer_codings += ", ";
+    h.transfer_codings += c;
+  }
+  return true;
 }
 
 int HttpParser::cb_headers_complete(llhttp_t* p) {
@@ -159,10 +243,8 @@ int HttpParser::cb_headers_complete(llhttp_t* p) {
   auto& h = self->head_;
   h.major = p->http_major;
   h.minor = p->http_minor;
-  if (h.major != 1) {  // HTTP/1.x only on this wire (RFC 9112); HTTP/2.0 here is not HTTP/2
-    self->limit_status_ = 505;
-    return -1;
-  }
+  // HTTP/1.x only on this wire (RFC 9112); HTTP/2.0 here is not HTTP/2
+  if (h.major != 1) return self->fail(505, "unsupported HTTP version");
   if (self->type_ == Type::kRequest) {
     h.is_connect = p->method == HTTP_CONNECT;
   } else {
@@ -180,8 +262,23 @@ int HttpParser::cb_headers_complete(llhttp_t* p) {
       h.content_length = v;
     }
   }
+  // Before the listener sees the head: a rejected message is never passed on.
+  if (!self->check_transfer_encoding(p)) return -1;
   self->head_done_ = true;
-  return self->listener_->on_message_head(h);
+  int rc = self->listener_->on_message_head(h);
+  // llhttp would read a chunked body next (a CONNECT goes to the tunnel instead): the
+  // decoder reads it while llhttp stays paused here.
+  if (h.chunked && !h.is_connect && (rc == 0 || rc == HPE_PAUSED)) {
+    self->phase_ = Phase::kChunked;
+    self->chunked_.reset();
+    if (rc == 0) {
+      self->paused_for_us_ = true;
+      return HPE_PAUSED;
+    }
+    return rc;
+  }
+  self->phase_ = Phase::kBody;
+  return rc;
 }
 
 int HttpParser::cb_body(llhttp_t* p, const char* at, std::size_t len) {
@@ -193,51 +290,184 @@ int HttpParser::cb_body(llhttp_t* p, const char* at, std::size_t len) {
 int HttpParser::cb_message_complete(llhttp_t* p) {
   auto* self = static_cast<HttpParser*>(p->data);
   self->in_message_ = false;
-  return self->listener_->on_message_end();
+  // After an upgrade the bytes are another protocol's, after a close llhttp drops them;
+  // otherwise a new head follows and its lines are checked before llhttp reads them,
+  // so llhttp stops here (paused) and feed() goes on with the check.
+  bool next_head = !p->upgrade && llhttp_should_keep_alive(p);
+  if (next_head) self->enter_head_phase();
+  else self->phase_ = Phase::kRaw;
+  int rc = self->listener_->on_message_end();
+  if (rc == 0 && next_head) {
+    self->paused_for_us_ = true;
+    return HPE_PAUSED;
+  }
+  return rc;
 }
 
-ParseResult HttpParser::error_result(llhttp_errno_t err, const char* at) {
+const char* HttpParser::scan_head(const char* p, const char* end, Scan& scan) {
+  // Every line of a head ends in CRLF: llhttp 8.1 (loose) also takes a bare LF and, after
+  // a CR, any byte ("\r\n\rX" ends a head). A line starting with SP or HTAB is obs-fold,
+  // which a proxy must reject or replace (RFC 9112 §5.2); llhttp folds it silently.
+  scan = Scan::kMore;
+  for (; p < end; ++p) {
+    const char c = *p;
+    const char* why = nullptr;
+    switch (line_) {
+      case Line::kPreamble:  // empty lines before a message (RFC 9112 §2.2)
+        if (c == '\r') line_ = Line::kPreambleCr;
+        else if (c == '\n') why = "bare LF in the header section";
+        else line_ = Line::kText;
+        break;
+      case Line::kPreambleCr:
+      case Line::kCr:
+      case Line::kEndCr:
+        if (c != '\n') {
+          why = "CR not followed by LF in the header section";
+        } else if (line_ == Line::kEndCr) {
+          scan = Scan::kHeadEnd;
+          return p + 1;
+        } else {
+          line_ = line_ == Line::kCr ? Line::kStart : Line::kPreamble;
+        }
+        break;
+      case Line::kText:
+        if (c == '\r') line_ = Line::kCr;
+        else if (c == '\n') why = "bare LF in the header section";
+        break;
+      case Line::kStart:
+        if (c == '\r') line_ = Line::kEndCr;
+        else if (c == '\n') why = "bare LF in the header section";
+        else if (is_ows(static_cast<unsigned char>(c))) why = "obs-fold in the header section";
+        else line_ = Line::kText;
+        break;
+    }
+    if (why) {
+      fail(bad_message_status(), why);
+      scan = Scan::kError;
+      return p;
+    }
+  }
+  return end;
+}
+
+ParseResult HttpParser::execute(const char*& p, const char* stop, bool& drive) {
+  llhttp_errno_t err = llhttp_execute(&parser_, p, static_cast<std::size_t>(stop - p));
+  ParseResult r;
+  if (err == HPE_OK) {
+    p = stop;
+    return r;
+  }
+  const char* at = llhttp_get_error_pos(&parser_);
+  if (at) p = at;
+  if (err == HPE_PAUSED && paused_for_us_) {
+    paused_for_us_ = false;
+    // In the chunked phase llhttp stays paused until the decoder is done; otherwise it
+    // goes on (from p) as if never stopped.
+    if (phase_ != Phase::kChunked) {
+      llhttp_resume(&parser_);
+      drive = true;
+    }
+    return r;
+  }
+  if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+    r.kind = err == HPE_PAUSED ? ParseResult::kPaused : ParseResult::kUpgrade;
+    return r;
+  }
+  return error_result(err);
+}
+
+ParseResult HttpParser::decode_chunked(const char*& p, const char* end) {
+  ParseResult r;
+  for (;;) {
+    std::string_view data;
+    switch (chunked_.decode(p, end, data)) {
+      case ChunkedDecoder::Result::kNeedMore:
+        return r;
+      case ChunkedDecoder::Result::kData: {
+        int rc = listener_->on_message_body(Slice{*cur_chunk_, data.data(), data.size()});
+        if (rc == 0) break;
+        if (rc == HPE_PAUSED) {
+          r.kind = ParseResult::kPaused;
+          return r;
+        }
+        fail(bad_message_status(), "body callback failed");
+        return our_error();
+      }
+      case ChunkedDecoder::Result::kError:
+        fail(chunked_.trailers_too_large() ? 431 : bad_message_status(), chunked_.error());
+        return our_error();
+      case ChunkedDecoder::Result::kDone:
+        // llhttp, paused after the head, ends the message as one without a body, so its
+        // keep-alive, upgrade and pause handling apply as before. F_SKIPBODY is what
+        // on_headers_complete returning 1 sets (see llhttp__after_headers_complete).
+        parser_.flags |= F_SKIPBODY;
+        llhttp_resume(&parser_);
+        phase_ = Phase::kBody;
+        return r;
+    }
+  }
+}
+
+ParseResult HttpParser::our_error() {
   ParseResult r;
   r.kind = ParseResult::kError;
-  r.reason = llhttp_get_error_reason(&parser_) ? llhttp_get_error_reason(&parser_) : llhttp_errno_name(err);
-  (void)at;
-  if (limit_status_) {
-    r.status = limit_status_;
-    r.reason = limit_status_ == 414   ? "request target too long"
-               : limit_status_ == 431 ? "header section too large"
-                                      : "unsupported HTTP version";
-  } else if (err == HPE_INVALID_VERSION) {
-    r.status = 505;
-  } else {
-    r.status = type_ == Type::kRequest ? 400 : 502;
-  }
+  r.status = error_status_;
+  r.reason = error_reason_;
+  return r;
+}
+
+ParseResult HttpParser::error_result(llhttp_errno_t err) {
+  if (error_status_) return our_error();
+  ParseResult r;
+  r.kind = ParseResult::kError;
+  const char* why = llhttp_get_error_reason(&parser_);
+  r.reason = why ? why : llhttp_errno_name(err);
+  r.status = err == HPE_INVALID_VERSION ? 505 : bad_message_status();
   return r;
 }
 
 ParseResult HttpParser::feed(const ChunkRef& chunk, const char* data, std::size_t len) {
   cur_chunk_ = &chunk;
-  feed_begin_ = data;
-  llhttp_errno_t err = llhttp_execute(&parser_, data, len);
-  cur_chunk_ = nullptr;
-  feed_end_prev_ = data + len;
+  const char* p = data;
+  const char* const end = data + len;
   ParseResult r;
-  r.consumed = len;
-  if (err == HPE_OK) return r;
-  const char* pos = llhttp_get_error_pos(&parser_);
-  if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
-    r.kind = err == HPE_PAUSED ? ParseResult::kPaused : ParseResult::kUpgrade;
-    r.consumed = pos ? static_cast<std::size_t>(pos - data) : len;
-    return r;
+  // llhttp runs at least once per call and again right after it resumes from a pause of
+  // ours, so whatever it does without input (end a message, signal an upgrade) happens now.
+  bool drive = true;
+  while (r.kind == ParseResult::kOk && (p < end || drive)) {
+    drive = false;
+    if (phase_ == Phase::kChunked) {
+      r = decode_chunked(p, end);
+      drive = phase_ != Phase::kChunked;
+      continue;
+    }
+    const char* stop = end;
+    Scan scan = Scan::kMore;
+    if (phase_ == Phase::kHead) stop = scan_head(p, end, scan);
+    r = execute(p, stop, drive);
+    if (r.kind != ParseResult::kOk || p != stop) continue;
+    if (scan == Scan::kError) {
+      r = our_error();
+    } else if (scan == Scan::kHeadEnd && !head_done_) {
+      // Cannot happen with the lines checked; if llhttp ever read a head differently,
+      // fail rather than frame the message two ways.
+      fail(bad_message_status(), "malformed header section");
+      r = our_error();
+    }
   }
-  r = error_result(err, pos);
-  r.consumed = pos ? static_cast<std::size_t>(pos - data) : 0;
+  cur_chunk_ = nullptr;
+  r.consumed = static_cast<std::size_t>(p - data);
   return r;
 }
 
 ParseResult HttpParser::finish() {
+  if (phase_ == Phase::kChunked) {
+    fail(bad_message_status(), "connection closed in a chunked body");
+    return our_error();
+  }
   llhttp_errno_t err = llhttp_finish(&parser_);
   if (err == HPE_OK || err == HPE_PAUSED) return {};
-  return error_result(err, nullptr);
+  return error_result(err);
 }
 
 }  // namespace outpost::http

@@ -1,6 +1,16 @@
 // HTTP/1.x message parsing on llhttp in strict mode (no lenient flags): conflicting
 // Content-Length / Transfer-Encoding, bad chunk sizes, obs-fold and invalid characters
 // are errors, so a message is framed exactly one way (no request smuggling).
+//
+// llhttp 8.1 (Debian's build, its "loose" mode) still lets some framing through that a
+// proxy must not accept, so HttpParser checks the raw bytes itself where llhttp cannot be
+// told (see DESIGN.md, proxy/):
+//   - the header section: every line ends in CRLF (llhttp takes any byte after a CR, and a
+//     bare LF), no obs-fold line (llhttp folds silently), no empty field name, field names
+//     are tokens; checked on the bytes before llhttp sees them;
+//   - Transfer-Encoding: a list of known codings with chunked once and last (required in
+//     requests), checked before on_message_head so nothing of a rejected message is passed on;
+//   - chunked bodies are decoded by ChunkedDecoder (proxy/http_chunked.hpp), not llhttp.
 #pragma once
 #include <llhttp.h>
 
@@ -8,6 +18,7 @@
 #include <string>
 
 #include "core/chunk.hpp"
+#include "proxy/http_chunked.hpp"
 #include "proxy/http_headers.hpp"
 
 namespace outpost::http {
@@ -23,7 +34,15 @@ struct MessageHead {
   int major = 1, minor = 1;
   HeaderList headers;
   bool keep_alive = false;     // llhttp_should_keep_alive at headers-complete
-  bool chunked = false;        // Transfer-Encoding: chunked framing
+  bool chunked = false;        // Transfer-Encoding ends in chunked: chunked framing
+  // The transfer codings other than the final chunked, as sent: each list element of the
+  // Transfer-Encoding field(s) (parameters included) joined with ", ", e.g. "gzip" for
+  // "gzip, chunked"; empty without Transfer-Encoding or for plain "chunked". When not
+  // empty the body handed to on_message_body is still encoded with these codings (only
+  // the chunked framing is removed): a forwarder must send "Transfer-Encoding:
+  // <transfer_codings>, chunked" on, and a cache must not store the body as the
+  // representation. A response with codings but no final chunked is close-delimited.
+  std::string transfer_codings;
   bool has_length = false;     // Content-Length present
   std::uint64_t content_length = 0;
   bool is_connect = false;
@@ -53,7 +72,7 @@ class HttpParser {
   enum class Type { kRequest, kResponse };
   struct Limits {
     std::size_t max_target = 65536;
-    std::size_t max_headers = 65536;
+    std::size_t max_headers = 65536;  // the header section, and the trailer section
   };
 
   HttpParser(Type type, Limits limits, ParserListener* listener);
@@ -73,17 +92,46 @@ class HttpParser {
   const MessageHead& head() const { return head_; }
 
  private:
+  // Who reads the next bytes.
+  enum class Phase {
+    kHead,     // a message head (or the empty lines before it): line check, then llhttp
+    kBody,     // llhttp: Content-Length, close-delimited or no body
+    kChunked,  // ChunkedDecoder; llhttp waits, paused after the head
+    kRaw,      // after a message llhttp ends with an upgrade or a close: all to llhttp
+  };
+  // Line-ending state of the header section check (scan_head).
+  enum class Line { kPreamble, kPreambleCr, kText, kCr, kStart, kEndCr };
+  // Where scan_head stopped: input used up, end of the header section, or a bad byte.
+  enum class Scan { kMore, kHeadEnd, kError };
+
   static int cb_message_begin(llhttp_t*);
   static int cb_url(llhttp_t*, const char*, std::size_t);
   static int cb_status(llhttp_t*, const char*, std::size_t);
   static int cb_method(llhttp_t*, const char*, std::size_t);
   static int cb_header_field(llhttp_t*, const char*, std::size_t);
+  static int cb_header_field_complete(llhttp_t*);
   static int cb_header_value(llhttp_t*, const char*, std::size_t);
   static int cb_header_value_complete(llhttp_t*);
   static int cb_headers_complete(llhttp_t*);
   static int cb_body(llhttp_t*, const char*, std::size_t);
   static int cb_message_complete(llhttp_t*);
-  ParseResult error_result(llhttp_errno_t err, const char* at);
+
+  // Checks the head's line endings from `p`; returns where llhttp may read up to: the end
+  // of the header section, `end`, or the offending byte (error recorded by fail()).
+  const char* scan_head(const char* p, const char* end, Scan& scan);
+  // Runs llhttp over [p, stop); advances p. kOk also when llhttp paused for us (then
+  // `drive` is set if llhttp should run again even without input).
+  ParseResult execute(const char*& p, const char* stop, bool& drive);
+  // Runs the chunked decoder from p; advances p.
+  ParseResult decode_chunked(const char*& p, const char* end);
+  // Checks Transfer-Encoding and fills head_.transfer_codings; false (with error_) if bad.
+  bool check_transfer_encoding(const llhttp_t* p);
+  void enter_head_phase();
+  // Records a protocol error found by our own checks; returns -1 for llhttp.
+  int fail(int status, const char* reason);
+  int bad_message_status() const { return type_ == Type::kRequest ? 400 : 502; }
+  ParseResult error_result(llhttp_errno_t err);
+  ParseResult our_error();
 
   Type type_;
   Limits limits_;
@@ -93,15 +141,15 @@ class HttpParser {
   MessageHead head_;
   std::string field_, value_;
   std::size_t header_bytes_ = 0;
-  int limit_status_ = 0;  // 414 / 431 when a limit stopped the parse
+  int error_status_ = 0;              // set by our own checks (fail())
+  const char* error_reason_ = nullptr;
   bool in_message_ = false;
   bool head_done_ = false;
+  bool paused_for_us_ = false;        // the pending HPE_PAUSED is ours, not the listener's
+  Phase phase_ = Phase::kHead;
+  Line line_ = Line::kPreamble;
+  ChunkedDecoder chunked_;
   const ChunkRef* cur_chunk_ = nullptr;
-  // obs-fold detection (see cb_header_value)
-  bool value_started_ = false;
-  const char* value_end_ = nullptr;
-  const char* feed_begin_ = nullptr;
-  const char* feed_end_prev_ = nullptr;
 };
 
 }  // namespace outpost::http
