@@ -289,6 +289,8 @@ Config Config::parse(std::string_view text, const std::string& source_name) {
     check_host_patterns(s, s.get("deny_hosts"), "deny_hosts", c.acl.deny_hosts);
     c.acl.allow_networks = s.networks("allow_networks", {});
     c.acl.deny_networks = s.networks("deny_networks", {});
+    c.acl.deny_link_local = s.boolean("deny_link_local", true);
+    c.acl.protect_local_services = s.boolean("protect_local_services", true);
     c.acl.purge_clients = s.networks("purge_clients", {"127.0.0.0/8", "::1/128"});
     s.check_unknown();
   }

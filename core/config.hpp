@@ -59,6 +59,8 @@ struct Config {
     std::vector<std::string> deny_hosts;
     NetworkList allow_networks;
     NetworkList deny_networks;
+    bool deny_link_local = true;         // 169.254.0.0/16, fe80::/10 and cloud metadata addresses
+    bool protect_local_services = true;  // loopback destinations only for loopback clients
     NetworkList purge_clients;
   } acl;
 

@@ -479,7 +479,7 @@ void ClientSession::on_resolved(ResolveResult r) {
   }
   bool any_denied = false;
   for (auto& a : r.addresses) {
-    if (settings_->rules.address_allowed(a, ex_.url.port)) ex_.addrs.push_back(a);
+    if (settings_->rules.address_allowed(a, ex_.url.port, client_ip_)) ex_.addrs.push_back(a);
     else any_denied = true;
   }
   if (ex_.addrs.empty()) {

@@ -1,10 +1,63 @@
 #include "proxy/destination_acl.hpp"
 
+#include <ifaddrs.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <initializer_list>
 
 #include "proxy/http_headers.hpp"
 
 namespace outpost {
+namespace {
+
+NetworkList fixed_networks(std::initializer_list<const char*> texts) {
+  std::size_t bad = 0;
+  return *NetworkList::parse(std::vector<std::string>(texts.begin(), texts.end()), &bad);
+}
+
+// "This host": as a destination the kernel takes it for loopback, so it is never one.
+const NetworkList& this_host() {
+  static const NetworkList l = fixed_networks({"0.0.0.0/8", "::/128"});
+  return l;
+}
+
+const NetworkList& loopback() {
+  static const NetworkList l = fixed_networks({"127.0.0.0/8", "::1/128"});
+  return l;
+}
+
+// Link-local, and the cloud metadata / platform endpoints that are not link-local.
+const NetworkList& link_local_and_metadata() {
+  static const NetworkList l = fixed_networks({
+      "169.254.0.0/16", "fe80::/10",  // 169.254.169.254: AWS, GCP, Azure, Oracle, OpenStack, ...
+      "fd00:ec2::254",                // AWS instance metadata over IPv6
+      "fd00:ec2::23",                 // AWS EKS pod identity agent over IPv6
+      "100.100.100.200",              // Alibaba Cloud metadata
+      "192.0.0.192",                  // Oracle Cloud Classic metadata
+      "168.63.129.16",                // Azure WireServer (platform agent, certificates)
+  });
+  return l;
+}
+
+std::vector<IpAddress> interface_addresses() {
+  std::vector<IpAddress> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) {
+    spdlog::warn("acl: cannot list this host's addresses ({}); the loop guard for wildcard listeners covers "
+                 "loopback only", std::strerror(errno));
+    return out;
+  }
+  for (auto* i = list; i; i = i->ifa_next)
+    if (i->ifa_addr && (i->ifa_addr->sa_family == AF_INET || i->ifa_addr->sa_family == AF_INET6))
+      out.push_back(IpAddress::from_sockaddr(i->ifa_addr));
+  freeifaddrs(list);
+  return out;
+}
+
+}  // namespace
 
 HostPattern::HostPattern(std::string_view text) {
   if (text.starts_with("*.")) {
@@ -32,9 +85,18 @@ AccessRules::AccessRules(const Config::Acl& acl, std::vector<Endpoint> own_liste
       connect_ports_(acl.connect_ports),
       allow_networks_(acl.allow_networks),
       deny_networks_(acl.deny_networks),
-      own_(std::move(own_listeners)) {
+      deny_link_local_(acl.deny_link_local),
+      protect_local_services_(acl.protect_local_services) {
   for (const auto& h : acl.allow_hosts) allow_hosts_.emplace_back(h);
   for (const auto& h : acl.deny_hosts) deny_hosts_.emplace_back(h);
+  bool wildcard = false;
+  for (const auto& ep : own_listeners) {
+    auto a = IpAddress::parse(ep.host);
+    if (!a) continue;  // listeners are literals (config); nothing to compare otherwise
+    own_.push_back({*a, ep.port});
+    wildcard = wildcard || a->is_unspecified();
+  }
+  if (wildcard) local_addresses_ = interface_addresses();
 }
 
 bool AccessRules::connect_port_allowed(std::uint16_t port) const {
@@ -51,13 +113,23 @@ bool AccessRules::host_allowed(std::string_view host) const {
   return false;
 }
 
-bool AccessRules::address_allowed(const IpAddress& a, std::uint16_t port) const {
-  for (const auto& ep : own_) {
-    if (ep.port != port) continue;
-    auto la = IpAddress::parse(ep.host);
-    if (!la) continue;
-    if (*la == a || la->is_unspecified()) return false;
+// A listener on 0.0.0.0 or :: is reached through every loopback address and every address
+// of the host (a dual-stack :: listener takes IPv4 too, so both wildcards count for both).
+bool AccessRules::is_own_listener(const IpAddress& a, std::uint16_t port) const {
+  for (const auto& l : own_) {
+    if (l.port != port) continue;
+    if (l.address == a) return true;
+    if (l.address.is_unspecified() &&
+        (loopback().contains(a) || std::find(local_addresses_.begin(), local_addresses_.end(), a) != local_addresses_.end()))
+      return true;
   }
+  return false;
+}
+
+bool AccessRules::address_allowed(const IpAddress& a, std::uint16_t port, const std::optional<IpAddress>& client) const {
+  if (this_host().contains(a) || is_own_listener(a, port)) return false;
+  if (deny_link_local_ && link_local_and_metadata().contains(a)) return false;
+  if (protect_local_services_ && client && !loopback().contains(*client) && loopback().contains(a)) return false;
   if (deny_networks_.contains(a)) return false;
   if (!allow_networks_.empty() && !allow_networks_.contains(a)) return false;
   return true;

@@ -1,8 +1,10 @@
 // Access rules for a proxy worker: which clients may use it, which destinations it
 // may contact. Host-name rules are decided before any name lookup, so a refused name is
-// never resolved; address rules apply to IP literals and to resolved addresses.
+// never resolved; address rules apply to IP literals and to resolved addresses (numeric
+// host forms such as 2130706433 or 127.1 reach them as dotted quads: proxy/url.cpp).
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,15 +35,30 @@ class AccessRules {
   // Decided on the name alone (before resolution). IP literals pass here and are judged
   // by address_allowed().
   bool host_allowed(std::string_view host) const;
-  // Address rules plus loop prevention (Outpost's own listeners).
-  bool address_allowed(const IpAddress& a, std::uint16_t port) const;
+  // May a request for `client` go to a:port? Never to 0.0.0.0/8 or :: ("this host"), nor
+  // to one of Outpost's own listeners in any spelling (loops); then the link-local and
+  // metadata rule, the local-services rule, deny_networks and allow_networks. `client` is
+  // std::nullopt for Outpost's own requests (background refresh): the local-services rule,
+  // which depends on who asks, does not apply to them.
+  bool address_allowed(const IpAddress& a, std::uint16_t port,
+                       const std::optional<IpAddress>& client = std::nullopt) const;
 
  private:
+  bool is_own_listener(const IpAddress& a, std::uint16_t port) const;
+
   NetworkList clients_;
   std::vector<std::uint16_t> connect_ports_;
   std::vector<HostPattern> allow_hosts_, deny_hosts_;
   NetworkList allow_networks_, deny_networks_;
-  std::vector<Endpoint> own_;
+  bool deny_link_local_ = true, protect_local_services_ = true;
+  struct Listener {
+    IpAddress address;
+    std::uint16_t port;
+  };
+  std::vector<Listener> own_;
+  // This host's interface addresses, read when the rules are built and only if a listener
+  // is on a wildcard address (where any of them reaches it).
+  std::vector<IpAddress> local_addresses_;
 };
 
 }  // namespace outpost

@@ -1,6 +1,8 @@
 #include "proxy/url.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <vector>
 
 #include "core/net_address.hpp"
 #include "proxy/http_headers.hpp"
@@ -8,6 +10,71 @@
 namespace outpost::http {
 
 namespace {
+
+// WHATWG URL "IPv4 number parser": decimal, "0x" hex or "0"-prefixed octal, no sign.
+// Values saturate just above 2^32 - 1, so the range checks below fail without overflow.
+std::optional<std::uint64_t> ipv4_number(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  unsigned radix = 10;
+  if (s.size() >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    radix = 16;
+    s.remove_prefix(2);
+  } else if (s.size() >= 2 && s[0] == '0') {
+    radix = 8;
+    s.remove_prefix(1);
+  }
+  constexpr std::uint64_t kTooBig = 1ull << 32;
+  std::uint64_t v = 0;
+  for (char c : s) {
+    unsigned d = 16;
+    if (c >= '0' && c <= '9') d = static_cast<unsigned>(c - '0');
+    else if (c >= 'a' && c <= 'f') d = static_cast<unsigned>(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') d = static_cast<unsigned>(c - 'A' + 10);
+    if (d >= radix) return std::nullopt;
+    v = std::min(v * radix + d, kTooBig);
+  }
+  return v;
+}
+
+enum class NumericHost { kName, kInvalid, kIpv4 };
+
+// The WHATWG URL host rule for IPv4: a host whose last label is a number is an IPv4
+// address in one of the forms inet_aton() accepts (1 to 4 parts: 2130706433, 127.1,
+// 0x7f.0.0.1, 0177.0.0.1), written back as a dotted quad; anything else ending in a
+// number is invalid. Browsers do the same, and it means a later rule (the loop guard,
+// address ACLs, the cache key) never meets an address in disguise.
+NumericHost parse_ipv4_host(std::string_view host, std::string* dotted) {
+  std::vector<std::string_view> parts;
+  for (std::size_t start = 0;;) {
+    auto dot = host.find('.', start);
+    parts.push_back(host.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  if (parts.back().empty()) {  // a trailing dot
+    if (parts.size() == 1) return NumericHost::kName;
+    parts.pop_back();
+  }
+  auto last = parts.back();
+  bool digits = !last.empty() && last.find_first_not_of("0123456789") == std::string_view::npos;
+  if (!digits && !ipv4_number(last)) return NumericHost::kName;
+  if (parts.size() > 4) return NumericHost::kInvalid;
+  std::uint64_t address = 0;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    auto n = ipv4_number(parts[i]);
+    if (!n) return NumericHost::kInvalid;
+    bool is_last = i + 1 == parts.size();
+    if (!is_last && *n > 255) return NumericHost::kInvalid;
+    if (is_last && *n >= 1ull << (8 * (5 - parts.size()))) return NumericHost::kInvalid;
+    address += is_last ? *n : *n << (8 * (3 - i));
+  }
+  dotted->clear();
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    if (shift != 24) dotted->push_back('.');
+    dotted->append(std::to_string((address >> shift) & 0xff));
+  }
+  return NumericHost::kIpv4;
+}
 
 // host[:port] → fills url.host / url.port; default_port used when absent (0 = required).
 bool parse_host_port(std::string_view hp, std::uint16_t default_port, Url& url) {
@@ -33,7 +100,19 @@ bool parse_host_port(std::string_view hp, std::uint16_t default_port, Url& url) 
       if (port.empty()) return false;
     }
   }
-  if (!url.host_is_ipv6 && !valid_host(host)) return false;
+  std::string dotted;
+  if (!url.host_is_ipv6) {
+    switch (parse_ipv4_host(host, &dotted)) {
+      case NumericHost::kName:
+        if (!valid_host(host)) return false;
+        break;
+      case NumericHost::kInvalid:
+        return false;
+      case NumericHost::kIpv4:
+        host = dotted;
+        break;
+    }
+  }
   url.host = to_lower(host);
   if (port.empty()) {
     if (!default_port) return false;

@@ -1,10 +1,12 @@
 #include "proxy/destination_acl.hpp"
 
 #include <gtest/gtest.h>
+#include <ifaddrs.h>
 
 using namespace outpost;
 
 static Config::Acl acl_from(const std::string& toml) { return Config::parse(toml, "acl.toml").acl; }
+static IpAddress ip(const char* text) { return *IpAddress::parse(text); }
 
 TEST(HostPattern, ExactAndSubdomains) {
   HostPattern exact("Example.com");
@@ -59,4 +61,86 @@ TEST(AccessRules, NetworkRules) {
   EXPECT_FALSE(r.address_allowed(*IpAddress::parse("127.0.0.99"), 80));
   EXPECT_FALSE(r.address_allowed(*IpAddress::parse("10.0.0.1"), 80));
   EXPECT_FALSE(r.address_allowed(*IpAddress::parse("2001:db8::1"), 80));
+}
+
+TEST(AccessRules, ThisHostIsNeverADestination) {
+  // The kernel takes 0.0.0.0 and :: as a destination for loopback; with any rules at all.
+  AccessRules r(acl_from("[acl]\ndeny_link_local = false\nprotect_local_services = false\n"
+                         "allow_networks = [\"0.0.0.0/0\", \"::/0\"]\n"),
+                {*Endpoint::parse("127.0.0.1:3128")});
+  for (const char* a : {"0.0.0.0", "::", "0.1.2.3", "::ffff:0.0.0.0"}) {
+    EXPECT_FALSE(r.address_allowed(ip(a), 80, ip("127.0.0.1"))) << a;
+    EXPECT_FALSE(r.address_allowed(ip(a), 3128)) << a;
+  }
+  EXPECT_TRUE(r.address_allowed(ip("1.0.0.0"), 80, ip("127.0.0.1")));
+}
+
+TEST(AccessRules, LoopGuardCatchesEverySpellingOfTheListener) {
+  AccessRules r(Config::load_default().acl, {*Endpoint::parse("127.0.0.1:3128"), *Endpoint::parse("[::1]:3129")});
+  auto lo = ip("127.0.0.1");
+  EXPECT_FALSE(r.address_allowed(ip("127.0.0.1"), 3128, lo));
+  EXPECT_FALSE(r.address_allowed(ip("::ffff:127.0.0.1"), 3128, lo));  // v4-mapped IPv6
+  EXPECT_FALSE(r.address_allowed(ip("0.0.0.0"), 3128, lo));
+  EXPECT_FALSE(r.address_allowed(ip("::"), 3128, lo));
+  EXPECT_FALSE(r.address_allowed(ip("::1"), 3129, lo));
+  EXPECT_FALSE(r.address_allowed(ip("0:0:0:0:0:0:0:1"), 3129, lo));
+  // A specific listener is not reached through other addresses: those stay usable origins.
+  EXPECT_TRUE(r.address_allowed(ip("127.0.0.2"), 3128, lo));
+  EXPECT_TRUE(r.address_allowed(ip("::1"), 3128, lo));
+  EXPECT_TRUE(r.address_allowed(ip("127.0.0.1"), 3129, lo));
+}
+
+TEST(AccessRules, WildcardListenerLoopGuardCoversThisHostsAddresses) {
+  std::vector<IpAddress> mine;
+  ifaddrs* list = nullptr;
+  ASSERT_EQ(getifaddrs(&list), 0);
+  for (auto* i = list; i; i = i->ifa_next)
+    if (i->ifa_addr && (i->ifa_addr->sa_family == AF_INET || i->ifa_addr->sa_family == AF_INET6))
+      mine.push_back(IpAddress::from_sockaddr(i->ifa_addr));
+  freeifaddrs(list);
+  ASSERT_FALSE(mine.empty());  // at least 127.0.0.1 (loopback is always there)
+  auto open = acl_from("[acl]\ndeny_link_local = false\nprotect_local_services = false\n");
+  for (const char* listener : {"0.0.0.0:3128", "[::]:3128"}) {
+    AccessRules r(open, {*Endpoint::parse(listener)});
+    for (const auto& a : mine) {
+      EXPECT_FALSE(r.address_allowed(a, 3128)) << listener << " " << a.to_string();
+      EXPECT_TRUE(r.address_allowed(a, 3130) || a.is_unspecified()) << listener << " " << a.to_string();
+    }
+    for (const char* a : {"127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.9", "0.0.0.0", "::"})
+      EXPECT_FALSE(r.address_allowed(ip(a), 3128)) << listener << " " << a;
+    EXPECT_TRUE(r.address_allowed(ip("192.0.2.1"), 3128)) << listener;  // someone else's 3128
+  }
+}
+
+TEST(AccessRules, LinkLocalAndMetadataDeniedByDefault) {
+  AccessRules r(Config::load_default().acl, {});
+  auto lo = ip("127.0.0.1");
+  for (const char* a : {"169.254.169.254", "169.254.170.2", "169.254.0.1", "::ffff:169.254.169.254", "fe80::1",
+                        "febf:ffff::1", "fd00:ec2::254", "fd00:ec2::23", "100.100.100.200", "192.0.0.192",
+                        "168.63.129.16"}) {
+    EXPECT_FALSE(r.address_allowed(ip(a), 80, lo)) << a;
+    EXPECT_FALSE(r.address_allowed(ip(a), 80)) << a;  // background refresh too
+  }
+  for (const char* a : {"169.253.255.255", "169.255.0.0", "fec0::1", "fd00:ec2::1", "100.100.100.201", "10.0.0.1"})
+    EXPECT_TRUE(r.address_allowed(ip(a), 80, lo)) << a;
+  AccessRules off(acl_from("[acl]\ndeny_link_local = false\n"), {});
+  EXPECT_TRUE(off.address_allowed(ip("169.254.169.254"), 80, lo));
+  EXPECT_TRUE(off.address_allowed(ip("fe80::1"), 80, lo));
+}
+
+TEST(AccessRules, LocalServicesOnlyForLoopbackClients) {
+  AccessRules r(Config::load_default().acl, {*Endpoint::parse("127.0.0.1:3128")});
+  for (const char* dest : {"127.0.0.1", "127.9.9.9", "::1", "::ffff:127.0.0.1"}) {
+    EXPECT_TRUE(r.address_allowed(ip(dest), 8080, ip("127.0.0.1"))) << dest;
+    EXPECT_TRUE(r.address_allowed(ip(dest), 8080, ip("127.0.0.53"))) << dest;
+    EXPECT_TRUE(r.address_allowed(ip(dest), 8080, ip("::1"))) << dest;
+    EXPECT_TRUE(r.address_allowed(ip(dest), 8080, ip("::ffff:127.0.0.1"))) << dest;
+    EXPECT_FALSE(r.address_allowed(ip(dest), 8080, ip("10.99.0.1"))) << dest;
+    EXPECT_FALSE(r.address_allowed(ip(dest), 8080, ip("fd00::5"))) << dest;
+    EXPECT_TRUE(r.address_allowed(ip(dest), 8080)) << dest;  // Outpost's own refresh: no client
+  }
+  EXPECT_TRUE(r.address_allowed(ip("192.168.1.10"), 8080, ip("10.99.0.1")));
+  AccessRules off(acl_from("[acl]\nprotect_local_services = false\n"), {});
+  EXPECT_TRUE(off.address_allowed(ip("127.0.0.1"), 8080, ip("10.99.0.1")));
+  EXPECT_TRUE(off.address_allowed(ip("::1"), 8080, ip("10.99.0.1")));
 }

@@ -71,3 +71,17 @@ TEST(Config, Values) {
   EXPECT_EQ(c.acl.connect_ports.size(), 2u);
   EXPECT_EQ(c.acl.allow_hosts.size(), 2u);
 }
+
+TEST(Config, DestinationProtectionsOnByDefaultAndSwitchable) {
+  for (const Config& c : {Config::load_default(), Config::parse("", "empty.toml")}) {
+    EXPECT_TRUE(c.acl.deny_link_local);
+    EXPECT_TRUE(c.acl.protect_local_services);
+  }
+  Config off = Config::parse("[acl]\ndeny_link_local = false\nprotect_local_services = false\n", "off.toml");
+  EXPECT_FALSE(off.acl.deny_link_local);
+  EXPECT_FALSE(off.acl.protect_local_services);
+  auto e = expect_error("[acl]\ndeny_link_local = \"no\"\n");
+  EXPECT_EQ(e.line, 2u);
+  EXPECT_NE(e.reason.find("deny_link_local"), std::string::npos) << e.reason;
+  EXPECT_EQ(expect_error("[acl]\n\nprotect_local_services = 1\n").line, 3u);
+}
