@@ -266,6 +266,10 @@ int HttpParser::cb_headers_complete(llhttp_t* p) {
   if (!self->check_transfer_encoding(p)) return -1;
   self->head_done_ = true;
   int rc = self->listener_->on_message_head(h);
+  // RFC 9112 §6.3: 1xx, 204 and 304 responses end with their head whatever the fields say
+  // (a 304 may carry the Content-Length of the stored representation); llhttp would read
+  // a body for Content-Length or chunked.
+  if (rc == 0 && self->type_ == Type::kResponse && (h.status < 200 || h.status == 204 || h.status == 304)) rc = 1;
   // llhttp would read a chunked body next (a CONNECT goes to the tunnel instead): the
   // decoder reads it while llhttp stays paused here.
   if (h.chunked && !h.is_connect && (rc == 0 || rc == HPE_PAUSED)) {

@@ -16,6 +16,7 @@ struct Collector : ParserListener {
   std::string body;
   int ends = 0;
   int head_rc = 0;
+  int body_rc = 0;
   int end_rc = 0;
   int on_message_head(MessageHead& h) override {
     heads.push_back(h);
@@ -23,7 +24,7 @@ struct Collector : ParserListener {
   }
   int on_message_body(Slice s) override {
     body.append(s.data, s.size);
-    return 0;
+    return body_rc;
   }
   int on_message_end() override {
     ++ends;
@@ -540,4 +541,69 @@ TEST(HttpParserStrict, ChunkedUpgradeAndConnect) {
   Outcome o = run_whole(kReq, "CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n\r\rX\n");
   EXPECT_EQ(o.kind, ParseResult::kUpgrade);
   EXPECT_EQ(o.consumed, std::string("CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n").size());
+}
+
+TEST(HttpParserStrict, ResponsesWithoutBodyEndAtTheirHead) {
+  // RFC 9112 §6.3: whatever Content-Length or Transfer-Encoding say (a 304 may carry the
+  // stored representation's length); llhttp 8.1 would read a body.
+  Outcome o = run_all_splits(kResp,
+                             "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"
+                             "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             "HTTP/1.1 100 Continue\r\nContent-Length: 3\r\n\r\n"
+                             "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  EXPECT_EQ(o.kind, ParseResult::kOk) << o.reason;
+  ASSERT_EQ(o.heads.size(), 4u) << o.log;
+  EXPECT_EQ(o.heads[3].status, 200);
+  EXPECT_NE(o.log.find("|ok}"), std::string::npos) << o.log;
+}
+
+TEST(HttpParserStrict, PausesInsideAChunkedMessage) {
+  // Paused by the head callback: the body follows after resume().
+  Collector c;
+  c.head_rc = HPE_PAUSED;
+  HttpParser p(HttpParser::Type::kRequest, {}, &c);
+  std::string body = "3\r\nabc\r\n0\r\n\r\n";
+  auto r = feed(p, kChunkedReq + body);
+  EXPECT_EQ(r.kind, ParseResult::kPaused);
+  EXPECT_EQ(r.consumed, kChunkedReq.size());
+  EXPECT_EQ(c.body, "");
+  p.resume();
+  c.head_rc = 0;
+  r = feed(p, body);
+  EXPECT_EQ(r.kind, ParseResult::kOk);
+  EXPECT_EQ(c.body, "abc");
+  EXPECT_EQ(c.ends, 1);
+
+  // Paused by the body callback: right after that piece of data.
+  Collector d;
+  d.body_rc = HPE_PAUSED;
+  HttpParser q(HttpParser::Type::kResponse, {}, &d);
+  std::string first = kChunkedResp + "3\r\nabc";
+  r = feed(q, first + "\r\n2\r\nde\r\n0\r\n\r\n");
+  EXPECT_EQ(r.kind, ParseResult::kPaused);
+  EXPECT_EQ(r.consumed, first.size());
+  q.resume();
+  d.body_rc = 0;
+  r = feed(q, "\r\n2\r\nde\r\n0\r\n\r\n");
+  EXPECT_EQ(r.kind, ParseResult::kOk);
+  EXPECT_EQ(d.body, "abcde");
+  EXPECT_EQ(d.ends, 1);
+}
+
+TEST(HttpParserStrict, BytesAfterConnectionCloseAreNotParsed) {
+  // As llhttp does: after a message that closes the connection the rest is dropped, not
+  // checked as another head.
+  std::string first = "GET http://a.test/ HTTP/1.1\r\nConnection: close\r\n\r\n";
+  Outcome o = run_all_splits(kReq, first + "GET http://b.test/ HTTP/1.1\r\n\rX\n");
+  EXPECT_EQ(o.kind, ParseResult::kOk) << o.reason;
+  EXPECT_EQ(o.heads.size(), 1u);
+}
+
+TEST(HttpParserStrict, UpgradeAfterAChunkedBody) {
+  std::string msg = "POST http://a.test/ HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n";
+  Outcome o = run_all_splits(kReq, msg + "\r\rX");
+  EXPECT_EQ(o.kind, ParseResult::kUpgrade) << o.reason;
+  EXPECT_EQ(o.consumed, msg.size());
+  EXPECT_NE(o.log.find("|x}"), std::string::npos) << o.log;
 }
