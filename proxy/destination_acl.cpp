@@ -126,6 +126,13 @@ bool AccessRules::is_own_listener(const IpAddress& a, std::uint16_t port) const 
   return false;
 }
 
+bool AccessRules::target_allowed(std::string_view host, std::uint16_t port, const IpAddress& client) const {
+  if (!host_allowed(host)) return false;
+  if (auto lit = IpAddress::parse(host)) return address_allowed(*lit, port, client);
+  static const HostPattern localhost("*.localhost");
+  return !(protect_local_services_ && !loopback().contains(client) && localhost.matches(host));
+}
+
 bool AccessRules::address_allowed(const IpAddress& a, std::uint16_t port, const std::optional<IpAddress>& client) const {
   if (this_host().contains(a) || is_own_listener(a, port)) return false;
   if (deny_link_local_ && link_local_and_metadata().contains(a)) return false;

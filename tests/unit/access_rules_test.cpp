@@ -144,3 +144,21 @@ TEST(AccessRules, LocalServicesOnlyForLoopbackClients) {
   EXPECT_TRUE(off.address_allowed(ip("127.0.0.1"), 8080, ip("10.99.0.1")));
   EXPECT_TRUE(off.address_allowed(ip("::1"), 8080, ip("10.99.0.1")));
 }
+
+TEST(AccessRules, TargetRulesBeforeAnyLookupFollowTheClient) {
+  AccessRules r(acl_from("[acl]\ndeny_hosts=[\"bad.test\"]\n"), {*Endpoint::parse("127.0.0.1:3128")});
+  auto lo = ip("127.0.0.1"), far = ip("10.99.0.1");
+  EXPECT_TRUE(r.target_allowed("origin.test", 80, far));
+  EXPECT_FALSE(r.target_allowed("bad.test", 80, lo));
+  for (const char* host : {"127.0.0.1", "::1", "localhost", "LocalHost.", "app.localhost"}) {
+    EXPECT_TRUE(r.target_allowed(host, 8080, lo)) << host;
+    EXPECT_FALSE(r.target_allowed(host, 8080, far)) << host;
+  }
+  EXPECT_TRUE(r.target_allowed("localhost.test", 8080, far));
+  EXPECT_FALSE(r.target_allowed("169.254.169.254", 80, lo));
+  EXPECT_FALSE(r.target_allowed("127.0.0.1", 3128, lo));  // the loop guard
+  EXPECT_TRUE(r.target_allowed("192.0.2.7", 80, far));
+  AccessRules off(acl_from("[acl]\nprotect_local_services = false\n"), {});
+  EXPECT_TRUE(off.target_allowed("localhost", 8080, far));
+  EXPECT_TRUE(off.target_allowed("127.0.0.1", 8080, far));
+}
