@@ -95,6 +95,7 @@ class Reader {
 
  private:
   friend class detail::StoreImpl;
+  friend class Writer;
   std::shared_ptr<detail::Pending> p_;
   std::size_t next_ = 0;
 };
@@ -115,6 +116,9 @@ class Writer {
   Status commit();                        // kOk, kTooLarge (attached readers got kError), kClosed
   void abort();
   std::uint64_t size() const noexcept;
+  // A Reader of this object from its first byte, like attach() gives followers (the writer's
+  // own client reads through one when it falls behind). Empty after commit() or abort().
+  Reader reader() const;
 
  private:
   friend class detail::StoreImpl;

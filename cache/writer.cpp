@@ -64,4 +64,10 @@ void Writer::abort() {
 
 std::uint64_t Writer::size() const noexcept { return p_ ? p_->size : 0; }
 
+Reader Writer::reader() const {
+  Reader r;
+  r.p_ = p_;
+  return r;
+}
+
 }  // namespace outpost::cache

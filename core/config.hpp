@@ -38,6 +38,7 @@ struct Config {
     double header_timeout = 30;
     double body_timeout = 60;
     double idle_timeout = 120;
+    double write_timeout = 900;
     unsigned max_connections_per_worker = 8192;
     std::string forwarded_for = "on";
     bool via = true;

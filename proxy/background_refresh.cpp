@@ -64,7 +64,6 @@ class Refresher : public OriginEvents {
   int on_origin_head(http::MessageHead& head) override {
     auto* cache = w_.cache();
     std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
-    if (head.status < 200) return 0;
     if (head.status == 304) {
       cache->refresh(store_key_, cache->merge_not_modified(stale_, head.headers, request_time_, now, url_.to_string()),
                      stale_handle_);

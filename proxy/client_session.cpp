@@ -622,21 +622,22 @@ void ClientSession::on_origin_write_done() {
   }
 }
 
+void ClientSession::on_origin_interim(http::MessageHead& head) {
+  if (closing_) return;
+  batching_ = true;
+  if (ex_.req.minor == 0) return;  // HTTP/1.0 clients get no 1xx (RFC 9110 §15.2)
+  std::string interim = "HTTP/1.1 " + std::to_string(head.status) + " " + head.reason + "\r\n";
+  head.headers.remove_hop_by_hop();
+  head.headers.remove("Content-Length");
+  head.headers.serialize(interim);
+  interim += "\r\n";
+  send_to_client({slice_of(interim)});
+}
+
 int ClientSession::on_origin_head(http::MessageHead& head) {
   if (closing_) return -1;
   batching_ = true;
   auto& req = ex_.req;
-  if (head.status < 200) {
-    if (head.status == 101) return -1;  // we never ask for an upgrade
-    if (req.minor >= 1) {
-      std::string interim = "HTTP/1.1 " + std::to_string(head.status) + " " + head.reason + "\r\n";
-      head.headers.remove_hop_by_hop();
-      head.headers.serialize(interim);
-      interim += "\r\n";
-      send_to_client({slice_of(interim)});
-    }
-    return 0;
-  }
   if (auto* cache = w_.cache()) {
     if (ex_.revalidating) {
       if (head.status == 304) {
@@ -656,10 +657,12 @@ int ClientSession::on_origin_head(http::MessageHead& head) {
     (void)cache;
   }
   ex_.status = head.status;
+  ex_.origin_length_known = head.has_length && !head.chunked;
   if (auto* ct = head.headers.find("Content-Type")) ex_.content_type = *ct;
   http::HeaderList h = std::move(head.headers);
   h.remove_hop_by_hop();
   bool no_body = ex_.head_request || head.status == 204 || head.status == 304;
+  if (head.status == 204) h.remove("Content-Length");  // RFC 9110 §8.6: never on a 204
   if (!no_body) {
     if (head.has_length && !head.chunked) {
       // Content-Length passes through unchanged.
@@ -706,6 +709,8 @@ int ClientSession::on_origin_body(Slice body) {
   if (closing_) return -1;
   if (ex_.absorb) return 0;
   if (ex_.writer && ex_.writer.append(body.view()) != cache::Status::kOk) ex_.writer.abort();
+  if (ex_.follows_own_writer) return 0;  // the client reads the stored copy (pump_reader)
+  ex_.body_relayed += body.size;
   batching_ = true;
   if (ex_.chunked_out) {
     std::size_t n = body.size;
@@ -734,13 +739,13 @@ int ClientSession::on_origin_end() {
       serve_stored(ex_.stale, meta, age, "TCP_REFRESH_UNMODIFIED", name + "; fwd=stale; fwd-status=304");
     return 0;
   }
-  if (!ex_.response_started || ex_.status < 200) return 0;  // an interim response ended
   if (ex_.writer) {
     auto st = ex_.writer.commit();
     if (st != cache::Status::kOk) spdlog::debug("http cache: {} not stored: {}", ex_.url_text, cache::status_name(st));
   }
   if (ex_.chunked_out) send_to_client({slice_of("0\r\n\r\n")});
-  ex_.response_done = true;
+  // A client reading the stored copy is done when its reader reaches the end.
+  if (!ex_.follows_own_writer) ex_.response_done = true;
   if (ex_.origin) {
     OriginConnection* c = ex_.origin;
     ex_.origin = nullptr;
@@ -846,10 +851,30 @@ void ClientSession::flush_client() {
     return;
   }
   auto q = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(tcp_));
-  if (q > kHighWater && ex_.origin && !origin_paused_) {
+  if (q > 0) watch_write_progress();
+  if (q > kHighWater && ex_.origin && !origin_paused_ && !ex_.follows_own_writer && !follow_own_writer()) {
     origin_paused_ = true;
     ex_.origin->pause_reading();
   }
+}
+
+void ClientSession::watch_write_progress() {
+  if (!write_timer_) {
+    write_timer_ = new uv_timer_t;
+    uv_timer_init(w_.loop(), write_timer_);
+    write_timer_->data = this;
+    ++handles_open_;
+  }
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(write_timer_))) return;
+  uv_timer_start(
+      write_timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<ClientSession*>(t->data);
+        spdlog::info("client {}: read nothing of its response for {} s, closing", self->client_text_,
+                     self->settings_->config.proxy.write_timeout);
+        self->abort();
+      },
+      static_cast<std::uint64_t>(settings_->config.proxy.write_timeout * 1000), 0);
 }
 
 void ClientSession::on_origin_read_processed() {
@@ -862,6 +887,10 @@ void ClientSession::on_client_write_done(int status) {
   if (status < 0) {
     abort();
     return;
+  }
+  if (write_timer_) {  // progress: the client read something
+    uv_timer_stop(write_timer_);
+    if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(tcp_)) > 0) watch_write_progress();
   }
   if (origin_paused_ && ex_.origin &&
       uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(tcp_)) < kLowWater) {
@@ -970,6 +999,7 @@ void ClientSession::abort() {
   }
   auto on_closed = [](uv_handle_t* h) {
     auto* self = static_cast<ClientSession*>(h->data);
+    if (h == reinterpret_cast<uv_handle_t*>(self->write_timer_)) delete self->write_timer_;
     if (--self->handles_open_ == 0) {
       self->w_.session_closed(self);
       delete self->tcp_;
@@ -978,6 +1008,7 @@ void ClientSession::abort() {
   };
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_closed);
   uv_close(reinterpret_cast<uv_handle_t*>(tcp_), on_closed);
+  if (write_timer_) uv_close(reinterpret_cast<uv_handle_t*>(write_timer_), on_closed);
 }
 
 // ---------------------------------------------------------------- timers

@@ -105,6 +105,7 @@ class ClientSession : private http::ParserListener, private OriginEvents {
     std::uint64_t bytes_out = 0;
     std::uint64_t body_in = 0;
     std::uint64_t body_sent = 0;
+    std::uint64_t body_relayed = 0;  // origin body bytes sent to the client directly
     std::vector<IpAddress> addrs;
     std::size_t next_addr = 0;
     std::unique_ptr<ResolveRequest> resolving;
@@ -128,6 +129,11 @@ class ClientSession : private http::ParserListener, private OriginEvents {
     cache::Reader reader;           // following an object being written
     bool reader_chunked = false;
     bool reader_waiting = false;
+    std::uint64_t reader_skip = 0;  // bytes of the reader's object the client already has
+    // The origin's body goes only into the store writer while this client reads the stored
+    // copy at its own pace (it fell behind; see follow_own_writer()).
+    bool follows_own_writer = false;
+    bool origin_length_known = false;  // the response has a Content-Length
     std::string cache_status;       // Cache-Status (RFC 9211) value for a forwarded response
   };
 
@@ -137,6 +143,7 @@ class ClientSession : private http::ParserListener, private OriginEvents {
   int on_message_end() override;
   // OriginEvents
   void on_origin_connected() override;
+  void on_origin_interim(http::MessageHead& head) override;
   int on_origin_head(http::MessageHead& head) override;
   int on_origin_body(Slice body) override;
   int on_origin_end() override;
@@ -152,6 +159,7 @@ class ClientSession : private http::ParserListener, private OriginEvents {
   void serve_stored(const cache::Handle& h, const http::StoredResponse& meta, std::int64_t age, const char* code,
                     const std::string& cache_status);
   void follow_reader(cache::Reader reader, const http::StoredResponse& meta);
+  bool follow_own_writer();
   void pump_reader();
   void begin_storing(const http::MessageHead& head);
   void refresh_from_304(const http::MessageHead& head);
@@ -174,6 +182,9 @@ class ClientSession : private http::ParserListener, private OriginEvents {
   // of processing an origin read), or at once outside of origin reads.
   void send_to_client(std::vector<Slice> slices);
   void flush_client();
+  // Arms the write timeout while output is queued: a client that reads nothing of it for
+  // proxy.write_timeout is cut (the timer is allocated the first time it is needed).
+  void watch_write_progress();
   void on_client_write_done(int status);
   void maybe_finish();
   void finish_exchange();
@@ -188,6 +199,7 @@ class ClientSession : private http::ParserListener, private OriginEvents {
   std::shared_ptr<const ProxySettings> settings_;
   uv_tcp_t* tcp_;
   uv_timer_t timer_;
+  uv_timer_t* write_timer_ = nullptr;
   uv_shutdown_t shutdown_req_;
   http::HttpParser parser_;
   IpAddress client_ip_;

@@ -276,6 +276,13 @@ void ClientSession::pump_reader() {
     if (res == cache::ReadResult::kData) {
       std::vector<Slice> out;
       for (auto& s : slices) {
+        if (ex_.reader_skip >= s.size) {  // the client has these bytes already
+          ex_.reader_skip -= s.size;
+          continue;
+        }
+        s.data += ex_.reader_skip;
+        s.size -= static_cast<std::size_t>(ex_.reader_skip);
+        ex_.reader_skip = 0;
         if (ex_.reader_chunked) out.push_back(slice_of(hexlen(s.size)));
         out.push_back(std::move(s));
         if (ex_.reader_chunked) out.push_back(slice_of("\r\n"));
@@ -304,10 +311,26 @@ void ClientSession::pump_reader() {
     }
     // The writer gave up (origin failed mid-response): the client sees a cut connection,
     // exactly as the leader's client does.
-    ex_.code = "TCP_CF_HIT_ABORTED";
+    ex_.code = ex_.follows_own_writer ? "TCP_MISS_ABORTED" : "TCP_CF_HIT_ABORTED";
     abort();
     return;
   }
+}
+
+bool ClientSession::follow_own_writer() {
+  // This client is slower than its origin. Rather than hold the origin back (and with it
+  // every request collapsed onto this fetch, and the origin's own read timeout), the origin's
+  // body goes on into the store at the origin's pace and this client reads the stored copy
+  // at its own, like a follower. Only with a known length, so the writer cannot give up for
+  // size halfway, and a body relayed as it came (no re-chunking to continue).
+  if (!ex_.writer || !ex_.origin_length_known || ex_.chunked_out || ex_.head_request) return false;
+  ex_.reader = ex_.writer.reader();
+  if (!ex_.reader) return false;
+  ex_.reader_skip = ex_.body_relayed;
+  ex_.reader_chunked = false;
+  ex_.follows_own_writer = true;
+  ex_.reader_waiting = true;  // on_client_write_done() pumps once the queue drains
+  return true;
 }
 
 void ClientSession::add_revalidation_headers(http::HeaderList& h) {

@@ -86,6 +86,8 @@ void OriginConnection::begin_exchange(bool head_request, double read_timeout_s) 
   parser_.reset();
   skip_body_ = head_request;
   keep_alive_ = false;
+  unsafe_to_reuse_ = false;
+  protocol_error_.clear();
   timeout_ms_ = static_cast<std::uint64_t>(read_timeout_s * 1000);
   touch();
   start_reading();
@@ -119,11 +121,15 @@ void OriginConnection::pause_reading() {
   paused_ = true;
   uv_read_stop(stream());
   reading_ = false;
+  // Our own client is slow, not the origin: its silence while held back is not a timeout
+  // (the client's write timeout bounds the wait).
+  uv_timer_stop(&timer_);
 }
 
 void OriginConnection::resume_reading() {
   if (!paused_ || closing_) return;
   paused_ = false;
+  touch();
   start_reading();
 }
 
@@ -185,14 +191,40 @@ void OriginConnection::on_read(ssize_t nread, const uv_buf_t*) {
     return;
   }
   if (closing_) return;
-  if (r.kind == http::ParseResult::kError) fail(UV_EPROTO, false, "invalid response from origin: " + r.reason);
+  if (r.kind == http::ParseResult::kError)
+    fail(UV_EPROTO, false, "invalid response from origin: " + (protocol_error_.empty() ? r.reason : protocol_error_));
 }
 
 int OriginConnection::on_message_head(http::MessageHead& head) {
   if (closing_ || !owner_) return -1;
+  // RFC 9110 §15: a status is three digits, 100-599. Anything else is not a response we
+  // can relay (llhttp accepts any three digits).
+  if (head.status < 100 || head.status > 599) {
+    protocol_error_ = "invalid status code " + std::to_string(head.status);
+    return -1;
+  }
+  // Framing the response declares for a body it cannot have. Such a connection is never
+  // reused: the declared bytes may still arrive and would read as the next response.
+  bool declares_body = head.chunked || (head.has_length && head.content_length > 0);
+  if (head.status < 200) {
+    if (head.status == 101) {  // we never ask for an upgrade
+      protocol_error_ = "unrequested protocol switch (101)";
+      return -1;
+    }
+    if (declares_body) unsafe_to_reuse_ = true;
+    owner_->on_origin_interim(head);
+    if (closing_ || !owner_) return -1;
+    return 1;  // an interim response has no body, whatever its headers say
+  }
+  // 204, 304 and responses to HEAD have no body whatever their headers say (RFC 9112 §6.3).
+  // A Content-Length on a HEAD response describes the representation, as it may on a 304;
+  // but a 304 with one is also the form a body smuggled after it takes, and origins rarely
+  // send it, so that connection is not reused either (a small cost, only there).
+  bool no_body = skip_body_ || head.status == 204 || head.status == 304;
+  if (no_body && (head.chunked || (!skip_body_ && declares_body))) unsafe_to_reuse_ = true;
   keep_alive_ = head.keep_alive;
   int rc = owner_->on_origin_head(head);
-  if (rc == 0 && skip_body_ && head.status >= 200) return 1;
+  if (rc == 0 && no_body) return 1;
   return rc;
 }
 
@@ -203,9 +235,8 @@ int OriginConnection::on_message_body(Slice body) {
 
 int OriginConnection::on_message_end() {
   if (closing_ || !owner_) return -1;
-  int status = parser_.head().status;
-  if (status >= 100 && status < 200) return owner_->on_origin_end();  // interim: keep parsing
-  keep_alive_ = keep_alive_ && parser_.head().keep_alive;
+  if (parser_.head().status < 200) return 0;  // interim: the final response follows
+  keep_alive_ = keep_alive_ && parser_.head().keep_alive && !unsafe_to_reuse_;
   int rc = owner_->on_origin_end();
   // One response per request: anything after it is unsolicited; stop here.
   return rc == 0 ? HPE_PAUSED : rc;

@@ -21,6 +21,9 @@ class OriginEvents {
   virtual ~OriginEvents() = default;
   virtual void on_origin_connected() = 0;
   // Parsed response events (not in raw mode). Return values as in http::ParserListener.
+  // An interim (1xx) response is reported here and never ends the exchange: head, body and
+  // end below always belong to the final response.
+  virtual void on_origin_interim(http::MessageHead& head) { (void)head; }
   virtual int on_origin_head(http::MessageHead& head) = 0;
   virtual int on_origin_body(Slice body) = 0;
   virtual int on_origin_end() = 0;
@@ -57,6 +60,7 @@ class OriginConnection : private http::ParserListener {
   void set_raw(bool raw) { raw_ = raw; }
   int write(std::vector<Slice> slices);
   std::size_t write_queue_size() const;
+  // Back-pressure from the client: no reads, and the read timeout stops while paused.
   void pause_reading();
   void resume_reading();
   // Half-close (tunnels): shuts down our sending side after queued writes.
@@ -103,7 +107,9 @@ class OriginConnection : private http::ParserListener {
   bool idle_ = false;
   bool skip_body_ = false;
   bool keep_alive_ = false;
+  bool unsafe_to_reuse_ = false;  // the response declared a body it cannot have
   bool in_read_ = false;
+  std::string protocol_error_;  // why a response was refused (for the error reported)
   bool release_requested_ = false;
 };
 

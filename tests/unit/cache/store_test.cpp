@@ -228,6 +228,22 @@ TEST(CacheStore, ReaderFollowsWriterAndSeesCommit) {
   EXPECT_EQ(last, ReadResult::kEnd);
 }
 
+TEST(CacheStore, WritersOwnReaderOutlivesTheCommit) {
+  // The writer's own client reads through writer.reader() when it falls behind; that reader
+  // sees every byte from the first, then the end, even though commit() released the writer.
+  auto s = memory_store();
+  Writer w = s->writer(Namespace::kHttp, "own", "", 0);
+  w.append("early");
+  Reader r = w.reader();
+  ASSERT_TRUE(r);
+  w.append("late");
+  EXPECT_EQ(w.commit(), Status::kOk);
+  EXPECT_FALSE(w.reader());  // nothing left to follow through the writer
+  ReadResult last;
+  EXPECT_EQ(read_all(r, &last), "earlylate");
+  EXPECT_EQ(last, ReadResult::kEnd);
+}
+
 TEST(CacheStore, AbortGivesAttachedReadersACleanError) {
   auto s = memory_store();
   Writer w = s->writer(Namespace::kHttp, "s", "", 0);
