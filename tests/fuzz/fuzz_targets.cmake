@@ -1,7 +1,8 @@
 # outpost_fuzz_target(NAME SOURCE src LIBS libs... [CORPUS dir])
 #
 # With OUTPOST_FUZZ (the `fuzz` preset, clang): a libFuzzer executable `NAME`
-#   (run: build/fuzz/tests/fuzz/NAME tests/fuzz/corpus/NAME).
+#   (run: build/fuzz/tests/fuzz/NAME tests/fuzz/corpus/NAME, plus -dict=tests/fuzz/NAME.dict
+#   where there is one).
 # Otherwise: `NAME_replay`, the same source linked with replay_main.cpp, registered as a ctest
 #   that feeds every corpus file through the target once (so asan/ubsan builds cover the corpus).
 function(outpost_fuzz_target name)
