@@ -576,6 +576,7 @@ Status Store::update_metadata(Namespace ns, std::string_view key, std::string_vi
 bool Store::erase(Namespace ns, std::string_view key) { return impl_->erase(ns, key); }
 void Store::purge(Namespace ns) { impl_->purge(ns); }
 StoreStats Store::stats() const { return impl_->stats(); }
+std::uint64_t Store::max_object_size() const { return impl_->options().max_object_size; }
 void Store::flush() { impl_->flush(); }
 
 }  // namespace outpost::cache

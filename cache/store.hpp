@@ -204,6 +204,9 @@ class Store {
   void purge(Namespace ns);                        // drops every object of the namespace
 
   StoreStats stats() const;
+  // The largest body admitted (StoreOptions::max_object_size): a writer for a bigger one
+  // would only copy bytes to abort at the limit.
+  std::uint64_t max_object_size() const;
   // Blocks until queued disk work is done (tests, shutdown; never on a loop thread).
   void flush();
 

@@ -30,6 +30,12 @@ std::string hex(std::size_t n) {
   return std::string(b, static_cast<std::size_t>(len));
 }
 
+// RFC 9110 §9.3.8: a TRACE echo must not carry credentials (cross-site tracing reads
+// HttpOnly cookies and proxy credentials from it).
+void strip_trace_secrets(http::HeaderList& h) {
+  for (const char* name : {"Proxy-Authorization", "Authorization", "Cookie"}) h.remove(name);
+}
+
 bool idempotent(std::string_view m) {
   return m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS" || m == "TRACE";
 }
@@ -311,7 +317,9 @@ int ClientSession::on_message_head(http::MessageHead& head) {
           } else {
             std::string echo = req.method + " " + req.target + " HTTP/" + std::to_string(req.major) + "." +
                                std::to_string(req.minor) + "\r\n";
-            req.headers.serialize(echo);
+            http::HeaderList shown = req.headers;
+            strip_trace_secrets(shown);
+            shown.serialize(echo);
             echo += "\r\n";
             resp = http::simple_response(200, "message/http", echo, ex_.close_after);
           }
@@ -327,11 +335,14 @@ int ClientSession::on_message_head(http::MessageHead& head) {
     handle_purge();
     return 0;
   }
-  if (!settings_->rules.host_allowed(ex_.url.host)) {
+  if (!settings_->rules.target_allowed(ex_.url.host, ex_.url.port, client_ip_)) {
     reject(403, "Access to " + ex_.url.host + " is denied by this proxy's rules.", "TCP_DENIED");
     return 0;
   }
-  if (w_.cache() && (req.method == "GET" || req.method == "HEAD")) {
+  // A GET with a body is forwarded but never answered from or stored in the cache: the
+  // body has no defined meaning (RFC 9110 §9.3.1) yet may change the answer, which the
+  // cache key would not show.
+  if (w_.cache() && (req.method == "GET" || req.method == "HEAD") && !ex_.has_body) {
     start_cache_lookup();
     return 0;
   }
@@ -450,7 +461,7 @@ void ClientSession::handle_connect() {
     reject(403, "CONNECT to port " + std::to_string(url->port) + " is not allowed.", "TCP_DENIED", true);
     return;
   }
-  if (!settings_->rules.host_allowed(url->host)) {
+  if (!settings_->rules.target_allowed(url->host, url->port, client_ip_)) {
     reject(403, "Access to " + url->host + " is denied by this proxy's rules.", "TCP_DENIED", true);
     return;
   }
@@ -557,6 +568,7 @@ void ClientSession::send_request_head() {
     h.add("Via", (via.empty() ? "" : via + ", ") + via_value(req.major, req.minor));
   }
   if (ex_.revalidating) add_revalidation_headers(h);
+  if (req.method == "TRACE") strip_trace_secrets(h);  // the origin echoes what it gets
   ex_.request_time = static_cast<std::int64_t>(std::time(nullptr));
   const auto& ff = cfg.proxy.forwarded_for;
   if (ff != "transparent") {
@@ -566,7 +578,11 @@ void ClientSession::send_request_head() {
   }
   h.serialize(head);
   ex_.to_origin_chunked = req.chunked;
-  if (req.chunked) head += "Transfer-Encoding: chunked\r\n";
+  if (req.chunked) {  // the client's codings go on as sent ("gzip, chunked" stays so)
+    head += "Transfer-Encoding: ";
+    if (!req.transfer_codings.empty()) head += req.transfer_codings + ", ";
+    head += "chunked\r\n";
+  }
   head += "\r\n";
   ex_.origin->begin_exchange(ex_.head_request, cfg.origin.read_timeout);
   std::vector<Slice> out;
@@ -664,6 +680,13 @@ int ClientSession::on_origin_head(http::MessageHead& head) {
   bool no_body = ex_.head_request || head.status == 204 || head.status == 304;
   if (head.status == 204) h.remove("Content-Length");  // RFC 9110 §8.6: never on a 204
   if (!no_body) {
+    if (!head.transfer_codings.empty() && req.minor == 0) {
+      // The body stays coded (gzip, ...) and an HTTP/1.0 client cannot be told so (RFC 9112
+      // §6.1: no Transfer-Encoding to 1.0); relaying it would hand over a corrupt body.
+      spdlog::info("client {}: {} {}: response uses transfer coding \"{}\", which an HTTP/1.0 client cannot receive",
+                   client_text_, req.method, ex_.url_text, head.transfer_codings);
+      return -1;
+    }
     if (head.has_length && !head.chunked) {
       // Content-Length passes through unchanged.
     } else {
@@ -696,7 +719,11 @@ int ClientSession::on_origin_head(http::MessageHead& head) {
   out += head.reason.empty() ? http::reason_phrase(head.status) : head.reason;
   out += "\r\n";
   h.serialize(out);
-  if (ex_.chunked_out) out += "Transfer-Encoding: chunked\r\n";
+  if (ex_.chunked_out) {
+    out += "Transfer-Encoding: ";
+    if (!head.transfer_codings.empty()) out += head.transfer_codings + ", ";  // the body is still coded
+    out += "chunked\r\n";
+  }
   if (ex_.close_after) out += "Connection: close\r\n";
   else if (req.minor == 0) out += "Connection: keep-alive\r\n";
   out += "\r\n";

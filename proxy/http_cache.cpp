@@ -130,7 +130,9 @@ void HttpCache::finish_lookup(Worker& worker, const std::string& key, const Head
 }
 
 cache::Writer HttpCache::begin_store(const std::string& key, const StoredResponse& meta, std::uint64_t expected_size) {
-  (void)expected_size;
+  // Too large to be admitted: no writer (collapsed followers fetch their own, and nothing
+  // is copied for an object the store would drop at its limit).
+  if (expected_size > store_.max_object_size()) return cache::Writer();
   std::string store_key = key;
   std::int64_t expiry = expiry_of(meta);
   if (!meta.vary.empty()) {
@@ -146,6 +148,12 @@ std::optional<StoredResponse> HttpCache::storable_meta(const HeaderList& req_hea
                                                        const MessageHead& resp, const std::string& url,
                                                        std::int64_t request_time, std::int64_t now,
                                                        std::string* why) const {
+  if (!resp.transfer_codings.empty()) {
+    // The body still carries a transfer coding (gzip, ...) that belongs to this hop: stored,
+    // it would be served as the representation itself.
+    if (why) *why = "transfer-coded body (" + resp.transfer_codings + ")";
+    return std::nullopt;
+  }
   auto resp_cc = CacheControl::parse(resp.headers);
   if (!is_storable("GET", req_headers, req_cc, resp.status, resp.headers, resp_cc, policy_, url, why)) return std::nullopt;
   StoredResponse meta;

@@ -205,7 +205,7 @@ class Handler(BaseHTTPRequestHandler):
                              ctype=spec.get("content_type", "text/plain"))
         return self.send(404, b"not found\n", ctype="text/plain")
 
-    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = handle_any
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = handle_any
 
 
 class Server(ThreadingHTTPServer):

@@ -62,6 +62,16 @@ class HttpCache(h.IntegrationTest):
         self.fail(f"no {expected} for {url_part} in access log:\n" + "\n".join(self.outpost.access_lines()))
 
     # ---- §3 storing
+    def test_s3_get_with_a_body_is_neither_stored_nor_served_from_cache(self):
+        p = self.script("s3_get_body", headers=[["Cache-Control", "max-age=60"]], body="for the body")
+        r = h.curl("-si", "-X", "GET", "--data-binary", "x=1", "-H", "Content-Type: text/plain", self.origin.url(p))
+        self.assertTrue(r.stdout.endswith(b"for the body"))
+        s, hd, b = self.get(p)
+        self.assertEqual((s, b), (200, b"for the body"))
+        self.assertEqual(self.origin.count(p), 2)  # the answer to the GET with a body was not stored
+        h.curl("-si", "-X", "GET", "--data-binary", "x=1", self.origin.url(p))
+        self.assertEqual(self.origin.count(p), 3)  # ... nor is that request answered from the cache
+
     def test_s3_fresh_response_is_stored_and_served_without_origin(self):
         p = self.script("s3_fresh", headers=[["Cache-Control", "max-age=60"]], body="fresh body")
         s1, h1, b1 = self.get(p)

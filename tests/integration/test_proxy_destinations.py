@@ -128,6 +128,18 @@ class ProxyDestinations(h.IntegrationTest):
         out = get(f"http://localhost:{O}/bytes?n=3")
         self.assertEqual(h.status_of(out), 200, out[:300])
 
+    def test_cache_hit_does_not_bypass_loopback_rule(self):
+        # A loopback client stores a local service's answer; a client elsewhere must not get it
+        # from the cache (the rules that need no lookup run before the cache).
+        self.origin.script("/script/secret", body="local secret", headers=[["Cache-Control", "max-age=60"]])
+        url = f"http://127.0.0.1:{O}/script/secret"
+        out = get(url)
+        self.assertEqual(h.status_of(out), 200, out[:300])
+        self.assertTrue(out.endswith(b"local secret"))
+        out = get(url, ELSEWHERE)
+        self.assertEqual(h.status_of(out), 403, out[:300])
+        self.assertNotIn(b"local secret", out)
+
 
 if __name__ == "__main__":
     h.main()

@@ -134,6 +134,34 @@ class HostileOriginFraming(h.IntegrationTest):
         out = self.attack("100", b"HTTP/1.1 100 Continue\r\n\r\n" + ok("final") + FORGED)
         self.assertIn(b"final", out)
 
+    # ---- transfer codings other than chunked are kept, never cached reduced
+    def test_gzip_chunked_response_is_relayed_coded_and_not_stored(self):
+        import gzip
+        coded = gzip.compress(b"coded body")
+        resp = (b"HTTP/1.1 200 OK\r\nCache-Control: max-age=3600\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                b"%x\r\n%s\r\n0\r\n\r\n" % (len(coded), coded))
+        self.origin.route("/tegzip", resp)
+        for _ in range(2):
+            out = h.raw_exchange(f"GET {self.origin.url('/tegzip')} HTTP/1.1\r\nHost: x\r\n"
+                                 "Connection: close\r\n\r\n".encode(), until_close=True)
+            head, _, body = out.partition(b"\r\n\r\n")
+            self.assertIn(b"Transfer-Encoding: gzip, chunked", head)
+            size, _, rest = body.partition(b"\r\n")
+            self.assertEqual(rest[:int(size, 16)], coded)
+        self.assertEqual(self.origin.count("/tegzip"), 2)  # not served from the cache
+        # An HTTP/1.0 client cannot be told about the coding: an error, not a corrupt body.
+        out = h.raw_exchange(f"GET {self.origin.url('/tegzip')} HTTP/1.0\r\n\r\n".encode(), until_close=True)
+        self.assertEqual(h.status_of(out), 502, out[:300])
+
+    def test_gzip_chunked_request_is_forwarded_as_sent(self):
+        import gzip
+        coded = gzip.compress(b"upload")
+        req = (f"POST {self.origin.url('/upgzip')} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n"
+               "Connection: close\r\n\r\n").encode() + b"%x\r\n%s\r\n0\r\n\r\n" % (len(coded), coded)
+        out = h.raw_exchange(req, until_close=True)
+        self.assertEqual(h.status_of(out), 200, out[:300])
+        self.assertIn("Transfer-Encoding: gzip, chunked", self.origin.heads["/upgzip"])
+
     # ---- status codes outside 100-599
     def test_status_out_of_range_is_502(self):
         for code in (b"000", b"020", b"099", b"600", b"999"):

@@ -92,9 +92,19 @@ class ProxyHttp(h.IntegrationTest):
         r = h.curl("-i", "-X", "OPTIONS", "-H", "Max-Forwards: 0", self.origin.url("/echo"))
         self.assertEqual(h.status_of(r.stdout), 200)
         self.assertIn(b"Allow:", r.stdout)
-        r = h.curl("-i", "-X", "TRACE", "-H", "Max-Forwards: 0", "-H", "X-Probe: 42", self.origin.url("/echo"))
+        r = h.curl("-i", "-X", "TRACE", "-H", "Max-Forwards: 0", "-H", "X-Probe: 42", "-H", "Cookie: sid=secret",
+                   "-H", "Authorization: Basic c2VjcmV0", "-H", "Proxy-Authorization: Basic c2VjcmV0",
+                   self.origin.url("/echo"))
         self.assertIn(b"message/http", r.stdout)
         self.assertIn(b"X-Probe: 42", r.stdout)
+        self.assertNotIn(b"secret", r.stdout)
+        self.assertNotIn(b"c2VjcmV0", r.stdout)
+        # Forwarded, the origin never sees them either (it would echo them).
+        info = self.echo("-X", "TRACE", "-H", "Cookie: sid=secret", "-H", "Authorization: Basic c2VjcmV0",
+                         self.origin.url("/echo"))
+        names = {k.lower() for k, _ in info["headers"]}
+        self.assertNotIn("cookie", names)
+        self.assertNotIn("authorization", names)
         before = self.origin.stats()["requests"].get("/echo", 0)
         info = self.echo("-X", "OPTIONS", "-H", "Max-Forwards: 3", self.origin.url("/echo"))
         self.assertIn(["Max-Forwards", "2"], info["headers"])
