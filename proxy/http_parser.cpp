@@ -264,15 +264,16 @@ int HttpParser::cb_headers_complete(llhttp_t* p) {
   }
   // Before the listener sees the head: a rejected message is never passed on.
   if (!self->check_transfer_encoding(p)) return -1;
-  self->head_done_ = true;
-  int rc = self->listener_->on_message_head(h);
   // RFC 9112 §6.3: 1xx, 204 and 304 responses end with their head whatever the fields say
   // (a 304 may carry the Content-Length of the stored representation); llhttp would read
-  // a body for Content-Length or chunked.
-  if (rc == 0 && self->type_ == Type::kResponse && (h.status < 200 || h.status == 204 || h.status == 304)) rc = 1;
+  // a body for Content-Length or chunked. F_SKIPBODY is what returning 1 here sets.
+  if (self->type_ == Type::kResponse && (h.status < 200 || h.status == 204 || h.status == 304)) p->flags |= F_SKIPBODY;
+  self->head_done_ = true;
+  int rc = self->listener_->on_message_head(h);
   // llhttp would read a chunked body next (a CONNECT goes to the tunnel instead): the
   // decoder reads it while llhttp stays paused here.
-  if (h.chunked && !h.is_connect && (rc == 0 || rc == HPE_PAUSED)) {
+  bool body_follows = rc == 0 || rc == HPE_PAUSED;
+  if (h.chunked && !h.is_connect && !(p->flags & F_SKIPBODY) && body_follows) {
     self->phase_ = Phase::kChunked;
     self->chunked_.reset();
     if (rc == 0) {
