@@ -1,9 +1,12 @@
 // outpost: command line, configuration, wiring of the modules, signals.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <uv.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <future>
 #include <iostream>
@@ -52,8 +55,11 @@ struct App {
   uv_loop_t* loop = nullptr;
   uv_signal_t sig_term, sig_int, sig_hup;
   bool stopping = false;
+  std::uint64_t fd_limit = 0;
+  unsigned worker_count = 0;
 
   bool start_workers();
+  void apply_connection_cap(Config& c) const;
   // On worker i's loop, once its proxy has drained: DNS server and resolver, then the loop.
   void stop_worker(unsigned i) {
     if (dns[i].server) dns[i].server->stop();
@@ -64,8 +70,49 @@ struct App {
   void reload();
 };
 
+// Raises the soft limit on open files to the hard limit (each client connection needs one,
+// and usually an origin connection another; the common soft default of 1024 is far too low)
+// and returns the limit in force.
+std::uint64_t raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    spdlog::warn("cannot read the file descriptor limit: {}", std::strerror(errno));
+    return 1024;
+  }
+  if (rl.rlim_cur >= rl.rlim_max) {
+    spdlog::info("file descriptor limit: {}", rl.rlim_cur);
+    return rl.rlim_cur;
+  }
+  rlim_t before = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    spdlog::warn("cannot raise the file descriptor limit from {} to {}: {}", before, rl.rlim_max, std::strerror(errno));
+    return before;
+  }
+  spdlog::info("file descriptor limit raised from {} to {} (the hard limit)", before, rl.rlim_max);
+  return rl.rlim_max;
+}
+
+// Replaces proxy.max_connections_per_worker = 0 ("auto") by the cap the descriptor limit
+// allows, and clamps an explicit value to it.
+void App::apply_connection_cap(Config& c) const {
+  auto cap = connection_cap(c.proxy.max_connections_per_worker, worker_count, fd_limit);
+  if (cap.clamped)
+    spdlog::warn("proxy.max_connections_per_worker = {} needs more than the file descriptor limit {} allows for "
+                 "{} worker(s); using {}",
+                 c.proxy.max_connections_per_worker, fd_limit, worker_count, cap.value);
+  else if (cap.derived)
+    spdlog::info("connections per worker: {} (derived from the file descriptor limit {} and {} worker(s))", cap.value,
+                 fd_limit, worker_count);
+  else
+    spdlog::info("connections per worker: {} (configured)", cap.value);
+  c.proxy.max_connections_per_worker = cap.value;
+}
+
 bool App::start_workers() {
   unsigned n = config.server.workers ? config.server.workers : std::max(1u, std::thread::hardware_concurrency());
+  worker_count = n;
+  apply_connection_cap(config);
   auto settings = ProxySettings::make(config);
   std::vector<std::future<std::string>> started;
   for (unsigned i = 0; i < n; ++i) {
@@ -158,6 +205,7 @@ void App::reload() {
     fresh.proxy.listen = config.proxy.listen;
   }
   if (fresh.log.level != config.log.level) spdlog::set_level(spdlog::level::from_str(fresh.log.level));
+  apply_connection_cap(fresh);
   config = fresh;
   auto settings = ProxySettings::make(config);
   for (std::size_t i = 0; i < workers.size(); ++i)
@@ -228,6 +276,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::signal(SIGPIPE, SIG_IGN);
+  app.fd_limit = raise_fd_limit();
   {
     // The shared store: opening it with a disk tier rebuilds the index (before any loop runs).
     app.store = cache::Store::open(cache::StoreOptions::from_config(app.config.cache), &err);

@@ -255,7 +255,7 @@ Config Config::parse(std::string_view text, const std::string& source_name) {
     c.proxy.body_timeout = s.number("body_timeout", 60, 0.01, 86400);
     c.proxy.idle_timeout = s.number("idle_timeout", 120, 0.01, 86400);
     c.proxy.write_timeout = s.number("write_timeout", 900, 0.01, 86400);
-    c.proxy.max_connections_per_worker = static_cast<unsigned>(s.integer("max_connections_per_worker", 8192, 1, 1 << 20));
+    c.proxy.max_connections_per_worker = static_cast<unsigned>(s.integer("max_connections_per_worker", 0, 0, 1 << 20));
     c.proxy.forwarded_for = s.string("forwarded_for", "on", {"on", "off", "delete", "transparent"});
     c.proxy.via = s.boolean("via", true);
     c.proxy.tunnel_idle_timeout = s.number("tunnel_idle_timeout", 300, 0.01, 86400 * 7);

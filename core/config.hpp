@@ -39,7 +39,7 @@ struct Config {
     double body_timeout = 60;
     double idle_timeout = 120;
     double write_timeout = 900;
-    unsigned max_connections_per_worker = 8192;
+    unsigned max_connections_per_worker = 0;  // 0: derived from the file descriptor limit (app/)
     std::string forwarded_for = "on";
     bool via = true;
     double tunnel_idle_timeout = 300;

@@ -1,11 +1,64 @@
 #include "proxy/proxy_worker.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "proxy/client_session.hpp"
+#include "proxy/error_page.hpp"
 
 namespace outpost {
+
+namespace {
+// Refused connections lingering at once per worker (beyond: answered and closed at once), how
+// long one lingers and how much of its input is read and dropped.
+constexpr std::size_t kMaxRefusals = 32;
+constexpr std::uint64_t kRefusalLingerMs = 1000;
+constexpr std::size_t kRefusalDiscardMax = 16 * 1024;
+
+// Descriptors kept out of the connection cap: the process (stdio, log files, access log, cache
+// store segment files, the main loop, libuv's thread pool) and each worker (its loop, libuv's
+// spare descriptor and the acceptor's, listeners, lingering refusals).
+constexpr std::uint64_t kProcessReserve = 64;
+constexpr std::uint64_t kWorkerReserve = 32 + kMaxRefusals;
+// The largest explicit proxy.max_connections_per_worker the configuration accepts.
+constexpr std::uint64_t kMaxCap = 1 << 20;
+
+const char kBusyResponse[] =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 35\r\n"
+    "Connection: close\r\nRetry-After: 1\r\n\r\nThe proxy is busy; try again soon.\n";
+}  // namespace
+
+ConnectionCap connection_cap(unsigned configured, unsigned workers, std::uint64_t fd_limit) {
+  workers = std::max(1u, workers);
+  std::uint64_t reserve = kProcessReserve + workers * kWorkerReserve;
+  // A limit below the reserve leaves the cap a quarter of it rather than nothing.
+  std::uint64_t left = fd_limit > reserve ? fd_limit - reserve : fd_limit / 4;
+  ConnectionCap cap;
+  cap.allowed = static_cast<unsigned>(std::clamp<std::uint64_t>(left / workers / 2, 1, kMaxCap));
+  cap.derived = configured == 0;
+  cap.clamped = !cap.derived && configured > cap.allowed;
+  cap.value = cap.derived || cap.clamped ? cap.allowed : configured;
+  return cap;
+}
+
+// A connection answered without a session: a client outside acl.allow_clients (403) or one
+// beyond max_connections_per_worker (503). The answer is written at once, before anything is
+// read, and our side is shut down; then the client's input is read and dropped until it
+// closes, kRefusalDiscardMax bytes arrived or kRefusalLingerMs passed. Closing a socket with
+// unread input sends a reset, which can destroy the answer before the client reads it.
+// Refusals hold no session slot, no read buffer, and at most kMaxRefusals linger per worker.
+struct ProxyWorker::Refusal {
+  ProxyWorker* owner;
+  int fd;
+  uv_poll_t poll;
+  uv_timer_t timer;
+  std::size_t discarded = 0;
+  int open_handles = 2;
+};
 
 std::shared_ptr<const ProxySettings> ProxySettings::make(Config c) {
   auto s = std::make_shared<ProxySettings>();
@@ -21,51 +74,56 @@ ProxyWorker::ProxyWorker(Worker& worker, std::shared_ptr<const ProxySettings> se
       resolver_(resolver),
       cache_(cache),
       pool_(worker.loop(), settings_->config.origin.max_idle_per_host, settings_->config.origin.idle_timeout),
-      alog_(access_log, worker.loop()) {}
+      alog_(access_log, worker.loop()),
+      acceptor_(worker.loop(), kBusyResponse,
+                {[this](int fd, const sockaddr_storage& peer) { on_accepted(fd, peer); },
+                 [this](int error, std::size_t shed, bool first) { on_fd_exhausted(error, shed, first); },
+                 [this] {
+                   spdlog::info("worker {}: accepting connections again after running out of file descriptors",
+                                worker_.index());
+                 }}) {}
 
 ProxyWorker::~ProxyWorker() = default;
 
 bool ProxyWorker::start(std::string* error) {
   for (const auto& ep : settings_->config.proxy.listen) {
-    int fd = open_listen_socket(ep);
-    if (fd < 0) {
-      *error = "cannot listen on " + ep.to_string() + ": " + uv_strerror(fd);
+    if (int rc = acceptor_.listen(ep); rc != 0) {
+      *error = "cannot listen on " + ep.to_string() + ": " + uv_strerror(rc);
       return false;
     }
-    auto* tcp = new uv_tcp_t;
-    uv_tcp_init(loop(), tcp);
-    tcp->data = this;
-    uv_tcp_open(tcp, fd);
-    int rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), 4096, [](uv_stream_t* server, int status) {
-      static_cast<ProxyWorker*>(server->data)->on_connection(server, status);
-    });
-    if (rc != 0) {
-      *error = "listen " + ep.to_string() + ": " + uv_strerror(rc);
-      uv_close(reinterpret_cast<uv_handle_t*>(tcp), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-      return false;
-    }
-    listeners_.push_back(tcp);
   }
   return true;
 }
 
-void ProxyWorker::on_connection(uv_stream_t* server, int status) {
-  if (status < 0 || shutting_down_) return;
-  auto* client = new uv_tcp_t;
-  uv_tcp_init(loop(), client);
-  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(client)) != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(client), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+void ProxyWorker::on_accepted(int fd, const sockaddr_storage& peer) {
+  // The client check comes first: a refused client costs no session, buffer or slot.
+  IpAddress ip = IpAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&peer));
+  if (!settings_->rules.client_allowed(ip)) {
+    ++counters_.connections_denied;
+    // Debug only: a flood of refused clients must not flood the log.
+    spdlog::debug("worker {}: client {} is not in acl.allow_clients, answered 403", worker_.index(), ip.to_string());
+    refuse(fd, http::simple_response(403, "text/plain; charset=utf-8",
+                                     "Access denied: your address is not allowed to use this proxy.\n", true));
     return;
   }
-  if (sessions_.size() >= settings_->config.proxy.max_connections_per_worker) {
-    // Refuse cleanly: a short 503 the client can read, then close.
+  unsigned cap = settings_->config.proxy.max_connections_per_worker;
+  if (sessions_.size() >= cap) {
     ++counters_.connections_refused;
-    static const char kBusy[] =
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n";
-    uv_buf_t b = uv_buf_init(const_cast<char*>(kBusy), sizeof(kBusy) - 1);
-    uv_try_write(reinterpret_cast<uv_stream_t*>(client), &b, 1);
-    spdlog::warn("worker {}: connection limit {} reached, refusing a client", worker_.index(),
-                 settings_->config.proxy.max_connections_per_worker);
+    if (!at_limit_) {
+      at_limit_ = true;
+      spdlog::warn("worker {}: connection limit {} reached, refusing clients with 503 until connections close",
+                   worker_.index(), cap);
+    }
+    refuse(fd, kBusyResponse);
+    return;
+  }
+  // Hysteresis: one session closing at the limit must not re-arm the warning.
+  if (sessions_.size() < cap - cap / 4) at_limit_ = false;
+  auto* client = new uv_tcp_t;
+  uv_tcp_init(loop(), client);
+  if (int rc = uv_tcp_open(client, fd); rc != 0) {
+    spdlog::warn("worker {}: cannot use an accepted connection: {}", worker_.index(), uv_strerror(rc));
+    ::close(fd);
     uv_close(reinterpret_cast<uv_handle_t*>(client), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
     return;
   }
@@ -73,6 +131,54 @@ void ProxyWorker::on_connection(uv_stream_t* server, int status) {
   auto* s = new ClientSession(*this, client);
   sessions_.insert(s);
   s->start();
+}
+
+void ProxyWorker::on_fd_exhausted(int error, std::size_t shed, bool first) {
+  counters_.connections_shed += shed;
+  if (!first) return;  // logged once per episode, not once per pause
+  ++counters_.fd_exhaustions;
+  spdlog::warn(
+      "worker {}: cannot accept connections: {}; pausing accept for {} ms at a time and answering pending "
+      "clients 503 until descriptors are free ({} client connection(s) on this worker)",
+      worker_.index(), uv_strerror(error), Acceptor::kPauseMs, sessions_.size());
+}
+
+void ProxyWorker::refuse(int fd, std::string_view response) {
+  ssize_t n = ::send(fd, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  auto* r = refusals_.size() < kMaxRefusals && n == static_cast<ssize_t>(response.size()) ? new Refusal{this, fd, {}, {}}
+                                                                                          : nullptr;
+  if (!r || uv_poll_init_socket(loop(), &r->poll, fd) != 0) {
+    delete r;
+    ::close(fd);
+    return;
+  }
+  ::shutdown(fd, SHUT_WR);
+  r->poll.data = r->timer.data = r;
+  uv_timer_init(loop(), &r->timer);
+  uv_timer_start(&r->timer, [](uv_timer_t* t) { auto* r = static_cast<Refusal*>(t->data); r->owner->finish_refusal(r); },
+                 kRefusalLingerMs, 0);
+  uv_poll_start(&r->poll, UV_READABLE, [](uv_poll_t* p, int status, int) {
+    auto* r = static_cast<Refusal*>(p->data);
+    char drop[4096];
+    ssize_t got = 0;
+    while (status == 0 && r->discarded < kRefusalDiscardMax && (got = ::recv(r->fd, drop, sizeof drop, MSG_DONTWAIT)) > 0)
+      r->discarded += static_cast<std::size_t>(got);
+    if (status == 0 && got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // more may come
+    r->owner->finish_refusal(r);  // end of input, an error, or enough dropped
+  });
+  refusals_.insert(r);
+}
+
+void ProxyWorker::finish_refusal(Refusal* r) {
+  refusals_.erase(r);
+  auto closed = [](uv_handle_t* h) {
+    auto* r = static_cast<Refusal*>(h->data);
+    if (--r->open_handles > 0) return;
+    ::close(r->fd);
+    delete r;
+  };
+  uv_close(reinterpret_cast<uv_handle_t*>(&r->poll), closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&r->timer), closed);
 }
 
 void ProxyWorker::session_closed(ClientSession* s) {
@@ -84,9 +190,9 @@ void ProxyWorker::begin_shutdown(double grace_s, std::function<void()> done) {
   if (shutting_down_) return;
   shutting_down_ = true;
   on_done_ = std::move(done);
-  for (auto* l : listeners_)
-    uv_close(reinterpret_cast<uv_handle_t*>(l), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-  listeners_.clear();
+  acceptor_.close();
+  std::vector<Refusal*> refusals(refusals_.begin(), refusals_.end());
+  for (auto* r : refusals) finish_refusal(r);
   auto background = std::move(background_);
   background_.clear();
   for (auto& [task, abort] : background) abort();

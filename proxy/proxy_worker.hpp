@@ -3,9 +3,11 @@
 #pragma once
 #include <uv.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -31,9 +33,24 @@ struct ProxySettings {
 
 struct ProxyCounters {
   unsigned long long connections_accepted = 0;
-  unsigned long long connections_refused = 0;
+  unsigned long long connections_refused = 0;  // 503: max_connections_per_worker reached
+  unsigned long long connections_denied = 0;   // 403: client address not in acl.allow_clients
+  unsigned long long connections_shed = 0;     // 503 and closed while out of file descriptors
+  unsigned long long fd_exhaustions = 0;       // episodes of accept() failing for lack of descriptors
   unsigned long long requests = 0;
 };
+
+// proxy.max_connections_per_worker as applied for a file-descriptor limit.
+struct ConnectionCap {
+  unsigned value = 0;    // the cap in force
+  unsigned allowed = 0;  // the most the descriptor limit leaves room for
+  bool derived = false;  // configured as 0 ("auto")
+  bool clamped = false;  // configured above `allowed`
+};
+// Each client connection may hold an origin connection (or a DNS socket) too, and the
+// process needs descriptors of its own (listeners, loops, logs, cache segment files, lingering
+// refusals), so a worker gets (fd_limit - reserve) / workers / 2.
+ConnectionCap connection_cap(unsigned configured, unsigned workers, std::uint64_t fd_limit);
 
 class ProxyWorker {
  public:
@@ -60,13 +77,19 @@ class ProxyWorker {
   bool shutting_down() const { return shutting_down_; }
   ProxyCounters& counters() { return counters_; }
   std::size_t session_count() const { return sessions_.size(); }
+  std::size_t refusal_count() const { return refusals_.size(); }
   void session_closed(ClientSession* s);
   // Work without a client (background revalidation): aborted at shutdown.
   void add_background(void* task, std::function<void()> abort) { background_[task] = std::move(abort); }
   void remove_background(void* task) { background_.erase(task); }
 
  private:
-  void on_connection(uv_stream_t* server, int status);
+  struct Refusal;
+  void on_accepted(int fd, const sockaddr_storage& peer);
+  void on_fd_exhausted(int error, std::size_t shed, bool first);
+  // Answers a connection without a session and closes it (see Refusal).
+  void refuse(int fd, std::string_view response);
+  void finish_refusal(Refusal* r);
   void maybe_done();
 
   Worker& worker_;
@@ -75,8 +98,10 @@ class ProxyWorker {
   http::HttpCache* cache_;
   OriginPool pool_;
   AccessLogBuffer alog_;
-  std::vector<uv_tcp_t*> listeners_;
+  Acceptor acceptor_;
   std::unordered_set<ClientSession*> sessions_;
+  std::unordered_set<Refusal*> refusals_;
+  bool at_limit_ = false;  // refusing at max_connections_per_worker (warned once per episode)
   std::unordered_map<void*, std::function<void()>> background_;
   bool shutting_down_ = false;
   std::function<void()> on_done_;

@@ -56,6 +56,14 @@ TEST(Config, BadValues) {
   EXPECT_EQ(expect_error("[acl]\ndeny_hosts = [\"a*b.com\"]\n").line, 2u);
 }
 
+TEST(Config, MaxConnectionsPerWorkerZeroMeansDerived) {
+  // 0 = derived from the file descriptor limit at start-up (app/main.cpp).
+  EXPECT_EQ(Config::load_default().proxy.max_connections_per_worker, 0u);
+  EXPECT_EQ(Config::parse("[proxy]\nmax_connections_per_worker = 100\n", "t.toml").proxy.max_connections_per_worker,
+            100u);
+  EXPECT_EQ(expect_error("[proxy]\nmax_connections_per_worker = -1\n").line, 2u);
+}
+
 TEST(Config, SyntaxError) {
   auto e = expect_error("[proxy]\nvia = \n");
   EXPECT_EQ(e.line, 2u);
