@@ -94,9 +94,12 @@ std::uint64_t raise_fd_limit() {
 }
 
 // Replaces proxy.max_connections_per_worker = 0 ("auto") by the cap the descriptor limit
-// allows, and clamps an explicit value to it.
+// allows, and clamps an explicit value to it. The DNS server's TCP clients (with its UDP and
+// TCP sockets) come out of the same limit.
 void App::apply_connection_cap(Config& c) const {
-  auto cap = connection_cap(c.proxy.max_connections_per_worker, worker_count, fd_limit);
+  std::uint64_t dns_fds =
+      c.dns.listen.empty() ? 0 : dns::make_server_options(c.dns).max_tcp_connections + 2 * c.dns.listen.size();
+  auto cap = connection_cap(c.proxy.max_connections_per_worker, worker_count, fd_limit, dns_fds);
   if (cap.clamped)
     spdlog::warn("proxy.max_connections_per_worker = {} needs more than the file descriptor limit {} allows for "
                  "{} worker(s); using {}",

@@ -158,8 +158,8 @@ void Acceptor::on_readable(Listener* l) {
     // The kernel already dequeued the connection (aborted by the peer, refused by a filter).
     if (e == EINTR || e == ECONNABORTED || e == EPROTO || e == EPERM) continue;
     if (e == EAGAIN || e == EWOULDBLOCK) {
-      // Not a single accept with a descriptor to spare: only an emptied backlog ends an
-      // episode, so a flood that keeps the process at its limit is reported once.
+      // Only an emptied backlog ends an episode. At the limit every connection that closes
+      // lets one accept through, and ending the episode there would make the report flap.
       if (exhausted_) {
         exhausted_ = false;
         cb_.recovered();

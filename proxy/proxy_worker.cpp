@@ -32,9 +32,10 @@ const char kBusyResponse[] =
     "Connection: close\r\nRetry-After: 1\r\n\r\nThe proxy is busy; try again soon.\n";
 }  // namespace
 
-ConnectionCap connection_cap(unsigned configured, unsigned workers, std::uint64_t fd_limit) {
+ConnectionCap connection_cap(unsigned configured, unsigned workers, std::uint64_t fd_limit,
+                             std::uint64_t other_per_worker) {
   workers = std::max(1u, workers);
-  std::uint64_t reserve = kProcessReserve + workers * kWorkerReserve;
+  std::uint64_t reserve = kProcessReserve + workers * (kWorkerReserve + other_per_worker);
   // A limit below the reserve leaves the cap a quarter of it rather than nothing.
   std::uint64_t left = fd_limit > reserve ? fd_limit - reserve : fd_limit / 4;
   ConnectionCap cap;

@@ -49,8 +49,10 @@ struct ConnectionCap {
 };
 // Each client connection may hold an origin connection (or a DNS socket) too, and the
 // process needs descriptors of its own (listeners, loops, logs, cache segment files, lingering
-// refusals), so a worker gets (fd_limit - reserve) / workers / 2.
-ConnectionCap connection_cap(unsigned configured, unsigned workers, std::uint64_t fd_limit);
+// refusals, plus `other_per_worker`, e.g. the DNS server's TCP clients), so a worker gets
+// (fd_limit - reserve) / workers / 2.
+ConnectionCap connection_cap(unsigned configured, unsigned workers, std::uint64_t fd_limit,
+                             std::uint64_t other_per_worker = 0);
 
 class ProxyWorker {
  public:

@@ -233,6 +233,8 @@ class RefusedClients(FloodTest):
             s.sendall(b"POST http://127.0.0.1:%d/echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
                       % (h.ORIGIN_PORT, len(body)))
             time.sleep(0.3)  # the 403 is already on its way; the rest of the request follows it
+            # Had the proxy closed at once, its kernel would answer these bytes with a reset
+            # and this send would fail with a broken pipe.
             s.sendall(body)
             time.sleep(0.3)
             out = read_until_close(s)  # a reset would raise ConnectionResetError here
