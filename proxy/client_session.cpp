@@ -63,10 +63,8 @@ ClientSession::ClientSession(ProxyWorker& worker, uv_tcp_t* tcp)
   if (uv_tcp_getpeername(tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
     client_ip_ = IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
     client_text_ = client_ip_.to_string();
-    allowed_ = settings_->rules.client_allowed(client_ip_);
   } else {
     client_text_ = "-";
-    allowed_ = false;
   }
 }
 
@@ -249,7 +247,9 @@ int ClientSession::on_message_head(http::MessageHead& head) {
     phase_ = Phase::kWaiting;
   }
 
-  if (!allowed_) {
+  // The worker refused clients from other networks at accept; asked again on every request
+  // so that a reload which removes a network applies to open keep-alive connections too.
+  if (client_text_ == "-" || !settings_->rules.client_allowed(client_ip_)) {
     reject(403, "Access denied: your address is not allowed to use this proxy.", "TCP_DENIED");
     return 0;
   }

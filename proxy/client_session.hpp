@@ -204,7 +204,6 @@ class ClientSession : private http::ParserListener, private OriginEvents {
   http::HttpParser parser_;
   IpAddress client_ip_;
   std::string client_text_;
-  bool allowed_ = true;
   ChunkRef rbuf_;
   SliceQueue unparsed_;
   std::size_t unparsed_bytes_ = 0;

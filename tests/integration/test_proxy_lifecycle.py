@@ -76,6 +76,22 @@ class Signals(h.IntegrationTest):
         self.assertEqual(h.status_of(h.curl("-i", self.origin.url("/bytes?n=1"), proxy=3130).stdout), 200)
         self.assertEqual(op.stop(), 0)
 
+    def test_sighup_removing_a_client_network_applies_to_open_connections(self):
+        d = os.path.join(self.tmp, "hup-clients")
+        os.makedirs(d)
+        acl = '[acl]\nallow_clients = ["127.0.0.0/8"]\nallow_networks = ["127.0.0.0/8"]\n'
+        op = h.Outpost(self.procs, d, port=3132, acl=acl).start()
+        s = socket.create_connection(("127.0.0.1", 3132), timeout=5)
+        self.assertEqual(h.status_of(request_on(s, "/bytes?n=1")), 200)
+        op.write_config("", acl.replace('"127.0.0.0/8"]\nallow_net', '"10.0.0.0/8"]\nallow_net'))
+        op.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while "configuration reloaded" not in op.log_text() and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(h.status_of(request_on(s, "/bytes?n=1")), 403)
+        s.close()
+        self.assertEqual(op.stop(), 0)
+
     def test_sigterm_finishes_in_flight_request_then_exits_0(self):
         d = os.path.join(self.tmp, "term")
         os.makedirs(d)
