@@ -1,0 +1,153 @@
+#include "core/tcp_stream.hpp"
+
+#include <string>
+
+#include "core/uv_write.hpp"
+
+namespace outpost {
+
+TcpStream::TcpStream(uv_loop_t* loop) {
+  uv_tcp_init(loop, &tcp_);
+  tcp_.data = this;
+}
+
+int TcpStream::open(int fd) {
+  int rc = uv_tcp_open(&tcp_, fd);
+  if (rc == 0) uv_tcp_nodelay(&tcp_, 1);
+  return rc;
+}
+
+int TcpStream::accept_from(uv_stream_t* listener) {
+  int rc = uv_accept(listener, stream());
+  if (rc == 0) uv_tcp_nodelay(&tcp_, 1);
+  return rc;
+}
+
+void TcpStream::set_nodelay(bool on) { uv_tcp_nodelay(&tcp_, on ? 1 : 0); }
+
+int TcpStream::connect(const SocketAddress& to) {
+  if (closing_) return UV_ECANCELED;
+  sockaddr_storage ss;
+  socklen_t len;
+  to.to_sockaddr(&ss, &len);
+  // Allocated per attempt: an accepted stream never pays for a connect request.
+  auto* req = new uv_connect_t;
+  req->data = this;
+  int rc = uv_tcp_connect(req, &tcp_, reinterpret_cast<sockaddr*>(&ss), [](uv_connect_t* req, int status) {
+    auto* self = static_cast<TcpStream*>(req->data);
+    delete req;
+    // A close() during the connect cancels it (UV_ECANCELED) before the close callback.
+    if (self->closing_ || self->failed_) return;
+    if (status != 0) {
+      self->fail(status, "connect");
+      return;
+    }
+    uv_tcp_nodelay(&self->tcp_, 1);
+    if (self->handler_) self->handler_->on_connected();
+  });
+  if (rc != 0) delete req;
+  return rc;
+}
+
+void TcpStream::read_start() {
+  if (reading_ || ended_ || closing_) return;
+  int rc = uv_read_start(
+      stream(),
+      [](uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+        auto* self = static_cast<TcpStream*>(h->data);
+        // A warm chunk from the per-thread pool; on_read hands it on or gives it back.
+        self->rbuf_ = ChunkRef::make(Chunk::kIoSize);
+        *buf = uv_buf_init(self->rbuf_->data(), static_cast<unsigned>(self->rbuf_->capacity()));
+      },
+      [](uv_stream_t* s, ssize_t nread, const uv_buf_t*) { static_cast<TcpStream*>(s->data)->on_read(nread); });
+  reading_ = rc == 0;
+}
+
+void TcpStream::read_stop() {
+  if (!reading_) return;
+  reading_ = false;
+  uv_read_stop(stream());
+}
+
+void TcpStream::on_read(ssize_t nread) {
+  // The stream keeps no buffer between reads: the chunk goes to the handler, or back to the
+  // pool at once when there is nothing in it (EAGAIN after a full read, EOF, an error).
+  ChunkRef chunk = std::move(rbuf_);
+  if (nread == 0 || closing_) return;
+  if (nread < 0) {
+    read_stop();
+    ended_ = true;
+    if (nread == UV_EOF) {
+      if (handler_ && !failed_) handler_->on_eof();
+    } else {
+      fail(static_cast<int>(nread), "read");
+    }
+    return;
+  }
+  const char* data = chunk->data();
+  chunk->set_size(static_cast<std::size_t>(nread));
+  if (handler_ && !failed_) handler_->on_read(Slice{std::move(chunk), data, static_cast<std::size_t>(nread)});
+}
+
+void TcpStream::fail(int status, const char* op) {
+  if (failed_) return;
+  failed_ = true;
+  ended_ = true;
+  read_stop();
+  if (handler_) handler_->on_error(status, std::string(op) + ": " + uv_strerror(status));
+}
+
+int TcpStream::write(std::vector<Slice> slices) {
+  if (closing_) return UV_ECANCELED;
+  if (slices.empty()) return UV_EINVAL;
+  return write_slices(
+      stream(), std::move(slices),
+      [](void* owner, int status) {
+        auto* self = static_cast<TcpStream*>(owner);
+        // Writes still queued at close() complete with UV_ECANCELED before the close callback.
+        if (self->closing_ || self->failed_) return;
+        if (status < 0) {
+          self->fail(status, "write");
+          return;
+        }
+        if (self->handler_) self->handler_->on_write_done();
+      },
+      this);
+}
+
+std::size_t TcpStream::queued_bytes() const {
+  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_));
+}
+
+int TcpStream::shutdown_write() {
+  if (closing_) return UV_ECANCELED;
+  // Allocated on demand: most streams never half-close, and the request is ~100 bytes.
+  auto* req = new uv_shutdown_t;
+  int rc = uv_shutdown(req, stream(), [](uv_shutdown_t* req, int) { delete req; });
+  if (rc != 0) delete req;
+  return rc;
+}
+
+void TcpStream::close() {
+  if (closing_) return;
+  closing_ = true;
+  reading_ = false;
+  handler_ = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) { delete static_cast<TcpStream*>(h->data); });
+}
+
+std::optional<SocketAddress> TcpStream::peer_address() const {
+  sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return std::nullopt;
+  return SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+}
+
+std::optional<SocketAddress> TcpStream::local_address() const {
+  sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return std::nullopt;
+  return SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+}
+
+}  // namespace outpost

@@ -1,0 +1,49 @@
+// Stream over a libuv TCP handle: the production implementation of the byte-stream seam.
+#pragma once
+#include <uv.h>
+
+#include "core/stream.hpp"
+
+namespace outpost {
+
+class TcpStream final : public Stream {
+ public:
+  // An unconnected stream on `loop`: then connect(), open() or accept_from(). Allocate it
+  // with new; it frees itself after close().
+  explicit TcpStream(uv_loop_t* loop);
+
+  // Adopts a connected socket (the proxy's own accept loop). On failure the descriptor
+  // stays the caller's to close.
+  int open(int fd);
+  // Accepts the next pending connection of a libuv listener.
+  int accept_from(uv_stream_t* listener);
+  // TCP_NODELAY is on for every connected stream (Outpost gathers its own writes into one
+  // write per read, so Nagle would only add delay); this turns it off again.
+  void set_nodelay(bool on);
+
+  int connect(const SocketAddress& to) override;
+  void read_start() override;
+  void read_stop() override;
+  bool reading() const override { return reading_; }
+  int write(std::vector<Slice> slices) override;
+  std::size_t queued_bytes() const override;
+  int shutdown_write() override;
+  void close() override;
+  std::optional<SocketAddress> peer_address() const override;
+  std::optional<SocketAddress> local_address() const override;
+
+ private:
+  ~TcpStream() = default;  // from the close callback only
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  void on_read(ssize_t nread);
+  void fail(int status, const char* op);
+
+  uv_tcp_t tcp_;
+  ChunkRef rbuf_;  // set only between libuv's alloc and read callbacks
+  bool reading_ = false;
+  bool ended_ = false;    // EOF or an error seen: no more reading
+  bool failed_ = false;   // an error reported: no more events
+  bool closing_ = false;
+};
+
+}  // namespace outpost
