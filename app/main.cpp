@@ -4,23 +4,31 @@
 #include <sys/resource.h>
 #include <uv.h>
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <cstdio>
+#include <ctime>
+#include <functional>
 #include <future>
 #include <iostream>
 #include <memory>
 #include <thread>
 #include <vector>
 
+#include "app/metrics_sources.hpp"
 #include "cache/store.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
+#include "core/metrics.hpp"
+#include "core/service.hpp"
 #include "core/worker_pool.hpp"
 #include "resolver/dns_config.hpp"
 #include "resolver/dns_server.hpp"
 #include "resolver/resolver.hpp"
+#include "resolver/resolver_core.hpp"
+#include "services/admin/admin_service.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/dns_name_resolver.hpp"
 #include "proxy/http_cache.hpp"
@@ -52,6 +60,11 @@ struct App {
   std::vector<DnsParts> dns;
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<std::unique_ptr<ProxyWorker>> proxies;
+  std::unique_ptr<MetricsRegistry> metrics;
+  // Started in this order on each worker (after its proxy), drained in reverse before it.
+  std::vector<std::unique_ptr<Service>> services;
+  std::atomic<std::size_t> services_draining{0};
+  double start_time = 0;
   uv_loop_t* loop = nullptr;
   uv_signal_t sig_term, sig_int, sig_hup;
   bool stopping = false;
@@ -59,6 +72,8 @@ struct App {
   unsigned worker_count = 0;
 
   bool start_workers();
+  bool configure_services();
+  void register_collectors(unsigned i);
   void apply_connection_cap(Config& c) const;
   // On worker i's loop, once its proxy has drained: DNS server and resolver, then the loop.
   void stop_worker(unsigned i) {
@@ -66,6 +81,10 @@ struct App {
     if (dns[i].resolver) dns[i].resolver->shutdown();
     workers[i]->stop();
   }
+  // Drains the services on every worker (in reverse order) and, once all are drained
+  // everywhere, the proxies; each worker then stops.
+  void stop_all(double grace);
+  void drain_services(unsigned i, std::size_t n, std::function<void()> then);
   void shutdown(const char* why);
   void reload();
 };
@@ -123,6 +142,7 @@ bool App::start_workers() {
     proxies.push_back(nullptr);
   }
   dns.resize(n);
+  if (!configure_services()) return false;
   for (unsigned i = 0; i < n; ++i) {
     auto promise = std::make_shared<std::promise<std::string>>();
     started.push_back(promise->get_future());
@@ -145,6 +165,13 @@ bool App::start_workers() {
         promise->set_value(err);
         return;
       }
+      register_collectors(i);
+      for (auto& s : services) {
+        if (!s->start(w, &err)) {
+          promise->set_value(err);
+          return;
+        }
+      }
       promise->set_value("");
     });
   }
@@ -157,29 +184,85 @@ bool App::start_workers() {
     }
   }
   if (!ok) {
-    for (unsigned i = 0; i < n; ++i) {
-      workers[i]->post([this, i] { proxies[i]->begin_shutdown(0, [this, i] { stop_worker(i); }); });
-    }
+    stop_all(0);
     for (auto& w : workers) w->join();
     return false;
   }
   std::string where, dns_where;
   for (auto& ep : config.proxy.listen) where += (where.empty() ? "" : ", ") + ep.to_string();
   for (auto& ep : config.dns.listen) dns_where += (dns_where.empty() ? "" : ", ") + ep.to_string();
-  spdlog::info("outpost {} started: {} worker(s), proxy on {}, DNS {}", OUTPOST_VERSION, n, where,
-               dns_where.empty() ? "server off (in-process resolver only)" : "on " + dns_where);
+  std::string admin_where;
+  for (auto& ep : config.admin.listen) admin_where += (admin_where.empty() ? "" : ", ") + ep.to_string();
+  spdlog::info("outpost {} started: {} worker(s), proxy on {}, DNS {}, admin {}", OUTPOST_VERSION, n, where,
+               dns_where.empty() ? "server off (in-process resolver only)" : "on " + dns_where,
+               config.admin.enabled ? "on " + admin_where : "off");
   return true;
+}
+
+bool App::configure_services() {
+  std::vector<Worker*> ptrs;
+  for (auto& w : workers) ptrs.push_back(w.get());
+  metrics = std::make_unique<MetricsRegistry>(ptrs);
+  services.push_back(std::make_unique<admin::AdminService>(*metrics, ptrs));
+  for (auto& s : services) {
+    std::string err;
+    if (!s->configure(config, &err)) {
+      spdlog::critical("{}: {}", s->name(), err);
+      return false;
+    }
+  }
+  metrics->add_global_collector([this](MetricsVisitor& out) {
+    collect_process_metrics(OUTPOST_VERSION, start_time, worker_count, out);
+    collect_store_metrics(store->stats(), out);
+  });
+  return true;
+}
+
+// On worker i's loop, once its parts exist: what a scrape collects there.
+void App::register_collectors(unsigned i) {
+  metrics->add_worker_collector(i, [this, i](MetricsVisitor& out) {
+    proxies[i]->collect_metrics(out);
+    if (dns[i].server) collect_dns_server_metrics(dns[i].server->stats(), out);
+    collect_upstream_metrics(dns[i].resolver->core().upstream().stats(), out);
+    for (auto& s : services) s->collect_metrics(*workers[i], out);
+  });
+}
+
+void App::drain_services(unsigned i, std::size_t n, std::function<void()> then) {
+  if (n == 0) {
+    then();
+    return;
+  }
+  services[n - 1]->drain(*workers[i], [this, i, n, then = std::move(then)]() mutable {
+    drain_services(i, n - 1, std::move(then));
+  });
+}
+
+void App::stop_all(double grace) {
+  services_draining = workers.size();
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    workers[i]->post([this, i, grace] {
+      drain_services(static_cast<unsigned>(i), services.size(), [this, grace] {
+        if (--services_draining > 0) return;
+        // No service is left anywhere (a scrape gathers from every worker): the proxies go.
+        for (std::size_t j = 0; j < workers.size(); ++j)
+          workers[j]->post([this, j, grace] {
+            if (!proxies[j]) {  // its start-up failed before the proxy existed
+              stop_worker(static_cast<unsigned>(j));
+              return;
+            }
+            proxies[j]->begin_shutdown(grace, [this, j] { stop_worker(static_cast<unsigned>(j)); });
+          });
+      });
+    });
+  }
 }
 
 void App::shutdown(const char* why) {
   if (stopping) return;
   stopping = true;
   spdlog::info("{}: stopping (grace period {} s)", why, config.server.shutdown_grace);
-  for (std::size_t i = 0; i < workers.size(); ++i) {
-    workers[i]->post([this, i] {
-      proxies[i]->begin_shutdown(config.server.shutdown_grace, [this, i] { stop_worker(i); });
-    });
-  }
+  stop_all(config.server.shutdown_grace);
   uv_close(reinterpret_cast<uv_handle_t*>(&sig_term), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sig_int), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sig_hup), nullptr);
@@ -209,6 +292,10 @@ void App::reload() {
   }
   if (fresh.log.level != config.log.level) spdlog::set_level(spdlog::level::from_str(fresh.log.level));
   apply_connection_cap(fresh);
+  std::string restart;
+  for (auto& s : services)
+    for (auto& key : s->reload(fresh)) restart += (restart.empty() ? "" : ", ") + key;
+  if (!restart.empty()) spdlog::warn("SIGHUP: a restart is needed to apply: {}", restart);
   config = fresh;
   auto settings = ProxySettings::make(config);
   for (std::size_t i = 0; i < workers.size(); ++i)
@@ -279,6 +366,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::signal(SIGPIPE, SIG_IGN);
+  app.start_time = static_cast<double>(std::time(nullptr));
   app.fd_limit = raise_fd_limit();
   {
     // The shared store: opening it with a disk tier rebuilds the index (before any loop runs).
@@ -310,6 +398,7 @@ int main(int argc, char** argv) {
   uv_run(app.loop, UV_RUN_DEFAULT);
   for (auto& w : app.workers) w->join();
   app.proxies.clear();
+  app.services.clear();
   app.workers.clear();
   app.dns.clear();
   app.http_cache.reset();

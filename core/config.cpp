@@ -214,7 +214,7 @@ Config Config::parse(std::string_view text, const std::string& source_name) {
   }
   Config c;
   c.source = source_name;
-  static const std::set<std::string> sections = {"server", "log", "proxy", "origin", "acl", "cache", "http_cache", "dns"};
+  static const std::set<std::string> sections = {"server", "log", "proxy", "origin", "acl", "cache", "http_cache", "dns", "admin"};
   const toml::node* bad = nullptr;
   std::string bad_key;
   for (auto& [k, v] : root) {
@@ -314,6 +314,15 @@ Config Config::parse(std::string_view text, const std::string& source_name) {
   }
   parse_http_cache(table("http_cache"), source_name, c.http_cache);
   parse_dns_section(table("dns"), source_name, &c.dns);
+  {
+    Section s(table("admin"), "admin", source_name);
+    c.admin.enabled = s.boolean("enabled", false);
+    c.admin.listen = s.endpoints("listen", {"127.0.0.1:9145"});
+    if (c.admin.enabled && c.admin.listen.empty()) s.fail(s.get("listen"), "listen", "expected at least one address:port");
+    c.admin.allow_clients = s.networks("allow_clients", {"127.0.0.0/8", "::1/128"});
+    c.admin.timeout = s.number("timeout", 10, 0.01, 3600);
+    s.check_unknown();
+  }
   return c;
 }
 

@@ -110,6 +110,13 @@ struct Config {
     };
     std::vector<ForwardZone> forward_zones;
   } dns;
+  // Admin endpoint (services/admin/): Prometheus /metrics and /health. Off unless enabled.
+  struct Admin {
+    bool enabled = false;
+    std::vector<Endpoint> listen;  // HTTP, on every worker (SO_REUSEPORT)
+    NetworkList allow_clients;     // others get 403
+    double timeout = 10;           // a request must arrive, and its answer leave, within this
+  } admin;
 
   std::string source;  // file name the config came from ("<default>" for the embedded one)
 

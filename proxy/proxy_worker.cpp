@@ -46,6 +46,69 @@ ConnectionCap connection_cap(unsigned configured, unsigned workers, std::uint64_
   return cap;
 }
 
+std::size_t RequestMetrics::outcome_index(std::string_view code) {
+  for (std::size_t i = 0; i + 1 < kOutcomeCount; ++i)
+    if (kOutcomes[i] == code) return i;
+  return kOutcomeCount - 1;
+}
+
+std::size_t RequestMetrics::method_index(std::string_view method) {
+  for (std::size_t i = 0; i + 1 < kMethodCount; ++i)
+    if (kMethods[i] == method) return i;
+  return kMethodCount - 1;
+}
+
+void RequestMetrics::record(std::string_view code, std::string_view method, int status, std::uint64_t bytes_out,
+                            double elapsed_ms, double ttfb_ms) {
+  ++requests[outcome_index(code)][method_index(method)];
+  ++status_classes[status >= 100 && status <= 599 ? status / 100 : 0];
+  bytes_to_clients += bytes_out;
+  duration.observe(elapsed_ms / 1000);
+  if (ttfb_ms >= 0) ttfb.observe(ttfb_ms / 1000);
+}
+
+void ProxyWorker::collect_metrics(MetricsVisitor& out) const {
+  const auto& c = counters_;
+  const char* conn_help = "Client connections accepted, or answered without a session: denied (403, acl.allow_clients), "
+                          "refused (503, connection cap), shed (503, out of file descriptors)";
+  out.counter("outpost_client_connections_total", conn_help, {{"result", "accepted"}},
+              static_cast<double>(c.connections_accepted));
+  out.counter("outpost_client_connections_total", conn_help, {{"result", "denied"}},
+              static_cast<double>(c.connections_denied));
+  out.counter("outpost_client_connections_total", conn_help, {{"result", "refused"}},
+              static_cast<double>(c.connections_refused));
+  out.counter("outpost_client_connections_total", conn_help, {{"result", "shed"}},
+              static_cast<double>(c.connections_shed));
+  out.counter("outpost_fd_exhaustion_episodes_total", "Episodes of accept() failing for lack of file descriptors", {},
+              static_cast<double>(c.fd_exhaustions));
+  out.gauge("outpost_client_connections", "Open client connections", {}, static_cast<double>(sessions_.size()));
+
+  const auto& m = request_metrics_;
+  for (std::size_t o = 0; o < RequestMetrics::kOutcomeCount; ++o)
+    for (std::size_t k = 0; k < RequestMetrics::kMethodCount; ++k)
+      if (m.requests[o][k])
+        out.counter("outpost_http_requests_total", "Requests finished, by access-log outcome and method",
+                    {{"outcome", RequestMetrics::kOutcomes[o]}, {"method", RequestMetrics::kMethods[k]}},
+                    static_cast<double>(m.requests[o][k]));
+  static constexpr std::string_view kClasses[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  for (std::size_t i = 0; i < std::size(kClasses); ++i)
+    out.counter("outpost_http_responses_total", "Requests finished, by status class (none: no response was sent)",
+                {{"code", kClasses[i]}}, static_cast<double>(m.status_classes[i]));
+  out.counter("outpost_client_sent_bytes_total", "Bytes sent to clients, as counted in the access log", {},
+              static_cast<double>(m.bytes_to_clients));
+  out.histogram("outpost_http_request_duration_seconds", "Time from a request's start to the end of its exchange", {},
+                m.duration);
+  out.histogram("outpost_http_time_to_first_byte_seconds",
+                "Time from a request's start to the first byte of its response sent to the client", {}, m.ttfb);
+  out.counter("outpost_tunnels_total", "CONNECT tunnels established", {}, static_cast<double>(m.tunnels_opened));
+  out.gauge("outpost_tunnels", "Open CONNECT tunnels", {}, static_cast<double>(m.tunnels_opened - m.tunnels_closed));
+
+  out.counter("outpost_origin_connections_opened_total", "Connections opened to origins (each a TCP connect)", {},
+              static_cast<double>(pool_.connections_opened()));
+  out.gauge("outpost_origin_idle_connections", "Idle keep-alive origin connections in the pool", {},
+            static_cast<double>(pool_.idle_count()));
+}
+
 // A connection answered without a session: a client outside acl.allow_clients (403) or one
 // beyond max_connections_per_worker (503). The answer is written at once, before anything is
 // read, and our side is shut down; then the client's input is read and dropped until it

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/metrics.hpp"
 #include "core/worker_pool.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/destination_acl.hpp"
@@ -38,6 +40,40 @@ struct ProxyCounters {
   unsigned long long connections_shed = 0;     // 503 and closed while out of file descriptors
   unsigned long long fd_exhaustions = 0;       // episodes of accept() failing for lack of descriptors
   unsigned long long requests = 0;
+};
+
+// Per-request figures of one worker, for the metrics. Written and read only on the worker's
+// loop thread (a scrape posts its collection to every worker; see core/metrics.hpp): plain
+// integers, no atomics, and a block of its own so no other thread's data shares its lines.
+struct alignas(64) RequestMetrics {
+  // Outcomes are the access log's codes; a code not listed counts as "OTHER".
+  static constexpr std::string_view kOutcomes[] = {
+      "TCP_HIT", "TCP_MEM_HIT", "TCP_IMS_HIT", "TCP_STALE_HIT", "TCP_CF_HIT", "TCP_CF_HIT_ABORTED",
+      "TCP_MISS", "TCP_MISS_ABORTED", "TCP_SWAPFAIL_MISS", "TCP_REFRESH_MODIFIED", "TCP_REFRESH_UNMODIFIED",
+      "TCP_REFRESH_FAIL_OLD", "TCP_REFRESH_FAIL_ERR", "TCP_TUNNEL", "TCP_DENIED", "NONE_NONE", "OTHER"};
+  static constexpr std::string_view kMethods[] = {"GET",   "HEAD",    "POST",  "PUT",   "DELETE", "OPTIONS",
+                                                  "PATCH", "CONNECT", "TRACE", "PURGE", "OTHER"};
+  static constexpr std::size_t kOutcomeCount = std::size(kOutcomes);
+  static constexpr std::size_t kMethodCount = std::size(kMethods);
+  static std::size_t outcome_index(std::string_view code);
+  static std::size_t method_index(std::string_view method);
+
+  // One finished exchange: its access-log code, method and status, the bytes sent to the
+  // client, and the milliseconds from the request's start to its end and to the first byte
+  // of the response sent to the client (ttfb_ms < 0: nothing was sent).
+  void record(std::string_view code, std::string_view method, int status, std::uint64_t bytes_out,
+              double elapsed_ms, double ttfb_ms);
+  // A CONNECT tunnel established / finished (after record() or not: only the pair counts).
+  void tunnel_opened() { ++tunnels_opened; }
+  void tunnel_closed() { ++tunnels_closed; }
+
+  std::uint64_t requests[kOutcomeCount][kMethodCount] = {};
+  std::uint64_t status_classes[6] = {};  // no status, 1xx, 2xx, 3xx, 4xx, 5xx
+  std::uint64_t bytes_to_clients = 0;
+  std::uint64_t tunnels_opened = 0;
+  std::uint64_t tunnels_closed = 0;
+  Histogram duration{kLatencyBuckets};
+  Histogram ttfb{kLatencyBuckets};
 };
 
 // proxy.max_connections_per_worker as applied for a file-descriptor limit.
@@ -78,6 +114,9 @@ class ProxyWorker {
   Worker& worker() { return worker_; }
   bool shutting_down() const { return shutting_down_; }
   ProxyCounters& counters() { return counters_; }
+  RequestMetrics& request_metrics() { return request_metrics_; }
+  // This worker's figures (on its loop thread, at each scrape).
+  void collect_metrics(MetricsVisitor& out) const;
   std::size_t session_count() const { return sessions_.size(); }
   std::size_t refusal_count() const { return refusals_.size(); }
   void session_closed(ClientSession* s);
@@ -109,6 +148,7 @@ class ProxyWorker {
   std::function<void()> on_done_;
   uv_timer_t* grace_timer_ = nullptr;
   ProxyCounters counters_;
+  RequestMetrics request_metrics_;
 };
 
 }  // namespace outpost

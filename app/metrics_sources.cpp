@@ -1,0 +1,81 @@
+#include "app/metrics_sources.hpp"
+
+namespace outpost {
+
+namespace {
+double d(std::uint64_t v) { return static_cast<double>(v); }
+}  // namespace
+
+void collect_store_metrics(const cache::StoreStats& s, MetricsVisitor& out) {
+  for (std::size_t i = 0; i < cache::kNamespaceCount; ++i) {
+    const auto& n = s.ns[i];
+    std::string_view ns = cache::namespace_name(static_cast<cache::Namespace>(i));
+    out.gauge("outpost_store_objects", "Objects in the cache store, by namespace and tier",
+              {{"namespace", ns}, {"tier", "memory"}}, d(n.objects_memory));
+    out.gauge("outpost_store_objects", "Objects in the cache store, by namespace and tier",
+              {{"namespace", ns}, {"tier", "disk"}}, d(n.objects_disk));
+    out.gauge("outpost_store_bytes", "Bytes held by the cache store, by namespace and tier",
+              {{"namespace", ns}, {"tier", "memory"}}, d(n.bytes_memory));
+    out.gauge("outpost_store_bytes", "Bytes held by the cache store, by namespace and tier",
+              {{"namespace", ns}, {"tier", "disk"}}, d(n.bytes_disk));
+    out.counter("outpost_store_lookups_total", "Cache store lookups (DNS cache lookups are namespace dns)",
+                {{"namespace", ns}}, d(n.lookups));
+    out.counter("outpost_store_hits_total", "Cache store lookups answered from memory, or by a disk read",
+                {{"namespace", ns}, {"tier", "memory"}}, d(n.hits));
+    out.counter("outpost_store_hits_total", "Cache store lookups answered from memory, or by a disk read",
+                {{"namespace", ns}, {"tier", "disk"}}, d(n.disk_hits));
+    out.counter("outpost_store_misses_total", "Cache store lookups that found nothing", {{"namespace", ns}},
+                d(n.misses));
+    out.counter("outpost_store_admissions_total", "Objects admitted to the memory tier", {{"namespace", ns}},
+                d(n.admissions));
+    out.counter("outpost_store_evictions_total", "Objects evicted, by tier", {{"namespace", ns}, {"tier", "memory"}},
+                d(n.evictions));
+    out.counter("outpost_store_evictions_total", "Objects evicted, by tier", {{"namespace", ns}, {"tier", "disk"}},
+                d(n.disk_evictions));
+    out.counter("outpost_store_rejected_total",
+                "Objects not admitted (memory: too big for the budget; disk: full, write error or too big)",
+                {{"namespace", ns}, {"tier", "memory"}}, d(n.rejected));
+    out.counter("outpost_store_rejected_total",
+                "Objects not admitted (memory: too big for the budget; disk: full, write error or too big)",
+                {{"namespace", ns}, {"tier", "disk"}}, d(n.disk_rejected));
+    out.counter("outpost_store_disk_writes_total", "Objects written to the disk tier", {{"namespace", ns}},
+                d(n.disk_writes));
+    out.counter("outpost_store_disk_corrupt_records_total",
+                "Disk records dropped for a bad checksum or a torn tail (never served)", {{"namespace", ns}},
+                d(n.corrupt_skipped));
+  }
+  out.gauge("outpost_store_disk_segments", "Segment files of the disk tier", {}, d(s.segments));
+  out.gauge("outpost_store_disk_full", "1 while the disk tier is full", {}, s.disk_full ? 1 : 0);
+}
+
+void collect_dns_server_metrics(const dns::DnsServerStats& s, MetricsVisitor& out) {
+  out.counter("outpost_dns_queries_total", "Queries received by the DNS server", {}, d(s.queries));
+  out.counter("outpost_dns_responses_total", "Responses sent by the DNS server", {}, d(s.answered));
+  const char* err_help = "DNS server responses with an error rcode (NXDOMAIN is an answer, not counted here)";
+  out.counter("outpost_dns_error_responses_total", err_help, {{"rcode", "SERVFAIL"}}, d(s.servfail));
+  out.counter("outpost_dns_error_responses_total", err_help, {{"rcode", "REFUSED"}}, d(s.refused));
+  out.counter("outpost_dns_error_responses_total", err_help, {{"rcode", "FORMERR"}}, d(s.formerr));
+  out.counter("outpost_dns_error_responses_total", err_help, {{"rcode", "NOTIMP"}}, d(s.notimp));
+  out.counter("outpost_dns_dropped_total", "Queries dropped without an answer (too short, or not a query)", {},
+              d(s.dropped));
+  out.counter("outpost_dns_truncated_total", "UDP responses truncated to the client's size (TC set)", {},
+              d(s.truncated));
+}
+
+void collect_upstream_metrics(const dns::UpstreamStats& s, MetricsVisitor& out) {
+  const char* help = "Queries the resolver sent to authoritative or forward servers";
+  out.counter("outpost_dns_upstream_queries_total", help, {{"transport", "udp"}}, d(s.udp_sent));
+  out.counter("outpost_dns_upstream_queries_total", help, {{"transport", "tcp"}}, d(s.tcp_sent));
+  out.counter("outpost_dns_upstream_timeouts_total", "Upstream queries that timed out", {}, d(s.timeouts));
+  const char* bad = "Upstream replies ignored: not matching the query (address, port, ID, question) or malformed";
+  out.counter("outpost_dns_upstream_bad_replies_total", bad, {{"reason", "mismatched"}}, d(s.mismatched));
+  out.counter("outpost_dns_upstream_bad_replies_total", bad, {{"reason", "malformed"}}, d(s.malformed));
+}
+
+void collect_process_metrics(std::string_view version, double start_time, unsigned workers, MetricsVisitor& out) {
+  out.gauge("outpost_build_info", "Always 1; the version in a label", {{"version", version}}, 1);
+  out.gauge("outpost_start_time_seconds", "When this process started (Unix time)", {}, start_time);
+  out.gauge("outpost_workers", "Worker threads", {}, workers);
+}
+
+}  // namespace outpost
