@@ -20,6 +20,12 @@ bool Delegation::has_addresses() const {
   return std::any_of(servers.begin(), servers.end(), [](const NameServer& s) { return !s.addresses.empty(); });
 }
 
+bool Delegation::unusable() const {
+  return std::none_of(servers.begin(), servers.end(), [this](const NameServer& s) {
+    return !s.addresses.empty() || !s.name.is_subdomain_of(zone);
+  });
+}
+
 std::vector<IpAddress> Delegation::all_addresses() const {
   std::vector<IpAddress> out;
   for (auto& s : servers)
@@ -72,7 +78,7 @@ std::optional<Delegation> delegation_from_cache(DnsCache& cache, const Name& qna
             for (auto& a : addrs->rdata) s.addresses.push_back(address_of(a));
         d.servers.push_back(std::move(s));
       }
-      if (!d.servers.empty()) return d;
+      if (!d.servers.empty() && !d.unusable()) return d;
     }
     if (at.is_root()) return std::nullopt;
     at = at.parent();
@@ -81,8 +87,19 @@ std::optional<Delegation> delegation_from_cache(DnsCache& cache, const Name& qna
 
 void cache_referral(DnsCache& cache, const RRset& ns, const std::vector<RRset>& additional, std::uint64_t now_ms) {
   cache.put_rrset(ns, Trust::authority, now_ms);
+  cache_server_addresses(cache, ns, additional, ns.name, now_ms);
+}
+
+void cache_server_addresses(DnsCache& cache, const RRset& ns, const std::vector<RRset>& additional, const Name& within,
+                            std::uint64_t now_ms) {
+  auto named = [&ns](const Name& n) {
+    return std::any_of(ns.rdata.begin(), ns.rdata.end(), [&n](const Rdata& rd) {
+      auto* target = std::get_if<RdataName>(&rd);
+      return target && target->name == n;
+    });
+  };
   for (auto& set : additional)
-    if (is_glue_for(set, ns.name)) cache.put_rrset(set, Trust::glue, now_ms);
+    if (is_glue_for(set, within) && named(set.name)) cache.put_rrset(set, Trust::glue, now_ms);
 }
 
 }  // namespace outpost::dns

@@ -22,6 +22,9 @@ struct Delegation {
   std::vector<NameServer> servers;
 
   bool has_addresses() const;
+  // No server has an address and every server's name lies inside the zone, so finding one
+  // would need this very delegation (Unbound's iter_dp_is_useless).
+  bool unusable() const;
   std::vector<IpAddress> all_addresses() const;
   NameServer* find(const Name& ns);
   // Adds an address for a server name in the set (ignored for names not in the set).
@@ -35,11 +38,18 @@ IpAddress address_of(const Rdata& rd);  // A or AAAA rdata; unspecified otherwis
 // names are left without addresses, to be resolved separately.
 Delegation delegation_from_referral(const RRset& ns, const std::vector<RRset>& additional);
 
-// The deepest delegation for `qname` known to the cache: an unexpired NS RRset at an ancestor
-// of qname (qname itself included) with, for each server, the cached A/AAAA RRsets.
+// The deepest usable delegation for `qname` known to the cache: an unexpired NS RRset at an
+// ancestor of qname (qname itself included) with, for each server, the cached A/AAAA RRsets.
+// An unusable one (see Delegation::unusable) is passed over for its parent; at the root the
+// caller falls back to the hints.
 std::optional<Delegation> delegation_from_cache(DnsCache& cache, const Name& qname, std::uint64_t now_ms);
 
 // Caches a delegation's NS RRset and the in-domain glue of a referral.
 void cache_referral(DnsCache& cache, const RRset& ns, const std::vector<RRset>& additional, std::uint64_t now_ms);
+
+// Caches, at glue trust (to reach those servers, never to answer from), the addresses in
+// `additional` of the servers `ns` names, for names inside `within`.
+void cache_server_addresses(DnsCache& cache, const RRset& ns, const std::vector<RRset>& additional, const Name& within,
+                            std::uint64_t now_ms);
 
 }  // namespace outpost::dns

@@ -75,6 +75,14 @@ std::optional<Delegation> parse_root_hints(const std::string& text, std::string*
   return d;
 }
 
+Question priming_question() { return {Name::root(), type::NS, kClassIN}; }
+
+bool root_needs_priming(DnsCache& cache, std::uint64_t now_ms) {
+  Question q = priming_question();
+  return !cache.get_rrset(q.name, q.type, now_ms) && !cache.get_negative(q.name, q.type, now_ms) &&
+         !cache.has_servfail(q.name, q.type, now_ms);
+}
+
 Delegation builtin_root_hints() {
   std::string err;
   static const Delegation hints = *parse_root_hints(kIanaHints, &err);

@@ -4,6 +4,7 @@
 
 #include "core/log.hpp"
 #include "resolver/cache_lookup.hpp"
+#include "resolver/hints.hpp"
 #include "resolver/resolver_core.hpp"
 #include "resolver/response_type.hpp"
 #include "resolver/scrub.hpp"
@@ -72,19 +73,27 @@ bool IterativeQuery::answer_from_cache() {
 }
 
 void IterativeQuery::begin_name() {
-  if (answer_from_cache()) return;
+  if (!priming_ && answer_from_cache()) return;
   const auto& cfg = core_.config();
   // Forward zones: the deepest one covering the name wins.
   const ForwardZone* fwd = nullptr;
   for (auto& f : cfg.forward_zones)
     if (qname_.is_subdomain_of(f.zone) && (!fwd || f.zone.label_count() > fwd->zone.label_count())) fwd = &f;
-  auto cached = delegation_from_cache(core_.cache(), qname_, now());
+  auto cached = priming_ ? std::nullopt : delegation_from_cache(core_.cache(), qname_, now());
   if (fwd && !(cached && cached->zone.is_subdomain_of(fwd->zone) && !(cached->zone == fwd->zone))) {
     mode_ = Mode::forward;
     dp_ = Delegation{fwd->zone, {{fwd->zone, fwd->servers, true, true}}};
-  } else {
+  } else if (cached) {
     mode_ = Mode::iterate;
-    dp_ = cached ? *cached : cfg.root_hints;
+    dp_ = *cached;
+  } else {
+    // No usable delegation below the root is cached: start from the root, primed if it can be.
+    if (!priming_ && !primed_ && root_needs_priming(core_.cache(), now())) {
+      wait_for_priming();
+      return;
+    }
+    mode_ = Mode::iterate;
+    dp_ = cfg.root_hints;
   }
   ++dp_generation_;
   tried_.clear();
@@ -92,6 +101,18 @@ void IterativeQuery::begin_name() {
   qmin_labels_ = dp_.zone.label_count();
   qmin_off_ = !cfg.qname_minimisation || mode_ == Mode::forward;
   next_query();
+}
+
+// Comes back to begin_name() once the worker's priming query has ended, however it ended.
+void IterativeQuery::wait_for_priming() {
+  primed_ = true;
+  auto self_id = id_;
+  auto& core = core_;
+  core_.prime_root(
+      [this, &core, self_id] {
+        if (core.alive(self_id) && !done_) begin_name();
+      },
+      trace_);
 }
 
 // The question to send: with QNAME minimisation, one label more than the zone cut, type A
@@ -356,7 +377,13 @@ void IterativeQuery::handle_negative(const Message& m, bool nxdomain, const Name
 
 void IterativeQuery::cache_answer_rrsets(const Message& m) {
   Trust t = m.header.aa ? Trust::answer : Trust::authority;
-  for (auto& set : group_rrsets(m.answer)) core_.cache().put_rrset(set, t, now());
+  auto additional = group_rrsets(m.additional);
+  for (auto& set : group_rrsets(m.answer)) {
+    core_.cache().put_rrset(set, t, now());
+    // The addresses of the servers an NS answer names (the root's, when priming): without
+    // them a cached NS set cannot be used as a delegation.
+    if (set.type == type::NS) cache_server_addresses(core_.cache(), set, additional, dp_.zone, now());
+  }
 }
 
 }  // namespace outpost::dns

@@ -25,6 +25,8 @@ class IterativeQuery {
   IterativeQuery(ResolverCore& core, std::uint64_t id, Question q, unsigned depth, std::shared_ptr<WorkBudget> budget,
                  ResolutionCallback cb, TraceSink trace);
   void start();
+  // This query is the root priming query (RFC 8109): it asks a hints server, never the cache.
+  void mark_priming() { priming_ = true; }
   void cancel();
   bool done() const { return done_; }
   std::uint64_t id() const { return id_; }
@@ -32,6 +34,7 @@ class IterativeQuery {
  private:
   enum class Mode { iterate, forward };
   void begin_name();
+  void wait_for_priming();
   bool answer_from_cache();
   void next_query();
   bool resolve_server_names();
@@ -69,6 +72,8 @@ class IterativeQuery {
   std::uint64_t upstream_handle_ = 0;
   bool used_network_ = false;
   bool done_ = false;
+  bool priming_ = false;  // this is the priming query
+  bool primed_ = false;   // waited for priming once already: the hints it is, whatever came of it
 };
 
 }  // namespace outpost::dns

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "resolver/cache_lookup.hpp"
+#include "resolver/hints.hpp"
 
 namespace outpost::dns {
 
@@ -22,6 +23,7 @@ void ResolverCore::shutdown() {
   upstream_.close_all();
   graveyard_.clear();
   deferred_.clear();
+  priming_waiters_.clear();
   if (tick_) {
     tick_->data = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(tick_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
@@ -93,6 +95,26 @@ std::uint64_t ResolverCore::start(const Question& q, ResolutionCallback cb, Trac
   std::uint64_t started = start_subquery(q, 0, std::move(budget), std::move(wrapped), std::move(trace));
   *sync = false;
   return started;
+}
+
+void ResolverCore::prime_root(std::function<void()> done, TraceSink trace) {
+  priming_waiters_.push_back(std::move(done));
+  if (priming_waiters_.size() > 1) return;
+  // Its own budget: it serves every waiting query, and no waiter's cancel ends it.
+  auto budget = std::make_shared<WorkBudget>(WorkBudget{config_->max_sends, now_ms()});
+  std::uint64_t id = next_id_++;
+  auto query = std::make_unique<IterativeQuery>(
+      *this, id, priming_question(), 0, std::move(budget),
+      [this](const Resolution&) {
+        auto waiters = std::move(priming_waiters_);
+        priming_waiters_.clear();
+        for (auto& w : waiters) post(std::move(w));
+      },
+      std::move(trace));
+  query->mark_priming();
+  auto* raw = query.get();
+  queries_[id] = std::move(query);
+  raw->start();
 }
 
 std::uint64_t ResolverCore::start_subquery(const Question& q, unsigned depth, std::shared_ptr<WorkBudget> budget,

@@ -39,6 +39,9 @@ class ResolverCore {
   std::uint64_t start_subquery(const Question& q, unsigned depth, std::shared_ptr<WorkBudget> budget,
                                ResolutionCallback cb, TraceSink trace);
   void retire(std::uint64_t id);
+  // Runs `done` (from the loop) once the root priming query has ended; one priming query at a
+  // time per worker, whoever asks for it.
+  void prime_root(std::function<void()> done, TraceSink trace);
   bool alive(std::uint64_t id) const;
   Upstream& upstream() { return upstream_; }
   ServerSelection& selection() { return selection_; }
@@ -62,6 +65,7 @@ class ResolverCore {
   // Finished queries are destroyed, and early results delivered, on the next loop turn.
   std::vector<std::unique_ptr<IterativeQuery>> graveyard_;
   std::vector<std::pair<std::uint64_t, std::function<void()>>> deferred_;  // (query id, delivery)
+  std::vector<std::function<void()>> priming_waiters_;  // non-empty while priming runs
   uv_timer_t* tick_ = nullptr;
 };
 

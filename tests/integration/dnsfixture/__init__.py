@@ -18,6 +18,9 @@ Layout (all servers listen on port 53):
 Names of interest: see ZONES below (www.a.test, chain.a.test -> www.b.example -> final.a.test,
 short.count.test TTL 2, nx.count.test NXDOMAIN with SOA minimum 2, big.test TXT > 1232 bytes,
 www.slow.test behind the silent server, www.spoof.test).
+
+Tests that need a server to misbehave on purpose add zones or records with
+Hierarchy(extra_zones=...) and run a ScriptedServer (below) on an address of their own.
 """
 import os
 import shutil
@@ -284,11 +287,135 @@ def wait_udp_answer(addr, port, query, timeout=10, reply_timeout=0.2):
     return False
 
 
-class Hierarchy:
-    """Starts the whole fake tree; use as a context manager. `workdir` keeps configs and logs."""
+# ---- scripted servers: small authoritative servers that misbehave on purpose ----------------
 
-    def __init__(self, workdir=None):
+TYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "MX": 15, "TXT": 16, "AAAA": 28, "OPT": 41, "DS": 43,
+         "IXFR": 251, "AXFR": 252, "ANY": 255}
+
+
+def encode_name(name):
+    out = b""
+    for label in name.strip(".").split("."):
+        if label:
+            out += bytes([len(label)]) + label.encode()
+    return out + b"\0"
+
+
+def rr(name, rtype, ttl, rdata):
+    """One resource record in wire form. RDATA: an address for A, a name for NS/CNAME, a tuple
+    (mname, rname, minimum) for SOA, else raw bytes."""
+    t = TYPES[rtype] if isinstance(rtype, str) else rtype
+    if t == 1:
+        data = socket.inet_aton(rdata)
+    elif t in (2, 5):
+        data = encode_name(rdata)
+    elif t == 6:
+        mname, rname, minimum = rdata
+        data = encode_name(mname) + encode_name(rname) + struct.pack("!IIIII", 1, 3600, 600, 86400, minimum)
+    else:
+        data = rdata
+    return encode_name(name) + struct.pack("!HHIH", t, 1, ttl, len(data)) + data
+
+
+class Query:
+    """The parts of a received query a scripted server needs."""
+
+    def __init__(self, packet):
+        self.packet = packet
+        self.id = struct.unpack("!H", packet[:2])[0]
+        self.rd = bool(packet[2] & 1)
+        self.name, self.type = _qname(packet)
+        i = 12
+        while packet[i]:
+            i += 1 + packet[i]
+        self.question = packet[12:i + 5]
+
+    def reply(self, answer=(), authority=(), additional=(), aa=True, ra=False, rcode=0):
+        flags = 0x8000 | (0x0400 if aa else 0) | (0x0100 if self.rd else 0) | (0x0080 if ra else 0) | rcode
+        head = struct.pack("!HHHHHH", self.id, flags, 1, len(answer), len(authority), len(additional))
+        return head + self.question + b"".join(answer) + b"".join(authority) + b"".join(additional)
+
+
+class ScriptedServer(_Thread):
+    """UDP and TCP on ADDR:53; HANDLER(Query) returns the reply bytes (None: no reply). Counts
+    queries per (name, type) like CountingRelay."""
+
+    def __init__(self, addr, handler):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind((addr, 53))
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        t.bind((addr, 53))
+        t.listen(16)
+        super().__init__([u, t])
+        self.handler = handler
+        self.counts = {}
+        self.lock = threading.Lock()
+
+    def count(self, name, qtype=1):
+        name = name.lower().rstrip(".") + "."
+        with self.lock:
+            return self.counts.get((name, qtype), 0)
+
+    def _answer(self, data):
+        if len(data) < 17 or data[2] & 0x80:
+            return None
+        try:
+            q = Query(data)
+        except (IndexError, struct.error):
+            return None
+        with self.lock:
+            self.counts[(q.name, q.type)] = self.counts.get((q.name, q.type), 0) + 1
+        return self.handler(q)
+
+    def run(self):
+        threading.Thread(target=self._tcp, daemon=True).start()
+        u = self.sockets[0]
+        while not self.stopping:
+            try:
+                data, peer = u.recvfrom(65535)
+            except OSError:
+                return
+            out = self._answer(data)
+            if out:
+                u.sendto(out, peer)
+
+    def _tcp(self):
+        t = self.sockets[1]
+        while not self.stopping:
+            try:
+                c, _ = t.accept()
+            except OSError:
+                return
+            with c:
+                c.settimeout(2)
+                try:
+                    n = struct.unpack("!H", c.recv(2))[0]
+                    data = b""
+                    while len(data) < n:
+                        more = c.recv(n - len(data))
+                        if not more:
+                            break
+                        data += more
+                    out = self._answer(data)
+                    if out:
+                        c.sendall(struct.pack("!H", len(out)) + out)
+                except (OSError, struct.error):
+                    pass
+
+
+class Hierarchy:
+    """Starts the whole fake tree; use as a context manager. `workdir` keeps configs and logs.
+    `extra_zones` ({address: {zone: records}}) adds records to a zone of ZONES, or a zone
+    (records with its SOA) to a server, or a new NSD server."""
+
+    def __init__(self, workdir=None, extra_zones=None):
         self.workdir = workdir or tempfile.mkdtemp(prefix="dnsfixture-")
+        self.zones = {addr: dict(zones) for addr, zones in ZONES.items()}
+        for addr, zones in (extra_zones or {}).items():
+            for zone, body in zones.items():
+                self.zones.setdefault(addr, {})
+                self.zones[addr][zone] = self.zones[addr].get(zone, "") + body
         self.nsd_pids = []
         self.threads = []
         self.relay = None
@@ -311,7 +438,7 @@ class Hierarchy:
     def start(self):
         if os.geteuid() != 0:
             raise RuntimeError("the DNS fixture needs root inside a private network namespace")
-        for addr, zones in ZONES.items():
+        for addr, zones in self.zones.items():
             self._start_nsd(addr, zones)
         self.silent = SilentServer(SILENT_ADDR)
         self.relay = CountingRelay(RELAY_ADDR, "127.0.0.9")
@@ -319,7 +446,7 @@ class Hierarchy:
         self.threads = [self.silent, self.relay, self.spoofer]
         for t in self.threads:
             t.start()
-        for addr in ZONES:
+        for addr in self.zones:
             self._wait_ready(addr)
 
     def _start_nsd(self, addr, zones):
@@ -339,7 +466,7 @@ class Hierarchy:
 
     def _wait_ready(self, addr, timeout=10):
         """Polls the server with an SOA query until it answers."""
-        zone = next(iter(ZONES[addr]))
+        zone = next(iter(self.zones[addr]))
         q = struct.pack("!HHHHHH", 0x4242, 0, 1, 0, 0, 0)
         for label in zone.strip(".").split("."):
             if label:

@@ -32,11 +32,13 @@ class IteratorTest(unittest.TestCase):
     def test_walks_root_tld_leaf_with_qname_minimisation(self):
         out = self.query("--trace", "www.a.test", "AAAA")
         steps = [l for l in out.splitlines() if l.startswith(";; NOERROR")]
-        self.assertEqual(len(steps), 3, out)
-        # The root is asked only for test. and the TLD only for a.test. (RFC 9156), type A.
-        self.assertIn("referral: test. A from 127.0.0.2#53", steps[0])
-        self.assertIn("referral: a.test. A from 127.0.0.3#53", steps[1])
-        self.assertIn("answer: www.a.test. AAAA from 127.0.0.5#53", steps[2])
+        self.assertEqual(len(steps), 4, out)
+        # Priming (RFC 8109) first; then the root is asked only for test. and the TLD only for
+        # a.test. (RFC 9156), type A.
+        self.assertIn("answer: . NS from 127.0.0.2#53", steps[0])
+        self.assertIn("referral: test. A from 127.0.0.2#53", steps[1])
+        self.assertIn("referral: a.test. A from 127.0.0.3#53", steps[2])
+        self.assertIn("answer: www.a.test. AAAA from 127.0.0.5#53", steps[3])
         self.assertIn("www.a.test.\t300\tIN\tAAAA\t2001:db8::1", self.answer_section(out))
 
     def test_without_minimisation_full_name_goes_to_root(self):

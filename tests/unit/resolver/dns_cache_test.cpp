@@ -2,6 +2,7 @@
 
 #include "resolver/cache_lookup.hpp"
 #include "resolver/delegation.hpp"
+#include "resolver/hints.hpp"
 #include "cache/store.hpp"
 #include "resolver/memory_dns_cache.hpp"
 #include "resolver/store_dns_cache.hpp"
@@ -147,4 +148,36 @@ TEST(Delegation, ReferralTakesOnlyInDomainGlue) {
   ASSERT_EQ(d.servers.size(), 2u);
   EXPECT_EQ(d.find(N("ns1.a.test."))->addresses.size(), 1u);
   EXPECT_TRUE(d.find(N("ns.other."))->addresses.empty());
+}
+
+TEST_P(DnsCacheContract, UnusableCachedCutsArePassedOverForTheParent) {
+  auto cp = make();
+  auto& c = *cp;
+  // ". NS" cached without the root servers' addresses (a client asked ". NS"): unusable, the
+  // caller falls back to the hints.
+  c.put_rrset({Name::root(), type::NS, kClassIN, 100, {RdataName{N("ns.root.")}}}, Trust::answer, 0);
+  EXPECT_FALSE(delegation_from_cache(c, N("www.a.test."), 0));
+  // A zone whose only server lies inside it and whose glue is gone: its parent is used.
+  c.put_rrset({N("test."), type::NS, kClassIN, 100, {RdataName{N("ns1.test.")}}}, Trust::authority, 0);
+  c.put_rrset(a_set("ns1.test.", 100, 3), Trust::glue, 0);
+  c.put_rrset({N("a.test."), type::NS, kClassIN, 100, {RdataName{N("ns1.a.test.")}}}, Trust::authority, 0);
+  auto d = delegation_from_cache(c, N("www.a.test."), 0);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->zone, N("test."));
+  // With the root servers' addresses the cached root is used.
+  c.put_rrset(a_set("ns.root.", 100, 2), Trust::glue, 0);
+  auto root = delegation_from_cache(c, N("www.example."), 0);
+  ASSERT_TRUE(root);
+  EXPECT_TRUE(root->zone.is_root());
+}
+
+TEST_P(DnsCacheContract, PrimingIsDueOnlyWithoutARootNsSetOrRecentFailure) {
+  auto cp = make();
+  auto& c = *cp;
+  EXPECT_TRUE(root_needs_priming(c, 0));
+  c.put_rrset({Name::root(), type::NS, kClassIN, 100, {RdataName{N("ns.root.")}}}, Trust::answer, 0);
+  EXPECT_FALSE(root_needs_priming(c, 0));  // even without addresses: the hints stand in
+  EXPECT_TRUE(root_needs_priming(c, 100000));
+  c.put_servfail(Name::root(), type::NS, 100000);
+  EXPECT_FALSE(root_needs_priming(c, 100000));
 }

@@ -204,5 +204,5 @@ TEST_F(ResolverApi, QueryGivesRecordsAndTrace) {
   run_until(done);
   EXPECT_EQ(res.rcode, rcode::NOERROR);
   ASSERT_EQ(res.answer.size(), 1u);
-  EXPECT_EQ(steps, 3);  // QNAME minimisation: test., b.test., a.b.test.
+  EXPECT_EQ(steps, 4);  // priming (". NS"), then QNAME minimisation: test., b.test., a.b.test.
 }
