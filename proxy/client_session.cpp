@@ -518,10 +518,6 @@ void ClientSession::connect_next() {
   c->connect(a, ex_.url.port, cfg.origin.connect_timeout);
 }
 
-std::string ClientSession::via_value(int major, int minor) const {
-  return std::to_string(major) + "." + std::to_string(minor) + " " + settings_->config.server.name;
-}
-
 void ClientSession::on_origin_connected() {
   if (closing_ || !ex_.origin) return;
   ex_.origin_connected = true;
@@ -562,11 +558,7 @@ void ClientSession::send_request_head() {
   head += ex_.url.authority();
   head += "\r\n";
   if (req.chunked) h.remove("Content-Length");
-  if (cfg.proxy.via) {
-    std::string via = h.joined("Via");
-    h.remove("Via");
-    h.add("Via", (via.empty() ? "" : via + ", ") + via_value(req.major, req.minor));
-  }
+  if (cfg.proxy.via) http::append_via(h, req.major, req.minor, cfg.server.name);
   if (ex_.revalidating) add_revalidation_headers(h);
   if (req.method == "TRACE") strip_trace_secrets(h);  // the origin echoes what it gets
   ex_.request_time = static_cast<std::int64_t>(std::time(nullptr));
@@ -642,12 +634,12 @@ void ClientSession::on_origin_interim(http::MessageHead& head) {
   if (closing_) return;
   batching_ = true;
   if (ex_.req.minor == 0) return;  // HTTP/1.0 clients get no 1xx (RFC 9110 §15.2)
-  std::string interim = "HTTP/1.1 " + std::to_string(head.status) + " " + head.reason + "\r\n";
-  head.headers.remove_hop_by_hop();
-  head.headers.remove("Content-Length");
-  head.headers.serialize(interim);
-  interim += "\r\n";
-  send_to_client({slice_of(interim)});
+  http::ResponseHead interim{head.status, head.reason, std::move(head.headers)};
+  interim.headers.remove_hop_by_hop();
+  interim.headers.remove("Content-Length");
+  http::Http1Framing framing;
+  framing.interim = true;
+  send_to_client({slice_of(http::write_response_head(interim, framing))});
 }
 
 int ClientSession::on_origin_head(http::MessageHead& head) {
@@ -695,11 +687,7 @@ int ClientSession::on_origin_head(http::MessageHead& head) {
       else ex_.close_after = true;  // HTTP/1.0 client: the end of the body is the close
     }
   }
-  if (settings_->config.proxy.via) {
-    std::string via = h.joined("Via");
-    h.remove("Via");
-    h.add("Via", (via.empty() ? "" : via + ", ") + via_value(head.major, head.minor));
-  }
+  if (settings_->config.proxy.via) http::append_via(h, head.major, head.minor, settings_->config.server.name);
   if (w_.cache()) {
     h.remove("X-Cache");
     h.add("X-Cache", "MISS from " + settings_->config.server.name);
@@ -711,24 +699,13 @@ int ClientSession::on_origin_head(http::MessageHead& head) {
     h.add("Cache-Status", (prior.empty() ? "" : prior + ", ") + cs);
   }
   if (w_.shutting_down()) ex_.close_after = true;
-  std::string out;
-  out.reserve(512);
-  out += "HTTP/1.1 ";
-  out += std::to_string(head.status);
-  out += ' ';
-  out += head.reason.empty() ? http::reason_phrase(head.status) : head.reason;
-  out += "\r\n";
-  h.serialize(out);
-  if (ex_.chunked_out) {
-    out += "Transfer-Encoding: ";
-    if (!head.transfer_codings.empty()) out += head.transfer_codings + ", ";  // the body is still coded
-    out += "chunked\r\n";
-  }
-  if (ex_.close_after) out += "Connection: close\r\n";
-  else if (req.minor == 0) out += "Connection: keep-alive\r\n";
-  out += "\r\n";
+  http::Http1Framing framing;
+  framing.chunked = ex_.chunked_out;
+  framing.transfer_codings = head.transfer_codings;  // the body is still coded with these
+  framing.close = ex_.close_after;
+  framing.client_http10 = req.minor == 0;
   ex_.response_started = true;
-  send_to_client({slice_of(out)});
+  send_to_client({slice_of(http::write_response_head({head.status, head.reason, std::move(h)}, framing))});
   return 0;
 }
 

@@ -193,7 +193,6 @@ class ClientSession : private http::ParserListener, private OriginEvents {
   void update_reading();
   void set_timer(std::uint64_t ms, Phase phase);
   void on_timer();
-  std::string via_value(int major, int minor) const;
 
   ProxyWorker& w_;
   std::shared_ptr<const ProxySettings> settings_;

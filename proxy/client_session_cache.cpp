@@ -123,7 +123,10 @@ void ClientSession::serve_stored(const cache::Handle& h, const http::StoredRespo
   ex_.code = code;
   ex_.hierarchy = ex_.peer.empty() ? "HIER_NONE" : ex_.hierarchy;
   if (auto* ct = meta.headers.find("Content-Type")) ex_.content_type = *ct;
-  bool http10 = req.minor == 0;
+  const bool via = settings_->config.proxy.via;
+  http::Http1Framing framing;
+  framing.close = ex_.close_after;
+  framing.client_http10 = req.minor == 0;
   std::uint64_t size = h.body_size();
   bool no_body = meta.status == 204 || meta.status == 304;
 
@@ -142,7 +145,7 @@ void ClientSession::serve_stored(const cache::Handle& h, const http::StoredRespo
     if (ex_.code == "TCP_MEM_HIT" || ex_.code == "TCP_HIT") ex_.code = "TCP_IMS_HIT";
     ex_.status = 304;
     ex_.response_started = ex_.response_done = true;
-    send_to_client({slice_of(http::stored_response_head(meta, 304, age, name, cache_status, true, ex_.close_after, http10))});
+    send_to_client({slice_of(http::stored_response_head(meta, 304, age, name, via, cache_status, true, framing))});
     maybe_finish();
     return;
   }
@@ -174,9 +177,8 @@ void ClientSession::serve_stored(const cache::Handle& h, const http::StoredRespo
       h416.add("Content-Length", "0");
       ex_.status = 416;
       ex_.response_started = ex_.response_done = true;
-      send_to_client({slice_of(http::stored_response_head(meta, 416, age, name, cache_status, true, ex_.close_after,
-                                                          http10, &h416,
-                                                          "Content-Range: bytes */" + std::to_string(size) + "\r\n"))});
+      send_to_client({slice_of(http::stored_response_head(meta, 416, age, name, via, cache_status, true, framing, &h416,
+                                                          "bytes */" + std::to_string(size)))});
       maybe_finish();
       return;
     }
@@ -188,8 +190,8 @@ void ClientSession::serve_stored(const cache::Handle& h, const http::StoredRespo
       h206.add("Content-Length", std::to_string(b - a + 1));
       std::vector<Slice> out;
       out.push_back(slice_of(http::stored_response_head(
-          meta, 206, age, name, cache_status, true, ex_.close_after, http10, &h206,
-          "Content-Range: bytes " + std::to_string(a) + "-" + std::to_string(b) + "/" + std::to_string(size) + "\r\n")));
+          meta, 206, age, name, via, cache_status, true, framing, &h206,
+          "bytes " + std::to_string(a) + "-" + std::to_string(b) + "/" + std::to_string(size))));
       for (auto& s : body_range(h.body(), a, b)) out.push_back(std::move(s));
       ex_.response_started = ex_.response_done = true;
       send_to_client(std::move(out));
@@ -217,7 +219,7 @@ void ClientSession::serve_stored(const cache::Handle& h, const http::StoredRespo
     hm.add("Content-Type", "multipart/byteranges; boundary=" + boundary);
     hm.add("Content-Length", std::to_string(total));
     std::vector<Slice> out;
-    out.push_back(slice_of(http::stored_response_head(meta, 206, age, name, cache_status, true, ex_.close_after, http10, &hm)));
+    out.push_back(slice_of(http::stored_response_head(meta, 206, age, name, via, cache_status, true, framing, &hm)));
     for (auto& s : parts) out.push_back(std::move(s));
     ex_.response_started = ex_.response_done = true;
     send_to_client(std::move(out));
@@ -227,8 +229,8 @@ void ClientSession::serve_stored(const cache::Handle& h, const http::StoredRespo
 
   ex_.status = meta.status;
   std::vector<Slice> out;
-  out.push_back(slice_of(http::stored_response_head(meta, meta.status, age, name, cache_status, true, ex_.close_after,
-                                                    http10, &headers)));
+  out.push_back(slice_of(http::stored_response_head(meta, meta.status, age, name, via, cache_status, true, framing,
+                                                    &headers)));
   if (!ex_.head_request && !no_body)
     for (const auto& s : h.body()) out.push_back(s);  // zero copy: the slices keep their chunks alive
   ex_.response_started = ex_.response_done = true;
@@ -243,22 +245,20 @@ void ClientSession::follow_reader(cache::Reader reader, const http::StoredRespon
   ex_.code = "TCP_CF_HIT";
   ex_.status = meta.status;
   if (auto* ct = meta.headers.find("Content-Type")) ex_.content_type = *ct;
-  http::HeaderList headers = meta.headers;
-  std::string extra;
-  bool has_length = headers.has("Content-Length");
+  bool has_length = meta.headers.has("Content-Length");
   if (!has_length) {
-    if (ex_.req.minor >= 1) {
-      ex_.reader_chunked = true;
-      extra = "Transfer-Encoding: chunked\r\n";
-    } else {
-      ex_.close_after = true;
-    }
+    if (ex_.req.minor >= 1) ex_.reader_chunked = true;
+    else ex_.close_after = true;
   }
+  http::Http1Framing framing;
+  framing.chunked = ex_.reader_chunked;
+  framing.close = ex_.close_after;
+  framing.client_http10 = ex_.req.minor == 0;
   ex_.reader = std::move(reader);
   ex_.response_started = true;
   send_to_client({slice_of(http::stored_response_head(meta, meta.status, http::current_age(meta, now_s()), name,
-                                                      name + "; fwd=uri-miss; collapsed", true, ex_.close_after,
-                                                      ex_.req.minor == 0, &headers, extra))});
+                                                      settings_->config.proxy.via, name + "; fwd=uri-miss; collapsed",
+                                                      true, framing))});
   pump_reader();
 }
 

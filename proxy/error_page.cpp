@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include "proxy/http1_writer.hpp"
 #include "proxy/http_headers.hpp"
 
 namespace outpost::http {
@@ -32,15 +33,23 @@ std::string http_date(long long t) {
 
 std::string simple_response(int status, std::string_view content_type, std::string_view body, bool close,
                             bool head_only, std::string_view extra_headers) {
-  std::string r = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) + "\r\n";
-  r += "Date: " + http_date(std::time(nullptr)) + "\r\n";
-  r += "Content-Type: ";
-  r += content_type;
-  r += "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  r += "Cache-Control: no-store\r\n";
-  r += extra_headers;
-  if (close) r += "Connection: close\r\n";
-  r += "\r\n";
+  ResponseHead head;
+  head.status = status;
+  head.headers.add("Date", http_date(std::time(nullptr)));
+  head.headers.add("Content-Type", std::string(content_type));
+  head.headers.add("Content-Length", std::to_string(body.size()));
+  head.headers.add("Cache-Control", "no-store");
+  while (!extra_headers.empty()) {  // "Name: value\r\n" lines
+    auto eol = extra_headers.find("\r\n");
+    auto line = extra_headers.substr(0, eol);
+    extra_headers = eol == std::string_view::npos ? std::string_view{} : extra_headers.substr(eol + 2);
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    head.headers.add(std::string(line.substr(0, colon)), std::string(trim_ows(line.substr(colon + 1))));
+  }
+  Http1Framing framing;
+  framing.close = close;
+  std::string r = write_response_head(head, framing);
   if (!head_only) r += body;
   return r;
 }

@@ -236,17 +236,12 @@ void HttpCache::settle(const std::string& key, bool writer_started) {
 }
 
 std::string stored_response_head(const StoredResponse& m, int status, std::int64_t age, const std::string& name,
-                                 const std::string& cache_status, bool hit, bool close, bool client_http10,
-                                 const HeaderList* override_headers, std::string_view extra) {
-  const HeaderList& h = override_headers ? *override_headers : m.headers;
-  std::string out;
-  out.reserve(512);
-  out += "HTTP/1.1 ";
-  out += std::to_string(status);
-  out += ' ';
-  out += status == m.status && !m.reason.empty() ? m.reason : std::string(reason_phrase(status));
-  out += "\r\n";
-  for (const auto& f : h) {
+                                 bool via, const std::string& cache_status, bool hit, const Http1Framing& framing,
+                                 const HeaderList* override_headers, std::string_view content_range) {
+  ResponseHead head;
+  head.status = status;
+  if (status == m.status) head.reason = m.reason;
+  for (const auto& f : override_headers ? *override_headers : m.headers) {
     if (iequals(f.name, "Age") || iequals(f.name, "Via") || iequals(f.name, "X-Cache") ||
         iequals(f.name, "Cache-Status"))
       continue;
@@ -254,22 +249,17 @@ std::string stored_response_head(const StoredResponse& m, int status, std::int64
     // a 206 gets its Content-Range from the caller.
     if (status == 304 && iequals(f.name, "Content-Length")) continue;
     if (status == 206 && iequals(f.name, "Content-Range")) continue;
-    out += f.name;
-    out += ": ";
-    out += f.value;
-    out += "\r\n";
+    head.headers.add(f.name, f.value);
   }
-  out += "Age: " + std::to_string(std::max<std::int64_t>(0, age)) + "\r\n";
-  std::string via = m.headers.joined("Via");
-  out += "Via: " + (via.empty() ? "" : via + ", ") + std::to_string(m.major) + "." + std::to_string(m.minor) + " " + name +
-         "\r\n";
-  out += std::string("X-Cache: ") + (hit ? "HIT" : "MISS") + " from " + name + "\r\n";
-  out += "Cache-Status: " + cache_status + "\r\n";
-  out += extra;
-  if (close) out += "Connection: close\r\n";
-  else if (client_http10) out += "Connection: keep-alive\r\n";
-  out += "\r\n";
-  return out;
+  if (!content_range.empty()) head.headers.add("Content-Range", std::string(content_range));
+  head.headers.add("Age", std::to_string(std::max<std::int64_t>(0, age)));
+  if (via) {
+    if (auto prior = m.headers.joined("Via"); !prior.empty()) head.headers.add("Via", prior);
+    append_via(head.headers, m.major, m.minor, name);
+  }
+  head.headers.add("X-Cache", std::string(hit ? "HIT" : "MISS") + " from " + name);
+  head.headers.add("Cache-Status", cache_status);
+  return write_response_head(head, framing);
 }
 
 }  // namespace outpost::http

@@ -15,6 +15,7 @@
 #include "core/config.hpp"
 #include "core/worker_pool.hpp"
 #include "proxy/cache_policy.hpp"
+#include "proxy/http1_writer.hpp"
 #include "proxy/http_parser.hpp"
 
 namespace outpost::http {
@@ -91,10 +92,12 @@ class HttpCache {
   std::unordered_map<std::string, bool> refreshing_;
 };
 
-// Headers of a stored response as sent on a hit: stored headers, then Age, Via, X-Cache,
-// Cache-Status. `status`/`extra` allow 304 and 206 variants.
+// A stored response's head as sent from the cache: the stored fields (or `override_headers`),
+// then Age, Via (when `via`: proxy.via), X-Cache and Cache-Status, written by the HTTP/1
+// writer with `framing`. `status` and `content_range` (the field's value) give 304, 206 and
+// 416 variants.
 std::string stored_response_head(const StoredResponse& m, int status, std::int64_t age, const std::string& name,
-                                 const std::string& cache_status, bool hit, bool close, bool client_http10,
-                                 const HeaderList* override_headers = nullptr, std::string_view extra = {});
+                                 bool via, const std::string& cache_status, bool hit, const Http1Framing& framing,
+                                 const HeaderList* override_headers = nullptr, std::string_view content_range = {});
 
 }  // namespace outpost::http

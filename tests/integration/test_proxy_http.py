@@ -29,6 +29,25 @@ class ProxyHttp(h.IntegrationTest):
         self.assertIn(b"HTTP/1.1 200", head)
         self.assertIn(b"Via: 1.1 outpost-test", head)
 
+    def test_via_off_means_no_via_on_any_path(self):
+        # proxy.via = false: no Via towards the origin, none on a miss, a hit, a 304 to a
+        # conditional, or a collapsed follower (one writer for every response head).
+        d = os.path.join(self.tmp, "novia")
+        os.makedirs(d)
+        op = h.Outpost(self.procs, d, port=3140,
+                       extra_config=f'[proxy]\nlisten = ["127.0.0.1:3140"]\nvia = false\n').start()
+        self.origin.script("/script/novia", body="v", etag='"e1"', headers=[["Cache-Control", "max-age=60"]])
+        url = self.origin.url("/script/novia")
+        miss = h.curl("-si", url, proxy=3140).stdout
+        hit = h.curl("-si", url, proxy=3140).stdout
+        not_modified = h.curl("-si", "-H", 'If-None-Match: "e1"', url, proxy=3140).stdout
+        self.assertIn(b"HIT", hit)
+        self.assertEqual(h.status_of(not_modified), 304)
+        for out in (miss, hit, not_modified):
+            self.assertNotIn(b"\nvia:", out.lower())
+        self.assertNotIn("via", self.origin.last_headers("/script/novia"))
+        self.assertEqual(op.stop(), 0)
+
     def test_head(self):
         r = h.curl("-I", self.origin.url("/bytes?n=1234"))
         self.assertIn(b"Content-Length: 1234", r.stdout)

@@ -1,0 +1,33 @@
+// The one place that writes HTTP/1 response heads: the status line, the header fields and
+// the fields that belong to this hop (Transfer-Encoding, Connection). Everything that
+// answers a client (forwarded responses, cache hits, interim responses, local pages) builds
+// a ResponseHead and a framing and calls write_response_head(), so per-hop rules such as
+// Via or keep-alive for HTTP/1.0 clients cannot drift between code paths.
+#pragma once
+#include <string>
+
+#include "proxy/http_headers.hpp"
+
+namespace outpost::http {
+
+struct ResponseHead {
+  int status = 200;
+  std::string reason;  // empty: the standard phrase
+  HeaderList headers;  // end-to-end fields; Content-Length here if the body has one
+};
+
+struct Http1Framing {
+  bool chunked = false;          // Transfer-Encoding: [transfer_codings, ]chunked
+  std::string transfer_codings;  // codings the body still carries, before chunked
+  bool close = false;            // Connection: close
+  bool client_http10 = false;    // a 1.0 client is told keep-alive explicitly
+  bool interim = false;          // a 1xx: no connection or framing fields
+};
+
+std::string write_response_head(const ResponseHead& head, const Http1Framing& framing);
+
+// Via (RFC 9110 §7.6.3): this proxy's entry for a message received as HTTP/major.minor,
+// appended to the Via the message carries. Callers skip it when proxy.via is off.
+void append_via(HeaderList& h, int major, int minor, const std::string& name);
+
+}  // namespace outpost::http
