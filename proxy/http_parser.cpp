@@ -96,21 +96,33 @@ void MessageHead::clear() {
   content_length = 0;
 }
 
+const llhttp_settings_t& HttpParser::settings() {
+  // One table for every parser: llhttp only reads it, and a copy per connection would cost
+  // every idle keep-alive connection its size.
+  static const llhttp_settings_t table = [] {
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_message_begin = cb_message_begin;
+    s.on_url = cb_url;
+    s.on_status = cb_status;
+    s.on_method = cb_method;
+    s.on_header_field = cb_header_field;
+    s.on_header_field_complete = cb_header_field_complete;
+    s.on_header_value = cb_header_value;
+    s.on_header_value_complete = cb_header_value_complete;
+    s.on_headers_complete = cb_headers_complete;
+    s.on_body = cb_body;
+    s.on_message_complete = cb_message_complete;
+    return s;
+  }();
+  return table;
+}
+
 HttpParser::HttpParser(Type type, Limits limits, ParserListener* listener)
     : type_(type), limits_(limits), listener_(listener), chunked_(limits.max_headers) {
-  llhttp_settings_init(&settings_);
-  settings_.on_message_begin = cb_message_begin;
-  settings_.on_url = cb_url;
-  settings_.on_status = cb_status;
-  settings_.on_method = cb_method;
-  settings_.on_header_field = cb_header_field;
-  settings_.on_header_field_complete = cb_header_field_complete;
-  settings_.on_header_value = cb_header_value;
-  settings_.on_header_value_complete = cb_header_value_complete;
-  settings_.on_headers_complete = cb_headers_complete;
-  settings_.on_body = cb_body;
-  settings_.on_message_complete = cb_message_complete;
-  llhttp_init(&parser_, type == Type::kRequest ? HTTP_REQUEST : HTTP_RESPONSE, &settings_);
+  // llhttp keeps a non-const pointer but never writes through it.
+  llhttp_init(&parser_, type == Type::kRequest ? HTTP_REQUEST : HTTP_RESPONSE,
+              const_cast<llhttp_settings_t*>(&settings()));
   parser_.data = this;
 }
 

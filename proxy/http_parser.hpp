@@ -104,6 +104,7 @@ class HttpParser {
   // Where scan_head stopped: input used up, end of the header section, or a bad byte.
   enum class Scan { kMore, kHeadEnd, kError };
 
+  static const llhttp_settings_t& settings();
   static int cb_message_begin(llhttp_t*);
   static int cb_url(llhttp_t*, const char*, std::size_t);
   static int cb_status(llhttp_t*, const char*, std::size_t);
@@ -137,7 +138,6 @@ class HttpParser {
   Limits limits_;
   ParserListener* listener_;
   llhttp_t parser_;
-  llhttp_settings_t settings_;
   MessageHead head_;
   std::string field_, value_;
   std::size_t header_bytes_ = 0;
