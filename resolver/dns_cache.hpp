@@ -31,6 +31,10 @@ struct NegativeEntry {
 // Helpers shared by the implementations: the entry key (lower-case name, kind, type) and the
 // TTL clamp.
 std::string dns_cache_key(char kind, const Name& name, std::uint16_t type);
+// Negative entries: NXDOMAIN under the name alone, NODATA under the name and the type, in kinds
+// of their own, so that no question type can reach (or overwrite) the other's entry.
+std::string nxdomain_cache_key(const Name& name);
+std::string nodata_cache_key(const Name& name, std::uint16_t type);
 std::uint32_t clamp_ttl(const CacheLimits& limits, std::uint32_t ttl);
 
 class DnsCache {

@@ -8,6 +8,7 @@
 
 #include "core/log.hpp"
 #include "core/worker_pool.hpp"
+#include "resolver/query_types.hpp"
 #include "resolver/resolver_core.hpp"
 
 namespace outpost::dns {
@@ -16,8 +17,6 @@ namespace {
 
 constexpr std::size_t kMaxUdpPayload = kEdnsUdpSize;  // our own limit, whatever the client offers
 constexpr std::uint16_t kBadVers = 16;
-
-bool is_zone_transfer(std::uint16_t t) { return t == 251 || t == 252; }  // IXFR, AXFR
 
 // A UDP socket with SO_REUSEPORT so that each worker binds its own; returns fd or -errno.
 int open_udp_socket(const Endpoint& ep) {
@@ -102,10 +101,17 @@ void DnsServer::handle(std::span<const std::uint8_t> wire, const IpAddress& clie
   }
   const Question& question = q.question[0];
   bool allowed = opt_.allow_recursion.contains(client);
-  if (!allowed || question.cls != kClassIN || is_zone_transfer(question.type)) {
+  if (!allowed || question.cls != kClassIN) {
     ++stats_.refused;
     Message r = make_reply(q, rcode::REFUSED);
     send(r, limit);
+    return;
+  }
+  if (auto rc = unresolvable_type_rcode(question.type)) {
+    ++(*rc == rcode::REFUSED ? stats_.refused : stats_.formerr);
+    spdlog::debug("dns: {} for a {} question from {}", rcode_to_text(*rc), type_to_text(question.type),
+                  client.to_string());
+    send(make_reply(q, *rc), limit);
     return;
   }
   auto respond = [this, q, limit, send](const Resolution& res) {

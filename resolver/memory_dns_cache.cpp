@@ -21,6 +21,9 @@ std::string dns_cache_key(char kind, const Name& n, std::uint16_t type) {
   return out;
 }
 
+std::string nxdomain_cache_key(const Name& n) { return dns_cache_key('X', n, 0); }
+std::string nodata_cache_key(const Name& n, std::uint16_t type) { return dns_cache_key('N', n, type); }
+
 std::uint32_t clamp_ttl(const CacheLimits& limits, std::uint32_t ttl) {
   return std::clamp(ttl, limits.min_ttl, std::max(limits.min_ttl, limits.max_ttl));
 }
@@ -76,7 +79,7 @@ std::optional<RRset> MemoryDnsCache::get_rrset(const Name& name, std::uint16_t t
 
 void MemoryDnsCache::put_negative(const Name& name, std::uint16_t type, bool nxdomain, const std::optional<RRset>& soa,
                                   std::uint32_t ttl, std::uint64_t now_ms) {
-  auto k = key(Kind::negative, name, nxdomain ? 0 : type);
+  auto k = nxdomain ? nxdomain_cache_key(name) : nodata_cache_key(name, type);
   auto& s = shard_for(k);
   ttl = std::min(clamp(ttl), limits_.max_negative_ttl);
   Entry e;
@@ -88,8 +91,7 @@ void MemoryDnsCache::put_negative(const Name& name, std::uint16_t type, bool nxd
 }
 
 std::optional<NegativeEntry> MemoryDnsCache::get_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms) {
-  for (std::uint16_t t : {std::uint16_t{0}, type}) {
-    auto k = key(Kind::negative, name, t);
+  for (const auto& k : {nxdomain_cache_key(name), nodata_cache_key(name, type)}) {
     auto& s = shard_for(k);
     std::lock_guard lk(s.mu);
     auto it = s.map.find(k);

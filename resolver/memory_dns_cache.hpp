@@ -24,7 +24,7 @@ class MemoryDnsCache final : public DnsCache {
   const CacheLimits& limits() const override { return limits_; }
 
  private:
-  enum class Kind : char { rrset = 'R', negative = 'N', servfail = 'S' };
+  enum class Kind : char { rrset = 'R', servfail = 'S' };  // negative entries: see nxdomain_cache_key
   struct Entry {
     std::uint64_t expires_ms = 0;
     Trust trust = Trust::glue;

@@ -4,6 +4,7 @@
 
 #include "resolver/cache_lookup.hpp"
 #include "resolver/hints.hpp"
+#include "resolver/query_types.hpp"
 
 namespace outpost::dns {
 
@@ -70,6 +71,7 @@ void ResolverCore::cancel(std::uint64_t id) {
 }
 
 std::optional<Resolution> ResolverCore::answer_locally(const Question& q) {
+  if (auto rc = unresolvable_type_rcode(q.type)) return Resolution{*rc, {}, {}, false, true, "not a data type"};
   if (local_)
     if (auto r = local_->answer(q)) return r;
   auto ca = lookup_in_cache(*cache_, q, now_ms(), config_->max_cname_chain);

@@ -12,7 +12,7 @@ namespace outpost::dns {
 
 namespace {
 
-constexpr char kRrset = 'R', kNegative = 'N', kServfail = 'S';
+constexpr char kRrset = 'R', kServfail = 'S';
 
 std::string key_of(char kind, const Name& n, std::uint16_t type) { return dns_cache_key(kind, n, type); }
 
@@ -82,13 +82,13 @@ void StoreDnsCache::put_negative(const Name& name, std::uint16_t type, bool nxdo
   ttl = std::min(clamp(ttl), limits_.max_negative_ttl);
   Message body;
   if (soa) soa->append_to(&body.authority, ttl);
-  put(key_of(kNegative, name, nxdomain ? 0 : type), {wall(now_ms) + ttl * 1000ull, Trust::answer, nxdomain}, body);
+  put(nxdomain ? nxdomain_cache_key(name) : nodata_cache_key(name, type), {wall(now_ms) + ttl * 1000ull, Trust::answer, nxdomain}, body);
 }
 
 std::optional<NegativeEntry> StoreDnsCache::get_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms) {
-  for (std::uint16_t t : {std::uint16_t{0}, type}) {
+  for (const auto& key : {nxdomain_cache_key(name), nodata_cache_key(name, type)}) {
     Message body;
-    auto m = get(key_of(kNegative, name, t), wall(now_ms), &body);
+    auto m = get(key, wall(now_ms), &body);
     if (!m) continue;
     NegativeEntry out;
     out.nxdomain = m->nxdomain;

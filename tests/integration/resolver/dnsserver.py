@@ -1,7 +1,11 @@
 """Helpers for the resolver integration tests: Outpost's DNS server (the dns_server driver) on a
 generated config, and dig with its output taken apart."""
 import os
+import socket
+import struct
 import subprocess
+
+from dnsfixture import encode_name
 
 
 def dig(server, *args, port=53):
@@ -40,6 +44,28 @@ def section(out, name):
         elif inside:
             rows.append(line.split())
     return rows
+
+
+def rcode_of(server, name, qtype, tcp=False):
+    """Sends one RD=1 question of numeric type QTYPE (no EDNS) and returns the reply's RCODE."""
+    query = struct.pack("!HHHHHH", 0x3131, 0x0100, 1, 0, 0, 0) + encode_name(name) + struct.pack("!HH", qtype, 1)
+    if tcp:
+        with socket.create_connection((server, 53), timeout=5) as c:
+            c.sendall(struct.pack("!H", len(query)) + query)
+            data = b""
+            while len(data) < 2 or len(data) < 2 + struct.unpack("!H", data[:2])[0]:
+                more = c.recv(65535)
+                if not more:
+                    raise AssertionError("connection closed before the reply")
+                data += more
+            reply = data[2:]
+    else:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(5)
+            s.sendto(query, (server, 53))
+            reply = s.recvfrom(65535)[0]
+    assert reply[:2] == query[:2], "reply to another query"
+    return reply[3] & 0x0F
 
 
 class DnsServer:

@@ -181,3 +181,19 @@ TEST_P(DnsCacheContract, PrimingIsDueOnlyWithoutARootNsSetOrRecentFailure) {
   c.put_servfail(Name::root(), type::NS, 100000);
   EXPECT_FALSE(root_needs_priming(c, 100000));
 }
+
+TEST_P(DnsCacheContract, NegativeEntriesOfOneTypeNeverCoverAnother) {
+  auto cp = make();
+  auto& c = *cp;
+  // NODATA for type 0 once landed in the slot of NXDOMAIN entries and made the name NODATA
+  // for every type.
+  c.put_negative(N("www.test."), 0, false, soa_set("test.", 60, 60), 60, 0);
+  EXPECT_FALSE(c.get_negative(N("www.test."), type::A, 0));
+  EXPECT_TRUE(c.get_negative(N("www.test."), 0, 0));
+  // NXDOMAIN covers every type, and a later NODATA for one type does not replace it.
+  c.put_negative(N("nx.test."), type::A, true, soa_set("test.", 60, 60), 60, 0);
+  c.put_negative(N("nx.test."), 0, false, soa_set("test.", 60, 60), 60, 0);
+  auto nx = c.get_negative(N("nx.test."), type::MX, 0);
+  ASSERT_TRUE(nx);
+  EXPECT_TRUE(nx->nxdomain);
+}

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "resolver/hints.hpp"
+#include "resolver/query_types.hpp"
 #include "resolver/response_type.hpp"
 #include "resolver/scrub.hpp"
 #include "resolver/server_selection.hpp"
@@ -132,4 +133,13 @@ TEST(Hints, ParsesFileFormatAndRejectsUseless) {
   EXPECT_FALSE(parse_root_hints(". NS ns.root.\n", &err));
   EXPECT_FALSE(parse_root_hints(". NS ns.root.\nns.root. A 999.0.0.1\n", &err));
   EXPECT_NE(err.find("line 2"), std::string::npos) << err;
+}
+
+TEST(QueryTypes, OnlyDataTypesAndAnyAreResolved) {
+  for (std::uint16_t t : {type::A, type::NS, type::AAAA, type::DS, type::ANY, std::uint16_t{65}, std::uint16_t{65280}})
+    EXPECT_FALSE(unresolvable_type_rcode(t)) << t;
+  for (std::uint16_t t : {0, 41, 128, 200, 248, 249, 250, 253, 254})
+    EXPECT_EQ(unresolvable_type_rcode(t), rcode::FORMERR) << t;
+  EXPECT_EQ(unresolvable_type_rcode(251), rcode::REFUSED);  // IXFR
+  EXPECT_EQ(unresolvable_type_rcode(252), rcode::REFUSED);  // AXFR
 }
