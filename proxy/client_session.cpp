@@ -19,6 +19,7 @@ constexpr std::size_t kLowWater = 64 * 1024;    // ... and that start it again
 constexpr std::size_t kMaxUnparsed = 1024 * 1024;  // pipelined bytes buffered while busy
 constexpr unsigned kBlockBackpressure = 1, kBlockPipeline = 2, kBlockDone = 4;
 constexpr std::uint64_t kLingerMs = 2000;
+constexpr std::size_t kExchangeFreeList = 256;  // recycled exchanges kept per thread
 
 double wall_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -74,6 +75,39 @@ void ClientSession::start() {
   update_reading();
 }
 
+// ---------------------------------------------------------------- exchanges
+
+// Recycled exchanges, per thread: a request costs no allocation once the worker is warm,
+// and an idle connection holds none.
+std::vector<std::unique_ptr<ClientSession::Exchange>>& ClientSession::exchange_free_list() {
+  thread_local std::vector<std::unique_ptr<Exchange>> list;
+  return list;
+}
+
+void ClientSession::new_exchange() {
+  ++ex_gen_;
+  if (ex_) {
+    *ex_ = Exchange();
+    return;
+  }
+  auto& list = exchange_free_list();
+  if (list.empty()) {
+    ex_ = std::make_unique<Exchange>();
+    return;
+  }
+  ex_ = std::move(list.back());
+  list.pop_back();
+}
+
+void ClientSession::release_exchange() {
+  ++ex_gen_;  // callbacks of the old exchange find nothing to act on
+  if (!ex_) return;
+  *ex_ = Exchange();  // nothing of the old request stays alive in the list
+  auto& list = exchange_free_list();
+  if (list.size() < kExchangeFreeList) list.push_back(std::move(ex_));
+  ex_.reset();
+}
+
 // ---------------------------------------------------------------- reading
 
 void ClientSession::update_reading() {
@@ -104,25 +138,25 @@ void ClientSession::on_read(ssize_t nread) {
       abort();
       return;
     }
-    if (ex_.tunnel && ex_.tunnel_open) {
-      ex_.client_eof = true;
+    if (ex_ && ex_->tunnel && ex_->tunnel_open) {
+      ex_->client_eof = true;
       block_reading_ |= kBlockDone;
       update_reading();
-      if (nread != UV_EOF || ex_.origin_eof) {
+      if (nread != UV_EOF || ex_->origin_eof) {
         abort();
-      } else if (ex_.origin) {
-        ex_.origin->shutdown_write();
+      } else if (ex_->origin) {
+        ex_->origin->shutdown_write();
       }
       return;
     }
-    if (ex_.active && ex_.request_done && !ex_.response_done && nread == UV_EOF) {
+    if (ex_ && ex_->active && ex_->request_done && !ex_->response_done && nread == UV_EOF) {
       // The client half-closed after a complete request: answer, then close.
-      ex_.close_after = true;
+      ex_->close_after = true;
       block_reading_ |= kBlockDone;
       update_reading();
       return;
     }
-    if (ex_.active && !ex_.request_done)
+    if (ex_ && ex_->active && !ex_->request_done)
       spdlog::debug("client {} closed the connection mid-request", client_text_);
     abort();
     return;
@@ -131,18 +165,18 @@ void ClientSession::on_read(ssize_t nread) {
   rbuf_->set_size(static_cast<std::size_t>(nread));
   Slice s{rbuf_, rbuf_->data(), static_cast<std::size_t>(nread)};
 
-  if (ex_.tunnel) {
-    if (ex_.origin) ex_.origin->touch();
-    if (ex_.tunnel_open && ex_.origin) {
-      ex_.origin->write({std::move(s)});
-      if (ex_.origin && ex_.origin->write_queue_size() > kHighWater) {
+  if (ex_ && ex_->tunnel) {
+    if (ex_->origin) ex_->origin->touch();
+    if (ex_->tunnel_open && ex_->origin) {
+      ex_->origin->write({std::move(s)});
+      if (ex_->origin && ex_->origin->write_queue_size() > kHighWater) {
         block_reading_ |= kBlockBackpressure;
         update_reading();
       }
     } else {
-      ex_.pending_bytes += s.size;
-      ex_.pending.push_back(std::move(s));
-      if (ex_.pending_bytes > kHighWater) {
+      ex_->pending_bytes += s.size;
+      ex_->pending.push_back(std::move(s));
+      if (ex_->pending_bytes > kHighWater) {
         block_reading_ |= kBlockBackpressure;
         update_reading();
       }
@@ -170,7 +204,7 @@ void ClientSession::on_read(ssize_t nread) {
 void ClientSession::pump() {
   if (in_pump_ || closing_) return;
   in_pump_ = true;
-  while (!closing_ && !parser_paused_ && !unparsed_.empty() && !ex_.tunnel) {
+  while (!closing_ && !parser_paused_ && !unparsed_.empty() && !(ex_ && ex_->tunnel)) {
     Slice s = std::move(unparsed_.front());
     unparsed_.pop_front();
     unparsed_bytes_ -= s.size;
@@ -181,17 +215,17 @@ void ClientSession::pump() {
     if (closing_) break;
     if (r.kind == http::ParseResult::kError) {
       spdlog::info("client {}: malformed request ({}): {}", client_text_, r.status, r.reason);
-      if (ex_.active && ex_.response_started) {
+      if (ex_ && ex_->active && ex_->response_started) {
         abort();
       } else {
-        if (!ex_.active) {
-          ex_ = Exchange();
-          ex_.active = true;
-          ex_.start_time = wall_now();
-          ex_.start_ms = uv_now(w_.loop());
-          ex_.req.method = parser_.head().method;
+        if (!ex_ || !ex_->active) {
+          new_exchange();
+          ex_->active = true;
+          ex_->start_time = wall_now();
+          ex_->start_ms = uv_now(w_.loop());
+          ex_->req.method = parser_.head().method;
         }
-        ex_.request_done = true;
+        ex_->request_done = true;
         reject(r.status, "malformed request: " + r.reason, "NONE_NONE", true);
       }
       break;
@@ -204,8 +238,8 @@ void ClientSession::pump() {
     if (r.kind == http::ParseResult::kUpgrade) {
       // CONNECT: whatever follows the request head belongs to the tunnel.
       for (auto& u : unparsed_) {
-        ex_.pending_bytes += u.size;
-        ex_.pending.push_back(std::move(u));
+        ex_->pending_bytes += u.size;
+        ex_->pending.push_back(std::move(u));
       }
       unparsed_.clear();
       unparsed_bytes_ = 0;
@@ -227,20 +261,19 @@ void ClientSession::pump() {
 
 int ClientSession::on_message_head(http::MessageHead& head) {
   if (closing_) return -1;
-  ex_ = Exchange();
-  ++ex_gen_;
-  ex_.active = true;
-  ex_.start_time = wall_now();
-  ex_.start_ms = uv_now(w_.loop());
-  ex_.req = std::move(head);
+  new_exchange();
+  ex_->active = true;
+  ex_->start_time = wall_now();
+  ex_->start_ms = uv_now(w_.loop());
+  ex_->req = std::move(head);
   settings_ = w_.settings();
   ++w_.counters().requests;
-  auto& req = ex_.req;
-  ex_.url_text = req.target;
-  ex_.head_request = req.method == "HEAD";
-  ex_.close_after = !req.keep_alive || w_.shutting_down();
-  ex_.has_body = req.chunked || (req.has_length && req.content_length > 0);
-  if (ex_.has_body && !req.is_connect) {
+  auto& req = ex_->req;
+  ex_->url_text = req.target;
+  ex_->head_request = req.method == "HEAD";
+  ex_->close_after = !req.keep_alive || w_.shutting_down();
+  ex_->has_body = req.chunked || (req.has_length && req.content_length > 0);
+  if (ex_->has_body && !req.is_connect) {
     set_timer(static_cast<std::uint64_t>(settings_->config.proxy.body_timeout * 1000), Phase::kBody);
   } else {
     uv_timer_stop(&timer_);
@@ -283,8 +316,8 @@ int ClientSession::on_message_head(http::MessageHead& head) {
       reject(400, "The request target is not a valid absolute URL.", "NONE_NONE");
     return 0;
   }
-  ex_.url = *url;
-  ex_.url_text = url->to_string();
+  ex_->url = *url;
+  ex_->url_text = url->to_string();
   // Forwarding loop: our own name already in Via.
   if (cfg.via) {
     std::string via = req.headers.joined("Via");
@@ -307,12 +340,12 @@ int ClientSession::on_message_head(http::MessageHead& head) {
       auto [p, ec] = std::from_chars(mf->data(), mf->data() + mf->size(), n);
       if (ec == std::errc() && p == mf->data() + mf->size()) {
         if (n == 0) {
-          ex_.discard_body = true;
-          ex_.status = 200;
-          ex_.code = "TCP_MISS";
+          ex_->discard_body = true;
+          ex_->status = 200;
+          ex_->code = "TCP_MISS";
           std::string resp;
           if (req.method == "OPTIONS") {
-            resp = http::simple_response(200, "text/plain", "", ex_.close_after, false,
+            resp = http::simple_response(200, "text/plain", "", ex_->close_after, false,
                                          "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, TRACE, CONNECT\r\n");
           } else {
             std::string echo = req.method + " " + req.target + " HTTP/" + std::to_string(req.major) + "." +
@@ -321,9 +354,9 @@ int ClientSession::on_message_head(http::MessageHead& head) {
             strip_trace_secrets(shown);
             shown.serialize(echo);
             echo += "\r\n";
-            resp = http::simple_response(200, "message/http", echo, ex_.close_after);
+            resp = http::simple_response(200, "message/http", echo, ex_->close_after);
           }
-          ex_.response_started = ex_.response_done = true;
+          ex_->response_started = ex_->response_done = true;
           send_to_client({slice_of(resp)});
           return 0;
         }
@@ -335,14 +368,14 @@ int ClientSession::on_message_head(http::MessageHead& head) {
     handle_purge();
     return 0;
   }
-  if (!settings_->rules.target_allowed(ex_.url.host, ex_.url.port, client_ip_)) {
-    reject(403, "Access to " + ex_.url.host + " is denied by this proxy's rules.", "TCP_DENIED");
+  if (!settings_->rules.target_allowed(ex_->url.host, ex_->url.port, client_ip_)) {
+    reject(403, "Access to " + ex_->url.host + " is denied by this proxy's rules.", "TCP_DENIED");
     return 0;
   }
   // A GET with a body is forwarded but never answered from or stored in the cache: the
   // body has no defined meaning (RFC 9110 §9.3.1) yet may change the answer, which the
   // cache key would not show.
-  if (w_.cache() && (req.method == "GET" || req.method == "HEAD") && !ex_.has_body) {
+  if (w_.cache() && (req.method == "GET" || req.method == "HEAD") && !ex_->has_body) {
     start_cache_lookup();
     return 0;
   }
@@ -352,28 +385,28 @@ int ClientSession::on_message_head(http::MessageHead& head) {
 
 int ClientSession::on_message_body(Slice body) {
   if (closing_) return -1;
-  ex_.body_in += body.size;
+  ex_->body_in += body.size;
   auto max = settings_->config.proxy.max_request_body;
-  if (max && ex_.body_in > max && !ex_.discard_body) {
-    if (!ex_.response_started) {
-      if (ex_.origin) {
-        ex_.origin->close();
-        ex_.origin = nullptr;
+  if (max && ex_->body_in > max && !ex_->discard_body) {
+    if (!ex_->response_started) {
+      if (ex_->origin) {
+        ex_->origin->close();
+        ex_->origin = nullptr;
       }
-      ex_.resolving.reset();
+      ex_->resolving.reset();
       reject(413, "The request body is larger than this proxy accepts.", "NONE_NONE", true);
     } else {
       abort();
     }
     return closing_ ? -1 : 0;
   }
-  if (ex_.discard_body) return 0;
-  if (ex_.origin && ex_.origin_head_sent) {
+  if (ex_->discard_body) return 0;
+  if (ex_->origin && ex_->origin_head_sent) {
     forward_body(body);
   } else {
-    ex_.pending_bytes += body.size;
-    ex_.pending.push_back(std::move(body));
-    if (ex_.pending_bytes > kHighWater) {
+    ex_->pending_bytes += body.size;
+    ex_->pending.push_back(std::move(body));
+    if (ex_->pending_bytes > kHighWater) {
       block_reading_ |= kBlockBackpressure;
       update_reading();
     }
@@ -383,15 +416,15 @@ int ClientSession::on_message_body(Slice body) {
 
 int ClientSession::on_message_end() {
   if (closing_) return -1;
-  ex_.request_done = true;
-  if (ex_.tunnel) return 0;  // llhttp stops with HPE_PAUSED_UPGRADE
+  ex_->request_done = true;
+  if (ex_->tunnel) return 0;  // llhttp stops with HPE_PAUSED_UPGRADE
   if (phase_ == Phase::kBody) {
     uv_timer_stop(&timer_);
     phase_ = Phase::kWaiting;
   }
-  if (!ex_.discard_body && ex_.origin && ex_.origin_head_sent && ex_.to_origin_chunked && !ex_.origin_body_done) {
-    ex_.origin_body_done = true;
-    ex_.origin->write({slice_of("0\r\n\r\n")});
+  if (!ex_->discard_body && ex_->origin && ex_->origin_head_sent && ex_->to_origin_chunked && !ex_->origin_body_done) {
+    ex_->origin_body_done = true;
+    ex_->origin->write({slice_of("0\r\n\r\n")});
   }
   return HPE_PAUSED;  // the next pipelined request waits for this response (see pump)
 }
@@ -399,43 +432,43 @@ int ClientSession::on_message_end() {
 // ---------------------------------------------------------------- local answers
 
 void ClientSession::reject(int status, const std::string& detail, const char* code, bool close) {
-  ex_.discard_body = true;
-  ex_.status = status;
-  ex_.code = code;
-  if (close || ex_.close_after) ex_.close_after = true;
-  if (ex_.origin) {
-    ex_.origin->close();
-    ex_.origin = nullptr;
+  ex_->discard_body = true;
+  ex_->status = status;
+  ex_->code = code;
+  if (close || ex_->close_after) ex_->close_after = true;
+  if (ex_->origin) {
+    ex_->origin->close();
+    ex_->origin = nullptr;
   }
-  ex_.resolving.reset();
+  ex_->resolving.reset();
   if (status >= 500 || status == 400 || status == 413)
-    spdlog::info("client {}: {} {} -> {}: {}", client_text_, ex_.req.method, ex_.url_text, status, detail);
+    spdlog::info("client {}: {} {} -> {}: {}", client_text_, ex_->req.method, ex_->url_text, status, detail);
   else
-    spdlog::debug("client {}: {} {} -> {}: {}", client_text_, ex_.req.method, ex_.url_text, status, detail);
-  ex_.response_started = ex_.response_done = true;
-  ex_.content_type = "text/html";
-  send_to_client({slice_of(http::error_response(status, detail, settings_->config.server.name, ex_.close_after,
-                                                 ex_.head_request))});
+    spdlog::debug("client {}: {} {} -> {}: {}", client_text_, ex_->req.method, ex_->url_text, status, detail);
+  ex_->response_started = ex_->response_done = true;
+  ex_->content_type = "text/html";
+  send_to_client({slice_of(http::error_response(status, detail, settings_->config.server.name, ex_->close_after,
+                                                 ex_->head_request))});
   maybe_finish();
 }
 
 void ClientSession::handle_local() {
-  ex_.discard_body = true;
-  const auto& target = ex_.req.target;
+  ex_->discard_body = true;
+  const auto& target = ex_->req.target;
   std::string path = target.substr(0, target.find('?'));
-  ex_.url_text = target;
-  if (target == "*" && ex_.req.method == "OPTIONS") {
-    ex_.status = 200;
-    ex_.code = "TCP_MISS";
-    ex_.response_started = ex_.response_done = true;
-    send_to_client({slice_of(http::simple_response(200, "text/plain", "", ex_.close_after, false,
+  ex_->url_text = target;
+  if (target == "*" && ex_->req.method == "OPTIONS") {
+    ex_->status = 200;
+    ex_->code = "TCP_MISS";
+    ex_->response_started = ex_->response_done = true;
+    send_to_client({slice_of(http::simple_response(200, "text/plain", "", ex_->close_after, false,
                                                    "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, TRACE, CONNECT\r\n"))});
-  } else if (path == "/health" && (ex_.req.method == "GET" || ex_.req.method == "HEAD")) {
-    ex_.status = 200;
-    ex_.code = "TCP_MISS";
-    ex_.content_type = "text/plain";
-    ex_.response_started = ex_.response_done = true;
-    send_to_client({slice_of(http::simple_response(200, "text/plain", "ok\n", ex_.close_after, ex_.head_request))});
+  } else if (path == "/health" && (ex_->req.method == "GET" || ex_->req.method == "HEAD")) {
+    ex_->status = 200;
+    ex_->code = "TCP_MISS";
+    ex_->content_type = "text/plain";
+    ex_->response_started = ex_->response_done = true;
+    send_to_client({slice_of(http::simple_response(200, "text/plain", "ok\n", ex_->close_after, ex_->head_request))});
   } else {
     reject(404, "No such page on this proxy: " + path, "TCP_MISS");
     return;
@@ -446,17 +479,17 @@ void ClientSession::handle_local() {
 // ---------------------------------------------------------------- forwarding
 
 void ClientSession::handle_connect() {
-  ex_.tunnel = true;
-  ex_.code = "TCP_TUNNEL";
-  ex_.discard_body = true;
-  auto url = http::parse_authority(ex_.req.target);
+  ex_->tunnel = true;
+  ex_->code = "TCP_TUNNEL";
+  ex_->discard_body = true;
+  auto url = http::parse_authority(ex_->req.target);
   if (!url) {
     reject(400, "CONNECT needs a host:port target.", "NONE_NONE", true);
     return;
   }
   url->scheme = "https";
-  ex_.url = *url;
-  ex_.url_text = ex_.req.target;
+  ex_->url = *url;
+  ex_->url_text = ex_->req.target;
   if (!settings_->rules.connect_port_allowed(url->port)) {
     reject(403, "CONNECT to port " + std::to_string(url->port) + " is not allowed.", "TCP_DENIED", true);
     return;
@@ -469,34 +502,34 @@ void ClientSession::handle_connect() {
 }
 
 void ClientSession::start_forward() {
-  if (auto lit = IpAddress::parse(ex_.url.host)) {
+  if (auto lit = IpAddress::parse(ex_->url.host)) {
     ResolveResult r;
     r.addresses.push_back(*lit);
     on_resolved(std::move(r));
     return;
   }
-  auto req = w_.resolver().resolve(w_.loop(), ex_.url.host, [this](ResolveResult r) {
-    ex_.resolving.reset();  // finished: the handle no longer refers to the lookup
+  auto req = w_.resolver().resolve(w_.loop(), ex_->url.host, [this](ResolveResult r) {
+    ex_->resolving.reset();  // finished: the handle no longer refers to the lookup
     on_resolved(std::move(r));
   });
-  if (req && ex_.active && !ex_.origin && !ex_.response_started) ex_.resolving = std::move(req);
+  if (req && ex_->active && !ex_->origin && !ex_->response_started) ex_->resolving = std::move(req);
 }
 
 void ClientSession::on_resolved(ResolveResult r) {
   if (closing_) return;
   if (r.status != 0) {
-    reject(502, "Cannot resolve " + ex_.url.host + ": " + r.error, "TCP_MISS", ex_.tunnel);
+    reject(502, "Cannot resolve " + ex_->url.host + ": " + r.error, "TCP_MISS", ex_->tunnel);
     return;
   }
   bool any_denied = false;
   for (auto& a : r.addresses) {
-    if (settings_->rules.address_allowed(a, ex_.url.port, client_ip_)) ex_.addrs.push_back(a);
+    if (settings_->rules.address_allowed(a, ex_->url.port, client_ip_)) ex_->addrs.push_back(a);
     else any_denied = true;
   }
-  if (ex_.addrs.empty()) {
+  if (ex_->addrs.empty()) {
     reject(any_denied ? 403 : 502,
-           any_denied ? "Access to " + ex_.url.host + " is denied by this proxy's rules." : "No address for " + ex_.url.host,
-           any_denied ? "TCP_DENIED" : "TCP_MISS", ex_.tunnel);
+           any_denied ? "Access to " + ex_->url.host + " is denied by this proxy's rules." : "No address for " + ex_->url.host,
+           any_denied ? "TCP_DENIED" : "TCP_MISS", ex_->tunnel);
     return;
   }
   connect_next();
@@ -504,37 +537,37 @@ void ClientSession::on_resolved(ResolveResult r) {
 
 void ClientSession::connect_next() {
   const auto& cfg = settings_->config;
-  std::string key = ex_.url.host + ":" + std::to_string(ex_.url.port);
-  OriginConnection* c = ex_.tunnel ? new OriginConnection(w_.pool(), key) : w_.pool().acquire(key);
-  ex_.origin = c;
-  ex_.origin_reused = c->reused();
-  ex_.origin_connected = false;
+  std::string key = ex_->url.host + ":" + std::to_string(ex_->url.port);
+  OriginConnection* c = ex_->tunnel ? new OriginConnection(w_.pool(), key) : w_.pool().acquire(key);
+  ex_->origin = c;
+  ex_->origin_reused = c->reused();
+  ex_->origin_connected = false;
   c->set_owner(this);
   if (c->connected()) {
     on_origin_connected();
     return;
   }
-  const IpAddress& a = ex_.addrs[ex_.next_addr++ % ex_.addrs.size()];
-  c->connect(a, ex_.url.port, cfg.origin.connect_timeout);
+  const IpAddress& a = ex_->addrs[ex_->next_addr++ % ex_->addrs.size()];
+  c->connect(a, ex_->url.port, cfg.origin.connect_timeout);
 }
 
 void ClientSession::on_origin_connected() {
-  if (closing_ || !ex_.origin) return;
-  ex_.origin_connected = true;
-  ex_.hierarchy = "HIER_DIRECT";
-  ex_.peer = ex_.origin->address().to_string();
-  if (ex_.tunnel) {
-    ex_.tunnel_open = true;
-    ex_.status = 200;
-    ex_.response_started = true;
+  if (closing_ || !ex_->origin) return;
+  ex_->origin_connected = true;
+  ex_->hierarchy = "HIER_DIRECT";
+  ex_->peer = ex_->origin->address().to_string();
+  if (ex_->tunnel) {
+    ex_->tunnel_open = true;
+    ex_->status = 200;
+    ex_->response_started = true;
     phase_ = Phase::kTunnel;
     uv_timer_stop(&timer_);
     send_to_client({slice_of("HTTP/1.1 200 Connection established\r\n\r\n")});
-    ex_.origin->start_raw(settings_->config.proxy.tunnel_idle_timeout);
-    if (!ex_.pending.empty()) {
-      ex_.origin->write(std::move(ex_.pending));
-      ex_.pending.clear();
-      ex_.pending_bytes = 0;
+    ex_->origin->start_raw(settings_->config.proxy.tunnel_idle_timeout);
+    if (!ex_->pending.empty()) {
+      ex_->origin->write(std::move(ex_->pending));
+      ex_->pending.clear();
+      ex_->pending_bytes = 0;
     }
     block_reading_ &= ~kBlockBackpressure;
     update_reading();
@@ -544,7 +577,7 @@ void ClientSession::on_origin_connected() {
 }
 
 void ClientSession::send_request_head() {
-  auto& req = ex_.req;
+  auto& req = ex_->req;
   const auto& cfg = settings_->config;
   http::HeaderList h = req.headers;
   h.remove_hop_by_hop();
@@ -553,15 +586,15 @@ void ClientSession::send_request_head() {
   head.reserve(512);
   head += req.method;
   head += ' ';
-  head += ex_.url.path;
+  head += ex_->url.path;
   head += " HTTP/1.1\r\nHost: ";
-  head += ex_.url.authority();
+  head += ex_->url.authority();
   head += "\r\n";
   if (req.chunked) h.remove("Content-Length");
   if (cfg.proxy.via) http::append_via(h, req.major, req.minor, cfg.server.name);
-  if (ex_.revalidating) add_revalidation_headers(h);
+  if (ex_->revalidating) add_revalidation_headers(h);
   if (req.method == "TRACE") strip_trace_secrets(h);  // the origin echoes what it gets
-  ex_.request_time = static_cast<std::int64_t>(std::time(nullptr));
+  ex_->request_time = static_cast<std::int64_t>(std::time(nullptr));
   const auto& ff = cfg.proxy.forwarded_for;
   if (ff != "transparent") {
     std::string xff = h.joined("X-Forwarded-For");
@@ -569,36 +602,36 @@ void ClientSession::send_request_head() {
     if (ff != "delete") h.add("X-Forwarded-For", (xff.empty() ? "" : xff + ", ") + (ff == "on" ? client_text_ : "unknown"));
   }
   h.serialize(head);
-  ex_.to_origin_chunked = req.chunked;
+  ex_->to_origin_chunked = req.chunked;
   if (req.chunked) {  // the client's codings go on as sent ("gzip, chunked" stays so)
     head += "Transfer-Encoding: ";
     if (!req.transfer_codings.empty()) head += req.transfer_codings + ", ";
     head += "chunked\r\n";
   }
   head += "\r\n";
-  ex_.origin->begin_exchange(ex_.head_request, cfg.origin.read_timeout);
+  ex_->origin->begin_exchange(ex_->head_request, cfg.origin.read_timeout);
   std::vector<Slice> out;
   out.push_back(slice_of(head));
-  ex_.origin_head_sent = true;
-  auto pending = std::move(ex_.pending);
-  ex_.pending.clear();
-  ex_.pending_bytes = 0;
+  ex_->origin_head_sent = true;
+  auto pending = std::move(ex_->pending);
+  ex_->pending.clear();
+  ex_->pending_bytes = 0;
   for (auto& s : pending) {
-    if (ex_.to_origin_chunked) {
+    if (ex_->to_origin_chunked) {
       out.push_back(slice_of(hex(s.size)));
-      ex_.body_sent += s.size;
+      ex_->body_sent += s.size;
       out.push_back(std::move(s));
       out.push_back(slice_of("\r\n"));
     } else {
-      ex_.body_sent += s.size;
+      ex_->body_sent += s.size;
       out.push_back(std::move(s));
     }
   }
-  if (ex_.request_done && ex_.to_origin_chunked && !ex_.origin_body_done) {
-    ex_.origin_body_done = true;
+  if (ex_->request_done && ex_->to_origin_chunked && !ex_->origin_body_done) {
+    ex_->origin_body_done = true;
     out.push_back(slice_of("0\r\n\r\n"));
   }
-  ex_.origin->write(std::move(out));
+  ex_->origin->write(std::move(out));
   if (block_reading_ & kBlockBackpressure) {
     block_reading_ &= ~kBlockBackpressure;
     update_reading();
@@ -607,24 +640,24 @@ void ClientSession::send_request_head() {
 
 void ClientSession::forward_body(const Slice& s) {
   std::vector<Slice> out;
-  if (ex_.to_origin_chunked) {
+  if (ex_->to_origin_chunked) {
     out.push_back(slice_of(hex(s.size)));
     out.push_back(s);
     out.push_back(slice_of("\r\n"));
   } else {
     out.push_back(s);
   }
-  ex_.body_sent += s.size;
-  ex_.origin->write(std::move(out));
-  if (ex_.origin && ex_.origin->write_queue_size() > kHighWater) {
+  ex_->body_sent += s.size;
+  ex_->origin->write(std::move(out));
+  if (ex_->origin && ex_->origin->write_queue_size() > kHighWater) {
     block_reading_ |= kBlockBackpressure;
     update_reading();
   }
 }
 
 void ClientSession::on_origin_write_done() {
-  if (closing_ || !ex_.origin) return;
-  if ((block_reading_ & kBlockBackpressure) && ex_.origin->write_queue_size() < kLowWater) {
+  if (closing_ || !ex_->origin) return;
+  if ((block_reading_ & kBlockBackpressure) && ex_->origin->write_queue_size() < kLowWater) {
     block_reading_ &= ~kBlockBackpressure;
     update_reading();
   }
@@ -633,7 +666,7 @@ void ClientSession::on_origin_write_done() {
 void ClientSession::on_origin_interim(http::MessageHead& head) {
   if (closing_) return;
   batching_ = true;
-  if (ex_.req.minor == 0) return;  // HTTP/1.0 clients get no 1xx (RFC 9110 §15.2)
+  if (ex_->req.minor == 0) return;  // HTTP/1.0 clients get no 1xx (RFC 9110 §15.2)
   http::ResponseHead interim{head.status, head.reason, std::move(head.headers)};
   interim.headers.remove_hop_by_hop();
   interim.headers.remove("Content-Length");
@@ -645,78 +678,78 @@ void ClientSession::on_origin_interim(http::MessageHead& head) {
 int ClientSession::on_origin_head(http::MessageHead& head) {
   if (closing_) return -1;
   batching_ = true;
-  auto& req = ex_.req;
+  auto& req = ex_->req;
   if (auto* cache = w_.cache()) {
-    if (ex_.revalidating) {
+    if (ex_->revalidating) {
       if (head.status == 304) {
         refresh_from_304(head);
-        ex_.absorb = true;  // the stored body answers the client (see on_origin_end)
+        ex_->absorb = true;  // the stored body answers the client (see on_origin_end)
         return 0;
       }
-      if (head.status >= 500 && http::stale_if_error_allows(*ex_.stale_meta, ex_.req_cc, std::time(nullptr))) {
-        ex_.absorb = true;
-        ex_.serve_stale_on_end = true;
+      if (head.status >= 500 && http::stale_if_error_allows(*ex_->stale_meta, ex_->req_cc, std::time(nullptr))) {
+        ex_->absorb = true;
+        ex_->serve_stale_on_end = true;
         return 0;
       }
-      ex_.code = "TCP_REFRESH_MODIFIED";
+      ex_->code = "TCP_REFRESH_MODIFIED";
     }
-    if (ex_.cache_get && ex_.req.method == "GET") begin_storing(head);
+    if (ex_->cache_get && ex_->req.method == "GET") begin_storing(head);
     else invalidate_after_unsafe(head);
     (void)cache;
   }
-  ex_.status = head.status;
-  ex_.origin_length_known = head.has_length && !head.chunked;
-  if (auto* ct = head.headers.find("Content-Type")) ex_.content_type = *ct;
+  ex_->status = head.status;
+  ex_->origin_length_known = head.has_length && !head.chunked;
+  if (auto* ct = head.headers.find("Content-Type")) ex_->content_type = *ct;
   http::HeaderList h = std::move(head.headers);
   h.remove_hop_by_hop();
-  bool no_body = ex_.head_request || head.status == 204 || head.status == 304;
+  bool no_body = ex_->head_request || head.status == 204 || head.status == 304;
   if (head.status == 204) h.remove("Content-Length");  // RFC 9110 §8.6: never on a 204
   if (!no_body) {
     if (!head.transfer_codings.empty() && req.minor == 0) {
       // The body stays coded (gzip, ...) and an HTTP/1.0 client cannot be told so (RFC 9112
       // §6.1: no Transfer-Encoding to 1.0); relaying it would hand over a corrupt body.
       spdlog::info("client {}: {} {}: response uses transfer coding \"{}\", which an HTTP/1.0 client cannot receive",
-                   client_text_, req.method, ex_.url_text, head.transfer_codings);
+                   client_text_, req.method, ex_->url_text, head.transfer_codings);
       return -1;
     }
     if (head.has_length && !head.chunked) {
       // Content-Length passes through unchanged.
     } else {
       h.remove("Content-Length");
-      if (req.minor >= 1) ex_.chunked_out = true;
-      else ex_.close_after = true;  // HTTP/1.0 client: the end of the body is the close
+      if (req.minor >= 1) ex_->chunked_out = true;
+      else ex_->close_after = true;  // HTTP/1.0 client: the end of the body is the close
     }
   }
   if (settings_->config.proxy.via) http::append_via(h, head.major, head.minor, settings_->config.server.name);
   if (w_.cache()) {
     h.remove("X-Cache");
     h.add("X-Cache", "MISS from " + settings_->config.server.name);
-    std::string cs = ex_.cache_status.empty() ? settings_->config.server.name + "; fwd=" +
-                                                    (ex_.cache_get ? "uri-miss" : "method")
-                                              : ex_.cache_status;
+    std::string cs = ex_->cache_status.empty() ? settings_->config.server.name + "; fwd=" +
+                                                    (ex_->cache_get ? "uri-miss" : "method")
+                                              : ex_->cache_status;
     std::string prior = h.joined("Cache-Status");
     h.remove("Cache-Status");
     h.add("Cache-Status", (prior.empty() ? "" : prior + ", ") + cs);
   }
-  if (w_.shutting_down()) ex_.close_after = true;
+  if (w_.shutting_down()) ex_->close_after = true;
   http::Http1Framing framing;
-  framing.chunked = ex_.chunked_out;
+  framing.chunked = ex_->chunked_out;
   framing.transfer_codings = head.transfer_codings;  // the body is still coded with these
-  framing.close = ex_.close_after;
+  framing.close = ex_->close_after;
   framing.client_http10 = req.minor == 0;
-  ex_.response_started = true;
+  ex_->response_started = true;
   send_to_client({slice_of(http::write_response_head({head.status, head.reason, std::move(h)}, framing))});
   return 0;
 }
 
 int ClientSession::on_origin_body(Slice body) {
   if (closing_) return -1;
-  if (ex_.absorb) return 0;
-  if (ex_.writer && ex_.writer.append(body.view()) != cache::Status::kOk) ex_.writer.abort();
-  if (ex_.follows_own_writer) return 0;  // the client reads the stored copy (pump_reader)
-  ex_.body_relayed += body.size;
+  if (ex_->absorb) return 0;
+  if (ex_->writer && ex_->writer.append(body.view()) != cache::Status::kOk) ex_->writer.abort();
+  if (ex_->follows_own_writer) return 0;  // the client reads the stored copy (pump_reader)
+  ex_->body_relayed += body.size;
   batching_ = true;
-  if (ex_.chunked_out) {
+  if (ex_->chunked_out) {
     std::size_t n = body.size;
     send_to_client({slice_of(hex(n)), std::move(body), slice_of("\r\n")});
   } else {
@@ -727,36 +760,36 @@ int ClientSession::on_origin_body(Slice body) {
 
 int ClientSession::on_origin_end() {
   if (closing_) return -1;
-  if (ex_.absorb && ex_.origin) {
+  if (ex_->absorb && ex_->origin) {
     // Revalidation answered (304) or failed with stale-if-error: serve the stored body.
-    OriginConnection* c = ex_.origin;
-    ex_.origin = nullptr;
-    if (ex_.request_done) c->release_to_pool();
+    OriginConnection* c = ex_->origin;
+    ex_->origin = nullptr;
+    if (ex_->request_done) c->release_to_pool();
     else c->close();
     std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
     const auto& name = settings_->config.server.name;
-    auto meta = *ex_.stale_meta;
+    auto meta = *ex_->stale_meta;
     std::int64_t age = http::current_age(meta, now);
-    if (ex_.serve_stale_on_end)
-      serve_stored(ex_.stale, meta, age, "TCP_REFRESH_FAIL_OLD", name + "; fwd=stale; detail=stale-if-error");
+    if (ex_->serve_stale_on_end)
+      serve_stored(ex_->stale, meta, age, "TCP_REFRESH_FAIL_OLD", name + "; fwd=stale; detail=stale-if-error");
     else
-      serve_stored(ex_.stale, meta, age, "TCP_REFRESH_UNMODIFIED", name + "; fwd=stale; fwd-status=304");
+      serve_stored(ex_->stale, meta, age, "TCP_REFRESH_UNMODIFIED", name + "; fwd=stale; fwd-status=304");
     return 0;
   }
-  if (ex_.writer) {
-    auto st = ex_.writer.commit();
-    if (st != cache::Status::kOk) spdlog::debug("http cache: {} not stored: {}", ex_.url_text, cache::status_name(st));
+  if (ex_->writer) {
+    auto st = ex_->writer.commit();
+    if (st != cache::Status::kOk) spdlog::debug("http cache: {} not stored: {}", ex_->url_text, cache::status_name(st));
   }
-  if (ex_.chunked_out) send_to_client({slice_of("0\r\n\r\n")});
+  if (ex_->chunked_out) send_to_client({slice_of("0\r\n\r\n")});
   // A client reading the stored copy is done when its reader reaches the end.
-  if (!ex_.follows_own_writer) ex_.response_done = true;
-  if (ex_.origin) {
-    OriginConnection* c = ex_.origin;
-    ex_.origin = nullptr;
+  if (!ex_->follows_own_writer) ex_->response_done = true;
+  if (ex_->origin) {
+    OriginConnection* c = ex_->origin;
+    ex_->origin = nullptr;
     origin_paused_ = false;
-    if (ex_.request_done && (!ex_.to_origin_chunked || ex_.origin_body_done)) c->release_to_pool();
+    if (ex_->request_done && (!ex_->to_origin_chunked || ex_->origin_body_done)) c->release_to_pool();
     else {
-      ex_.discard_body = true;  // the origin answered early; drop the rest of the body
+      ex_->discard_body = true;  // the origin answered early; drop the rest of the body
       c->close();
     }
   }
@@ -771,8 +804,8 @@ void ClientSession::on_origin_raw(Slice data) {
 
 void ClientSession::on_origin_eof() {
   if (closing_) return;
-  ex_.origin_eof = true;
-  if (ex_.client_eof) {
+  ex_->origin_eof = true;
+  if (ex_->client_eof) {
     abort();
     return;
   }
@@ -783,51 +816,51 @@ void ClientSession::on_origin_eof() {
 
 void ClientSession::on_origin_error(int uv_status, bool timeout, const std::string& what) {
   if (closing_) return;
-  ex_.origin = nullptr;  // it closed itself
+  ex_->origin = nullptr;  // it closed itself
   origin_paused_ = false;
-  if (ex_.tunnel && ex_.tunnel_open) {
-    spdlog::debug("client {}: tunnel {} ended: {}", client_text_, ex_.url_text, what);
+  if (ex_->tunnel && ex_->tunnel_open) {
+    spdlog::debug("client {}: tunnel {} ended: {}", client_text_, ex_->url_text, what);
     abort();
     return;
   }
-  if (ex_.response_started) {
-    spdlog::info("client {}: {} {}: origin failed mid-response: {}", client_text_, ex_.req.method, ex_.url_text, what);
-    ex_.code = "TCP_MISS_ABORTED";
+  if (ex_->response_started) {
+    spdlog::info("client {}: {} {}: origin failed mid-response: {}", client_text_, ex_->req.method, ex_->url_text, what);
+    ex_->code = "TCP_MISS_ABORTED";
     abort();
     return;
   }
   // A pooled connection the origin had already closed: retry once on a fresh one.
-  if (ex_.origin_reused && !ex_.retried && idempotent(ex_.req.method) && ex_.body_sent == 0 && !timeout) {
-    ex_.retried = true;
-    ex_.origin_head_sent = false;
+  if (ex_->origin_reused && !ex_->retried && idempotent(ex_->req.method) && ex_->body_sent == 0 && !timeout) {
+    ex_->retried = true;
+    ex_->origin_head_sent = false;
     connect_next();
     return;
   }
   // Connection refused or timed out: try the host's other addresses.
-  if (!ex_.origin_connected && ex_.next_addr < ex_.addrs.size() && ex_.body_sent == 0) {
-    ex_.origin_head_sent = false;
+  if (!ex_->origin_connected && ex_->next_addr < ex_->addrs.size() && ex_->body_sent == 0) {
+    ex_->origin_head_sent = false;
     connect_next();
     return;
   }
   (void)uv_status;
-  if (ex_.revalidating && ex_.stale_meta) {
+  if (ex_->revalidating && ex_->stale_meta) {
     std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
     const auto& name = settings_->config.server.name;
-    if (http::stale_if_error_allows(*ex_.stale_meta, ex_.req_cc, now)) {
-      serve_stored(ex_.stale, *ex_.stale_meta, http::current_age(*ex_.stale_meta, now), "TCP_REFRESH_FAIL_OLD",
+    if (http::stale_if_error_allows(*ex_->stale_meta, ex_->req_cc, now)) {
+      serve_stored(ex_->stale, *ex_->stale_meta, http::current_age(*ex_->stale_meta, now), "TCP_REFRESH_FAIL_OLD",
                    name + "; fwd=stale; detail=stale-if-error");
       return;
     }
     // must-revalidate (or no permission to serve stale): RFC 9111 §4.2.4 / §5.2.2.2 → 504.
-    reject(504, "The cached response is stale and the origin server " + ex_.url.authority() +
+    reject(504, "The cached response is stale and the origin server " + ex_->url.authority() +
                     " cannot be reached to revalidate it (" + what + ").",
            "TCP_REFRESH_FAIL_ERR");
     return;
   }
   if (timeout)
-    reject(504, "The origin server " + ex_.url.authority() + " did not answer in time (" + what + ").", "TCP_MISS", ex_.tunnel);
+    reject(504, "The origin server " + ex_->url.authority() + " did not answer in time (" + what + ").", "TCP_MISS", ex_->tunnel);
   else
-    reject(502, "Cannot get a valid answer from " + ex_.url.authority() + ": " + what + ".", "TCP_MISS", ex_.tunnel);
+    reject(502, "Cannot get a valid answer from " + ex_->url.authority() + ": " + what + ".", "TCP_MISS", ex_->tunnel);
 }
 
 // ---------------------------------------------------------------- writing, ending
@@ -835,7 +868,7 @@ void ClientSession::on_origin_error(int uv_status, bool timeout, const std::stri
 void ClientSession::send_to_client(std::vector<Slice> slices) {
   if (closing_) return;
   for (auto& s : slices) {
-    ex_.bytes_out += s.size;
+    if (ex_) ex_->bytes_out += s.size;
     out_bytes_ += s.size;
     out_.push_back(std::move(s));
   }
@@ -856,9 +889,9 @@ void ClientSession::flush_client() {
   }
   auto q = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(tcp_));
   if (q > 0) watch_write_progress();
-  if (q > kHighWater && ex_.origin && !origin_paused_ && !ex_.follows_own_writer && !follow_own_writer()) {
+  if (q > kHighWater && ex_ && ex_->origin && !origin_paused_ && !ex_->follows_own_writer && !follow_own_writer()) {
     origin_paused_ = true;
-    ex_.origin->pause_reading();
+    ex_->origin->pause_reading();
   }
 }
 
@@ -896,56 +929,54 @@ void ClientSession::on_client_write_done(int status) {
     uv_timer_stop(write_timer_);
     if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(tcp_)) > 0) watch_write_progress();
   }
-  if (origin_paused_ && ex_.origin &&
+  if (origin_paused_ && ex_ && ex_->origin &&
       uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(tcp_)) < kLowWater) {
     origin_paused_ = false;
-    ex_.origin->resume_reading();
+    ex_->origin->resume_reading();
   }
-  if (ex_.reader_waiting && uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(tcp_)) < kLowWater)
+  if (ex_ && ex_->reader_waiting && uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(tcp_)) < kLowWater)
     pump_reader();
 }
 
 void ClientSession::maybe_finish() {
-  if (closing_ || !ex_.active || ex_.tunnel) {
-    if (ex_.tunnel && ex_.response_done && !closing_) close_after_flush();
+  if (closing_ || !ex_ || !ex_->active || ex_->tunnel) {
+    if (ex_ && ex_->tunnel && ex_->response_done && !closing_) close_after_flush();
     return;
   }
-  if (!ex_.response_done) return;
-  if (!ex_.request_done && !ex_.close_after) return;
+  if (!ex_->response_done) return;
+  if (!ex_->request_done && !ex_->close_after) return;
   finish_exchange();
 }
 
 void ClientSession::log_exchange() {
   AccessLogEntry e;
-  e.start_time = ex_.start_time;
-  e.elapsed_ms = static_cast<long long>(uv_now(w_.loop()) - ex_.start_ms);
+  e.start_time = ex_->start_time;
+  e.elapsed_ms = static_cast<long long>(uv_now(w_.loop()) - ex_->start_ms);
   e.client = client_text_;
-  e.code = ex_.code;
-  e.status = ex_.status;
-  e.bytes = ex_.bytes_out;
-  e.method = ex_.req.method;
-  e.url = ex_.url_text;
-  e.hierarchy = ex_.hierarchy;
-  e.peer = ex_.peer;
-  e.content_type = ex_.content_type;
+  e.code = ex_->code;
+  e.status = ex_->status;
+  e.bytes = ex_->bytes_out;
+  e.method = ex_->req.method;
+  e.url = ex_->url_text;
+  e.hierarchy = ex_->hierarchy;
+  e.peer = ex_->peer;
+  e.content_type = ex_->content_type;
   w_.access_log().add(e);
 }
 
 void ClientSession::finish_exchange() {
   end_cache_participation();
   log_exchange();
-  ex_.active = false;
-  if (ex_.origin) {
-    ex_.origin->close();
-    ex_.origin = nullptr;
+  ex_->active = false;
+  if (ex_->origin) {
+    ex_->origin->close();
+    ex_->origin = nullptr;
   }
-  if (ex_.close_after || w_.shutting_down()) {
+  if (ex_->close_after || w_.shutting_down()) {
     close_after_flush();
     return;
   }
-  bool keep = !ex_.close_after;
-  ex_ = Exchange();
-  (void)keep;
+  release_exchange();
   set_timer(static_cast<std::uint64_t>(settings_->config.proxy.idle_timeout * 1000), Phase::kIdle);
   if (parser_paused_) {
     parser_.resume();
@@ -963,9 +994,9 @@ void ClientSession::close_after_flush() {
   // discarding) for a moment so that unread request bytes do not make the kernel reset
   // the connection before the client has read the response.
   phase_ = Phase::kLingering;
-  if (ex_.origin) {
-    ex_.origin->close();
-    ex_.origin = nullptr;
+  if (ex_ && ex_->origin) {
+    ex_->origin->close();
+    ex_->origin = nullptr;
   }
   shutdown_req_.data = this;
   int rc = uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(tcp_), [](uv_shutdown_t*, int) {});
@@ -980,26 +1011,30 @@ void ClientSession::close_after_flush() {
 
 void ClientSession::on_shutdown() {
   if (closing_) return;
-  if (!ex_.active && unparsed_.empty() && phase_ == Phase::kIdle) {
+  if ((!ex_ || !ex_->active) && unparsed_.empty() && phase_ == Phase::kIdle) {
     abort();
     return;
   }
-  ex_.close_after = true;
+  // A request in progress ends with Connection: close; one still arriving sees
+  // shutting_down() when its head is parsed.
+  if (ex_) ex_->close_after = true;
 }
 
 void ClientSession::abort() {
   if (closing_) return;
-  if (ex_.active) {
-    if (!ex_.response_done && ex_.code == "TCP_MISS" && ex_.status) ex_.code = "TCP_MISS_ABORTED";
+  if (ex_ && ex_->active) {
+    if (!ex_->response_done && ex_->code == "TCP_MISS" && ex_->status) ex_->code = "TCP_MISS_ABORTED";
     log_exchange();
-    ex_.active = false;
+    ex_->active = false;
   }
   closing_ = true;
   end_cache_participation();
-  ex_.resolving.reset();
-  if (ex_.origin) {
-    ex_.origin->close();
-    ex_.origin = nullptr;
+  if (ex_) {
+    ex_->resolving.reset();
+    if (ex_->origin) {
+      ex_->origin->close();
+      ex_->origin = nullptr;
+    }
   }
   auto on_closed = [](uv_handle_t* h) {
     auto* self = static_cast<ClientSession*>(h->data);
@@ -1027,19 +1062,19 @@ void ClientSession::on_timer() {
   switch (phase_) {
     case Phase::kHead:
       spdlog::info("client {}: request header timeout", client_text_);
-      if (!ex_.active) {
-        ex_ = Exchange();
-        ex_.active = true;
-        ex_.start_time = wall_now();
-        ex_.start_ms = uv_now(w_.loop());
+      if (!ex_ || !ex_->active) {
+        new_exchange();
+        ex_->active = true;
+        ex_->start_time = wall_now();
+        ex_->start_ms = uv_now(w_.loop());
       }
-      ex_.request_done = true;
+      ex_->request_done = true;
       reject(408, "The request header was not received in time.", "NONE_NONE", true);
       break;
     case Phase::kBody:
       spdlog::info("client {}: request body timeout", client_text_);
-      if (!ex_.response_started) {
-        ex_.request_done = true;
+      if (!ex_->response_started) {
+        ex_->request_done = true;
         reject(408, "The request body was not received in time.", "NONE_NONE", true);
       } else {
         abort();

@@ -168,6 +168,9 @@ class ClientSession : private http::ParserListener, private OriginEvents {
   void end_cache_participation();
   void add_revalidation_headers(http::HeaderList& h);
 
+  static std::vector<std::unique_ptr<Exchange>>& exchange_free_list();
+  void new_exchange();      // ex_ = a fresh Exchange; bumps ex_gen_
+  void release_exchange();  // ex_ back to the free list; bumps ex_gen_
   void on_read(ssize_t nread);
   void pump();
   void handle_connect();
@@ -207,7 +210,10 @@ class ClientSession : private http::ParserListener, private OriginEvents {
   SliceQueue unparsed_;
   std::size_t unparsed_bytes_ = 0;
   Phase phase_ = Phase::kIdle;
-  Exchange ex_;
+  // The request in flight (and, after a Connection: close answer, the one that ended the
+  // connection). Null between requests: an idle keep-alive connection holds no request
+  // state. Exchanges are recycled through a per-thread free list.
+  std::unique_ptr<Exchange> ex_;
   unsigned block_reading_ = 0;  // reasons to stop reading the client (bit mask)
   bool reading_ = false;
   bool parser_paused_ = false;
