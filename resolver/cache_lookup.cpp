@@ -16,7 +16,8 @@ CacheAnswer lookup_in_cache(DnsCache& cache, const Question& q, std::uint64_t no
       out.resolution.why = "cached failure";
       return out;
     }
-    if (auto set = cache.get_rrset(at, q.type, now_ms)) {
+    // Only answers (RFC 2181 5.4.1): glue and a parent's NS sets are there to reach servers.
+    if (auto set = cache.get_rrset(at, q.type, now_ms, kAnswerTrust)) {
       set->append_to(&out.resolution.answer, set->ttl);
       out.complete = true;
       out.resolution.rcode = rcode::NOERROR;
@@ -29,7 +30,7 @@ CacheAnswer lookup_in_cache(DnsCache& cache, const Question& q, std::uint64_t no
       return out;
     }
     if (q.type == type::CNAME) break;
-    auto cname = cache.get_rrset(at, type::CNAME, now_ms);
+    auto cname = cache.get_rrset(at, type::CNAME, now_ms, kAnswerTrust);
     if (!cname || cname->rdata.empty()) break;
     cname->append_to(&out.resolution.answer, cname->ttl);
     at = std::get<RdataName>(cname->rdata.front()).name;

@@ -66,7 +66,7 @@ Delegation delegation_from_referral(const RRset& ns, const std::vector<RRset>& a
 std::optional<Delegation> delegation_from_cache(DnsCache& cache, const Name& qname, std::uint64_t now_ms) {
   Name at = qname;
   for (;;) {
-    if (auto ns = cache.get_rrset(at, type::NS, now_ms)) {
+    if (auto ns = cache.get_rrset(at, type::NS, now_ms, Trust::glue)) {
       Delegation d;
       d.zone = at;
       for (auto& rd : ns->rdata) {
@@ -74,7 +74,7 @@ std::optional<Delegation> delegation_from_cache(DnsCache& cache, const Name& qna
         if (!n || d.find(n->name)) continue;
         NameServer s{n->name, {}, false, false};
         for (std::uint16_t t : {type::A, type::AAAA})
-          if (auto addrs = cache.get_rrset(n->name, t, now_ms))
+          if (auto addrs = cache.get_rrset(n->name, t, now_ms, Trust::glue))
             for (auto& a : addrs->rdata) s.addresses.push_back(address_of(a));
         d.servers.push_back(std::move(s));
       }
@@ -86,7 +86,7 @@ std::optional<Delegation> delegation_from_cache(DnsCache& cache, const Name& qna
 }
 
 void cache_referral(DnsCache& cache, const RRset& ns, const std::vector<RRset>& additional, std::uint64_t now_ms) {
-  cache.put_rrset(ns, Trust::authority, now_ms);
+  cache.put_rrset(ns, Trust::referral, now_ms);
   cache_server_addresses(cache, ns, additional, ns.name, now_ms);
 }
 

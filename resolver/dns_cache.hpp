@@ -12,8 +12,17 @@
 
 namespace outpost::dns {
 
-// How much an RRset is believed (RFC 2181 5.4.1): better data replaces worse, never the reverse.
-enum class Trust : std::uint8_t { glue = 1, authority = 2, answer = 3, local = 4 };
+// How much an RRset is believed (RFC 2181 section 5.4.1): better data replaces worse, never
+// the reverse, and only data at kAnswerTrust or above is ever given as an answer.
+enum class Trust : std::uint8_t {
+  glue = 1,         // additional section (glue, server addresses): only to reach servers
+  referral = 2,     // a referral's NS set, the parent's copy: only to reach the child
+  answer_noaa = 3,  // answer section without AA (a forwarder's answer)
+  authority = 4,    // authority section of an authoritative answer (the zone's own NS set)
+  answer = 5,       // answer section of an authoritative answer
+  local = 6,
+};
+inline constexpr Trust kAnswerTrust = Trust::answer_noaa;
 
 struct CacheLimits {
   std::uint32_t min_ttl = 0;
@@ -42,8 +51,10 @@ class DnsCache {
   virtual ~DnsCache() = default;
   // `now_ms` is a monotonic clock in milliseconds; TTLs are clamped to the limits on insert.
   virtual void put_rrset(const RRset& set, Trust trust, std::uint64_t now_ms) = 0;
-  // The RRset with its TTL counted down; nullopt if absent or expired.
-  virtual std::optional<RRset> get_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms) = 0;
+  // The RRset with its TTL counted down; nullopt if absent, expired or trusted less than
+  // `at_least` (kAnswerTrust to answer from, Trust::glue to find servers).
+  virtual std::optional<RRset> get_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms,
+                                         Trust at_least) = 0;
   // NXDOMAIN covers every type of the name; NODATA only `type`.
   virtual void put_negative(const Name& name, std::uint16_t type, bool nxdomain, const std::optional<RRset>& soa,
                             std::uint32_t ttl, std::uint64_t now_ms) = 0;

@@ -79,7 +79,7 @@ Question priming_question() { return {Name::root(), type::NS, kClassIN}; }
 
 bool root_needs_priming(DnsCache& cache, std::uint64_t now_ms) {
   Question q = priming_question();
-  return !cache.get_rrset(q.name, q.type, now_ms) && !cache.get_negative(q.name, q.type, now_ms) &&
+  return !cache.get_rrset(q.name, q.type, now_ms, Trust::glue) && !cache.get_negative(q.name, q.type, now_ms) &&
          !cache.has_servfail(q.name, q.type, now_ms);
 }
 

@@ -351,7 +351,7 @@ void IterativeQuery::handle_referral(const Message& m) {
   for (auto& s : dp_.servers)
     if (s.addresses.empty())
       for (std::uint16_t t : {type::A, type::AAAA})
-        if (auto set = core_.cache().get_rrset(s.name, t, now()))
+        if (auto set = core_.cache().get_rrset(s.name, t, now(), Trust::glue))
           for (auto& rd : set->rdata) s.addresses.push_back(address_of(rd));
   ++dp_generation_;
   tried_.clear();
@@ -376,7 +376,7 @@ void IterativeQuery::handle_negative(const Message& m, bool nxdomain, const Name
 }
 
 void IterativeQuery::cache_answer_rrsets(const Message& m) {
-  Trust t = m.header.aa ? Trust::answer : Trust::authority;
+  Trust t = m.header.aa ? Trust::answer : Trust::answer_noaa;
   auto additional = group_rrsets(m.additional);
   for (auto& set : group_rrsets(m.answer)) {
     core_.cache().put_rrset(set, t, now());

@@ -62,7 +62,8 @@ void MemoryDnsCache::put_rrset(const RRset& set, Trust trust, std::uint64_t now_
   insert(s, std::move(k), std::move(e), now_ms);
 }
 
-std::optional<RRset> MemoryDnsCache::get_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms) {
+std::optional<RRset> MemoryDnsCache::get_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms,
+                                               Trust at_least) {
   auto k = key(Kind::rrset, name, type);
   auto& s = shard_for(k);
   std::lock_guard lk(s.mu);
@@ -72,6 +73,7 @@ std::optional<RRset> MemoryDnsCache::get_rrset(const Name& name, std::uint16_t t
     s.map.erase(it);
     return std::nullopt;
   }
+  if (it->second.trust < at_least) return std::nullopt;
   RRset out = it->second.rrset;
   out.ttl = remaining_ttl(it->second.expires_ms, now_ms);
   return out;

@@ -14,7 +14,7 @@ class MemoryDnsCache final : public DnsCache {
  public:
   explicit MemoryDnsCache(CacheLimits limits = {}, std::size_t max_entries = 1 << 20);
   void put_rrset(const RRset& set, Trust trust, std::uint64_t now_ms) override;
-  std::optional<RRset> get_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms) override;
+  std::optional<RRset> get_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms, Trust at_least) override;
   void put_negative(const Name& name, std::uint16_t type, bool nxdomain, const std::optional<RRset>& soa,
                     std::uint32_t ttl, std::uint64_t now_ms) override;
   std::optional<NegativeEntry> get_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms) override;

@@ -40,9 +40,17 @@ ScrubStats scrub_response(Message* m, const Question& asked, const Name& zone) {
     if (!rr.name.is_subdomain_of(zone)) return false;
     return std::any_of(chain.begin(), chain.end(), [&](const Name& n) { return n.is_subdomain_of(rr.name); });
   });
-  // Additional: only addresses inside the bailiwick (glue).
+  // Additional: only addresses inside the bailiwick of hosts named above (glue).
+  std::vector<Name> hosts;
+  for (auto* section : {&m->answer, &m->authority})
+    for (auto& rr : *section) {
+      if (auto* ns = std::get_if<RdataName>(&rr.rdata); ns && rr.type == type::NS) hosts.push_back(ns->name);
+      else if (auto* mx = std::get_if<RdataMx>(&rr.rdata)) hosts.push_back(mx->exchange);
+      else if (auto* srv = std::get_if<RdataSrv>(&rr.rdata)) hosts.push_back(srv->target);
+    }
   st.dropped += filter(&m->additional, [&](const ResourceRecord& rr) {
-    return (rr.type == type::A || rr.type == type::AAAA) && rr.name.is_subdomain_of(zone);
+    return (rr.type == type::A || rr.type == type::AAAA) && rr.name.is_subdomain_of(zone) &&
+           std::find(hosts.begin(), hosts.end(), rr.name) != hosts.end();
   });
   return st;
 }

@@ -67,10 +67,11 @@ void StoreDnsCache::put_rrset(const RRset& set, Trust trust, std::uint64_t now_m
   put(key, {wall(now_ms) + ttl * 1000ull, trust, false}, body);
 }
 
-std::optional<RRset> StoreDnsCache::get_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms) {
+std::optional<RRset> StoreDnsCache::get_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms,
+                                              Trust at_least) {
   Message body;
   auto m = get(key_of(kRrset, name, type), wall(now_ms), &body);
-  if (!m || body.answer.empty()) return std::nullopt;
+  if (!m || m->trust < at_least || body.answer.empty()) return std::nullopt;
   auto sets = group_rrsets(body.answer);
   RRset out = sets.front();
   out.ttl = remaining_ttl(m->expires_ms, wall(now_ms));

@@ -22,7 +22,7 @@ class StoreDnsCache final : public DnsCache {
   // time with the offset measured here, so that stored expiries survive a restart.
   StoreDnsCache(std::shared_ptr<cache::Store> store, CacheLimits limits = {});
   void put_rrset(const RRset& set, Trust trust, std::uint64_t now_ms) override;
-  std::optional<RRset> get_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms) override;
+  std::optional<RRset> get_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms, Trust at_least) override;
   void put_negative(const Name& name, std::uint16_t type, bool nxdomain, const std::optional<RRset>& soa,
                     std::uint32_t ttl, std::uint64_t now_ms) override;
   std::optional<NegativeEntry> get_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms) override;

@@ -38,13 +38,13 @@ TEST_P(DnsCacheContract, CountsTtlDownAndExpires) {
   auto cp = make();
   auto& c = *cp;
   c.put_rrset(a_set("www.test.", 10), Trust::answer, 1000);
-  auto got = c.get_rrset(N("WWW.test."), type::A, 1000);
+  auto got = c.get_rrset(N("WWW.test."), type::A, 1000, Trust::glue);
   ASSERT_TRUE(got);
   EXPECT_EQ(got->ttl, 10u);
-  EXPECT_EQ(c.get_rrset(N("www.test."), type::A, 4500)->ttl, 6u);
-  EXPECT_EQ(c.get_rrset(N("www.test."), type::A, 10999)->ttl, 0u);
-  EXPECT_FALSE(c.get_rrset(N("www.test."), type::A, 11000));
-  EXPECT_FALSE(c.get_rrset(N("www.test."), type::AAAA, 1000));
+  EXPECT_EQ(c.get_rrset(N("www.test."), type::A, 4500, Trust::glue)->ttl, 6u);
+  EXPECT_EQ(c.get_rrset(N("www.test."), type::A, 10999, Trust::glue)->ttl, 0u);
+  EXPECT_FALSE(c.get_rrset(N("www.test."), type::A, 11000, Trust::glue));
+  EXPECT_FALSE(c.get_rrset(N("www.test."), type::AAAA, 1000, Trust::glue));
 }
 
 TEST_P(DnsCacheContract, ClampsTtl) {
@@ -52,8 +52,8 @@ TEST_P(DnsCacheContract, ClampsTtl) {
   auto& c = *cp;
   c.put_rrset(a_set("low.test.", 5), Trust::answer, 0);
   c.put_rrset(a_set("high.test.", 100000), Trust::answer, 0);
-  EXPECT_EQ(c.get_rrset(N("low.test."), type::A, 0)->ttl, 30u);
-  EXPECT_EQ(c.get_rrset(N("high.test."), type::A, 0)->ttl, 100u);
+  EXPECT_EQ(c.get_rrset(N("low.test."), type::A, 0, Trust::glue)->ttl, 30u);
+  EXPECT_EQ(c.get_rrset(N("high.test."), type::A, 0, Trust::glue)->ttl, 100u);
 }
 
 TEST_P(DnsCacheContract, GlueDoesNotReplaceAnswers) {
@@ -61,12 +61,12 @@ TEST_P(DnsCacheContract, GlueDoesNotReplaceAnswers) {
   auto& c = *cp;
   c.put_rrset(a_set("ns.test.", 100, 1), Trust::answer, 0);
   c.put_rrset(a_set("ns.test.", 100, 2), Trust::glue, 0);
-  EXPECT_EQ(std::get<RdataA>(c.get_rrset(N("ns.test."), type::A, 0)->rdata[0]).addr[3], 1);
+  EXPECT_EQ(std::get<RdataA>(c.get_rrset(N("ns.test."), type::A, 0, Trust::glue)->rdata[0]).addr[3], 1);
   c.put_rrset(a_set("ns.test.", 100, 3), Trust::answer, 0);
-  EXPECT_EQ(std::get<RdataA>(c.get_rrset(N("ns.test."), type::A, 0)->rdata[0]).addr[3], 3);
+  EXPECT_EQ(std::get<RdataA>(c.get_rrset(N("ns.test."), type::A, 0, Trust::glue)->rdata[0]).addr[3], 3);
   // Once the better entry has expired, weaker data may take its place.
   c.put_rrset(a_set("ns.test.", 100, 4), Trust::glue, 200000);
-  EXPECT_EQ(std::get<RdataA>(c.get_rrset(N("ns.test."), type::A, 200000)->rdata[0]).addr[3], 4);
+  EXPECT_EQ(std::get<RdataA>(c.get_rrset(N("ns.test."), type::A, 200000, Trust::glue)->rdata[0]).addr[3], 4);
 }
 
 TEST_P(DnsCacheContract, NegativeEntries) {
@@ -196,4 +196,32 @@ TEST_P(DnsCacheContract, NegativeEntriesOfOneTypeNeverCoverAnother) {
   auto nx = c.get_negative(N("nx.test."), type::MX, 0);
   ASSERT_TRUE(nx);
   EXPECT_TRUE(nx->nxdomain);
+}
+
+TEST_P(DnsCacheContract, GlueAndReferralsReachServersButNeverAnswer) {
+  auto cp = make();
+  auto& c = *cp;
+  RRset ns{N("child.test."), type::NS, kClassIN, 3600, {RdataName{N("ns.child.test.")}}};
+  // A referral whose additional section names a host its NS set does not: only the glue of
+  // the named server is kept, and only to reach it.
+  cache_referral(c, ns, {a_set("ns.child.test.", 3600, 7), a_set("www.child.test.", 3600, 66)}, 0);
+  EXPECT_FALSE(c.get_rrset(N("www.child.test."), type::A, 0, Trust::glue));
+  EXPECT_TRUE(c.get_rrset(N("ns.child.test."), type::A, 0, Trust::glue));
+  EXPECT_FALSE(c.get_rrset(N("ns.child.test."), type::A, 0, kAnswerTrust));
+  EXPECT_FALSE(c.get_rrset(N("child.test."), type::NS, 0, kAnswerTrust));
+  auto d = delegation_from_cache(c, N("www.child.test."), 0);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->zone, N("child.test."));
+  EXPECT_TRUE(d->has_addresses());
+  auto lookup = lookup_in_cache(c, {N("child.test."), type::NS, kClassIN}, 0, 8);
+  EXPECT_FALSE(lookup.complete);
+  // The child's own NS set (TTL 300) replaces the parent's and is an answer; a later referral
+  // does not put the parent's copy back.
+  RRset own = ns;
+  own.ttl = 300;
+  c.put_rrset(own, Trust::answer, 0);
+  cache_referral(c, ns, {}, 1000);
+  auto got = c.get_rrset(N("child.test."), type::NS, 1000, kAnswerTrust);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->ttl, 299u);
 }

@@ -143,3 +143,12 @@ TEST(QueryTypes, OnlyDataTypesAndAnyAreResolved) {
   EXPECT_EQ(unresolvable_type_rcode(251), rcode::REFUSED);  // IXFR
   EXPECT_EQ(unresolvable_type_rcode(252), rcode::REFUSED);  // AXFR
 }
+
+TEST(Scrub, AdditionalKeepsOnlyAddressesOfNamedHosts) {
+  Message m;
+  m.authority = {NS("child.a.test.", "ns.child.a.test.")};
+  m.additional = {A("ns.child.a.test.", 5), A("www.child.a.test.", 66)};
+  scrub_response(&m, Q("www.child.a.test."), N("a.test."));
+  ASSERT_EQ(m.additional.size(), 1u);
+  EXPECT_EQ(m.additional[0].name, N("ns.child.a.test."));
+}
