@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import textwrap
@@ -397,6 +398,30 @@ class Metrics(h.IntegrationTest):
         finally:
             p.terminate()
             p.wait(10)
+
+    def test_8_reload_applies_allow_clients_and_names_what_needs_a_restart(self):
+        with open(self.outpost.config_path) as f:
+            text = f.read()
+        self.addCleanup(self.restore_config, text)
+        changed = text.replace(f'listen = ["127.0.0.1:{ADMIN_PORT}", "{ELSEWHERE}:{ADMIN_PORT}"]\n',
+                               f'listen = ["127.0.0.1:{ADMIN_PORT}", "{ELSEWHERE}:{ADMIN_PORT}"]\n'
+                               f'allow_clients = ["{ELSEWHERE}/32"]\n')
+        self.assertNotEqual(changed, text)
+        with open(self.outpost.config_path, "w") as f:
+            f.write(changed.replace(f'"{ELSEWHERE}:{ADMIN_PORT}"]', f'"{ELSEWHERE}:{ADMIN_PORT + 1}"]'))
+        self.outpost.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while h.status_of(admin_exchange(b"GET /health HTTP/1.1\r\n\r\n", source=ELSEWHERE)) != 200:
+            self.assertLess(time.time(), deadline, "admin.allow_clients not applied by SIGHUP")
+            time.sleep(0.1)
+        # Loopback is no longer in the list; the listeners stay as they were.
+        self.assertEqual(h.status_of(admin_exchange(b"GET /health HTTP/1.1\r\n\r\n")), 403)
+        self.assertIn("a restart is needed to apply: admin.listen", self.outpost.log_text())
+
+    def restore_config(self, text):
+        with open(self.outpost.config_path, "w") as f:
+            f.write(text)
+        self.outpost.proc.send_signal(signal.SIGHUP)
 
 
 if __name__ == "__main__":
