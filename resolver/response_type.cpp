@@ -30,8 +30,12 @@ Name referral_zone(const Message& m) {
 }
 
 ResponseType classify_response(const Message& m, const Question& asked, const Name& zone, bool forwarder) {
-  if (m.header.rcode == rcode::NXDOMAIN) return ResponseType::nxdomain;
-  if (m.header.rcode != rcode::NOERROR) return ResponseType::error;
+  if (m.header.rcode != rcode::NOERROR && m.header.rcode != rcode::NXDOMAIN) return ResponseType::error;
+  // A delegated server speaks for its zone with AA set. An answer or a denial without it is
+  // what a recursive resolver says (AA=0, RA=1), or a server that does not serve the zone:
+  // never believed. Only a referral comes without AA; a forwarder is recursive, never AA.
+  const bool authoritative = m.header.aa || forwarder;
+  if (m.header.rcode == rcode::NXDOMAIN) return authoritative ? ResponseType::nxdomain : ResponseType::lame;
   // Follow the (already scrubbed) chain to its end.
   Name at = asked.name;
   bool followed = false;
@@ -43,21 +47,20 @@ ResponseType classify_response(const Message& m, const Question& asked, const Na
       if (rr.type == asked.type || asked.type == type::ANY) found_type = true;
       else if (rr.type == type::CNAME) next = &std::get<RdataName>(rr.rdata).name;
     }
-    if (found_type) return ResponseType::answer;
+    if (found_type) return authoritative ? ResponseType::answer : ResponseType::lame;
     if (!next) break;
     at = *next;
     followed = true;
   }
-  if (followed) return ResponseType::cname;
+  if (followed) return authoritative ? ResponseType::cname : ResponseType::lame;
   if (!m.answer.empty()) return ResponseType::lame;  // records, but none on the chain
-  if (has(m.authority, type::SOA)) return ResponseType::nodata;
+  if (has(m.authority, type::SOA)) return authoritative ? ResponseType::nodata : ResponseType::lame;
   if (has(m.authority, type::NS) && !m.header.aa) {
     Name cut = referral_zone(m);
     if (cut.is_subdomain_of(zone) && !(cut == zone) && asked.name.is_subdomain_of(cut)) return ResponseType::referral;
     return ResponseType::lame;  // upward or sideways referral
   }
-  if (m.header.aa || forwarder) return ResponseType::nodata;
-  return ResponseType::lame;
+  return authoritative ? ResponseType::nodata : ResponseType::lame;
 }
 
 }  // namespace outpost::dns

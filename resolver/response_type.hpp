@@ -10,14 +10,15 @@ enum class ResponseType {
   referral,  // a delegation to a zone below the one asked
   nxdomain,
   nodata,
-  lame,      // the server does not serve the zone (or answered nonsense)
+  lame,      // the server does not serve the zone, answered without authority (AA=0: a
+             // recursive resolver's answer) or answered nonsense
   error,     // SERVFAIL, REFUSED, FORMERR, NOTIMP, ...
 };
 
 const char* to_string(ResponseType t);
 
-// `zone` is the zone of the server that was asked; `forwarder` relaxes the rules for recursive
-// upstreams (their answers carry no AA bit).
+// `zone` is the zone of the server that was asked. Answers, CNAMEs, NXDOMAIN and NODATA need
+// the AA bit; `forwarder` relaxes that for recursive upstreams (their answers carry none).
 ResponseType classify_response(const Message& m, const Question& asked, const Name& zone, bool forwarder);
 
 // The NS RRset owner of a referral response (call only for ResponseType::referral).

@@ -76,6 +76,7 @@ TEST(Classify, Kinds) {
 
   Message nx;
   nx.header.rcode = rcode::NXDOMAIN;
+  nx.header.aa = true;
   nx.authority = {SOA("a.test.")};
   EXPECT_EQ(classify_response(nx, Q("nx.a.test."), N("a.test."), false), ResponseType::nxdomain);
 
@@ -87,6 +88,19 @@ TEST(Classify, Kinds) {
   Message refused;
   refused.header.rcode = rcode::REFUSED;
   EXPECT_EQ(classify_response(refused, Q("www.a.test."), N("a.test."), false), ResponseType::error);
+
+  // The same answers without AA, as a recursive resolver gives them: lame from a delegated
+  // server, believed only from a forwarder.
+  for (Message* m : {&ans, &cn, &nx, &nodata}) {
+    m->header.aa = false;
+    m->header.ra = true;
+  }
+  EXPECT_EQ(classify_response(ans, Q("www.a.test."), N("a.test."), false), ResponseType::lame);
+  EXPECT_EQ(classify_response(cn, Q("www.a.test."), N("a.test."), false), ResponseType::lame);
+  EXPECT_EQ(classify_response(nx, Q("nx.a.test."), N("a.test."), false), ResponseType::lame);
+  EXPECT_EQ(classify_response(nodata, Q("www.a.test.", type::MX), N("a.test."), false), ResponseType::lame);
+  EXPECT_EQ(classify_response(ans, Q("www.a.test."), Name::root(), true), ResponseType::answer);
+  EXPECT_EQ(classify_response(nx, Q("nx.a.test."), Name::root(), true), ResponseType::nxdomain);
 
   Message empty;  // no AA, nothing: lame for an authority, NODATA from a forwarder
   EXPECT_EQ(classify_response(empty, Q("www.a.test."), N("a.test."), false), ResponseType::lame);
