@@ -63,6 +63,10 @@ Delegation delegation_from_referral(const RRset& ns, const std::vector<RRset>& a
   return d;
 }
 
+Name cut_search_name(const Name& qname, std::uint16_t qtype) {
+  return qtype == type::DS && !qname.is_root() ? qname.parent() : qname;
+}
+
 std::optional<Delegation> delegation_from_cache(DnsCache& cache, const Name& qname, std::uint64_t now_ms) {
   Name at = qname;
   for (;;) {

@@ -38,6 +38,10 @@ IpAddress address_of(const Rdata& rd);  // A or AAAA rdata; unspecified otherwis
 // names are left without addresses, to be resolved separately.
 Delegation delegation_from_referral(const RRset& ns, const std::vector<RRset>& additional);
 
+// The name whose closest zone cut holds the answer to a question: the name itself, but its
+// parent for DS, which lives on the parent side of the cut (RFC 4035 section 3.1.4.1).
+Name cut_search_name(const Name& qname, std::uint16_t qtype);
+
 // The deepest usable delegation for `qname` known to the cache: an unexpired NS RRset at an
 // ancestor of qname (qname itself included) with, for each server, the cached A/AAAA RRsets.
 // An unusable one (see Delegation::unusable) is passed over for its parent; at the root the

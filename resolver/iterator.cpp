@@ -79,7 +79,8 @@ void IterativeQuery::begin_name() {
   const ForwardZone* fwd = nullptr;
   for (auto& f : cfg.forward_zones)
     if (qname_.is_subdomain_of(f.zone) && (!fwd || f.zone.label_count() > fwd->zone.label_count())) fwd = &f;
-  auto cached = priming_ ? std::nullopt : delegation_from_cache(core_.cache(), qname_, now());
+  auto cached =
+      priming_ ? std::nullopt : delegation_from_cache(core_.cache(), cut_search_name(qname_, original_.type), now());
   if (fwd && !(cached && cached->zone.is_subdomain_of(fwd->zone) && !(cached->zone == fwd->zone))) {
     mode_ = Mode::forward;
     dp_ = Delegation{fwd->zone, {{fwd->zone, fwd->servers, true, true}}};

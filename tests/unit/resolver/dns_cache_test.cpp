@@ -225,3 +225,10 @@ TEST_P(DnsCacheContract, GlueAndReferralsReachServersButNeverAnswer) {
   ASSERT_TRUE(got);
   EXPECT_EQ(got->ttl, 299u);
 }
+
+TEST(Delegation, DsIsLookedUpAboveTheCut) {
+  EXPECT_EQ(cut_search_name(N("a.test."), type::DS), N("test."));
+  EXPECT_EQ(cut_search_name(N("a.test."), type::A), N("a.test."));
+  EXPECT_EQ(cut_search_name(N("test."), type::DS), Name::root());
+  EXPECT_TRUE(cut_search_name(Name::root(), type::DS).is_root());
+}
