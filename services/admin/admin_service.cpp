@@ -193,7 +193,8 @@ class AdminService::Local::Connection {
     gathering_ = true;
     bool head_only = req.head;
     local_.owner_.metrics_.gather(local_.worker_, [this, alive = alive_, head_only](MetricSet m) {
-      if (!*alive) return;  // cut or timed out meanwhile; `this` is gone
+      if (!*alive) return;  // cut meanwhile; `this` is gone
+      if (!gathering_) return;  // too late: already answered 503
       gathering_ = false;
       answer(200, make_response(200, kMetricsType, m.to_prometheus(), head_only));
     });

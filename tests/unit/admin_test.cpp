@@ -1,7 +1,16 @@
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <future>
 
 #include "core/config.hpp"
+#include "core/metrics.hpp"
+#include "core/worker_pool.hpp"
 #include "services/admin/admin_http.hpp"
+#include "services/admin/admin_service.hpp"
 
 using namespace outpost::admin;
 using outpost::Config;
@@ -103,4 +112,100 @@ TEST(AdminConfig, StrictErrors) {
   EXPECT_EQ(error_of("[admin]\nport = 9145\n"), "t.toml:2: admin.port: unknown key");
   EXPECT_EQ(error_of("[admin]\nallow_clients = [\"nonsense\"]\n"), "t.toml:2: admin.allow_clients: not a network: \"nonsense\"");
   EXPECT_EQ(error_of("[admin]\ntimeout = 0\n"), "t.toml:2: admin.timeout: must be between 0.01 and 3600");
+}
+
+namespace {
+
+// Each test its own port: ctest may run them at once, and SO_REUSEPORT would let two
+// processes share one.
+int connect_admin(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::string read_until_close(int fd) {
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<std::size_t>(n));
+  return out;
+}
+
+// Worker 0 runs the admin endpoint; worker 1 is in the registry but its loop never runs, like a
+// worker stuck in a long callback.
+struct AdminOnOneWorker {
+  outpost::Worker w0{0}, w1{1};
+  outpost::MetricsRegistry registry{{&w0, &w1}};
+  AdminService admin{registry, {&w0, &w1}};
+
+  explicit AdminOnOneWorker(std::uint16_t port) {
+    std::string err;
+    auto c = Config::parse("[admin]\nenabled = true\nlisten = [\"127.0.0.1:" + std::to_string(port) +
+                               "\"]\ntimeout = 0.3\n",
+                           "t.toml");
+    EXPECT_TRUE(admin.configure(c, &err)) << err;
+    std::promise<std::string> started;
+    w0.start([&](outpost::Worker& w) {
+      std::string e;
+      admin.start(w, &e);
+      started.set_value(e);
+    });
+    EXPECT_EQ(started.get_future().get(), "");
+  }
+  ~AdminOnOneWorker() {
+    std::promise<void> drained;
+    w0.post([&] { admin.drain(w0, [&] { drained.set_value(); }); });
+    drained.get_future().get();
+    w0.stop();
+    w0.join();
+  }
+};
+
+}  // namespace
+
+TEST(AdminService, ScrapeIs503WhenAWorkerDoesNotAnswer) {
+  constexpr std::uint16_t kPort = 39146;
+  AdminOnOneWorker a(kPort);
+  int fd = connect_admin(kPort);
+  ASSERT_GE(fd, 0);
+  std::string req = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  std::string out = read_until_close(fd);
+  ::close(fd);
+  EXPECT_EQ(out.rfind("HTTP/1.1 503 ", 0), 0u) << out;
+  EXPECT_NE(out.find("Connection: close\r\n"), std::string::npos);
+  // /health needs no other worker.
+  fd = connect_admin(kPort);
+  ASSERT_GE(fd, 0);
+  req = "GET /health HTTP/1.1\r\n\r\n";
+  ::send(fd, req.data(), req.size(), 0);
+  out = read_until_close(fd);
+  ::close(fd);
+  EXPECT_EQ(out.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << out;
+}
+
+TEST(AdminService, DrainCutsOpenConnectionsAndStopsListening) {
+  constexpr std::uint16_t kPort = 39147;
+  int fd;
+  {
+    AdminOnOneWorker a(kPort);
+    fd = connect_admin(kPort);
+    ASSERT_GE(fd, 0);
+    ::send(fd, "GET /me", 7, 0);  // a request in progress
+  }  // drained here
+  char c;
+  ssize_t n = ::recv(fd, &c, 1, 0);
+  EXPECT_LE(n, 0);  // closed (EOF or reset), not left hanging
+  ::close(fd);
+  EXPECT_EQ(connect_admin(kPort), -1);  // nothing listens any more
 }
