@@ -2,48 +2,26 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/uv_write.hpp"
+#include "core/tcp_stream.hpp"
 
 #include <algorithm>
 
 namespace outpost {
-namespace {
-constexpr std::size_t kReadChunk = Chunk::kIoSize;
-
-void fill_sockaddr(const IpAddress& a, std::uint16_t port, sockaddr_storage* ss) {
-  Endpoint ep{a.to_string(), port};
-  socklen_t len;
-  ep.to_sockaddr(ss, &len);
-}
-}  // namespace
 
 OriginConnection::OriginConnection(OriginPool& pool, std::string key)
-    : pool_(pool), key_(std::move(key)), parser_(http::HttpParser::Type::kResponse, {1 << 16, 1 << 20}, this) {
-  uv_tcp_init(pool_.loop(), &tcp_);
+    : pool_(pool),
+      key_(std::move(key)),
+      stream_(pool_.stream_factory_()),
+      parser_(http::HttpParser::Type::kResponse, {1 << 16, 1 << 20}, this) {
+  stream_->set_handler(this);
   uv_timer_init(pool_.loop(), &timer_);
-  tcp_.data = this;
   timer_.data = this;
-  handles_open_ = 2;
 }
 
 void OriginConnection::connect(const IpAddress& addr, std::uint16_t port, double timeout_s) {
   addr_ = addr;
-  sockaddr_storage ss;
-  fill_sockaddr(addr, port, &ss);
-  connect_req_.data = this;
   ++pool_.opened_;
-  int rc = uv_tcp_connect(&connect_req_, &tcp_, reinterpret_cast<sockaddr*>(&ss), [](uv_connect_t* req, int status) {
-    auto* self = static_cast<OriginConnection*>(req->data);
-    if (self->closing_) return;
-    uv_timer_stop(&self->timer_);
-    if (status != 0) {
-      self->fail(status, false, std::string("connect: ") + uv_strerror(status));
-      return;
-    }
-    self->connected_ = true;
-    uv_tcp_nodelay(&self->tcp_, 1);
-    if (self->owner_) self->owner_->on_origin_connected();
-  });
+  int rc = stream_->connect(SocketAddress{addr, port});
   if (rc != 0) {
     // Report asynchronously-equivalent: the owner expects a callback, not a return code.
     fail(rc, false, std::string("connect: ") + uv_strerror(rc));
@@ -101,26 +79,14 @@ void OriginConnection::start_raw(double idle_timeout_s) {
 }
 
 void OriginConnection::start_reading() {
-  if (reading_ || closing_) return;
-  reading_ = true;
-  uv_read_start(
-      stream(),
-      [](uv_handle_t* h, std::size_t, uv_buf_t* buf) {
-        auto* self = static_cast<OriginConnection*>(h->data);
-        if (!self->rbuf_ || !self->rbuf_->unique()) self->rbuf_ = ChunkRef::make(kReadChunk);
-        self->rbuf_->set_size(0);
-        *buf = uv_buf_init(self->rbuf_->data(), static_cast<unsigned>(self->rbuf_->capacity()));
-      },
-      [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
-        static_cast<OriginConnection*>(s->data)->on_read(nread, buf);
-      });
+  if (closing_) return;
+  stream_->read_start();
 }
 
 void OriginConnection::pause_reading() {
-  if (!reading_ || closing_) return;
+  if (closing_ || !stream_->reading()) return;
   paused_ = true;
-  uv_read_stop(stream());
-  reading_ = false;
+  stream_->read_stop();
   // Our own client is slow, not the origin: its silence while held back is not a timeout
   // (the client's write timeout bounds the wait).
   uv_timer_stop(&timer_);
@@ -133,55 +99,61 @@ void OriginConnection::resume_reading() {
   start_reading();
 }
 
-void OriginConnection::on_read(ssize_t nread, const uv_buf_t*) {
-  if (closing_) return;
+void OriginConnection::on_connected() {
+  uv_timer_stop(&timer_);
+  connected_ = true;
+  if (owner_) owner_->on_origin_connected();
+}
+
+void OriginConnection::on_error(int status, std::string_view what) {
   if (idle_) {
-    if (nread != 0) on_idle_event();
+    on_idle_event();
     return;
   }
-  if (nread == 0) return;
-  if (nread < 0) {
-    if (raw_) {
-      if (nread == UV_EOF) {
-        uv_read_stop(stream());
-        reading_ = false;
-        if (owner_) owner_->on_origin_eof();
-      } else {
-        fail(static_cast<int>(nread), false, std::string("read: ") + uv_strerror(static_cast<int>(nread)));
-      }
-      return;
-    }
-    if (nread == UV_EOF && parser_.message_in_progress() && parser_.head_done()) {
-      // Close-delimited body: EOF ends the message.
-      auto r = parser_.finish();
-      if (r.kind == http::ParseResult::kError) {
-        fail(UV_EPROTO, false, "origin closed the connection mid-response");
-      } else {
-        keep_alive_ = false;
-      }
-      return;
-    }
-    fail(static_cast<int>(nread), false,
-         nread == UV_EOF ? "origin closed the connection" : std::string("read: ") + uv_strerror(static_cast<int>(nread)));
+  fail(status, false, std::string(what));
+}
+
+void OriginConnection::on_eof() {
+  if (idle_) {
+    on_idle_event();
     return;
   }
-  rbuf_->set_size(static_cast<std::size_t>(nread));
+  if (raw_) {
+    if (owner_) owner_->on_origin_eof();
+    return;
+  }
+  if (parser_.message_in_progress() && parser_.head_done()) {
+    // Close-delimited body: EOF ends the message.
+    auto r = parser_.finish();
+    if (r.kind == http::ParseResult::kError) {
+      fail(UV_EPROTO, false, "origin closed the connection mid-response");
+    } else {
+      keep_alive_ = false;
+    }
+    return;
+  }
+  fail(UV_EOF, false, "origin closed the connection");
+}
+
+void OriginConnection::on_read(Slice data) {
+  if (idle_) {
+    on_idle_event();
+    return;
+  }
   touch();
-  ChunkRef chunk = rbuf_;
   if (raw_) {
     if (owner_) {
-      owner_->on_origin_raw(Slice{chunk, chunk->data(), static_cast<std::size_t>(nread)});
+      owner_->on_origin_raw(std::move(data));
       if (owner_) owner_->on_origin_read_processed();
     }
     return;
   }
   in_read_ = true;
   OriginEvents* reader = owner_;  // stays valid: sessions are freed only from close callbacks
-  auto r = parser_.feed(chunk, chunk->data(), static_cast<std::size_t>(nread));
+  auto r = parser_.feed(data.chunk, data.data, data.size);
   in_read_ = false;
   if (reader) reader->on_origin_read_processed();
-  if (r.kind != http::ParseResult::kOk && r.kind != http::ParseResult::kError &&
-      r.consumed < static_cast<std::size_t>(nread)) {
+  if (r.kind != http::ParseResult::kOk && r.kind != http::ParseResult::kError && r.consumed < data.size) {
     // Bytes after a complete response that nobody asked for: never reuse this connection.
     keep_alive_ = false;
   }
@@ -244,28 +216,18 @@ int OriginConnection::on_message_end() {
 
 int OriginConnection::write(std::vector<Slice> slices) {
   if (closing_) return UV_ECANCELED;
-  return write_slices(
-      stream(), std::move(slices),
-      [](void* owner, int status) {
-        auto* self = static_cast<OriginConnection*>(owner);
-        if (self->closing_) return;
-        if (status < 0) {
-          self->fail(status, false, std::string("write: ") + uv_strerror(status));
-          return;
-        }
-        if (self->owner_) self->owner_->on_origin_write_done();
-      },
-      this);
+  return stream_->write(std::move(slices));
 }
 
-std::size_t OriginConnection::write_queue_size() const {
-  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_));
+void OriginConnection::on_write_done() {
+  if (owner_) owner_->on_origin_write_done();
 }
+
+std::size_t OriginConnection::write_queue_size() const { return closing_ ? 0 : stream_->queued_bytes(); }
 
 void OriginConnection::shutdown_write() {
   if (closing_) return;
-  shutdown_req_.data = this;
-  uv_shutdown(&shutdown_req_, stream(), [](uv_shutdown_t*, int) {});
+  stream_->shutdown_write();
 }
 
 void OriginConnection::release_to_pool() {
@@ -294,16 +256,16 @@ void OriginConnection::close() {
   closing_ = true;
   owner_ = nullptr;
   if (idle_) pool_.unpark(this);
-  auto on_closed = [](uv_handle_t* h) {
-    auto* self = static_cast<OriginConnection*>(h->data);
-    if (--self->handles_open_ == 0) delete self;
-  };
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_closed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
+  stream_.reset();  // the stream reports nothing more and frees itself
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_),
+           [](uv_handle_t* h) { delete static_cast<OriginConnection*>(h->data); });
 }
 
 OriginPool::OriginPool(uv_loop_t* loop, unsigned max_idle_per_host, double idle_timeout_s)
-    : loop_(loop), max_idle_(max_idle_per_host), idle_timeout_ms_(static_cast<std::uint64_t>(idle_timeout_s * 1000)) {}
+    : loop_(loop),
+      stream_factory_([loop] { return StreamPtr(new TcpStream(loop)); }),
+      max_idle_(max_idle_per_host),
+      idle_timeout_ms_(static_cast<std::uint64_t>(idle_timeout_s * 1000)) {}
 
 OriginPool::~OriginPool() { close_idle(); }
 
@@ -328,8 +290,7 @@ void OriginPool::park(OriginConnection* c) {
     c->close();
     return;
   }
-  c->idle_ = true;
-  c->rbuf_ = ChunkRef();  // idle connections hold no buffer
+  c->idle_ = true;  // it holds no read buffer: streams keep none between reads
   list.push_back(c);
   // Watch for the origin closing it, and expire it after the idle timeout.
   c->start_reading();

@@ -1,14 +1,17 @@
-// Connections to origin servers: one OriginConnection per TCP connection (with its own
-// response parser), and a per-worker pool of idle keep-alive connections per host:port.
+// Connections to origin servers: one OriginConnection per connection (with its own response
+// parser) over a byte stream (core/stream.hpp; TcpStream in production), and a per-worker
+// pool of idle keep-alive connections per host:port.
 #pragma once
 #include <uv.h>
 
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "core/chunk.hpp"
 #include "core/net_address.hpp"
+#include "core/stream.hpp"
 #include "proxy/http_parser.hpp"
 
 namespace outpost {
@@ -39,7 +42,7 @@ class OriginEvents {
   virtual void on_origin_read_processed() = 0;
 };
 
-class OriginConnection : private http::ParserListener {
+class OriginConnection : private http::ParserListener, private StreamHandler {
  public:
   OriginConnection(OriginPool& pool, std::string key);
   OriginConnection(const OriginConnection&) = delete;
@@ -70,7 +73,6 @@ class OriginConnection : private http::ParserListener {
   // Closes the connection (never reused); frees itself when libuv is done.
   void close();
   bool closing() const { return closing_; }
-  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
   // Restarts the inactivity timer (read timeout or tunnel idle timeout).
   void touch();
   void set_timeout(double seconds) { timeout_ms_ = static_cast<std::uint64_t>(seconds * 1000); }
@@ -81,26 +83,25 @@ class OriginConnection : private http::ParserListener {
   int on_message_head(http::MessageHead& head) override;
   int on_message_body(Slice body) override;
   int on_message_end() override;
-  void on_read(ssize_t nread, const uv_buf_t* buf);
+  void on_connected() override;
+  void on_read(Slice data) override;
+  void on_eof() override;
+  void on_error(int status, std::string_view what) override;
+  void on_write_done() override;
   void start_reading();
   void fail(int status, bool timeout, const std::string& what);
-  void on_idle_event();  // data or EOF while parked in the pool
+  void on_idle_event();  // data, EOF or an error while parked in the pool
 
   OriginPool& pool_;
   std::string key_;
   OriginEvents* owner_ = nullptr;
-  uv_tcp_t tcp_;
-  uv_timer_t timer_;
-  uv_connect_t connect_req_;
-  uv_shutdown_t shutdown_req_;
+  StreamPtr stream_;  // null once closing
+  uv_timer_t timer_;  // connect timeout, read timeout, tunnel idle timeout, pool idle timeout
   http::HttpParser parser_;
-  ChunkRef rbuf_;
   IpAddress addr_;
   std::uint64_t timeout_ms_ = 60000;
-  int handles_open_ = 0;
   int requests_ = 0;
   bool connected_ = false;
-  bool reading_ = false;
   bool paused_ = false;
   bool raw_ = false;
   bool closing_ = false;
@@ -124,12 +125,17 @@ class OriginPool {
   void close_idle();
   std::size_t idle_count() const;
   std::size_t connections_opened() const { return opened_; }
+  // Where new connections get their stream (default: a TcpStream on loop()). Tests put a
+  // FakeStreamFactory here.
+  using StreamFactory = std::function<StreamPtr()>;
+  void set_stream_factory(StreamFactory f) { stream_factory_ = std::move(f); }
 
  private:
   friend class OriginConnection;
   void park(OriginConnection* c);
   void unpark(OriginConnection* c);
   uv_loop_t* loop_;
+  StreamFactory stream_factory_;
   unsigned max_idle_;
   std::uint64_t idle_timeout_ms_;
   std::unordered_map<std::string, std::vector<OriginConnection*>> idle_;
