@@ -558,6 +558,7 @@ void ClientSession::on_origin_connected() {
   ex_->peer = ex_->origin->address().to_string();
   if (ex_->tunnel) {
     ex_->tunnel_open = true;
+    w_.request_metrics().tunnel_opened();
     ex_->status = 200;
     ex_->response_started = true;
     phase_ = Phase::kTunnel;
@@ -867,6 +868,7 @@ void ClientSession::on_origin_error(int uv_status, bool timeout, const std::stri
 
 void ClientSession::send_to_client(std::vector<Slice> slices) {
   if (closing_) return;
+  if (ex_ && !ex_->first_byte_ms && !slices.empty()) ex_->first_byte_ms = uv_now(w_.loop());
   for (auto& s : slices) {
     if (ex_) ex_->bytes_out += s.size;
     out_bytes_ += s.size;
@@ -961,6 +963,9 @@ void ClientSession::log_exchange() {
   e.hierarchy = ex_->hierarchy;
   e.peer = ex_->peer;
   e.content_type = ex_->content_type;
+  if (ex_->tunnel_open) w_.request_metrics().tunnel_closed();
+  w_.request_metrics().record(ex_->code, ex_->req.method, ex_->status, ex_->bytes_out, static_cast<double>(e.elapsed_ms),
+                              ex_->first_byte_ms ? static_cast<double>(ex_->first_byte_ms - ex_->start_ms) : -1);
   w_.access_log().add(e);
 }
 

@@ -79,6 +79,7 @@ class ClientSession : private http::ParserListener, private OriginEvents {
     std::string url_text;
     double start_time = 0;
     std::uint64_t start_ms = 0;
+    std::uint64_t first_byte_ms = 0;  // uv_now() when the first response byte was queued (0: none)
     bool request_done = false;
     bool response_started = false;
     bool response_done = false;
