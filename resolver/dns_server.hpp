@@ -1,7 +1,8 @@
 // The DNS server of one worker: UDP and TCP listeners (SO_REUSEPORT, one set per worker) that
 // answer clients from local zones, the cache and the resolver. Recursion only for allowed
 // networks (others REFUSED); RD=0 answered from cache only; FORMERR for malformed queries and
-// meta-TYPE questions, REFUSED for zone transfers (query_types.hpp), NOTIMP for other opcodes; UDP answers truncated to the client's EDNS size with TC set.
+// meta-TYPE questions, REFUSED for zone transfers (query_types.hpp), NOTIMP for other opcodes;
+// UDP answers truncated to the client's EDNS size with TC set.
 #pragma once
 #include <uv.h>
 

@@ -110,6 +110,7 @@ void IterativeQuery::wait_for_priming() {
   auto self_id = id_;
   auto& core = core_;
   core_.prime_root(
+      self_id,
       [this, &core, self_id] {
         if (core.alive(self_id) && !done_) begin_name();
       },

@@ -99,20 +99,24 @@ std::uint64_t ResolverCore::start(const Question& q, ResolutionCallback cb, Trac
   return started;
 }
 
-void ResolverCore::prime_root(std::function<void()> done, TraceSink trace) {
-  priming_waiters_.push_back(std::move(done));
+void ResolverCore::prime_root(std::uint64_t waiter, std::function<void()> done, TraceSink trace) {
+  priming_waiters_.push_back({waiter, std::move(done), std::move(trace)});
   if (priming_waiters_.size() > 1) return;
   // Its own budget: it serves every waiting query, and no waiter's cancel ends it.
   auto budget = std::make_shared<WorkBudget>(WorkBudget{config_->max_sends, now_ms()});
   std::uint64_t id = next_id_++;
+  TraceSink to_waiters = [this](const TraceStep& step) {
+    for (auto& w : priming_waiters_)
+      if (w.trace && alive(w.id)) w.trace(step);
+  };
   auto query = std::make_unique<IterativeQuery>(
       *this, id, priming_question(), 0, std::move(budget),
       [this](const Resolution&) {
         auto waiters = std::move(priming_waiters_);
         priming_waiters_.clear();
-        for (auto& w : waiters) post(std::move(w));
+        for (auto& w : waiters) post(std::move(w.done));
       },
-      std::move(trace));
+      std::move(to_waiters));
   query->mark_priming();
   auto* raw = query.get();
   queries_[id] = std::move(query);

@@ -40,8 +40,9 @@ class ResolverCore {
                                ResolutionCallback cb, TraceSink trace);
   void retire(std::uint64_t id);
   // Runs `done` (from the loop) once the root priming query has ended; one priming query at a
-  // time per worker, whoever asks for it.
-  void prime_root(std::function<void()> done, TraceSink trace);
+  // time per worker, whoever asks for it. The priming steps go to the trace of each waiting
+  // query (`waiter`) that is still running.
+  void prime_root(std::uint64_t waiter, std::function<void()> done, TraceSink trace);
   bool alive(std::uint64_t id) const;
   Upstream& upstream() { return upstream_; }
   ServerSelection& selection() { return selection_; }
@@ -65,7 +66,12 @@ class ResolverCore {
   // Finished queries are destroyed, and early results delivered, on the next loop turn.
   std::vector<std::unique_ptr<IterativeQuery>> graveyard_;
   std::vector<std::pair<std::uint64_t, std::function<void()>>> deferred_;  // (query id, delivery)
-  std::vector<std::function<void()>> priming_waiters_;  // non-empty while priming runs
+  struct PrimingWaiter {
+    std::uint64_t id;
+    std::function<void()> done;
+    TraceSink trace;
+  };
+  std::vector<PrimingWaiter> priming_waiters_;  // non-empty while priming runs
   uv_timer_t* tick_ = nullptr;
 };
 

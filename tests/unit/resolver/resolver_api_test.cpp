@@ -47,6 +47,7 @@ class FakeAuthority {
   std::uint16_t port = 0;
   int queries = 0;
   int edns_rejected = 0;
+  int priming_queries = 0;  // ". NS"
 
  private:
   void on_query(std::span<const std::uint8_t> wire, const sockaddr* from) {
@@ -54,6 +55,7 @@ class FakeAuthority {
     Message q;
     ASSERT_EQ(parse_message(wire, &q), Status::ok);
     const auto& qn = q.question[0].name;
+    if (qn.is_root() && q.question[0].type == type::NS) ++priming_queries;
     std::string label(qn.first_label());
     if (label.rfind("slow", 0) == 0) return;
     Message r;
@@ -143,6 +145,8 @@ TEST_F(ResolverApi, ResolvesAndCaches) {
   run_until(done);
   EXPECT_EQ(st, ResolveStatus::ok);
   EXPECT_EQ(auth_->queries, before);  // no upstream query for a cached name
+  // The A and AAAA questions started together on a cold cache: one priming query for both.
+  EXPECT_EQ(auth_->priming_queries, 1);
 }
 
 TEST_F(ResolverApi, RetriesWithoutEdnsAfterFormerr) {
