@@ -169,6 +169,17 @@ class _Thread(threading.Thread):
         super().__init__(daemon=True)
         self.sockets = sockets
         self.stopping = False
+        self.counts = {}  # (name, type) -> queries, for the servers that count
+        self.lock = threading.Lock()
+
+    def count(self, name, qtype=1):
+        name = name.lower().rstrip(".") + "."
+        with self.lock:
+            return self.counts.get((name, qtype), 0)
+
+    def _note(self, key):
+        with self.lock:
+            self.counts[key] = self.counts.get(key, 0) + 1
 
     def stop(self):
         self.stopping = True
@@ -176,17 +187,22 @@ class _Thread(threading.Thread):
             s.close()
 
 
+def _udp_and_tcp(addr):
+    """A UDP socket and a listening TCP socket on ADDR:53."""
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind((addr, 53))
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    t.bind((addr, 53))
+    t.listen(16)
+    return [u, t]
+
+
 class SilentServer(_Thread):
     """Reads queries on UDP and accepts TCP connections, never answers."""
 
     def __init__(self, addr):
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind((addr, 53))
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        t.bind((addr, 53))
-        t.listen(16)
-        super().__init__([u, t])
+        super().__init__(_udp_and_tcp(addr))
         self.received = 0
 
     def run(self):
@@ -207,13 +223,6 @@ class CountingRelay(_Thread):
         s.bind((addr, 53))
         super().__init__([s])
         self.upstream = upstream
-        self.counts = {}
-        self.lock = threading.Lock()
-
-    def count(self, name, qtype=1):
-        name = name.lower().rstrip(".") + "."
-        with self.lock:
-            return self.counts.get((name, qtype), 0)
 
     def run(self):
         s = self.sockets[0]
@@ -222,9 +231,7 @@ class CountingRelay(_Thread):
                 data, peer = s.recvfrom(65535)
             except OSError:
                 return
-            key = _qname(data)
-            with self.lock:
-                self.counts[key] = self.counts.get(key, 0) + 1
+            self._note(_qname(data))
             up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             up.settimeout(2)
             try:
@@ -341,21 +348,8 @@ class ScriptedServer(_Thread):
     queries per (name, type) like CountingRelay."""
 
     def __init__(self, addr, handler):
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind((addr, 53))
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        t.bind((addr, 53))
-        t.listen(16)
-        super().__init__([u, t])
+        super().__init__(_udp_and_tcp(addr))
         self.handler = handler
-        self.counts = {}
-        self.lock = threading.Lock()
-
-    def count(self, name, qtype=1):
-        name = name.lower().rstrip(".") + "."
-        with self.lock:
-            return self.counts.get((name, qtype), 0)
 
     def _answer(self, data):
         if len(data) < 17 or data[2] & 0x80:
@@ -364,8 +358,7 @@ class ScriptedServer(_Thread):
             q = Query(data)
         except (IndexError, struct.error):
             return None
-        with self.lock:
-            self.counts[(q.name, q.type)] = self.counts.get((q.name, q.type), 0) + 1
+        self._note((q.name, q.type))
         return self.handler(q)
 
     def run(self):

@@ -11,6 +11,8 @@ import time
 import unittest
 
 import dnsfixture
+import dnsserver
+from dnsserver import answers, flags, status
 
 DNS_SERVER = sys.argv.pop(1)
 CORPUS = sys.argv.pop(1)
@@ -20,26 +22,7 @@ FORWARDER = "127.0.0.20"
 
 
 def dig(*args, server=LISTEN):
-    p = subprocess.run(["dig", "@" + server, "+time=4", "+tries=1"] + list(args), capture_output=True, text=True)
-    return p.stdout
-
-
-def status(out):
-    for line in out.splitlines():
-        if "status:" in line:
-            return line.split("status: ")[1].split(",")[0]
-    return None
-
-
-def flags(out):
-    for line in out.splitlines():
-        if line.startswith(";; flags:"):
-            return set(line.split(";")[2].split(":")[1].split())
-    return set()
-
-
-def answers(out):
-    return [l.split() for l in out.splitlines() if l and not l.startswith(";")]
+    return dnsserver.dig(server, *args)
 
 
 def start_server(workdir, name, body):
