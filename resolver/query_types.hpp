@@ -1,9 +1,9 @@
 // Which question types a recursive resolver resolves (RFC 6895 section 3.1). Data types and ANY
 // (answered as the authorities answer it, a subset per RFC 8482) are resolved. The rest never
-// go upstream or into the cache, and get what Unbound answers: zone transfers (IXFR, AXFR, over
-// UDP or TCP) REFUSED, there is no zone to transfer; type 0 (reserved), the meta-TYPEs OPT,
-// TSIG and TKEY, the obsolete MAILB and MAILA and the unassigned meta range 128-248 FORMERR,
-// they are not questions.
+// go upstream or into the cache: zone transfers (IXFR, AXFR, over UDP or TCP) REFUSED, there is
+// no zone to transfer; the meta-TYPEs OPT, TSIG and TKEY, the obsolete MAILB and MAILA and the
+// unassigned meta range 128-248 FORMERR, they are not questions (both as Unbound answers); and
+// type 0, reserved and never a data type, FORMERR too (Unbound would resolve it).
 #pragma once
 #include <cstdint>
 #include <optional>
