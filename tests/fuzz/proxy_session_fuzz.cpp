@@ -1,31 +1,45 @@
 // Fuzz target for whole proxy connections: a real ProxyWorker (sessions, origin pool, HTTP
 // cache, access log) on a loop driven by this thread, with hostile bytes on both sides. The
-// fuzzer scripts up to 4 clients of the proxy and a scripted origin server that answers
-// every connection the proxy opens to it with bytes from the input. Crashes and sanitizer
-// reports are the first findings; after each input every connection is closed and the proxy
-// must let go of everything: no session, no refusal, no idle origin connection and no libuv
-// handle may outlive the input (a session that ignores its client going away is a finding).
+// fuzzer scripts up to 4 clients of the proxy and an origin server that answers every
+// connection the proxy opens to it with bytes from the input. Each input gets a fresh proxy
+// and cache, so every input replays alone.
+//
+// Findings, besides crashes and sanitizer reports:
+//   - what the proxy sends a client must parse as HTTP/1.1 responses, at most one final
+//     response per request (ClientChecker), and what it sends the origin's HTTP port must
+//     parse as HTTP/1.1 requests with one Host each (OriginChecker), under the proxy's own
+//     strict parser;
+//   - after the input every connection of ours is closed and the proxy must let go of
+//     everything without waiting for a timer: no session, refusal, idle origin connection or
+//     libuv handle may be left (a session that ignores its client going away is a finding).
 //
 // Input: byte 0 picks the settings (bit 0 short timeouts, bit 1 no HTTP cache, bit 2 small
 // limits, bit 3 no Via and X-Forwarded-For deleted); then operations, each one byte
 // (low 3 bits: what, high 5 bits: which connection) and its arguments:
 //   0 client send: u16 length (big-endian), bytes (a closed client slot connects anew)
-//   1 origin send: u16 length, bytes, on one of the proxy's connections to the origin (see origin())
+//   1 origin send: u16 length, bytes, on one of the proxy's origin connections (origin())
 //   2 client half-close (bit 2 of which: stop/start reading instead)
 //   3 client close (bit 2 of which: with a reset)
 //   4 origin half-close (bit 3 of which: stop/start reading instead)
 //   5 origin close (bit 3 of which: with a reset)
-//   6 wait: u8 milliseconds (for the short timeouts; at most kWaitBudgetMs an input)
-//   7 origin sends u8 KiB of filler (large bodies, back-pressure)
+//   6 wait: u8 milliseconds (for the short timeouts; at most kWaitBudgetMs an input); bit 0 of
+//     which: graceful shutdown of the proxy instead, with a grace of u8 milliseconds
+//   7 origin sends u8 times 4 KiB of filler (large bodies, back-pressure)
 // After each operation the loop runs until nothing moves for a few turns.
+// tests/fuzz/corpus/make_proxy_session_seeds.py writes seeds in this format.
 //
-// Network: the proxy listens on 127.0.0.1:3128 and the origin on 127.0.0.1:8080 inside a
-// private network namespace of this process, so nothing the fuzzer writes can reach a real
-// service; the proxy's destinations are limited to 127.0.0.0/8 and names never reach DNS (a
-// scripted resolver answers them: names containing "fail" fail, "none" resolve to nothing,
-// "deny" to ::1, "multi" to 127.0.0.2 (refused) then 127.0.0.1, others to 127.0.0.1; names
-// containing "sync" are answered inside resolve()). Without a namespace (not root and no
-// user namespaces) the inputs are skipped with a note.
+// Network: a private network namespace of this process, so nothing the fuzzer writes can
+// reach a real service. The proxy listens on 127.0.0.1:3128, the origin on 127.0.0.1:8080
+// (HTTP) and 127.0.0.1:8443 (the only CONNECT port: anything may pass there). Destinations
+// are limited to 127.0.0.0/8 and names never reach DNS: a scripted resolver answers names
+// containing "fail" with an error, "none" with no address, "deny" with ::1, "multi" with
+// 127.0.0.2 (refused) then 127.0.0.1, others with 127.0.0.1; names containing "sync" inside
+// resolve(). TCP buffers in the namespace are small, so a client that stops reading holds
+// the proxy back after a few tens of KiB. Without a namespace (not root, no user
+// namespaces) the inputs are skipped with a note.
+//
+// PROXY_SESSION_FUZZ_VERBOSE=1: the proxy's debug log, access log and every byte our sockets
+// receive, on stderr (for writing seeds and reading findings).
 #include <net/if.h>
 #include <sched.h>
 #include <spdlog/spdlog.h>
@@ -51,6 +65,7 @@
 #include "core/worker_pool.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/http_cache.hpp"
+#include "proxy/http_parser.hpp"
 #include "proxy/name_resolver.hpp"
 #include "proxy/proxy_worker.hpp"
 
@@ -59,7 +74,8 @@ using namespace outpost;
 namespace {
 
 constexpr std::uint16_t kProxyPort = 3128;
-constexpr std::uint16_t kOriginPort = 8080;
+constexpr std::uint16_t kOriginPort = 8080;  // HTTP: what arrives must be requests
+constexpr std::uint16_t kTunnelPort = 8443;  // CONNECT is allowed here only: raw bytes
 constexpr std::size_t kClients = 4;
 constexpr std::size_t kMaxOps = 256;
 constexpr unsigned kWaitBudgetMs = 40;
@@ -68,9 +84,7 @@ constexpr int kSocketBuffer = 16 * 1024;  // small socket buffers make back-pres
 // Callbacks of our own sockets and of the resolver count as progress (see run_until_quiet).
 unsigned long long g_activity = 0;
 bool g_fuzzing = false;  // set by LLVMFuzzerInitialize: libFuzzer, not the corpus replay
-// PROXY_SESSION_FUZZ_VERBOSE=1: the proxy's debug log and every byte our sockets receive, on
-// stderr (for writing seeds and reading findings).
-bool g_verbose = false;
+bool g_verbose = false;  // PROXY_SESSION_FUZZ_VERBOSE (see the top of this file)
 
 [[noreturn]] void fail(const char* what) {
   std::fprintf(stderr, "proxy_session_fuzz: %s\n", what);
@@ -89,6 +103,12 @@ bool isolate_network() {
   ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
   ok = ok && ::ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
   ::close(fd);
+  // Best effort (these are per namespace): without them back-pressure needs megabytes.
+  for (const char* knob : {"/proc/sys/net/ipv4/tcp_rmem", "/proc/sys/net/ipv4/tcp_wmem"})
+    if (FILE* f = std::fopen(knob, "w")) {
+      std::fputs("4096 16384 32768\n", f);
+      std::fclose(f);
+    }
   return ok;
 }
 
@@ -162,9 +182,136 @@ class ScriptedResolver : public NameResolver {
   std::vector<Pending> queue_;
 };
 
+// Feeds bytes through a parser, resuming after each message; `go_on(result)` says whether to.
+template <typename F>
+void feed(http::HttpParser& p, std::string_view bytes, F go_on) {
+  ChunkRef c = ChunkRef::make(bytes.size());
+  c->append(bytes.data(), bytes.size());
+  std::size_t off = 0;
+  while (off < c->size()) {
+    auto r = p.feed(c, c->data() + off, c->size() - off);
+    off += r.consumed;
+    if (!go_on(r)) return;
+    if (r.kind == http::ParseResult::kPaused) p.resume();
+  }
+}
+
+// The last bytes each way on one connection, shown when a check fails.
+struct Transcript {
+  std::string to_proxy, from_proxy;
+  static void keep(std::string& log, std::string_view bytes) {
+    log.append(bytes);
+    if (log.size() > 8192) log.erase(0, log.size() - 8192);
+  }
+  [[noreturn]] void violation(const std::string& what) const {
+    std::fprintf(stderr, "proxy_session_fuzz: %s\n--- to the proxy (last 8 KiB):\n%s\n--- from the proxy (last 8 KiB):\n%s\n---\n",
+                 what.c_str(), to_proxy.c_str(), from_proxy.c_str());
+    std::abort();
+  }
+};
+
+// One client connection seen from outside: what the client sent is parsed as requests (by
+// the proxy's own parser with the proxy's limits), and what the proxy sent back must parse
+// as HTTP/1.1 responses with at most one final response per request, plus one for a
+// request that was cut short or malformed, or a refusal. Checking stops at a tunnel.
+class ClientChecker {
+ public:
+  explicit ClientChecker(const Config::Proxy& cfg)
+      : requests_(http::HttpParser::Type::kRequest, {cfg.max_request_line, cfg.max_header_size}, &request_events_),
+        responses_(http::HttpParser::Type::kResponse, {1 << 20, 1 << 20}, &response_events_) {}
+
+  void sent(std::string_view bytes) {
+    Transcript::keep(log_.to_proxy, bytes);
+    if (!requests_open_) return;
+    feed(requests_, bytes, [&](const http::ParseResult& r) {
+      requests_open_ = r.kind != http::ParseResult::kError && r.kind != http::ParseResult::kUpgrade;
+      return requests_open_;
+    });
+  }
+
+  void received(std::string_view bytes) {
+    Transcript::keep(log_.from_proxy, bytes);
+    if (tunnel_) return;
+    feed(responses_, bytes, [&](const http::ParseResult& r) {
+      if (r.kind == http::ParseResult::kError) log_.violation("the proxy's output is not HTTP/1.1 responses: " + r.reason);
+      return !tunnel_;
+    });
+  }
+
+ private:
+  struct RequestEvents : http::ParserListener {
+    ClientChecker* self;
+    explicit RequestEvents(ClientChecker* s) : self(s) {}
+    int on_message_head(http::MessageHead& h) override {
+      self->methods_.push_back(h.method);
+      return 0;
+    }
+    int on_message_body(Slice) override { return 0; }
+    int on_message_end() override { return HPE_PAUSED; }
+  };
+  struct ResponseEvents : http::ParserListener {
+    ClientChecker* self;
+    explicit ResponseEvents(ClientChecker* s) : self(s) {}
+    int on_message_head(http::MessageHead& h) override { return self->on_response(h); }
+    int on_message_body(Slice) override { return 0; }
+    int on_message_end() override { return HPE_PAUSED; }
+  };
+
+  int on_response(const http::MessageHead& h) {
+    if (h.major != 1 || h.minor != 1) log_.violation("a response that is not HTTP/1.1");
+    if (h.status < 200) return 0;  // interim: the final response follows
+    std::size_t i = finals_++;
+    if (i > methods_.size()) log_.violation("more final responses than requests");
+    std::string_view method = i < methods_.size() ? std::string_view(methods_[i]) : std::string_view();
+    if (method == "CONNECT" && h.status < 300) tunnel_ = true;
+    return method == "HEAD" ? 1 : 0;  // 1: no body follows
+  }
+
+  RequestEvents request_events_{this};
+  ResponseEvents response_events_{this};
+  http::HttpParser requests_;
+  http::HttpParser responses_;
+  std::vector<std::string> methods_;
+  std::size_t finals_ = 0;
+  bool requests_open_ = true;
+  bool tunnel_ = false;
+  Transcript log_;
+};
+
+// One connection of the proxy to the origin's HTTP port (not the tunnel port): what the
+// proxy sends must parse as HTTP/1.1 requests under the strict parser, each with exactly
+// one Host field, whatever its clients sent (no request smuggling through the proxy).
+class OriginChecker : http::ParserListener {
+ public:
+  void received(std::string_view bytes) {
+    Transcript::keep(log_.from_proxy, bytes);
+    feed(requests_, bytes, [&](const http::ParseResult& r) {
+      if (r.kind == http::ParseResult::kError) log_.violation("the proxy sent an origin a malformed request: " + r.reason);
+      if (r.kind == http::ParseResult::kUpgrade) log_.violation("the proxy sent an origin an upgrade or CONNECT");
+      return true;
+    });
+  }
+  void sent(std::string_view bytes) { Transcript::keep(log_.to_proxy, bytes); }
+
+ private:
+  int on_message_head(http::MessageHead& h) override {
+    std::size_t hosts = 0;
+    for (const auto& f : h.headers) hosts += http::iequals(f.name, "Host");
+    if (hosts != 1) log_.violation("a request to an origin with " + std::to_string(hosts) + " Host fields");
+    return 0;
+  }
+  int on_message_body(Slice) override { return 0; }
+  int on_message_end() override { return HPE_PAUSED; }
+
+  http::HttpParser requests_{http::HttpParser::Type::kRequest, {1 << 20, 1 << 20}, this};
+  Transcript log_;
+};
+
 // One socket of ours: a client of the proxy, or the origin's end of a proxy connection.
 struct Peer {
   uv_tcp_t tcp;
+  std::unique_ptr<ClientChecker> client_checker;  // on our clients
+  std::unique_ptr<OriginChecker> origin_checker;  // on the origin's HTTP port
   bool reading = false;
   bool writable = true;  // false after our half-close
   bool origin_side = false;
@@ -181,6 +328,9 @@ void on_peer_read(uv_stream_t* s, ssize_t n, const uv_buf_t*) {
   if (g_verbose)
     std::fprintf(stderr, "[%s %p] %s\n%.*s\n", static_cast<Peer*>(s->data)->origin_side ? "origin" : "client",
                  s->data, n < 0 ? uv_err_name(static_cast<int>(n)) : "read", n < 0 ? 0 : static_cast<int>(n), g_read_buffer);
+  auto* p = static_cast<Peer*>(s->data);
+  if (n > 0 && p->client_checker) p->client_checker->received({g_read_buffer, static_cast<std::size_t>(n)});
+  if (n > 0 && p->origin_checker) p->origin_checker->received({g_read_buffer, static_cast<std::size_t>(n)});
   if (n < 0) {  // EOF or error: nothing more will come
     uv_read_stop(s);
     static_cast<Peer*>(s->data)->reading = false;
@@ -207,6 +357,8 @@ void toggle_reading(Peer* p) {
 
 void send_bytes(Peer* p, std::string bytes) {
   if (!p->writable || bytes.empty()) return;
+  if (p->client_checker) p->client_checker->sent(bytes);
+  if (p->origin_checker) p->origin_checker->sent(bytes);
   struct Write {
     uv_write_t req;
     std::string data;
@@ -259,10 +411,10 @@ std::shared_ptr<const ProxySettings> make_settings(unsigned variant) {
   toml += plain ? "via = false\nforwarded_for = \"delete\"\n" : "";
   toml += "[origin]\nconnect_timeout = " + t + "\nread_timeout = " + t + "\nidle_timeout = " + t +
           "\nmax_idle_per_host = 2\n"
-          "[acl]\nallow_clients = [\"127.0.0.0/8\"]\nconnect_ports = [443, 8080]\n"
+          "[acl]\nallow_clients = [\"127.0.0.0/8\"]\nconnect_ports = [443, 8443]\n"
           "allow_networks = [\"127.0.0.0/8\"]\ndeny_hosts = [\"denied.test\"]\n"
-          "[cache]\nmemory_size = 1048576\n";
-  toml += small ? "max_object_size = 256\n" : "max_object_size = 65536\n";
+          "[cache]\nmemory_size = 4194304\n";
+  toml += small ? "max_object_size = 256\n" : "max_object_size = 1048576\n";
   toml += "[http_cache]\nenabled = " + std::string(no_cache ? "false" : "true") +
           "\nrefresh_patterns = [{ pattern = \"\\\\.img$\", min = 60, percent = 50, max = 600 }]\n";
   return ProxySettings::make(Config::parse(toml, "<proxy_session_fuzz>"));
@@ -278,18 +430,8 @@ class Harness {
     if (!alog_file_.open(g_verbose ? "-" : "/dev/null", &err)) fail("cannot open the access log");
     for (unsigned v = 0; v < 16; ++v) settings_.push_back(make_settings(v));
 
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kSocketBuffer, sizeof kSocketBuffer);  // inherited by accepted sockets
-    uv_tcp_init(loop(), &origin_listener_);
-    origin_listener_.data = this;
-    sockaddr_in sa;
-    uv_ip4_addr("127.0.0.1", kOriginPort, &sa);
-    if (uv_tcp_open(&origin_listener_, fd) != 0 || uv_tcp_bind(&origin_listener_, reinterpret_cast<sockaddr*>(&sa), 0) != 0 ||
-        uv_listen(reinterpret_cast<uv_stream_t*>(&origin_listener_), 128,
-                  [](uv_stream_t* s, int status) { static_cast<Harness*>(s->data)->on_origin_connection(status); }) != 0)
-      fail("cannot listen on 127.0.0.1:8080");
+    listen_origin(&http_listener_, kOriginPort);
+    listen_origin(&tunnel_listener_, kTunnelPort);
     uv_timer_init(loop(), &wait_timer_);
     baseline_handles_ = count_handles(loop());
   }
@@ -298,6 +440,7 @@ class Harness {
     if (size == 0) return;
     auto settings = settings_[data[0] & 15];
     const auto& cfg = settings->config;
+    proxy_config_ = &cfg;
     cache::StoreOptions so = cache::StoreOptions::from_config(cfg.cache);
     so.shards = 4;
     auto store = cache::Store::open(so);
@@ -307,7 +450,8 @@ class Harness {
       ProxyWorker proxy(worker_, settings, resolver_, alog_file_, cache.get());
       std::string err;
       if (!proxy.start(&err)) fail(err.c_str());
-      play(data + 1, size - 1);
+      shutdown_started_ = drained_ = false;
+      play(proxy, data + 1, size - 1);
       tear_down(proxy);
     }
     cache.reset();
@@ -317,13 +461,29 @@ class Harness {
  private:
   uv_loop_t* loop() { return worker_.loop(); }
 
-  void on_origin_connection(int status) {
-    if (status != 0) return;
+  void listen_origin(uv_tcp_t* l, std::uint16_t port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kSocketBuffer, sizeof kSocketBuffer);  // inherited by accepted sockets
+    uv_tcp_init(loop(), l);
+    l->data = this;
+    sockaddr_in sa;
+    uv_ip4_addr("127.0.0.1", port, &sa);
+    if (uv_tcp_open(l, fd) != 0 || uv_tcp_bind(l, reinterpret_cast<sockaddr*>(&sa), 0) != 0 ||
+        uv_listen(reinterpret_cast<uv_stream_t*>(l), 128, [](uv_stream_t* s, int status) {
+          if (status == 0) static_cast<Harness*>(s->data)->on_origin_connection(s);
+        }) != 0)
+      fail("cannot listen for the origin");
+  }
+
+  void on_origin_connection(uv_stream_t* listener) {
     auto* p = new Peer;
     p->origin_side = true;
+    if (listener == reinterpret_cast<uv_stream_t*>(&http_listener_)) p->origin_checker = std::make_unique<OriginChecker>();
     uv_tcp_init(loop(), &p->tcp);
     p->tcp.data = p;
-    if (uv_accept(reinterpret_cast<uv_stream_t*>(&origin_listener_), reinterpret_cast<uv_stream_t*>(&p->tcp)) != 0) {
+    if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&p->tcp)) != 0) {
       close_peer(p, false);
       return;
     }
@@ -337,6 +497,7 @@ class Harness {
       int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kSocketBuffer, sizeof kSocketBuffer);
       auto* p = new Peer;
+      p->client_checker = std::make_unique<ClientChecker>(proxy_config_->proxy);
       uv_tcp_init(loop(), &p->tcp);
       p->tcp.data = p;
       if (uv_tcp_open(&p->tcp, fd) != 0) fail("uv_tcp_open");
@@ -365,7 +526,7 @@ class Harness {
     return live[std::min<std::size_t>(n, live.size() - 1)];
   }
 
-  void play(const std::uint8_t* p, std::size_t size) {
+  void play(ProxyWorker& proxy, const std::uint8_t* p, std::size_t size) {
     std::size_t pos = 0, ops = 0;
     unsigned waited_ms = 0;
     auto u8 = [&]() -> unsigned { return pos < size ? p[pos++] : 0; };
@@ -404,13 +565,18 @@ class Harness {
           if (Peer* o = origin(which & 7)) close_origin(o, which & 8);
           break;
         case 6: {
-          unsigned ms = std::min(u8() % 32, kWaitBudgetMs - waited_ms);
-          waited_ms += ms;
-          wait(ms);
+          unsigned ms = u8();
+          if (which & 1) {
+            begin_shutdown(proxy, ms / 1000.0);
+          } else {
+            ms = std::min(ms % 32, kWaitBudgetMs - waited_ms);
+            waited_ms += ms;
+            wait(ms);
+          }
           break;
         }
         case 7:
-          if (std::size_t kib = u8(); Peer* o = origin(which & 7)) send_bytes(o, std::string(kib * 1024, 'x'));
+          if (std::size_t n = u8(); Peer* o = origin(which & 7)) send_bytes(o, std::string(n * 4096, 'x'));
           break;
       }
       run_until_quiet();
@@ -422,14 +588,31 @@ class Harness {
     close_peer(o, reset);
   }
 
+  // What moves on our side: callbacks, and bytes leaving our write queues (a large write
+  // drains over many turns without a callback).
+  std::size_t progress() {
+    std::size_t n = g_activity;
+    auto queued = [](Peer* p) { return uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&p->tcp)); };
+    for (auto* c : clients_)
+      if (c) n += queued(c);
+    for (auto* o : origins_) n += queued(o);
+    return n;
+  }
+
   // Runs the loop without blocking until a few turns in a row show no progress on our side.
   void run_until_quiet() {
     int quiet = 0;
-    for (int i = 0; i < 256 && quiet < 4; ++i) {
-      auto before = g_activity;
+    for (int i = 0; i < 1024 && quiet < 4; ++i) {
+      auto before = progress();
       uv_run(loop(), UV_RUN_NOWAIT);
-      quiet = g_activity == before ? quiet + 1 : 0;
+      quiet = progress() == before ? quiet + 1 : 0;
     }
+  }
+
+  void begin_shutdown(ProxyWorker& proxy, double grace_s) {
+    if (shutdown_started_) return;
+    shutdown_started_ = true;
+    proxy.begin_shutdown(grace_s, [this] { drained_ = true; });
   }
 
   // Lets time pass for the proxy's timers (the short-timeout settings are 20 ms).
@@ -463,9 +646,8 @@ class Harness {
     };
     until([&] { return proxy.session_count() == 0 && proxy.refusal_count() == 0; },
           "sessions or refusals left 5 s after every client and origin connection closed");
-    bool drained = false;
-    proxy.begin_shutdown(0, [&] { drained = true; });
-    until([&] { return drained; }, "shutdown did not finish with no session left");
+    begin_shutdown(proxy, 0);
+    until([&] { return drained_; }, "shutdown did not finish with no session left");
     if (proxy.pool().idle_count() != 0) fail("idle origin connections left after shutdown");
     until([&] { return resolver_.idle() && count_handles(loop()) == baseline_handles_; },
           "libuv handles left after shutdown");
@@ -477,9 +659,12 @@ class Harness {
   ScriptedResolver resolver_;
   AccessLogFile alog_file_;
   std::vector<std::shared_ptr<const ProxySettings>> settings_;
-  uv_tcp_t origin_listener_;
+  uv_tcp_t http_listener_, tunnel_listener_;
   uv_timer_t wait_timer_;
   std::size_t baseline_handles_ = 0;
+  const Config* proxy_config_ = nullptr;  // the input's settings
+  bool shutdown_started_ = false;
+  bool drained_ = false;
   Peer* clients_[kClients] = {};
   std::vector<Peer*> origins_;
 };

@@ -26,7 +26,8 @@ def oshut(n): return bytes([4 | n << 3])
 def opause(n): return bytes([4 | (n | 8) << 3])
 def oclose(n, reset=False): return bytes([5 | (n | (8 if reset else 0)) << 3])
 def wait(ms): return bytes([6, ms])
-def ofill(n, kib): return bytes([7 | n << 3, kib])
+def shutdown(grace_ms): return bytes([6 | 1 << 3, grace_ms])
+def ofill(n, pages): return bytes([7 | n << 3, pages])  # pages of 4 KiB
 
 
 def get(path, extra="", method="GET", version="1.1", host="127.0.0.1:8080"):
@@ -51,7 +52,7 @@ seeds = {
     "pipelined_keepalive": [0, csend(0, get("/1") + get("/2") + get("/3", method="HEAD")),
                             osend(0, resp(200, "Content-Length: 1\r\n", "1")), osend(0, resp(200, "Content-Length: 1\r\n", "2")),
                             osend(0, resp(200, "Content-Length: 7\r\n")), csend(1, get("/1"))],
-    "connect_tunnel": [0, csend(0, "CONNECT 127.0.0.1:8080 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\nearly"),
+    "connect_tunnel": [0, csend(0, "CONNECT 127.0.0.1:8443 HTTP/1.1\r\nHost: 127.0.0.1:8443\r\n\r\nearly"),
                        osend(0, "\x16\x03\x01 server hello"), csend(0, "client data"), oshut(0), cshut(0)],
     "range_on_hit": [0, csend(0, get("/r")), osend(0, resp(200, "Cache-Control: max-age=60\r\nContent-Length: 10\r\n", "0123456789")),
                      csend(0, get("/r", "Range: bytes=2-4,1-3,-2\r\n")), csend(1, get("/r", "Range: bytes=7-\r\nIf-Range: \"x\"\r\n"))],
@@ -99,8 +100,11 @@ seeds = {
                    csend(1, get("/vy", "Accept-Encoding: br\r\n")), osend(0, resp(200, "Vary: *\r\nContent-Length: 1\r\n", "b")),
                    csend(2, get("/vy", method="PURGE")), csend(2, get("/vy", "Accept-Encoding: gzip\r\n")), osend(0, resp(200, "Content-Length: 1\r\n", "n"))],
     "slow_client_large_body": [0, csend(0, get("/big")), cpause(0),
-                               osend(0, resp(200, "Cache-Control: max-age=60\r\nContent-Length: 400000\r\n")),
-                               ofill(0, 200), ofill(0, 190), csend(1, get("/big")), cpause(0), ofill(0, 1)],
+                               osend(0, resp(200, "Cache-Control: max-age=60\r\nContent-Length: 401408\r\n")),
+                               ofill(0, 50), ofill(0, 47), csend(1, get("/big")), ofill(0, 1), cpause(0)],
+    "slow_client_not_stored": [QUICK, csend(0, get("/ns")), cpause(0),
+                               osend(0, resp(200, "Cache-Control: no-store\r\nContent-Length: 401408\r\n")),
+                               ofill(0, 98), wait(30)],
     "trace_options": [0, csend(0, get("/tr", "Max-Forwards: 0\r\nCookie: c=1\r\n", method="TRACE")),
                       csend(0, get("/op", "Max-Forwards: 0\r\n", method="OPTIONS")),
                       csend(0, "OPTIONS * HTTP/1.1\r\n\r\nGET /health HTTP/1.1\r\n\r\n")],
@@ -109,6 +113,9 @@ seeds = {
     "loops_and_bad_requests": [PLAIN, csend(0, get("/", host="127.0.0.1:3128")), csend(1, get("/", "Via: 1.1 outpost\r\n")),
                                csend(2, "GET http://127.0.0.1:8080/ HTTP/1.1\r\nHost: a\r\n b\r\n\r\n"),
                                csend(3, "BREW ftp://127.0.0.1:8080/ HTTP/2.0\r\n\r\n")],
+    "shutdown_while_busy": [QUICK, csend(0, get("/g")), csend(1, get("/g2")), osend(0, resp(200, "Content-Length: 4\r\n", "ab")),
+                            csend(2, get("/idle")), osend(0, resp(200, "Content-Length: 0\r\n")),
+                            shutdown(10), osend(1, "cd"), wait(15)],
     "no_cache_unsafe_invalidate": [NO_CACHE, csend(0, "DELETE " + O + "/u HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
                                    osend(0, resp(200, "Content-Location: /u\r\nContent-Length: 0\r\n"))],
 }
