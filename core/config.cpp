@@ -266,7 +266,7 @@ Config Config::parse(std::string_view text, const std::string& source_name) {
     Section s(table("origin"), "origin", source_name);
     c.origin.connect_timeout = s.number("connect_timeout", 10, 0.01, 3600);
     c.origin.read_timeout = s.number("read_timeout", 60, 0.01, 86400);
-    c.origin.max_idle_per_host = static_cast<unsigned>(s.integer("max_idle_per_host", 32, 0, 100000));
+    c.origin.max_idle_per_host = static_cast<unsigned>(s.integer("max_idle_per_host", 256, 0, 100000));
     c.origin.idle_timeout = s.number("idle_timeout", 60, 0.01, 86400);
     s.check_unknown();
   }

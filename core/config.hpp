@@ -49,7 +49,7 @@ struct Config {
   struct Origin {
     double connect_timeout = 10;
     double read_timeout = 60;
-    unsigned max_idle_per_host = 32;
+    unsigned max_idle_per_host = 256;
     double idle_timeout = 60;
   } origin;
 

@@ -54,8 +54,8 @@ class StreamHandler {
   // Connect, read or write failed (`what` names which, for logs). Reading has stopped and
   // the stream is of no further use: close it.
   virtual void on_error(int status, std::string_view what) = 0;
-  // One write() has been handed to the kernel in full, in the order the writes were made
-  // (failures arrive as on_error instead).
+  // One queued write() (it returned 0) has been handed to the kernel in full, in the order
+  // the writes were made (failures arrive as on_error instead).
   virtual void on_write_done() {}
 
  protected:
@@ -85,8 +85,10 @@ class Stream {
   virtual bool reading() const = 0;
 
   // Queues `slices` after everything queued before. The slices (and so their chunks) are
-  // kept alive until the bytes are written. Returns 0, or a negative status when the write
-  // cannot be queued (stream shut down or closed, empty list); then no completion follows.
+  // kept alive until the bytes are written. Returns 0, 1 when everything was written at once
+  // (nothing queued; no completion follows: the queue was empty, so nothing can be waiting
+  // for one), or a negative status when the write cannot be queued (stream shut down or
+  // closed, empty list); then no completion follows either.
   virtual int write(std::vector<Slice> slices) = 0;
   // Bytes accepted by write() and not yet handed to the kernel: the back-pressure measure.
   virtual std::size_t queued_bytes() const = 0;

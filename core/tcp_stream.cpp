@@ -100,7 +100,7 @@ void TcpStream::fail(int status, const char* op) {
 int TcpStream::write(std::vector<Slice> slices) {
   if (closing_) return UV_ECANCELED;
   if (slices.empty()) return UV_EINVAL;
-  return write_slices(
+  return write_slices_now(
       stream(), std::move(slices),
       [](void* owner, int status) {
         auto* self = static_cast<TcpStream*>(owner);

@@ -882,9 +882,12 @@ void ClientSession::flush_client() {
   auto slices = std::move(out_);
   out_.clear();
   out_bytes_ = 0;
-  int rc = write_slices(
+  // Usually the kernel takes it all at once: then nothing is queued and no completion
+  // follows (nothing can be waiting for one: the queue was empty).
+  int rc = write_slices_now(
       reinterpret_cast<uv_stream_t*>(tcp_), std::move(slices),
       [](void* owner, int status) { static_cast<ClientSession*>(owner)->on_client_write_done(status); }, this);
+  if (rc == 1) return;
   if (rc != 0) {
     abort();
     return;

@@ -38,10 +38,7 @@ file = "{d}/outpost.log"
 access_log = ""
 [proxy]
 listen = ["127.0.0.1:{port}"]
-max_connections_per_worker = 32768
 idle_timeout = 600
-[origin]
-max_idle_per_host = 1024
 [acl]
 connect_ports = [{", ".join(str(p) for p in connect_ports)}]
 [cache]
