@@ -454,8 +454,6 @@ class Harness {
       play(proxy, data + 1, size - 1);
       tear_down(proxy);
     }
-    cache.reset();
-    store.reset();
   }
 
  private:

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the seed corpus for proxy_session_fuzz: scripted clients and origin (input format at
 the top of ../proxy_session_fuzz.cpp). Run from this folder: python3 make_proxy_session_seeds.py
-(the files are committed; rerun only to change them)."""
+(the files are committed; rerun only to change them). The found_* files beside them are inputs
+the fuzzer found that add coverage (picked from a -set_cover_merge of a run), kept as they are."""
 import os
 import struct
 
