@@ -141,6 +141,7 @@ void OriginConnection::on_read(Slice data) {
     return;
   }
   touch();
+  pool_.bytes_received_ += data.size;
   if (raw_) {
     if (owner_) {
       owner_->on_origin_raw(std::move(data));
@@ -279,6 +280,7 @@ OriginConnection* OriginPool::acquire(const std::string& key) {
     uv_timer_stop(&c->timer_);
     // Reading stays on (no epoll_ctl churn): begin_exchange() follows at once.
     if (it->second.empty()) idle_.erase(it);
+    ++reused_;
     return c;
   }
   return new OriginConnection(*this, key);

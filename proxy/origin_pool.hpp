@@ -125,6 +125,8 @@ class OriginPool {
   void close_idle();
   std::size_t idle_count() const;
   std::size_t connections_opened() const { return opened_; }
+  std::uint64_t connections_reused() const { return reused_; }  // handed out from the idle pool
+  std::uint64_t bytes_received() const { return bytes_received_; }  // from origins, tunnels too
   // Where new connections get their stream (default: a TcpStream on loop()). Tests put a
   // FakeStreamFactory here.
   using StreamFactory = std::function<StreamPtr()>;
@@ -140,6 +142,8 @@ class OriginPool {
   std::uint64_t idle_timeout_ms_;
   std::unordered_map<std::string, std::vector<OriginConnection*>> idle_;
   std::size_t opened_ = 0;
+  std::uint64_t reused_ = 0;
+  std::uint64_t bytes_received_ = 0;
 };
 
 }  // namespace outpost

@@ -107,6 +107,10 @@ void ProxyWorker::collect_metrics(MetricsVisitor& out) const {
               static_cast<double>(pool_.connections_opened()));
   out.gauge("outpost_origin_idle_connections", "Idle keep-alive origin connections in the pool", {},
             static_cast<double>(pool_.idle_count()));
+  out.counter("outpost_origin_connections_reused_total", "Requests sent on a pooled keep-alive origin connection", {},
+              static_cast<double>(pool_.connections_reused()));
+  out.counter("outpost_origin_received_bytes_total", "Bytes read from origins (responses and tunnels)", {},
+              static_cast<double>(pool_.bytes_received()));
 }
 
 // A connection answered without a session: a client outside acl.allow_clients (403) or one

@@ -201,6 +201,10 @@ class Metrics(h.IntegrationTest):
         opened = value(samples, "outpost_origin_connections_opened_total")
         self.assertGreaterEqual(opened, 2)
         self.assertLessEqual(opened, 7)
+        # Every origin request came on a new or a pooled connection; origin bytes were read.
+        reused = value(samples, "outpost_origin_connections_reused_total")
+        self.assertEqual(opened + reused, 7)
+        self.assertGreater(value(samples, "outpost_origin_received_bytes_total"), 0)
         # The store: the cached object in memory, two hits on it.
         self.assertGreaterEqual(value(samples, "outpost_store_objects", namespace="http", tier="memory"), 1)
         self.assertGreaterEqual(value(samples, "outpost_store_hits_total", namespace="http", tier="memory"), 2)
