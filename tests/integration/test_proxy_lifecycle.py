@@ -37,6 +37,14 @@ def request_on(s, path, host="127.0.0.1", port=h.ORIGIN_PORT):
     return data
 
 
+def reload(op):
+    """SIGHUP, then waits (up to 5 s) for the log to say the configuration was reloaded."""
+    op.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 5
+    while "configuration reloaded" not in op.log_text() and time.time() < deadline:
+        time.sleep(0.05)
+
+
 class Signals(h.IntegrationTest):
     @classmethod
     def setUpClass(cls):
@@ -54,10 +62,7 @@ class Signals(h.IntegrationTest):
         op.write_config("", acl.replace('allow_hosts = ["localhost"]', 'deny_hosts = ["localhost"]'))
         time.sleep(1.2)  # let the buffered access log flush to the old file
         os.rename(op.access_log, op.access_log + ".1")
-        op.proc.send_signal(signal.SIGHUP)
-        deadline = time.time() + 5
-        while "configuration reloaded" not in op.log_text() and time.time() < deadline:
-            time.sleep(0.05)
+        reload(op)
         self.assertIn("configuration reloaded", op.log_text())
         # The old connection survives and sees the new rules.
         self.assertEqual(h.status_of(request_on(s, "/bytes?n=1", host="localhost")), 403)
@@ -84,10 +89,7 @@ class Signals(h.IntegrationTest):
         s = socket.create_connection(("127.0.0.1", 3132), timeout=5)
         self.assertEqual(h.status_of(request_on(s, "/bytes?n=1")), 200)
         op.write_config("", acl.replace('"127.0.0.0/8"]\nallow_net', '"10.0.0.0/8"]\nallow_net'))
-        op.proc.send_signal(signal.SIGHUP)
-        deadline = time.time() + 5
-        while "configuration reloaded" not in op.log_text() and time.time() < deadline:
-            time.sleep(0.05)
+        reload(op)
         self.assertEqual(h.status_of(request_on(s, "/bytes?n=1")), 403)
         s.close()
         self.assertEqual(op.stop(), 0)
