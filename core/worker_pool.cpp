@@ -17,6 +17,12 @@ Worker::Worker(unsigned index) : index_(index) {
 
 Worker::~Worker() {
   join();
+  // A worker whose loop never ran (or never got its stop()) still has its async handle open,
+  // and uv_loop_close() would fail and leave the loop's own allocations behind.
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&async_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+    uv_run(&loop_, UV_RUN_NOWAIT);
+  }
   uv_loop_close(&loop_);
 }
 
