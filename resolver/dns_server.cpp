@@ -216,11 +216,6 @@ struct DnsServer::Udp {
 
 // ---- TCP -----------------------------------------------------------------------------------
 
-struct DnsServer::TcpListener {
-  DnsServer* server;
-  uv_tcp_t handle;
-};
-
 struct DnsServer::TcpConn : std::enable_shared_from_this<DnsServer::TcpConn> {
   DnsServer* server = nullptr;
   uv_tcp_t handle;
@@ -352,47 +347,52 @@ bool DnsServer::start(std::string* error) {
           if (!(flags & UV_UDP_MMSG_CHUNK)) u->flush();
         });
 
-    int tfd = open_listen_socket(ep, 1024);
-    if (tfd < 0) {
-      *error = "dns listen " + ep.to_string() + " (tcp): " + std::strerror(-tfd);
+    // TCP through core's Acceptor, which stays safe at the descriptor limit (libuv 1.44's
+    // own accept loop spins on EMFILE).
+    if (!tcp_accept_) {
+      tcp_accept_ = std::make_unique<Acceptor>(
+          loop_, std::string(),
+          Acceptor::Callbacks{[this](int fd, const sockaddr_storage& peer) { on_tcp_accepted(fd, peer); },
+                              [](int err, std::size_t shed, bool first) {
+                                if (first)
+                                  spdlog::warn("dns: TCP accept failed ({}); {} connection(s) shed, pausing",
+                                               std::strerror(-err), shed);
+                              },
+                              [] { spdlog::warn("dns: accepting TCP connections again"); }});
+    }
+    if (int rc = tcp_accept_->listen(ep); rc != 0) {
+      *error = "dns listen " + ep.to_string() + " (tcp): " + std::strerror(-rc);
       return false;
     }
-    auto* t = new TcpListener{this, {}};
-    uv_tcp_init(loop_, &t->handle);
-    t->handle.data = t;
-    uv_tcp_open(&t->handle, tfd);
-    tcp_.push_back(t);
-    uv_listen(reinterpret_cast<uv_stream_t*>(&t->handle), 1024, [](uv_stream_t* s, int status) {
-      if (status != 0) return;
-      auto* l = static_cast<TcpListener*>(s->data);
-      DnsServer* srv = l->server;
-      auto c = std::make_shared<TcpConn>();
-      c->server = srv;
-      uv_tcp_init(srv->loop_, &c->handle);
-      c->handle.data = c.get();
-      c->self = c;
-      if (uv_accept(s, reinterpret_cast<uv_stream_t*>(&c->handle)) != 0 ||
-          srv->conns_.size() >= srv->opt_.max_tcp_connections) {
-        c->open_handles = 1;
-        c->closing = true;
-        uv_close(reinterpret_cast<uv_handle_t*>(&c->handle),
-                 [](uv_handle_t* h) { static_cast<TcpConn*>(h->data)->self.reset(); });
-        return;
-      }
-      sockaddr_storage ss;
-      int len = sizeof ss;
-      uv_tcp_getpeername(&c->handle, reinterpret_cast<sockaddr*>(&ss), &len);
-      c->peer = IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
-      c->open_handles = 2;
-      uv_timer_init(srv->loop_, &c->idle);
-      c->idle.data = c.get();
-      uv_timer_start(&c->idle, [](uv_timer_t* t) { static_cast<TcpConn*>(t->data)->close(); }, srv->opt_.tcp_idle_timeout_ms,
-                     srv->opt_.tcp_idle_timeout_ms);
-      srv->conns_.push_back(c);
-      c->start_reading();
-    });
   }
   return true;
+}
+
+void DnsServer::on_tcp_accepted(int fd, const sockaddr_storage& peer) {
+  if (conns_.size() >= opt_.max_tcp_connections) {
+    ::close(fd);
+    return;
+  }
+  auto c = std::make_shared<TcpConn>();
+  c->server = this;
+  uv_tcp_init(loop_, &c->handle);
+  c->handle.data = c.get();
+  c->self = c;
+  if (uv_tcp_open(&c->handle, fd) != 0) {
+    ::close(fd);
+    c->open_handles = 1;
+    c->closing = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->handle), [](uv_handle_t* h) { static_cast<TcpConn*>(h->data)->self.reset(); });
+    return;
+  }
+  c->peer = IpAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&peer));
+  c->open_handles = 2;
+  uv_timer_init(loop_, &c->idle);
+  c->idle.data = c.get();
+  uv_timer_start(&c->idle, [](uv_timer_t* t) { static_cast<TcpConn*>(t->data)->close(); }, opt_.tcp_idle_timeout_ms,
+                 opt_.tcp_idle_timeout_ms);
+  conns_.push_back(c);
+  c->start_reading();
 }
 
 void DnsServer::stop() {
@@ -401,10 +401,7 @@ void DnsServer::stop() {
     uv_close(reinterpret_cast<uv_handle_t*>(&u->handle), [](uv_handle_t* h) { delete static_cast<Udp*>(h->data); });
   }
   udp_.clear();
-  for (auto* t : tcp_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&t->handle), [](uv_handle_t* h) { delete static_cast<TcpListener*>(h->data); });
-  }
-  tcp_.clear();
+  if (tcp_accept_) tcp_accept_->close();
   auto conns = conns_;
   for (auto& c : conns) c->close();
   conns_.clear();

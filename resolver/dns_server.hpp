@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/net_address.hpp"
+#include "core/worker_pool.hpp"
 #include "resolver/dns_message.hpp"
 #include "resolver/resolver.hpp"
 
@@ -49,17 +50,16 @@ class DnsServer {
 
  private:
   struct Udp;
-  struct TcpListener;
   struct TcpConn;
   friend struct TcpConn;
-  friend struct TcpListener;
+  void on_tcp_accepted(int fd, const sockaddr_storage& peer);
 
   uv_loop_t* loop_;
   Resolver& resolver_;
   DnsServerOptions opt_;
   DnsServerStats stats_;
   std::vector<Udp*> udp_;
-  std::vector<TcpListener*> tcp_;
+  std::unique_ptr<Acceptor> tcp_accept_;
   std::vector<std::shared_ptr<TcpConn>> conns_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
