@@ -226,7 +226,7 @@ void ClientSession::pump() {
           ex_->req.method = parser_.head().method;
         }
         ex_->request_done = true;
-        reject(r.status, "malformed request: " + r.reason, "NONE_NONE", true);
+        reject(r.status, "malformed request: " + r.reason, Outcome::kNone, true);
       }
       break;
     }
@@ -283,20 +283,20 @@ int ClientSession::on_message_head(http::MessageHead& head) {
   // The worker refused clients from other networks at accept; asked again on every request
   // so that a reload which removes a network applies to open keep-alive connections too.
   if (client_text_ == "-" || !settings_->rules.client_allowed(client_ip_)) {
-    reject(403, "Access denied: your address is not allowed to use this proxy.", "TCP_DENIED");
+    reject(403, "Access denied: your address is not allowed to use this proxy.", Outcome::kDenied);
     return 0;
   }
   if (req.major != 1) {
-    reject(505, "Only HTTP/1.0 and HTTP/1.1 are supported.", "NONE_NONE", true);
+    reject(505, "Only HTTP/1.0 and HTTP/1.1 are supported.", Outcome::kNone, true);
     return 0;
   }
   if (!supported_methods().count(req.method)) {
-    reject(501, "Method " + req.method + " is not supported.", "NONE_NONE");
+    reject(501, "Method " + req.method + " is not supported.", Outcome::kNone);
     return 0;
   }
   const auto& cfg = settings_->config.proxy;
   if (cfg.max_request_body && req.has_length && req.content_length > cfg.max_request_body) {
-    reject(413, "The request body is larger than this proxy accepts.", "NONE_NONE", true);
+    reject(413, "The request body is larger than this proxy accepts.", Outcome::kNone, true);
     return 0;
   }
   if (req.is_connect) {
@@ -311,9 +311,9 @@ int ClientSession::on_message_head(http::MessageHead& head) {
   auto url = http::parse_absolute_url(req.target, &err);
   if (!url) {
     if (err == http::UrlError::kUnsupportedScheme)
-      reject(501, "This proxy does not forward this URL scheme.", "NONE_NONE");
+      reject(501, "This proxy does not forward this URL scheme.", Outcome::kNone);
     else
-      reject(400, "The request target is not a valid absolute URL.", "NONE_NONE");
+      reject(400, "The request target is not a valid absolute URL.", Outcome::kNone);
     return 0;
   }
   ex_->url = *url;
@@ -327,7 +327,7 @@ int ClientSession::on_message_head(http::MessageHead& head) {
         auto by = http::trim_ows(item.substr(sp + 1));
         by = by.substr(0, by.find(' '));
         if (http::iequals(by, settings_->config.server.name)) {
-          reject(403, "Forwarding loop detected (this proxy already appears in Via).", "TCP_DENIED");
+          reject(403, "Forwarding loop detected (this proxy already appears in Via).", Outcome::kDenied);
           return 0;
         }
       }
@@ -342,7 +342,7 @@ int ClientSession::on_message_head(http::MessageHead& head) {
         if (n == 0) {
           ex_->discard_body = true;
           ex_->status = 200;
-          ex_->code = "TCP_MISS";
+          ex_->code = Outcome::kMiss;
           std::string resp;
           if (req.method == "OPTIONS") {
             resp = http::simple_response(200, "text/plain", "", ex_->close_after, false,
@@ -369,7 +369,7 @@ int ClientSession::on_message_head(http::MessageHead& head) {
     return 0;
   }
   if (!settings_->rules.target_allowed(ex_->url.host, ex_->url.port, client_ip_)) {
-    reject(403, "Access to " + ex_->url.host + " is denied by this proxy's rules.", "TCP_DENIED");
+    reject(403, "Access to " + ex_->url.host + " is denied by this proxy's rules.", Outcome::kDenied);
     return 0;
   }
   // A GET with a body is forwarded but never answered from or stored in the cache: the
@@ -394,7 +394,7 @@ int ClientSession::on_message_body(Slice body) {
         ex_->origin = nullptr;
       }
       ex_->resolving.reset();
-      reject(413, "The request body is larger than this proxy accepts.", "NONE_NONE", true);
+      reject(413, "The request body is larger than this proxy accepts.", Outcome::kNone, true);
     } else {
       abort();
     }
@@ -431,7 +431,7 @@ int ClientSession::on_message_end() {
 
 // ---------------------------------------------------------------- local answers
 
-void ClientSession::reject(int status, const std::string& detail, const char* code, bool close) {
+void ClientSession::reject(int status, const std::string& detail, Outcome code, bool close) {
   ex_->discard_body = true;
   ex_->status = status;
   ex_->code = code;
@@ -459,18 +459,18 @@ void ClientSession::handle_local() {
   ex_->url_text = target;
   if (target == "*" && ex_->req.method == "OPTIONS") {
     ex_->status = 200;
-    ex_->code = "TCP_MISS";
+    ex_->code = Outcome::kMiss;
     ex_->response_started = ex_->response_done = true;
     send_to_client({slice_of(http::simple_response(200, "text/plain", "", ex_->close_after, false,
                                                    "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, TRACE, CONNECT\r\n"))});
   } else if (path == "/health" && (ex_->req.method == "GET" || ex_->req.method == "HEAD")) {
     ex_->status = 200;
-    ex_->code = "TCP_MISS";
+    ex_->code = Outcome::kMiss;
     ex_->content_type = "text/plain";
     ex_->response_started = ex_->response_done = true;
     send_to_client({slice_of(http::simple_response(200, "text/plain", "ok\n", ex_->close_after, ex_->head_request))});
   } else {
-    reject(404, "No such page on this proxy: " + path, "TCP_MISS");
+    reject(404, "No such page on this proxy: " + path, Outcome::kMiss);
     return;
   }
   maybe_finish();
@@ -480,22 +480,22 @@ void ClientSession::handle_local() {
 
 void ClientSession::handle_connect() {
   ex_->tunnel = true;
-  ex_->code = "TCP_TUNNEL";
+  ex_->code = Outcome::kTunnel;
   ex_->discard_body = true;
   auto url = http::parse_authority(ex_->req.target);
   if (!url) {
-    reject(400, "CONNECT needs a host:port target.", "NONE_NONE", true);
+    reject(400, "CONNECT needs a host:port target.", Outcome::kNone, true);
     return;
   }
   url->scheme = "https";
   ex_->url = *url;
   ex_->url_text = ex_->req.target;
   if (!settings_->rules.connect_port_allowed(url->port)) {
-    reject(403, "CONNECT to port " + std::to_string(url->port) + " is not allowed.", "TCP_DENIED", true);
+    reject(403, "CONNECT to port " + std::to_string(url->port) + " is not allowed.", Outcome::kDenied, true);
     return;
   }
   if (!settings_->rules.target_allowed(url->host, url->port, client_ip_)) {
-    reject(403, "Access to " + url->host + " is denied by this proxy's rules.", "TCP_DENIED", true);
+    reject(403, "Access to " + url->host + " is denied by this proxy's rules.", Outcome::kDenied, true);
     return;
   }
   start_forward();
@@ -518,7 +518,7 @@ void ClientSession::start_forward() {
 void ClientSession::on_resolved(ResolveResult r) {
   if (closing_) return;
   if (r.status != 0) {
-    reject(502, "Cannot resolve " + ex_->url.host + ": " + r.error, "TCP_MISS", ex_->tunnel);
+    reject(502, "Cannot resolve " + ex_->url.host + ": " + r.error, Outcome::kMiss, ex_->tunnel);
     return;
   }
   bool any_denied = false;
@@ -529,7 +529,7 @@ void ClientSession::on_resolved(ResolveResult r) {
   if (ex_->addrs.empty()) {
     reject(any_denied ? 403 : 502,
            any_denied ? "Access to " + ex_->url.host + " is denied by this proxy's rules." : "No address for " + ex_->url.host,
-           any_denied ? "TCP_DENIED" : "TCP_MISS", ex_->tunnel);
+           any_denied ? Outcome::kDenied : Outcome::kMiss, ex_->tunnel);
     return;
   }
   connect_next();
@@ -692,7 +692,7 @@ int ClientSession::on_origin_head(http::MessageHead& head) {
         ex_->serve_stale_on_end = true;
         return 0;
       }
-      ex_->code = "TCP_REFRESH_MODIFIED";
+      ex_->code = Outcome::kRefreshModified;
     }
     if (ex_->cache_get && ex_->req.method == "GET") begin_storing(head);
     else invalidate_after_unsafe(head);
@@ -772,9 +772,9 @@ int ClientSession::on_origin_end() {
     auto meta = *ex_->stale_meta;
     std::int64_t age = http::current_age(meta, now);
     if (ex_->serve_stale_on_end)
-      serve_stored(ex_->stale, meta, age, "TCP_REFRESH_FAIL_OLD", name + "; fwd=stale; detail=stale-if-error");
+      serve_stored(ex_->stale, meta, age, Outcome::kRefreshFailOld, name + "; fwd=stale; detail=stale-if-error");
     else
-      serve_stored(ex_->stale, meta, age, "TCP_REFRESH_UNMODIFIED", name + "; fwd=stale; fwd-status=304");
+      serve_stored(ex_->stale, meta, age, Outcome::kRefreshUnmodified, name + "; fwd=stale; fwd-status=304");
     return 0;
   }
   if (ex_->writer) {
@@ -826,7 +826,7 @@ void ClientSession::on_origin_error(int uv_status, bool timeout, const std::stri
   }
   if (ex_->response_started) {
     spdlog::info("client {}: {} {}: origin failed mid-response: {}", client_text_, ex_->req.method, ex_->url_text, what);
-    ex_->code = "TCP_MISS_ABORTED";
+    ex_->code = Outcome::kMissAborted;
     abort();
     return;
   }
@@ -848,20 +848,20 @@ void ClientSession::on_origin_error(int uv_status, bool timeout, const std::stri
     std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
     const auto& name = settings_->config.server.name;
     if (http::stale_if_error_allows(*ex_->stale_meta, ex_->req_cc, now)) {
-      serve_stored(ex_->stale, *ex_->stale_meta, http::current_age(*ex_->stale_meta, now), "TCP_REFRESH_FAIL_OLD",
+      serve_stored(ex_->stale, *ex_->stale_meta, http::current_age(*ex_->stale_meta, now), Outcome::kRefreshFailOld,
                    name + "; fwd=stale; detail=stale-if-error");
       return;
     }
     // must-revalidate (or no permission to serve stale): RFC 9111 §4.2.4 / §5.2.2.2 → 504.
     reject(504, "The cached response is stale and the origin server " + ex_->url.authority() +
                     " cannot be reached to revalidate it (" + what + ").",
-           "TCP_REFRESH_FAIL_ERR");
+           Outcome::kRefreshFailErr);
     return;
   }
   if (timeout)
-    reject(504, "The origin server " + ex_->url.authority() + " did not answer in time (" + what + ").", "TCP_MISS", ex_->tunnel);
+    reject(504, "The origin server " + ex_->url.authority() + " did not answer in time (" + what + ").", Outcome::kMiss, ex_->tunnel);
   else
-    reject(502, "Cannot get a valid answer from " + ex_->url.authority() + ": " + what + ".", "TCP_MISS", ex_->tunnel);
+    reject(502, "Cannot get a valid answer from " + ex_->url.authority() + ": " + what + ".", Outcome::kMiss, ex_->tunnel);
 }
 
 // ---------------------------------------------------------------- writing, ending
@@ -958,7 +958,7 @@ void ClientSession::log_exchange() {
   e.start_time = ex_->start_time;
   e.elapsed_ms = static_cast<long long>(uv_now(w_.loop()) - ex_->start_ms);
   e.client = client_text_;
-  e.code = ex_->code;
+  e.code = outcome_name(ex_->code);
   e.status = ex_->status;
   e.bytes = ex_->bytes_out;
   e.method = ex_->req.method;
@@ -1031,7 +1031,7 @@ void ClientSession::on_shutdown() {
 void ClientSession::abort() {
   if (closing_) return;
   if (ex_ && ex_->active) {
-    if (!ex_->response_done && ex_->code == "TCP_MISS" && ex_->status) ex_->code = "TCP_MISS_ABORTED";
+    if (!ex_->response_done && ex_->code == Outcome::kMiss && ex_->status) ex_->code = Outcome::kMissAborted;
     log_exchange();
     ex_->active = false;
   }
@@ -1077,13 +1077,13 @@ void ClientSession::on_timer() {
         ex_->start_ms = uv_now(w_.loop());
       }
       ex_->request_done = true;
-      reject(408, "The request header was not received in time.", "NONE_NONE", true);
+      reject(408, "The request header was not received in time.", Outcome::kNone, true);
       break;
     case Phase::kBody:
       spdlog::info("client {}: request body timeout", client_text_);
       if (!ex_->response_started) {
         ex_->request_done = true;
-        reject(408, "The request body was not received in time.", "NONE_NONE", true);
+        reject(408, "The request body was not received in time.", Outcome::kNone, true);
       } else {
         abort();
       }

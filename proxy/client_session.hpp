@@ -16,6 +16,7 @@
 #include "proxy/http_parser.hpp"
 #include "proxy/name_resolver.hpp"
 #include "proxy/origin_pool.hpp"
+#include "proxy/outcome.hpp"
 #include "proxy/proxy_worker.hpp"
 #include "proxy/url.hpp"
 
@@ -99,7 +100,7 @@ class ClientSession : private http::ParserListener, private OriginEvents {
     bool client_eof = false;
     bool origin_eof = false;
     int status = 0;
-    std::string code = "TCP_MISS";
+    Outcome code = Outcome::kMiss;
     std::string hierarchy = "HIER_NONE";
     std::string peer;
     std::string content_type;
@@ -157,7 +158,7 @@ class ClientSession : private http::ParserListener, private OriginEvents {
   // caching (client_session_cache.cpp)
   void start_cache_lookup();
   void on_cache_lookup(http::CacheLookup r);
-  void serve_stored(const cache::Handle& h, const http::StoredResponse& meta, std::int64_t age, const char* code,
+  void serve_stored(const cache::Handle& h, const http::StoredResponse& meta, std::int64_t age, Outcome code,
                     const std::string& cache_status);
   void follow_reader(cache::Reader reader, const http::StoredResponse& meta);
   bool follow_own_writer();
@@ -181,7 +182,7 @@ class ClientSession : private http::ParserListener, private OriginEvents {
   void connect_next();
   void send_request_head();
   void forward_body(const Slice& s);
-  void reject(int status, const std::string& detail, const char* code, bool close = false);
+  void reject(int status, const std::string& detail, Outcome code, bool close = false);
   // Queues slices for the client; they go out in one write at flush_client() (at the end
   // of processing an origin read), or at once outside of origin reads.
   void send_to_client(std::vector<Slice> slices);

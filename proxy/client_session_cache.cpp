@@ -60,7 +60,7 @@ void ClientSession::on_cache_lookup(http::CacheLookup r) {
   if (r.handle && r.meta) {
     std::int64_t age = 0;
     auto use = http::evaluate(*r.meta, ex_->req_cc, now, &age);
-    const char* hit_code = r.from_disk ? "TCP_HIT" : "TCP_MEM_HIT";
+    Outcome hit_code = r.from_disk ? Outcome::kHit : Outcome::kMemHit;
     std::int64_t ttl = r.meta->lifetime - age;
     if (use == http::Usability::kFresh) {
       serve_stored(r.handle, *r.meta, age, hit_code, name + "; hit; ttl=" + std::to_string(ttl));
@@ -71,13 +71,13 @@ void ClientSession::on_cache_lookup(http::CacheLookup r) {
       // RFC 5861) permission; the latter also starts one background revalidation.
       if (use == http::Usability::kStaleWhileRevalidate && cache->begin_background_refresh(ex_->cache_key))
         BackgroundRefresh::start(w_, ex_->url, ex_->cache_key, r.store_key, *r.meta, r.handle, ex_->req.headers);
-      serve_stored(r.handle, *r.meta, age, "TCP_STALE_HIT", name + "; hit; ttl=" + std::to_string(ttl));
+      serve_stored(r.handle, *r.meta, age, Outcome::kStaleHit, name + "; hit; ttl=" + std::to_string(ttl));
       return;
     }
     // Must validate before use.
     bool has_validators = r.meta->headers.has("ETag") || r.meta->headers.has("Last-Modified");
     if (ex_->req_cc.only_if_cached) {
-      reject(504, "The cached response is stale and the request says only-if-cached.", "TCP_MISS");
+      reject(504, "The cached response is stale and the request says only-if-cached.", Outcome::kMiss);
       return;
     }
     if (has_validators) {
@@ -93,12 +93,12 @@ void ClientSession::on_cache_lookup(http::CacheLookup r) {
     return;
   }
   if (ex_->req_cc.only_if_cached) {
-    reject(504, "The response is not in the cache and the request says only-if-cached.", "TCP_MISS");
+    reject(504, "The response is not in the cache and the request says only-if-cached.", Outcome::kMiss);
     return;
   }
   if (r.swap_fail) {
     spdlog::warn("http cache: stored copy of {} failed its check on read; fetching it again", ex_->url_text);
-    ex_->code = "TCP_SWAPFAIL_MISS";
+    ex_->code = Outcome::kSwapFailMiss;
   }
   if (ex_->req.method == "GET" && !ex_->followed) {
     std::weak_ptr<int> alive = alive_;
@@ -116,7 +116,7 @@ void ClientSession::on_cache_lookup(http::CacheLookup r) {
 }
 
 void ClientSession::serve_stored(const cache::Handle& h, const http::StoredResponse& meta, std::int64_t age,
-                                 const char* code, const std::string& cache_status) {
+                                 Outcome code, const std::string& cache_status) {
   const auto& req = ex_->req;
   const auto& name = settings_->config.server.name;
   ex_->discard_body = true;
@@ -142,7 +142,7 @@ void ClientSession::serve_stored(const cache::Handle& h, const http::StoredRespo
     }
   }
   if (not_modified) {
-    if (ex_->code == "TCP_MEM_HIT" || ex_->code == "TCP_HIT") ex_->code = "TCP_IMS_HIT";
+    if (ex_->code == Outcome::kMemHit || ex_->code == Outcome::kHit) ex_->code = Outcome::kImsHit;
     ex_->status = 304;
     ex_->response_started = ex_->response_done = true;
     send_to_client({slice_of(http::stored_response_head(meta, 304, age, name, via, cache_status, true, framing))});
@@ -242,7 +242,7 @@ void ClientSession::follow_reader(cache::Reader reader, const http::StoredRespon
   // Collapsed forwarding: stream the object another request is writing right now.
   const auto& name = settings_->config.server.name;
   ex_->discard_body = true;
-  ex_->code = "TCP_CF_HIT";
+  ex_->code = Outcome::kCollapsedHit;
   ex_->status = meta.status;
   if (auto* ct = meta.headers.find("Content-Type")) ex_->content_type = *ct;
   bool has_length = meta.headers.has("Content-Length");
@@ -311,7 +311,7 @@ void ClientSession::pump_reader() {
     }
     // The writer gave up (origin failed mid-response): the client sees a cut connection,
     // exactly as the leader's client does.
-    ex_->code = ex_->follows_own_writer ? "TCP_MISS_ABORTED" : "TCP_CF_HIT_ABORTED";
+    ex_->code = ex_->follows_own_writer ? Outcome::kMissAborted : Outcome::kCollapsedAborted;
     abort();
     return;
   }
@@ -398,12 +398,12 @@ void ClientSession::invalidate_after_unsafe(const http::MessageHead& head) {
 void ClientSession::handle_purge() {
   ex_->discard_body = true;
   if (!settings_->config.acl.purge_clients.contains(client_ip_)) {
-    reject(403, "PURGE is not allowed from your address.", "TCP_DENIED");
+    reject(403, "PURGE is not allowed from your address.", Outcome::kDenied);
     return;
   }
   bool removed = w_.cache() && w_.cache()->invalidate(http::cache_key(ex_->url));
   ex_->status = removed ? 200 : 404;
-  ex_->code = "TCP_MISS";
+  ex_->code = Outcome::kMiss;
   ex_->response_started = ex_->response_done = true;
   send_to_client({slice_of(http::simple_response(ex_->status, "text/plain", removed ? "purged\n" : "not in cache\n",
                                                  ex_->close_after))});

@@ -46,21 +46,15 @@ ConnectionCap connection_cap(unsigned configured, unsigned workers, std::uint64_
   return cap;
 }
 
-std::size_t RequestMetrics::outcome_index(std::string_view code) {
-  for (std::size_t i = 0; i + 1 < kOutcomeCount; ++i)
-    if (kOutcomes[i] == code) return i;
-  return kOutcomeCount - 1;
-}
-
 std::size_t RequestMetrics::method_index(std::string_view method) {
   for (std::size_t i = 0; i + 1 < kMethodCount; ++i)
     if (kMethods[i] == method) return i;
   return kMethodCount - 1;
 }
 
-void RequestMetrics::record(std::string_view code, std::string_view method, int status, std::uint64_t bytes_out,
+void RequestMetrics::record(Outcome outcome, std::string_view method, int status, std::uint64_t bytes_out,
                             double elapsed_ms, double ttfb_ms) {
-  ++requests[outcome_index(code)][method_index(method)];
+  ++requests[static_cast<std::size_t>(outcome)][method_index(method)];
   ++status_classes[status >= 100 && status <= 599 ? status / 100 : 0];
   bytes_to_clients += bytes_out;
   duration.observe(elapsed_ms / 1000);
@@ -84,11 +78,11 @@ void ProxyWorker::collect_metrics(MetricsVisitor& out) const {
   out.gauge("outpost_client_connections", "Open client connections", {}, static_cast<double>(sessions_.size()));
 
   const auto& m = request_metrics_;
-  for (std::size_t o = 0; o < RequestMetrics::kOutcomeCount; ++o)
+  for (std::size_t o = 0; o < kOutcomeCount; ++o)
     for (std::size_t k = 0; k < RequestMetrics::kMethodCount; ++k)
       if (m.requests[o][k])
         out.counter("outpost_http_requests_total", "Requests finished, by access-log outcome and method",
-                    {{"outcome", RequestMetrics::kOutcomes[o]}, {"method", RequestMetrics::kMethods[k]}},
+                    {{"outcome", outcome_name(static_cast<Outcome>(o))}, {"method", RequestMetrics::kMethods[k]}},
                     static_cast<double>(m.requests[o][k]));
   static constexpr std::string_view kClasses[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
   for (std::size_t i = 0; i < std::size(kClasses); ++i)

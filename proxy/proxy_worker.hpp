@@ -21,6 +21,7 @@
 #include "proxy/http_cache.hpp"
 #include "proxy/name_resolver.hpp"
 #include "proxy/origin_pool.hpp"
+#include "proxy/outcome.hpp"
 
 namespace outpost {
 
@@ -47,21 +48,15 @@ struct ProxyCounters {
 // integers, no atomics, and a block of its own so no other thread's data shares its lines.
 struct alignas(64) RequestMetrics {
   // Outcomes are the access log's codes; a code not listed counts as "OTHER".
-  static constexpr std::string_view kOutcomes[] = {
-      "TCP_HIT", "TCP_MEM_HIT", "TCP_IMS_HIT", "TCP_STALE_HIT", "TCP_CF_HIT", "TCP_CF_HIT_ABORTED",
-      "TCP_MISS", "TCP_MISS_ABORTED", "TCP_SWAPFAIL_MISS", "TCP_REFRESH_MODIFIED", "TCP_REFRESH_UNMODIFIED",
-      "TCP_REFRESH_FAIL_OLD", "TCP_REFRESH_FAIL_ERR", "TCP_TUNNEL", "TCP_DENIED", "NONE_NONE", "OTHER"};
   static constexpr std::string_view kMethods[] = {"GET",   "HEAD",    "POST",  "PUT",   "DELETE", "OPTIONS",
                                                   "PATCH", "CONNECT", "TRACE", "PURGE", "OTHER"};
-  static constexpr std::size_t kOutcomeCount = std::size(kOutcomes);
   static constexpr std::size_t kMethodCount = std::size(kMethods);
-  static std::size_t outcome_index(std::string_view code);
   static std::size_t method_index(std::string_view method);
 
-  // One finished exchange: its access-log code, method and status, the bytes sent to the
-  // client, and the milliseconds from the request's start to its end and to the first byte
-  // of the response sent to the client (ttfb_ms < 0: nothing was sent).
-  void record(std::string_view code, std::string_view method, int status, std::uint64_t bytes_out,
+  // One finished exchange: its outcome, method and status, the bytes sent to the client, and
+  // the milliseconds from the request's start to its end and to the first byte of the
+  // response sent to the client (ttfb_ms < 0: nothing was sent).
+  void record(Outcome outcome, std::string_view method, int status, std::uint64_t bytes_out,
               double elapsed_ms, double ttfb_ms);
   // A CONNECT tunnel established / finished (after record() or not: only the pair counts).
   void tunnel_opened() { ++tunnels_opened; }
