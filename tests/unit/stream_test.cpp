@@ -10,10 +10,12 @@
 
 #include "core/tcp_stream.hpp"
 #include "core/testing/fake_stream.hpp"
+#include "core/uv_write.hpp"
 
 using outpost::Chunk;
 using outpost::ChunkRef;
 using outpost::Slice;
+using outpost::slice_of;
 using outpost::SocketAddress;
 using outpost::Stream;
 using outpost::StreamHandler;
@@ -55,14 +57,6 @@ struct Recorder final : StreamHandler {
   }
   int events() const { return connected + eofs + errors + writes_done + reads; }
 };
-
-Slice slice(std::string_view text) {
-  Slice s;
-  s.chunk = ChunkRef::copy_of(text);
-  s.data = s.chunk->data();
-  s.size = text.size();
-  return s;
-}
 
 SocketAddress loopback(std::uint16_t port) { return SocketAddress{*outpost::IpAddress::parse("127.0.0.1"), port}; }
 
@@ -128,7 +122,7 @@ class TcpStreamTest : public ::testing::Test {
 TEST_F(TcpStreamTest, ConnectsWritesSlicesAndReadsThem) {
   connect_pair();
   EXPECT_EQ(client_events_.events(), 1);  // connect() itself called nothing back
-  std::vector<Slice> out{slice("GET / HTTP/1.1\r\n"), slice("Host: a\r\n\r\n")};
+  std::vector<Slice> out{slice_of("GET / HTTP/1.1\r\n"), slice_of("Host: a\r\n\r\n")};
   // Nothing queued and the kernel takes it all: written at once, and no completion follows.
   ASSERT_EQ(client_->write(std::move(out)), 1);
   EXPECT_EQ(client_->queued_bytes(), 0u);
@@ -193,7 +187,7 @@ TEST_F(TcpStreamTest, BackPressureCountersFollowThePeer) {
   // Partly written at once, the rest queued (0: a completion follows), and a write behind a
   // queued one is always queued.
   ASSERT_EQ(client_->write(std::move(out)), 0);
-  ASSERT_EQ(client_->write({slice("end")}), 0);
+  ASSERT_EQ(client_->write({slice_of("end")}), 0);
   EXPECT_EQ(client_events_.writes_done, 0);  // completions come from the loop, never from write()
   std::size_t total = (32u << 20) + 3;
   std::size_t queued = client_->queued_bytes();
@@ -230,16 +224,16 @@ TEST_F(TcpStreamTest, HalfCloseDeliversEofAndKeepsTheOtherDirection) {
   connect_pair();
   server_->read_start();
   client_->read_start();
-  ASSERT_GE(client_->write({slice("request")}), 0);  // written at once (1) or queued (0)
+  ASSERT_GE(client_->write({slice_of("request")}), 0);  // written at once (1) or queued (0)
   ASSERT_EQ(client_->shutdown_write(), 0);  // FIN after the queued bytes
-  EXPECT_NE(client_->write({slice("late")}), 0);
+  EXPECT_NE(client_->write({slice_of("late")}), 0);
   ASSERT_TRUE(run_until([&] { return server_events_.eofs == 1; }));
   EXPECT_EQ(server_events_.data, "request");
   EXPECT_FALSE(server_->reading());
   server_->read_start();  // no effect after EOF
   EXPECT_FALSE(server_->reading());
   // The server still answers on its half, and its own half-close ends the client's reading.
-  ASSERT_GE(server_->write({slice("response")}), 0);
+  ASSERT_GE(server_->write({slice_of("response")}), 0);
   ASSERT_EQ(server_->shutdown_write(), 0);
   ASSERT_TRUE(run_until([&] { return client_events_.eofs == 1; }));
   EXPECT_EQ(client_events_.data, "response");
@@ -252,9 +246,9 @@ TEST_F(TcpStreamTest, CloseInsideCallbacksEndsAllEvents) {
   server_events_.on_read_hook = [&] { server_.reset(); };
   server_->read_start();
   client_->read_start();
-  ASSERT_GE(client_->write({slice("one")}), 0);
+  ASSERT_GE(client_->write({slice_of("one")}), 0);
   ASSERT_TRUE(run_until([&] { return server_events_.reads == 1; }));
-  ASSERT_GE(client_->write({slice("two")}), 0);
+  ASSERT_GE(client_->write({slice_of("two")}), 0);
   // The client sees the server's close as EOF (or a reset); the server hears nothing more.
   ASSERT_TRUE(run_until([&] { return client_events_.eofs + client_events_.errors > 0; }));
   EXPECT_EQ(server_events_.events(), 1);
@@ -302,7 +296,7 @@ TEST_F(TcpStreamTest, AdoptedDescriptorAndPeerResetAsReadError) {
   EXPECT_EQ(*client_->local_address(), *server_->peer_address());
   server_->read_start();
   client_->read_start();
-  ASSERT_GE(server_->write({slice("hi")}), 0);
+  ASSERT_GE(server_->write({slice_of("hi")}), 0);
   ASSERT_TRUE(run_until([&] { return client_events_.data == "hi"; }));
   // This end resets the connection (SO_LINGER 0, then close): the far end gets a read
   // error, not EOF.
@@ -344,7 +338,7 @@ TEST(FakeStream, WritesCapturedAndCompletedOnDemand) {
   Recorder r;
   s.set_handler(&r);
   ChunkRef c = ChunkRef::copy_of("hello world");
-  ASSERT_EQ(s.write({Slice{c, c->data(), 5}, slice(" ")}), 0);
+  ASSERT_EQ(s.write({Slice{c, c->data(), 5}, slice_of(" ")}), 0);
   ASSERT_EQ(s.write({Slice{c, c->data() + 6, 5}}), 0);
   EXPECT_EQ(s.written(), "hello world");
   EXPECT_EQ(s.write_calls(), 2u);
@@ -362,7 +356,7 @@ TEST(FakeStream, WritesCapturedAndCompletedOnDemand) {
   EXPECT_TRUE(c.get()->unique());
   EXPECT_EQ(s.queued_bytes(), 0u);
   EXPECT_EQ(s.take_written(), "hello world");
-  ASSERT_EQ(s.write({slice("!")}), 0);
+  ASSERT_EQ(s.write({slice_of("!")}), 0);
   EXPECT_EQ(s.take_written(), "!");
   EXPECT_EQ(s.complete_writes(1, UV_EPIPE), 1u);
   EXPECT_EQ(r.errors, 1);
@@ -382,7 +376,7 @@ TEST(FakeStream, ConnectShutdownAndClose) {
   EXPECT_EQ(r.connected, 1);
   ASSERT_EQ(s.shutdown_write(), 0);
   EXPECT_TRUE(s.write_shut());
-  EXPECT_NE(s.write({slice("x")}), 0);
+  EXPECT_NE(s.write({slice_of("x")}), 0);
   EXPECT_NE(s.shutdown_write(), 0);
   s.read_start();
   s.close();
@@ -406,7 +400,7 @@ TEST(FakeStream, CloseDropsPendingWritesWithoutCompletions) {
   {
     StreamPtr p = f.make();
     p->set_handler(&r);
-    ASSERT_EQ(p->write({slice("queued")}), 0);
+    ASSERT_EQ(p->write({slice_of("queued")}), 0);
   }  // the owning handle closes the stream; the factory keeps it for inspection
   ASSERT_EQ(f.count(), 1u);
   EXPECT_TRUE(f.last().closed());
