@@ -28,6 +28,7 @@
 #include "resolver/dns_server.hpp"
 #include "resolver/resolver.hpp"
 #include "resolver/resolver_core.hpp"
+#include "services/admin/admin_config.hpp"
 #include "services/admin/admin_service.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/dns_name_resolver.hpp"
@@ -303,9 +304,16 @@ void App::reload() {
   spdlog::info("SIGHUP: configuration reloaded from {}, logs reopened", config_path);
 }
 
+// Every module's section of the configuration (core/config_section.hpp), before any parse.
+void register_config_sections() {
+  dns::register_config_section();
+  admin::register_config_section();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  register_config_sections();
   CLI::App cli{"Outpost: a caching forward proxy with a recursive DNS resolver"};
   App app;
   bool check = false, print_default = false, version = false;

@@ -1,5 +1,7 @@
 #include "core/config.hpp"
 
+#include "core/config_section.hpp"
+
 #include <fstream>
 #include <regex>
 #include <set>
@@ -11,13 +13,9 @@ namespace outpost {
 ConfigError::ConfigError(std::string f, unsigned l, std::string r)
     : std::runtime_error(f + ":" + std::to_string(l) + ": " + r), file(std::move(f)), line(l), reason(std::move(r)) {}
 
-namespace {
-
-// Walks one TOML table, remembering which keys were read so that the rest can be
-// reported as unknown.
-class Section {
- public:
-  Section(const toml::table* t, std::string name, const std::string& file) : t_(t), name_(std::move(name)), file_(file) {}
+// One TOML table and the keys read from it (so that the rest can be reported as unknown).
+struct ConfigTable::Impl {
+  Impl(const toml::table* t, std::string name, std::string file) : t_(t), name_(std::move(name)), file_(std::move(file)) {}
 
   [[noreturn]] void fail(const toml::node* n, const std::string& key, const std::string& why) const {
     unsigned line = n ? static_cast<unsigned>(n->source().begin.line) : (t_ ? static_cast<unsigned>(t_->source().begin.line) : 0);
@@ -109,6 +107,19 @@ class Section {
     return out;
   }
 
+  std::vector<ConfigTable> tables(const std::string& key) {
+    std::vector<ConfigTable> out;
+    auto* n = get(key);
+    if (!n) return out;
+    auto* arr = n->as_array();
+    if (!arr) fail(n, key, "expected an array of tables");
+    for (auto& e : *arr) {
+      if (!e.as_table()) fail(&e, key, "expected an array of tables");
+      out.emplace_back(std::make_shared<Impl>(e.as_table(), name_ + "." + key, file_));
+    }
+    return out;
+  }
+
   void check_unknown() const {
     if (!t_) return;
     // Report the first unknown key in file order (the table itself is sorted by name).
@@ -124,7 +135,6 @@ class Section {
     if (first) fail(first, first_key, "unknown key");
   }
 
- private:
   static std::string fmt(double d) {
     std::ostringstream o;
     o << d;
@@ -132,9 +142,57 @@ class Section {
   }
   const toml::table* t_;
   std::string name_;
-  const std::string& file_;
+  std::string file_;
   std::set<std::string> seen_;
 };
+
+ConfigTable::ConfigTable(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+const std::string& ConfigTable::name() const { return impl_->name_; }
+double ConfigTable::number(const std::string& key, double def, double min, double max) {
+  return impl_->number(key, def, min, max);
+}
+std::uint64_t ConfigTable::integer(const std::string& key, std::uint64_t def, std::uint64_t min, std::uint64_t max) {
+  return impl_->integer(key, def, min, max);
+}
+bool ConfigTable::boolean(const std::string& key, bool def) { return impl_->boolean(key, def); }
+std::string ConfigTable::string(const std::string& key, const std::string& def, const std::set<std::string>& choices) {
+  return impl_->string(key, def, choices);
+}
+std::vector<std::string> ConfigTable::strings(const std::string& key, const std::vector<std::string>& def) {
+  return impl_->strings(key, def);
+}
+NetworkList ConfigTable::networks(const std::string& key, const std::vector<std::string>& def) {
+  return impl_->networks(key, def);
+}
+std::vector<Endpoint> ConfigTable::endpoints(const std::string& key, const std::vector<std::string>& def) {
+  return impl_->endpoints(key, def);
+}
+std::vector<ConfigTable> ConfigTable::tables(const std::string& key) { return impl_->tables(key); }
+void ConfigTable::fail(const std::string& key, const std::string& why) const {
+  impl_->fail(impl_->t_ ? impl_->t_->get(key) : nullptr, key, why);
+}
+void ConfigTable::check_unknown() const { impl_->check_unknown(); }
+
+namespace {
+
+using Section = ConfigTable::Impl;
+
+struct RegisteredSection {
+  std::string name;
+  ConfigSectionParser parse;
+};
+
+// Constructed on first use (no static-initialisation order to get wrong); written only by
+// register_config_section() before any parse.
+std::vector<RegisteredSection>& registered_sections() {
+  static std::vector<RegisteredSection> sections;
+  return sections;
+}
+
+// Parsed by config.cpp itself (Config::parse).
+const std::set<std::string> kCoreSections = {"server", "log", "proxy", "origin", "acl", "cache", "http_cache"};
+// Declared in Config for a module that parses them (config_section.hpp).
+const std::set<std::string> kModuleSections = {"dns", "admin"};
 
 void check_host_patterns(Section& s, const toml::node* n, const std::string& key, const std::vector<std::string>& pats) {
   for (std::size_t i = 0; i < pats.size(); ++i) {
@@ -148,60 +206,17 @@ void check_host_patterns(Section& s, const toml::node* n, const std::string& key
   }
 }
 
-bool is_zone_name(const std::string& n) {
-  if (n.empty() || n.size() > 254) return false;
-  if (n == ".") return true;
-  for (char c : n)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_')) return false;
-  return n.find("..") == std::string::npos && n.front() != '.';
-}
-
-// [dns]: local_zones and forward_zones are arrays of inline tables, each checked as strictly
-// as a section of its own.
-void parse_dns_section(const toml::table* t, const std::string& file, Config::Dns* d) {
-  Section s(t, "dns", file);
-  d->listen = s.endpoints("listen", {});
-  d->allow_recursion = s.networks("allow_recursion", {"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"});
-  d->hints = s.string("hints", "");
-  d->qname_minimisation = s.boolean("qname_minimisation", true);
-  d->min_ttl = static_cast<std::uint32_t>(s.integer("min_ttl", 0, 0, 86400));
-  d->max_ttl = static_cast<std::uint32_t>(s.integer("max_ttl", 86400, 1, 604800));
-  if (d->min_ttl > d->max_ttl) s.fail(s.get("min_ttl"), "min_ttl", "must not exceed max_ttl");
-  d->negative_max_ttl = static_cast<std::uint32_t>(s.integer("negative_max_ttl", 3600, 0, 86400));
-  d->servfail_ttl = static_cast<std::uint32_t>(s.integer("servfail_ttl", 5, 0, 300));
-  d->cache_entries = s.integer("cache_entries", 1000000, 16, 1ull << 32);
-  auto tables = [&](const char* key) {
-    std::vector<const toml::table*> out;
-    auto* n = s.get(key);
-    if (!n) return out;
-    auto* arr = n->as_array();
-    if (!arr) s.fail(n, key, "expected an array of tables");
-    for (auto& e : *arr) {
-      if (!e.as_table()) s.fail(&e, key, "expected an array of tables");
-      out.push_back(e.as_table());
-    }
-    return out;
-  };
-  for (auto* zt : tables("local_zones")) {
-    Section z(zt, "dns.local_zones", file);
-    Config::Dns::LocalZone lz{z.string("name", ""), z.string("file", "")};
-    if (!is_zone_name(lz.name)) z.fail(z.get("name"), "name", "expected a zone name");
-    if (lz.file.empty()) z.fail(z.get("file"), "file", "expected a zone file path");
-    z.check_unknown();
-    d->local_zones.push_back(lz);
-  }
-  for (auto* ft : tables("forward_zones")) {
-    Section f(ft, "dns.forward_zones", file);
-    Config::Dns::ForwardZone fz{f.string("name", ""), f.endpoints("servers", {})};
-    if (!is_zone_name(fz.name)) f.fail(f.get("name"), "name", "expected a zone name (\".\" for everything)");
-    if (fz.servers.empty()) f.fail(f.get("servers"), "servers", "expected at least one address:port");
-    f.check_unknown();
-    d->forward_zones.push_back(fz);
-  }
-  s.check_unknown();
-}
-
 }  // namespace
+
+void register_config_section(std::string_view name, ConfigSectionParser parse) {
+  auto& sections = registered_sections();
+  for (auto& s : sections)
+    if (s.name == name) {
+      s.parse = parse;
+      return;
+    }
+  sections.push_back({std::string(name), parse});
+}
 
 void parse_http_cache(const toml::table* t, const std::string& source_name, Config::HttpCache& hc);
 
@@ -214,20 +229,25 @@ Config Config::parse(std::string_view text, const std::string& source_name) {
   }
   Config c;
   c.source = source_name;
-  static const std::set<std::string> sections = {"server", "log", "proxy", "origin", "acl", "cache", "http_cache", "dns", "admin"};
+  auto known = [](const std::string& name) {
+    if (kCoreSections.count(name) || kModuleSections.count(name)) return true;
+    for (auto& r : registered_sections())
+      if (r.name == name) return true;
+    return false;
+  };
   const toml::node* bad = nullptr;
   std::string bad_key;
   for (auto& [k, v] : root) {
     std::string key(k.str());
-    if ((!sections.count(key) || !v.is_table()) && (!bad || v.source().begin.line < bad->source().begin.line)) {
+    if ((!known(key) || !v.is_table()) && (!bad || v.source().begin.line < bad->source().begin.line)) {
       bad = &v;
       bad_key = key;
     }
   }
   if (bad)
     throw ConfigError(source_name, static_cast<unsigned>(bad->source().begin.line),
-                      sections.count(bad_key) ? bad_key + ": expected a table" : "unknown section or key: " + bad_key);
-  auto table = [&](const char* name) { return root.get_as<toml::table>(name); };
+                      known(bad_key) ? bad_key + ": expected a table" : "unknown section or key: " + bad_key);
+  auto table = [&](const std::string& name) { return root.get_as<toml::table>(name); };
 
   {
     Section s(table("server"), "server", source_name);
@@ -313,15 +333,9 @@ Config Config::parse(std::string_view text, const std::string& source_name) {
     s.check_unknown();
   }
   parse_http_cache(table("http_cache"), source_name, c.http_cache);
-  parse_dns_section(table("dns"), source_name, &c.dns);
-  {
-    Section s(table("admin"), "admin", source_name);
-    c.admin.enabled = s.boolean("enabled", false);
-    c.admin.listen = s.endpoints("listen", {"127.0.0.1:9145"});
-    if (c.admin.enabled && c.admin.listen.empty()) s.fail(s.get("listen"), "listen", "expected at least one address:port");
-    c.admin.allow_clients = s.networks("allow_clients", {"127.0.0.0/8", "::1/128"});
-    c.admin.timeout = s.number("timeout", 10, 0.01, 3600);
-    s.check_unknown();
+  for (auto& r : registered_sections()) {
+    ConfigTable t(std::make_shared<ConfigTable::Impl>(table(r.name), r.name, source_name));
+    r.parse(t, c);
   }
   return c;
 }

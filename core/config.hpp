@@ -1,5 +1,6 @@
 // Outpost configuration: parsed from TOML, validated strictly (unknown keys and bad
-// values are errors that name the file, line and reason).
+// values are errors that name the file, line and reason). Every section's values live here;
+// a module's section is parsed by that module (core/config_section.hpp).
 #pragma once
 #include <cstdint>
 #include <stdexcept>

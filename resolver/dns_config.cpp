@@ -1,8 +1,54 @@
 #include "resolver/dns_config.hpp"
 
+#include "core/config_section.hpp"
 #include "resolver/hints.hpp"
 
 namespace outpost::dns {
+
+namespace {
+
+bool is_zone_name(const std::string& n) {
+  if (n.empty() || n.size() > 254) return false;
+  if (n == ".") return true;
+  for (char c : n)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_')) return false;
+  return n.find("..") == std::string::npos && n.front() != '.';
+}
+
+// local_zones and forward_zones are arrays of inline tables, each checked as strictly as a
+// section of its own.
+void parse_section(ConfigTable& s, Config& config) {
+  Config::Dns& d = config.dns;
+  d.listen = s.endpoints("listen", {});
+  d.allow_recursion = s.networks("allow_recursion", {"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"});
+  d.hints = s.string("hints", "");
+  d.qname_minimisation = s.boolean("qname_minimisation", true);
+  d.min_ttl = static_cast<std::uint32_t>(s.integer("min_ttl", 0, 0, 86400));
+  d.max_ttl = static_cast<std::uint32_t>(s.integer("max_ttl", 86400, 1, 604800));
+  if (d.min_ttl > d.max_ttl) s.fail("min_ttl", "must not exceed max_ttl");
+  d.negative_max_ttl = static_cast<std::uint32_t>(s.integer("negative_max_ttl", 3600, 0, 86400));
+  d.servfail_ttl = static_cast<std::uint32_t>(s.integer("servfail_ttl", 5, 0, 300));
+  d.cache_entries = s.integer("cache_entries", 1000000, 16, 1ull << 32);
+  for (auto& z : s.tables("local_zones")) {
+    Config::Dns::LocalZone lz{z.string("name", ""), z.string("file", "")};
+    if (!is_zone_name(lz.name)) z.fail("name", "expected a zone name");
+    if (lz.file.empty()) z.fail("file", "expected a zone file path");
+    z.check_unknown();
+    d.local_zones.push_back(lz);
+  }
+  for (auto& f : s.tables("forward_zones")) {
+    Config::Dns::ForwardZone fz{f.string("name", ""), f.endpoints("servers", {})};
+    if (!is_zone_name(fz.name)) f.fail("name", "expected a zone name (\".\" for everything)");
+    if (fz.servers.empty()) f.fail("servers", "expected at least one address:port");
+    f.check_unknown();
+    d.forward_zones.push_back(fz);
+  }
+  s.check_unknown();
+}
+
+}  // namespace
+
+void register_config_section() { outpost::register_config_section("dns", &parse_section); }
 
 std::shared_ptr<ResolverContext> make_resolver_context(const Config::Dns& cfg, std::string* error,
                                                        std::shared_ptr<cache::Store> store) {

@@ -1,4 +1,6 @@
-// From the [dns] configuration section to the resolver's shared context and server options.
+// The [dns] configuration section: its parser (registered with core's config, see
+// core/config_section.hpp) and what is built from it, the resolver's shared context and
+// the server options.
 #pragma once
 #include <memory>
 #include <string>
@@ -8,6 +10,9 @@
 #include "resolver/resolver.hpp"
 
 namespace outpost::dns {
+
+// Registers the [dns] parser (Config::parse then fills config.dns). Once, before parsing.
+void register_config_section();
 
 // Loads the hints file and local zones, checks forward zones. The cache goes into `store`
 // (namespace "dns") when given, else into a private memory cache of cfg.cache_entries.

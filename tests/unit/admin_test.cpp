@@ -9,6 +9,7 @@
 #include "core/config.hpp"
 #include "core/metrics.hpp"
 #include "core/worker_pool.hpp"
+#include "services/admin/admin_config.hpp"
 #include "services/admin/admin_http.hpp"
 #include "services/admin/admin_service.hpp"
 
@@ -18,6 +19,12 @@ using outpost::ConfigError;
 
 namespace {
 Request parse(const std::string& head) { return parse_request(head); }
+
+// [admin] is parsed once its module registers it (core/config_section.hpp).
+struct RegisterSections : ::testing::Environment {
+  void SetUp() override { register_config_section(); }
+};
+const auto* const kRegistered = ::testing::AddGlobalTestEnvironment(new RegisterSections);
 }  // namespace
 
 TEST(AdminHttp, MetricsAndHealth) {

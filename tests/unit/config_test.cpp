@@ -1,5 +1,7 @@
 #include "core/config.hpp"
 
+#include "core/config_section.hpp"
+
 #include <gtest/gtest.h>
 
 using namespace outpost;
@@ -92,4 +94,38 @@ TEST(Config, DestinationProtectionsOnByDefaultAndSwitchable) {
   EXPECT_EQ(e.line, 2u);
   EXPECT_NE(e.reason.find("deny_link_local"), std::string::npos) << e.reason;
   EXPECT_EQ(expect_error("[acl]\n\nprotect_local_services = 1\n").line, 3u);
+}
+
+// A module's section: parsed by the function it registers, with the same strict reader.
+TEST(ConfigSections, RegisteredSectionParsedWithFileLineErrors) {
+  EXPECT_EQ(expect_error("[example]\nlabel = \"x\"\n").reason, "unknown section or key: example");
+  register_config_section("example", [](ConfigTable& t, Config& c) {
+    c.server.name = t.string("label", c.server.name);
+    if (c.server.name == "bad") t.fail("label", "must not be bad");
+    for (auto& item : t.tables("items")) {
+      item.integer("n", 0, 0, 9);
+      item.check_unknown();
+    }
+    t.check_unknown();
+  });
+  EXPECT_EQ(Config::parse("[example]\nlabel = \"from-module\"\n", "t.toml").server.name, "from-module");
+  EXPECT_EQ(Config::parse("", "t.toml").server.name, "outpost");  // absent: the parser keeps defaults
+  auto e = expect_error("[example]\n\nlabel = \"bad\"\n");
+  EXPECT_EQ(std::string(e.what()), "t.toml:3: example.label: must not be bad");
+  e = expect_error("[example]\nitems = [\n  { n = 1 },\n  { n = 10 }]\n");
+  EXPECT_EQ(std::string(e.what()), "t.toml:4: example.items.n: must be between 0 and 9");
+  e = expect_error("[example]\nitems = [{ n = 1, m = 2 }]\n");
+  EXPECT_EQ(std::string(e.what()), "t.toml:2: example.items.m: unknown key");
+  e = expect_error("[example]\nlabel = \"x\"\nother = 1\n");
+  EXPECT_EQ(std::string(e.what()), "t.toml:3: example.other: unknown key");
+  EXPECT_EQ(expect_error("example = 3\n").reason, "example: expected a table");
+}
+
+// [dns] and [admin] belong to modules this test does not link: their sections are accepted
+// and keep Config's defaults (the embedded default has both), anything else is unknown.
+TEST(ConfigSections, SectionsOfModulesNotLinkedKeepDefaults) {
+  Config c = Config::parse("[dns]\nlisten = [\"127.0.0.1:53\"]\n[admin]\nenabled = true\n", "t.toml");
+  EXPECT_TRUE(c.dns.listen.empty());
+  EXPECT_FALSE(c.admin.enabled);
+  EXPECT_EQ(expect_error("[dns]\n[dnss]\n").line, 2u);
 }

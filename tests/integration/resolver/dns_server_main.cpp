@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
     std::cerr << "usage: dns_server CONFIG\n";
     return 2;
   }
+  dns::register_config_section();
   Config cfg;
   try {
     cfg = Config::load_file(argv[1]);

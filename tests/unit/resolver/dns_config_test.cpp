@@ -1,11 +1,19 @@
-// The [dns] section of the configuration (core/config.cpp), kept with the resolver's tests so
-// that the section's owner maintains them.
+// The [dns] section of the configuration (resolver/dns_config.cpp).
 #include <gtest/gtest.h>
 
 #include "core/config.hpp"
+#include "resolver/dns_config.hpp"
 
 using outpost::Config;
 using outpost::ConfigError;
+
+namespace {
+// [dns] is parsed once its module registers it (core/config_section.hpp).
+struct RegisterSections : ::testing::Environment {
+  void SetUp() override { outpost::dns::register_config_section(); }
+};
+const auto* const kRegistered = ::testing::AddGlobalTestEnvironment(new RegisterSections);
+}  // namespace
 
 TEST(DnsConfig, DefaultIsSafe) {
   auto c = Config::load_default();
@@ -58,4 +66,29 @@ TEST(DnsConfig, StrictErrors) {
   fails("[dns]\nforward_zones = [{ name = \"a..b\", servers = [\"1.2.3.4:53\"] }]\n", "dns.forward_zones.name");
   fails("[dns]\nforward_zones = [{ name = \".\", servers = [\"resolver.example:53\"] }]\n", "dns.forward_zones.servers");
   fails("[dns]\nallow_recursion = [\"300.0.0.0/8\"]\n", "dns.allow_recursion");
+}
+
+// Errors from the module's own parser carry the file, the line of the offending value (of the
+// table when the key is absent) and section.key, like core's sections.
+TEST(DnsConfig, ErrorsNameFileAndLine) {
+  auto error_of = [](const std::string& text) -> std::string {
+    try {
+      Config::parse(text, "dns.toml");
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "accepted";
+  };
+  EXPECT_EQ(error_of("[server]\nworkers = 1\n[dns]\nqname_minimisation = true\n\nmax_ttl = 0\n"),
+            "dns.toml:6: dns.max_ttl: must be between 1 and 604800");
+  EXPECT_EQ(error_of("[dns]\nmin_ttl = 100\nmax_ttl = 10\n"), "dns.toml:2: dns.min_ttl: must not exceed max_ttl");
+  EXPECT_EQ(error_of("[dns]\nlisten = [\"127.0.0.1:53\",\n  \"nowhere\"]\n"),
+            "dns.toml:3: dns.listen: not an address:port: \"nowhere\"");
+  EXPECT_EQ(error_of("[dns]\nforward_zones = [\n  { name = \".\", servers = [\"192.0.2.1:53\"] },\n"
+                     "  { name = \"x\", servers = [] }]\n"),
+            "dns.toml:4: dns.forward_zones.servers: expected at least one address:port");
+  EXPECT_EQ(error_of("[dns]\nlocal_zones = [{ file = \"z\" }]\n"), "dns.toml:2: dns.local_zones.name: expected a zone name");
+  EXPECT_EQ(error_of("[dns]\nlocal_zones = 3\n"), "dns.toml:2: dns.local_zones: expected an array of tables");
+  EXPECT_EQ(error_of("\n[dns]\n\nstray = true\n"), "dns.toml:4: dns.stray: unknown key");
+  EXPECT_EQ(error_of("dns = 1\n"), "dns.toml:1: dns: expected a table");
 }
