@@ -82,6 +82,24 @@ int open_listen_socket(const Endpoint& ep, int backlog) {
   return fd;
 }
 
+int open_udp_socket(const Endpoint& ep) {
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!ep.to_sockaddr(&ss, &len)) return -EINVAL;
+  int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    int e = errno;
+    ::close(fd);
+    return -e;
+  }
+  return fd;
+}
+
 struct Acceptor::Listener {
   uv_poll_t poll;
   int fd;

@@ -47,6 +47,10 @@ class Worker {
 // Creates a non-blocking listening TCP socket with SO_REUSEPORT (one per worker) and returns
 // its fd, or -errno.
 int open_listen_socket(const Endpoint& ep, int backlog = 4096);
+// The UDP counterpart: a bound non-blocking datagram socket with SO_REUSEPORT (one per
+// worker; the kernel spreads datagrams over them by source). fd or -errno. UdpListener
+// (core/udp_listener.hpp) reads and answers on it.
+int open_udp_socket(const Endpoint& ep);
 
 // Closes every handle still open on a loop (for orderly teardown).
 void close_all_handles(uv_loop_t* loop);

@@ -1,6 +1,5 @@
 #include "resolver/dns_server.hpp"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,25 +16,6 @@ namespace {
 
 constexpr std::size_t kMaxUdpPayload = kEdnsUdpSize;  // our own limit, whatever the client offers
 constexpr std::uint16_t kBadVers = 16;
-
-// A UDP socket with SO_REUSEPORT so that each worker binds its own; returns fd or -errno.
-int open_udp_socket(const Endpoint& ep) {
-  sockaddr_storage ss;
-  socklen_t len;
-  if (!ep.to_sockaddr(&ss, &len)) return -EINVAL;
-  int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -errno;
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-    int e = errno;
-    ::close(fd);
-    return -e;
-  }
-  return fd;
-}
 
 }  // namespace
 
@@ -144,76 +124,6 @@ void DnsServer::handle(std::span<const std::uint8_t> wire, const IpAddress& clie
   });
 }
 
-// ---- UDP -----------------------------------------------------------------------------------
-
-namespace {
-struct UdpSend {
-  uv_udp_send_t req;
-  std::vector<std::uint8_t> data;
-};
-}  // namespace
-
-// Receives with recvmmsg (a batch of datagrams per system call) and answers the cache hits of a
-// batch with one sendmmsg at its end; answers that come later are sent one by one.
-struct DnsServer::Udp {
-  static constexpr std::size_t kBatch = 32;
-  static constexpr std::size_t kDatagram = 65536;  // libuv's recvmmsg slot size
-
-  DnsServer* server = nullptr;
-  uv_udp_t handle;
-  std::vector<char> buf = std::vector<char>(kBatch * kDatagram);
-  bool in_batch = false;
-  std::vector<std::pair<sockaddr_storage, std::vector<std::uint8_t>>> pending;
-
-  void on_datagram(const char* data, std::size_t n, const sockaddr* from) {
-    sockaddr_storage peer;
-    std::memcpy(&peer, from, from->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
-    std::weak_ptr<bool> alive = server->alive_;
-    server->handle({reinterpret_cast<const std::uint8_t*>(data), n}, IpAddress::from_sockaddr(from), false,
-                   [this, peer, alive](std::vector<std::uint8_t> out) {
-                     if (out.empty() || !alive.lock()) return;
-                     if (in_batch) pending.emplace_back(peer, std::move(out));
-                     else send(peer, std::move(out));
-                   });
-  }
-
-  void send(const sockaddr_storage& peer, std::vector<std::uint8_t> out) {
-    uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(out.data()), static_cast<unsigned>(out.size()));
-    auto* sa = reinterpret_cast<const sockaddr*>(&peer);
-    if (uv_udp_try_send(&handle, &b, 1, sa) >= 0) return;
-    auto* s = new UdpSend{{}, std::move(out)};
-    b = uv_buf_init(reinterpret_cast<char*>(s->data.data()), static_cast<unsigned>(s->data.size()));
-    s->req.data = s;
-    if (uv_udp_send(&s->req, &handle, &b, 1, sa, [](uv_udp_send_t* r, int) { delete static_cast<UdpSend*>(r->data); }) != 0)
-      delete s;
-  }
-
-  void flush() {
-    in_batch = false;
-    if (pending.empty()) return;
-    uv_os_fd_t fd;
-    std::size_t sent = 0;
-    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&handle), &fd) == 0) {
-      std::vector<mmsghdr> msgs(pending.size());
-      std::vector<iovec> iov(pending.size());
-      for (std::size_t i = 0; i < pending.size(); ++i) {
-        iov[i] = {pending[i].second.data(), pending[i].second.size()};
-        msgs[i] = {};
-        msgs[i].msg_hdr.msg_name = &pending[i].first;
-        msgs[i].msg_hdr.msg_namelen =
-            pending[i].first.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-        msgs[i].msg_hdr.msg_iov = &iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-      }
-      int r = ::sendmmsg(fd, msgs.data(), static_cast<unsigned>(msgs.size()), MSG_DONTWAIT);
-      if (r > 0) sent = static_cast<std::size_t>(r);
-    }
-    // Whatever the batch call did not take goes out through libuv (which queues on EAGAIN).
-    for (std::size_t i = sent; i < pending.size(); ++i) send(pending[i].first, std::move(pending[i].second));
-    pending.clear();
-  }
-};
-
 // ---- TCP -----------------------------------------------------------------------------------
 
 struct DnsServer::TcpConn : std::enable_shared_from_this<DnsServer::TcpConn> {
@@ -320,32 +230,19 @@ DnsServer::DnsServer(uv_loop_t* loop, Resolver& resolver, DnsServerOptions optio
 DnsServer::~DnsServer() { stop(); }
 
 bool DnsServer::start(std::string* error) {
+  // UDP through core's UdpListener (recvmmsg batches in, a batch's cache hits out with one
+  // sendmmsg); replies that come after stop() are dropped by the alive_ token.
+  udp_ = std::make_unique<UdpListener>(loop_, [this](std::span<const std::uint8_t> data, const UdpPeer& from) {
+    std::weak_ptr<bool> alive = alive_;
+    handle(data, from.ip(), false, [this, from, alive](std::vector<std::uint8_t> out) {
+      if (!out.empty() && alive.lock()) udp_->send(from, std::move(out));
+    });
+  });
   for (auto& ep : opt_.listen) {
-    int ufd = open_udp_socket(ep);
-    if (ufd < 0) {
-      *error = "dns listen " + ep.to_string() + " (udp): " + std::strerror(-ufd);
+    if (int rc = udp_->listen(ep); rc != 0) {
+      *error = "dns listen " + ep.to_string() + " (udp): " + std::strerror(-rc);
       return false;
     }
-    auto* u = new Udp;
-    u->server = this;
-    uv_udp_init_ex(loop_, &u->handle, AF_UNSPEC | UV_UDP_RECVMMSG);
-    u->handle.data = u;
-    uv_udp_open(&u->handle, ufd);
-    udp_.push_back(u);
-    uv_udp_recv_start(
-        &u->handle,
-        [](uv_handle_t* h, size_t, uv_buf_t* buf) {
-          auto* u = static_cast<Udp*>(h->data);
-          *buf = uv_buf_init(u->buf.data(), static_cast<unsigned>(u->buf.size()));
-        },
-        [](uv_udp_t* h, ssize_t n, const uv_buf_t* buf, const sockaddr* from, unsigned flags) {
-          auto* u = static_cast<Udp*>(h->data);
-          // With recvmmsg, libuv calls once per datagram (MMSG_CHUNK) and then once more with
-          // MMSG_FREE at the end of the batch: that is where the batch's answers go out.
-          if (flags & UV_UDP_MMSG_CHUNK) u->in_batch = true;
-          if (n > 0 && from) u->on_datagram(buf->base, static_cast<std::size_t>(n), from);
-          if (!(flags & UV_UDP_MMSG_CHUNK)) u->flush();
-        });
 
     // TCP through core's Acceptor, which stays safe at the descriptor limit (libuv 1.44's
     // own accept loop spins on EMFILE).
@@ -397,10 +294,7 @@ void DnsServer::on_tcp_accepted(int fd, const sockaddr_storage& peer) {
 
 void DnsServer::stop() {
   alive_ = std::make_shared<bool>(true);  // pending replies hold the old one weakly: they are dropped
-  for (auto* u : udp_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&u->handle), [](uv_handle_t* h) { delete static_cast<Udp*>(h->data); });
-  }
-  udp_.clear();
+  if (udp_) udp_->close();
   if (tcp_accept_) tcp_accept_->close();
   auto conns = conns_;
   for (auto& c : conns) c->close();

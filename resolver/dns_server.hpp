@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/net_address.hpp"
+#include "core/udp_listener.hpp"
 #include "core/worker_pool.hpp"
 #include "resolver/dns_message.hpp"
 #include "resolver/resolver.hpp"
@@ -49,7 +50,6 @@ class DnsServer {
   void handle(std::span<const std::uint8_t> query, const IpAddress& client, bool tcp, Reply reply);
 
  private:
-  struct Udp;
   struct TcpConn;
   friend struct TcpConn;
   void on_tcp_accepted(int fd, const sockaddr_storage& peer);
@@ -58,7 +58,7 @@ class DnsServer {
   Resolver& resolver_;
   DnsServerOptions opt_;
   DnsServerStats stats_;
-  std::vector<Udp*> udp_;
+  std::unique_ptr<UdpListener> udp_;
   std::unique_ptr<Acceptor> tcp_accept_;
   std::vector<std::shared_ptr<TcpConn>> conns_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
