@@ -1,207 +1,178 @@
-// Replays a request trace through the cache store alone and prints object and byte hit
-// ratios for cache sizes from 0.1% to 20% of the trace's footprint, S3-FIFO (the store)
-// side by side with an LRU baseline kept here. Optionally plots the curves with gnuplot.
+// Replays a request trace through the cache store alone and through reference policies kept
+// here (LRU, SIEVE, ARC, GDSF, W-TinyLFU), and prints object and byte miss ratios side by side
+// for cache sizes given as fractions of the trace's footprint. The store's rows come from the
+// real Store (lookup; on a miss a writer appends the body and commits), so its figures are
+// the store's own.
 //
-//   hitrate --zipf 0.8 [--objects 200000] [--requests 2000000] [--seed 1]
+//   hitrate --zipf 0.8 [--objects 100000] [--requests 1000000] [--seed 1]
+//           [--scan EVERY,LENGTH] [--shift EVERY,BY]   (one-pass scans; popularity shifts)
 //   hitrate --trace FILE          (plain text, one request per line: "timestamp key size")
-//   common: [--sizes 0.001,0.002,...] [--plot out.png]
-//           [--threshold N] [--small FRACTION] [--ghost FRACTION]   (S3-FIFO tuning)
+//   common: [--sizes 0.001,0.01,...] [--policies lru,sieve,...] [--markdown out.md] [--plot out.png]
+//           [--threshold N] [--small FRACTION] [--ghost FRACTION]   (store tuning)
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <list>
-#include <random>
+#include <functional>
 #include <sstream>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "bench/hitrate/policy.hpp"
+#include "bench/hitrate/traces.hpp"
 #include "cache/store.hpp"
 
 using namespace outpost;
-using namespace outpost::cache;
+using namespace outpost::hitrate;
 
 namespace {
 
-double g_small = 0.10, g_ghost = 0.25;  // --small, --ghost
+// The store as a Policy: body bytes come from one shared zero chunk (no memcpy: the bench
+// measures the policy), and count_overhead = false charges key + body like the references.
+class StorePolicy final : public Policy {
+ public:
+  StorePolicy(const Trace& t, const cache::StoreOptions& o, const ChunkRef& zeros)
+      : trace_(t), store_(cache::Store::open(o)), zeros_(zeros) {}
+  bool access(std::uint64_t id, std::uint64_t charge) override {
+    const std::string& key = trace_.keys[id];
+    if (store_->lookup(cache::Namespace::kHttp, key)) return true;
+    cache::Writer w = store_->writer(cache::Namespace::kHttp, key, {}, 0);
+    w.append(Slice{zeros_, zeros_->data(), charge - key.size()});
+    w.commit();
+    return false;
+  }
+  bool contains(std::uint64_t id) const override { return store_->contains(cache::Namespace::kHttp, trace_.keys[id]); }
+  std::uint64_t used() const override { return store_->stats().total().bytes_memory; }
 
-struct Request {
-  std::uint32_t id;
-  std::uint32_t size;
+ private:
+  const Trace& trace_;
+  std::unique_ptr<cache::Store> store_;
+  ChunkRef zeros_;
 };
 
-struct Trace {
+struct Options {
+  double small = 0.10, ghost = 0.25;
+  unsigned threshold = 1;
+};
+
+struct Contender {
   std::string name;
-  std::vector<std::string> keys;  // id -> key
-  std::vector<Request> requests;
-  std::uint64_t footprint = 0;  // sum of distinct objects' sizes (+ key bytes, as charged)
-  std::uint32_t max_size = 0;
+  std::function<std::unique_ptr<Policy>(const Trace&, std::uint64_t capacity)> make;
 };
 
-void finish(Trace& t) {
-  std::vector<std::uint32_t> size_of(t.keys.size(), 0);
-  for (auto& r : t.requests) size_of[r.id] = r.size;
-  for (std::size_t i = 0; i < size_of.size(); ++i)
-    if (size_of[i]) t.footprint += size_of[i] + t.keys[i].size();
-  for (auto& r : t.requests) t.max_size = std::max(t.max_size, r.size);
-}
-
-// Zipf(alpha) popularity over `objects` ids (shuffled), lognormal sizes (median 8 KiB,
-// sigma 1.5: heavy tail), clamped to [64 B, 4 MiB].
-Trace zipf_trace(double alpha, std::size_t objects, std::size_t requests, std::uint64_t seed) {
-  Trace t;
-  char name[64];
-  std::snprintf(name, sizeof name, "zipf%.2f", alpha);
-  t.name = name;
-  std::mt19937_64 rng(seed);
-  std::vector<double> cdf(objects);
-  double sum = 0;
-  for (std::size_t i = 0; i < objects; ++i) cdf[i] = sum += 1.0 / std::pow(static_cast<double>(i + 1), alpha);
-  for (auto& c : cdf) c /= sum;
-  std::vector<std::uint32_t> perm(objects);
-  for (std::size_t i = 0; i < objects; ++i) perm[i] = static_cast<std::uint32_t>(i);
-  std::shuffle(perm.begin(), perm.end(), rng);
-  std::lognormal_distribution<double> size_dist(std::log(8192.0), 1.5);
-  std::vector<std::uint32_t> sizes(objects);
-  for (auto& s : sizes) s = static_cast<std::uint32_t>(std::clamp(size_dist(rng), 64.0, 4194304.0));
-  t.keys.reserve(objects);
-  for (std::size_t i = 0; i < objects; ++i) t.keys.push_back("obj" + std::to_string(i));
-  std::uniform_real_distribution<double> u(0, 1);
-  t.requests.reserve(requests);
-  for (std::size_t r = 0; r < requests; ++r) {
-    auto rank = static_cast<std::size_t>(std::lower_bound(cdf.begin(), cdf.end(), u(rng)) - cdf.begin());
-    std::uint32_t id = perm[std::min(rank, objects - 1)];
-    t.requests.push_back({id, sizes[id]});
-  }
-  finish(t);
-  return t;
-}
-
-bool read_trace(const std::string& path, Trace* t) {
-  std::ifstream in(path);
-  if (!in) return false;
-  t->name = path.substr(path.find_last_of('/') + 1);
-  std::unordered_map<std::string, std::uint32_t> ids;
-  std::string line, ts, key;
-  std::uint64_t size;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    if (!(ls >> ts >> key >> size) || size == 0) continue;
-    auto [it, fresh] = ids.emplace(key, static_cast<std::uint32_t>(t->keys.size()));
-    if (fresh) t->keys.push_back(key);
-    t->requests.push_back({it->second, static_cast<std::uint32_t>(std::min<std::uint64_t>(size, UINT32_MAX))});
-  }
-  finish(*t);
-  return !t->requests.empty();
+std::vector<Contender> contenders(const Options& opt, const ChunkRef& zeros) {
+  auto store = [&opt, zeros](const Trace& t, std::uint64_t cap) -> std::unique_ptr<Policy> {
+    cache::StoreOptions o;
+    o.memory_size = cap;
+    o.max_object_size = cap;
+    o.count_overhead = false;
+    o.shards = 16;
+    o.move_to_main_threshold = opt.threshold;
+    o.small_fraction = opt.small;
+    o.ghost_fraction = opt.ghost;
+    return std::make_unique<StorePolicy>(t, o, zeros);
+  };
+  // The sketch is sized like Caffeine's: for the number of objects the cache can hold.
+  auto wtinylfu = [](const Trace& t, std::uint64_t cap) {
+    std::uint64_t mean = t.footprint / std::max<std::size_t>(t.keys.size(), 1);
+    return make_wtinylfu({.capacity = cap, .expected_objects = cap / std::max<std::uint64_t>(mean, 1)});
+  };
+  return {
+      {"S3-FIFO", store},
+      {"LRU", [](const Trace&, std::uint64_t cap) { return make_lru(cap); }},
+      {"SIEVE", [](const Trace&, std::uint64_t cap) { return make_sieve(cap); }},
+      {"ARC", [](const Trace&, std::uint64_t cap) { return make_arc(cap); }},
+      {"GDSF", [](const Trace&, std::uint64_t cap) { return make_gdsf(cap); }},
+      {"W-TinyLFU", wtinylfu},
+  };
 }
 
 struct Result {
   std::uint64_t hits = 0, requests = 0, hit_bytes = 0, bytes = 0;
-  double miss_ratio() const { return 1.0 - static_cast<double>(hits) / static_cast<double>(requests); }
-  double byte_miss_ratio() const { return 1.0 - static_cast<double>(hit_bytes) / static_cast<double>(bytes); }
+  double miss() const { return 1.0 - static_cast<double>(hits) / static_cast<double>(requests); }
+  double byte_miss() const { return 1.0 - static_cast<double>(hit_bytes) / static_cast<double>(bytes); }
 };
 
-// The store under test: lookup, and on a miss write the object (sharing one zero chunk, so
-// the bench measures the policy, not memcpy). Charges key + body bytes, like the LRU below.
-Result run_store(const Trace& t, std::uint64_t capacity, unsigned threshold, const ChunkRef& zeros) {
-  StoreOptions o;
-  o.memory_size = capacity;
-  o.max_object_size = capacity;
-  o.count_overhead = false;
-  o.shards = 16;
-  o.move_to_main_threshold = threshold;
-  o.small_fraction = g_small;
-  o.ghost_fraction = g_ghost;
-  auto s = Store::open(o);
+Result replay(const Trace& t, Policy& p) {
   Result r;
   for (auto& q : t.requests) {
-    const std::string& key = t.keys[q.id];
     ++r.requests;
     r.bytes += q.size;
-    if (s->lookup(Namespace::kHttp, key)) {
+    if (p.access(q.id, t.charge(q))) {
       ++r.hits;
       r.hit_bytes += q.size;
-      continue;
     }
-    Writer w = s->writer(Namespace::kHttp, key, {}, 0);
-    w.append(Slice{zeros, zeros->data(), q.size});
-    w.commit();
   }
   return r;
 }
 
-// Byte-capacity LRU: the baseline.
-Result run_lru(const Trace& t, std::uint64_t capacity) {
-  std::list<std::uint32_t> order;  // front = most recent
-  struct Slot {
-    std::list<std::uint32_t>::iterator pos;
-    std::uint64_t charge;
-  };
-  std::unordered_map<std::uint32_t, Slot> map;
-  std::uint64_t used = 0;
-  Result r;
-  for (auto& q : t.requests) {
-    ++r.requests;
-    r.bytes += q.size;
-    auto it = map.find(q.id);
-    if (it != map.end()) {
-      ++r.hits;
-      r.hit_bytes += q.size;
-      order.splice(order.begin(), order, it->second.pos);
-      continue;
-    }
-    std::uint64_t charge = q.size + t.keys[q.id].size();
-    if (charge > capacity) continue;
-    order.push_front(q.id);
-    map[q.id] = Slot{order.begin(), charge};
-    used += charge;
-    while (used > capacity) {
-      auto victim = map.find(order.back());
-      used -= victim->second.charge;
-      map.erase(victim);
-      order.pop_back();
-    }
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string f; std::getline(ss, f, ',');) out.push_back(f);
+  return out;
+}
+
+void write_plot(const std::string& plot, const Trace& t, const std::vector<Contender>& cs, const std::string& dat) {
+  std::string script = plot + ".gp";
+  std::FILE* gp = std::fopen(script.c_str(), "w");
+  if (!gp) return;
+  std::fprintf(gp,
+               "set terminal pngcairo size 1400,600\nset output '%s'\nset logscale x\nset grid\n"
+               "set multiplot layout 1,2 title 'Miss ratio by cache size: %s'\n"
+               "set xlabel 'cache size (%% of footprint)'\nset key top right\n",
+               plot.c_str(), t.name.c_str());
+  for (int part = 0; part < 2; ++part) {
+    std::fprintf(gp, "set title '%s miss ratio'\nplot ", part ? "byte" : "object");
+    for (std::size_t i = 0; i < cs.size(); ++i)
+      std::fprintf(gp, "%s'%s' u 1:%zu w lp lw 2 t '%s'", i ? ", " : "", dat.c_str(), 2 + i * 2 + part, cs[i].name.c_str());
+    std::fprintf(gp, "\n");
   }
-  return r;
+  std::fprintf(gp, "unset multiplot\n");
+  std::fclose(gp);
+  std::string cmd = "gnuplot " + script;
+  if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "gnuplot failed (apt-get install gnuplot-nox)\n");
+  else std::printf("plot: %s\n", plot.c_str());
+}
+
+int usage(const char* argv0) {
+  std::fprintf(stderr,
+               "usage: %s [--zipf A --objects N --requests M --seed S --scan EVERY,LEN --shift EVERY,BY | --trace FILE]\n"
+               "          [--sizes f,..] [--policies name,..] [--markdown out.md] [--plot out.png]\n"
+               "          [--threshold N] [--small F] [--ghost F]\n",
+               argv0);
+  return 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  double alpha = 0.8;
-  std::size_t objects = 200000, requests = 2000000;
-  std::uint64_t seed = 1;
-  unsigned threshold = 1;
-  std::string trace_file, plot;
-  std::vector<double> sizes = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2};
+  SyntheticOptions syn;
+  Options opt;
+  std::string trace_file, plot, markdown;
+  std::vector<std::string> only;
+  std::vector<double> sizes = {0.001, 0.01, 0.05, 0.1};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--zipf") alpha = std::stod(next());
-    else if (a == "--objects") objects = std::stoull(next());
-    else if (a == "--requests") requests = std::stoull(next());
-    else if (a == "--seed") seed = std::stoull(next());
-    else if (a == "--trace") trace_file = next();
-    else if (a == "--plot") plot = next();
-    else if (a == "--small") g_small = std::stod(next());
-    else if (a == "--ghost") g_ghost = std::stod(next());
-    else if (a == "--threshold") threshold = static_cast<unsigned>(std::stoul(next()));
+    if (i + 1 >= argc) return usage(argv[0]);
+    std::string v = argv[++i];
+    if (a == "--zipf") syn.alpha = std::stod(v);
+    else if (a == "--objects") syn.objects = std::stoull(v);
+    else if (a == "--requests") syn.requests = std::stoull(v);
+    else if (a == "--seed") syn.seed = std::stoull(v);
+    else if (a == "--scan" && split(v).size() == 2) syn.scan_every = std::stoull(split(v)[0]), syn.scan_length = std::stoull(split(v)[1]);
+    else if (a == "--shift" && split(v).size() == 2) syn.shift_every = std::stoull(split(v)[0]), syn.shift_by = std::stoull(split(v)[1]);
+    else if (a == "--trace") trace_file = v;
+    else if (a == "--plot") plot = v;
+    else if (a == "--markdown") markdown = v;
+    else if (a == "--policies") only = split(v);
+    else if (a == "--small") opt.small = std::stod(v);
+    else if (a == "--ghost") opt.ghost = std::stod(v);
+    else if (a == "--threshold") opt.threshold = static_cast<unsigned>(std::stoul(v));
     else if (a == "--sizes") {
       sizes.clear();
-      std::stringstream ss(next());
-      for (std::string f; std::getline(ss, f, ',');) sizes.push_back(std::stod(f));
+      for (auto& f : split(v)) sizes.push_back(std::stod(f));
     } else {
-      std::fprintf(stderr, "usage: %s [--zipf A --objects N --requests M --seed S | --trace FILE] [--sizes f,..] [--plot out.png]\n", argv[0]);
-      return 2;
+      return usage(argv[0]);
     }
   }
   Trace t;
@@ -211,44 +182,69 @@ int main(int argc, char** argv) {
       return 1;
     }
   } else {
-    t = zipf_trace(alpha, objects, requests, seed);
+    t = synthetic_trace(syn);
   }
   ChunkRef zeros = ChunkRef::make(t.max_size);
   zeros->set_size(t.max_size);
+  std::vector<Contender> cs;
+  for (auto& c : contenders(opt, zeros))
+    if (only.empty() || std::find(only.begin(), only.end(), c.name) != only.end()) cs.push_back(c);
+
   std::printf("trace %s: %zu requests, %zu objects, footprint %.1f MiB\n", t.name.c_str(), t.requests.size(), t.keys.size(),
               static_cast<double>(t.footprint) / 1048576.0);
-  std::printf("%8s %10s | %9s %9s %8s | %9s %9s %8s\n", "size", "bytes", "S3 miss", "LRU miss", "reduct.", "S3 bmiss",
-              "LRU bmiss", "reduct.");
-  std::string data_file = plot.empty() ? "" : plot + ".dat";
-  std::FILE* dat = data_file.empty() ? nullptr : std::fopen(data_file.c_str(), "w");
+  std::string md = "| size | " , md_rule = "|---|";
+  std::printf("%7s |", "size");
+  for (const char* kind : {"miss", "bmiss"})
+    for (auto& c : cs) {
+      std::printf(" %10.10s", (c.name + (kind[0] == 'b' ? " B" : "")).c_str());
+      md += c.name + (kind[0] == 'b' ? " byte miss" : " miss") + " | ";
+      md_rule += "---|";
+    }
+  std::printf("\n");
+  md += "\n" + md_rule + "\n";
+  std::string dat = plot + ".dat";
+  std::FILE* df = plot.empty() ? nullptr : std::fopen(dat.c_str(), "w");
   for (double f : sizes) {
     auto cap = static_cast<std::uint64_t>(static_cast<double>(t.footprint) * f);
-    Result s3 = run_store(t, cap, threshold, zeros);
-    Result lru = run_lru(t, cap);
-    double red = 1 - s3.miss_ratio() / lru.miss_ratio();
-    double bred = 1 - s3.byte_miss_ratio() / lru.byte_miss_ratio();
-    std::printf("%7.1f%% %10llu | %9.4f %9.4f %7.1f%% | %9.4f %9.4f %7.1f%%\n", f * 100, static_cast<unsigned long long>(cap),
-                s3.miss_ratio(), lru.miss_ratio(), red * 100, s3.byte_miss_ratio(), lru.byte_miss_ratio(), bred * 100);
+    std::vector<Result> rs;
+    for (auto& c : cs) {
+      auto p = c.make(t, cap);
+      rs.push_back(replay(t, *p));
+    }
+    char cell[64];
+    std::snprintf(cell, sizeof cell, "%g%%", f * 100);
+    std::printf("%7s |", cell);
+    md += std::string("| ") + cell + " | ";
+    if (df) std::fprintf(df, "%g", f * 100);
+    for (int kind = 0; kind < 2; ++kind) {
+      // The best figure of the row in bold in the Markdown table.
+      double best = 2;
+      for (auto& r : rs) best = std::min(best, kind ? r.byte_miss() : r.miss());
+      for (auto& r : rs) {
+        double m = kind ? r.byte_miss() : r.miss();
+        std::printf(" %10.4f", m);
+        std::snprintf(cell, sizeof cell, m == best ? "**%.4f** | " : "%.4f | ", m);
+        md += cell;
+      }
+    }
+    for (auto& r : rs)
+      if (df) std::fprintf(df, " %g %g", r.miss(), r.byte_miss());
+    std::printf("\n");
+    md += "\n";
+    if (df) std::fprintf(df, "\n");
     std::fflush(stdout);
-    if (dat)
-      std::fprintf(dat, "%g %g %g %g %g\n", f * 100, s3.miss_ratio(), lru.miss_ratio(), s3.byte_miss_ratio(),
-                   lru.byte_miss_ratio());
   }
-  if (dat) {
-    std::fclose(dat);
-    std::string script = plot + ".gp";
-    std::FILE* gp = std::fopen(script.c_str(), "w");
-    std::fprintf(gp,
-                 "set terminal pngcairo size 900,600\nset output '%s'\nset logscale x\nset grid\n"
-                 "set title 'Outpost cache store: %s'\nset xlabel 'cache size (%% of footprint)'\n"
-                 "set ylabel 'miss ratio'\nset key top right\n"
-                 "plot '%s' u 1:2 w lp lw 2 t 'S3-FIFO object', '%s' u 1:3 w lp lw 2 t 'LRU object', "
-                 "'%s' u 1:4 w lp dt 2 t 'S3-FIFO byte', '%s' u 1:5 w lp dt 2 t 'LRU byte'\n",
-                 plot.c_str(), t.name.c_str(), data_file.c_str(), data_file.c_str(), data_file.c_str(), data_file.c_str());
-    std::fclose(gp);
-    std::string cmd = "gnuplot " + script;
-    if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "gnuplot failed (apt-get install gnuplot-nox)\n");
-    else std::printf("plot: %s\n", plot.c_str());
+  if (!markdown.empty()) {
+    std::FILE* mf = std::fopen(markdown.c_str(), "w");
+    if (mf) {
+      std::fprintf(mf, "Trace %s: %zu requests, %zu objects, footprint %.1f MiB\n\n%s", t.name.c_str(), t.requests.size(),
+                   t.keys.size(), static_cast<double>(t.footprint) / 1048576.0, md.c_str());
+      std::fclose(mf);
+    }
+  }
+  if (df) {
+    std::fclose(df);
+    write_plot(plot, t, cs, dat);
   }
   return 0;
 }
