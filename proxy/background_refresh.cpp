@@ -37,7 +37,7 @@ class Refresher : public OriginEvents {
     const auto& s = *w_.settings();
     for (const auto& a : addrs) {
       if (!s.rules.address_allowed(a, url_.port)) continue;
-      origin_ = w_.pool().acquire(url_.host + ":" + std::to_string(url_.port));
+      origin_ = w_.pool().acquire(OriginKey{url_.scheme, url_.host, url_.port, {}}.to_string());
       origin_->set_owner(this);
       if (origin_->connected()) on_origin_connected();
       else origin_->connect(a, url_.port, s.config.origin.connect_timeout);
@@ -92,8 +92,6 @@ class Refresher : public OriginEvents {
     done(outcome_);
     return 0;
   }
-  void on_origin_raw(Slice) override {}
-  void on_origin_eof() override {}
   void on_origin_error(int, bool, const std::string& what) override {
     origin_ = nullptr;
     done("failed: " + what);

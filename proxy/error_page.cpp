@@ -31,40 +31,35 @@ std::string http_date(long long t) {
   return buf;
 }
 
-std::string simple_response(int status, std::string_view content_type, std::string_view body, bool close,
-                            bool head_only, std::string_view extra_headers) {
-  ResponseHead head;
-  head.status = status;
-  head.headers.add("Date", http_date(std::time(nullptr)));
-  head.headers.add("Content-Type", std::string(content_type));
-  head.headers.add("Content-Length", std::to_string(body.size()));
-  head.headers.add("Cache-Control", "no-store");
-  while (!extra_headers.empty()) {  // "Name: value\r\n" lines
-    auto eol = extra_headers.find("\r\n");
-    auto line = extra_headers.substr(0, eol);
-    extra_headers = eol == std::string_view::npos ? std::string_view{} : extra_headers.substr(eol + 2);
-    auto colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    head.headers.add(std::string(line.substr(0, colon)), std::string(trim_ows(line.substr(colon + 1))));
-  }
-  Http1Framing framing;
-  framing.close = close;
-  std::string r = write_response_head(head, framing);
-  if (!head_only) r += body;
+LocalResponse local_response(int status, std::string_view content_type, std::string body) {
+  LocalResponse r;
+  r.head.status = status;
+  r.head.headers.add("Date", http_date(std::time(nullptr)));
+  r.head.headers.add("Content-Type", std::string(content_type));
+  r.head.headers.add("Content-Length", std::to_string(body.size()));
+  r.head.headers.add("Cache-Control", "no-store");
+  r.body = std::move(body);
   return r;
 }
 
-std::string error_response(int status, std::string_view detail, std::string_view server_name, bool close,
-                           bool head_only) {
+std::string simple_response(int status, std::string_view content_type, std::string_view body, bool close) {
+  auto r = local_response(status, content_type, std::string(body));
+  Http1Framing framing;
+  framing.close = close;
+  return write_response_head(r.head, framing) + r.body;
+}
+
+LocalResponse error_page(int status, std::string_view detail, std::string_view server_name) {
   std::string title = std::to_string(status) + " " + reason_phrase(status);
   std::string body = "<!DOCTYPE html>\n<html><head><title>" + title + "</title></head>\n<body><h1>" + title +
                      "</h1>\n<p>" + html_escape(detail) + "</p>\n<hr><address>" + html_escape(server_name) +
                      "</address></body></html>\n";
-  std::string extra = "X-Outpost-Error: " + std::string(detail.substr(0, 200)) + "\r\n";
-  for (auto& c : extra)
+  auto r = local_response(status, "text/html; charset=utf-8", std::move(body));
+  std::string why(detail.substr(0, 200));
+  for (auto& c : why)
     if (c == '\r' || c == '\n') c = ' ';
-  extra.replace(extra.size() - 2, 2, "\r\n");
-  return simple_response(status, "text/html; charset=utf-8", body, close, head_only, extra);
+  r.head.headers.add("X-Outpost-Error", std::move(why));
+  return r;
 }
 
 }  // namespace outpost::http

@@ -3,16 +3,25 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/http1_writer.hpp"
+
 namespace outpost::http {
 
-// A complete HTTP/1.1 response with a short HTML body explaining `detail`.
-// `close` adds "Connection: close". `head_only` omits the body (HEAD requests).
-std::string error_response(int status, std::string_view detail, std::string_view server_name, bool close,
-                           bool head_only = false);
+// A response Outpost makes itself, before HTTP/1 framing: the head (with Date,
+// Content-Type, Content-Length and Cache-Control: no-store) and the body.
+struct LocalResponse {
+  ResponseHead head;
+  std::string body;
+};
 
-// A complete response with the given content type and body.
-std::string simple_response(int status, std::string_view content_type, std::string_view body, bool close,
-                            bool head_only = false, std::string_view extra_headers = {});
+LocalResponse local_response(int status, std::string_view content_type, std::string body);
+
+// An error response with a short HTML body explaining `detail` (also in X-Outpost-Error).
+LocalResponse error_page(int status, std::string_view detail, std::string_view server_name);
+
+// A complete serialized response (head and body) for answers given without a connection
+// object (refused clients). `close` adds "Connection: close".
+std::string simple_response(int status, std::string_view content_type, std::string_view body, bool close);
 
 // HTML-escapes text for inclusion in an error page.
 std::string html_escape(std::string_view s);

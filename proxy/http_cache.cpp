@@ -235,9 +235,9 @@ void HttpCache::settle(const std::string& key, bool writer_started) {
   for (auto& w : waiters) w.worker->post([fn = std::move(w.ready), writer_started] { fn(writer_started); });
 }
 
-std::string stored_response_head(const StoredResponse& m, int status, std::int64_t age, const std::string& name,
-                                 bool via, const std::string& cache_status, bool hit, const Http1Framing& framing,
-                                 const HeaderList* override_headers, std::string_view content_range) {
+ResponseHead stored_response_head(const StoredResponse& m, int status, std::int64_t age, const std::string& name,
+                                  bool via, const std::string& cache_status, bool hit,
+                                  const HeaderList* override_headers, std::string_view content_range) {
   ResponseHead head;
   head.status = status;
   if (status == m.status) head.reason = m.reason;
@@ -259,7 +259,7 @@ std::string stored_response_head(const StoredResponse& m, int status, std::int64
   }
   head.headers.add("X-Cache", std::string(hit ? "HIT" : "MISS") + " from " + name);
   head.headers.add("Cache-Status", cache_status);
-  return write_response_head(head, framing);
+  return head;
 }
 
 }  // namespace outpost::http

@@ -93,11 +93,11 @@ class HttpCache {
 };
 
 // A stored response's head as sent from the cache: the stored fields (or `override_headers`),
-// then Age, Via (when `via`: proxy.via), X-Cache and Cache-Status, written by the HTTP/1
-// writer with `framing`. `status` and `content_range` (the field's value) give 304, 206 and
-// 416 variants.
-std::string stored_response_head(const StoredResponse& m, int status, std::int64_t age, const std::string& name,
-                                 bool via, const std::string& cache_status, bool hit, const Http1Framing& framing,
-                                 const HeaderList* override_headers = nullptr, std::string_view content_range = {});
+// then Age, Via (when `via`: proxy.via), X-Cache and Cache-Status; the client connection
+// adds the framing. `status` and `content_range` (the field's value) give 304, 206 and 416
+// variants.
+ResponseHead stored_response_head(const StoredResponse& m, int status, std::int64_t age, const std::string& name,
+                                  bool via, const std::string& cache_status, bool hit,
+                                  const HeaderList* override_headers = nullptr, std::string_view content_range = {});
 
 }  // namespace outpost::http

@@ -48,15 +48,7 @@ void OriginConnection::touch() {
   if (closing_) return;
   uv_timer_start(
       &timer_,
-      [](uv_timer_t* t) {
-        auto* self = static_cast<OriginConnection*>(t->data);
-        if (self->raw_) {
-          // Tunnel idle timeout: report as a timeout error so the tunnel closes.
-          self->fail(UV_ETIMEDOUT, true, "idle timeout");
-        } else {
-          self->fail(UV_ETIMEDOUT, true, "origin read timeout");
-        }
-      },
+      [](uv_timer_t* t) { static_cast<OriginConnection*>(t->data)->fail(UV_ETIMEDOUT, true, "origin read timeout"); },
       timeout_ms_, 0);
 }
 
@@ -71,11 +63,12 @@ void OriginConnection::begin_exchange(bool head_request, double read_timeout_s) 
   start_reading();
 }
 
-void OriginConnection::start_raw(double idle_timeout_s) {
-  raw_ = true;
-  timeout_ms_ = static_cast<std::uint64_t>(idle_timeout_s * 1000);
-  touch();
-  start_reading();
+StreamPtr OriginConnection::detach_stream() {
+  if (closing_ || !connected_) return nullptr;
+  StreamPtr s = std::move(stream_);
+  s->set_handler(nullptr);
+  close();
+  return s;
 }
 
 void OriginConnection::start_reading() {
@@ -118,10 +111,6 @@ void OriginConnection::on_eof() {
     on_idle_event();
     return;
   }
-  if (raw_) {
-    if (owner_) owner_->on_origin_eof();
-    return;
-  }
   if (parser_.message_in_progress() && parser_.head_done()) {
     // Close-delimited body: EOF ends the message.
     auto r = parser_.finish();
@@ -142,18 +131,13 @@ void OriginConnection::on_read(Slice data) {
   }
   touch();
   pool_.bytes_received_ += data.size;
-  if (raw_) {
-    if (owner_) {
-      owner_->on_origin_raw(std::move(data));
-      if (owner_) owner_->on_origin_read_processed();
-    }
-    return;
-  }
   in_read_ = true;
-  OriginEvents* reader = owner_;  // stays valid: sessions are freed only from close callbacks
+  OriginEvents* reader = owner_;
   auto r = parser_.feed(data.chunk, data.data, data.size);
   in_read_ = false;
-  if (reader) reader->on_origin_read_processed();
+  // Only to an owner that still holds this connection: one that released it at the end of
+  // the response has flushed already, and may be serving another request by now.
+  if (reader && reader == owner_) reader->on_origin_read_processed();
   if (r.kind != http::ParseResult::kOk && r.kind != http::ParseResult::kError && r.consumed < data.size) {
     // Bytes after a complete response that nobody asked for: never reuse this connection.
     keep_alive_ = false;
@@ -226,11 +210,6 @@ void OriginConnection::on_write_done() {
 
 std::size_t OriginConnection::write_queue_size() const { return closing_ ? 0 : stream_->queued_bytes(); }
 
-void OriginConnection::shutdown_write() {
-  if (closing_) return;
-  stream_->shutdown_write();
-}
-
 void OriginConnection::release_to_pool() {
   owner_ = nullptr;
   if (closing_) return;
@@ -269,6 +248,12 @@ OriginPool::OriginPool(uv_loop_t* loop, unsigned max_idle_per_host, double idle_
       idle_timeout_ms_(static_cast<std::uint64_t>(idle_timeout_s * 1000)) {}
 
 OriginPool::~OriginPool() { close_idle(); }
+
+std::string OriginKey::to_string() const {
+  std::string k = scheme + "://" + host + ":" + std::to_string(port);
+  if (!tls_profile.empty()) k += "#" + tls_profile;
+  return k;
+}
 
 OriginConnection* OriginPool::acquire(const std::string& key) {
   auto it = idle_.find(key);

@@ -1,6 +1,6 @@
 // Connections to origin servers: one OriginConnection per connection (with its own response
 // parser) over a byte stream (core/stream.hpp; TcpStream in production), and a per-worker
-// pool of idle keep-alive connections per host:port.
+// pool of idle keep-alive connections keyed by OriginKey (scheme, host, port, TLS profile).
 #pragma once
 #include <uv.h>
 
@@ -18,21 +18,29 @@ namespace outpost {
 
 class OriginPool;
 
+// What makes two origin connections interchangeable: scheme, host, port and, for TLS, the
+// profile they were made with (verification settings, client certificate, ALPN). Empty
+// profile: plain TCP.
+struct OriginKey {
+  std::string scheme = "http";
+  std::string host;
+  std::uint16_t port = 80;
+  std::string tls_profile;
+  std::string to_string() const;  // the pool's map key
+};
+
 // What a connection reports to the client session using it.
 class OriginEvents {
  public:
   virtual ~OriginEvents() = default;
   virtual void on_origin_connected() = 0;
-  // Parsed response events (not in raw mode). Return values as in http::ParserListener.
+  // Parsed response events. Return values as in http::ParserListener.
   // An interim (1xx) response is reported here and never ends the exchange: head, body and
   // end below always belong to the final response.
   virtual void on_origin_interim(http::MessageHead& head) { (void)head; }
   virtual int on_origin_head(http::MessageHead& head) = 0;
   virtual int on_origin_body(Slice body) = 0;
   virtual int on_origin_end() = 0;
-  // Raw mode (CONNECT tunnels): bytes as received; EOF signalled by on_origin_eof().
-  virtual void on_origin_raw(Slice data) = 0;
-  virtual void on_origin_eof() = 0;
   // Connection failed or broke. `timeout`: no answer within the configured time.
   virtual void on_origin_error(int uv_status, bool timeout, const std::string& what) = 0;
   // A write to the origin finished (back-pressure bookkeeping).
@@ -54,32 +62,41 @@ class OriginConnection : private http::ParserListener, private StreamHandler {
   void connect(const IpAddress& addr, std::uint16_t port, double timeout_s);
   bool reused() const { return requests_ > 0; }
   bool connected() const { return connected_; }
-  // Tunnel mode: raw bytes, `idle_timeout_s` of silence closes it.
-  void start_raw(double idle_timeout_s);
+  // CONNECT tunnels: takes the connected stream out (its handler unset) and closes this
+  // connection object, which is never pooled. Null if not connected.
+  StreamPtr detach_stream();
   const IpAddress& address() const { return addr_; }
   // Begins one request/response exchange: resets the parser, starts reading and the
   // read timeout. `head_request`: the response has no body.
   void begin_exchange(bool head_request, double read_timeout_s);
-  void set_raw(bool raw) { raw_ = raw; }
   int write(std::vector<Slice> slices);
   std::size_t write_queue_size() const;
   // Back-pressure from the client: no reads, and the read timeout stops while paused.
   void pause_reading();
   void resume_reading();
-  // Half-close (tunnels): shuts down our sending side after queued writes.
-  void shutdown_write();
   // Response complete and the connection is clean: hand it back to the pool.
   void release_to_pool();
   // Closes the connection (never reused); frees itself when libuv is done.
   void close();
   bool closing() const { return closing_; }
-  // Restarts the inactivity timer (read timeout or tunnel idle timeout).
+  // Restarts the read timeout.
   void touch();
   void set_timeout(double seconds) { timeout_ms_ = static_cast<std::uint64_t>(seconds * 1000); }
   bool response_keep_alive() const { return keep_alive_; }
 
  private:
   friend class OriginPool;
+
+// What makes two origin connections interchangeable: scheme, host, port and, for TLS, the
+// profile they were made with (verification settings, client certificate, ALPN). Empty
+// profile: plain TCP.
+struct OriginKey {
+  std::string scheme = "http";
+  std::string host;
+  std::uint16_t port = 80;
+  std::string tls_profile;
+  std::string to_string() const;  // the pool's map key
+};
   int on_message_head(http::MessageHead& head) override;
   int on_message_body(Slice body) override;
   int on_message_end() override;
@@ -103,7 +120,6 @@ class OriginConnection : private http::ParserListener, private StreamHandler {
   int requests_ = 0;
   bool connected_ = false;
   bool paused_ = false;
-  bool raw_ = false;
   bool closing_ = false;
   bool idle_ = false;
   bool skip_body_ = false;
@@ -119,7 +135,8 @@ class OriginPool {
   OriginPool(uv_loop_t* loop, unsigned max_idle_per_host, double idle_timeout_s);
   ~OriginPool();
   uv_loop_t* loop() const { return loop_; }
-  // An idle connection for `key`, or a new unconnected one (connect() it).
+  // An idle connection for `key` (OriginKey::to_string()), or a new unconnected one
+  // (connect() it).
   OriginConnection* acquire(const std::string& key);
   // Closes every idle connection (shutdown).
   void close_idle();
@@ -127,6 +144,7 @@ class OriginPool {
   std::size_t connections_opened() const { return opened_; }
   std::uint64_t connections_reused() const { return reused_; }  // handed out from the idle pool
   std::uint64_t bytes_received() const { return bytes_received_; }  // from origins, tunnels too
+  void count_tunnel_bytes(std::uint64_t n) { bytes_received_ += n; }
   // Where new connections get their stream (default: a TcpStream on loop()). Tests put a
   // FakeStreamFactory here.
   using StreamFactory = std::function<StreamPtr()>;

@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cstring>
 
-#include "proxy/client_session.hpp"
+#include "proxy/http1_connection.hpp"
+#include "core/tcp_stream.hpp"
+#include "proxy/request.hpp"
 #include "proxy/error_page.hpp"
 
 namespace outpost {
@@ -145,7 +147,39 @@ ProxyWorker::ProxyWorker(Worker& worker, std::shared_ptr<const ProxySettings> se
                                 worker_.index());
                  }}) {}
 
+// The recycler handle is closed at the end of begin_shutdown(), which every owner runs
+// before destroying the worker (the loop must not hold a handle into freed memory).
 ProxyWorker::~ProxyWorker() = default;
+
+std::unique_ptr<ProxyRequest> ProxyWorker::take_request() {
+  if (free_requests_.empty()) return std::make_unique<ProxyRequest>(*this);
+  auto r = std::move(free_requests_.back());
+  free_requests_.pop_back();
+  return r;
+}
+
+void ProxyWorker::retire_request(std::unique_ptr<ProxyRequest> r) {
+  retired_requests_.push_back(std::move(r));
+  if (!recycler_) {
+    recycler_ = new uv_check_t;
+    uv_check_init(loop(), recycler_);
+    recycler_->data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(recycler_));
+  }
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(recycler_)))
+    uv_check_start(recycler_, [](uv_check_t* h) { static_cast<ProxyWorker*>(h->data)->recycle_requests(); });
+}
+
+void ProxyWorker::recycle_requests() {
+  constexpr std::size_t kFreeRequests = 256;  // kept per worker; beyond, freed
+  auto retired = std::move(retired_requests_);
+  retired_requests_.clear();
+  for (auto& r : retired) {
+    r->reset();
+    if (free_requests_.size() < kFreeRequests) free_requests_.push_back(std::move(r));
+  }
+  if (retired_requests_.empty()) uv_check_stop(recycler_);
+}
 
 bool ProxyWorker::start(std::string* error) {
   for (const auto& ep : settings_->config.proxy.listen) {
@@ -181,16 +215,15 @@ void ProxyWorker::on_accepted(int fd, const sockaddr_storage& peer) {
   }
   // Hysteresis: one session closing at the limit must not re-arm the warning.
   if (sessions_.size() < cap - cap / 4) at_limit_ = false;
-  auto* client = new uv_tcp_t;
-  uv_tcp_init(loop(), client);
-  if (int rc = uv_tcp_open(client, fd); rc != 0) {
+  auto* tcp = new TcpStream(loop());
+  StreamPtr stream(tcp);
+  if (int rc = tcp->open(fd); rc != 0) {
     spdlog::warn("worker {}: cannot use an accepted connection: {}", worker_.index(), uv_strerror(rc));
     ::close(fd);
-    uv_close(reinterpret_cast<uv_handle_t*>(client), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-    return;
+    return;  // the stream closes itself
   }
   ++counters_.connections_accepted;
-  auto* s = new ClientSession(*this, client);
+  auto* s = new Http1Connection(*this, std::move(stream));
   sessions_.insert(s);
   s->start();
 }
@@ -243,7 +276,7 @@ void ProxyWorker::finish_refusal(Refusal* r) {
   uv_close(reinterpret_cast<uv_handle_t*>(&r->timer), closed);
 }
 
-void ProxyWorker::session_closed(ClientSession* s) {
+void ProxyWorker::session_closed(Http1Connection* s) {
   sessions_.erase(s);
   if (shutting_down_) maybe_done();
 }
@@ -259,7 +292,7 @@ void ProxyWorker::begin_shutdown(double grace_s, std::function<void()> done) {
   background_.clear();
   for (auto& [task, abort] : background) abort();
   // Copy: closing a session removes it from the set.
-  std::vector<ClientSession*> all(sessions_.begin(), sessions_.end());
+  std::vector<Http1Connection*> all(sessions_.begin(), sessions_.end());
   for (auto* s : all) s->on_shutdown();
   grace_timer_ = new uv_timer_t;
   uv_timer_init(loop(), grace_timer_);
@@ -271,7 +304,7 @@ void ProxyWorker::begin_shutdown(double grace_s, std::function<void()> done) {
         if (!self->sessions_.empty())
           spdlog::warn("worker {}: grace period over, closing {} connection(s)", self->worker_.index(),
                        self->sessions_.size());
-        std::vector<ClientSession*> left(self->sessions_.begin(), self->sessions_.end());
+        std::vector<Http1Connection*> left(self->sessions_.begin(), self->sessions_.end());
         for (auto* s : left) s->abort();
       },
       static_cast<std::uint64_t>(grace_s * 1000), 0);
@@ -286,6 +319,13 @@ void ProxyWorker::maybe_done() {
   }
   pool_.close_idle();
   alog_.close();
+  // No connection is left to hold a request: free them, and the recycler.
+  retired_requests_.clear();
+  free_requests_.clear();
+  if (recycler_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(recycler_), [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
+    recycler_ = nullptr;
+  }
   auto done = std::move(on_done_);
   on_done_ = nullptr;
   done();

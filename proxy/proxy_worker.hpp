@@ -25,7 +25,8 @@
 
 namespace outpost {
 
-class ClientSession;
+class Http1Connection;
+class ProxyRequest;
 
 // Immutable settings snapshot; SIGHUP builds a new one and hands it to every worker.
 struct ProxySettings {
@@ -114,7 +115,13 @@ class ProxyWorker {
   void collect_metrics(MetricsVisitor& out) const;
   std::size_t session_count() const { return sessions_.size(); }
   std::size_t refusal_count() const { return refusals_.size(); }
-  void session_closed(ClientSession* s);
+  void session_closed(Http1Connection* s);
+  // Request objects, recycled per worker: an idle connection holds none, and a request
+  // costs no allocation once the worker is warm. A finished request is retired, not reused
+  // at once (its own code may still be on the stack); a check handle recycles it after the
+  // current loop turn's callbacks.
+  std::unique_ptr<ProxyRequest> take_request();
+  void retire_request(std::unique_ptr<ProxyRequest> r);
   // Work without a client (background revalidation): aborted at shutdown.
   void add_background(void* task, std::function<void()> abort) { background_[task] = std::move(abort); }
   void remove_background(void* task) { background_.erase(task); }
@@ -127,6 +134,7 @@ class ProxyWorker {
   void refuse(int fd, std::string_view response);
   void finish_refusal(Refusal* r);
   void maybe_done();
+  void recycle_requests();
 
   Worker& worker_;
   std::shared_ptr<const ProxySettings> settings_;
@@ -135,7 +143,10 @@ class ProxyWorker {
   OriginPool pool_;
   AccessLogBuffer alog_;
   Acceptor acceptor_;
-  std::unordered_set<ClientSession*> sessions_;
+  std::unordered_set<Http1Connection*> sessions_;
+  std::vector<std::unique_ptr<ProxyRequest>> free_requests_;
+  std::vector<std::unique_ptr<ProxyRequest>> retired_requests_;
+  uv_check_t* recycler_ = nullptr;
   std::unordered_set<Refusal*> refusals_;
   bool at_limit_ = false;  // refusing at max_connections_per_worker (warned once per episode)
   std::unordered_map<void*, std::function<void()>> background_;

@@ -1,25 +1,17 @@
-// ClientSession's HTTP-cache half: lookups, hits, revalidation, storing, collapsed
-// forwarding, invalidation and PURGE (RFC 9111). The forwarding half is client_session.cpp.
+// The request's HTTP-cache half: lookups, hits, revalidation, storing, collapsed forwarding
+// and invalidation (RFC 9111). The stage machine and forwarding are in request.cpp.
 #include <spdlog/spdlog.h>
 
 #include <ctime>
 
-#include "core/uv_write.hpp"
 #include "proxy/background_refresh.hpp"
-#include "proxy/client_session.hpp"
-#include "proxy/error_page.hpp"
+#include "core/uv_write.hpp"
+#include "proxy/proxy_worker.hpp"
+#include "proxy/request.hpp"
 
 namespace outpost {
 namespace {
-constexpr std::size_t kReaderHighWater = 256 * 1024;
-
 std::int64_t now_s() { return static_cast<std::int64_t>(std::time(nullptr)); }
-
-std::string hexlen(std::size_t n) {
-  char b[24];
-  int len = std::snprintf(b, sizeof b, "%zx\r\n", n);
-  return std::string(b, static_cast<std::size_t>(len));
-}
 
 // Slices [first, last] (inclusive) of a body held as slices.
 std::vector<Slice> body_range(const std::vector<Slice>& body, std::uint64_t first, std::uint64_t last) {
@@ -40,26 +32,24 @@ std::vector<Slice> body_range(const std::vector<Slice>& body, std::uint64_t firs
 bool unsafe_method(std::string_view m) { return m == "POST" || m == "PUT" || m == "DELETE" || m == "PATCH"; }
 }  // namespace
 
-void ClientSession::start_cache_lookup() {
+void ProxyRequest::start_cache_lookup() {
   auto* cache = w_.cache();
-  ex_->cache_get = true;
-  ex_->cache_key = http::cache_key(ex_->url);
-  ex_->req_cc = http::CacheControl::parse(ex_->req.headers);
-  std::weak_ptr<int> alive = alive_;
-  std::uint64_t gen = ex_gen_;
-  cache->lookup(w_.worker(), ex_->cache_key, ex_->req.headers, [this, alive, gen](http::CacheLookup r) {
-    if (alive.expired() || closing_ || gen != ex_gen_) return;
+  cache_get_ = true;
+  cache_key_ = http::cache_key(url_);
+  req_cc_ = http::CacheControl::parse(req_.headers);
+  cache->lookup(w_.worker(), cache_key_, req_.headers, [this, current = still_current()](http::CacheLookup r) {
+    if (!current() || !active_) return;
     on_cache_lookup(std::move(r));
   });
 }
 
-void ClientSession::on_cache_lookup(http::CacheLookup r) {
+void ProxyRequest::on_cache_lookup(http::CacheLookup r) {
   auto* cache = w_.cache();
   std::int64_t now = now_s();
   const auto& name = settings_->config.server.name;
   if (r.handle && r.meta) {
     std::int64_t age = 0;
-    auto use = http::evaluate(*r.meta, ex_->req_cc, now, &age);
+    auto use = http::evaluate(*r.meta, req_cc_, now, &age);
     Outcome hit_code = r.from_disk ? Outcome::kHit : Outcome::kMemHit;
     std::int64_t ttl = r.meta->lifetime - age;
     if (use == http::Usability::kFresh) {
@@ -69,64 +59,67 @@ void ClientSession::on_cache_lookup(http::CacheLookup r) {
     if (use == http::Usability::kStaleServable || use == http::Usability::kStaleWhileRevalidate) {
       // Served stale with the client's (max-stale) or the origin's (stale-while-revalidate,
       // RFC 5861) permission; the latter also starts one background revalidation.
-      if (use == http::Usability::kStaleWhileRevalidate && cache->begin_background_refresh(ex_->cache_key))
-        BackgroundRefresh::start(w_, ex_->url, ex_->cache_key, r.store_key, *r.meta, r.handle, ex_->req.headers);
+      if (use == http::Usability::kStaleWhileRevalidate && cache->begin_background_refresh(cache_key_))
+        BackgroundRefresh::start(w_, url_, cache_key_, r.store_key, *r.meta, r.handle, req_.headers);
       serve_stored(r.handle, *r.meta, age, Outcome::kStaleHit, name + "; hit; ttl=" + std::to_string(ttl));
       return;
     }
     // Must validate before use.
     bool has_validators = r.meta->headers.has("ETag") || r.meta->headers.has("Last-Modified");
-    if (ex_->req_cc.only_if_cached) {
+    if (req_cc_.only_if_cached) {
       reject(504, "The cached response is stale and the request says only-if-cached.", Outcome::kMiss);
       return;
     }
     if (has_validators) {
-      ex_->revalidating = true;
-      ex_->stale = r.handle;
-      ex_->stale_meta = r.meta;
-      ex_->stale_store_key = r.store_key;
-      start_forward();
+      revalidating_ = true;
+      stale_ = r.handle;
+      stale_meta_ = r.meta;
+      stale_store_key_ = r.store_key;
+      set_stage(Stage::kResolve);
+      advance();
       return;
     }
-  } else if (r.reader && r.meta && ex_->req.method == "GET") {
+  } else if (r.reader && r.meta && req_.method == "GET") {
     follow_reader(std::move(r.reader), *r.meta);
     return;
   }
-  if (ex_->req_cc.only_if_cached) {
+  if (req_cc_.only_if_cached) {
     reject(504, "The response is not in the cache and the request says only-if-cached.", Outcome::kMiss);
     return;
   }
   if (r.swap_fail) {
-    spdlog::warn("http cache: stored copy of {} failed its check on read; fetching it again", ex_->url_text);
-    ex_->code = Outcome::kSwapFailMiss;
+    spdlog::warn("http cache: stored copy of {} failed its check on read; fetching it again", url_text_);
+    code_ = Outcome::kSwapFailMiss;
   }
-  if (ex_->req.method == "GET" && !ex_->followed) {
-    std::weak_ptr<int> alive = alive_;
-    std::uint64_t gen = ex_gen_;
-    bool lead = cache->lead_or_follow(ex_->cache_key, w_.worker(), [this, alive, gen](bool ready) {
-      if (alive.expired() || closing_ || gen != ex_gen_) return;
-      ex_->followed = true;
-      if (ready) start_cache_lookup();  // the leader's object is being written: follow it
-      else start_forward();             // it will not be stored: fetch our own
+  if (req_.method == "GET" && !followed_) {
+    bool lead = cache->lead_or_follow(cache_key_, w_.worker(), [this, current = still_current()](bool ready) {
+      if (!current() || !active_) return;
+      followed_ = true;
+      // Ready: the leader's object is being written, follow it; else it will not be stored,
+      // fetch our own.
+      set_stage(ready ? Stage::kCacheLookup : Stage::kResolve);
+      advance();
     });
-    if (!lead) return;  // waiting for the request already on its way to the origin
-    ex_->leader = true;
+    if (!lead) {
+      set_stage(Stage::kCollapsedWait);  // for the request already on its way to the origin
+      return;
+    }
+    leader_ = true;
   }
-  start_forward();
+  set_stage(Stage::kResolve);
+  advance();
 }
 
-void ClientSession::serve_stored(const cache::Handle& h, const http::StoredResponse& meta, std::int64_t age,
+void ProxyRequest::serve_stored(const cache::Handle& h, const http::StoredResponse& meta, std::int64_t age,
                                  Outcome code, const std::string& cache_status) {
-  const auto& req = ex_->req;
+  const auto& req = req_;
   const auto& name = settings_->config.server.name;
-  ex_->discard_body = true;
-  ex_->code = code;
-  ex_->hierarchy = ex_->peer.empty() ? "HIER_NONE" : ex_->hierarchy;
-  if (auto* ct = meta.headers.find("Content-Type")) ex_->content_type = *ct;
+  discard_body_ = true;
+  code_ = code;
+  hierarchy_ = peer_.empty() ? "HIER_NONE" : hierarchy_;
+  if (auto* ct = meta.headers.find("Content-Type")) content_type_ = *ct;
   const bool via = settings_->config.proxy.via;
-  http::Http1Framing framing;
-  framing.close = ex_->close_after;
-  framing.client_http10 = req.minor == 0;
+  set_stage(Stage::kServeStored);
   std::uint64_t size = h.body_size();
   bool no_body = meta.status == 204 || meta.status == 304;
 
@@ -142,11 +135,9 @@ void ClientSession::serve_stored(const cache::Handle& h, const http::StoredRespo
     }
   }
   if (not_modified) {
-    if (ex_->code == Outcome::kMemHit || ex_->code == Outcome::kHit) ex_->code = Outcome::kImsHit;
-    ex_->status = 304;
-    ex_->response_started = ex_->response_done = true;
-    send_to_client({slice_of(http::stored_response_head(meta, 304, age, name, via, cache_status, true, framing))});
-    maybe_finish();
+    if (code_ == Outcome::kMemHit || code_ == Outcome::kHit) code_ = Outcome::kImsHit;
+    status_ = 304;
+    send_stored(http::stored_response_head(meta, 304, age, name, via, cache_status, true), BodyFraming::kNone, {});
     return;
   }
 
@@ -167,7 +158,7 @@ void ClientSession::serve_stored(const cache::Handle& h, const http::StoredRespo
   }
   auto plan = range ? http::plan_ranges(*range, size) : http::RangePlan{};
   if (range && (plan.kind == http::RangePlan::Kind::kIgnore || plan.kind == http::RangePlan::Kind::kWhole))
-    spdlog::debug("http cache: Range for {} answered with the whole object ({})", ex_->url_text,
+    spdlog::debug("http cache: Range for {} answered with the whole object ({})", url_text_,
                   plan.kind == http::RangePlan::Kind::kWhole ? "the ranges cover all of it" : "invalid or too many ranges");
   const auto& ranges = plan.ranges;
   if (plan.kind == http::RangePlan::Kind::kPartial || plan.kind == http::RangePlan::Kind::kUnsatisfiable) {
@@ -175,27 +166,22 @@ void ClientSession::serve_stored(const cache::Handle& h, const http::StoredRespo
       http::HeaderList h416 = meta.headers;
       h416.remove("Content-Length");
       h416.add("Content-Length", "0");
-      ex_->status = 416;
-      ex_->response_started = ex_->response_done = true;
-      send_to_client({slice_of(http::stored_response_head(meta, 416, age, name, via, cache_status, true, framing, &h416,
-                                                          "bytes */" + std::to_string(size)))});
-      maybe_finish();
+      status_ = 416;
+      send_stored(http::stored_response_head(meta, 416, age, name, via, cache_status, true, &h416,
+                                             "bytes */" + std::to_string(size)),
+                  BodyFraming::kNone, {});
       return;
     }
-    ex_->status = 206;
+    status_ = 206;
     if (ranges.size() == 1) {
       auto [a, b] = ranges[0];
       http::HeaderList h206 = meta.headers;
       h206.remove("Content-Length");
       h206.add("Content-Length", std::to_string(b - a + 1));
-      std::vector<Slice> out;
-      out.push_back(slice_of(http::stored_response_head(
-          meta, 206, age, name, via, cache_status, true, framing, &h206,
-          "bytes " + std::to_string(a) + "-" + std::to_string(b) + "/" + std::to_string(size))));
-      for (auto& s : body_range(h.body(), a, b)) out.push_back(std::move(s));
-      ex_->response_started = ex_->response_done = true;
-      send_to_client(std::move(out));
-      maybe_finish();
+      send_stored(http::stored_response_head(
+                      meta, 206, age, name, via, cache_status, true, &h206,
+                      "bytes " + std::to_string(a) + "-" + std::to_string(b) + "/" + std::to_string(size)),
+                  BodyFraming::kLength, body_range(h.body(), a, b));
       return;
     }
     // Several ranges: multipart/byteranges.
@@ -218,122 +204,105 @@ void ClientSession::serve_stored(const cache::Handle& h, const http::StoredRespo
     hm.remove("Content-Type");
     hm.add("Content-Type", "multipart/byteranges; boundary=" + boundary);
     hm.add("Content-Length", std::to_string(total));
-    std::vector<Slice> out;
-    out.push_back(slice_of(http::stored_response_head(meta, 206, age, name, via, cache_status, true, framing, &hm)));
-    for (auto& s : parts) out.push_back(std::move(s));
-    ex_->response_started = ex_->response_done = true;
-    send_to_client(std::move(out));
-    maybe_finish();
+    send_stored(http::stored_response_head(meta, 206, age, name, via, cache_status, true, &hm), BodyFraming::kLength,
+                std::move(parts));
     return;
   }
 
-  ex_->status = meta.status;
-  std::vector<Slice> out;
-  out.push_back(slice_of(http::stored_response_head(meta, meta.status, age, name, via, cache_status, true, framing,
-                                                    &headers)));
-  if (!ex_->head_request && !no_body)
-    for (const auto& s : h.body()) out.push_back(s);  // zero copy: the slices keep their chunks alive
-  ex_->response_started = ex_->response_done = true;
-  send_to_client(std::move(out));
-  maybe_finish();
+  status_ = meta.status;
+  std::vector<Slice> body;
+  if (!head_request_ && !no_body) body = h.body();  // zero copy: the slices keep their chunks alive
+  send_stored(http::stored_response_head(meta, meta.status, age, name, via, cache_status, true, &headers),
+              body.empty() ? BodyFraming::kNone : BodyFraming::kLength, std::move(body));
 }
 
-void ClientSession::follow_reader(cache::Reader reader, const http::StoredResponse& meta) {
+void ProxyRequest::send_stored(http::ResponseHead head, BodyFraming framing, std::vector<Slice> body) {
+  set_stage(Stage::kDone);
+  sink_->start(std::move(head), framing);
+  if (!body.empty()) sink_->send(std::move(body));
+  sink_->end();
+}
+
+void ProxyRequest::follow_reader(cache::Reader reader, const http::StoredResponse& meta) {
   // Collapsed forwarding: stream the object another request is writing right now.
   const auto& name = settings_->config.server.name;
-  ex_->discard_body = true;
-  ex_->code = Outcome::kCollapsedHit;
-  ex_->status = meta.status;
-  if (auto* ct = meta.headers.find("Content-Type")) ex_->content_type = *ct;
-  bool has_length = meta.headers.has("Content-Length");
-  if (!has_length) {
-    if (ex_->req.minor >= 1) ex_->reader_chunked = true;
-    else ex_->close_after = true;
-  }
-  http::Http1Framing framing;
-  framing.chunked = ex_->reader_chunked;
-  framing.close = ex_->close_after;
-  framing.client_http10 = ex_->req.minor == 0;
-  ex_->reader = std::move(reader);
-  ex_->response_started = true;
-  send_to_client({slice_of(http::stored_response_head(meta, meta.status, http::current_age(meta, now_s()), name,
-                                                      settings_->config.proxy.via, name + "; fwd=uri-miss; collapsed",
-                                                      true, framing))});
+  discard_body_ = true;
+  code_ = Outcome::kCollapsedHit;
+  status_ = meta.status;
+  if (auto* ct = meta.headers.find("Content-Type")) content_type_ = *ct;
+  set_stage(Stage::kFollow);
+  reader_ = std::move(reader);
+  sink_->start(http::stored_response_head(meta, meta.status, http::current_age(meta, now_s()), name,
+                                          settings_->config.proxy.via, name + "; fwd=uri-miss; collapsed", true),
+               meta.headers.has("Content-Length") ? BodyFraming::kLength : BodyFraming::kUnknown);
   pump_reader();
 }
 
-void ClientSession::pump_reader() {
-  if (closing_ || !ex_ || !ex_->reader) return;
-  ex_->reader_waiting = false;
-  auto* tcp = reinterpret_cast<uv_stream_t*>(tcp_);
-  while (!closing_ && ex_->reader) {
-    if (uv_stream_get_write_queue_size(tcp) > kReaderHighWater) {
-      ex_->reader_waiting = true;  // on_client_write_done() calls back
+void ProxyRequest::pump_reader() {
+  if (!active_ || !reader_) return;
+  reader_waiting_ = false;
+  while (active_ && reader_) {
+    if (sink_->congested()) {
+      reader_waiting_ = true;  // on_sink_drained() calls back
       return;
     }
     std::vector<Slice> slices;
-    auto res = ex_->reader.read(&slices);
+    auto res = reader_.read(&slices);
     if (res == cache::ReadResult::kData) {
       std::vector<Slice> out;
       for (auto& s : slices) {
-        if (ex_->reader_skip >= s.size) {  // the client has these bytes already
-          ex_->reader_skip -= s.size;
+        if (reader_skip_ >= s.size) {  // the client has these bytes already
+          reader_skip_ -= s.size;
           continue;
         }
-        s.data += ex_->reader_skip;
-        s.size -= static_cast<std::size_t>(ex_->reader_skip);
-        ex_->reader_skip = 0;
-        if (ex_->reader_chunked) out.push_back(slice_of(hexlen(s.size)));
+        s.data += reader_skip_;
+        s.size -= static_cast<std::size_t>(reader_skip_);
+        reader_skip_ = 0;
         out.push_back(std::move(s));
-        if (ex_->reader_chunked) out.push_back(slice_of("\r\n"));
       }
-      if (!ex_->head_request) send_to_client(std::move(out));
+      if (!head_request_ && !out.empty()) sink_->send(std::move(out));
       continue;
     }
     if (res == cache::ReadResult::kWait) {
-      std::weak_ptr<int> alive = alive_;
-      std::uint64_t gen = ex_gen_;
       Worker* worker = &w_.worker();
-      ex_->reader.subscribe([this, alive, gen, worker] {
-        worker->post([this, alive, gen] {
-          if (alive.expired() || closing_ || gen != ex_gen_) return;
+      reader_.subscribe([this, current = still_current(), worker] {
+        worker->post([this, current] {
+          if (!current()) return;
           pump_reader();
         });
       });
       return;
     }
     if (res == cache::ReadResult::kEnd) {
-      if (ex_->reader_chunked && !ex_->head_request) send_to_client({slice_of("0\r\n\r\n")});
-      ex_->reader = cache::Reader();
-      ex_->response_done = true;
-      maybe_finish();
+      reader_ = cache::Reader();
+      set_stage(Stage::kDone);
+      sink_->end();
       return;
     }
     // The writer gave up (origin failed mid-response): the client sees a cut connection,
     // exactly as the leader's client does.
-    ex_->code = ex_->follows_own_writer ? Outcome::kMissAborted : Outcome::kCollapsedAborted;
-    abort();
+    code_ = follows_own_writer_ ? Outcome::kMissAborted : Outcome::kCollapsedAborted;
+    sink_->abort();
     return;
   }
 }
 
-bool ClientSession::follow_own_writer() {
+bool ProxyRequest::follow_own_writer() {
   // This client is slower than its origin. Rather than hold the origin back (and with it
   // every request collapsed onto this fetch, and the origin's own read timeout), the origin's
   // body goes on into the store at the origin's pace and this client reads the stored copy
   // at its own, like a follower. Only with a known length, so the writer cannot give up for
   // size halfway, and a body relayed as it came (no re-chunking to continue).
-  if (!ex_->writer || !ex_->origin_length_known || ex_->chunked_out || ex_->head_request) return false;
-  ex_->reader = ex_->writer.reader();
-  if (!ex_->reader) return false;
-  ex_->reader_skip = ex_->body_relayed;
-  ex_->reader_chunked = false;
-  ex_->follows_own_writer = true;
-  ex_->reader_waiting = true;  // on_client_write_done() pumps once the queue drains
+  if (!writer_ || !origin_length_known_ || head_request_) return false;
+  reader_ = writer_.reader();
+  if (!reader_) return false;
+  reader_skip_ = body_relayed_;
+  follows_own_writer_ = true;
+  reader_waiting_ = true;  // on_sink_drained() pumps once the queue drains
   return true;
 }
 
-void ClientSession::add_revalidation_headers(http::HeaderList& h) {
+void ProxyRequest::add_revalidation_headers(http::HeaderList& h) {
   // Our validators replace the client's: the client's conditionals are answered from the
   // refreshed entry afterwards.
   h.remove("If-None-Match");
@@ -342,82 +311,66 @@ void ClientSession::add_revalidation_headers(http::HeaderList& h) {
   h.remove("If-Unmodified-Since");
   h.remove("If-Range");
   h.remove("Range");
-  if (auto* etag = ex_->stale_meta->headers.find("ETag")) h.add("If-None-Match", *etag);
-  if (auto* lm = ex_->stale_meta->headers.find("Last-Modified")) h.add("If-Modified-Since", *lm);
+  if (auto* etag = stale_meta_->headers.find("ETag")) h.add("If-None-Match", *etag);
+  if (auto* lm = stale_meta_->headers.find("Last-Modified")) h.add("If-Modified-Since", *lm);
 }
 
-void ClientSession::begin_storing(const http::MessageHead& head) {
+void ProxyRequest::begin_storing(const http::MessageHead& head) {
   auto* cache = w_.cache();
   const auto& name = settings_->config.server.name;
   std::string why;
-  auto meta = cache->storable_meta(ex_->req.headers, ex_->req_cc, head, ex_->url_text, ex_->request_time, now_s(), &why);
-  if (ex_->revalidating && !meta) cache->invalidate(ex_->cache_key);  // the new answer replaces the old
+  auto meta = cache->storable_meta(req_.headers, req_cc_, head, url_text_, request_time_, now_s(), &why);
+  if (revalidating_ && !meta) cache->invalidate(cache_key_);  // the new answer replaces the old
   if (meta) {
-    ex_->writer = cache->begin_store(ex_->cache_key, *meta, head.content_length);
-    if (!ex_->writer) why = "store refused the object";
+    writer_ = cache->begin_store(cache_key_, *meta, head.content_length);
+    if (!writer_) why = "store refused the object";
   }
-  ex_->cache_status = name + "; fwd=" + (ex_->revalidating ? "stale" : "uri-miss") + "; fwd-status=" +
-                     std::to_string(head.status) + (ex_->writer ? "; stored" : "; detail=\"" + why + "\"");
-  if (ex_->leader) {
-    cache->settle(ex_->cache_key, static_cast<bool>(ex_->writer));
-    ex_->leader = false;
+  cache_status_ = name + "; fwd=" + (revalidating_ ? "stale" : "uri-miss") + "; fwd-status=" +
+                     std::to_string(head.status) + (writer_ ? "; stored" : "; detail=\"" + why + "\"");
+  if (leader_) {
+    cache->settle(cache_key_, static_cast<bool>(writer_));
+    leader_ = false;
   }
 }
 
-void ClientSession::refresh_from_304(const http::MessageHead& head) {
+void ProxyRequest::refresh_from_304(const http::MessageHead& head) {
   // RFC 9111 §4.3.4: the 304's header fields replace the stored ones of the same name.
   auto* cache = w_.cache();
-  auto meta = cache->merge_not_modified(*ex_->stale_meta, head.headers, ex_->request_time, now_s(), ex_->url_text);
-  cache->refresh(ex_->stale_store_key, meta, ex_->stale);
-  ex_->stale_meta = meta;
+  auto meta = cache->merge_not_modified(*stale_meta_, head.headers, request_time_, now_s(), url_text_);
+  cache->refresh(stale_store_key_, meta, stale_);
+  stale_meta_ = meta;
 }
 
-void ClientSession::invalidate_after_unsafe(const http::MessageHead& head) {
+void ProxyRequest::invalidate_after_unsafe(const http::MessageHead& head) {
   // RFC 9111 §4.4: a non-error response to an unsafe method invalidates the target URI and
   // the Location / Content-Location URIs on the same host.
-  if (!unsafe_method(ex_->req.method) || head.status < 200 || head.status >= 400) return;
+  if (!unsafe_method(req_.method) || head.status < 200 || head.status >= 400) return;
   auto* cache = w_.cache();
-  cache->invalidate(http::cache_key(ex_->url));
+  cache->invalidate(http::cache_key(url_));
   for (const char* name : {"Location", "Content-Location"}) {
     auto* v = head.headers.find(name);
     if (!v || v->empty()) continue;
     http::Url target;
     if ((*v)[0] == '/') {
-      target = ex_->url;
+      target = url_;
       target.path = *v;
     } else {
       http::UrlError err;
       auto u = http::parse_absolute_url(*v, &err);
-      if (!u || u->host != ex_->url.host || u->port != ex_->url.port) continue;  // other hosts: never
+      if (!u || u->host != url_.host || u->port != url_.port) continue;  // other hosts: never
       target = *u;
     }
     cache->invalidate(http::cache_key(target));
   }
 }
 
-void ClientSession::handle_purge() {
-  ex_->discard_body = true;
-  if (!settings_->config.acl.purge_clients.contains(client_ip_)) {
-    reject(403, "PURGE is not allowed from your address.", Outcome::kDenied);
-    return;
+void ProxyRequest::end_cache_participation() {
+  if (leader_ && w_.cache()) {
+    w_.cache()->settle(cache_key_, false);
+    leader_ = false;
   }
-  bool removed = w_.cache() && w_.cache()->invalidate(http::cache_key(ex_->url));
-  ex_->status = removed ? 200 : 404;
-  ex_->code = Outcome::kMiss;
-  ex_->response_started = ex_->response_done = true;
-  send_to_client({slice_of(http::simple_response(ex_->status, "text/plain", removed ? "purged\n" : "not in cache\n",
-                                                 ex_->close_after))});
-  maybe_finish();
-}
-
-void ClientSession::end_cache_participation() {
-  if (!ex_) return;
-  if (ex_->leader && w_.cache()) {
-    w_.cache()->settle(ex_->cache_key, false);
-    ex_->leader = false;
-  }
-  if (ex_->writer) ex_->writer.abort();  // an uncommitted object never becomes visible
-  ex_->reader = cache::Reader();
+  if (writer_) writer_.abort();  // an uncommitted object never becomes visible
+  reader_ = cache::Reader();
 }
 
 }  // namespace outpost

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "proxy/client_session.hpp"
+#include "proxy/http1_connection.hpp"
 
 using outpost::Slice;
 using outpost::SliceQueue;

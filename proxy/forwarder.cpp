@@ -1,0 +1,235 @@
+#include "proxy/forwarder.hpp"
+
+#include <cstdio>
+
+#include "core/uv_write.hpp"
+#include "proxy/proxy_worker.hpp"
+
+namespace outpost {
+namespace {
+constexpr std::size_t kHighWater = 256 * 1024;
+constexpr std::size_t kLowWater = 64 * 1024;
+
+Slice chunk_size_line(std::size_t n) {
+  char b[24];
+  int len = std::snprintf(b, sizeof b, "%zx\r\n", n);
+  return slice_of(std::string_view(b, static_cast<std::size_t>(len)));
+}
+}  // namespace
+
+void Forwarder::start(ProxyWorker& worker, std::shared_ptr<const ProxySettings> settings, Target target) {
+  cancel();
+  w_ = &worker;
+  settings_ = std::move(settings);
+  t_ = std::move(target);
+  if (auto lit = IpAddress::parse(t_.url.host)) {
+    ResolveResult r;
+    r.addresses.push_back(*lit);
+    on_resolved(std::move(r));
+    return;
+  }
+  starting_ = true;
+  answered_while_starting_ = false;
+  auto req = w_->resolver().resolve(w_->loop(), t_.url.host, [this](ResolveResult r) {
+    if (starting_) answered_while_starting_ = true;
+    resolving_.reset();  // finished: the handle no longer refers to the lookup
+    on_resolved(std::move(r));
+  });
+  starting_ = false;
+  // A resolver may answer before returning (localhost, its own cache): then there is no
+  // lookup left to hold.
+  if (!answered_while_starting_) resolving_ = std::move(req);
+}
+
+void Forwarder::on_resolved(ResolveResult r) {
+  if (r.status != 0) {
+    fail({502, Outcome::kMiss, "Cannot resolve " + t_.url.host + ": " + r.error, r.error});
+    return;
+  }
+  bool any_denied = false;
+  for (auto& a : r.addresses) {
+    if (settings_->rules.address_allowed(a, t_.url.port, t_.client)) addrs_.push_back(a);
+    else any_denied = true;
+  }
+  if (addrs_.empty()) {
+    if (any_denied)
+      fail({403, Outcome::kDenied, "Access to " + t_.url.host + " is denied by this proxy's rules.", "denied"});
+    else
+      fail({502, Outcome::kMiss, "No address for " + t_.url.host, "no address"});
+    return;
+  }
+  connect_next();
+}
+
+void Forwarder::connect_next() {
+  std::string key = OriginKey{t_.url.scheme, t_.url.host, t_.url.port, {}}.to_string();
+  // A tunnel's connection is its own (never pooled, never taken from the pool).
+  OriginConnection* c = t_.tunnel ? new OriginConnection(w_->pool(), key) : w_->pool().acquire(key);
+  origin_ = c;
+  origin_reused_ = c->reused();
+  origin_connected_ = false;
+  head_sent_ = false;
+  c->set_owner(this);
+  if (c->connected()) {
+    on_origin_connected();
+    return;
+  }
+  const IpAddress& a = addrs_[next_addr_++ % addrs_.size()];
+  c->connect(a, t_.url.port, settings_->config.origin.connect_timeout);
+}
+
+void Forwarder::on_origin_connected() {
+  if (!origin_) return;
+  origin_connected_ = true;
+  events_.on_forward_connected(origin_->address());
+  if (!origin_) return;  // cancelled from the event
+  if (t_.tunnel) {
+    StreamPtr s = origin_->detach_stream();  // closes the connection object
+    origin_ = nullptr;
+    events_.on_forward_tunnel(std::move(s));
+    return;
+  }
+  send_head();
+}
+
+void Forwarder::send_head() {
+  std::vector<Slice> out;
+  out.push_back(slice_of(events_.forward_request_head()));
+  origin_->begin_exchange(t_.head_request, settings_->config.origin.read_timeout);
+  head_sent_ = true;
+  auto pending = std::move(pending_);
+  pending_.clear();
+  pending_bytes_ = 0;
+  for (auto& s : pending) {
+    body_sent_ += s.size;
+    if (t_.body_chunked) out.push_back(chunk_size_line(s.size));
+    out.push_back(std::move(s));
+    if (t_.body_chunked) out.push_back(slice_of("\r\n"));
+  }
+  if (body_ended_ && t_.body_chunked && !last_chunk_sent_) {
+    last_chunk_sent_ = true;
+    out.push_back(slice_of("0\r\n\r\n"));
+  }
+  bool was_congested = !pending.empty();
+  origin_->write(std::move(out));
+  if (was_congested && origin_ && !body_congested()) events_.on_forward_body_drained();
+}
+
+void Forwarder::send_body(Slice body) {
+  if (!(origin_ && head_sent_)) {
+    pending_bytes_ += body.size;
+    pending_.push_back(std::move(body));
+    return;
+  }
+  body_sent_ += body.size;
+  std::vector<Slice> out;
+  std::size_t n = body.size;
+  if (t_.body_chunked) out.push_back(chunk_size_line(n));
+  out.push_back(std::move(body));
+  if (t_.body_chunked) out.push_back(slice_of("\r\n"));
+  origin_->write(std::move(out));
+}
+
+void Forwarder::end_body() {
+  body_ended_ = true;
+  if (origin_ && head_sent_ && t_.body_chunked && !last_chunk_sent_) {
+    last_chunk_sent_ = true;
+    origin_->write({slice_of("0\r\n\r\n")});
+  }
+}
+
+bool Forwarder::body_congested() const {
+  if (origin_ && head_sent_) return origin_->write_queue_size() > kHighWater;
+  return pending_bytes_ > kHighWater;
+}
+
+void Forwarder::on_origin_write_done() {
+  if (origin_ && head_sent_ && origin_->write_queue_size() < kLowWater) events_.on_forward_body_drained();
+}
+
+void Forwarder::pause_response() {
+  if (!origin_ || paused_) return;
+  paused_ = true;
+  origin_->pause_reading();
+}
+
+void Forwarder::resume_response() {
+  if (!origin_ || !paused_) return;
+  paused_ = false;
+  origin_->resume_reading();
+}
+
+void Forwarder::on_origin_interim(http::MessageHead& head) { events_.on_forward_interim(head); }
+
+int Forwarder::on_origin_head(http::MessageHead& head) {
+  response_started_ = true;
+  return events_.on_forward_head(head);
+}
+
+int Forwarder::on_origin_body(Slice body) { return events_.on_forward_body(std::move(body)); }
+
+int Forwarder::on_origin_end() {
+  OriginConnection* c = origin_;
+  origin_ = nullptr;
+  paused_ = false;
+  // Reused only after a clean exchange: the whole request went out.
+  bool clean = body_ended_ && (!t_.body_chunked || last_chunk_sent_);
+  if (c) {
+    if (clean) c->release_to_pool();
+    else c->close();
+  }
+  events_.on_forward_end(!clean);
+  return 0;
+}
+
+void Forwarder::on_origin_read_processed() { events_.on_forward_read_processed(); }
+
+void Forwarder::on_origin_error(int, bool timeout, const std::string& what) {
+  origin_ = nullptr;  // it closed itself
+  paused_ = false;
+  if (response_started_) {
+    fail({502, Outcome::kMissAborted, "origin failed mid-response: " + what, what, timeout, true});
+    return;
+  }
+  // A pooled connection the origin had already closed: retry once on a fresh one.
+  if (origin_reused_ && !retried_ && t_.idempotent && body_sent_ == 0 && !timeout) {
+    retried_ = true;
+    connect_next();
+    return;
+  }
+  // Connection refused or timed out: try the host's other addresses.
+  if (!origin_connected_ && next_addr_ < addrs_.size() && body_sent_ == 0) {
+    connect_next();
+    return;
+  }
+  if (timeout)
+    fail({504, Outcome::kMiss, "The origin server " + t_.url.authority() + " did not answer in time (" + what + ").",
+          what, true});
+  else
+    fail({502, Outcome::kMiss, "Cannot get a valid answer from " + t_.url.authority() + ": " + what + ".", what});
+}
+
+void Forwarder::fail(ForwardFailure f) {
+  if (origin_) {
+    origin_->close();
+    origin_ = nullptr;
+  }
+  events_.on_forward_failed(f);
+}
+
+void Forwarder::cancel() {
+  resolving_.reset();
+  if (origin_) {
+    origin_->close();
+    origin_ = nullptr;
+  }
+  addrs_.clear();
+  next_addr_ = 0;
+  pending_.clear();
+  pending_bytes_ = 0;
+  body_sent_ = 0;
+  origin_reused_ = origin_connected_ = retried_ = head_sent_ = body_ended_ = last_chunk_sent_ = false;
+  response_started_ = paused_ = false;
+}
+
+}  // namespace outpost

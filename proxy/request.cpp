@@ -1,0 +1,495 @@
+#include "proxy/request.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <ctime>
+
+#include "core/uv_write.hpp"
+#include "proxy/proxy_worker.hpp"
+#include "proxy/tunnel.hpp"
+
+namespace outpost {
+namespace {
+double wall_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+std::string_view ProxyRequest::stage_name(Stage s) {
+  switch (s) {
+    case Stage::kRoute: return "route";
+    case Stage::kCacheLookup: return "cache-lookup";
+    case Stage::kCollapsedWait: return "collapsed-wait";
+    case Stage::kServeStored: return "serve-stored";
+    case Stage::kFollow: return "follow";
+    case Stage::kResolve: return "resolve";
+    case Stage::kConnect: return "connect";
+    case Stage::kAwaitHead: return "await-head";
+    case Stage::kRelay: return "relay";
+    case Stage::kTunnel: return "tunnel";
+    case Stage::kDone: return "done";
+  }
+  return "?";
+}
+
+ProxyRequest::ProxyRequest(ProxyWorker& worker) : w_(worker), fwd_(*this) {}
+
+ProxyRequest::~ProxyRequest() {
+  if (tunnel_) tunnel_->cancel();
+  end_cache_participation();
+}
+
+void ProxyRequest::reset() {
+  ++*generation_;  // callbacks made for the old request find nothing to act on
+  fwd_.cancel();
+  if (tunnel_) tunnel_->cancel();
+  end_cache_participation();
+  static_cast<RequestState&>(*this) = RequestState{};
+}
+
+std::function<bool()> ProxyRequest::still_current() {
+  return [weak = std::weak_ptr<std::uint64_t>(generation_), gen = *generation_] {
+    auto p = weak.lock();
+    return p && *p == gen;
+  };
+}
+
+// ---------------------------------------------------------------- the stage machine
+
+void ProxyRequest::set_stage(Stage s) {
+  if (spdlog::should_log(spdlog::level::trace))
+    spdlog::trace("client {}: {} {}: {} -> {}", client_.text, req_.method, url_text_, stage_name(stage_), stage_name(s));
+  stage_ = s;
+}
+
+// Runs the work of the current stage. Stages that wait for an event (a lookup, a connection,
+// the origin, the client) return here; their event handlers record what happened, move to
+// the next stage and call advance() again.
+void ProxyRequest::advance() {
+  switch (stage_) {
+    case Stage::kRoute:
+      run_route();
+      return;
+    case Stage::kCacheLookup:
+      start_cache_lookup();
+      return;
+    case Stage::kResolve:
+      start_forward();
+      return;
+    case Stage::kCollapsedWait:
+    case Stage::kServeStored:
+    case Stage::kFollow:
+    case Stage::kConnect:
+    case Stage::kAwaitHead:
+    case Stage::kRelay:
+    case Stage::kTunnel:
+    case Stage::kDone:
+      return;  // driven by events
+  }
+}
+
+void ProxyRequest::begin(http::MessageHead head, ResponseSink& sink, const ClientInfo& client) {
+  sink_ = &sink;
+  client_ = client;
+  settings_ = w_.settings();
+  active_ = true;
+  start_time_ = wall_now();
+  start_ms_ = uv_now(w_.loop());
+  req_ = std::move(head);
+  url_text_ = req_.target;
+  head_request_ = req_.method == "HEAD";
+  ++w_.counters().requests;
+  stage_ = Stage::kRoute;
+  advance();
+}
+
+void ProxyRequest::begin_failed(std::string method, ResponseSink& sink, const ClientInfo& client, int status,
+                                const std::string& detail) {
+  sink_ = &sink;
+  client_ = client;
+  settings_ = w_.settings();
+  active_ = true;
+  start_time_ = wall_now();
+  start_ms_ = uv_now(w_.loop());
+  req_.method = std::move(method);
+  fail(status, detail);
+}
+
+void ProxyRequest::fail(int status, const std::string& detail) {
+  request_done_ = true;
+  reject(status, detail, Outcome::kNone, true);
+}
+
+void ProxyRequest::run_route() {
+  RouteContext ctx{settings_->config, settings_->rules, client_.ip, w_.cache() != nullptr};
+  route_ = route_request(req_, ctx);
+  if (!route_.url_text.empty()) url_text_ = route_.url_text;
+  url_ = route_.url;
+  switch (route_.kind) {
+    case Route::Kind::kReject:
+      reject(route_.status, route_.detail, route_.outcome, route_.close || req_.is_connect);
+      return;
+    case Route::Kind::kLocal:
+      discard_body_ = true;
+      answer_local(std::move(route_.local), route_.outcome);
+      return;
+    case Route::Kind::kPurge:
+      answer_purge();
+      return;
+    case Route::Kind::kConnect:
+      code_ = Outcome::kTunnel;
+      discard_body_ = true;
+      sink_->close_after();  // the connection ends with the tunnel
+      set_stage(Stage::kResolve);
+      advance();
+      return;
+    case Route::Kind::kForward:
+      set_stage(route_.cacheable ? Stage::kCacheLookup : Stage::kResolve);
+      advance();
+      return;
+  }
+}
+
+// ---------------------------------------------------------------- request body
+
+void ProxyRequest::on_request_body(Slice body) {
+  if (!active_) return;
+  body_in_ += body.size;
+  auto max = settings_->config.proxy.max_request_body;
+  if (max && body_in_ > max && !discard_body_) {
+    if (!sink_->started()) reject(413, "The request body is larger than this proxy accepts.", Outcome::kNone, true);
+    else sink_->abort();
+    return;
+  }
+  if (discard_body_) return;
+  fwd_.send_body(std::move(body));
+  if (!body_paused_ && fwd_.body_congested()) {
+    body_paused_ = true;
+    sink_->pause_request_body(true);
+  }
+}
+
+void ProxyRequest::on_request_end() {
+  request_done_ = true;
+  if (!discard_body_) fwd_.end_body();
+}
+
+void ProxyRequest::on_forward_body_drained() {
+  if (!body_paused_) return;
+  body_paused_ = false;
+  sink_->pause_request_body(false);
+}
+
+void ProxyRequest::on_request_timeout() {
+  spdlog::info("client {}: request body timeout ({} {}, stage {})", client_.text, req_.method, url_text_,
+               stage_name(stage_));
+  if (!sink_->started()) fail(408, "The request body was not received in time.");
+  else sink_->abort();
+}
+
+// ---------------------------------------------------------------- local answers
+
+void ProxyRequest::reject(int status, const std::string& detail, Outcome code, bool close) {
+  discard_body_ = true;
+  status_ = status;
+  code_ = code;
+  fwd_.cancel();
+  if (close) sink_->close_after();
+  if (status >= 500 || status == 400 || status == 413)
+    spdlog::info("client {}: {} {} -> {}: {}", client_.text, req_.method, url_text_, status, detail);
+  else
+    spdlog::debug("client {}: {} {} -> {}: {}", client_.text, req_.method, url_text_, status, detail);
+  answer_local(http::error_page(status, detail, settings_->config.server.name), code);
+}
+
+void ProxyRequest::answer_local(http::LocalResponse resp, Outcome code) {
+  status_ = resp.head.status;
+  code_ = code;
+  if (auto* ct = resp.head.headers.find("Content-Type")) content_type_ = *ct;
+  set_stage(Stage::kDone);
+  bool body = !head_request_ && !resp.body.empty();
+  sink_->start(std::move(resp.head), body ? BodyFraming::kLength : BodyFraming::kNone);
+  if (body) sink_->send({slice_of(resp.body)});
+  sink_->end();
+}
+
+void ProxyRequest::answer_purge() {
+  discard_body_ = true;
+  bool removed = w_.cache() && w_.cache()->invalidate(http::cache_key(url_));
+  answer_local(http::local_response(removed ? 200 : 404, "text/plain", removed ? "purged\n" : "not in cache\n"),
+               Outcome::kMiss);
+}
+
+// ---------------------------------------------------------------- ending
+
+void ProxyRequest::log_exchange() {
+  AccessLogEntry e;
+  e.start_time = start_time_;
+  e.elapsed_ms = static_cast<long long>(uv_now(w_.loop()) - start_ms_);
+  e.client = client_.text;
+  e.code = outcome_name(code_);
+  e.status = status_;
+  e.bytes = sink_->bytes_sent() + tunnel_bytes_;
+  e.method = req_.method;
+  e.url = url_text_;
+  e.hierarchy = hierarchy_;
+  e.peer = peer_;
+  e.content_type = content_type_;
+  if (stage_ == Stage::kTunnel) w_.request_metrics().tunnel_closed();
+  std::uint64_t first = sink_->first_byte_ms();
+  w_.request_metrics().record(code_, req_.method, status_, e.bytes, static_cast<double>(e.elapsed_ms),
+                              first ? static_cast<double>(first - start_ms_) : -1);
+  w_.access_log().add(e);
+}
+
+void ProxyRequest::finish() {
+  if (!active_) return;
+  active_ = false;
+  end_cache_participation();
+  log_exchange();
+  fwd_.cancel();
+  set_stage(Stage::kDone);
+}
+
+void ProxyRequest::on_client_gone() {
+  if (!active_) return;
+  active_ = false;
+  if (status_ && code_ == Outcome::kMiss && stage_ != Stage::kDone) code_ = Outcome::kMissAborted;
+  if (stage_ != Stage::kDone && stage_ != Stage::kTunnel)
+    spdlog::debug("client {}: {} {} ended in stage {}", client_.text, req_.method, url_text_, stage_name(stage_));
+  end_cache_participation();
+  if (tunnel_) {
+    tunnel_bytes_ += tunnel_->totals().to_client;
+    w_.pool().count_tunnel_bytes(tunnel_->totals().to_client);
+    tunnel_->cancel();
+    tunnel_ = nullptr;
+  }
+  log_exchange();
+  fwd_.cancel();
+  set_stage(Stage::kDone);
+}
+
+// ---------------------------------------------------------------- forwarding
+
+void ProxyRequest::start_forward() {
+  Forwarder::Target t;
+  t.url = url_;
+  t.tunnel = req_.is_connect;
+  t.head_request = head_request_;
+  t.idempotent = method_idempotent(req_.method);
+  t.body_chunked = req_.chunked;
+  t.client = client_.ip;
+  set_stage(Stage::kResolve);
+  fwd_.start(w_, settings_, std::move(t));
+  if (request_done_ && !req_.is_connect) fwd_.end_body();
+}
+
+void ProxyRequest::on_forward_connected(const IpAddress& peer) {
+  hierarchy_ = "HIER_DIRECT";
+  peer_ = peer.to_string();
+  if (!req_.is_connect) set_stage(Stage::kAwaitHead);
+}
+
+std::string ProxyRequest::forward_request_head() {
+  const auto& cfg = settings_->config;
+  http::HeaderList h = req_.headers;
+  h.remove_hop_by_hop();
+  h.remove("Host");
+  std::string head;
+  head.reserve(512);
+  head += req_.method;
+  head += ' ';
+  head += url_.path;
+  head += " HTTP/1.1\r\nHost: ";
+  head += url_.authority();
+  head += "\r\n";
+  if (req_.chunked) h.remove("Content-Length");
+  if (cfg.proxy.via) http::append_via(h, req_.major, req_.minor, cfg.server.name);
+  if (revalidating_) add_revalidation_headers(h);
+  if (req_.method == "TRACE") strip_trace_secrets(h);  // the origin echoes what it gets
+  request_time_ = static_cast<std::int64_t>(std::time(nullptr));
+  const auto& ff = cfg.proxy.forwarded_for;
+  if (ff != "transparent") {
+    std::string xff = h.joined("X-Forwarded-For");
+    h.remove("X-Forwarded-For");
+    if (ff != "delete") h.add("X-Forwarded-For", (xff.empty() ? "" : xff + ", ") + (ff == "on" ? client_.text : "unknown"));
+  }
+  h.serialize(head);
+  if (req_.chunked) {  // the client's codings go on as sent ("gzip, chunked" stays so)
+    head += "Transfer-Encoding: ";
+    if (!req_.transfer_codings.empty()) head += req_.transfer_codings + ", ";
+    head += "chunked\r\n";
+  }
+  head += "\r\n";
+  return head;
+}
+
+void ProxyRequest::on_forward_interim(http::MessageHead& head) {
+  sink_->cork();
+  http::ResponseHead interim{head.status, head.reason, std::move(head.headers)};
+  interim.headers.remove_hop_by_hop();
+  interim.headers.remove("Content-Length");
+  sink_->interim(std::move(interim));  // dropped for HTTP/1.0 clients (RFC 9110 §15.2)
+}
+
+int ProxyRequest::on_forward_head(http::MessageHead& head) {
+  sink_->cork();
+  if (auto* cache = w_.cache()) {
+    (void)cache;
+    if (revalidating_) {
+      if (head.status == 304) {
+        refresh_from_304(head);
+        absorb_ = true;  // the stored body answers the client (see on_forward_end)
+        return 0;
+      }
+      if (head.status >= 500 && http::stale_if_error_allows(*stale_meta_, req_cc_, std::time(nullptr))) {
+        absorb_ = true;
+        serve_stale_on_end_ = true;
+        return 0;
+      }
+      code_ = Outcome::kRefreshModified;
+    }
+    if (cache_get_ && req_.method == "GET") begin_storing(head);
+    else invalidate_after_unsafe(head);
+  }
+  set_stage(Stage::kRelay);
+  status_ = head.status;
+  origin_length_known_ = head.has_length && !head.chunked;
+  if (auto* ct = head.headers.find("Content-Type")) content_type_ = *ct;
+  http::HeaderList h = std::move(head.headers);
+  h.remove_hop_by_hop();
+  bool no_body = head_request_ || head.status == 204 || head.status == 304;
+  if (head.status == 204) h.remove("Content-Length");  // RFC 9110 §8.6: never on a 204
+  BodyFraming framing = BodyFraming::kNone;
+  if (!no_body) {
+    if (!head.transfer_codings.empty() && !sink_->client_http11()) {
+      // The body stays coded (gzip, ...) and an HTTP/1.0 client cannot be told so (RFC 9112
+      // §6.1: no Transfer-Encoding to 1.0); relaying it would hand over a corrupt body.
+      spdlog::info("client {}: {} {}: response uses transfer coding \"{}\", which an HTTP/1.0 client cannot receive",
+                   client_.text, req_.method, url_text_, head.transfer_codings);
+      return -1;
+    }
+    if (origin_length_known_) {
+      framing = BodyFraming::kLength;  // Content-Length passes through unchanged
+    } else {
+      h.remove("Content-Length");
+      framing = BodyFraming::kUnknown;
+    }
+  }
+  const auto& name = settings_->config.server.name;
+  if (settings_->config.proxy.via) http::append_via(h, head.major, head.minor, name);
+  if (w_.cache()) {
+    h.remove("X-Cache");
+    h.add("X-Cache", "MISS from " + name);
+    std::string cs = cache_status_.empty() ? name + "; fwd=" + (cache_get_ ? "uri-miss" : "method") : cache_status_;
+    std::string prior = h.joined("Cache-Status");
+    h.remove("Cache-Status");
+    h.add("Cache-Status", (prior.empty() ? "" : prior + ", ") + cs);
+  }
+  if (w_.shutting_down()) sink_->close_after();
+  sink_->start({head.status, head.reason, std::move(h)}, framing, head.transfer_codings);
+  return 0;
+}
+
+int ProxyRequest::on_forward_body(Slice body) {
+  if (absorb_) return 0;
+  if (writer_ && writer_.append(body.view()) != cache::Status::kOk) writer_.abort();
+  if (follows_own_writer_) return 0;  // the client reads the stored copy (pump_reader)
+  body_relayed_ += body.size;
+  sink_->send({std::move(body)});
+  return 0;
+}
+
+void ProxyRequest::on_forward_end(bool body_cut) {
+  if (body_cut) discard_body_ = true;  // the origin answered early; drop the rest of the body
+  response_paused_ = false;
+  sink_->uncork();  // the connection is released: no read_processed follows
+  if (absorb_) {
+    // Revalidation answered (304) or failed with stale-if-error: serve the stored body.
+    std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+    const auto& name = settings_->config.server.name;
+    auto meta = *stale_meta_;
+    std::int64_t age = http::current_age(meta, now);
+    if (serve_stale_on_end_)
+      serve_stored(stale_, meta, age, Outcome::kRefreshFailOld, name + "; fwd=stale; detail=stale-if-error");
+    else
+      serve_stored(stale_, meta, age, Outcome::kRefreshUnmodified, name + "; fwd=stale; fwd-status=304");
+    return;
+  }
+  if (writer_) {
+    auto st = writer_.commit();
+    if (st != cache::Status::kOk) spdlog::debug("http cache: {} not stored: {}", url_text_, cache::status_name(st));
+  }
+  // A client reading the stored copy is done when its reader reaches the end.
+  if (!follows_own_writer_) {
+    set_stage(Stage::kDone);
+    sink_->end();
+  }
+}
+
+void ProxyRequest::on_forward_read_processed() {
+  if (!active_) return;
+  sink_->uncork();
+  if (!active_ || stage_ != Stage::kRelay || response_paused_ || follows_own_writer_) return;
+  if (sink_->congested() && !follow_own_writer()) {
+    response_paused_ = true;
+    fwd_.pause_response();
+  }
+}
+
+void ProxyRequest::on_sink_drained() {
+  if (!active_) return;
+  if (response_paused_) {
+    response_paused_ = false;
+    fwd_.resume_response();
+  }
+  if (reader_waiting_) pump_reader();
+}
+
+void ProxyRequest::on_forward_failed(const ForwardFailure& f) {
+  response_paused_ = false;
+  if (f.mid_response && sink_->started()) {
+    spdlog::info("client {}: {} {}: origin failed mid-response: {}", client_.text, req_.method, url_text_, f.what);
+    code_ = Outcome::kMissAborted;
+    sink_->abort();
+    return;
+  }
+  if (revalidating_ && stale_meta_) {
+    std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+    const auto& name = settings_->config.server.name;
+    if (http::stale_if_error_allows(*stale_meta_, req_cc_, now)) {
+      serve_stored(stale_, *stale_meta_, http::current_age(*stale_meta_, now), Outcome::kRefreshFailOld,
+                   name + "; fwd=stale; detail=stale-if-error");
+      return;
+    }
+    // must-revalidate (or no permission to serve stale): RFC 9111 §4.2.4 / §5.2.2.2 → 504.
+    reject(504, "The cached response is stale and the origin server " + url_.authority() +
+                    " cannot be reached to revalidate it (" + f.what + ").",
+           Outcome::kRefreshFailErr);
+    return;
+  }
+  reject(f.status, f.detail, f.mid_response ? Outcome::kMiss : f.outcome, req_.is_connect);
+}
+
+void ProxyRequest::on_forward_tunnel(StreamPtr origin) {
+  set_stage(Stage::kTunnel);
+  w_.request_metrics().tunnel_opened();
+  status_ = 200;
+  sink_->start({200, "Connection established", {}}, BodyFraming::kTunnel);
+  std::vector<Slice> early;
+  bool client_eof = false;
+  StreamPtr client = sink_->take_stream(&early, &client_eof);
+  auto current = still_current();
+  tunnel_ = Tunnel::start(w_.loop(), std::move(client), std::move(origin), std::move(early), client_eof,
+                          settings_->config.proxy.tunnel_idle_timeout, [this, current](const Tunnel::Totals& t) {
+                            if (!current()) return;
+                            spdlog::debug("client {}: tunnel {} ended: {}", client_.text, url_text_, t.why);
+                            tunnel_ = nullptr;  // it frees itself
+                            tunnel_bytes_ += t.to_client;
+                            w_.pool().count_tunnel_bytes(t.to_client);
+                            sink_->end();
+                          });
+}
+
+}  // namespace outpost

@@ -1,0 +1,203 @@
+// One proxy request, from its parsed head to its last response byte: the request object a
+// client connection (proxy/http1_connection; HTTP/2 streams later) creates per message. Its
+// life is an explicit stage machine driven by advance(), like the resolver's iterator:
+//
+//   kRoute ─► kCacheLookup ─► kServeStored ───────────────────────────► kDone
+//     │            ├────────► kFollow (collapsed onto another fetch) ─► kDone
+//     │            └────────► kCollapsedWait ─► kCacheLookup | kResolve
+//     ├─► kResolve ─► kConnect ─► kAwaitHead ─► kRelay ──────────────► kDone
+//     │                  └──────► kTunnel (CONNECT) ─────────────────► kDone
+//     └─► kDone (answered locally or rejected)
+//
+// It answers through a ResponseSink (the connection owns the wire format), forwards through
+// a Forwarder (proxy/forwarder), decides with route_request() (proxy/routing), and its cache
+// half lives in request_cache.cpp. Every request ends with one access-log line and one
+// metrics record, whatever stage it ended in.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/chunk.hpp"
+#include "core/net_address.hpp"
+#include "proxy/forwarder.hpp"
+#include "proxy/http_cache.hpp"
+#include "proxy/http_parser.hpp"
+#include "proxy/outcome.hpp"
+#include "proxy/response_sink.hpp"
+#include "proxy/routing.hpp"
+#include "proxy/url.hpp"
+
+namespace outpost {
+
+class ProxyWorker;
+struct ProxySettings;
+class Tunnel;
+
+enum class ProxyRequestStage : std::uint8_t {
+  kRoute,
+  kCacheLookup,
+  kCollapsedWait,
+  kServeStored,
+  kFollow,
+  kResolve,
+  kConnect,
+  kAwaitHead,
+  kRelay,
+  kTunnel,
+  kDone,
+};
+
+// Who sent the request (the connection's peer).
+struct ClientInfo {
+  std::optional<IpAddress> ip;
+  std::string text = "-";  // for logs
+};
+
+// Everything one request holds, reset as a whole between requests (ProxyRequest::reset),
+// so no field can be forgotten and nothing of an old request stays alive.
+struct RequestState {
+  using Stage = ProxyRequestStage;
+  std::shared_ptr<const ProxySettings> settings_;
+  ResponseSink* sink_ = nullptr;
+  ClientInfo client_;
+  Stage stage_ = Stage::kDone;
+  bool active_ = false;
+
+  http::MessageHead req_;
+  Route route_;
+  http::Url url_;
+  std::string url_text_;
+  double start_time_ = 0;
+  std::uint64_t start_ms_ = 0;
+  bool head_request_ = false;
+  bool request_done_ = false;
+  bool discard_body_ = false;
+  std::uint64_t body_in_ = 0;
+  int status_ = 0;
+  Outcome code_ = Outcome::kMiss;
+  std::string hierarchy_ = "HIER_NONE";
+  std::string peer_;
+  std::string content_type_;
+  std::uint64_t body_relayed_ = 0;  // origin body bytes sent to the client directly
+  bool origin_length_known_ = false;
+  bool response_paused_ = false;   // the forwarder holds the response for a slow client
+  bool body_paused_ = false;       // the connection holds the request body for a slow origin
+  // Tunnel (CONNECT).
+  Tunnel* tunnel_ = nullptr;
+  std::uint64_t tunnel_bytes_ = 0;
+  // HTTP cache.
+  bool cache_get_ = false;
+  std::string cache_key_;
+  http::CacheControl req_cc_;
+  std::int64_t request_time_ = 0;  // when the request went to the origin
+  bool leader_ = false;            // registered as the one fetching cache_key_
+  bool followed_ = false;          // already waited for a leader once
+  bool revalidating_ = false;      // conditional request for a stale entry
+  bool absorb_ = false;            // the origin's answer is not relayed (304 refresh, stale-if-error)
+  bool serve_stale_on_end_ = false;
+  cache::Handle stale_;
+  std::optional<http::StoredResponse> stale_meta_;
+  std::string stale_store_key_;
+  cache::Writer writer_;
+  cache::Reader reader_;  // following an object being written
+  bool reader_waiting_ = false;
+  std::uint64_t reader_skip_ = 0;  // bytes of the reader's object the client already has
+  // The origin's body goes only into the store writer while the client reads the stored
+  // copy at its own pace (it fell behind; see follow_own_writer()).
+  bool follows_own_writer_ = false;
+  std::string cache_status_;  // Cache-Status (RFC 9211) value for a forwarded response
+};
+
+class ProxyRequest final : private ForwardEvents, private RequestState {
+ public:
+  using Stage = ProxyRequestStage;
+  static std::string_view stage_name(Stage s);
+
+  explicit ProxyRequest(ProxyWorker& worker);
+  ~ProxyRequest();
+  ProxyRequest(const ProxyRequest&) = delete;
+  ProxyRequest& operator=(const ProxyRequest&) = delete;
+
+  // A parsed request head: route it and go on. Answers go to `sink`, which must outlive
+  // this request's use of it (until finish() or on_client_gone()).
+  void begin(http::MessageHead head, ResponseSink& sink, const ClientInfo& client);
+  // A request that could not be parsed or did not arrive in time: answers `status` and
+  // the connection closes. `method` may be empty.
+  void begin_failed(std::string method, ResponseSink& sink, const ClientInfo& client, int status,
+                    const std::string& detail);
+
+  // ---- from the connection
+  void on_request_body(Slice body);
+  void on_request_end();
+  // The request body stopped arriving in time.
+  void on_request_timeout();
+  // The rest of the request cannot be read (malformed, too slow): answers `status` if no
+  // response has started, and the connection closes.
+  void fail(int status, const std::string& detail);
+  // The client's queue went below the low-water mark.
+  void on_sink_drained();
+  // The connection is going away: log (as aborted if unfinished), stop all work.
+  void on_client_gone();
+  // The response is complete and the request fully read: log and release everything.
+  void finish();
+  // For recycling (by the worker, between loop turns): back to a fresh state, nothing of
+  // the old request kept alive.
+  void reset();
+
+  Stage stage() const { return stage_; }
+  bool active() const { return active_; }
+
+ private:
+  // The stage machine.
+  void set_stage(Stage s);
+  void advance();
+  void run_route();
+
+  // Answers.
+  void reject(int status, const std::string& detail, Outcome code, bool close = false);
+  void answer_local(http::LocalResponse resp, Outcome code);
+  void answer_purge();
+  void log_exchange();
+
+  // Forwarding (ForwardEvents).
+  void start_forward();
+  void on_forward_connected(const IpAddress& peer) override;
+  std::string forward_request_head() override;
+  void on_forward_interim(http::MessageHead& head) override;
+  int on_forward_head(http::MessageHead& head) override;
+  int on_forward_body(Slice body) override;
+  void on_forward_end(bool body_cut) override;
+  void on_forward_read_processed() override;
+  void on_forward_failed(const ForwardFailure& f) override;
+  void on_forward_tunnel(StreamPtr origin) override;
+  void on_forward_body_drained() override;
+
+  // Caching (request_cache.cpp).
+  void start_cache_lookup();
+  void on_cache_lookup(http::CacheLookup r);
+  void serve_stored(const cache::Handle& h, const http::StoredResponse& meta, std::int64_t age, Outcome code,
+                    const std::string& cache_status);
+  void send_stored(http::ResponseHead head, BodyFraming framing, std::vector<Slice> body);
+  void follow_reader(cache::Reader reader, const http::StoredResponse& meta);
+  bool follow_own_writer();
+  void pump_reader();
+  void begin_storing(const http::MessageHead& head);
+  void refresh_from_304(const http::MessageHead& head);
+  void invalidate_after_unsafe(const http::MessageHead& head);
+  void end_cache_participation();
+  void add_revalidation_headers(http::HeaderList& h);
+  // A guard for callbacks that may arrive after this request ended (cache lookups,
+  // collapsed-forwarding wake-ups, reader notifications posted from other threads).
+  std::function<bool()> still_current();
+
+  ProxyWorker& w_;
+  Forwarder fwd_;
+  // Callbacks check that the request they were made for is still the current one.
+  std::shared_ptr<std::uint64_t> generation_ = std::make_shared<std::uint64_t>(0);
+};
+
+}  // namespace outpost

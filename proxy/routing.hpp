@@ -1,0 +1,58 @@
+// Routing: what a proxy request is, decided from its head alone — before any lookup, cache
+// access or connection. Pure code (no loop, no I/O), so every rule has a unit test:
+// client network, HTTP version, method, body limit, CONNECT targets and ports, Outpost's own
+// pages (origin-form targets), URL syntax, forwarding loops (own name in Via), Max-Forwards,
+// PURGE permission and the destination rules that need no lookup. The request object
+// (proxy/request.cpp) acts on the decision.
+#pragma once
+#include <string>
+
+#include "core/net_address.hpp"
+#include "proxy/destination_acl.hpp"
+#include "proxy/error_page.hpp"
+#include "proxy/http_parser.hpp"
+#include "proxy/outcome.hpp"
+#include "proxy/url.hpp"
+
+namespace outpost {
+
+struct Config;
+
+struct Route {
+  enum class Kind {
+    kReject,   // answer `status` with an error page (`detail`)
+    kLocal,    // answer `local` (Outpost's own page, OPTIONS *, Max-Forwards: 0)
+    kPurge,    // remove `url` from the cache (the client may)
+    kConnect,  // open a tunnel to `url` (host:port)
+    kForward,  // forward to `url`; `cacheable`: the cache may answer it
+  };
+  Kind kind = Kind::kReject;
+  int status = 0;
+  std::string detail;
+  Outcome outcome = Outcome::kNone;
+  bool close = false;  // the connection closes after the answer
+  http::Url url;
+  std::string url_text;  // for logs: the normalised URL, or the target as sent
+  bool cacheable = false;
+  http::LocalResponse local;
+};
+
+struct RouteContext {
+  const Config& config;
+  const AccessRules& rules;
+  std::optional<IpAddress> client;  // nullopt: the peer address is unknown (always refused)
+  bool cache_enabled = false;
+};
+
+// Decides what to do with `req`. May rewrite the head where the rules say so (Max-Forwards
+// is decremented on a forwarded OPTIONS or TRACE).
+Route route_request(http::MessageHead& req, const RouteContext& ctx);
+
+// The methods Outpost forwards or answers (others get 501).
+bool method_supported(std::string_view method);
+bool method_idempotent(std::string_view method);  // RFC 9110 §9.2.2
+// RFC 9110 §9.3.8: a TRACE echo (and a TRACE forwarded for the origin to echo) must not
+// carry credentials (cross-site tracing reads HttpOnly cookies and proxy credentials).
+void strip_trace_secrets(http::HeaderList& h);
+
+}  // namespace outpost
