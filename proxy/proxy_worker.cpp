@@ -223,9 +223,13 @@ void ProxyWorker::on_accepted(int fd, const sockaddr_storage& peer) {
     return;  // the stream closes itself
   }
   ++counters_.connections_accepted;
-  auto* s = new Http1Connection(*this, std::move(stream));
-  sessions_.insert(s);
-  s->start();
+  adopt(std::move(stream));
+}
+
+void ProxyWorker::adopt(StreamPtr client) {
+  auto* c = new Http1Connection(*this, std::move(client));
+  sessions_.insert(c);
+  c->start();
 }
 
 void ProxyWorker::on_fd_exhausted(int error, std::size_t shed, bool first) {

@@ -96,6 +96,9 @@ class ProxyWorker {
 
   // Opens this worker's listeners; false with a message if any fails.
   bool start(std::string* error);
+  // Serves HTTP/1 on a connected client stream (an accepted socket; a TLS stream or a
+  // FakeStream in tests): the worker owns the connection until it closes.
+  void adopt(StreamPtr client);
   void update_settings(std::shared_ptr<const ProxySettings> s) { settings_ = std::move(s); }
   // Stops accepting, closes idle clients, lets busy ones finish; after `grace_s` closes
   // everything. `done` runs on this loop once no session remains.

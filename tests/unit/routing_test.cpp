@@ -1,0 +1,183 @@
+// route_request(): every rule decided from the request head alone.
+#include "proxy/routing.hpp"
+
+#include <gtest/gtest.h>
+
+#include "core/config.hpp"
+
+using namespace outpost;
+
+namespace {
+
+http::MessageHead head(std::string method, std::string target, int minor = 1) {
+  http::MessageHead h;
+  h.method = std::move(method);
+  h.target = std::move(target);
+  h.minor = minor;
+  h.keep_alive = true;
+  h.is_connect = h.method == "CONNECT";
+  return h;
+}
+
+class RoutingTest : public ::testing::Test {
+ protected:
+  explicit RoutingTest(std::string toml = "") : config_(Config::parse(toml, "test.toml")) {
+    rules_ = AccessRules(config_.acl, {*Endpoint::parse("127.0.0.1:3128")});
+  }
+  Route route(http::MessageHead& h, const char* client = "127.0.0.1", bool cache = true) {
+    RouteContext ctx{config_, rules_, IpAddress::parse(client), cache};
+    return route_request(h, ctx);
+  }
+  Config config_;
+  AccessRules rules_;
+};
+
+TEST_F(RoutingTest, ForwardsAnAbsoluteUrlAndNormalisesIt) {
+  auto h = head("GET", "http://Example.COM:80/a?b");
+  auto r = route(h);
+  ASSERT_EQ(r.kind, Route::Kind::kForward);
+  EXPECT_EQ(r.url.host, "example.com");
+  EXPECT_EQ(r.url.port, 80);
+  EXPECT_EQ(r.url_text, "http://example.com/a?b");
+  EXPECT_TRUE(r.cacheable);
+  EXPECT_EQ(r.outcome, Outcome::kMiss);
+}
+
+TEST_F(RoutingTest, CacheableOnlyForGetAndHeadWithoutABody) {
+  auto post = head("POST", "http://example.com/");
+  EXPECT_FALSE(route(post).cacheable);
+  auto get_body = head("GET", "http://example.com/");
+  get_body.has_length = true;
+  get_body.content_length = 3;
+  EXPECT_FALSE(route(get_body).cacheable);
+  auto head_req = head("HEAD", "http://example.com/");
+  EXPECT_TRUE(route(head_req).cacheable);
+  auto get = head("GET", "http://example.com/");
+  EXPECT_FALSE(route(get, "127.0.0.1", false).cacheable);  // no cache
+}
+
+TEST_F(RoutingTest, ClientOutsideTheAllowedNetworksIsDenied) {
+  auto h = head("GET", "http://example.com/");
+  auto r = route(h, "8.8.8.8");
+  EXPECT_EQ(r.kind, Route::Kind::kReject);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.outcome, Outcome::kDenied);
+  RouteContext unknown{config_, rules_, std::nullopt, true};
+  EXPECT_EQ(route_request(h, unknown).status, 403);
+}
+
+TEST_F(RoutingTest, VersionMethodAndBodyLimit) {
+  auto h2 = head("GET", "http://example.com/");
+  h2.major = 2;
+  auto r = route(h2);
+  EXPECT_EQ(r.status, 505);
+  EXPECT_TRUE(r.close);
+  auto odd = head("BREW", "http://example.com/");
+  EXPECT_EQ(route(odd).status, 501);
+  EXPECT_FALSE(route(odd).close);
+  auto ftp = head("GET", "ftp://example.com/");
+  EXPECT_EQ(route(ftp).status, 501);
+  auto bad = head("GET", "http://exa mple.com/");
+  EXPECT_EQ(route(bad).status, 400);
+}
+
+TEST(Routing, BodyLimitIsDecidedFromContentLength) {
+  Config c = Config::parse("[proxy]\nmax_request_body = 10\n", "t.toml");
+  AccessRules rules(c.acl, {});
+  RouteContext ctx{c, rules, IpAddress::parse("127.0.0.1"), false};
+  auto h = head("POST", "http://example.com/");
+  h.has_length = true;
+  h.content_length = 11;
+  auto r = route_request(h, ctx);
+  EXPECT_EQ(r.status, 413);
+  EXPECT_TRUE(r.close);
+  h.content_length = 10;
+  EXPECT_EQ(route_request(h, ctx).kind, Route::Kind::kForward);
+}
+
+TEST_F(RoutingTest, OwnPages) {
+  auto health = head("GET", "/health");
+  auto r = route(health);
+  ASSERT_EQ(r.kind, Route::Kind::kLocal);
+  EXPECT_EQ(r.local.head.status, 200);
+  EXPECT_EQ(r.local.body, "ok\n");
+  EXPECT_EQ(r.url_text, "/health");
+  auto options = head("OPTIONS", "*");
+  r = route(options);
+  ASSERT_EQ(r.kind, Route::Kind::kLocal);
+  EXPECT_NE(r.local.head.headers.find("Allow"), nullptr);
+  auto other = head("GET", "/nothing?x");
+  r = route(other);
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.detail, "No such page on this proxy: /nothing");
+}
+
+TEST_F(RoutingTest, ConnectTargetsAndPorts) {
+  auto ok = head("CONNECT", "example.com:443");
+  auto r = route(ok);
+  ASSERT_EQ(r.kind, Route::Kind::kConnect);
+  EXPECT_EQ(r.url.host, "example.com");
+  EXPECT_EQ(r.url.port, 443);
+  EXPECT_EQ(r.outcome, Outcome::kTunnel);
+  auto port = head("CONNECT", "example.com:25");
+  r = route(port);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_TRUE(r.close);
+  auto bad = head("CONNECT", "example.com");
+  EXPECT_EQ(route(bad).status, 400);
+  auto local = head("CONNECT", "169.254.169.254:443");  // cloud metadata: never
+  EXPECT_EQ(route(local).status, 403);
+}
+
+TEST_F(RoutingTest, ForwardingLoopInVia) {
+  auto h = head("GET", "http://example.com/");
+  h.headers.add("Via", "1.1 other, 1.0 OUTPOST (Outpost)");
+  auto r = route(h);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.outcome, Outcome::kDenied);
+  auto fine = head("GET", "http://example.com/");
+  fine.headers.add("Via", "1.1 outposts");
+  EXPECT_EQ(route(fine).kind, Route::Kind::kForward);
+}
+
+TEST_F(RoutingTest, MaxForwardsZeroIsAnsweredAndOtherwiseDecremented) {
+  auto trace = head("TRACE", "http://example.com/x");
+  trace.headers.add("Max-Forwards", "0");
+  trace.headers.add("Cookie", "secret=1");
+  trace.headers.add("X-Seen", "yes");
+  auto r = route(trace);
+  ASSERT_EQ(r.kind, Route::Kind::kLocal);
+  EXPECT_EQ(*r.local.head.headers.find("Content-Type"), "message/http");
+  EXPECT_NE(r.local.body.find("TRACE http://example.com/x HTTP/1.1\r\n"), std::string::npos);
+  EXPECT_NE(r.local.body.find("X-Seen: yes"), std::string::npos);
+  EXPECT_EQ(r.local.body.find("secret"), std::string::npos);  // no credentials echoed
+  auto options = head("OPTIONS", "http://example.com/");
+  options.headers.add("Max-Forwards", "3");
+  EXPECT_EQ(route(options).kind, Route::Kind::kForward);
+  EXPECT_EQ(*options.headers.find("Max-Forwards"), "2");
+  auto get = head("GET", "http://example.com/");
+  get.headers.add("Max-Forwards", "0");  // only OPTIONS and TRACE
+  EXPECT_EQ(route(get).kind, Route::Kind::kForward);
+}
+
+TEST_F(RoutingTest, PurgeNeedsAPurgeClient) {
+  auto h = head("PURGE", "http://example.com/");
+  auto r = route(h);  // loopback is a purge client by default
+  EXPECT_EQ(r.kind, Route::Kind::kPurge);
+  EXPECT_EQ(r.url.host, "example.com");
+  r = route(h, "10.0.0.5");  // allowed to use the proxy, not to purge
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.outcome, Outcome::kDenied);
+}
+
+TEST_F(RoutingTest, DestinationRulesBeforeAnyLookup) {
+  auto own = head("GET", "http://127.0.0.1:3128/");  // ourselves: a loop
+  EXPECT_EQ(route(own).status, 403);
+  auto metadata = head("GET", "http://169.254.169.254/latest/meta-data/");
+  EXPECT_EQ(route(metadata).status, 403);
+  auto loopback = head("GET", "http://127.0.0.1:8080/");  // loopback service, loopback client
+  EXPECT_EQ(route(loopback).kind, Route::Kind::kForward);
+  EXPECT_EQ(route(loopback, "10.0.0.5").status, 403);  // protect_local_services
+}
+
+}  // namespace
