@@ -14,11 +14,14 @@
 #include <future>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "app/metrics_sources.hpp"
 #include "cache/store.hpp"
+#include "core/blocking_work.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
@@ -68,6 +71,8 @@ struct App {
   double start_time = 0;
   uv_loop_t* loop = nullptr;
   uv_signal_t sig_term, sig_int, sig_hup;
+  // A reload reads its files on the thread pool (core/blocking_work.hpp); applied on `loop`.
+  BlockingWork reload_work;
   bool stopping = false;
   std::uint64_t fd_limit = 0;
   unsigned worker_count = 0;
@@ -88,6 +93,14 @@ struct App {
   void drain_services(unsigned i, std::size_t n, std::function<void()> then);
   void shutdown(const char* why);
   void reload();
+  // What a reload read, off the loop: the new config and the resolver settings it names.
+  struct Reloaded {
+    std::optional<Config> config;
+    std::optional<dns::ResolverSettings> dns;
+    std::string error;
+  };
+  void apply_reload(Reloaded r);
+  std::vector<std::string> keep_restart_only_settings(Config& fresh) const;
 };
 
 // Raises the soft limit on open files to the hard limit (each client connection needs one,
@@ -262,6 +275,7 @@ void App::stop_all(double grace) {
 void App::shutdown(const char* why) {
   if (stopping) return;
   stopping = true;
+  reload_work.cancel();  // workers are stopping: nothing more is posted to them
   spdlog::info("{}: stopping (grace period {} s)", why, config.server.shutdown_grace);
   stop_all(config.server.shutdown_grace);
   uv_close(reinterpret_cast<uv_handle_t*>(&sig_term), nullptr);
@@ -277,30 +291,109 @@ void App::reload() {
     spdlog::info("SIGHUP: logs reopened (embedded configuration, nothing to reload)");
     return;
   }
-  Config fresh;
-  try {
-    fresh = Config::load_file(config_path);
-  } catch (const ConfigError& e) {
-    spdlog::error("SIGHUP: configuration not reloaded: {}", e.what());
+  // Reading the configuration, the hints file and the local zone files blocks: on the thread
+  // pool. A SIGHUP during a reload starts it again (assigning cancels the one in progress).
+  reload_work = run_blocking(
+      loop,
+      [path = config_path] {
+        Reloaded r;
+        try {
+          r.config = Config::load_file(path);
+        } catch (const std::exception& e) {
+          r.error = e.what();
+          return r;
+        }
+        r.dns = dns::load_resolver_settings(r.config->dns, &r.error);
+        if (!r.dns) r.error = "DNS: " + r.error;
+        return r;
+      },
+      [this](Reloaded r) { apply_reload(std::move(r)); });
+}
+
+// The settings that only take effect at start-up: named (for the one "restart needed" line)
+// and kept at their running values, so that `config` always says what is running.
+std::vector<std::string> App::keep_restart_only_settings(Config& fresh) const {
+  std::vector<std::string> keys;
+  auto keep = [&keys](const char* key, auto& fresh_value, const auto& running_value, bool changed) {
+    if (!changed) return;
+    keys.push_back(key);
+    fresh_value = running_value;
+  };
+  auto text = [](const std::vector<Endpoint>& eps) {
+    std::string t;
+    for (auto& ep : eps) t += ep.to_string() + " ";
+    return t;
+  };
+  const Config& run = config;
+  keep("server.workers", fresh.server.workers, run.server.workers, fresh.server.workers != run.server.workers);
+  keep("log.file", fresh.log.file, run.log.file, fresh.log.file != run.log.file);
+  keep("log.access_log", fresh.log.access_log, run.log.access_log, fresh.log.access_log != run.log.access_log);
+  keep("proxy.listen", fresh.proxy.listen, run.proxy.listen, text(fresh.proxy.listen) != text(run.proxy.listen));
+  keep("proxy.resolver", fresh.proxy.resolver, run.proxy.resolver, fresh.proxy.resolver != run.proxy.resolver);
+  // Each worker's origin pool is sized when it starts.
+  keep("origin.max_idle_per_host", fresh.origin.max_idle_per_host, run.origin.max_idle_per_host,
+       fresh.origin.max_idle_per_host != run.origin.max_idle_per_host);
+  keep("origin.idle_timeout", fresh.origin.idle_timeout, run.origin.idle_timeout,
+       fresh.origin.idle_timeout != run.origin.idle_timeout);
+  // The store is opened once, and the HTTP cache with its policy (refresh patterns,
+  // heuristics, Set-Cookie) is built once on it.
+  const auto &fc = fresh.cache, &rc = run.cache;
+  keep("cache", fresh.cache, run.cache,
+       fc.memory_size != rc.memory_size || fc.disk_dir != rc.disk_dir || fc.disk_size != rc.disk_size ||
+           fc.segment_size != rc.segment_size || fc.max_object_size != rc.max_object_size);
+  const auto &fh = fresh.http_cache, &rh = run.http_cache;
+  bool http_cache_changed = fh.enabled != rh.enabled || fh.heuristic_percent != rh.heuristic_percent ||
+                            fh.heuristic_max != rh.heuristic_max || fh.store_set_cookie != rh.store_set_cookie ||
+                            fh.refresh_patterns.size() != rh.refresh_patterns.size();
+  for (std::size_t i = 0; !http_cache_changed && i < fh.refresh_patterns.size(); ++i) {
+    const auto &a = fh.refresh_patterns[i], &b = rh.refresh_patterns[i];
+    http_cache_changed = a.pattern != b.pattern || a.ignore_case != b.ignore_case || a.min != b.min ||
+                         a.percent != b.percent || a.max != b.max;
+  }
+  keep("http_cache", fresh.http_cache, run.http_cache, http_cache_changed);
+  for (auto& key : dns::restart_needed(run.dns, fresh.dns)) keys.push_back(key);
+  fresh.dns.listen = run.dns.listen;
+  fresh.dns.cache_entries = run.dns.cache_entries;
+  return keys;
+}
+
+void App::apply_reload(Reloaded r) {
+  if (!r.config || !r.dns) {
+    spdlog::error("SIGHUP: configuration not reloaded: {}", r.error);
     return;
   }
-  bool listen_changed = fresh.proxy.listen.size() != config.proxy.listen.size();
-  for (std::size_t i = 0; !listen_changed && i < fresh.proxy.listen.size(); ++i)
-    listen_changed = fresh.proxy.listen[i].to_string() != config.proxy.listen[i].to_string();
-  if (listen_changed) {
-    spdlog::warn("SIGHUP: listening addresses changed; a restart is needed to apply them");
-    fresh.proxy.listen = config.proxy.listen;
+  Config fresh = std::move(*r.config);
+  std::vector<std::string> restart = keep_restart_only_settings(fresh);
+  if (fresh.log.level != config.log.level) {
+    spdlog::set_level(spdlog::level::from_str(fresh.log.level));
+    spdlog::info("SIGHUP: log level {}", fresh.log.level);
   }
-  if (fresh.log.level != config.log.level) spdlog::set_level(spdlog::level::from_str(fresh.log.level));
   apply_connection_cap(fresh);
-  std::string restart;
   for (auto& s : services)
-    for (auto& key : s->reload(fresh)) restart += (restart.empty() ? "" : ", ") + key;
-  if (!restart.empty()) spdlog::warn("SIGHUP: a restart is needed to apply: {}", restart);
-  config = fresh;
+    for (auto& key : s->reload(fresh)) restart.push_back(key);
+
+  // DNS: the cache's TTL limits once (the cache is shared); the resolver settings, local
+  // zones and recursion ACL posted to every worker.
+  dns_context->cache->set_limits(r.dns->limits);
+  auto context = std::make_shared<dns::ResolverContext>();
+  context->config = std::make_shared<const dns::ResolverConfig>(std::move(r.dns->config));
+  context->cache = dns_context->cache;
+  context->local_zones = std::move(r.dns->local_zones);
+  dns_context = context;
+
+  config = std::move(fresh);
   auto settings = ProxySettings::make(config);
   for (std::size_t i = 0; i < workers.size(); ++i)
-    workers[i]->post([this, i, settings] { proxies[i]->update_settings(settings); });
+    workers[i]->post([this, i, settings, context, allow = config.dns.allow_recursion] {
+      proxies[i]->update_settings(settings);
+      if (dns[i].resolver) dns[i].resolver->update(*context);
+      if (dns[i].server) dns[i].server->set_allow_recursion(allow);
+    });
+  if (!restart.empty()) {
+    std::string keys;
+    for (auto& k : restart) keys += (keys.empty() ? "" : ", ") + k;
+    spdlog::warn("SIGHUP: a restart is needed to apply: {} (the old values stay in force)", keys);
+  }
   spdlog::info("SIGHUP: configuration reloaded from {}, logs reopened", config_path);
 }
 

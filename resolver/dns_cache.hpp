@@ -3,6 +3,7 @@
 // on the shared store (cache/, namespace "dns") once that lands; memory_dns_cache.hpp is the
 // in-process implementation used until then.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -48,7 +49,21 @@ std::uint32_t clamp_ttl(const CacheLimits& limits, std::uint32_t ttl);
 
 class DnsCache {
  public:
+  explicit DnsCache(const CacheLimits& limits) { set_limits(limits); }
   virtual ~DnsCache() = default;
+  // The limits apply to what is stored from then on. The cache is shared by every worker and
+  // a reload changes them from the main thread: four relaxed atomics, so a put may see old
+  // and new values mixed for a moment (clamp_ttl copes with min_ttl > max_ttl).
+  CacheLimits limits() const {
+    return {min_ttl_.load(std::memory_order_relaxed), max_ttl_.load(std::memory_order_relaxed),
+            servfail_ttl_.load(std::memory_order_relaxed), max_negative_ttl_.load(std::memory_order_relaxed)};
+  }
+  void set_limits(const CacheLimits& l) {
+    min_ttl_.store(l.min_ttl, std::memory_order_relaxed);
+    max_ttl_.store(l.max_ttl, std::memory_order_relaxed);
+    servfail_ttl_.store(l.servfail_ttl, std::memory_order_relaxed);
+    max_negative_ttl_.store(l.max_negative_ttl, std::memory_order_relaxed);
+  }
   // `now_ms` is a monotonic clock in milliseconds; TTLs are clamped to the limits on insert.
   virtual void put_rrset(const RRset& set, Trust trust, std::uint64_t now_ms) = 0;
   // The RRset with its TTL counted down; nullopt if absent, expired or trusted less than
@@ -62,7 +77,9 @@ class DnsCache {
   virtual void put_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) = 0;
   virtual bool has_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) = 0;
   virtual std::size_t size() const = 0;
-  virtual const CacheLimits& limits() const = 0;
+
+ private:
+  std::atomic<std::uint32_t> min_ttl_, max_ttl_, servfail_ttl_, max_negative_ttl_;
 };
 
 }  // namespace outpost::dns

@@ -50,14 +50,14 @@ void parse_section(ConfigTable& s, Config& config) {
 
 void register_config_section() { outpost::register_config_section("dns", &parse_section); }
 
-std::shared_ptr<ResolverContext> make_resolver_context(const Config::Dns& cfg, std::string* error,
-                                                       std::shared_ptr<cache::Store> store) {
-  ResolverConfig rc;
+std::optional<ResolverSettings> load_resolver_settings(const Config::Dns& cfg, std::string* error) {
+  ResolverSettings out;
+  ResolverConfig& rc = out.config;
   if (cfg.hints.empty()) {
     rc.root_hints = builtin_root_hints();
   } else {
     auto h = load_root_hints_file(cfg.hints, error);
-    if (!h) return nullptr;
+    if (!h) return std::nullopt;
     rc.root_hints = *h;
   }
   rc.qname_minimisation = cfg.qname_minimisation;
@@ -66,14 +66,14 @@ std::shared_ptr<ResolverContext> make_resolver_context(const Config::Dns& cfg, s
     auto zone = Name::from_text(f.name);
     if (!zone) {
       *error = "dns.forward_zones: bad zone name " + f.name;
-      return nullptr;
+      return std::nullopt;
     }
     fz.zone = *zone;
     for (auto& ep : f.servers) {
       auto ip = IpAddress::parse(ep.host);
       if (!ip) {
         *error = "dns.forward_zones: not an IP address: " + ep.host;
-        return nullptr;
+        return std::nullopt;
       }
       // One port per forward zone: the first server's (they normally share 53).
       if (fz.servers.empty()) fz.port = ep.port;
@@ -81,20 +81,38 @@ std::shared_ptr<ResolverContext> make_resolver_context(const Config::Dns& cfg, s
     }
     rc.forward_zones.push_back(std::move(fz));
   }
-  std::shared_ptr<LocalZones> local;
   if (!cfg.local_zones.empty()) {
-    local = std::make_shared<LocalZones>();
+    auto local = std::make_shared<LocalZones>();
     for (auto& z : cfg.local_zones) {
       auto apex = Name::from_text(z.name);
       if (!apex) {
         *error = "dns.local_zones: bad zone name " + z.name;
-        return nullptr;
+        return std::nullopt;
       }
-      if (!local->load_file(z.file, *apex, error)) return nullptr;
+      if (!local->load_file(z.file, *apex, error)) return std::nullopt;
     }
+    out.local_zones = std::move(local);
   }
-  CacheLimits limits{cfg.min_ttl, cfg.max_ttl, cfg.servfail_ttl, cfg.negative_max_ttl};
-  return ResolverContext::create(std::move(rc), limits, std::move(local), std::move(store), cfg.cache_entries);
+  out.limits = CacheLimits{cfg.min_ttl, cfg.max_ttl, cfg.servfail_ttl, cfg.negative_max_ttl};
+  return out;
+}
+
+std::vector<std::string> restart_needed(const Config::Dns& running, const Config::Dns& fresh) {
+  std::vector<std::string> keys;
+  bool listen_changed = running.listen.size() != fresh.listen.size();
+  for (std::size_t i = 0; !listen_changed && i < fresh.listen.size(); ++i)
+    listen_changed = running.listen[i].to_string() != fresh.listen[i].to_string();
+  if (listen_changed) keys.push_back("dns.listen");
+  if (running.cache_entries != fresh.cache_entries) keys.push_back("dns.cache_entries");
+  return keys;
+}
+
+std::shared_ptr<ResolverContext> make_resolver_context(const Config::Dns& cfg, std::string* error,
+                                                       std::shared_ptr<cache::Store> store) {
+  auto s = load_resolver_settings(cfg, error);
+  if (!s) return nullptr;
+  return ResolverContext::create(std::move(s->config), s->limits, std::move(s->local_zones), std::move(store),
+                                 cfg.cache_entries);
 }
 
 DnsServerOptions make_server_options(const Config::Dns& cfg) {

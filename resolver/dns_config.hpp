@@ -3,7 +3,9 @@
 // the server options.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "core/config.hpp"
 #include "resolver/dns_server.hpp"
@@ -13,6 +15,19 @@ namespace outpost::dns {
 
 // Registers the [dns] parser (Config::parse then fills config.dns). Once, before parsing.
 void register_config_section();
+
+// What the [dns] section sets that can change at run time, with the files it names read
+// (hints, local zones): blocking, so a reload builds it off the loop (core/blocking_work.hpp).
+struct ResolverSettings {
+  ResolverConfig config;
+  std::shared_ptr<const LocalZones> local_zones;  // null without local zones
+  CacheLimits limits;
+};
+std::optional<ResolverSettings> load_resolver_settings(const Config::Dns& cfg, std::string* error);
+
+// The [dns] keys changed from `running` to `fresh` that only a restart applies ("dns.listen",
+// "dns.cache_entries"); everything else is applied live by a reload.
+std::vector<std::string> restart_needed(const Config::Dns& running, const Config::Dns& fresh);
 
 // Loads the hints file and local zones, checks forward zones. The cache goes into `store`
 // (namespace "dns") when given, else into a private memory cache of cfg.cache_entries.

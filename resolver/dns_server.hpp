@@ -43,6 +43,8 @@ class DnsServer {
   // Closes listeners and client connections; queries in flight are answered to nobody.
   void stop();
   const DnsServerStats& stats() const { return stats_; }
+  // A reload: who may ask for recursion, from the next query on.
+  void set_allow_recursion(NetworkList allowed) { opt_.allow_recursion = std::move(allowed); }
 
   // The reply to one query (wire in, wire out; empty = send nothing), for the transports and
   // for tests. `reply` runs once, possibly later; max_udp is 0 for TCP.

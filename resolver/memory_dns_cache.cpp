@@ -11,7 +11,7 @@ std::uint32_t remaining_ttl(std::uint64_t expires_ms, std::uint64_t now_ms) {
 }
 
 MemoryDnsCache::MemoryDnsCache(CacheLimits limits, std::size_t max_entries)
-    : limits_(limits), max_per_shard_(std::max<std::size_t>(1, max_entries / 16)) {}
+    : DnsCache(limits), max_per_shard_(std::max<std::size_t>(1, max_entries / 16)) {}
 
 std::string dns_cache_key(char kind, const Name& n, std::uint16_t type) {
   std::string out = n.lowercase_wire();
@@ -36,7 +36,7 @@ MemoryDnsCache::Shard& MemoryDnsCache::shard_for(const std::string& key) {
   return shards_[std::hash<std::string>()(key) % shards_.size()];
 }
 
-std::uint32_t MemoryDnsCache::clamp(std::uint32_t ttl) const { return clamp_ttl(limits_, ttl); }
+std::uint32_t MemoryDnsCache::clamp(std::uint32_t ttl) const { return clamp_ttl(limits(), ttl); }
 
 void MemoryDnsCache::insert(Shard& s, std::string key, Entry e, std::uint64_t now_ms) {
   if (s.map.size() >= max_per_shard_ && !s.map.count(key)) {
@@ -83,7 +83,7 @@ void MemoryDnsCache::put_negative(const Name& name, std::uint16_t type, bool nxd
                                   std::uint32_t ttl, std::uint64_t now_ms) {
   auto k = nxdomain ? nxdomain_cache_key(name) : nodata_cache_key(name, type);
   auto& s = shard_for(k);
-  ttl = std::min(clamp(ttl), limits_.max_negative_ttl);
+  ttl = std::min(clamp(ttl), limits().max_negative_ttl);
   Entry e;
   e.expires_ms = now_ms + ttl * 1000ull;
   e.nxdomain = nxdomain;
@@ -116,7 +116,7 @@ void MemoryDnsCache::put_servfail(const Name& name, std::uint16_t type, std::uin
   auto k = key(Kind::servfail, name, type);
   auto& s = shard_for(k);
   Entry e;
-  e.expires_ms = now_ms + limits_.servfail_ttl * 1000ull;
+  e.expires_ms = now_ms + limits().servfail_ttl * 1000ull;
   std::lock_guard lk(s.mu);
   insert(s, std::move(k), std::move(e), now_ms);
 }

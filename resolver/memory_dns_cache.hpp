@@ -21,7 +21,6 @@ class MemoryDnsCache final : public DnsCache {
   void put_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) override;
   bool has_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) override;
   std::size_t size() const override;
-  const CacheLimits& limits() const override { return limits_; }
 
  private:
   enum class Kind : char { rrset = 'R', servfail = 'S' };  // negative entries: see nxdomain_cache_key
@@ -41,7 +40,6 @@ class MemoryDnsCache final : public DnsCache {
   std::uint32_t clamp(std::uint32_t ttl) const;
   void insert(Shard& s, std::string key, Entry e, std::uint64_t now_ms);
 
-  CacheLimits limits_;
   std::size_t max_per_shard_;
   std::array<Shard, 16> shards_;
 };

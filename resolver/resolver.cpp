@@ -49,6 +49,8 @@ void Resolver::shutdown() {
   if (core_) core_->shutdown();
 }
 
+void Resolver::update(const ResolverContext& context) { core_->update(context.config, context.local_zones); }
+
 Resolver::Handle Resolver::query(const Question& q, ResolutionCallback cb, TraceSink trace) {
   return core_->start(q, std::move(cb), std::move(trace));
 }

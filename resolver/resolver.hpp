@@ -76,6 +76,9 @@ class Resolver {
   std::optional<Resolution> answer_locally(const Question& q);
   // Ends all work (no more callbacks) and closes this resolver's handles on the loop.
   void shutdown();
+  // A reload: the context's settings and local zones from now on (its cache stays: the
+  // cache is shared, and its limits are set once for all workers, DnsCache::set_limits).
+  void update(const ResolverContext& context);
 
   ResolverCore& core() { return *core_; }
 

@@ -34,6 +34,12 @@ class ResolverCore {
   void post(std::function<void()> fn) { defer(0, std::move(fn)); }
   // Stops everything (pending callbacks are not called) and closes the loop handles.
   void shutdown();
+  // New settings and local zones (a reload): questions started from now on use them; running
+  // ones read the settings afresh at each step (they keep no pointers into them).
+  void update(std::shared_ptr<const ResolverConfig> config, std::shared_ptr<const LocalZones> local) {
+    config_ = std::move(config);
+    local_ = std::move(local);
+  }
 
   // For IterativeQuery.
   std::uint64_t start_subquery(const Question& q, unsigned depth, std::shared_ptr<WorkBudget> budget,

@@ -19,12 +19,12 @@ std::string key_of(char kind, const Name& n, std::uint16_t type) { return dns_ca
 }  // namespace
 
 StoreDnsCache::StoreDnsCache(std::shared_ptr<cache::Store> store, CacheLimits limits)
-    : store_(std::move(store)), limits_(limits) {
+    : DnsCache(limits), store_(std::move(store)) {
   auto wall_now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   offset_ms_ = wall_now - static_cast<std::int64_t>(uv_hrtime() / 1000000);
 }
 
-std::uint32_t StoreDnsCache::clamp(std::uint32_t ttl) const { return clamp_ttl(limits_, ttl); }
+std::uint32_t StoreDnsCache::clamp(std::uint32_t ttl) const { return clamp_ttl(limits(), ttl); }
 
 void StoreDnsCache::put(const std::string& key, const Meta& meta, const Message& body) {
   std::string md(10, '\0');
@@ -80,7 +80,7 @@ std::optional<RRset> StoreDnsCache::get_rrset(const Name& name, std::uint16_t ty
 
 void StoreDnsCache::put_negative(const Name& name, std::uint16_t type, bool nxdomain, const std::optional<RRset>& soa,
                                  std::uint32_t ttl, std::uint64_t now_ms) {
-  ttl = std::min(clamp(ttl), limits_.max_negative_ttl);
+  ttl = std::min(clamp(ttl), limits().max_negative_ttl);
   Message body;
   if (soa) soa->append_to(&body.authority, ttl);
   put(nxdomain ? nxdomain_cache_key(name) : nodata_cache_key(name, type), {wall(now_ms) + ttl * 1000ull, Trust::answer, nxdomain}, body);
@@ -104,7 +104,7 @@ std::optional<NegativeEntry> StoreDnsCache::get_negative(const Name& name, std::
 }
 
 void StoreDnsCache::put_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) {
-  put(key_of(kServfail, name, type), {wall(now_ms) + limits_.servfail_ttl * 1000ull, Trust::glue, false}, Message{});
+  put(key_of(kServfail, name, type), {wall(now_ms) + limits().servfail_ttl * 1000ull, Trust::glue, false}, Message{});
 }
 
 bool StoreDnsCache::has_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) {

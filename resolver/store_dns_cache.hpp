@@ -29,7 +29,6 @@ class StoreDnsCache final : public DnsCache {
   void put_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) override;
   bool has_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) override;
   std::size_t size() const override;
-  const CacheLimits& limits() const override { return limits_; }
 
  private:
   struct Meta {
@@ -44,7 +43,6 @@ class StoreDnsCache final : public DnsCache {
   std::uint32_t clamp(std::uint32_t ttl) const;
 
   std::shared_ptr<cache::Store> store_;
-  CacheLimits limits_;
   std::int64_t offset_ms_ = 0;
 };
 
