@@ -30,7 +30,7 @@
 #include "resolver/dns_config.hpp"
 #include "resolver/dns_server.hpp"
 #include "resolver/resolver.hpp"
-#include "resolver/resolver_core.hpp"
+#include "resolver/resolver_metrics.hpp"
 #include "services/admin/admin_config.hpp"
 #include "services/admin/admin_service.hpp"
 #include "proxy/access_log.hpp"
@@ -236,8 +236,7 @@ bool App::configure_services() {
 void App::register_collectors(unsigned i) {
   metrics->add_worker_collector(i, [this, i](MetricsVisitor& out) {
     proxies[i]->collect_metrics(out);
-    if (dns[i].server) collect_dns_server_metrics(dns[i].server->stats(), out);
-    collect_upstream_metrics(dns[i].resolver->core().upstream().stats(), out);
+    dns::collect_metrics(*dns[i].resolver, dns[i].server.get(), out);
     for (auto& s : services) s->collect_metrics(*workers[i], out);
   });
 }

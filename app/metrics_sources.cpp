@@ -48,30 +48,6 @@ void collect_store_metrics(const cache::StoreStats& s, MetricsVisitor& out) {
   out.gauge("outpost_store_disk_full", "1 while the disk tier is full", {}, s.disk_full ? 1 : 0);
 }
 
-void collect_dns_server_metrics(const dns::DnsServerStats& s, MetricsVisitor& out) {
-  out.counter("outpost_dns_queries_total", "Queries received by the DNS server", {}, d(s.queries));
-  out.counter("outpost_dns_responses_total", "Responses sent by the DNS server", {}, d(s.answered));
-  const char* err_help = "DNS server responses with an error rcode (NXDOMAIN is an answer, not counted here)";
-  out.counter("outpost_dns_error_responses_total", err_help, {{"rcode", "SERVFAIL"}}, d(s.servfail));
-  out.counter("outpost_dns_error_responses_total", err_help, {{"rcode", "REFUSED"}}, d(s.refused));
-  out.counter("outpost_dns_error_responses_total", err_help, {{"rcode", "FORMERR"}}, d(s.formerr));
-  out.counter("outpost_dns_error_responses_total", err_help, {{"rcode", "NOTIMP"}}, d(s.notimp));
-  out.counter("outpost_dns_dropped_total", "Queries dropped without an answer (too short, or not a query)", {},
-              d(s.dropped));
-  out.counter("outpost_dns_truncated_total", "UDP responses truncated to the client's size (TC set)", {},
-              d(s.truncated));
-}
-
-void collect_upstream_metrics(const dns::UpstreamStats& s, MetricsVisitor& out) {
-  const char* help = "Queries the resolver sent to authoritative or forward servers";
-  out.counter("outpost_dns_upstream_queries_total", help, {{"transport", "udp"}}, d(s.udp_sent));
-  out.counter("outpost_dns_upstream_queries_total", help, {{"transport", "tcp"}}, d(s.tcp_sent));
-  out.counter("outpost_dns_upstream_timeouts_total", "Upstream queries that timed out", {}, d(s.timeouts));
-  const char* bad = "Upstream replies ignored: not matching the query (address, port, ID, question) or malformed";
-  out.counter("outpost_dns_upstream_bad_replies_total", bad, {{"reason", "mismatched"}}, d(s.mismatched));
-  out.counter("outpost_dns_upstream_bad_replies_total", bad, {{"reason", "malformed"}}, d(s.malformed));
-}
-
 void collect_process_metrics(std::string_view version, double start_time, unsigned workers, MetricsVisitor& out) {
   out.gauge("outpost_build_info", "Always 1; the version in a label", {{"version", version}}, 1);
   out.gauge("outpost_start_time_seconds", "When this process started (Unix time)", {}, start_time);

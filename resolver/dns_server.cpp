@@ -94,7 +94,10 @@ void DnsServer::handle(std::span<const std::uint8_t> wire, const IpAddress& clie
     send(make_reply(q, *rc), limit);
     return;
   }
-  auto respond = [this, q, limit, send](const Resolution& res) {
+  // From here on the question is a resolution (ResolverMetrics), timed to its answer.
+  auto respond = [this, q, limit, send, started_ns = uv_hrtime()](const Resolution& res) {
+    resolver_.metrics().record(ResolverMetrics::kClient, res.from_cache || res.authoritative,
+                               res.rcode == rcode::SERVFAIL, static_cast<double>(uv_hrtime() - started_ns) / 1e9);
     Message r = make_reply(q, res.rcode);
     r.header.ra = true;
     r.header.aa = res.authoritative;

@@ -37,6 +37,8 @@ struct Resolver::Pending {
   std::vector<IpAddress> v4, v6;
   std::uint32_t ttl = UINT32_MAX;
   bool nxdomain = false, servfail = false;
+  bool upstream = false;       // a question needed upstream queries (a cache miss)
+  std::uint64_t started_ns = 0;
 };
 
 Resolver::Resolver(uv_loop_t* loop, std::shared_ptr<ResolverContext> context)
@@ -83,6 +85,7 @@ Resolver::Handle Resolver::resolve(std::string_view host, AddressCallback cb) {
     return h;
   }
   p->outstanding = 2;
+  p->started_ns = uv_hrtime();
   for (std::uint16_t t : {type::A, type::AAAA}) {
     auto id = core_->start({*name, t, kClassIN}, [this, h, t, deliver](const Resolution& r) {
       auto it = pending_.find(h);
@@ -90,6 +93,7 @@ Resolver::Handle Resolver::resolve(std::string_view host, AddressCallback cb) {
       Pending& p = *it->second;
       if (r.rcode == rcode::NXDOMAIN) p.nxdomain = true;
       else if (r.rcode != rcode::NOERROR) p.servfail = true;
+      if (!r.from_cache && !r.authoritative) p.upstream = true;
       for (auto& rr : r.answer) {
         if (rr.type != t) continue;
         (t == type::A ? p.v4 : p.v6).push_back(address_of(rr.rdata));
@@ -97,6 +101,8 @@ Resolver::Handle Resolver::resolve(std::string_view host, AddressCallback cb) {
       }
       for (auto& rr : r.answer) p.ttl = std::min(p.ttl, rr.ttl);  // CNAME links bound it too
       if (--p.outstanding > 0) return;
+      metrics_.record(ResolverMetrics::kProxy, !p.upstream, p.v4.empty() && p.v6.empty() && !p.nxdomain && p.servfail,
+                      static_cast<double>(uv_hrtime() - p.started_ns) / 1e9);
       std::vector<IpAddress> all = std::move(p.v4);
       all.insert(all.end(), p.v6.begin(), p.v6.end());
       if (!all.empty()) deliver(ResolveStatus::ok, std::move(all), p.ttl);

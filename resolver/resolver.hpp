@@ -22,6 +22,7 @@
 #include "resolver/local_zones.hpp"
 #include "resolver/resolution.hpp"
 #include "resolver/resolver_config.hpp"
+#include "resolver/resolver_metrics.hpp"
 
 namespace outpost::cache {
 class Store;
@@ -81,6 +82,8 @@ class Resolver {
   void update(const ResolverContext& context);
 
   ResolverCore& core() { return *core_; }
+  // This worker's resolution figures; the DNS server records its clients' resolutions here.
+  ResolverMetrics& metrics() { return metrics_; }
 
  private:
   struct Pending;
@@ -88,6 +91,7 @@ class Resolver {
   std::unique_ptr<ResolverCore> core_;
   Handle next_ = 1;
   std::unordered_map<Handle, std::shared_ptr<Pending>> pending_;
+  ResolverMetrics metrics_;
 };
 
 // Runs one resolution on a private loop and writes each step (root, TLD, leaf, ...) the way

@@ -123,6 +123,8 @@ class Metrics(h.IntegrationTest):
         for _ in range(3):  # a miss that is stored, then two hits
             h.curl("-s", "-o", "/dev/null", o.url("/script/cached"))
         h.curl("-s", "-o", "/dev/null", "-I", o.url("/bytes?n=10&i=head"))
+        # By name: one host lookup through the in-process resolver (source "proxy").
+        h.curl("-s", "-o", "/dev/null", f"http://origin.a.test:{h.ORIGIN_PORT}/bytes?n=10&i=byname")
         h.curl("-s", "-o", "/dev/null", "--data-binary", "posted", o.url("/echo"))
         r = h.curl("-s", "-o", "/dev/null", "-w", "%{http_code}", "http://forbidden.example/", check=False)
         assert r.stdout == b"403", r.stdout
@@ -139,7 +141,7 @@ class Metrics(h.IntegrationTest):
             out = subprocess.run(["dig", "@127.0.0.1", "-p", str(DNS_PORT), "+time=5", "+tries=1", name, "A"],
                                  capture_output=True, text=True, timeout=30).stdout
             cls.dns_statuses.append(re.search(r"status: (\w+)", out).group(1))
-        return {("TCP_MISS", "GET"): 4, ("TCP_MEM_HIT", "GET"): 2, ("TCP_MISS", "HEAD"): 1,
+        return {("TCP_MISS", "GET"): 5, ("TCP_MEM_HIT", "GET"): 2, ("TCP_MISS", "HEAD"): 1,
                 ("TCP_MISS", "POST"): 1, ("TCP_DENIED", "GET"): 1}
 
     def open_tunnel(self):
@@ -197,13 +199,13 @@ class Metrics(h.IntegrationTest):
         self.assertEqual(value(samples, "outpost_client_connections_total", result="accepted"), total + 1)
         self.assertEqual(value(samples, "outpost_client_connections_total", result="denied"), 1)
         self.assertEqual(value(samples, "outpost_client_connections_total", result="refused"), 0)
-        # Six requests went to an origin (the tunnel's connection is one of its own).
+        # Seven requests went to an origin (the tunnel's connection is one of its own).
         opened = value(samples, "outpost_origin_connections_opened_total")
         self.assertGreaterEqual(opened, 2)
-        self.assertLessEqual(opened, 7)
+        self.assertLessEqual(opened, 8)
         # Every origin request came on a new or a pooled connection; origin bytes were read.
         reused = value(samples, "outpost_origin_connections_reused_total")
-        self.assertEqual(opened + reused, 7)
+        self.assertEqual(opened + reused, 8)
         self.assertGreater(value(samples, "outpost_origin_received_bytes_total"), 0)
         # The store: the cached object in memory, two hits on it.
         self.assertGreaterEqual(value(samples, "outpost_store_objects", namespace="http", tier="memory"), 1)
@@ -218,6 +220,22 @@ class Metrics(h.IntegrationTest):
         self.assertEqual(value(samples, "outpost_dns_error_responses_total", rcode="REFUSED"), 0)
         self.assertGreater(value(samples, "outpost_dns_upstream_queries_total", transport="udp"), 0)
         self.assertGreaterEqual(value(samples, "outpost_store_hits_total", namespace="dns", tier="memory"), 1)
+        # Resolutions: the four client queries (the repeat a cache hit, the CNAME loop a
+        # SERVFAIL) and the proxy's one host lookup (a miss), each timed.
+        self.assertEqual(value(samples, "outpost_dns_resolutions_total", source="client"), 4)
+        self.assertEqual(value(samples, "outpost_dns_cache_hits_total", source="client"), 1)
+        self.assertEqual(value(samples, "outpost_dns_cache_misses_total", source="client"), 3)
+        self.assertEqual(value(samples, "outpost_dns_resolution_servfail_total", source="client"), 1)
+        self.assertEqual(value(samples, "outpost_dns_resolutions_total", source="proxy"), 1)
+        self.assertEqual(value(samples, "outpost_dns_cache_misses_total", source="proxy"), 1)
+        self.assertEqual(value(samples, "outpost_dns_resolution_servfail_total", source="proxy"), 0)
+        self.assertEqual(types["outpost_dns_resolution_duration_seconds"], "histogram")
+        for source, count in [("client", 4), ("proxy", 1)]:
+            self.assertEqual(value(samples, "outpost_dns_resolution_duration_seconds_count", source=source), count)
+            self.assertEqual(value(samples, "outpost_dns_resolution_duration_seconds_bucket", source=source, le="+Inf"),
+                             count)
+            self.assertGreater(value(samples, "outpost_dns_resolution_duration_seconds_sum", source=source), 0)
+            self.assertLess(value(samples, "outpost_dns_resolution_duration_seconds_sum", source=source), count * 10)
         self.assertEqual(value(samples, "outpost_workers"), 2)
         self.assertEqual(types["outpost_http_requests_total"], "counter")
         self.assertEqual(types["outpost_tunnels"], "gauge")
@@ -294,6 +312,8 @@ class Metrics(h.IntegrationTest):
                                  ("outpost_client_sent_bytes_total", {}),
                                  ("outpost_dns_queries_total", {}),
                                  ("outpost_dns_error_responses_total", {"rcode": "SERVFAIL"}),
+                                 ("outpost_dns_resolutions_total", {"source": "client"}),
+                                 ("outpost_dns_resolution_duration_seconds_count", {"source": "proxy"}),
                                  ("outpost_client_connections_total", {"result": "denied"})]:
                 sel = ",".join(f'{k}="{v}"' for k, v in labels.items())
                 result = query(f"{expr}{{{sel}}}")

@@ -1,0 +1,62 @@
+#include "resolver/resolver_metrics.hpp"
+
+#include "resolver/dns_server.hpp"
+#include "resolver/resolver.hpp"
+#include "resolver/resolver_core.hpp"
+
+namespace outpost::dns {
+
+namespace {
+
+double d(std::uint64_t v) { return static_cast<double>(v); }
+
+void collect_server(const DnsServerStats& s, MetricsVisitor& out) {
+  out.counter("outpost_dns_queries_total", "Queries received by the DNS server", {}, d(s.queries));
+  out.counter("outpost_dns_responses_total", "Responses sent by the DNS server", {}, d(s.answered));
+  const char* err_help = "DNS server responses with an error rcode (NXDOMAIN is an answer, not counted here)";
+  out.counter("outpost_dns_error_responses_total", err_help, {{"rcode", "SERVFAIL"}}, d(s.servfail));
+  out.counter("outpost_dns_error_responses_total", err_help, {{"rcode", "REFUSED"}}, d(s.refused));
+  out.counter("outpost_dns_error_responses_total", err_help, {{"rcode", "FORMERR"}}, d(s.formerr));
+  out.counter("outpost_dns_error_responses_total", err_help, {{"rcode", "NOTIMP"}}, d(s.notimp));
+  out.counter("outpost_dns_dropped_total", "Queries dropped without an answer (too short, or not a query)", {},
+              d(s.dropped));
+  out.counter("outpost_dns_truncated_total", "UDP responses truncated to the client's size (TC set)", {},
+              d(s.truncated));
+}
+
+void collect_upstream(const UpstreamStats& s, MetricsVisitor& out) {
+  const char* help = "Queries the resolver sent to authoritative or forward servers";
+  out.counter("outpost_dns_upstream_queries_total", help, {{"transport", "udp"}}, d(s.udp_sent));
+  out.counter("outpost_dns_upstream_queries_total", help, {{"transport", "tcp"}}, d(s.tcp_sent));
+  out.counter("outpost_dns_upstream_timeouts_total", "Upstream queries that timed out", {}, d(s.timeouts));
+  const char* bad = "Upstream replies ignored: not matching the query (address, port, ID, question) or malformed";
+  out.counter("outpost_dns_upstream_bad_replies_total", bad, {{"reason", "mismatched"}}, d(s.mismatched));
+  out.counter("outpost_dns_upstream_bad_replies_total", bad, {{"reason", "malformed"}}, d(s.malformed));
+}
+
+void collect_resolutions(const ResolverMetrics& m, MetricsVisitor& out) {
+  static constexpr const char* kSources[] = {"client", "proxy"};
+  for (int s = 0; s < ResolverMetrics::kSourceCount; ++s) {
+    out.counter("outpost_dns_resolutions_total",
+                "Questions resolved, by source (client: DNS server queries; proxy: origin host lookups)",
+                {{"source", kSources[s]}}, d(m.resolutions[s]));
+    out.counter("outpost_dns_cache_hits_total", "Resolutions answered from the cache or a local zone, no upstream query",
+                {{"source", kSources[s]}}, d(m.cache_hits[s]));
+    out.counter("outpost_dns_cache_misses_total", "Resolutions that needed upstream queries",
+                {{"source", kSources[s]}}, d(m.resolutions[s] - m.cache_hits[s]));
+    out.counter("outpost_dns_resolution_servfail_total", "Resolutions that ended in SERVFAIL",
+                {{"source", kSources[s]}}, d(m.servfails[s]));
+    out.histogram("outpost_dns_resolution_duration_seconds", "Time from a question's arrival to its answer",
+                  {{"source", kSources[s]}}, m.duration[s]);
+  }
+}
+
+}  // namespace
+
+void collect_metrics(Resolver& resolver, const DnsServer* server, MetricsVisitor& out) {
+  if (server) collect_server(server->stats(), out);
+  collect_upstream(resolver.core().upstream().stats(), out);
+  collect_resolutions(resolver.metrics(), out);
+}
+
+}  // namespace outpost::dns
