@@ -28,7 +28,7 @@ enum class Queue : std::uint8_t { kNone, kSmall, kMain };
 struct Object {
   // What a hit touches (count, frequency) shares the first cache line.
   std::atomic<std::uint32_t> refs{1};
-  std::atomic<std::uint8_t> freq{0};  // bumped lock-free on hits
+  std::atomic<std::uint8_t> freq{0};  // hits since the policy last looked (lock-free, max 15)
   Namespace ns = Namespace::kHttp;
   std::string key;
   std::string meta;
@@ -40,7 +40,8 @@ struct Object {
 
   // Eviction state, guarded by the policy mutex.
   Queue queue = Queue::kNone;
-  bool removed = false;  // erased/replaced/evicted: must not be (re)linked
+  bool removed = false;    // erased/replaced/evicted: must not be (re)linked
+  std::uint8_t clock = 0;  // CLOCK bits in the main queue (0..3), from folded hits
   Object* prev = nullptr;
   Object* next = nullptr;
   std::multimap<std::int64_t, Object*>::iterator expiry_pos;
@@ -52,7 +53,7 @@ struct Object {
   }
   void touch() noexcept {
     auto f = freq.load(std::memory_order_relaxed);
-    if (f < 3) freq.store(static_cast<std::uint8_t>(f + 1), std::memory_order_relaxed);
+    if (f < 15) freq.store(static_cast<std::uint8_t>(f + 1), std::memory_order_relaxed);
   }
 };
 

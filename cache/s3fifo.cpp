@@ -4,6 +4,12 @@
 
 namespace outpost::cache::detail {
 
+namespace {
+// The sketch's smallest table (32 KiB): a cache of a few hundred objects still gets a
+// history of 40 000 requests.
+constexpr std::size_t kSketchFloor = 4096;
+}  // namespace
+
 void S3Fifo::List::push_head(Object* o) {
   o->prev = nullptr;
   o->next = head;
@@ -23,7 +29,8 @@ void S3Fifo::List::unlink(Object* o) {
 }
 
 S3Fifo::S3Fifo(const Options& o)
-    : opt_(o), small_target_(static_cast<std::uint64_t>(static_cast<double>(o.capacity) * o.small_fraction)) {}
+    : opt_(o),
+      small_target_(static_cast<std::uint64_t>(static_cast<double>(o.capacity) * o.small_fraction)) {}
 
 S3Fifo::~S3Fifo() {
   for (List* l : {&small_, &main_})
@@ -44,6 +51,14 @@ void S3Fifo::unlink(Object* o) {
   o->queue = Queue::kNone;
 }
 
+void S3Fifo::fold(Object* o) {
+  unsigned hits = o->freq.load(std::memory_order_relaxed);
+  if (!hits) return;
+  o->freq.store(0, std::memory_order_relaxed);
+  o->clock = static_cast<std::uint8_t>(std::min(o->clock + hits, 3u));
+  if (opt_.admission) sketch_.add(key_hash(o->ns, o->key), hits);
+}
+
 void S3Fifo::insert(Object* o, std::int64_t now, std::vector<ObjRef>* victims) {
   if (o->removed || o->queue != Queue::kNone) return;
   o->ref();
@@ -55,7 +70,16 @@ void S3Fifo::insert(Object* o, std::int64_t now, std::vector<ObjRef>* victims) {
     o->expiry_pos = expiry_.emplace(o->expiry, o);
     o->in_expiry = true;
   }
-  link(o, ghost_take(key_hash(o->ns, o->key)) ? Queue::kMain : Queue::kSmall);
+  std::uint64_t h = key_hash(o->ns, o->key);
+  if (opt_.admission) {
+    // Two words (8 keys' counters) per object in memory, at least kSketchFloor words; it
+    // grows by doubling, so rarely. The miss is one request.
+    sketch_.ensure_capacity(std::max<std::size_t>(2 * (small_.count + main_.count + 1), kSketchFloor));
+    sketch_.add(h);
+  }
+  // Without admission a key in the ghost skips the small queue; with it the sketch, which
+  // remembers more for less memory, decides at the small queue's tail instead.
+  link(o, !opt_.admission && ghost_take(h) ? Queue::kMain : Queue::kSmall);
   evict(now, victims);
 }
 
@@ -91,6 +115,7 @@ void S3Fifo::replace(Object* old, Object* fresh, std::int64_t now, std::vector<O
   l.bytes += fresh->charge;
   ++l.count;
   fresh->freq.store(old->freq.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  fresh->clock = old->clock;
   auto& c = counters_[static_cast<std::size_t>(fresh->ns)];
   ++c.objects;
   c.bytes += fresh->charge;
@@ -121,9 +146,14 @@ void S3Fifo::evict(std::int64_t now, std::vector<ObjRef>* victims) {
 
 void S3Fifo::evict_small(std::vector<ObjRef>* victims) {
   Object* t = small_.tail;
-  if (t->freq.load(std::memory_order_relaxed) >= opt_.move_to_main_threshold) {
+  fold(t);
+  if (opt_.admission) {
+    admit_or_drop(t, victims);
+    return;
+  }
+  if (t->clock >= opt_.move_to_main_threshold) {
     unlink(t);
-    t->freq.store(0, std::memory_order_relaxed);
+    t->clock = 0;
     link(t, Queue::kMain);
     return;
   }
@@ -131,17 +161,42 @@ void S3Fifo::evict_small(std::vector<ObjRef>* victims) {
   drop(t, victims);
 }
 
-void S3Fifo::evict_main(std::vector<ObjRef>* victims) {
-  Object* t = main_.tail;
-  auto f = t->freq.load(std::memory_order_relaxed);
-  if (f > 0) {
-    t->freq.store(static_cast<std::uint8_t>(f - 1), std::memory_order_relaxed);
+// TinyLFU at the small queue's tail: t enters main only by beating, one by one, as many of
+// main's victims (after lazy re-insertion) as must go to fit it in main's share, each on
+// the sketch's estimate (hits in small count: they were folded). A one-hit wonder (estimate
+// 1) loses to nearly anything. A victim that wins moves to main's head: it has one more
+// pass to be hit, and the next candidate meets the next victim, so one object with a large
+// stale count cannot turn every newcomer away.
+void S3Fifo::admit_or_drop(Object* t, std::vector<ObjRef>* victims) {
+  unsigned et = sketch_.estimate(key_hash(t->ns, t->key));
+  std::uint64_t main_target = opt_.capacity - std::min(small_target_, opt_.capacity);
+  while (main_.bytes + t->charge > main_target && main_.count) {
+    Object* v = main_victim();
+    if (et <= sketch_.estimate(key_hash(v->ns, v->key))) {
+      drop(t, victims);
+      unlink(v);
+      link(v, Queue::kMain);
+      return;
+    }
+    drop(v, victims);
+  }
+  unlink(t);
+  t->clock = 0;
+  link(t, Queue::kMain);
+}
+
+Object* S3Fifo::main_victim() {
+  for (;;) {
+    Object* t = main_.tail;
+    fold(t);
+    if (t->clock == 0) return t;
+    --t->clock;
     unlink(t);
     link(t, Queue::kMain);
-    return;
   }
-  drop(t, victims);
 }
+
+void S3Fifo::evict_main(std::vector<ObjRef>* victims) { drop(main_victim(), victims); }
 
 void S3Fifo::ghost_add(std::uint64_t hash, std::uint64_t bytes) {
   std::uint64_t seq = ++ghost_seq_;

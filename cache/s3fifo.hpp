@@ -1,8 +1,16 @@
-// Internal: S3-FIFO eviction over committed objects (Yang et al., "FIFO queues are all you
-// need for cache eviction", SOSP'23), size-aware: a small FIFO holding ~10% of the bytes, a
-// main FIFO with lazy re-insertion, and a ghost FIFO of recently evicted key hashes. Objects
-// whose expiry hint is long past are evicted before anything else.
-// Not thread-safe: the store calls it under its policy mutex. Hits only bump Object::freq.
+// Internal: the memory tier's eviction policy. S3-FIFO (Yang et al., "FIFO queues are all you
+// need for cache eviction", SOSP'23), size-aware: a small FIFO, a main FIFO with lazy
+// re-insertion (CLOCK, 2-bit), and a ghost FIFO of recently evicted key hashes. Objects whose
+// expiry hint is long past are evicted before anything else.
+//
+// With `admission` on (the store's default) the admission filter of W-TinyLFU (Caffeine)
+// replaces the ghost: a count-min sketch (frequency_sketch.hpp) of every key's recent
+// requests decides, at the small queue's tail, whether an object enters main: it must have
+// been requested more often than each of main's victims it would push out; otherwise it is
+// evicted. Hits never touch the sketch: they bump the object's own counter (Object::freq)
+// lock-free, and the policy folds those counts into the sketch (and the CLOCK bits) when it
+// next looks at the object. See docs/CACHE_STORE.md for the figures.
+// Not thread-safe: the store calls it under its policy mutex.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -11,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cache/frequency_sketch.hpp"
 #include "cache/object.hpp"
 
 namespace outpost::cache::detail {
@@ -23,10 +32,11 @@ class S3Fifo {
  public:
   struct Options {
     std::uint64_t capacity = 0;         // bytes
-    double small_fraction = 0.10;
+    double small_fraction = 0.10;       // small queue's share of the capacity
     unsigned move_to_main_threshold = 1;
     std::int64_t dead_after = 86400;
     double ghost_fraction = 0.25;  // ghost remembers evicted keys worth this share of capacity
+    bool admission = false;        // frequency sketch admission instead of the ghost
   };
   explicit S3Fifo(const Options& o);
   S3Fifo(const S3Fifo&) = delete;
@@ -45,6 +55,7 @@ class S3Fifo {
   const PolicyCounters& counters(Namespace ns) const { return counters_[static_cast<std::size_t>(ns)]; }
   // Keys from the main queue's tail to its head, then the small queue's (tests).
   std::vector<std::string> order() const;
+  std::size_t sketch_bytes() const { return opt_.admission ? sketch_.memory_bytes() : 0; }
 
  private:
   struct List {
@@ -60,12 +71,17 @@ class S3Fifo {
   void evict(std::int64_t now, std::vector<ObjRef>* victims);
   void evict_small(std::vector<ObjRef>* victims);
   void evict_main(std::vector<ObjRef>* victims);
+  void admit_or_drop(Object* t, std::vector<ObjRef>* victims);
+  // Main's tail after lazy re-insertion of the objects hit since their last pass.
+  Object* main_victim();
+  // Moves the hits counted on `o` since the last look into its CLOCK bits and the sketch.
+  void fold(Object* o);
   void drop(Object* o, std::vector<ObjRef>* victims);
   void ghost_add(std::uint64_t hash, std::uint64_t bytes);
   bool ghost_take(std::uint64_t hash);
 
   Options opt_;
-  std::uint64_t small_target_;
+  const std::uint64_t small_target_;
   List small_, main_;
   std::multimap<std::int64_t, Object*> expiry_;
   struct Ghost {
@@ -75,6 +91,7 @@ class S3Fifo {
   std::uint64_t ghost_bytes_ = 0;
   std::unordered_map<std::uint64_t, std::uint64_t> ghost_;
   std::uint64_t ghost_seq_ = 0;
+  FrequencySketch sketch_;
   std::array<PolicyCounters, kNamespaceCount> counters_{};
 };
 

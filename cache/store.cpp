@@ -59,7 +59,7 @@ StoreImpl::StoreImpl(const StoreOptions& opt)
     : opt_(opt),
       index_(opt.shards),
       policy_(S3Fifo::Options{opt.memory_size, opt.small_fraction, opt.move_to_main_threshold, opt.dead_after,
-                              opt.ghost_fraction}) {}
+                              opt.ghost_fraction, opt.frequency_admission}) {}
 
 // The disk tier goes first: its I/O thread reports into the index.
 StoreImpl::~StoreImpl() { disk_.reset(); }

@@ -134,9 +134,10 @@ struct StoreOptions {
   std::uint64_t disk_size = 1ull << 30;
   std::uint64_t segment_size = 16ull << 20;
   unsigned shards = 64;                  // index shards (rounded up to a power of two)
-  double small_fraction = 0.10;          // S3-FIFO small queue share of memory_size
+  double small_fraction = 0.01;          // small FIFO's share of memory_size (0.10 suits plain S3-FIFO)
   unsigned move_to_main_threshold = 1;   // accesses while in the small queue to reach main
   double ghost_fraction = 0.25;          // ghost queue: evicted keys worth this share of memory_size
+  bool frequency_admission = true;       // sketch decides small -> main; false: plain S3-FIFO with ghost
   std::int64_t dead_after = 86400;       // expiry_hint + dead_after < now: evicted first
   bool count_overhead = true;            // charge chunk capacity + bookkeeping, not just bytes
   std::function<std::int64_t()> clock;   // unix seconds; default: system clock (tests inject)

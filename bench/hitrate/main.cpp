@@ -8,7 +8,9 @@
 //           [--scan EVERY,LENGTH] [--shift EVERY,BY]   (one-pass scans; popularity shifts)
 //   hitrate --trace FILE          (plain text, one request per line: "timestamp key size")
 //   common: [--sizes 0.001,0.01,...] [--policies lru,sieve,...] [--markdown out.md] [--plot out.png]
-//           [--threshold N] [--small FRACTION] [--ghost FRACTION]   (store tuning)
+//           [--small FRACTION]   (Outpost's small queue)  [--threshold N] [--ghost FRACTION]   (S3-FIFO's)
+// "Outpost" is the store as configured by default (S3-FIFO queues + sketch admission),
+// "S3-FIFO" the same store with frequency_admission = false and a 10% small queue.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -50,7 +52,7 @@ class StorePolicy final : public Policy {
 };
 
 struct Options {
-  double small = 0.10, ghost = 0.25;
+  double small = 0.01, ghost = 0.25;  // Outpost's small queue; S3-FIFO's ghost (its small queue: 10%)
   unsigned threshold = 1;
 };
 
@@ -60,16 +62,19 @@ struct Contender {
 };
 
 std::vector<Contender> contenders(const Options& opt, const ChunkRef& zeros) {
-  auto store = [&opt, zeros](const Trace& t, std::uint64_t cap) -> std::unique_ptr<Policy> {
+  auto store = [&opt, zeros](bool admission) {
+    return [&opt, zeros, admission](const Trace& t, std::uint64_t cap) -> std::unique_ptr<Policy> {
     cache::StoreOptions o;
+    o.frequency_admission = admission;
     o.memory_size = cap;
     o.max_object_size = cap;
     o.count_overhead = false;
     o.shards = 16;
     o.move_to_main_threshold = opt.threshold;
-    o.small_fraction = opt.small;
+    o.small_fraction = admission ? opt.small : 0.10;
     o.ghost_fraction = opt.ghost;
     return std::make_unique<StorePolicy>(t, o, zeros);
+    };
   };
   // The sketch is sized like Caffeine's: for the number of objects the cache can hold.
   auto wtinylfu = [](const Trace& t, std::uint64_t cap) {
@@ -77,7 +82,8 @@ std::vector<Contender> contenders(const Options& opt, const ChunkRef& zeros) {
     return make_wtinylfu({.capacity = cap, .expected_objects = cap / std::max<std::uint64_t>(mean, 1)});
   };
   return {
-      {"S3-FIFO", store},
+      {"Outpost", store(true)},
+      {"S3-FIFO", store(false)},
       {"LRU", [](const Trace&, std::uint64_t cap) { return make_lru(cap); }},
       {"SIEVE", [](const Trace&, std::uint64_t cap) { return make_sieve(cap); }},
       {"ARC", [](const Trace&, std::uint64_t cap) { return make_arc(cap); }},

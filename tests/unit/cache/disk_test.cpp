@@ -200,11 +200,15 @@ TEST(CacheDisk, EvictedFromMemoryStillServedFromDisk) {
   auto st = s->stats();
   EXPECT_GT(st.of(Namespace::kHttp).evictions, 0u);
   EXPECT_EQ(st.of(Namespace::kHttp).objects_disk, 600u);
-  EXPECT_FALSE(s->lookup(Namespace::kHttp, "k0"));
-  Handle h = fetch(*s, Namespace::kHttp, "k0");
+  // Which keys the policy evicted depends on its admission decisions: take the first one
+  // that is no longer in memory.
+  int gone = 0;
+  while (gone < 600 && s->lookup(Namespace::kHttp, numbered("k", gone))) ++gone;
+  ASSERT_LT(gone, 600);
+  Handle h = fetch(*s, Namespace::kHttp, numbered("k", gone));
   ASSERT_TRUE(h);
-  EXPECT_EQ(h.body_string(), std::string(4000, 'x') + "0");
-  EXPECT_TRUE(s->lookup(Namespace::kHttp, "k0"));  // promoted
+  EXPECT_EQ(h.body_string(), std::string(4000, 'x') + std::to_string(gone));
+  EXPECT_TRUE(s->lookup(Namespace::kHttp, numbered("k", gone)));  // promoted
   EXPECT_EQ(s->stats().of(Namespace::kHttp).disk_hits, 1u);
 }
 

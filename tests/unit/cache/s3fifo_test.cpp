@@ -15,7 +15,10 @@ namespace {
 
 class S3FifoTest : public ::testing::Test {
  protected:
-  explicit S3FifoTest(double ghost = 1.0) : policy_(S3Fifo::Options{1000, 0.10, 1, 5, ghost}) { opt_.count_overhead = false; }
+  explicit S3FifoTest(double ghost = 1.0, bool admission = false)
+      : policy_(S3Fifo::Options{1000, 0.10, 1, 5, ghost, admission}) {
+    opt_.count_overhead = false;
+  }
   // Objects of exactly `charge` bytes: 2-byte key + body.
   Object* add(const std::string& key, std::uint64_t charge = 100, std::int64_t expiry = 0) {
     ObjRef o = build_object(opt_, Namespace::kHttp, key, "", {Slice{ChunkRef(), filler_.data(), charge - key.size()}}, expiry);
@@ -152,4 +155,60 @@ TEST_F(S3FifoTest, RemoveAndReplace) {
   EXPECT_TRUE(b->removed);
   EXPECT_EQ(policy_.counters(Namespace::kHttp).objects, 1u);
   EXPECT_EQ(policy_.counters(Namespace::kHttp).evictions, 0u);
+}
+
+// Frequency admission (the store's default): small -> main only by beating main's victims
+// on the sketch's estimate; no ghost.
+class AdmissionTest : public S3FifoTest {
+ protected:
+  AdmissionTest() : S3FifoTest(1.0, true) {}
+};
+
+TEST_F(AdmissionTest, OneHitWondersLoseToMainAndHitsWin) {
+  for (int i = 0; i < 10; ++i) add(numbered("k", i));
+  // kA: 1100 bytes. Small drains into main while main (target 900) has room: k0..k8. k9
+  // (estimate 1) then meets main's victim k0 (1): a tie keeps the victim, which goes back
+  // to main's head; k9 is evicted.
+  Object* a = add("kA");
+  EXPECT_EQ(evicted(), V{"k9"});
+  EXPECT_EQ(policy_.order(), (V{"k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k0", "kA"}));
+  // kA is hit twice in small (estimate 3): it beats main's victim k1 (1) and takes its place.
+  a->touch();
+  a->touch();
+  add("kB");
+  EXPECT_EQ(evicted(), V{"k1"});
+  EXPECT_EQ(a->queue, Queue::kMain);
+  // kB, never hit (1), loses to k2 (1), which goes back to main's head.
+  add("kC");
+  EXPECT_EQ(evicted(), V{"kB"});
+  EXPECT_EQ(policy_.order(), (V{"k3", "k4", "k5", "k6", "k7", "k8", "k0", "kA", "k2", "kC"}));
+  EXPECT_EQ(policy_.used(), 1000u);
+}
+
+TEST_F(AdmissionTest, TheSketchRemembersEvictedKeys) {
+  for (int i = 0; i < 10; ++i) add(numbered("k", i));
+  add("kA");
+  EXPECT_EQ(evicted(), V{"k9"});
+  // k9 comes back: its second request (estimate 2) beats main's victim k1 (1) once k9
+  // reaches the small queue's tail; kA (1) lost to k1 just before.
+  Object* again = add("k9");
+  EXPECT_EQ(evicted(), V{"kA"});
+  EXPECT_EQ(again->queue, Queue::kSmall);  // no ghost: everything enters small
+  add("kB");
+  EXPECT_EQ(evicted(), (V{"k2"}));  // k1 was spared by kA's duel: k2 is the victim now
+  EXPECT_EQ(again->queue, Queue::kMain);
+}
+
+TEST_F(AdmissionTest, HitsInMainAreFoldedIntoClockAndSketch) {
+  Object* o[10];
+  for (int i = 0; i < 10; ++i) o[i] = add(numbered("k", i));
+  add("kA");  // k0..k8 in main, k9 evicted
+  evicted();
+  o[1]->touch();  // main's tail is k1, then k2: both hit, so both are re-inserted
+  for (int i = 0; i < 3; ++i) o[2]->touch();
+  add("kB");  // kA (1) meets the next victim, k3 (1): the tie keeps k3
+  EXPECT_EQ(evicted(), V{"kA"});
+  EXPECT_EQ(o[1]->freq.load(), 0);  // folded
+  EXPECT_EQ(o[1]->clock, 0);        // and spent on the re-insertion
+  EXPECT_EQ(o[2]->clock, 2);        // 3 hits, one pass
 }
