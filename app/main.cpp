@@ -329,27 +329,14 @@ std::vector<std::string> App::keep_restart_only_settings(Config& fresh) const {
   keep("log.access_log", fresh.log.access_log, run.log.access_log, fresh.log.access_log != run.log.access_log);
   keep("proxy.listen", fresh.proxy.listen, run.proxy.listen, text(fresh.proxy.listen) != text(run.proxy.listen));
   keep("proxy.resolver", fresh.proxy.resolver, run.proxy.resolver, fresh.proxy.resolver != run.proxy.resolver);
-  // Each worker's origin pool is sized when it starts.
-  keep("origin.max_idle_per_host", fresh.origin.max_idle_per_host, run.origin.max_idle_per_host,
-       fresh.origin.max_idle_per_host != run.origin.max_idle_per_host);
-  keep("origin.idle_timeout", fresh.origin.idle_timeout, run.origin.idle_timeout,
-       fresh.origin.idle_timeout != run.origin.idle_timeout);
-  // The store is opened once, and the HTTP cache with its policy (refresh patterns,
-  // heuristics, Set-Cookie) is built once on it.
+  // The store is opened once, and the HTTP cache on it exists or not; its policy (refresh
+  // patterns, heuristics, Set-Cookie) comes with each ProxySettings snapshot.
   const auto &fc = fresh.cache, &rc = run.cache;
   keep("cache", fresh.cache, run.cache,
        fc.memory_size != rc.memory_size || fc.disk_dir != rc.disk_dir || fc.disk_size != rc.disk_size ||
            fc.segment_size != rc.segment_size || fc.max_object_size != rc.max_object_size);
-  const auto &fh = fresh.http_cache, &rh = run.http_cache;
-  bool http_cache_changed = fh.enabled != rh.enabled || fh.heuristic_percent != rh.heuristic_percent ||
-                            fh.heuristic_max != rh.heuristic_max || fh.store_set_cookie != rh.store_set_cookie ||
-                            fh.refresh_patterns.size() != rh.refresh_patterns.size();
-  for (std::size_t i = 0; !http_cache_changed && i < fh.refresh_patterns.size(); ++i) {
-    const auto &a = fh.refresh_patterns[i], &b = rh.refresh_patterns[i];
-    http_cache_changed = a.pattern != b.pattern || a.ignore_case != b.ignore_case || a.min != b.min ||
-                         a.percent != b.percent || a.max != b.max;
-  }
-  keep("http_cache", fresh.http_cache, run.http_cache, http_cache_changed);
+  keep("http_cache.enabled", fresh.http_cache.enabled, run.http_cache.enabled,
+       fresh.http_cache.enabled != run.http_cache.enabled);
   for (auto& key : dns::restart_needed(run.dns, fresh.dns)) keys.push_back(key);
   fresh.dns.listen = run.dns.listen;
   fresh.dns.cache_entries = run.dns.cache_entries;
@@ -479,7 +466,7 @@ int main(int argc, char** argv) {
     if (st.disk_enabled)
       spdlog::info("cache store: disk tier {} with {} record(s) recovered in {:.3f} s", app.config.cache.disk_dir,
                    st.recovered_records, st.recovery_seconds);
-    if (app.config.http_cache.enabled) app.http_cache = std::make_unique<http::HttpCache>(*app.store, app.config.http_cache);
+    if (app.config.http_cache.enabled) app.http_cache = std::make_unique<http::HttpCache>(*app.store);
     app.dns_context = dns::make_resolver_context(app.config.dns, &err, app.store);
     if (!app.dns_context) {
       spdlog::critical("DNS: {}", err);

@@ -65,14 +65,14 @@ class Refresher : public OriginEvents {
     auto* cache = w_.cache();
     std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
     if (head.status == 304) {
-      cache->refresh(store_key_, cache->merge_not_modified(stale_, head.headers, request_time_, now, url_.to_string()),
+      cache->refresh(store_key_, cache->merge_not_modified(w_.settings()->cache_policy, stale_, head.headers, request_time_, now, url_.to_string()),
                      stale_handle_);
       outcome_ = "refreshed (304)";
       return 0;
     }
     std::string why;
     http::CacheControl none;
-    if (auto meta = cache->storable_meta(req_, none, head, url_.to_string(), request_time_, now, &why)) {
+    if (auto meta = cache->storable_meta(w_.settings()->cache_policy, req_, none, head, url_.to_string(), request_time_, now, &why)) {
       writer_ = cache->begin_store(key_, *meta, head.content_length);
       outcome_ = "replaced";
     } else {

@@ -10,10 +10,11 @@ constexpr std::string_view kVaryMarker = "OPVARY1\n";
 const cache::Namespace kNs = cache::Namespace::kHttp;
 }  // namespace
 
-HttpCache::HttpCache(cache::Store& store, const Config::HttpCache& cfg) : store_(store) {
-  policy_.heuristic_percent = cfg.heuristic_percent;
-  policy_.heuristic_max = static_cast<std::int64_t>(cfg.heuristic_max);
-  policy_.store_set_cookie = cfg.store_set_cookie;
+CachePolicyConfig make_cache_policy(const Config::HttpCache& cfg) {
+  CachePolicyConfig policy;
+  policy.heuristic_percent = cfg.heuristic_percent;
+  policy.heuristic_max = static_cast<std::int64_t>(cfg.heuristic_max);
+  policy.store_set_cookie = cfg.store_set_cookie;
   for (const auto& p : cfg.refresh_patterns) {
     RefreshRule r;
     r.pattern = p.pattern;
@@ -21,9 +22,12 @@ HttpCache::HttpCache(cache::Store& store, const Config::HttpCache& cfg) : store_
     r.min = static_cast<std::int64_t>(p.min);
     r.percent = p.percent;
     r.max = static_cast<std::int64_t>(p.max);
-    if (r.compile(nullptr)) policy_.rules.push_back(std::move(r));
+    if (r.compile(nullptr)) policy.rules.push_back(std::move(r));
   }
+  return policy;
 }
+
+HttpCache::HttpCache(cache::Store& store) : store_(store) {}
 
 std::int64_t HttpCache::expiry_of(const StoredResponse& m) { return m.response_time + m.lifetime; }
 
@@ -144,7 +148,8 @@ cache::Writer HttpCache::begin_store(const std::string& key, const StoredRespons
   return store_.writer(kNs, store_key, meta.serialize(), expiry);
 }
 
-std::optional<StoredResponse> HttpCache::storable_meta(const HeaderList& req_headers, const CacheControl& req_cc,
+std::optional<StoredResponse> HttpCache::storable_meta(const CachePolicyConfig& policy, const HeaderList& req_headers,
+                                                       const CacheControl& req_cc,
                                                        const MessageHead& resp, const std::string& url,
                                                        std::int64_t request_time, std::int64_t now,
                                                        std::string* why) const {
@@ -155,7 +160,7 @@ std::optional<StoredResponse> HttpCache::storable_meta(const HeaderList& req_hea
     return std::nullopt;
   }
   auto resp_cc = CacheControl::parse(resp.headers);
-  if (!is_storable("GET", req_headers, req_cc, resp.status, resp.headers, resp_cc, policy_, url, why)) return std::nullopt;
+  if (!is_storable("GET", req_headers, req_cc, resp.status, resp.headers, resp_cc, policy, url, why)) return std::nullopt;
   StoredResponse meta;
   meta.status = resp.status;
   meta.reason = resp.reason;
@@ -167,12 +172,13 @@ std::optional<StoredResponse> HttpCache::storable_meta(const HeaderList& req_hea
   meta.headers.remove("Set-Cookie2");
   meta.request_time = request_time;
   meta.response_time = now;
-  meta.lifetime = freshness_lifetime(resp.status, resp.headers, resp_cc, policy_, url);
+  meta.lifetime = freshness_lifetime(resp.status, resp.headers, resp_cc, policy, url);
   record_vary(resp.headers, req_headers, &meta);
   return meta;
 }
 
-StoredResponse HttpCache::merge_not_modified(const StoredResponse& stored, const HeaderList& resp_headers,
+StoredResponse HttpCache::merge_not_modified(const CachePolicyConfig& policy, const StoredResponse& stored,
+                                             const HeaderList& resp_headers,
                                              std::int64_t request_time, std::int64_t now,
                                              const std::string& url) const {
   StoredResponse meta = stored;
@@ -188,7 +194,7 @@ StoredResponse HttpCache::merge_not_modified(const StoredResponse& stored, const
   meta.request_time = request_time;
   meta.response_time = now;
   auto cc = CacheControl::parse(meta.headers);
-  meta.lifetime = freshness_lifetime(meta.status, meta.headers, cc, policy_, url);
+  meta.lifetime = freshness_lifetime(meta.status, meta.headers, cc, policy, url);
   return meta;
 }
 

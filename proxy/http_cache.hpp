@@ -29,11 +29,14 @@ struct CacheLookup {
   bool swap_fail = false;              // indexed, but the disk record failed its check on read
 };
 
+// The cache policy [http_cache] describes (refresh patterns compiled; invalid ones were
+// refused by the config check).
+CachePolicyConfig make_cache_policy(const Config::HttpCache& cfg);
+
 class HttpCache {
  public:
-  HttpCache(cache::Store& store, const Config::HttpCache& cfg);
+  explicit HttpCache(cache::Store& store);
   cache::Store& store() { return store_; }
-  const CachePolicyConfig& policy() const { return policy_; }
 
   // Finds what is stored for `key` that matches the request's Vary-selected headers.
   // `done` runs on `worker`'s loop (inline for memory hits and misses).
@@ -60,13 +63,16 @@ class HttpCache {
 
   static std::int64_t expiry_of(const StoredResponse& m);
 
-  // §3: the metadata to store for this response, or nullopt (with the reason) if it must
-  // not be stored. Set-Cookie is stripped from what is kept.
-  std::optional<StoredResponse> storable_meta(const HeaderList& req_headers, const CacheControl& req_cc,
+  // §3: the metadata to store for this response under `policy` (the settings snapshot's:
+  // refresh patterns and heuristics change on reload), or nullopt (with the reason) if it
+  // must not be stored. Set-Cookie is stripped from what is kept.
+  std::optional<StoredResponse> storable_meta(const CachePolicyConfig& policy, const HeaderList& req_headers,
+                                              const CacheControl& req_cc,
                                               const MessageHead& resp, const std::string& url,
                                               std::int64_t request_time, std::int64_t now, std::string* why) const;
   // §4.3.4: a stored response updated from a 304's header fields.
-  StoredResponse merge_not_modified(const StoredResponse& stored, const HeaderList& resp_headers,
+  StoredResponse merge_not_modified(const CachePolicyConfig& policy, const StoredResponse& stored,
+                                    const HeaderList& resp_headers,
                                     std::int64_t request_time, std::int64_t now, const std::string& url) const;
   // stale-while-revalidate: at most one background refresh per key at a time.
   bool begin_background_refresh(const std::string& key);
@@ -82,7 +88,6 @@ class HttpCache {
                      bool from_disk, bool swap_fail, std::function<void(CacheLookup)> done);
 
   cache::Store& store_;
-  CachePolicyConfig policy_;
   struct Waiter {
     Worker* worker;
     std::function<void(bool)> ready;

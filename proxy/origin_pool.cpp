@@ -249,6 +249,11 @@ OriginPool::OriginPool(uv_loop_t* loop, unsigned max_idle_per_host, double idle_
 
 OriginPool::~OriginPool() { close_idle(); }
 
+void OriginPool::set_limits(unsigned max_idle_per_host, double idle_timeout_s) {
+  max_idle_ = max_idle_per_host;
+  idle_timeout_ms_ = static_cast<std::uint64_t>(idle_timeout_s * 1000);
+}
+
 std::string OriginKey::to_string() const {
   std::string k = scheme + "://" + host + ":" + std::to_string(port);
   if (!tls_profile.empty()) k += "#" + tls_profile;

@@ -135,6 +135,9 @@ class OriginPool {
   OriginPool(uv_loop_t* loop, unsigned max_idle_per_host, double idle_timeout_s);
   ~OriginPool();
   uv_loop_t* loop() const { return loop_; }
+  // New limits (a reload): idle connections over the new count are closed as they park,
+  // the new timeout applies to connections parked from now on.
+  void set_limits(unsigned max_idle_per_host, double idle_timeout_s);
   // An idle connection for `key` (OriginKey::to_string()), or a new unconnected one
   // (connect() it).
   OriginConnection* acquire(const std::string& key);

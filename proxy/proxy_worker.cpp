@@ -127,8 +127,14 @@ struct ProxyWorker::Refusal {
 std::shared_ptr<const ProxySettings> ProxySettings::make(Config c) {
   auto s = std::make_shared<ProxySettings>();
   s->rules = AccessRules(c.acl, c.proxy.listen);
+  s->cache_policy = http::make_cache_policy(c.http_cache);
   s->config = std::move(c);
   return s;
+}
+
+void ProxyWorker::update_settings(std::shared_ptr<const ProxySettings> s) {
+  settings_ = std::move(s);
+  pool_.set_limits(settings_->config.origin.max_idle_per_host, settings_->config.origin.idle_timeout);
 }
 
 ProxyWorker::ProxyWorker(Worker& worker, std::shared_ptr<const ProxySettings> settings, NameResolver& resolver,

@@ -32,6 +32,7 @@ class ProxyRequest;
 struct ProxySettings {
   Config config;
   AccessRules rules;
+  http::CachePolicyConfig cache_policy;  // from config.http_cache
   static std::shared_ptr<const ProxySettings> make(Config c);
 };
 
@@ -99,7 +100,8 @@ class ProxyWorker {
   // Serves HTTP/1 on a connected client stream (an accepted socket; a TLS stream or a
   // FakeStream in tests): the worker owns the connection until it closes.
   void adopt(StreamPtr client);
-  void update_settings(std::shared_ptr<const ProxySettings> s) { settings_ = std::move(s); }
+  // A reload: new requests use `s`; the origin pool takes its new limits.
+  void update_settings(std::shared_ptr<const ProxySettings> s);
   // Stops accepting, closes idle clients, lets busy ones finish; after `grace_s` closes
   // everything. `done` runs on this loop once no session remains.
   void begin_shutdown(double grace_s, std::function<void()> done);

@@ -319,7 +319,7 @@ void ProxyRequest::begin_storing(const http::MessageHead& head) {
   auto* cache = w_.cache();
   const auto& name = settings_->config.server.name;
   std::string why;
-  auto meta = cache->storable_meta(req_.headers, req_cc_, head, url_text_, request_time_, now_s(), &why);
+  auto meta = cache->storable_meta(settings_->cache_policy, req_.headers, req_cc_, head, url_text_, request_time_, now_s(), &why);
   if (revalidating_ && !meta) cache->invalidate(cache_key_);  // the new answer replaces the old
   if (meta) {
     writer_ = cache->begin_store(cache_key_, *meta, head.content_length);
@@ -336,7 +336,7 @@ void ProxyRequest::begin_storing(const http::MessageHead& head) {
 void ProxyRequest::refresh_from_304(const http::MessageHead& head) {
   // RFC 9111 §4.3.4: the 304's header fields replace the stored ones of the same name.
   auto* cache = w_.cache();
-  auto meta = cache->merge_not_modified(*stale_meta_, head.headers, request_time_, now_s(), url_text_);
+  auto meta = cache->merge_not_modified(settings_->cache_policy, *stale_meta_, head.headers, request_time_, now_s(), url_text_);
   cache->refresh(stale_store_key_, meta, stale_);
   stale_meta_ = meta;
 }

@@ -445,7 +445,7 @@ class Harness {
     so.shards = 4;
     auto store = cache::Store::open(so);
     std::unique_ptr<http::HttpCache> cache;
-    if (cfg.http_cache.enabled) cache = std::make_unique<http::HttpCache>(*store, cfg.http_cache);
+    if (cfg.http_cache.enabled) cache = std::make_unique<http::HttpCache>(*store);
     {
       ProxyWorker proxy(worker_, settings, resolver_, alog_file_, cache.get());
       std::string err;

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """SIGHUP applies what can change at run time and names, in one log line, what needs a
 restart: Outpost's DNS listener against the fake hierarchy (real NSD, dnsfixture), with the
-[dns] TTL cap, recursion ACL and local zones, and the log level, changed in the file."""
+[dns] TTL cap, recursion ACL and local zones, and the log level, changed in the file; the
+HTTP cache's refresh patterns and the origin pool's limits, with the test origin."""
 import os
 import re
 import signal
@@ -134,6 +135,54 @@ class Reload(h.IntegrationTest):
             time.sleep(0.05)
         self.assertIn("dns.max_ttl", self.op.log_text())
         self.assertIn("status: REFUSED", self.dig("www.a.test", source=OTHER_CLIENT))
+
+    def test_cache_policy_and_origin_pool_apply(self):
+        d = os.path.join(self.tmp, "op_http")
+        os.makedirs(d)
+        origin = h.TestOrigin(self.procs)
+        # Responses with a Last-Modified and no explicit freshness: their lifetime comes from
+        # the refresh pattern alone.
+        for path in ("/a.txt", "/b.txt"):
+            origin.script(path, body="x" * 100, headers=[["Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT"]])
+
+        def http_config(refresh_min, max_idle):
+            return (f'[origin]\nmax_idle_per_host = {max_idle}\n'
+                    f'[http_cache]\nheuristic_percent = 0\n'
+                    f'refresh_patterns = [{{ pattern = "\\\\.txt$", min = {refresh_min}, percent = 0, max = {refresh_min} }}]\n')
+
+        self.op = h.Outpost(self.procs, d, port=PROXY_PORT + 1, acl=ACL,
+                            extra_config=self.config(d, "", "info", 67108864) + http_config(0, 0))
+
+        def x_cache(path):
+            out = h.curl("-s", "-D", "-", "-o", "/dev/null", origin.url(path), proxy=PROXY_PORT + 1).stdout.decode()
+            m = re.search(r"^X-Cache: (\w+)", out, re.M | re.I)
+            self.assertIsNotNone(m, out)
+            return m.group(1)
+
+        asked = [0]
+
+        def connections():  # accepted by the origin, not counting these questions' own
+            asked[0] += 1
+            return origin.stats()["connections"] - asked[0]
+
+        self.op.start()
+        # Lifetime 0: every request goes to the origin; no idle origin connection is kept.
+        base = connections()
+        x_cache("/a.txt")
+        self.assertEqual(x_cache("/a.txt"), "MISS")
+        self.assertEqual(connections() - base, 2)
+
+        self.op.write_config(self.config(d, "", "info", 67108864) + http_config(3600, 8), ACL)
+        self.sighup_and_wait()
+        # The new pattern: an hour of freshness, so the second request is a hit; and the pool
+        # now keeps the connection, so the next miss reuses it.
+        base = connections()
+        self.assertEqual(x_cache("/b.txt"), "MISS")
+        self.assertEqual(x_cache("/b.txt"), "HIT")
+        x_cache("/a.txt")  # stale: revalidated on the kept connection
+        self.assertEqual(connections() - base, 1)
+        lines = [l for l in self.op.log_text().splitlines() if "a restart is needed" in l]
+        self.assertEqual(lines, [])
 
 
 if __name__ == "__main__":
