@@ -46,6 +46,9 @@ std::string dns_cache_key(char kind, const Name& name, std::uint16_t type);
 std::string nxdomain_cache_key(const Name& name);
 std::string nodata_cache_key(const Name& name, std::uint16_t type);
 std::uint32_t clamp_ttl(const CacheLimits& limits, std::uint32_t ttl);
+// A negative answer's TTL (already the lesser of the SOA's TTL and MINIMUM): clamped, then at
+// most max_negative_ttl.
+std::uint32_t clamp_negative_ttl(const CacheLimits& limits, std::uint32_t ttl);
 
 class DnsCache {
  public:

@@ -44,6 +44,11 @@ void IterativeQuery::finish(std::uint16_t rcode, std::string why) {
   result_.rcode = rcode;
   result_.why = std::move(why);
   result_.from_cache = !used_network_;
+  // The first answer is bounded like the cached copies later ones come from (max_ttl,
+  // min_ttl, negative_max_ttl): otherwise a client would keep the authority's TTL.
+  const CacheLimits limits = core_.cache().limits();
+  for (auto& rr : result_.answer) rr.ttl = clamp_ttl(limits, rr.ttl);
+  for (auto& rr : result_.authority) rr.ttl = clamp_negative_ttl(limits, rr.ttl);
   if (rcode == rcode::SERVFAIL && used_network_) core_.cache().put_servfail(original_.name, original_.type, now());
   auto cb = std::move(cb_);
   core_.retire(id_);

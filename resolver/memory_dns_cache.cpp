@@ -28,6 +28,10 @@ std::uint32_t clamp_ttl(const CacheLimits& limits, std::uint32_t ttl) {
   return std::clamp(ttl, limits.min_ttl, std::max(limits.min_ttl, limits.max_ttl));
 }
 
+std::uint32_t clamp_negative_ttl(const CacheLimits& limits, std::uint32_t ttl) {
+  return std::min(clamp_ttl(limits, ttl), limits.max_negative_ttl);
+}
+
 std::string MemoryDnsCache::key(Kind k, const Name& n, std::uint16_t type) {
   return dns_cache_key(static_cast<char>(k), n, type);
 }
@@ -83,7 +87,7 @@ void MemoryDnsCache::put_negative(const Name& name, std::uint16_t type, bool nxd
                                   std::uint32_t ttl, std::uint64_t now_ms) {
   auto k = nxdomain ? nxdomain_cache_key(name) : nodata_cache_key(name, type);
   auto& s = shard_for(k);
-  ttl = std::min(clamp(ttl), limits().max_negative_ttl);
+  ttl = clamp_negative_ttl(limits(), ttl);
   Entry e;
   e.expires_ms = now_ms + ttl * 1000ull;
   e.nxdomain = nxdomain;

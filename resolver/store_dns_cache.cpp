@@ -80,7 +80,7 @@ std::optional<RRset> StoreDnsCache::get_rrset(const Name& name, std::uint16_t ty
 
 void StoreDnsCache::put_negative(const Name& name, std::uint16_t type, bool nxdomain, const std::optional<RRset>& soa,
                                  std::uint32_t ttl, std::uint64_t now_ms) {
-  ttl = std::min(clamp(ttl), limits().max_negative_ttl);
+  ttl = clamp_negative_ttl(limits(), ttl);
   Message body;
   if (soa) soa->append_to(&body.authority, ttl);
   put(nxdomain ? nxdomain_cache_key(name) : nodata_cache_key(name, type), {wall(now_ms) + ttl * 1000ull, Trust::answer, nxdomain}, body);
