@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "app/metrics_sources.hpp"
+#include "cache/cache_config.hpp"
 #include "cache/store.hpp"
 #include "core/blocking_work.hpp"
 #include "core/config.hpp"
@@ -36,6 +37,7 @@
 #include "proxy/access_log.hpp"
 #include "proxy/dns_name_resolver.hpp"
 #include "proxy/http_cache.hpp"
+#include "proxy/proxy_config.hpp"
 #include "proxy/proxy_worker.hpp"
 
 #ifndef OUTPOST_VERSION
@@ -385,6 +387,8 @@ void App::apply_reload(Reloaded r) {
 
 // Every module's section of the configuration (core/config_section.hpp), before any parse.
 void register_config_sections() {
+  proxy::register_config_sections();
+  cache::register_config_section();
   dns::register_config_section();
   admin::register_config_section();
 }

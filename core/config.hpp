@@ -1,6 +1,6 @@
 // Outpost configuration: parsed from TOML, validated strictly (unknown keys and bad
 // values are errors that name the file, line and reason). Every section's values live here;
-// a module's section is parsed by that module (core/config_section.hpp).
+// core parses [server] and [log], a module its own sections (core/config_section.hpp).
 #pragma once
 #include <cstdint>
 #include <stdexcept>
@@ -121,7 +121,8 @@ struct Config {
 
   std::string source;  // file name the config came from ("<default>" for the embedded one)
 
-  // Parses TOML text; throws ConfigError.
+  // Parses TOML text; throws ConfigError. A module's section that this program did not
+  // register is an error in a file, skipped in the embedded default (config_section.hpp).
   static Config parse(std::string_view text, const std::string& source_name);
   static Config load_file(const std::string& path);
   static Config load_default();

@@ -1,11 +1,12 @@
 // Config sections owned by the module that uses them.
 //
-// Config::parse (config.cpp) reads the sections of core and the proxy itself ([server], [log],
-// [proxy], [origin], [acl], [cache], [http_cache]); a module parses its own section ([dns] in
-// resolver/dns_config.cpp, [admin] in services/admin/admin_config.cpp) with the same strict
-// reader, ConfigTable, and registers the parse function under the section's name:
+// Config::parse (config.cpp) reads core's own sections ([server], [log]); every other section
+// is parsed by its module with the same strict reader, ConfigTable, through the parse function
+// the module registers under the section's name: [proxy], [origin], [acl] and [http_cache] in
+// proxy/proxy_config.cpp, [cache] in cache/cache_config.cpp, [dns] in
+// resolver/dns_config.cpp, [admin] in services/admin/admin_config.cpp.
 //
-//   dns::register_config_section();    // register_config_section("dns", &parse_dns)
+//   proxy::register_config_sections();  // register_config_section("proxy", &parse_proxy), ...
 //
 // Registration is an explicit call, made once by the program before it parses a config
 // (app/main.cpp registers every module's section; a test registers what it reads). It is
@@ -14,12 +15,17 @@
 // so a self-registering section would silently vanish from programs that do not happen to
 // call into that file.
 //
-// Top-level sections: a section of core is parsed here; a registered section by its parser.
-// A section that Config declares for a module (dns, admin) but that this program did not
-// register is accepted and left at the struct's defaults: the program does not link that
-// module, so it cannot use the section (a cache test reading the embedded default config
-// need not link the resolver). Any other name is an "unknown section" error.
+// A section that Config declares for a module but that this program did not register:
+//  - in a file (Config::parse, Config::load_file) it is an error at the section's line,
+//    "[proxy]: this program does not read this section", never silently the struct's
+//    defaults: a setting the program would ignore is a mistake the user must hear about;
+//  - in the embedded default (Config::load_default) it is skipped and keeps the struct's
+//    defaults: the default holds every section, and a program that does not link a module
+//    (a cache benchmark, a DNS test driver) cannot use that module's section anyway.
+// An absent section is not an error: its parser, if registered, sets every default.
+// Any name Config does not declare is an "unknown section or key" error.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <set>
@@ -48,18 +54,22 @@ class ConfigTable {
   // `choices` non-empty: the value must be one of them.
   std::string string(const std::string& key, const std::string& def, const std::set<std::string>& choices = {});
   std::vector<std::string> strings(const std::string& key, const std::vector<std::string>& def);
+  // An array of integers in [min, max]; `what` names them in errors ("expected an array of
+  // <what>", "expected <what> <min>-<max>" at the offending element).
+  std::vector<std::uint64_t> integers(const std::string& key, const std::vector<std::uint64_t>& def,
+                                      std::uint64_t min, std::uint64_t max, const std::string& what);
   NetworkList networks(const std::string& key, const std::vector<std::string>& def);
   std::vector<Endpoint> endpoints(const std::string& key, const std::vector<std::string>& def);
   // An array of inline tables, each read as a section of its own named "<name>.<key>" (call
-  // check_unknown() on each).
-  std::vector<ConfigTable> tables(const std::string& key);
+  // check_unknown() on each); `bad_element` is the reason given for an element that is not a
+  // table (a hint of the shape expected).
+  std::vector<ConfigTable> tables(const std::string& key, const std::string& bad_element = "expected an array of tables");
   // An error about `key`, at its value's line (the table's when the key is absent).
   [[noreturn]] void fail(const std::string& key, const std::string& why) const;
+  // An error about element `index` of the array at `key`, at that element's line.
+  [[noreturn]] void fail(const std::string& key, std::size_t index, const std::string& why) const;
   // The first key (in file order) that nothing read is an "unknown key" error.
   void check_unknown() const;
-
-  // For core's own readers (config.cpp).
-  Impl& impl() { return *impl_; }
 
  private:
   std::shared_ptr<Impl> impl_;

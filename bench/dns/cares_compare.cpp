@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "cache/cache_config.hpp"
 #include "cache/store.hpp"
 #include "core/config.hpp"
 #include "resolver/dns_config.hpp"
@@ -173,6 +174,8 @@ int run_inproc(const char* hints_file, const char* names_file, std::size_t infli
   std::string err;
   std::shared_ptr<ResolverContext> ctx;
   if (use_store) {
+    outpost::cache::register_config_section();  // the default's [cache] and [dns], as the app reads them
+    outpost::dns::register_config_section();
     auto config = outpost::Config::load_default();
     config.cache.disk_dir.clear();
     config.dns.hints = hints_file;

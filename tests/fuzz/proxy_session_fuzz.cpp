@@ -60,6 +60,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cache/cache_config.hpp"
 #include "cache/store.hpp"
 #include "core/config.hpp"
 #include "core/worker_pool.hpp"
@@ -67,6 +68,7 @@
 #include "proxy/http_cache.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/name_resolver.hpp"
+#include "proxy/proxy_config.hpp"
 #include "proxy/proxy_worker.hpp"
 
 using namespace outpost;
@@ -423,6 +425,8 @@ std::shared_ptr<const ProxySettings> make_settings(unsigned variant) {
 class Harness {
  public:
   Harness() : worker_(0), resolver_(worker_.loop()) {
+    proxy::register_config_sections();  // the sections make_settings() writes
+    cache::register_config_section();
     std::signal(SIGPIPE, SIG_IGN);  // as the app does: writes to closed sockets are errors, not signals
     g_verbose = std::getenv("PROXY_SESSION_FUZZ_VERBOSE") != nullptr;
     spdlog::set_level(g_verbose ? spdlog::level::debug : spdlog::level::off);

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <ifaddrs.h>
 
+#include "tests/unit/proxy_config_sections.hpp"
+
 using namespace outpost;
 
 static Config::Acl acl_from(const std::string& toml) { return Config::parse(toml, "acl.toml").acl; }

@@ -10,6 +10,7 @@
 #include "core/testing/fake_stream.hpp"
 #include "core/uv_write.hpp"
 #include "proxy/proxy_worker.hpp"
+#include "tests/unit/proxy_config_sections.hpp"
 
 using namespace outpost;
 using outpost::testing::FakeStream;

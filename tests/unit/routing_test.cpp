@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/config.hpp"
+#include "tests/unit/proxy_config_sections.hpp"
 
 using namespace outpost;
 

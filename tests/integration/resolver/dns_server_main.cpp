@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "cache/cache_config.hpp"
 #include "cache/store.hpp"
 #include "core/config.hpp"
 #include "core/worker_pool.hpp"
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
     std::cerr << "usage: dns_server CONFIG\n";
     return 2;
   }
+  cache::register_config_section();
   dns::register_config_section();
   Config cfg;
   try {

@@ -1,4 +1,7 @@
-// The [cache] section of the configuration: defaults, values, strict validation.
+// The [cache] section of the configuration (cache/cache_config.cpp): defaults, values,
+// strict validation.
+#include "cache/cache_config.hpp"
+
 #include <gtest/gtest.h>
 
 #include "core/config.hpp"
@@ -6,6 +9,12 @@
 using namespace outpost;
 
 namespace {
+
+// [cache] is parsed once its module registers it (core/config_section.hpp).
+struct RegisterSections : ::testing::Environment {
+  void SetUp() override { cache::register_config_section(); }
+};
+const auto* const kRegistered = ::testing::AddGlobalTestEnvironment(new RegisterSections);
 
 unsigned error_line(const std::string& text, std::string* reason = nullptr) {
   try {

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <thread>
 
+#include "cache/cache_config.hpp"
 #include "cache/store.hpp"
 #include "cache_test_util.hpp"
 
@@ -319,6 +320,7 @@ TEST(CacheStore, ReaderAcrossThreadsWithNotification) {
 }
 
 TEST(CacheStore, OptionsFromConfig) {
+  cache::register_config_section();  // [cache] is read once registered (core/config_section.hpp)
   Config c = Config::parse("[cache]\nmemory_size = 2097152\nmax_object_size = 1000\n", "c.toml");
   StoreOptions o = StoreOptions::from_config(c.cache);
   EXPECT_EQ(o.memory_size, 2097152u);
