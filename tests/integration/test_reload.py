@@ -144,7 +144,9 @@ class Reload(h.IntegrationTest):
             origin.script(path, body="x" * 100, headers=[["Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT"]])
 
         def http_config(refresh_min, max_idle):
-            return (f'[origin]\nmax_idle_per_host = {max_idle}\n'
+            # One worker: each worker has its own origin pool, and curl's connections could
+            # land on either.
+            return (f'[server]\nworkers = 1\n[origin]\nmax_idle_per_host = {max_idle}\n'
                     f'[http_cache]\nheuristic_percent = 0\n'
                     f'refresh_patterns = [{{ pattern = "\\\\.txt$", min = {refresh_min}, percent = 0, max = {refresh_min} }}]\n')
 
