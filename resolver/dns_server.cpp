@@ -28,7 +28,10 @@ Message make_reply(const Message& query, std::uint16_t rc) {
   r.header.cd = query.header.cd;
   r.header.rcode = rc;
   r.question = query.question;
-  if (query.edns) r.edns = Edns{};
+  if (query.edns) {
+    r.edns = Edns{};
+    r.edns->do_bit = query.edns->do_bit;  // RFC 3225 section 3: the DO bit is copied into the reply
+  }
   return r;
 }
 
