@@ -2,7 +2,27 @@
 
 #include <algorithm>
 
+#include "resolver/response_type.hpp"
+
 namespace outpost::dns {
+
+namespace {
+
+// A cached DNAME at an ancestor of `at` (the nearest), with the CNAME it implies for `at`
+// (synthesized CNAMEs are never cached themselves, so the DNAME is always in the answer).
+std::optional<ChainLink> cached_dname_link(DnsCache& cache, const Name& at, std::uint64_t now_ms) {
+  for (Name owner = at.parent(); !owner.is_root(); owner = owner.parent()) {
+    auto set = cache.get_rrset(owner, type::DNAME, now_ms, kAnswerTrust);
+    if (!set || set->rdata.empty()) continue;
+    ResourceRecord dname{set->name, type::DNAME, kClassIN, set->ttl, set->rdata.front()};
+    auto cname = synthesize_cname(dname, at);
+    if (!cname) return std::nullopt;
+    return ChainLink{std::move(dname), std::move(*cname)};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
 
 CacheAnswer lookup_in_cache(DnsCache& cache, const Question& q, std::uint64_t now_ms, unsigned max_chain) {
   CacheAnswer out;
@@ -30,10 +50,16 @@ CacheAnswer lookup_in_cache(DnsCache& cache, const Question& q, std::uint64_t no
       return out;
     }
     if (q.type == type::CNAME) break;
-    auto cname = cache.get_rrset(at, type::CNAME, now_ms, kAnswerTrust);
-    if (!cname || cname->rdata.empty()) break;
-    cname->append_to(&out.resolution.answer, cname->ttl);
-    at = std::get<RdataName>(cname->rdata.front()).name;
+    if (auto cname = cache.get_rrset(at, type::CNAME, now_ms, kAnswerTrust); cname && !cname->rdata.empty()) {
+      cname->append_to(&out.resolution.answer, cname->ttl);
+      at = std::get<RdataName>(cname->rdata.front()).name;
+    } else if (auto link = cached_dname_link(cache, at, now_ms)) {
+      out.resolution.answer.push_back(*link->dname);
+      out.resolution.answer.push_back(link->cname);
+      at = link->target();
+    } else {
+      break;
+    }
     if (++out.cnames > max_chain || std::find(seen.begin(), seen.end(), at) != seen.end()) {
       out.complete = true;
       out.resolution.rcode = rcode::SERVFAIL;

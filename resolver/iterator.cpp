@@ -57,7 +57,9 @@ void IterativeQuery::finish(std::uint16_t rcode, std::string why) {
 
 // Cache first: a complete answer ends the query; a cached CNAME chain moves qname_ along.
 bool IterativeQuery::answer_from_cache() {
-  auto ca = lookup_in_cache(core_.cache(), {qname_, original_.type, kClassIN}, now(), core_.config().max_cname_chain);
+  // The links already followed count against the same limit.
+  auto ca = lookup_in_cache(core_.cache(), {qname_, original_.type, kClassIN}, now(),
+                            core_.config().max_cname_chain - chain_links());
   auto& chain = ca.resolution.answer;
   result_.answer.insert(result_.answer.end(), chain.begin(), chain.end());
   if (ca.complete) {
@@ -65,15 +67,16 @@ bool IterativeQuery::answer_from_cache() {
     finish(ca.resolution.rcode, ca.resolution.why);
     return true;
   }
-  if (!(ca.next == qname_)) {
-    if (std::find(seen_names_.begin(), seen_names_.end(), ca.next) != seen_names_.end() ||
-        seen_names_.size() + ca.cnames > core_.config().max_cname_chain + 1) {
+  for (auto& rr : chain) {
+    if (rr.type != type::CNAME) continue;
+    const Name& target = std::get<RdataName>(rr.rdata).name;
+    if (std::find(seen_names_.begin(), seen_names_.end(), target) != seen_names_.end()) {
       finish(rcode::SERVFAIL, "CNAME loop");
       return true;
     }
-    qname_ = ca.next;
-    seen_names_.push_back(qname_);
+    seen_names_.push_back(target);
   }
+  qname_ = ca.next;
   return false;
 }
 
@@ -294,7 +297,10 @@ void IterativeQuery::on_reply(const IpAddress& addr, const Question& sent, bool 
   switch (kind) {
     case ResponseType::answer:
       cache_answer_rrsets(m);
-      for (auto& rr : m.answer) result_.answer.push_back(rr);
+      // A CNAME (or ANY) question is answered by the records at the name itself.
+      if (original_.type != type::CNAME && original_.type != type::ANY && !take_chain(m)) return;
+      for (auto& rr : m.answer)
+        if (rr.name == qname_ && (rr.type == original_.type || original_.type == type::ANY)) result_.answer.push_back(rr);
       finish(rcode::NOERROR);
       return;
     case ResponseType::cname:
@@ -316,25 +322,24 @@ void IterativeQuery::on_reply(const IpAddress& addr, const Question& sent, bool 
   }
 }
 
-// Appends the answer's CNAME chain from qname_ to the result and moves qname_ to its end.
-// False (and the query finished) on a loop or an over-long chain.
+// Appends the answer's alias chain from qname_ to the result (each DNAME with the CNAME it
+// implies) and moves qname_ to its end. False (and the query finished) on a loop or a chain
+// longer than max_cname_chain links in all, counted as lookup_in_cache counts them, so that an
+// answer is the same whether it came from upstream or from the cache.
 bool IterativeQuery::take_chain(const Message& m) {
-  for (unsigned guard = 0; guard < 16; ++guard) {
-    const ResourceRecord* link = nullptr;
-    for (auto& rr : m.answer)
-      if (rr.type == type::CNAME && rr.name == qname_) link = &rr;
-    if (!link) break;
-    result_.answer.push_back(*link);
-    qname_ = std::get<RdataName>(link->rdata).name;
+  while (auto link = chain_link(m.answer, qname_)) {
+    if (link->dname) result_.answer.push_back(*link->dname);
+    result_.answer.push_back(link->cname);
+    qname_ = link->target();
     if (std::find(seen_names_.begin(), seen_names_.end(), qname_) != seen_names_.end()) {
       finish(rcode::SERVFAIL, "CNAME loop");
       return false;
     }
     seen_names_.push_back(qname_);
-  }
-  if (seen_names_.size() > core_.config().max_cname_chain + 1) {
-    finish(rcode::SERVFAIL, "CNAME chain too long");
-    return false;
+    if (chain_links() > core_.config().max_cname_chain) {
+      finish(rcode::SERVFAIL, "CNAME chain too long");
+      return false;
+    }
   }
   return true;
 }
@@ -385,7 +390,14 @@ void IterativeQuery::handle_negative(const Message& m, bool nxdomain, const Name
 void IterativeQuery::cache_answer_rrsets(const Message& m) {
   Trust t = m.header.aa ? Trust::answer : Trust::answer_noaa;
   auto additional = group_rrsets(m.additional);
+  auto under_dname = [&m](const Name& n) {
+    return std::any_of(m.answer.begin(), m.answer.end(),
+                       [&n](const ResourceRecord& rr) { return rr.type == type::DNAME && synthesize_cname(rr, n); });
+  };
   for (auto& set : group_rrsets(m.answer)) {
+    // A CNAME a DNAME implies is not cached: the cache synthesizes it from the DNAME, so
+    // that answers from the cache carry the DNAME too.
+    if (set.type == type::CNAME && under_dname(set.name)) continue;
     core_.cache().put_rrset(set, t, now());
     // The addresses of the servers an NS answer names (the root's, when priming): without
     // them a cached NS set cannot be used as a delegation.

@@ -47,6 +47,8 @@ class IterativeQuery {
   void cache_answer_rrsets(const Message& m);
   void finish(std::uint16_t rcode, std::string why = {});
   Question wire_question() const;
+  // Alias links followed so far (CNAMEs, DNAMEs), from upstream and from the cache alike.
+  unsigned chain_links() const { return static_cast<unsigned>(seen_names_.size() - 1); }
   std::uint64_t now() const;
 
   ResolverCore& core_;

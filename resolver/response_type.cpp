@@ -23,6 +23,24 @@ bool has(const std::vector<ResourceRecord>& rrs, std::uint16_t t) {
 }
 }  // namespace
 
+std::optional<ResourceRecord> synthesize_cname(const ResourceRecord& dname, const Name& at) {
+  const Name& owner = dname.name;
+  auto* to = std::get_if<RdataName>(&dname.rdata);
+  if (!to || at == owner || !at.is_subdomain_of(owner)) return std::nullopt;
+  auto target = at.replace_suffix(owner, to->name);
+  if (!target) return std::nullopt;
+  return ResourceRecord{at, type::CNAME, kClassIN, dname.ttl, RdataName{*target}};
+}
+
+std::optional<ChainLink> chain_link(const std::vector<ResourceRecord>& answer, const Name& at) {
+  for (auto& rr : answer)
+    if (rr.type == type::DNAME)
+      if (auto cname = synthesize_cname(rr, at)) return ChainLink{rr, std::move(*cname)};
+  for (auto& rr : answer)
+    if (rr.type == type::CNAME && rr.name == at) return ChainLink{std::nullopt, rr};
+  return std::nullopt;
+}
+
 Name referral_zone(const Message& m) {
   for (auto& rr : m.authority)
     if (rr.type == type::NS) return rr.name;
@@ -40,16 +58,12 @@ ResponseType classify_response(const Message& m, const Question& asked, const Na
   Name at = asked.name;
   bool followed = false;
   for (std::size_t guard = 0; guard < 16; ++guard) {
-    bool found_type = false;
-    const Name* next = nullptr;
-    for (auto& rr : m.answer) {
-      if (!(rr.name == at)) continue;
-      if (rr.type == asked.type || asked.type == type::ANY) found_type = true;
-      else if (rr.type == type::CNAME) next = &std::get<RdataName>(rr.rdata).name;
-    }
-    if (found_type) return authoritative ? ResponseType::answer : ResponseType::lame;
-    if (!next) break;
-    at = *next;
+    for (auto& rr : m.answer)
+      if (rr.name == at && (rr.type == asked.type || asked.type == type::ANY))
+        return authoritative ? ResponseType::answer : ResponseType::lame;
+    auto link = chain_link(m.answer, at);
+    if (!link) break;
+    at = link->target();
     followed = true;
   }
   if (followed) return authoritative ? ResponseType::cname : ResponseType::lame;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "resolver/response_type.hpp"
+
 namespace outpost::dns {
 
 namespace {
@@ -17,21 +19,24 @@ unsigned filter(std::vector<ResourceRecord>* rrs, Keep keep) {
 
 ScrubStats scrub_response(Message* m, const Question& asked, const Name& zone) {
   ScrubStats st;
-  // Answer: walk the CNAME chain from the question name, within the bailiwick.
+  // Answer: walk the alias chain (CNAMEs, DNAMEs) from the question name, within the bailiwick.
   std::vector<Name> chain{asked.name};
-  for (std::size_t guard = 0; guard < 16; ++guard) {
-    const ResourceRecord* next = nullptr;
-    for (auto& rr : m->answer)
-      if (rr.type == type::CNAME && rr.name == chain.back() && rr.name.is_subdomain_of(zone)) next = &rr;
-    if (!next || asked.type == type::CNAME) break;
-    const Name& target = std::get<RdataName>(next->rdata).name;
-    if (std::find(chain.begin(), chain.end(), target) != chain.end()) break;
-    chain.push_back(target);
+  std::vector<Name> dnames;  // owners of the DNAMEs on the chain
+  for (std::size_t guard = 0; guard < 16 && asked.type != type::CNAME; ++guard) {
+    auto link = chain_link(m->answer, chain.back());
+    if (!link) break;
+    const Name& owner = link->dname ? link->dname->name : link->cname.name;
+    if (!owner.is_subdomain_of(zone)) break;
+    if (link->dname) dnames.push_back(owner);
+    if (std::find(chain.begin(), chain.end(), link->target()) != chain.end()) break;
+    chain.push_back(link->target());
   }
   auto on_chain = [&](const Name& n) { return std::find(chain.begin(), chain.end(), n) != chain.end(); };
   st.dropped += filter(&m->answer, [&](const ResourceRecord& rr) {
     if (!rr.name.is_subdomain_of(zone)) return false;
-    if (rr.type == type::DNAME) return asked.name.is_subdomain_of(rr.name);
+    if (rr.type == type::DNAME)
+      return asked.type == type::DNAME ? rr.name == asked.name
+                                       : std::find(dnames.begin(), dnames.end(), rr.name) != dnames.end();
     return on_chain(rr.name) && (rr.type == asked.type || rr.type == type::CNAME || asked.type == type::ANY);
   });
   // Authority: NS and SOA at an ancestor of a name on the chain, inside the bailiwick.
