@@ -272,6 +272,14 @@ void IterativeQuery::on_reply(const IpAddress& addr, const Question& sent, bool 
   auto kind = classify_response(m, sent, dp_.zone, forwarder);
   emit(to_string(kind));
   const bool minimised = !(sent.name == qname_) || sent.type != original_.type;
+  if (minimised && !core_.config().qname_minimisation_strict &&
+      (kind == ResponseType::error || kind == ResponseType::nxdomain)) {
+    // RFC 9156 section 4.3: a server that fails (or denies) an empty non-terminal may still
+    // know the full name; ask it that, without minimising further in this zone.
+    qmin_off_ = true;
+    next_query();
+    return;
+  }
 
   if (kind == ResponseType::error || kind == ResponseType::lame) {
     if (kind == ResponseType::lame) sel.report_lame(addr, now());
@@ -285,7 +293,7 @@ void IterativeQuery::on_reply(const IpAddress& addr, const Question& sent, bool 
   }
   if (minimised) {
     if (kind == ResponseType::nxdomain) {
-      // RFC 8020: nothing exists below a name that does not exist.
+      // RFC 8020 (strict minimisation only): nothing exists below a name that does not exist.
       handle_negative(m, true, qname_);
       return;
     }

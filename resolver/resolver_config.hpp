@@ -18,6 +18,11 @@ struct ResolverConfig {
   Delegation root_hints;          // builtin_root_hints() or a hints file
   std::uint16_t upstream_port = 53;
   bool qname_minimisation = true;  // RFC 9156
+  // As Unbound's qname-minimisation-strict. Off (the default): an error or an NXDOMAIN for a
+  // minimised name is asked again with the full name (RFC 9156 section 4.3; servers that
+  // answer empty non-terminals wrongly are common). On: NXDOMAIN ends the resolution (RFC
+  // 8020: nothing exists below it) and errors are not retried with the full name.
+  bool qname_minimisation_strict = false;
   std::vector<ForwardZone> forward_zones;
   unsigned max_referrals = 30;     // per question
   unsigned max_cname_chain = 8;
