@@ -51,13 +51,13 @@ bool is_glue_for(const RRset& set, const Name& zone) {
 }
 }  // namespace
 
-Delegation delegation_from_referral(const RRset& ns, const std::vector<RRset>& additional) {
+Delegation delegation_from_referral(const RRset& ns, const std::vector<RRset>& additional, const Name& bailiwick) {
   Delegation d;
   d.zone = ns.name;
   for (auto& rd : ns.rdata)
     if (auto* n = std::get_if<RdataName>(&rd); n && !d.find(n->name)) d.servers.push_back({n->name, {}, false, false});
   for (auto& set : additional) {
-    if (!is_glue_for(set, d.zone)) continue;
+    if (!is_glue_for(set, bailiwick)) continue;
     for (auto& rd : set.rdata) d.add_address(set.name, address_of(rd));
   }
   return d;
@@ -89,9 +89,10 @@ std::optional<Delegation> delegation_from_cache(DnsCache& cache, const Name& qna
   }
 }
 
-void cache_referral(DnsCache& cache, const RRset& ns, const std::vector<RRset>& additional, std::uint64_t now_ms) {
+void cache_referral(DnsCache& cache, const RRset& ns, const std::vector<RRset>& additional, const Name& bailiwick,
+                    std::uint64_t now_ms) {
   cache.put_rrset(ns, Trust::referral, now_ms);
-  cache_server_addresses(cache, ns, additional, ns.name, now_ms);
+  cache_server_addresses(cache, ns, additional, bailiwick, now_ms);
 }
 
 void cache_server_addresses(DnsCache& cache, const RRset& ns, const std::vector<RRset>& additional, const Name& within,

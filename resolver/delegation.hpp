@@ -33,10 +33,11 @@ struct Delegation {
 
 IpAddress address_of(const Rdata& rd);  // A or AAAA rdata; unspecified otherwise
 
-// A delegation from a referral's NS RRset for `zone` plus glue from `additional`, taking
-// addresses only for server names inside the delegated zone (in-domain glue); other server
-// names are left without addresses, to be resolved separately.
-Delegation delegation_from_referral(const RRset& ns, const std::vector<RRset>& additional);
+// A delegation from a referral's NS RRset plus glue from `additional`, taking addresses only
+// for server names inside `bailiwick`, the zone of the server that referred (in-domain glue
+// and sibling glue, as Unbound: two zones whose servers live in each other are reachable only
+// through the parent's glue); other server names are left to be resolved separately.
+Delegation delegation_from_referral(const RRset& ns, const std::vector<RRset>& additional, const Name& bailiwick);
 
 // The name whose closest zone cut holds the answer to a question: the name itself, but its
 // parent for DS, which lives on the parent side of the cut (RFC 4035 section 3.1.4.1).
@@ -48,8 +49,9 @@ Name cut_search_name(const Name& qname, std::uint16_t qtype);
 // caller falls back to the hints.
 std::optional<Delegation> delegation_from_cache(DnsCache& cache, const Name& qname, std::uint64_t now_ms);
 
-// Caches a delegation's NS RRset and the in-domain glue of a referral.
-void cache_referral(DnsCache& cache, const RRset& ns, const std::vector<RRset>& additional, std::uint64_t now_ms);
+// Caches a delegation's NS RRset and the glue of a referral inside `bailiwick` (as above).
+void cache_referral(DnsCache& cache, const RRset& ns, const std::vector<RRset>& additional, const Name& bailiwick,
+                    std::uint64_t now_ms);
 
 // Caches, at glue trust (to reach those servers, never to answer from), the addresses in
 // `additional` of the servers `ns` names, for names inside `within`.

@@ -365,8 +365,10 @@ void IterativeQuery::handle_referral(const Message& m) {
     finish(rcode::SERVFAIL, "referral without NS");
     return;
   }
-  cache_referral(core_.cache(), *ns, add, now());
-  dp_ = delegation_from_referral(*ns, add);
+  // Glue is believed inside the referring server's zone (scrub_response kept no other).
+  const Name bailiwick = dp_.zone;
+  cache_referral(core_.cache(), *ns, add, bailiwick, now());
+  dp_ = delegation_from_referral(*ns, add, bailiwick);
   // Servers without glue may already have cached addresses.
   for (auto& s : dp_.servers)
     if (s.addresses.empty())

@@ -141,13 +141,15 @@ TEST_P(DnsCacheContract, ClosestCachedCutWithAddresses) {
   EXPECT_FALSE(delegation_from_cache(c, N("www.example."), 0));
 }
 
-TEST(Delegation, ReferralTakesOnlyInDomainGlue) {
-  RRset ns{N("a.test."), type::NS, kClassIN, 100, {RdataName{N("ns1.a.test.")}, RdataName{N("ns.other.")}}};
-  std::vector<RRset> add{a_set("ns1.a.test.", 100, 5), a_set("ns.other.", 100, 6)};
-  auto d = delegation_from_referral(ns, add);
-  ASSERT_EQ(d.servers.size(), 2u);
-  EXPECT_EQ(d.find(N("ns1.a.test."))->addresses.size(), 1u);
-  EXPECT_TRUE(d.find(N("ns.other."))->addresses.empty());
+TEST(Delegation, ReferralTakesGlueInsideTheReferringZone) {
+  RRset ns{N("a.test."), type::NS, kClassIN, 100,
+           {RdataName{N("ns1.a.test.")}, RdataName{N("ns.b.test.")}, RdataName{N("ns.other.")}}};
+  std::vector<RRset> add{a_set("ns1.a.test.", 100, 5), a_set("ns.b.test.", 100, 7), a_set("ns.other.", 100, 6)};
+  auto d = delegation_from_referral(ns, add, N("test."));
+  ASSERT_EQ(d.servers.size(), 3u);
+  EXPECT_EQ(d.find(N("ns1.a.test."))->addresses.size(), 1u);  // in-domain glue
+  EXPECT_EQ(d.find(N("ns.b.test."))->addresses.size(), 1u);   // sibling glue
+  EXPECT_TRUE(d.find(N("ns.other."))->addresses.empty());     // outside the parent's zone
 }
 
 TEST_P(DnsCacheContract, UnusableCachedCutsArePassedOverForTheParent) {
@@ -204,7 +206,7 @@ TEST_P(DnsCacheContract, GlueAndReferralsReachServersButNeverAnswer) {
   RRset ns{N("child.test."), type::NS, kClassIN, 3600, {RdataName{N("ns.child.test.")}}};
   // A referral whose additional section names a host its NS set does not: only the glue of
   // the named server is kept, and only to reach it.
-  cache_referral(c, ns, {a_set("ns.child.test.", 3600, 7), a_set("www.child.test.", 3600, 66)}, 0);
+  cache_referral(c, ns, {a_set("ns.child.test.", 3600, 7), a_set("www.child.test.", 3600, 66)}, N("test."), 0);
   EXPECT_FALSE(c.get_rrset(N("www.child.test."), type::A, 0, Trust::glue));
   EXPECT_TRUE(c.get_rrset(N("ns.child.test."), type::A, 0, Trust::glue));
   EXPECT_FALSE(c.get_rrset(N("ns.child.test."), type::A, 0, kAnswerTrust));
@@ -220,7 +222,7 @@ TEST_P(DnsCacheContract, GlueAndReferralsReachServersButNeverAnswer) {
   RRset own = ns;
   own.ttl = 300;
   c.put_rrset(own, Trust::answer, 0);
-  cache_referral(c, ns, {}, 1000);
+  cache_referral(c, ns, {}, N("test."), 1000);
   auto got = c.get_rrset(N("child.test."), type::NS, 1000, kAnswerTrust);
   ASSERT_TRUE(got);
   EXPECT_EQ(got->ttl, 299u);
