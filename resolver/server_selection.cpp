@@ -22,7 +22,7 @@ std::optional<IpAddress> ServerSelection::pick(const std::vector<IpAddress>& can
   std::optional<IpAddress> best;
   std::uint64_t best_score = UINT64_MAX;
   for (auto& c : candidates) {
-    if (std::find(exclude.begin(), exclude.end(), c) != exclude.end()) continue;
+    if (std::find(exclude.begin(), exclude.end(), c) != exclude.end() || dead(c, now_ms)) continue;
     // A little noise spreads load over servers of about the same speed and makes the order
     // of equally unknown servers random.
     std::uint64_t s = score(c, now_ms) * 16ull + random_u32() % 16 * std::max<std::uint32_t>(1, score(c, now_ms) / 8);
@@ -63,6 +63,11 @@ void ServerSelection::report_timeout(const IpAddress& a, std::uint64_t now_ms) {
   s.srtt = std::min(s.srtt * 2 + 100, double(kMaxTimeoutMs) * 4);
   // Back off for longer after each consecutive timeout (1 s, 2 s, 4 s, ... up to 2 min).
   s.backoff_until_ms = now_ms + (1000ull << std::min<std::uint32_t>(s.timeouts - 1, 7));
+}
+
+bool ServerSelection::dead(const IpAddress& a, std::uint64_t now_ms) const {
+  auto it = stats_.find(a.bytes);
+  return it != stats_.end() && it->second.timeouts >= kDeadAfterTimeouts && it->second.backoff_until_ms > now_ms;
 }
 
 void ServerSelection::report_lame(const IpAddress& a, std::uint64_t now_ms) {

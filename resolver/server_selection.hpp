@@ -1,5 +1,6 @@
 // Choice of the upstream address to ask (Unbound's infra cache + server selection): smoothed
-// RTT per address (RFC 6298 style), exponential back-off after timeouts, lame marking.
+// RTT per address (RFC 6298 style), exponential back-off after timeouts, lame marking, dead
+// servers left out until their back-off ends (then one query probes them).
 // One per worker loop; not thread-safe.
 #pragma once
 #include <cstdint>
@@ -16,15 +17,20 @@ class ServerSelection {
   static constexpr std::uint32_t kUnknownRttMs = 376;  // as Unbound: a guess for new servers
   static constexpr std::uint32_t kMinTimeoutMs = 50;
   static constexpr std::uint32_t kMaxTimeoutMs = 3000;
+  // Consecutive timeouts after which a server is dead until its back-off ends (2 s, then 4 s,
+  // 8 s, ... up to 2 min while it stays silent).
+  static constexpr std::uint32_t kDeadAfterTimeouts = 2;
 
-  // The best address among `candidates` not in `exclude`: lowest expected RTT, backed-off and
-  // lame servers last, random tie-break. nullopt if every candidate is excluded.
+  // The best address among `candidates` not in `exclude` and not dead: lowest expected RTT,
+  // backed-off and lame servers last, random tie-break. nullopt if none is left, so a zone
+  // whose servers are all dead fails at once instead of timing out again for every name.
   std::optional<IpAddress> pick(const std::vector<IpAddress>& candidates, const std::vector<IpAddress>& exclude,
                                 std::uint64_t now_ms);
   std::uint32_t timeout_ms(const IpAddress& a) const;
   void report_rtt(const IpAddress& a, std::uint32_t rtt_ms);
   void report_timeout(const IpAddress& a, std::uint64_t now_ms);
   void report_lame(const IpAddress& a, std::uint64_t now_ms);
+  bool dead(const IpAddress& a, std::uint64_t now_ms) const;
   // Expected RTT used for ranking (for tests and traces).
   std::uint32_t score(const IpAddress& a, std::uint64_t now_ms) const;
 

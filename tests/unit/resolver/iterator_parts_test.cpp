@@ -122,6 +122,27 @@ TEST(ServerSelection, PrefersFastAndAvoidsTimedOut) {
   EXPECT_GE(s.timeout_ms(fast), ServerSelection::kMinTimeoutMs);
 }
 
+TEST(ServerSelection, DeadServersLeftOutUntilTheirBackOffEnds) {
+  ServerSelection s;
+  auto a = ip("127.0.0.7"), b = ip("127.0.0.8");
+  for (std::uint32_t i = 0; i < ServerSelection::kDeadAfterTimeouts; ++i) {
+    s.report_timeout(a, 0);
+    s.report_timeout(b, 0);
+  }
+  EXPECT_TRUE(s.dead(a, 10));
+  EXPECT_FALSE(s.pick({a, b}, {}, 10));  // every server dead: nothing to ask
+  // The back-off (2 s after two timeouts) ends: one may be probed again.
+  EXPECT_FALSE(s.dead(a, 2000));
+  EXPECT_TRUE(s.pick({a, b}, {}, 2000));
+  // Still silent: dead for twice as long. An answer brings it back at once.
+  s.report_timeout(a, 2000);
+  EXPECT_TRUE(s.dead(a, 5999));
+  EXPECT_FALSE(s.dead(a, 6000));
+  s.report_rtt(b, 20);
+  EXPECT_FALSE(s.dead(b, 10));
+  EXPECT_EQ(*s.pick({a, b}, {}, 10), b);
+}
+
 TEST(ServerSelection, UnknownServersAreTriedInRandomOrder) {
   ServerSelection s;
   std::vector<IpAddress> c{ip("127.0.0.2"), ip("127.0.0.3")};
