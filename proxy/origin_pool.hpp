@@ -86,17 +86,6 @@ class OriginConnection : private http::ParserListener, private StreamHandler {
 
  private:
   friend class OriginPool;
-
-// What makes two origin connections interchangeable: scheme, host, port and, for TLS, the
-// profile they were made with (verification settings, client certificate, ALPN). Empty
-// profile: plain TCP.
-struct OriginKey {
-  std::string scheme = "http";
-  std::string host;
-  std::uint16_t port = 80;
-  std::string tls_profile;
-  std::string to_string() const;  // the pool's map key
-};
   int on_message_head(http::MessageHead& head) override;
   int on_message_body(Slice body) override;
   int on_message_end() override;

@@ -89,13 +89,17 @@ void ProxyRequest::advance() {
   }
 }
 
-void ProxyRequest::begin(http::MessageHead head, ResponseSink& sink, const ClientInfo& client) {
+void ProxyRequest::open(ResponseSink& sink, const ClientInfo& client) {
   sink_ = &sink;
   client_ = client;
   settings_ = w_.settings();
   active_ = true;
   start_time_ = wall_now();
   start_ms_ = uv_now(w_.loop());
+}
+
+void ProxyRequest::begin(http::MessageHead head, ResponseSink& sink, const ClientInfo& client) {
+  open(sink, client);
   req_ = std::move(head);
   url_text_ = req_.target;
   head_request_ = req_.method == "HEAD";
@@ -106,12 +110,7 @@ void ProxyRequest::begin(http::MessageHead head, ResponseSink& sink, const Clien
 
 void ProxyRequest::begin_failed(std::string method, ResponseSink& sink, const ClientInfo& client, int status,
                                 const std::string& detail) {
-  sink_ = &sink;
-  client_ = client;
-  settings_ = w_.settings();
-  active_ = true;
-  start_time_ = wall_now();
-  start_ms_ = uv_now(w_.loop());
+  open(sink, client);
   req_.method = std::move(method);
   fail(status, detail);
 }

@@ -152,6 +152,7 @@ class ProxyRequest final : private ForwardEvents, private RequestState {
   bool active() const { return active_; }
 
  private:
+  void open(ResponseSink& sink, const ClientInfo& client);  // the start of begin*()
   // The stage machine.
   void set_stage(Stage s);
   void advance();
