@@ -247,13 +247,13 @@ void IterativeQuery::on_reply(const IpAddress& addr, const Question& sent, bool 
     trace_(step);
   };
   if (res.kind != UpstreamResult::Kind::ok) {
-    sel.report_timeout(addr, now());
+    if (!res.shared) sel.report_timeout(addr, now());
     emit(res.kind == UpstreamResult::Kind::timeout ? "timeout" : "network error");
     tried_.push_back(addr);
     next_query();
     return;
   }
-  sel.report_rtt(addr, res.rtt_ms);
+  if (!res.shared) sel.report_rtt(addr, res.rtt_ms);
   Message& m = res.message;
   if (m.header.tc && !tcp) {
     emit("truncated, retrying over TCP");

@@ -29,6 +29,9 @@ void collect_upstream(const UpstreamStats& s, MetricsVisitor& out) {
   out.counter("outpost_dns_upstream_queries_total", help, {{"transport", "udp"}}, d(s.udp_sent));
   out.counter("outpost_dns_upstream_queries_total", help, {{"transport", "tcp"}}, d(s.tcp_sent));
   out.counter("outpost_dns_upstream_timeouts_total", "Upstream queries that timed out", {}, d(s.timeouts));
+  out.counter("outpost_dns_upstream_merged_total",
+              "Upstream questions not sent: they joined an identical query to the same server in flight", {},
+              d(s.merged));
   const char* bad = "Upstream replies ignored: not matching the query (address, port, ID, question) or malformed";
   out.counter("outpost_dns_upstream_bad_replies_total", bad, {{"reason", "mismatched"}}, d(s.mismatched));
   out.counter("outpost_dns_upstream_bad_replies_total", bad, {{"reason", "malformed"}}, d(s.malformed));

@@ -30,17 +30,30 @@ std::uint16_t port_of(const sockaddr* sa) {
   return 0;
 }
 
+// Queries that may be merged: same server, port, question (case-insensitive), RD, transport
+// and EDNS.
+std::string merge_key(const IpAddress& addr, std::uint16_t port, const Question& q, bool rd, bool tcp, bool edns) {
+  std::string k(reinterpret_cast<const char*>(addr.bytes.data()), addr.bytes.size());
+  k += static_cast<char>(port >> 8);
+  k += static_cast<char>(port);
+  k += static_cast<char>(q.type >> 8);
+  k += static_cast<char>(q.type);
+  k += static_cast<char>((rd ? 1 : 0) | (tcp ? 2 : 0) | (edns ? 4 : 0));
+  k += q.name.lowercase_wire();
+  return k;
+}
+
 }  // namespace
 
 struct Upstream::Request {
   Upstream* owner = nullptr;
-  std::uint64_t handle = 0;
+  std::string key;
   IpAddress addr;
   std::uint16_t port = 53;
   Question question;
   std::uint16_t id = 0;
   bool tcp = false;
-  Callback cb;
+  std::vector<std::pair<std::uint64_t, Callback>> waiters;  // (handle, callback) of each sender
   std::vector<std::uint8_t> wire;   // the query (TCP: with its 2-byte length prefix)
   std::vector<std::uint8_t> inbuf;  // TCP reassembly
   std::uint64_t sent_ms = 0;
@@ -98,9 +111,10 @@ Upstream::Upstream(uv_loop_t* loop) : loop_(loop) {}
 Upstream::~Upstream() { close_all(); }
 
 void Upstream::close_all() {
-  auto all = std::move(active_);
+  auto all = std::move(in_flight_);
+  in_flight_.clear();
   active_.clear();
-  for (auto& [h, r] : all) {
+  for (auto& [k, r] : all) {
     r->done = true;
     r->close();
   }
@@ -111,6 +125,9 @@ void Upstream::cancel(std::uint64_t handle) {
   if (it == active_.end()) return;
   Request* r = it->second;
   active_.erase(it);
+  std::erase_if(r->waiters, [handle](const auto& w) { return w.first == handle; });
+  if (!r->waiters.empty()) return;  // others still wait for the reply
+  in_flight_.erase(r->key);
   r->done = true;
   r->close();
 }
@@ -118,25 +135,41 @@ void Upstream::cancel(std::uint64_t handle) {
 void Upstream::finish(Request* r, UpstreamResult&& res) {
   if (r->done) return;
   r->done = true;
-  active_.erase(r->handle);
+  in_flight_.erase(r->key);
+  for (auto& w : r->waiters) active_.erase(w.first);
   if (res.kind == UpstreamResult::Kind::timeout) ++stats_.timeouts;
   res.rtt_ms = static_cast<std::uint32_t>(uv_now(loop_) - r->sent_ms);
-  auto cb = std::move(r->cb);
+  auto waiters = std::move(r->waiters);
   r->close();
-  cb(std::move(res));
+  // Each sender gets its own copy (the iterator scrubs the message in place); callbacks may
+  // send again, and a new identical question then goes out afresh.
+  for (std::size_t i = 0; i + 1 < waiters.size(); ++i) {
+    UpstreamResult copy = res;
+    copy.shared = true;
+    waiters[i].second(std::move(copy));
+  }
+  waiters.back().second(std::move(res));
 }
 
 std::uint64_t Upstream::send(const IpAddress& addr, std::uint16_t port, const Question& q, bool rd, bool tcp,
                              std::uint32_t timeout_ms, Callback cb, bool edns) {
+  std::uint64_t handle = next_handle_++;
+  std::string key = merge_key(addr, port, q, rd, tcp, edns);
+  if (auto it = in_flight_.find(key); it != in_flight_.end()) {
+    ++stats_.merged;
+    it->second->waiters.emplace_back(handle, std::move(cb));
+    active_[handle] = it->second;
+    return handle;
+  }
   auto* r = new Request;
   r->owner = this;
-  r->handle = next_handle_++;
+  r->key = key;
+  r->waiters.emplace_back(handle, std::move(cb));
   r->addr = addr;
   r->port = port;
   r->question = q;
   r->id = random_id();
   r->tcp = tcp;
-  r->cb = std::move(cb);
   auto wire = write_message(make_query(r->id, q.name, q.type, rd, edns));
   if (tcp) {
     r->wire = {static_cast<std::uint8_t>(wire.size() >> 8), static_cast<std::uint8_t>(wire.size())};
@@ -145,7 +178,8 @@ std::uint64_t Upstream::send(const IpAddress& addr, std::uint16_t port, const Qu
     r->wire = std::move(wire);
   }
   r->sent_ms = uv_now(loop_);
-  active_[r->handle] = r;
+  active_[handle] = r;
+  in_flight_[std::move(key)] = r;
 
   uv_timer_init(loop_, &r->timer);
   r->timer.data = r;
@@ -213,7 +247,7 @@ std::uint64_t Upstream::send(const IpAddress& addr, std::uint16_t port, const Qu
       rc = uv_udp_send(&r->send_req, &r->sock.udp, &b, 1, nullptr, [](uv_udp_send_t*, int) {});
     }
     if (rc != 0) fail_soon(rc);
-    return r->handle;
+    return handle;
   }
 
   ++stats_.tcp_sent;
@@ -257,7 +291,7 @@ std::uint64_t Upstream::send(const IpAddress& addr, std::uint16_t port, const Qu
         });
   });
   if (rc != 0) fail_soon(rc);
-  return r->handle;
+  return handle;
 }
 
 }  // namespace outpost::dns

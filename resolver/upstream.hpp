@@ -1,12 +1,16 @@
 // Transport to upstream servers on one libuv loop: each UDP query gets its own socket bound to
 // a kernel-chosen random port and a random ID; a reply counts only if it comes from the address
 // and port asked, with the ID and question sent. TCP for truncated answers. Never blocks.
+// Identical questions to the same server while one is in flight are merged (as Unbound's
+// mesh): one query goes out and every sender gets the reply; fewer queries also leave a
+// spoofer fewer chances.
 #pragma once
 #include <uv.h>
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <unordered_map>
 
 #include "core/net_address.hpp"
@@ -19,10 +23,14 @@ struct UpstreamResult {
   Message message;
   std::uint32_t rtt_ms = 0;
   std::size_t bytes = 0;
+  // A copy for a sender that shared a merged query: the server's RTT or timeout is reported
+  // (ServerSelection) by the one sender whose copy is not marked, so it counts once.
+  bool shared = false;
 };
 
 struct UpstreamStats {
   std::uint64_t udp_sent = 0, tcp_sent = 0, timeouts = 0, mismatched = 0, malformed = 0;
+  std::uint64_t merged = 0;  // sends that joined an identical query in flight
 };
 
 class Upstream {
@@ -34,8 +42,9 @@ class Upstream {
   Upstream& operator=(const Upstream&) = delete;
 
   // Sends `q` (with a fresh random ID; with an EDNS OPT record unless edns is false) to
-  // addr:port; the callback runs exactly once, later, unless cancel() is called first.
-  // Returns a handle for cancel().
+  // addr:port, or joins the identical query already in flight there (its timeout stands);
+  // the callback runs exactly once, later, unless cancel() is called first. Returns a handle
+  // for cancel(); the query itself stops when every sender has cancelled.
   std::uint64_t send(const IpAddress& addr, std::uint16_t port, const Question& q, bool rd, bool tcp,
                      std::uint32_t timeout_ms, Callback cb, bool edns = true);
   void cancel(std::uint64_t handle);
@@ -50,7 +59,8 @@ class Upstream {
   void finish(Request* r, UpstreamResult&& res);
   uv_loop_t* loop_;
   std::uint64_t next_handle_ = 1;
-  std::unordered_map<std::uint64_t, Request*> active_;
+  std::unordered_map<std::uint64_t, Request*> active_;     // handle -> request (several may share one)
+  std::unordered_map<std::string, Request*> in_flight_;   // merge key -> request, every live one
   UpstreamStats stats_;
 };
 
