@@ -44,11 +44,6 @@ void IterativeQuery::finish(std::uint16_t rcode, std::string why) {
   result_.rcode = rcode;
   result_.why = std::move(why);
   result_.from_cache = !used_network_;
-  // The first answer is bounded like the cached copies later ones come from (max_ttl,
-  // min_ttl, negative_max_ttl): otherwise a client would keep the authority's TTL.
-  const CacheLimits limits = core_.cache().limits();
-  for (auto& rr : result_.answer) rr.ttl = clamp_ttl(limits, rr.ttl);
-  for (auto& rr : result_.authority) rr.ttl = clamp_negative_ttl(limits, rr.ttl);
   if (rcode == rcode::SERVFAIL && used_network_) core_.cache().put_servfail(original_.name, original_.type, now());
   auto cb = std::move(cb_);
   core_.retire(id_);
@@ -269,6 +264,10 @@ void IterativeQuery::on_reply(const IpAddress& addr, const Question& sent, bool 
   }
   const bool forwarder = mode_ == Mode::forward;
   scrub_response(&m, sent, forwarder ? Name::root() : dp_.zone);
+  // An answer straight from upstream is bounded like the cached copies later answers come
+  // from (min_ttl, max_ttl): otherwise the client that caused the lookup keeps the
+  // authority's TTL. Cached records are clamped already and keep their countdown.
+  for (auto& rr : m.answer) rr.ttl = clamp_ttl(core_.cache().limits(), rr.ttl);
   auto kind = classify_response(m, sent, dp_.zone, forwarder);
   emit(to_string(kind));
   const bool minimised = !(sent.name == qname_) || sent.type != original_.type;
@@ -393,7 +392,7 @@ void IterativeQuery::handle_negative(const Message& m, bool nxdomain, const Name
     soa->ttl = ttl;
     core_.cache().put_negative(owner, original_.type, nxdomain, soa, ttl, now());
   }
-  if (soa) soa->append_to(&result_.authority, ttl);
+  if (soa) soa->append_to(&result_.authority, clamp_negative_ttl(core_.cache().limits(), ttl));
   finish(nxdomain ? rcode::NXDOMAIN : rcode::NOERROR);
 }
 
