@@ -48,17 +48,16 @@ class Refresher : public OriginEvents {
 
   void on_origin_connected() override {
     const auto& cfg = w_.settings()->config;
-    std::string head = "GET " + url_.path + " HTTP/1.1\r\nHost: " + url_.authority() + "\r\n";
+    http::RequestHead head{"GET", url_.path, url_.authority(), {}, false, {}};
     // The Vary-selected request headers, so the origin picks the same variant.
     for (const auto& [name, value] : stale_.vary)
-      if (!value.empty()) head += name + ": " + value + "\r\n";
-    if (auto* etag = stale_.headers.find("ETag")) head += "If-None-Match: " + *etag + "\r\n";
-    if (auto* lm = stale_.headers.find("Last-Modified")) head += "If-Modified-Since: " + *lm + "\r\n";
-    if (cfg.proxy.via) head += "Via: 1.1 " + cfg.server.name + "\r\n";
-    head += "\r\n";
+      if (!value.empty()) head.headers.add(name, value);
+    if (auto* etag = stale_.headers.find("ETag")) head.headers.add("If-None-Match", *etag);
+    if (auto* lm = stale_.headers.find("Last-Modified")) head.headers.add("If-Modified-Since", *lm);
+    if (cfg.proxy.via) http::append_via(head.headers, 1, 1, cfg.server.name);
     request_time_ = static_cast<std::int64_t>(std::time(nullptr));
     origin_->begin_exchange(false, cfg.origin.read_timeout);
-    origin_->write({slice_of(head)});
+    origin_->write({slice_of(http::write_request_head(head))});
   }
 
   int on_origin_head(http::MessageHead& head) override {

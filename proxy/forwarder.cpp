@@ -1,20 +1,13 @@
 #include "proxy/forwarder.hpp"
 
-#include <cstdio>
-
 #include "core/uv_write.hpp"
+#include "proxy/http1_writer.hpp"
 #include "proxy/proxy_worker.hpp"
 
 namespace outpost {
 namespace {
 constexpr std::size_t kHighWater = 256 * 1024;
 constexpr std::size_t kLowWater = 64 * 1024;
-
-Slice chunk_size_line(std::size_t n) {
-  char b[24];
-  int len = std::snprintf(b, sizeof b, "%zx\r\n", n);
-  return slice_of(std::string_view(b, static_cast<std::size_t>(len)));
-}
 }  // namespace
 
 void Forwarder::start(ProxyWorker& worker, std::shared_ptr<const ProxySettings> settings, Target target) {
@@ -102,13 +95,13 @@ void Forwarder::send_head() {
   pending_bytes_ = 0;
   for (auto& s : pending) {
     body_sent_ += s.size;
-    if (t_.body_chunked) out.push_back(chunk_size_line(s.size));
+    if (t_.body_chunked) out.push_back(http::chunk_size_line(s.size));
     out.push_back(std::move(s));
-    if (t_.body_chunked) out.push_back(slice_of("\r\n"));
+    if (t_.body_chunked) out.push_back(http::chunk_end());
   }
   if (body_ended_ && t_.body_chunked && !last_chunk_sent_) {
     last_chunk_sent_ = true;
-    out.push_back(slice_of("0\r\n\r\n"));
+    out.push_back(http::last_chunk());
   }
   bool was_congested = !pending.empty();
   origin_->write(std::move(out));
@@ -124,9 +117,9 @@ void Forwarder::send_body(Slice body) {
   body_sent_ += body.size;
   std::vector<Slice> out;
   std::size_t n = body.size;
-  if (t_.body_chunked) out.push_back(chunk_size_line(n));
+  if (t_.body_chunked) out.push_back(http::chunk_size_line(n));
   out.push_back(std::move(body));
-  if (t_.body_chunked) out.push_back(slice_of("\r\n"));
+  if (t_.body_chunked) out.push_back(http::chunk_end());
   origin_->write(std::move(out));
 }
 
@@ -134,7 +127,7 @@ void Forwarder::end_body() {
   body_ended_ = true;
   if (origin_ && head_sent_ && t_.body_chunked && !last_chunk_sent_) {
     last_chunk_sent_ = true;
-    origin_->write({slice_of("0\r\n\r\n")});
+    origin_->write({http::last_chunk()});
   }
 }
 

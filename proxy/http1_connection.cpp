@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
-
 #include "core/uv_write.hpp"
 #include "proxy/proxy_worker.hpp"
 
@@ -15,12 +13,6 @@ constexpr std::size_t kMaxUnparsed = 1024 * 1024;  // pipelined bytes buffered w
 // Reasons to stop reading the client.
 constexpr unsigned kBlockBackpressure = 1, kBlockPipeline = 2, kBlockDone = 4, kBlockUpgrade = 8;
 constexpr std::uint64_t kLingerMs = 2000;
-
-Slice chunk_size_line(std::size_t n) {
-  char b[24];
-  int len = std::snprintf(b, sizeof b, "%zx\r\n", n);
-  return slice_of(std::string_view(b, static_cast<std::size_t>(len)));
-}
 
 std::uint64_t ms(double seconds) { return static_cast<std::uint64_t>(seconds * 1000); }
 }  // namespace
@@ -257,15 +249,15 @@ void Http1Connection::send(std::vector<Slice> body) {
   if (n == 0) return;  // an empty chunk would end the body
   std::vector<Slice> framed;
   framed.reserve(body.size() + 2);
-  framed.push_back(chunk_size_line(n));
+  framed.push_back(http::chunk_size_line(n));
   for (auto& s : body) framed.push_back(std::move(s));
-  framed.push_back(slice_of("\r\n"));
+  framed.push_back(http::chunk_end());
   write_out(std::move(framed));
 }
 
 void Http1Connection::end() {
   if (closing_) return;
-  if (chunked_out_) write_out({slice_of("0\r\n\r\n")});
+  if (chunked_out_) write_out({http::last_chunk()});
   response_done_ = true;
   uncork();
   maybe_finish();

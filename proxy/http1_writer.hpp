@@ -1,11 +1,16 @@
-// The one place that writes HTTP/1 response heads: the status line, the header fields and
-// the fields that belong to this hop (Transfer-Encoding, Connection). Everything that
-// answers a client (forwarded responses, cache hits, interim responses, local pages) builds
-// a ResponseHead and a framing and calls write_response_head(), so per-hop rules such as
-// Via or keep-alive for HTTP/1.0 clients cannot drift between code paths.
+// The one place that writes HTTP/1 messages' framing: response heads (status line, header
+// fields, and the fields that belong to this hop: Transfer-Encoding, Connection), request
+// heads to origins (request line, Host first, Transfer-Encoding) and chunked framing.
+// Everything that answers a client (forwarded responses, cache hits, interim responses,
+// local pages) builds a ResponseHead and a framing and calls write_response_head(); every
+// request to an origin (forwarded, revalidation, background refresh) builds a RequestHead.
+// So per-hop rules such as Via or keep-alive for HTTP/1.0 clients cannot drift between code
+// paths.
 #pragma once
 #include <string>
+#include <string_view>
 
+#include "core/chunk.hpp"
 #include "proxy/http_headers.hpp"
 
 namespace outpost::http {
@@ -25,6 +30,23 @@ struct Http1Framing {
 };
 
 std::string write_response_head(const ResponseHead& head, const Http1Framing& framing);
+
+// A request to an origin: always HTTP/1.1, origin-form target, Host first.
+struct RequestHead {
+  std::string method;
+  std::string target;     // origin-form: path and query
+  std::string authority;  // the Host field
+  HeaderList headers;     // end-to-end fields (no Host, no framing fields)
+  bool chunked = false;   // the body goes chunked: Transfer-Encoding: [codings, ]chunked
+  std::string transfer_codings;  // codings the body carries, before chunked
+};
+std::string write_request_head(const RequestHead& head);
+
+// Chunked framing (RFC 9112 §7.1): the size line before `n` bytes of data, the CRLF after
+// them, and the last chunk (no trailers).
+Slice chunk_size_line(std::size_t n);
+Slice chunk_end();
+Slice last_chunk();
 
 // Via (RFC 9110 §7.6.3): this proxy's entry for a message received as HTTP/major.minor,
 // appended to the Via the message carries. Callers skip it when proxy.via is off.

@@ -292,17 +292,10 @@ void ProxyRequest::on_forward_connected(const IpAddress& peer) {
 
 std::string ProxyRequest::forward_request_head() {
   const auto& cfg = settings_->config;
-  http::HeaderList h = req_.headers;
+  http::RequestHead out{req_.method, url_.path, url_.authority(), req_.headers, req_.chunked, req_.transfer_codings};
+  http::HeaderList& h = out.headers;
   h.remove_hop_by_hop();
   h.remove("Host");
-  std::string head;
-  head.reserve(512);
-  head += req_.method;
-  head += ' ';
-  head += url_.path;
-  head += " HTTP/1.1\r\nHost: ";
-  head += url_.authority();
-  head += "\r\n";
   if (req_.chunked) h.remove("Content-Length");
   if (cfg.proxy.via) http::append_via(h, req_.major, req_.minor, cfg.server.name);
   if (revalidating_) add_revalidation_headers(h);
@@ -314,14 +307,7 @@ std::string ProxyRequest::forward_request_head() {
     h.remove("X-Forwarded-For");
     if (ff != "delete") h.add("X-Forwarded-For", (xff.empty() ? "" : xff + ", ") + (ff == "on" ? client_.text : "unknown"));
   }
-  h.serialize(head);
-  if (req_.chunked) {  // the client's codings go on as sent ("gzip, chunked" stays so)
-    head += "Transfer-Encoding: ";
-    if (!req_.transfer_codings.empty()) head += req_.transfer_codings + ", ";
-    head += "chunked\r\n";
-  }
-  head += "\r\n";
-  return head;
+  return http::write_request_head(out);
 }
 
 void ProxyRequest::on_forward_interim(http::MessageHead& head) {
