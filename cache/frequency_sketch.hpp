@@ -23,13 +23,16 @@ class FrequencySketch {
   // Occurrences since the last halvings (0..15, +1 for the doorkeeper).
   unsigned estimate(std::uint64_t hash) const;
 
+  // Halves every counter now (also done after every sample_size() additions); the caller
+  // uses it when it sees that the recorded popularity has gone stale.
+  void halve();
+
   std::size_t words() const { return table_.size(); }
   std::uint64_t sample_size() const { return sample_size_; }
   std::size_t memory_bytes() const { return (table_.size() + door_.size()) * sizeof(std::uint64_t); }
 
  private:
   void resize(std::size_t words);
-  void halve();
   std::size_t word_of(std::uint64_t h, unsigned row) const;
   bool door_test(std::uint64_t h) const;
   void door_set(std::uint64_t h);

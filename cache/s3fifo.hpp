@@ -6,8 +6,9 @@
 // With `admission` on (the store's default) the admission filter of W-TinyLFU (Caffeine)
 // replaces the ghost: a count-min sketch (frequency_sketch.hpp) of every key's recent
 // requests decides, at the small queue's tail, whether an object enters main: it must have
-// been requested more often than each of main's victims it would push out; otherwise it is
-// evicted. Hits never touch the sketch: they bump the object's own counter (Object::freq)
+// been requested more often than every one of main's victims it would push out; otherwise it
+// is evicted and the victims stay at main's tail. Warm candidates turned away repeatedly
+// halve the sketch early, so stale popularity fades after a shift. Hits never touch the sketch: they bump the object's own counter (Object::freq)
 // lock-free, and the policy folds those counts into the sketch (and the CLOCK bits) when it
 // next looks at the object. See docs/CACHE_STORE.md for the figures.
 // Not thread-safe: the store calls it under its policy mutex.
@@ -63,6 +64,7 @@ class S3Fifo {
     Object* tail = nullptr;  // oldest
     std::uint64_t bytes = 0, count = 0;
     void push_head(Object* o);
+    void push_tail(Object* o);
     void unlink(Object* o);
   };
   List& list_of(Queue q) { return q == Queue::kSmall ? small_ : main_; }
@@ -77,6 +79,9 @@ class S3Fifo {
   // Moves the hits counted on `o` since the last look into its CLOCK bits and the sketch.
   void fold(Object* o);
   void drop(Object* o, std::vector<ObjRef>* victims);
+  // Counters and expiry map of an object already unlinked from its queue; the policy's
+  // reference.
+  ObjRef release(Object* o);
   void ghost_add(std::uint64_t hash, std::uint64_t bytes);
   bool ghost_take(std::uint64_t hash);
 
@@ -92,6 +97,8 @@ class S3Fifo {
   std::unordered_map<std::uint64_t, std::uint64_t> ghost_;
   std::uint64_t ghost_seq_ = 0;
   FrequencySketch sketch_;
+  std::vector<Object*> duel_;        // main's victims facing one candidate (reused)
+  unsigned warm_rejections_ = 0;     // warm candidates turned away since the last halving
   std::array<PolicyCounters, kNamespaceCount> counters_{};
 };
 

@@ -167,21 +167,21 @@ class AdmissionTest : public S3FifoTest {
 TEST_F(AdmissionTest, OneHitWondersLoseToMainAndHitsWin) {
   for (int i = 0; i < 10; ++i) add(numbered("k", i));
   // kA: 1100 bytes. Small drains into main while main (target 900) has room: k0..k8. k9
-  // (estimate 1) then meets main's victim k0 (1): a tie keeps the victim, which goes back
-  // to main's head; k9 is evicted.
+  // (estimate 1) then meets main's victim k0 (1): a tie keeps the victim, which stays at
+  // main's tail; k9 is evicted.
   Object* a = add("kA");
   EXPECT_EQ(evicted(), V{"k9"});
-  EXPECT_EQ(policy_.order(), (V{"k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k0", "kA"}));
-  // kA is hit twice in small (estimate 3): it beats main's victim k1 (1) and takes its place.
+  EXPECT_EQ(policy_.order(), (V{"k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "kA"}));
+  // kA is hit twice in small (estimate 3): it beats main's victim k0 (1) and takes its place.
   a->touch();
   a->touch();
   add("kB");
-  EXPECT_EQ(evicted(), V{"k1"});
+  EXPECT_EQ(evicted(), V{"k0"});
   EXPECT_EQ(a->queue, Queue::kMain);
-  // kB, never hit (1), loses to k2 (1), which goes back to main's head.
+  // kB, never hit (1), loses to k1 (1), which stays the next victim.
   add("kC");
   EXPECT_EQ(evicted(), V{"kB"});
-  EXPECT_EQ(policy_.order(), (V{"k3", "k4", "k5", "k6", "k7", "k8", "k0", "kA", "k2", "kC"}));
+  EXPECT_EQ(policy_.order(), (V{"k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "kA", "kC"}));
   EXPECT_EQ(policy_.used(), 1000u);
 }
 
@@ -189,13 +189,13 @@ TEST_F(AdmissionTest, TheSketchRemembersEvictedKeys) {
   for (int i = 0; i < 10; ++i) add(numbered("k", i));
   add("kA");
   EXPECT_EQ(evicted(), V{"k9"});
-  // k9 comes back: its second request (estimate 2) beats main's victim k1 (1) once k9
-  // reaches the small queue's tail; kA (1) lost to k1 just before.
+  // k9 comes back: its second request (estimate 2) beats main's victim k0 (1) once k9
+  // reaches the small queue's tail; kA (1) lost to k0 just before.
   Object* again = add("k9");
   EXPECT_EQ(evicted(), V{"kA"});
   EXPECT_EQ(again->queue, Queue::kSmall);  // no ghost: everything enters small
   add("kB");
-  EXPECT_EQ(evicted(), (V{"k2"}));  // k1 was spared by kA's duel: k2 is the victim now
+  EXPECT_EQ(evicted(), (V{"k0"}));  // k0 won kA's duel and stayed at main's tail
   EXPECT_EQ(again->queue, Queue::kMain);
 }
 
@@ -204,11 +204,62 @@ TEST_F(AdmissionTest, HitsInMainAreFoldedIntoClockAndSketch) {
   for (int i = 0; i < 10; ++i) o[i] = add(numbered("k", i));
   add("kA");  // k0..k8 in main, k9 evicted
   evicted();
-  o[1]->touch();  // main's tail is k1, then k2: both hit, so both are re-inserted
-  for (int i = 0; i < 3; ++i) o[2]->touch();
-  add("kB");  // kA (1) meets the next victim, k3 (1): the tie keeps k3
+  o[0]->touch();  // main's tail is k0, then k1: both hit, so both are re-inserted
+  for (int i = 0; i < 3; ++i) o[1]->touch();
+  add("kB");  // kA (1) meets the next victim, k2 (1): the tie keeps k2
   EXPECT_EQ(evicted(), V{"kA"});
-  EXPECT_EQ(o[1]->freq.load(), 0);  // folded
-  EXPECT_EQ(o[1]->clock, 0);        // and spent on the re-insertion
-  EXPECT_EQ(o[2]->clock, 2);        // 3 hits, one pass
+  EXPECT_EQ(o[0]->freq.load(), 0);  // folded
+  EXPECT_EQ(o[0]->clock, 0);        // and spent on the re-insertion
+  EXPECT_EQ(o[1]->clock, 2);        // 3 hits, one pass
+  EXPECT_EQ(policy_.order(), (V{"k2", "k3", "k4", "k5", "k6", "k7", "k8", "k0", "k1", "kB"}));
+}
+
+// A large candidate meets all the victims it would push out at once: it must be more
+// frequent than each of them; when it loses, none of them is evicted.
+TEST_F(AdmissionTest, ALargeCandidateMustBeatEveryVictimItDisplaces) {
+  Object* o[10];
+  for (int i = 0; i < 10; ++i) o[i] = add(numbered("k", i));
+  add("kA");
+  EXPECT_EQ(evicted(), V{"k9"});
+  o[1]->touch();  // k1 will pass main's tail once (estimate 2), then be an ordinary victim
+  add("kL", 300);  // kA (1) loses to k0; kL (1) needs k0, k2, k3 out and ties with them
+  EXPECT_EQ(evicted(), (V{"kA", "kL"}));
+  EXPECT_EQ(policy_.order(), (V{"k0", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k1"}));
+  add("kL", 300);  // estimate 2: beats k0, k2 and k3 (1 each), which all go
+  EXPECT_EQ(evicted(), (V{"k0", "k2", "k3"}));
+  EXPECT_EQ(policy_.order(), (V{"k4", "k5", "k6", "k7", "k8", "k1", "kL"}));
+  // kM (600 bytes) needs k4..k8 and k1 out. At estimate 2 it ties with k1 (2) and loses,
+  // although it beats the other five; the six stay, in their order, at main's tail.
+  add("kM", 600);
+  EXPECT_EQ(evicted(), V{"kM"});
+  add("kM", 600);
+  EXPECT_EQ(evicted(), V{"kM"});
+  EXPECT_EQ(policy_.order(), (V{"k4", "k5", "k6", "k7", "k8", "k1", "kL"}));
+  add("kM", 600);  // estimate 3
+  EXPECT_EQ(evicted(), (V{"k4", "k5", "k6", "k7", "k8", "k1"}));
+  EXPECT_EQ(policy_.order(), (V{"kL", "kM"}));
+}
+
+// After a popularity shift main's victims keep their stale counts until the sketch halves;
+// warm candidates (estimate >= 7) turned away 16 times halve it early.
+TEST_F(AdmissionTest, WarmCandidatesTurnedAwayAgeTheSketch) {
+  for (int i = 0; i < 14; ++i) policy_.remove(add("v"));  // each request counts: estimate 14
+  add("v");                                                // 15
+  for (int i = 1; i < 10; ++i) add(numbered("k", i));
+  add("kA");  // small drains: v and k1..k8 enter main, v at its tail; k9 loses to v
+  EXPECT_EQ(evicted(), V{"k9"});
+  policy_.remove(held_.back().get());  // kA: small is empty, main full (900 of 900)
+  // Each round, c is requested once more and then meets v (15). From round 7 on its
+  // estimate is warm; the 16th warm rejection (round 22) halves the sketch: v 15 -> 7,
+  // c 15 -> 7, and in round 23 c (8) beats v.
+  for (int round = 1; round <= 23; ++round) {
+    add("c");
+    Object* filler = add(numbered("f", round));  // pushes c to small's tail
+    if (round < 23) {
+      EXPECT_EQ(evicted(), V{"c"}) << "round " << round;
+      policy_.remove(filler);
+    } else {
+      EXPECT_EQ(evicted(), V{"v"});
+    }
+  }
 }
