@@ -296,7 +296,7 @@ def wait_udp_answer(addr, port, query, timeout=10, reply_timeout=0.2):
 
 # ---- scripted servers: small authoritative servers that misbehave on purpose ----------------
 
-TYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "MX": 15, "TXT": 16, "AAAA": 28, "OPT": 41, "DS": 43,
+TYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "MX": 15, "TXT": 16, "AAAA": 28, "DNAME": 39, "OPT": 41, "DS": 43,
          "IXFR": 251, "AXFR": 252, "ANY": 255}
 
 
@@ -309,12 +309,12 @@ def encode_name(name):
 
 
 def rr(name, rtype, ttl, rdata):
-    """One resource record in wire form. RDATA: an address for A, a name for NS/CNAME, a tuple
-    (mname, rname, minimum) for SOA, else raw bytes."""
+    """One resource record in wire form. RDATA: an address for A, a name for NS/CNAME/DNAME, a
+    tuple (mname, rname, minimum) for SOA, else raw bytes."""
     t = TYPES[rtype] if isinstance(rtype, str) else rtype
     if t == 1:
         data = socket.inet_aton(rdata)
-    elif t in (2, 5):
+    elif t in (2, 5, 39):
         data = encode_name(rdata)
     elif t == 6:
         mname, rname, minimum = rdata
@@ -341,6 +341,18 @@ class Query:
         flags = 0x8000 | (0x0400 if aa else 0) | (0x0100 if self.rd else 0) | (0x0080 if ra else 0) | rcode
         head = struct.pack("!HHHHHH", self.id, flags, 1, len(answer), len(authority), len(additional))
         return head + self.question + b"".join(answer) + b"".join(authority) + b"".join(additional)
+
+
+def zone_reply(q, zone, existing=()):
+    """What a scripted server for ZONE (its one server named ns.ZONE) answers to the questions
+    its handler does not script: the NS set at the apex, NODATA for the apex, ns.ZONE and the
+    names in EXISTING, NXDOMAIN for anything else; authoritative, SOA in the authority."""
+    soa = rr(zone, "SOA", 300, ("ns." + zone, "admin." + zone, 60))
+    if q.name == zone and q.type == TYPES["NS"]:
+        return q.reply(answer=[rr(zone, "NS", 300, "ns." + zone)])
+    if q.name in (zone, "ns." + zone) + tuple(existing):
+        return q.reply(authority=[soa])
+    return q.reply(authority=[soa], rcode=3)
 
 
 class ScriptedServer(_Thread):

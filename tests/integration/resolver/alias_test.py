@@ -11,12 +11,11 @@ import sys
 import unittest
 
 import dnsfixture
-from dnsfixture import ScriptedServer, encode_name, rr
+from dnsfixture import ScriptedServer, rr, zone_reply
 from dnsserver import DnsServer, section, status
 
 DNS_SERVER = sys.argv.pop(1)
 DNAME_SERVER = "127.0.0.50"  # scripted: dname.test.
-DNAME = 39
 
 
 def chain(prefix, links):
@@ -33,18 +32,14 @@ EXTRA_ZONES = {
 def dname_server(q):
     """dname.test.: x.dname.test. DNAME a.test. sent without its CNAME; y.dname.test. DNAME
     a.test. sent with a CNAME that points elsewhere (txt.a.test.)."""
-    soa = rr("dname.test.", "SOA", 300, ("ns.dname.test.", "admin.dname.test.", 60))
-    for owner in ("x.dname.test.", "y.dname.test."):
+    owners = ("x.dname.test.", "y.dname.test.")
+    for owner in owners:
         if q.name.endswith("." + owner):
-            answer = [rr(owner, DNAME, 300, encode_name("a.test."))]
+            answer = [rr(owner, "DNAME", 300, "a.test.")]
             if owner.startswith("y"):
                 answer.append(rr(q.name, "CNAME", 300, "txt.a.test."))
             return q.reply(answer=answer)
-    if q.name == "dname.test." and q.type == 2:
-        return q.reply(answer=[rr("dname.test.", "NS", 300, "ns.dname.test.")])
-    if q.name in ("dname.test.", "ns.dname.test.", "x.dname.test.", "y.dname.test."):
-        return q.reply(authority=[soa])
-    return q.reply(authority=[soa], rcode=3)
+    return zone_reply(q, "dname.test.", owners)
 
 
 class AliasTest(unittest.TestCase):

@@ -9,7 +9,7 @@ import threading
 import unittest
 
 import dnsfixture
-from dnsfixture import Query, rr
+from dnsfixture import Query, rr, zone_reply
 from dnsserver import DnsServer
 
 DNS_SERVER = sys.argv.pop(1)
@@ -34,10 +34,7 @@ class SlowServer(threading.Thread):
     def answer(self, q):
         if q.name == "www.merge.test." and q.type == 1:
             return q.reply(answer=[rr(q.name, "A", 300, "192.0.2.77")])
-        soa = rr("merge.test.", "SOA", 300, ("ns.merge.test.", "admin.merge.test.", 60))
-        if q.name == "merge.test." and q.type == 2:
-            return q.reply(answer=[rr("merge.test.", "NS", 300, "ns.merge.test.")])
-        return q.reply(authority=[soa])
+        return zone_reply(q, "merge.test.", ["www.merge.test."])
 
     def run(self):
         while True:

@@ -11,7 +11,7 @@ import sys
 import unittest
 
 import dnsfixture
-from dnsfixture import ScriptedServer, rr
+from dnsfixture import ScriptedServer, rr, zone_reply
 from dnsserver import DnsServer, section, status
 
 DNS_SERVER = sys.argv.pop(1)
@@ -26,19 +26,13 @@ BROKEN = {"b.qmin.test.": 2, "c.qmin.test.": 3, "d.qmin.test.": 5}
 
 
 def qmin_server(q):
-    soa = rr("qmin.test.", "SOA", 300, ("ns.qmin.test.", "admin.qmin.test.", 60))
     if q.name in BROKEN:
-        rcode = BROKEN[q.name]
-        return q.reply(authority=[soa] if rcode == 3 else [], rcode=rcode)
-    if q.name in DATA:
-        if q.type == 1:
-            return q.reply(answer=[rr(q.name, "A", 300, DATA[q.name])])
-        return q.reply(authority=[soa])
-    if q.name == "qmin.test." and q.type == 2:
-        return q.reply(answer=[rr("qmin.test.", "NS", 300, "ns.qmin.test.")])
-    if q.name in ("qmin.test.", "ns.qmin.test."):
-        return q.reply(authority=[soa])
-    return q.reply(authority=[soa], rcode=3)
+        if BROKEN[q.name] == 3:
+            return zone_reply(q, "qmin.test.")  # NXDOMAIN
+        return q.reply(rcode=BROKEN[q.name])
+    if q.name in DATA and q.type == 1:
+        return q.reply(answer=[rr(q.name, "A", 300, DATA[q.name])])
+    return zone_reply(q, "qmin.test.", DATA)
 
 
 class QminFallbackTest(unittest.TestCase):
