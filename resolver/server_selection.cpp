@@ -38,8 +38,12 @@ std::uint32_t ServerSelection::timeout_ms(const IpAddress& a) const {
   auto it = stats_.find(a.bytes);
   if (it == stats_.end()) return kUnknownRttMs;
   const Stats& s = it->second;
-  double rto = s.measured ? s.srtt + 4 * s.rttvar : kUnknownRttMs;
-  rto *= std::pow(2.0, std::min<std::uint32_t>(s.timeouts, 6));
+  const double base = s.measured ? s.srtt + 4 * s.rttvar : kUnknownRttMs;
+  double rto = base * std::pow(2.0, std::min<std::uint32_t>(s.timeouts, 6));
+  // A probe of a dead server waits no longer than its usual RTO or kProbeTimeoutMs: a client
+  // whose question happens to probe should not wait out the full back-off for a server that
+  // is most likely still gone.
+  if (s.timeouts >= kDeadAfterTimeouts) rto = std::min(rto, std::max(base, double(kProbeTimeoutMs)));
   return static_cast<std::uint32_t>(std::clamp(rto, double(kMinTimeoutMs), double(kMaxTimeoutMs)));
 }
 

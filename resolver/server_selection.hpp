@@ -20,6 +20,7 @@ class ServerSelection {
   // Consecutive timeouts after which a server is dead until its back-off ends (2 s, then 4 s,
   // 8 s, ... up to 2 min while it stays silent).
   static constexpr std::uint32_t kDeadAfterTimeouts = 2;
+  static constexpr std::uint32_t kProbeTimeoutMs = 1000;  // see timeout_ms()
 
   // The best address among `candidates` not in `exclude` and not dead: lowest expected RTT,
   // backed-off and lame servers last, random tie-break. nullopt if none is left, so a zone

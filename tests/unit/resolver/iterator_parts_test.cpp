@@ -131,9 +131,10 @@ TEST(ServerSelection, DeadServersLeftOutUntilTheirBackOffEnds) {
   }
   EXPECT_TRUE(s.dead(a, 10));
   EXPECT_FALSE(s.pick({a, b}, {}, 10));  // every server dead: nothing to ask
-  // The back-off (2 s after two timeouts) ends: one may be probed again.
+  // The back-off (2 s after two timeouts) ends: one may be probed again, with a short timeout.
   EXPECT_FALSE(s.dead(a, 2000));
   EXPECT_TRUE(s.pick({a, b}, {}, 2000));
+  EXPECT_LE(s.timeout_ms(a), ServerSelection::kProbeTimeoutMs);
   // Still silent: dead for twice as long. An answer brings it back at once.
   s.report_timeout(a, 2000);
   EXPECT_TRUE(s.dead(a, 5999));
