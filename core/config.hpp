@@ -95,6 +95,7 @@ struct Config {
     NetworkList allow_recursion;   // others get REFUSED
     std::string hints;             // root hints file; empty = the embedded IANA hints
     bool qname_minimisation = true;
+    bool qname_minimisation_strict = false;  // RFC 8020 stop on NXDOMAIN, no full-name retry
     std::uint32_t min_ttl = 0;
     std::uint32_t max_ttl = 86400;
     std::uint32_t negative_max_ttl = 3600;

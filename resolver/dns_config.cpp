@@ -23,6 +23,7 @@ void parse_section(ConfigTable& s, Config& config) {
   d.allow_recursion = s.networks("allow_recursion", {"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"});
   d.hints = s.string("hints", "");
   d.qname_minimisation = s.boolean("qname_minimisation", true);
+  d.qname_minimisation_strict = s.boolean("qname_minimisation_strict", false);
   d.min_ttl = static_cast<std::uint32_t>(s.integer("min_ttl", 0, 0, 86400));
   d.max_ttl = static_cast<std::uint32_t>(s.integer("max_ttl", 86400, 1, 604800));
   if (d.min_ttl > d.max_ttl) s.fail("min_ttl", "must not exceed max_ttl");
@@ -61,6 +62,7 @@ std::optional<ResolverSettings> load_resolver_settings(const Config::Dns& cfg, s
     rc.root_hints = *h;
   }
   rc.qname_minimisation = cfg.qname_minimisation;
+  rc.qname_minimisation_strict = cfg.qname_minimisation_strict;
   for (auto& f : cfg.forward_zones) {
     ForwardZone fz;
     auto zone = Name::from_text(f.name);

@@ -27,6 +27,15 @@ TEST(DnsConfig, DefaultIsSafe) {
   EXPECT_EQ(c.dns.max_ttl, 86400u);
 }
 
+TEST(DnsConfig, StrictMinimisationReachesTheResolver) {
+  auto c = Config::parse("[dns]\nqname_minimisation_strict = true\n", "t.toml");
+  std::string err;
+  auto settings = outpost::dns::load_resolver_settings(c.dns, &err);
+  ASSERT_TRUE(settings) << err;
+  EXPECT_TRUE(settings->config.qname_minimisation_strict);
+  EXPECT_FALSE(outpost::dns::load_resolver_settings(Config::parse("", "t.toml").dns, &err)->config.qname_minimisation_strict);
+}
+
 TEST(DnsConfig, FullSection) {
   auto c = Config::parse(R"(
 [dns]
@@ -34,6 +43,7 @@ listen = ["127.0.0.1:5353", "[::1]:5353"]
 allow_recursion = ["10.0.0.0/8"]
 hints = "/tmp/root.hints"
 qname_minimisation = false
+qname_minimisation_strict = true
 min_ttl = 5
 max_ttl = 600
 local_zones = [{ name = "networkutopia.com", file = "/tmp/nu.zone" }]
@@ -41,6 +51,7 @@ forward_zones = [{ name = ".", servers = ["192.0.2.53:53"] }, { name = "corp.exa
 )", "t.toml");
   EXPECT_EQ(c.dns.listen.size(), 2u);
   EXPECT_FALSE(c.dns.qname_minimisation);
+  EXPECT_TRUE(c.dns.qname_minimisation_strict);
   EXPECT_EQ(c.dns.min_ttl, 5u);
   ASSERT_EQ(c.dns.local_zones.size(), 1u);
   EXPECT_EQ(c.dns.local_zones[0].file, "/tmp/nu.zone");
