@@ -208,6 +208,7 @@ void ProxyRequest::answer_local(http::LocalResponse resp, Outcome code) {
   if (auto* ct = resp.head.headers.find("Content-Type")) content_type_ = *ct;
   set_stage(Stage::kDone);
   bool body = !head_request_ && !resp.body.empty();
+  sink_->cork();  // head and body in one write (end() sends it)
   sink_->start(std::move(resp.head), body ? BodyFraming::kLength : BodyFraming::kNone);
   if (body) sink_->send({slice_of(resp.body)});
   sink_->end();

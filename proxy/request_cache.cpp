@@ -218,6 +218,7 @@ void ProxyRequest::serve_stored(const cache::Handle& h, const http::StoredRespon
 
 void ProxyRequest::send_stored(http::ResponseHead head, BodyFraming framing, std::vector<Slice> body) {
   set_stage(Stage::kDone);
+  sink_->cork();  // head and body in one write (end() sends it)
   sink_->start(std::move(head), framing);
   if (!body.empty()) sink_->send(std::move(body));
   sink_->end();
@@ -232,6 +233,7 @@ void ProxyRequest::follow_reader(cache::Reader reader, const http::StoredRespons
   if (auto* ct = meta.headers.find("Content-Type")) content_type_ = *ct;
   set_stage(Stage::kFollow);
   reader_ = std::move(reader);
+  sink_->cork();  // the head leaves with the first body bytes (pump_reader uncorks)
   sink_->start(http::stored_response_head(meta, meta.status, http::current_age(meta, now_s()), name,
                                           settings_->config.proxy.via, name + "; fwd=uri-miss; collapsed", true),
                meta.headers.has("Content-Length") ? BodyFraming::kLength : BodyFraming::kUnknown);
@@ -243,6 +245,7 @@ void ProxyRequest::pump_reader() {
   reader_waiting_ = false;
   while (active_ && reader_) {
     if (sink_->congested()) {
+      sink_->uncork();
       reader_waiting_ = true;  // on_sink_drained() calls back
       return;
     }
@@ -264,6 +267,7 @@ void ProxyRequest::pump_reader() {
       continue;
     }
     if (res == cache::ReadResult::kWait) {
+      sink_->uncork();  // what the writer has so far goes out now
       Worker* worker = &w_.worker();
       reader_.subscribe([this, current = still_current(), worker] {
         worker->post([this, current] {

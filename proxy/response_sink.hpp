@@ -38,8 +38,8 @@ class ResponseSink {
   // Cuts the connection (a response that cannot be completed). The request is told through
   // ProxyRequest::on_client_gone() before this returns.
   virtual void abort() = 0;
-  // Output produced while corked goes out in one write at uncork() (one origin read: one
-  // client write).
+  // Output produced while corked goes out in one write at uncork() or end() (one origin
+  // read: one client write; a stored or local response: head and body in one write).
   virtual void cork() = 0;
   virtual void uncork() = 0;
   // Bytes queued towards the client above the high-water mark: stop producing until

@@ -98,6 +98,7 @@ TEST_F(Http1ConnectionTest, PipelinedRequestsAreAnsweredInOrderOnOneConnection) 
   FakeStream& c = connect_client();
   ASSERT_TRUE(c.reading());
   ASSERT_TRUE(c.feed("GET /health HTTP/1.1\r\nHost: p\r\n\r\nGET /nothing HTTP/1.1\r\nHost: p\r\n\r\n"));
+  EXPECT_EQ(c.write_calls(), 2u);  // each answer, head and body, in one write
   std::string out = c.take_written();
   auto first = out.find("HTTP/1.1 200 OK\r\n");
   auto second = out.find("HTTP/1.1 404 Not Found\r\n");
@@ -124,6 +125,7 @@ TEST_F(Http1ConnectionTest, ForwardsRelaysAndReframesAnUnknownLengthAsChunked) {
   EXPECT_EQ(req.find("X-Gone"), std::string::npos);  // named in Connection: hop-by-hop
   o.complete_writes();
   ASSERT_TRUE(o.feed("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello"));
+  EXPECT_EQ(c.write_calls(), 1u);  // the head leaves with the first body bytes
   ASSERT_TRUE(o.feed(" world"));
   ASSERT_TRUE(o.feed_eof());
   std::string out = c.take_written();
