@@ -101,7 +101,7 @@ void Http1Connection::on_eof() {
   if (closing_) return;
   client_eof_ = true;
   if (phase_ == Phase::kLingering) {
-    close_now();
+    linger_when_drained();  // closes once our answer is written
     return;
   }
   if (request_ && request_->active() && request_done_ && !response_done_) {
@@ -348,6 +348,10 @@ void Http1Connection::on_write_done() {
     uv_timer_stop(write_timer_);
     if (queued > 0) watch_write_progress();
   }
+  if (phase_ == Phase::kLingering) {
+    linger_when_drained();
+    return;
+  }
   if (queued < kLowWater && request_ && request_->active()) request_->on_sink_drained();
 }
 
@@ -389,12 +393,26 @@ void Http1Connection::close_after_flush() {
   // discarding) for a moment so that unread request bytes do not make the kernel reset the
   // connection before the client has read the response.
   phase_ = Phase::kLingering;
-  if (stream_->shutdown_write() != 0 || client_eof_) {
+  uv_timer_stop(&timer_);
+  if (stream_->shutdown_write() != 0) {
     close_now();
     return;
   }
-  block_reading_ = 0;
-  update_reading();
+  if (!client_eof_) {
+    block_reading_ = 0;
+    update_reading();
+  }
+  linger_when_drained();
+}
+
+void Http1Connection::linger_when_drained() {
+  // The answer is still queued: closing now would drop it (a slow client, a large
+  // close-delimited body). Wait for the queue to drain; the write timeout bounds the wait.
+  if (stream_->queued_bytes() > 0) return;
+  if (client_eof_) {  // nothing more to read: done
+    close_now();
+    return;
+  }
   set_timer(kLingerMs, Phase::kLingering);
 }
 

@@ -109,7 +109,11 @@ class Http1Connection final : private http::ParserListener, private StreamHandle
   void watch_write_progress();
   void maybe_finish();
   void finish_exchange();
+  // Our FIN after the queued answer; then read and drop the client's bytes for a moment
+  // once the answer is written (a lingering close: unread input would make the kernel reset
+  // the connection before the client has read the answer).
   void close_after_flush();
+  void linger_when_drained();
   void update_reading();
   void set_timer(std::uint64_t ms, Phase phase);
   void on_timer();

@@ -242,6 +242,32 @@ TEST_F(Http1ConnectionTest, MalformedRequestGets400AndTheConnectionCloses) {
   EXPECT_EQ(origins_.count(), 0u);
 }
 
+TEST_F(Http1ConnectionTest, AClosingAnswerIsWrittenInFullBeforeTheConnectionCloses) {
+  FakeStream& c = connect_client();
+  ASSERT_TRUE(c.feed("GET http://192.0.2.10/big HTTP/1.0\r\n\r\n"));
+  FakeStream& o = origins_.last();
+  ASSERT_TRUE(o.complete_connect());
+  ASSERT_TRUE(o.feed("HTTP/1.1 200 OK\r\n\r\n" + std::string(100000, 'x')));
+  ASSERT_TRUE(o.feed_eof());  // the end of a close-delimited body; the client has read nothing
+  EXPECT_TRUE(c.write_shut());
+  ASSERT_TRUE(c.feed_eof());  // the client half-closes while our answer is still queued
+  EXPECT_FALSE(c.closed());   // closing now would drop the queued answer
+  c.complete_writes();
+  EXPECT_TRUE(c.closed());
+}
+
+TEST_F(Http1ConnectionTest, LingeringStartsOnceTheAnswerIsWritten) {
+  FakeStream& c = connect_client();
+  ASSERT_TRUE(c.feed("GET /nothing HTTP/1.0\r\n\r\n"));
+  EXPECT_TRUE(c.write_shut());
+  EXPECT_TRUE(c.reading());  // reads and drops while lingering
+  ASSERT_TRUE(c.feed("late bytes"));
+  EXPECT_FALSE(c.closed());
+  c.complete_writes();
+  ASSERT_TRUE(c.feed_eof());  // answer written and the client done: closed at once
+  EXPECT_TRUE(c.closed());
+}
+
 TEST_F(Http1ConnectionTest, OriginFailureMidResponseCutsTheClient) {
   FakeStream& c = connect_client();
   ASSERT_TRUE(c.feed("GET http://192.0.2.10/ HTTP/1.1\r\n\r\n"));
