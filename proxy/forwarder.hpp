@@ -88,9 +88,6 @@ class Forwarder final : private OriginEvents {
   // Closes the origin connection (never pooled) and cancels a lookup; nothing more is
   // reported. Also resets the forwarder for the next request.
   void cancel();
-  bool active() const { return origin_ || resolving_; }
-  bool connected() const { return origin_connected_; }
-  std::uint64_t body_sent() const { return body_sent_; }
 
  private:
   void on_resolved(ResolveResult r);

@@ -93,7 +93,6 @@ class Http1Connection final : private http::ParserListener, private StreamHandle
   void uncork() override;
   bool congested() const override;
   void close_after() override { close_after_ = true; }
-  bool closes_after() const override { return close_after_; }
   bool client_http11() const override { return http11_; }
   void pause_request_body(bool paused) override;
   StreamPtr take_stream(std::vector<Slice>* early_bytes, bool* eof_seen) override;

@@ -78,11 +78,8 @@ class OriginConnection : private http::ParserListener, private StreamHandler {
   void release_to_pool();
   // Closes the connection (never reused); frees itself when libuv is done.
   void close();
-  bool closing() const { return closing_; }
   // Restarts the read timeout.
   void touch();
-  void set_timeout(double seconds) { timeout_ms_ = static_cast<std::uint64_t>(seconds * 1000); }
-  bool response_keep_alive() const { return keep_alive_; }
 
  private:
   friend class OriginPool;

@@ -148,7 +148,6 @@ class ProxyRequest final : private ForwardEvents, private RequestState {
   // the old request kept alive.
   void reset();
 
-  Stage stage() const { return stage_; }
   bool active() const { return active_; }
 
  private:

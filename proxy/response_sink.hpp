@@ -48,7 +48,6 @@ class ResponseSink {
   // The connection closes after this response (error answers that leave the request's
   // framing unknown, HTTP/1.0 without keep-alive, shutdown).
   virtual void close_after() = 0;
-  virtual bool closes_after() const = 0;
   // Whether the client can take an interim response or chunked framing (HTTP/1.1+).
   virtual bool client_http11() const = 0;
   // Request body flow: stop reading the client while the origin is slow, and start again.
