@@ -106,6 +106,12 @@ class Stream {
   StreamHandler* handler_ = nullptr;
 };
 
+// Back-pressure marks on queued_bytes(), shared by everything that moves bytes between
+// streams (client connections, origin requests, tunnels): above the high mark the producer
+// stops reading; it starts again below the low mark.
+inline constexpr std::size_t kStreamHighWater = 256 * 1024;
+inline constexpr std::size_t kStreamLowWater = 64 * 1024;
+
 // Owning handle: destroying or resetting it closes the stream (which then frees itself).
 struct StreamCloser {
   void operator()(Stream* s) const noexcept { s->close(); }

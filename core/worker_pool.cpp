@@ -64,41 +64,31 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-int open_listen_socket(const Endpoint& ep, int backlog) {
+namespace {
+// A non-blocking socket of `type` bound to `ep` with SO_REUSEPORT (one per worker); for TCP
+// also listening. Returns the fd or -errno.
+int open_bound_socket(const Endpoint& ep, int type, int backlog) {
   sockaddr_storage ss;
   socklen_t len;
   if (!ep.to_sockaddr(&ss, &len)) return -EINVAL;
-  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = ::socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, backlog) != 0) {
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || (type == SOCK_STREAM && ::listen(fd, backlog) != 0)) {
     int e = errno;
     ::close(fd);
     return -e;
   }
   return fd;
 }
+}  // namespace
 
-int open_udp_socket(const Endpoint& ep) {
-  sockaddr_storage ss;
-  socklen_t len;
-  if (!ep.to_sockaddr(&ss, &len)) return -EINVAL;
-  int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -errno;
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-    int e = errno;
-    ::close(fd);
-    return -e;
-  }
-  return fd;
-}
+int open_listen_socket(const Endpoint& ep, int backlog) { return open_bound_socket(ep, SOCK_STREAM, backlog); }
+
+int open_udp_socket(const Endpoint& ep) { return open_bound_socket(ep, SOCK_DGRAM, 0); }
 
 struct Acceptor::Listener {
   uv_poll_t poll;

@@ -5,11 +5,6 @@
 #include "proxy/proxy_worker.hpp"
 
 namespace outpost {
-namespace {
-constexpr std::size_t kHighWater = 256 * 1024;
-constexpr std::size_t kLowWater = 64 * 1024;
-}  // namespace
-
 void Forwarder::start(ProxyWorker& worker, std::shared_ptr<const ProxySettings> settings, Target target) {
   cancel();
   w_ = &worker;
@@ -132,12 +127,12 @@ void Forwarder::end_body() {
 }
 
 bool Forwarder::body_congested() const {
-  if (origin_ && head_sent_) return origin_->write_queue_size() > kHighWater;
-  return pending_bytes_ > kHighWater;
+  if (origin_ && head_sent_) return origin_->write_queue_size() > kStreamHighWater;
+  return pending_bytes_ > kStreamHighWater;
 }
 
 void Forwarder::on_origin_write_done() {
-  if (origin_ && head_sent_ && origin_->write_queue_size() < kLowWater) events_.on_forward_body_drained();
+  if (origin_ && head_sent_ && origin_->write_queue_size() < kStreamLowWater) events_.on_forward_body_drained();
 }
 
 void Forwarder::pause_response() {

@@ -7,8 +7,6 @@
 
 namespace outpost {
 namespace {
-constexpr std::size_t kHighWater = 256 * 1024;     // queued bytes that stop the producer
-constexpr std::size_t kLowWater = 64 * 1024;       // ... and that start it again
 constexpr std::size_t kMaxUnparsed = 1024 * 1024;  // pipelined bytes buffered while busy
 // Reasons to stop reading the client.
 constexpr unsigned kBlockBackpressure = 1, kBlockPipeline = 2, kBlockDone = 4, kBlockUpgrade = 8;
@@ -269,7 +267,7 @@ void Http1Connection::uncork() {
 }
 
 bool Http1Connection::congested() const {
-  return out_bytes_ + (stream_ ? stream_->queued_bytes() : 0) > kHighWater;
+  return out_bytes_ + (stream_ ? stream_->queued_bytes() : 0) > kStreamHighWater;
 }
 
 void Http1Connection::pause_request_body(bool paused) {
@@ -304,7 +302,7 @@ void Http1Connection::write_out(std::vector<Slice> slices) {
     out_.push_back(std::move(s));
   }
   // Corked (inside one origin read): everything that read produced leaves in one write.
-  if (!corked_ || out_bytes_ >= kHighWater) flush();
+  if (!corked_ || out_bytes_ >= kStreamHighWater) flush();
 }
 
 void Http1Connection::flush() {
@@ -352,7 +350,7 @@ void Http1Connection::on_write_done() {
     linger_when_drained();
     return;
   }
-  if (queued < kLowWater && request_ && request_->active()) request_->on_sink_drained();
+  if (queued < kStreamLowWater && request_ && request_->active()) request_->on_sink_drained();
 }
 
 // ---------------------------------------------------------------- ending

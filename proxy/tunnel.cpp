@@ -1,11 +1,6 @@
 #include "proxy/tunnel.hpp"
 
 namespace outpost {
-namespace {
-constexpr std::size_t kHighWater = 256 * 1024;
-constexpr std::size_t kLowWater = 64 * 1024;
-}  // namespace
-
 Tunnel* Tunnel::start(uv_loop_t* loop, StreamPtr client, StreamPtr origin, std::vector<Slice> early,
                       bool client_eof, double idle_timeout_s, Done done) {
   auto* t = new Tunnel(loop, std::move(client), std::move(origin), idle_timeout_s, std::move(done));
@@ -53,7 +48,7 @@ void Tunnel::Side::on_read(Slice data) {
     t->finish("write failed");
     return;
   }
-  if (other->stream->queued_bytes() > kHighWater) {
+  if (other->stream->queued_bytes() > kStreamHighWater) {
     held = true;
     stream->read_stop();
   }
@@ -61,7 +56,7 @@ void Tunnel::Side::on_read(Slice data) {
 
 void Tunnel::Side::on_write_done() {
   // This side's queue drained: the other side may read again.
-  if (other->held && stream->queued_bytes() < kLowWater) {
+  if (other->held && stream->queued_bytes() < kStreamLowWater) {
     other->held = false;
     other->stream->read_start();
   }
