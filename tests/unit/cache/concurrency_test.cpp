@@ -112,14 +112,18 @@ TEST(CacheConcurrency, CollapsedForwardingManyReaders) {
     Writer w = s->writer(Namespace::kHttp, key, "m", 0, WriterMode::kExclusive, &st);
     ASSERT_TRUE(w);
     bool abort = round % 5 == 4;
+    // While the writer is in progress a second exclusive writer is refused. (Readers must not
+    // try this themselves: once the first writer has finished, one reader would get a writer,
+    // another reader would attach to it, and its abort on scope exit would fail that reader.)
+    Status busy = Status::kOk;
+    EXPECT_FALSE(s->writer(Namespace::kHttp, key, "m", 0, WriterMode::kExclusive, &busy));
+    EXPECT_EQ(busy, Status::kBusy);
     std::atomic<int> ok{0}, errors{0};
     std::vector<std::thread> readers;
     for (int r = 0; r < 3; ++r) {
       readers.emplace_back([&] {
-        Status busy;
-        Writer other = s->writer(Namespace::kHttp, key, "m", 0, WriterMode::kExclusive, &busy);
         Reader rd = s->attach(Namespace::kHttp, key);
-        if (other || !rd) {  // the writer may already have finished
+        if (!rd) {  // the writer may already have finished
           ok++;
           return;
         }
@@ -164,13 +168,21 @@ TEST(CacheConcurrency, ShardLockExcludesWritersFromReaders) {
   std::atomic<bool> stop{false};
   std::atomic<int> torn{0};
   std::atomic<std::uint64_t> reads{0};
+  std::atomic<int> readers_running{0};
   std::vector<std::thread> threads;
   for (int r = 0; r < 3; ++r) {
     threads.emplace_back([&] {
+      bool counted = false;
       while (!stop.load()) {
-        ReadGuard g(lock);
-        if (a != b) ++torn;
-        reads.fetch_add(1, std::memory_order_relaxed);
+        {
+          ReadGuard g(lock);
+          if (a != b) ++torn;
+          reads.fetch_add(1, std::memory_order_relaxed);
+        }
+        if (!counted) {
+          counted = true;
+          readers_running++;
+        }
       }
     });
   }
@@ -178,6 +190,9 @@ TEST(CacheConcurrency, ShardLockExcludesWritersFromReaders) {
   std::vector<std::thread> writers;
   for (int w = 0; w < 2; ++w) {
     writers.emplace_back([&] {
+      // Start writing only once every reader is in its loop, so that they overlap (on a
+      // loaded machine the writers could otherwise finish before a reader was scheduled).
+      while (readers_running.load() < 3) std::this_thread::yield();
       for (int i = 0; i < kWrites; ++i) {
         std::lock_guard g(lock);
         ++a;
