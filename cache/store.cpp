@@ -72,12 +72,11 @@ bool StoreImpl::open_disk(std::string* error) {
 
 std::int64_t StoreImpl::now() const { return opt_.clock ? opt_.clock() : static_cast<std::int64_t>(std::time(nullptr)); }
 
-Object* StoreImpl::probe(Namespace ns, std::string_view key, DiskLoc* disk) {
+Object* StoreImpl::probe(Namespace ns, std::string_view key, DiskLoc* disk, bool count_disk) {
   HashedKey k{key, KeyHash{}(key)};
   Shard& sh = index_.shard_for(ns, k);
   ReadGuard lock(sh.lock);
   auto& c = sh.count(lock.slot(), ns);
-  bump(c.lookups);
   auto& m = sh.map(ns);
   auto it = m.find(k);
   if (it != m.end() && it->second.mem) {
@@ -85,16 +84,28 @@ Object* StoreImpl::probe(Namespace ns, std::string_view key, DiskLoc* disk) {
     o->ref();
     o->touch();
     mark_referenced(it->second);
+    bump(c.lookups);
     bump(c.hits);
     return o;
   }
   if (disk && it != m.end() && it->second.disk.valid() && disk_) {
     *disk = it->second.disk;  // counted as a disk hit or a miss once the read is done
-    mark_referenced(it->second);
+    if (count_disk) {
+      bump(c.lookups);
+      mark_referenced(it->second);
+    }
   } else {
+    bump(c.lookups);
     bump(c.misses);
   }
   return nullptr;
+}
+
+Handle StoreImpl::lookup_memory(Namespace ns, std::string_view key, bool* on_disk) {
+  DiskLoc loc;
+  Object* o = probe(ns, key, &loc, false);
+  *on_disk = loc.valid();
+  return Handle(o);
 }
 
 Handle StoreImpl::lookup(Namespace ns, std::string_view key) { return Handle(probe(ns, key, nullptr)); }
@@ -560,6 +571,9 @@ void Store::lookup_async(Namespace ns, std::string_view key, std::function<void(
   impl_->lookup_async(ns, key, std::move(done));
 }
 bool Store::contains(Namespace ns, std::string_view key) { return impl_->contains(ns, key); }
+Handle Store::lookup_memory(Namespace ns, std::string_view key, bool* on_disk) {
+  return impl_->lookup_memory(ns, key, on_disk);
+}
 Writer Store::writer(Namespace ns, std::string_view key, std::string_view metadata, std::int64_t expiry_hint,
                      WriterMode mode, Status* status) {
   return impl_->writer(ns, key, metadata, expiry_hint, mode, status);

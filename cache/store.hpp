@@ -184,6 +184,10 @@ class Store {
   // the record turned out corrupt).
   void lookup_async(Namespace ns, std::string_view key, std::function<void(Handle)> done);
   bool contains(Namespace ns, std::string_view key);  // memory or disk; no counters
+  // The memory half of lookup_async, for callers that answer at once when they can: a
+  // memory hit or a miss is counted and returned; an object only on disk sets *on_disk,
+  // counts nothing, and is for lookup_async to read.
+  Handle lookup_memory(Namespace ns, std::string_view key, bool* on_disk);
 
   // Starts an object. kReplace: always returns a writer (the last commit wins). kExclusive:
   // returns an empty Writer and sets *status = kBusy when another writer for the key is in

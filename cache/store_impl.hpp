@@ -18,6 +18,7 @@ class StoreImpl final : public DiskEvents {
 
   Handle lookup(Namespace ns, std::string_view key);
   void lookup_async(Namespace ns, std::string_view key, std::function<void(Handle)> done);
+  Handle lookup_memory(Namespace ns, std::string_view key, bool* on_disk);
   bool contains(Namespace ns, std::string_view key);
   Writer writer(Namespace ns, std::string_view key, std::string_view meta, std::int64_t expiry, WriterMode mode,
                 Status* status);
@@ -50,7 +51,8 @@ class StoreImpl final : public DiskEvents {
   std::int64_t now() const;
   // Counts a lookup; returns the memory copy with a reference added, else nullptr and, when
   // `disk` is given and the key is on disk only, its location.
-  Object* probe(Namespace ns, std::string_view key, DiskLoc* disk);
+  // count_disk = false: a disk-only object is not counted (the read that follows counts it).
+  Object* probe(Namespace ns, std::string_view key, DiskLoc* disk, bool count_disk = true);
   ObjRef make_object(Namespace ns, std::string_view key, std::string meta, std::vector<Slice> body,
                      std::uint64_t body_size, std::int64_t expiry);
   // Puts a committed object into the index and the policy; writes it to disk if asked.

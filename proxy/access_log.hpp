@@ -43,6 +43,7 @@ class AccessLogBuffer {
   AccessLogBuffer(AccessLogFile& file, uv_loop_t* loop);
   ~AccessLogBuffer();
   void add(const AccessLogEntry& e);
+  bool enabled() const { return file_.enabled(); }
   void flush();
   void close();  // flushes and stops the timer
 

@@ -1,5 +1,6 @@
 #include "proxy/http_cache.hpp"
 
+#include <chrono>
 #include <spdlog/spdlog.h>
 
 #include <thread>
@@ -83,28 +84,46 @@ void HttpCache::lookup(Worker& worker, const std::string& key, const HeaderList&
 void HttpCache::finish_lookup(Worker& worker, const std::string& key, const HeaderList& req_headers, cache::Handle h,
                               bool from_disk, bool swap_fail, std::function<void(CacheLookup)> done) {
   if (h && h.metadata().starts_with(kVaryMarker)) {
-    // A Vary marker: the names it lists select the variant from this request.
-    std::vector<std::string> names;
-    for (auto n : split_list(h.metadata().substr(kVaryMarker.size()))) names.emplace_back(n);
-    std::string vk = variant_key(key, names, req_headers);
-    auto req = std::make_shared<HeaderList>(req_headers);
-    fetch(worker, vk, [this, vk, req, from_disk, done = std::move(done)](cache::Handle v, bool disk, bool v_swap_fail) {
-      CacheLookup r;
-      r.store_key = vk;
-      r.from_disk = from_disk || disk;
-      r.swap_fail = v_swap_fail;
-      if (v) {
-        r.meta = StoredResponse::parse(v.metadata());
-        if (r.meta && vary_matches(*r.meta, *req)) r.handle = std::move(v);
-        else r.meta.reset();
-      } else if ((r.reader = store_.attach(kNs, vk))) {
-        r.meta = StoredResponse::parse(r.reader.metadata());
-        if (!r.meta) r.reader = cache::Reader();
-      }
-      done(std::move(r));
-    });
+    lookup_variant(worker, variant_key_of(key, h, req_headers), req_headers, from_disk, std::move(done));
     return;
   }
+  done(primary_result(key, req_headers, std::move(h), from_disk, swap_fail));
+}
+
+std::string HttpCache::variant_key_of(const std::string& key, const cache::Handle& marker, const HeaderList& req_headers) const {
+  // A Vary marker: the names it lists select the variant from this request.
+  std::vector<std::string> names;
+  for (auto n : split_list(marker.metadata().substr(kVaryMarker.size()))) names.emplace_back(n);
+  return variant_key(key, names, req_headers);
+}
+
+void HttpCache::lookup_variant(Worker& worker, const std::string& vk, const HeaderList& req_headers, bool from_disk,
+                               std::function<void(CacheLookup)> done) {
+  auto req = std::make_shared<HeaderList>(req_headers);
+  fetch(worker, vk, [this, vk, req, from_disk, done = std::move(done)](cache::Handle v, bool disk, bool v_swap_fail) {
+    done(variant_result(vk, *req, std::move(v), from_disk || disk, v_swap_fail));
+  });
+}
+
+CacheLookup HttpCache::variant_result(const std::string& vk, const HeaderList& req_headers, cache::Handle v,
+                                      bool from_disk, bool swap_fail) {
+  CacheLookup r;
+  r.store_key = vk;
+  r.from_disk = from_disk;
+  r.swap_fail = swap_fail;
+  if (v) {
+    r.meta = StoredResponse::parse(v.metadata());
+    if (r.meta && vary_matches(*r.meta, req_headers)) r.handle = std::move(v);
+    else r.meta.reset();
+  } else if ((r.reader = store_.attach(kNs, vk))) {
+    r.meta = StoredResponse::parse(r.reader.metadata());
+    if (!r.meta) r.reader = cache::Reader();
+  }
+  return r;
+}
+
+CacheLookup HttpCache::primary_result(const std::string& key, const HeaderList& req_headers, cache::Handle h,
+                                      bool from_disk, bool swap_fail) {
   CacheLookup r;
   r.store_key = key;
   r.from_disk = from_disk;
@@ -130,7 +149,25 @@ void HttpCache::finish_lookup(Worker& worker, const std::string& key, const Head
     }
   }
   r.swap_fail = swap_fail && !r.reader;
-  done(std::move(r));
+  return r;
+}
+
+HttpCache::Now HttpCache::lookup_now(const std::string& key, const HeaderList& req_headers, CacheLookup* out) {
+  bool on_disk = false;
+  cache::Handle h = store_.lookup_memory(kNs, key, &on_disk);
+  if (on_disk) return Now::kReadPrimary;
+  if (h && h.metadata().starts_with(kVaryMarker)) {
+    std::string vk = variant_key_of(key, h, req_headers);
+    cache::Handle v = store_.lookup_memory(kNs, vk, &on_disk);
+    if (on_disk) {
+      out->store_key = std::move(vk);
+      return Now::kReadVariant;
+    }
+    *out = variant_result(vk, req_headers, std::move(v), false, false);
+    return Now::kDone;
+  }
+  *out = primary_result(key, req_headers, std::move(h), false, false);
+  return Now::kDone;
 }
 
 cache::Writer HttpCache::begin_store(const std::string& key, const StoredResponse& meta, std::uint64_t expected_size) {
@@ -218,16 +255,47 @@ bool HttpCache::invalidate(const std::string& key) {
   return store_.erase(kNs, key);
 }
 
-bool HttpCache::lead_or_follow(const std::string& key, Worker& worker, std::function<void(bool)> ready) {
+namespace {
+std::int64_t steady_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+HttpCache::Collapse HttpCache::lead_or_follow(const std::string& key, Worker& worker, std::function<void(bool)> ready) {
   std::lock_guard lk(mu_);
+  if (pass_count_.load(std::memory_order_relaxed) != 0) {
+    if (auto p = pass_until_.find(key); p != pass_until_.end()) {
+      if (p->second > steady_seconds()) return Collapse::kPass;
+      pass_until_.erase(p);
+      pass_count_.store(pass_until_.size(), std::memory_order_relaxed);
+    }
+  }
   auto it = inflight_.find(key);
   if (it == inflight_.end()) {
     inflight_.emplace(key, std::vector<Waiter>{});
-    return true;
+    return Collapse::kLead;
   }
   it->second.push_back({&worker, std::move(ready)});
-  return false;
+  return Collapse::kFollow;
 }
+
+void HttpCache::learned(const std::string& key, bool storable) {
+  if (storable && pass_count_.load(std::memory_order_relaxed) == 0) return;  // the usual case, no lock
+  std::lock_guard lk(mu_);
+  if (storable) {
+    pass_until_.erase(key);
+  } else {
+    std::int64_t now = steady_seconds();
+    if (pass_until_.size() >= kPassMarksMax) {
+      std::erase_if(pass_until_, [now](const auto& kv) { return kv.second <= now; });
+      if (pass_until_.size() >= kPassMarksMax) pass_until_.clear();  // a flood of distinct URLs: forget them all
+    }
+    pass_until_[key] = now + kPassMemory;
+  }
+  pass_count_.store(pass_until_.size(), std::memory_order_relaxed);
+}
+
+std::size_t HttpCache::pass_marks() const { return pass_count_.load(std::memory_order_relaxed); }
 
 void HttpCache::settle(const std::string& key, bool writer_started) {
   std::vector<Waiter> waiters;

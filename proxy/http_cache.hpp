@@ -5,6 +5,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <atomic>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -42,6 +43,13 @@ class HttpCache {
   // `done` runs on `worker`'s loop (inline for memory hits and misses).
   void lookup(Worker& worker, const std::string& key, const HeaderList& req_headers,
               std::function<void(CacheLookup)> done);
+  // The same answered at once when memory has it (a hit, an object being written, a miss):
+  // kDone with *out filled. Otherwise a disk read is needed: kReadPrimary → lookup();
+  // kReadVariant → lookup_variant() with out->store_key. Nothing is counted twice.
+  enum class Now : std::uint8_t { kDone, kReadPrimary, kReadVariant };
+  Now lookup_now(const std::string& key, const HeaderList& req_headers, CacheLookup* out);
+  void lookup_variant(Worker& worker, const std::string& variant_key, const HeaderList& req_headers, bool from_disk,
+                      std::function<void(CacheLookup)> done);
 
   // Starts storing a response (metadata complete, Vary recorded). Writes a Vary marker under
   // the primary key when the response varies. Returns an empty writer if the store refuses.
@@ -55,11 +63,21 @@ class HttpCache {
   // §4.4 and PURGE: removes the object (and its Vary marker) for a primary key.
   bool invalidate(const std::string& key);
 
-  // Collapsed forwarding. The first request for `key` leads (returns true) and must call
-  // settle() once it knows whether a writer exists; later ones wait: `ready` runs on their
+  // Collapsed forwarding. The first request for `key` leads (kLead) and must call settle()
+  // once it knows whether a writer exists; later ones wait (kFollow): `ready` runs on their
   // worker's loop after settle() (true: an object is being written, look it up again).
-  bool lead_or_follow(const std::string& key, Worker& worker, std::function<void(bool ready)> ready);
+  // kPass: a recent response for `key` could not be stored, so nobody waits for anybody —
+  // Varnish's hit-for-miss. Without it every request for an uncacheable URL would queue
+  // behind the one in flight and reach the origin a round trip late, one batch at a time.
+  enum class Collapse : std::uint8_t { kLead, kFollow, kPass };
+  Collapse lead_or_follow(const std::string& key, Worker& worker, std::function<void(bool ready)> ready);
   void settle(const std::string& key, bool writer_started);
+  // What a response head for `key` taught us: not storable marks the key kPass for
+  // kPassMemory; storable (a writer started) clears the mark.
+  void learned(const std::string& key, bool storable);
+  static constexpr std::int64_t kPassMemory = 120;  // seconds; Varnish's builtin hit-for-miss TTL
+  static constexpr std::size_t kPassMarksMax = 65536;
+  std::size_t pass_marks() const;
 
   static std::int64_t expiry_of(const StoredResponse& m);
 
@@ -86,6 +104,11 @@ class HttpCache {
   void fetch(Worker& worker, const std::string& key, FetchDone done);
   void finish_lookup(Worker& worker, const std::string& key, const HeaderList& req_headers, cache::Handle h,
                      bool from_disk, bool swap_fail, std::function<void(CacheLookup)> done);
+  CacheLookup primary_result(const std::string& key, const HeaderList& req_headers, cache::Handle h, bool from_disk,
+                             bool swap_fail);
+  CacheLookup variant_result(const std::string& vk, const HeaderList& req_headers, cache::Handle v, bool from_disk,
+                             bool swap_fail);
+  std::string variant_key_of(const std::string& key, const cache::Handle& marker, const HeaderList& req_headers) const;
 
   cache::Store& store_;
   struct Waiter {
@@ -95,6 +118,8 @@ class HttpCache {
   std::mutex mu_;
   std::unordered_map<std::string, std::vector<Waiter>> inflight_;
   std::unordered_map<std::string, bool> refreshing_;
+  std::unordered_map<std::string, std::int64_t> pass_until_;  // key -> steady seconds
+  std::atomic<std::size_t> pass_count_{0};  // pass_until_.size(), read without mu_
 };
 
 // A stored response's head as sent from the cache: the stored fields (or `override_headers`),

@@ -1,6 +1,7 @@
 #include "proxy/http_parser.hpp"
 
 #include <charconv>
+#include <cstring>
 #include <string_view>
 #include <vector>
 
@@ -90,7 +91,7 @@ void MessageHead::clear() {
   status = 0;
   reason.clear();
   major = minor = 1;
-  headers = HeaderList();
+  headers.raw().clear();  // keeps its capacity for the next message
   keep_alive = chunked = has_length = is_connect = false;
   transfer_codings.clear();
   content_length = 0;
@@ -155,6 +156,7 @@ int HttpParser::fail(int status, const char* reason) {
 int HttpParser::cb_message_begin(llhttp_t* p) {
   auto* self = static_cast<HttpParser*>(p->data);
   self->head_.clear();
+  self->head_.headers.raw().reserve(16);  // one allocation for a typical head, not five
   self->field_.clear();
   self->value_.clear();
   self->header_bytes_ = 0;
@@ -327,6 +329,14 @@ const char* HttpParser::scan_head(const char* p, const char* end, Scan& scan) {
   // which a proxy must reject or replace (RFC 9112 §5.2); llhttp folds it silently.
   scan = Scan::kMore;
   for (; p < end; ++p) {
+    if (line_ == Line::kText) {
+      // Inside a line only CR and LF matter: jump to the first of them.
+      const char* stop = end;
+      if (const void* cr = std::memchr(p, '\r', static_cast<std::size_t>(end - p))) stop = static_cast<const char*>(cr);
+      if (const void* lf = std::memchr(p, '\n', static_cast<std::size_t>(stop - p))) stop = static_cast<const char*>(lf);
+      p = stop;
+      if (p == end) break;
+    }
     const char c = *p;
     const char* why = nullptr;
     switch (line_) {

@@ -234,7 +234,9 @@ void ProxyRequest::log_exchange() {
   e.method = req_.method;
   e.url = url_text_;
   e.hierarchy = hierarchy_;
-  e.peer = peer_;
+  std::string peer;
+  if (peer_ && w_.access_log().enabled()) peer = peer_->to_string();
+  e.peer = peer;
   e.content_type = content_type_;
   if (stage_ == Stage::kTunnel) w_.request_metrics().tunnel_closed();
   std::uint64_t first = sink_->first_byte_ms();
@@ -287,7 +289,7 @@ void ProxyRequest::start_forward() {
 
 void ProxyRequest::on_forward_connected(const IpAddress& peer) {
   hierarchy_ = "HIER_DIRECT";
-  peer_ = peer.to_string();
+  peer_ = peer;
   if (!req_.is_connect) set_stage(Stage::kAwaitHead);
 }
 

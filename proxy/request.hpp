@@ -80,7 +80,7 @@ struct RequestState {
   int status_ = 0;
   Outcome code_ = Outcome::kMiss;
   std::string hierarchy_ = "HIER_NONE";
-  std::string peer_;
+  std::optional<IpAddress> peer_;  // the origin's address (text only when logged)
   std::string content_type_;
   std::uint64_t body_relayed_ = 0;  // origin body bytes sent to the client directly
   bool origin_length_known_ = false;

@@ -37,10 +37,18 @@ void ProxyRequest::start_cache_lookup() {
   cache_get_ = true;
   cache_key_ = http::cache_key(url_);
   req_cc_ = http::CacheControl::parse(req_.headers);
-  cache->lookup(w_.worker(), cache_key_, req_.headers, [this, current = still_current()](http::CacheLookup r) {
+  http::CacheLookup now;
+  auto how = cache->lookup_now(cache_key_, req_.headers, &now);
+  if (how == http::HttpCache::Now::kDone) {
+    on_cache_lookup(std::move(now));
+    return;
+  }
+  auto done = [this, current = still_current()](http::CacheLookup r) {
     if (!current() || !active_) return;
     on_cache_lookup(std::move(r));
-  });
+  };
+  if (how == http::HttpCache::Now::kReadVariant) cache->lookup_variant(w_.worker(), now.store_key, req_.headers, false, done);
+  else cache->lookup(w_.worker(), cache_key_, req_.headers, done);
 }
 
 void ProxyRequest::on_cache_lookup(http::CacheLookup r) {
@@ -92,7 +100,7 @@ void ProxyRequest::on_cache_lookup(http::CacheLookup r) {
     code_ = Outcome::kSwapFailMiss;
   }
   if (req_.method == "GET" && !followed_) {
-    bool lead = cache->lead_or_follow(cache_key_, w_.worker(), [this, current = still_current()](bool ready) {
+    auto role = cache->lead_or_follow(cache_key_, w_.worker(), [this, current = still_current()](bool ready) {
       if (!current() || !active_) return;
       followed_ = true;
       // Ready: the leader's object is being written, follow it; else it will not be stored,
@@ -100,11 +108,11 @@ void ProxyRequest::on_cache_lookup(http::CacheLookup r) {
       set_stage(ready ? Stage::kCacheLookup : Stage::kResolve);
       advance();
     });
-    if (!lead) {
+    if (role == http::HttpCache::Collapse::kFollow) {
       set_stage(Stage::kCollapsedWait);  // for the request already on its way to the origin
       return;
     }
-    leader_ = true;
+    leader_ = role == http::HttpCache::Collapse::kLead;
   }
   set_stage(Stage::kResolve);
   advance();
@@ -116,7 +124,7 @@ void ProxyRequest::serve_stored(const cache::Handle& h, const http::StoredRespon
   const auto& name = settings_->config.server.name;
   discard_body_ = true;
   code_ = code;
-  hierarchy_ = peer_.empty() ? "HIER_NONE" : hierarchy_;
+  hierarchy_ = !peer_ ? "HIER_NONE" : hierarchy_;
   if (auto* ct = meta.headers.find("Content-Type")) content_type_ = *ct;
   const bool via = settings_->config.proxy.via;
   set_stage(Stage::kServeStored);
@@ -331,6 +339,7 @@ void ProxyRequest::begin_storing(const http::MessageHead& head) {
   }
   cache_status_ = name + "; fwd=" + (revalidating_ ? "stale" : "uri-miss") + "; fwd-status=" +
                      std::to_string(head.status) + (writer_ ? "; stored" : "; detail=\"" + why + "\"");
+  cache->learned(cache_key_, static_cast<bool>(writer_));
   if (leader_) {
     cache->settle(cache_key_, static_cast<bool>(writer_));
     leader_ = false;

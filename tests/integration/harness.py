@@ -182,6 +182,9 @@ class TestOrigin:
     def count(self, path):
         return self.stats()["requests"].get(path, 0)
 
+    def peak_waiting(self, path):
+        return self.stats()["peak_waiting"].get(path, 0)
+
     def last_headers(self, path):
         return {k.lower(): v for k, v in self.stats()["last_headers"].get(path, [])}
 

@@ -12,7 +12,8 @@ Endpoints (all counted, see /__stats):
   /script/<name>   answers as scripted with POST /__script (JSON {"path": "/script/x",
                    "status": 200, "headers": [[k, v], ...], "body": "...", "delay": 0})
   /__stats         JSON: {"requests": {path: count}, "connections": N,
-                   "last_headers": {path: [[k, v], ...]}}  (the last request's headers per path)
+                   "last_headers": {path: [[k, v], ...]},  (the last request's headers per path)
+                   "peak_waiting": {path: N}}  (most /script/ requests in their delay at once)
   Script keys: status, headers, body, delay, content_type, etag / last_modified (the origin
   answers matching If-None-Match / If-Modified-Since with 304), body_from_header (the body is
   the request's value of that header), chunked (no Content-Length).
@@ -29,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 LOCK = threading.Lock()
-STATS = {"requests": {}, "connections": 0, "last_headers": {}}
+STATS = {"requests": {}, "connections": 0, "last_headers": {}, "waiting": {}, "peak_waiting": {}}
 SCRIPTS = {}
 
 
@@ -94,6 +95,8 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 STATS["requests"].clear()
                 STATS["last_headers"].clear()
+                STATS["waiting"].clear()
+                STATS["peak_waiting"].clear()
                 STATS["connections"] = 0
                 SCRIPTS.clear()
             return self.send(200, b"ok\n", ctype="text/plain")
@@ -159,7 +162,16 @@ class Handler(BaseHTTPRequestHandler):
                 spec = SCRIPTS.get(p)
             if spec is None:
                 return self.send(404, b"no script\n", ctype="text/plain")
+            # "peak_waiting": the most requests for one script path waiting out their delay at
+            # once (a request stops waiting before its answer is written, so a request sent
+            # only after another's answer arrived never overlaps it).
+            with LOCK:
+                w = STATS["waiting"].get(p, 0) + 1
+                STATS["waiting"][p] = w
+                STATS["peak_waiting"][p] = max(STATS["peak_waiting"].get(p, 0), w)
             time.sleep(float(spec.get("delay", 0)))
+            with LOCK:
+                STATS["waiting"][p] -= 1
             headers = list(spec.get("headers", []))
             etag, lm = spec.get("etag"), spec.get("last_modified")
             if etag:

@@ -430,6 +430,48 @@ class HttpCache(h.IntegrationTest):
         self.assertEqual(self.origin.count(p), 1)
         self.log_code(p, "TCP_CF_HIT")
 
+    def test_uncacheable_url_is_not_collapsed_once_known(self):
+        # Hit-for-miss: a URL whose answer could not be stored is marked, and later requests
+        # for it go to the origin side by side instead of queueing behind one in flight.
+        p = self.script("pass", headers=[["Cache-Control", "no-store"]], body="not for the cache", delay=2.0)
+
+        def batch(n):
+            results = []
+            threads = [threading.Thread(target=lambda: results.append(self.get(p))) for _ in range(n)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual([(r[0], r[2]) for r in results], [(200, b"not for the cache")] * n)
+
+        batch(3)  # unknown URL: one leads, two wait for its head, then fetch their own
+        self.assertEqual(self.origin.count(p), 3)
+        self.assertEqual(self.origin.peak_waiting(p), 2)  # the leader never overlapped the other two
+        batch(4)  # known uncacheable: nobody waits for anybody
+        self.assertEqual(self.origin.count(p), 7)
+        self.assertEqual(self.origin.peak_waiting(p), 4)
+
+    def test_uncacheable_url_that_becomes_cacheable_is_stored(self):
+        p = self.script("pass_then_store", headers=[["Cache-Control", "no-store"]], body="v1")
+        self.assertEqual(self.get(p)[2], b"v1")
+        self.script("pass_then_store", headers=[["Cache-Control", "max-age=60"]], body="v2")
+        self.assertEqual(self.get(p)[2], b"v2")  # marked pass, still stored when it can be
+        s, hd, b = self.get(p)
+        self.assertEqual((s, b), (200, b"v2"))
+        self.assertEqual(self.origin.count(p), 2)
+        self.assertEqual(hd["cache-status"].split(";")[1].strip(), "hit")
+        # ... and the mark is gone: with the object purged, concurrent requests collapse again.
+        self.assertEqual(self.get(p, method="PURGE")[0], 200)
+        self.script("pass_then_store", headers=[["Cache-Control", "max-age=60"]], body="v3", delay=2.0)
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(self.get(p))) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual([r[2] for r in results], [b"v3"] * 3)
+        self.assertEqual(self.origin.count(p), 3)
+
     # ---- PURGE
     def test_purge_from_admin_network(self):
         p = self.script("purge", headers=[["Cache-Control", "max-age=60"]])

@@ -54,3 +54,12 @@ TEST(Endpoint, Parse) {
   EXPECT_FALSE(Endpoint::parse("host"));
   EXPECT_FALSE(Endpoint::parse(":80"));
 }
+
+TEST(IpAddress, Ipv4TextRoundTripsEveryOctetWidth) {
+  for (const char* text : {"0.0.0.0", "1.2.3.4", "9.10.99.100", "127.0.0.1", "255.255.255.255", "10.200.0.7"}) {
+    auto a = IpAddress::parse(text);
+    ASSERT_TRUE(a) << text;
+    EXPECT_EQ(a->to_string(), text);
+  }
+  EXPECT_EQ(IpAddress::parse("2001:db8::1")->to_string(), "2001:db8::1");
+}
