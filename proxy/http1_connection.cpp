@@ -23,8 +23,7 @@ Http1Connection::Http1Connection(ProxyWorker& worker, StreamPtr stream)
                static_cast<std::size_t>(worker.settings()->config.proxy.max_header_size)},
               this) {
   stream_->set_handler(this);
-  uv_timer_init(w_.loop(), &timer_);
-  timer_.data = this;
+  timer_.init(w_.loop(), this);
   handles_open_ = 1;
   if (auto peer = stream_->peer_address()) {
     client_.ip = peer->ip;
@@ -174,7 +173,7 @@ int Http1Connection::on_message_head(http::MessageHead& head) {
   if (has_body && !head.is_connect) {
     set_timer(ms(cfg.body_timeout), Phase::kBody);
   } else {
-    uv_timer_stop(&timer_);
+    timer_.stop();
     phase_ = Phase::kWaiting;
   }
   req.begin(std::move(head), *this, client_);
@@ -191,7 +190,7 @@ int Http1Connection::on_message_end() {
   if (closing_) return -1;
   request_done_ = true;
   if (phase_ == Phase::kBody) {
-    uv_timer_stop(&timer_);
+    timer_.stop();
     phase_ = Phase::kWaiting;
   }
   bool connect = parser_.head().is_connect;
@@ -281,7 +280,7 @@ StreamPtr Http1Connection::take_stream(std::vector<Slice>* early_bytes, bool* eo
   flush();  // the 200 goes first, on the stream the tunnel takes over
   if (closing_ || !stream_) return nullptr;
   phase_ = Phase::kTunnel;
-  uv_timer_stop(&timer_);
+  timer_.stop();
   if (write_timer_) uv_timer_stop(write_timer_);
   for (auto& s : unparsed_) early_bytes->push_back(std::move(s));
   unparsed_.clear();
@@ -391,7 +390,7 @@ void Http1Connection::close_after_flush() {
   // discarding) for a moment so that unread request bytes do not make the kernel reset the
   // connection before the client has read the response.
   phase_ = Phase::kLingering;
-  uv_timer_stop(&timer_);
+  timer_.stop();
   if (stream_->shutdown_write() != 0) {
     close_now();
     return;
@@ -447,7 +446,8 @@ void Http1Connection::close_now() {
       delete self;
     }
   };
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_closed);
+  timer_.handle()->data = this;
+  uv_close(reinterpret_cast<uv_handle_t*>(timer_.handle()), on_closed);
   if (write_timer_) uv_close(reinterpret_cast<uv_handle_t*>(write_timer_), on_closed);
 }
 
@@ -455,7 +455,7 @@ void Http1Connection::close_now() {
 
 void Http1Connection::set_timer(std::uint64_t ms, Phase phase) {
   phase_ = phase;
-  uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<Http1Connection*>(t->data)->on_timer(); }, ms, 0);
+  timer_.arm(ms, [](void* self) { static_cast<Http1Connection*>(self)->on_timer(); });
 }
 
 void Http1Connection::on_timer() {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/chunk.hpp"
+#include "core/lazy_timer.hpp"
 #include "core/stream.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/request.hpp"
@@ -120,7 +121,7 @@ class Http1Connection final : private http::ParserListener, private StreamHandle
 
   ProxyWorker& w_;
   StreamPtr stream_;  // null once handed to a tunnel, or closed
-  uv_timer_t timer_;
+  LazyTimer timer_;
   uv_timer_t* write_timer_ = nullptr;
   http::HttpParser parser_;
   ClientInfo client_;

@@ -57,9 +57,20 @@ Slice chunk_end() { return slice_of("\r\n"); }
 Slice last_chunk() { return slice_of("0\r\n\r\n"); }
 
 void append_via(HeaderList& h, int major, int minor, const std::string& name) {
-  std::string via = h.joined("Via");
-  h.remove("Via");
-  h.add("Via", (via.empty() ? "" : via + ", ") + std::to_string(major) + "." + std::to_string(minor) + " " + name);
+  // Ours goes last, in one field with any earlier ones (RFC 9110 §7.6.3).
+  std::string via;
+  if (h.has("Via")) {
+    via = h.joined("Via");
+    h.remove("Via");
+    via.append(", ");
+  }
+  via.reserve(via.size() + 5 + name.size());
+  via.push_back(static_cast<char>('0' + major % 10));
+  via.push_back('.');
+  via.push_back(static_cast<char>('0' + minor % 10));
+  via.push_back(' ');
+  via.append(name);
+  h.add("Via", std::move(via));
 }
 
 }  // namespace outpost::http

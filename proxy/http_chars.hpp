@@ -28,4 +28,18 @@ constexpr bool is_qdtext(unsigned char c) { return is_field_char(c) && c != '"' 
 // What may follow the backslash of a quoted-pair.
 constexpr bool is_quoted_pair_char(unsigned char c) { return is_field_char(c); }
 
+// The same as tables, for loops over every byte of a head.
+struct CharTable {
+  bool v[256];
+  constexpr bool operator[](unsigned char c) const { return v[c]; }
+};
+template <bool (*Pred)(unsigned char)>
+constexpr CharTable make_char_table() {
+  CharTable t{};
+  for (int c = 0; c < 256; ++c) t.v[c] = Pred(static_cast<unsigned char>(c));
+  return t;
+}
+inline constexpr CharTable kTchar = make_char_table<is_tchar>();
+inline constexpr CharTable kFieldChar = make_char_table<is_field_char>();
+
 }  // namespace outpost::http

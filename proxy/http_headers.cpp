@@ -74,19 +74,35 @@ void HeaderList::set(std::string_view name, std::string value) {
   add(std::string(name), std::move(value));
 }
 
+namespace {
+// The fixed hop-by-hop names, by length first: most fields are ruled out without comparing.
+bool fixed_hop_by_hop(std::string_view n) {
+  switch (n.size()) {
+    case 2: return iequals(n, "TE");
+    case 7: return iequals(n, "Trailer") || iequals(n, "Upgrade");
+    case 10: return iequals(n, "Connection") || iequals(n, "Keep-Alive");
+    case 16: return iequals(n, "Proxy-Connection");
+    case 17: return iequals(n, "Transfer-Encoding");
+    case 18: return iequals(n, "Proxy-Authenticate");
+    case 19: return iequals(n, "Proxy-Authorization");
+    default: return false;
+  }
+}
+}  // namespace
+
 void HeaderList::remove_hop_by_hop() {
-  static constexpr std::string_view fixed[] = {"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
-                                               "Transfer-Encoding", "Upgrade", "Proxy-Authorization",
-                                               "Proxy-Authenticate"};
   std::vector<std::string> listed;
+  bool any = false;
   for (const auto& h : h_) {
+    if (!fixed_hop_by_hop(h.name)) continue;
+    any = true;
     if (iequals(h.name, "Connection") || iequals(h.name, "Proxy-Connection"))
       for (auto item : split_list(h.value)) listed.emplace_back(item);
   }
+  if (!any) return;
   h_.erase(std::remove_if(h_.begin(), h_.end(),
                           [&](const Header& h) {
-                            for (auto f : fixed)
-                              if (iequals(h.name, f)) return true;
+                            if (fixed_hop_by_hop(h.name)) return true;
                             for (const auto& l : listed)
                               if (iequals(h.name, l)) return true;
                             return false;
@@ -95,11 +111,11 @@ void HeaderList::remove_hop_by_hop() {
 }
 
 void HeaderList::serialize(std::string& out) const {
+  std::size_t n = out.size();
+  for (const auto& h : h_) n += h.name.size() + h.value.size() + 4;
+  out.reserve(n);
   for (const auto& h : h_) {
-    out += h.name;
-    out += ": ";
-    out += h.value;
-    out += "\r\n";
+    out.append(h.name).append(": ", 2).append(h.value).append("\r\n", 2);
   }
 }
 

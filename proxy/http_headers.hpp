@@ -20,6 +20,12 @@ struct Header {
 class HeaderList {
  public:
   void add(std::string name, std::string value) { h_.push_back({std::move(name), std::move(value)}); }
+  // Copies both in place (the parser's path: no temporaries to move around).
+  void add_copy(std::string_view name, std::string_view value) {
+    auto& h = h_.emplace_back();
+    h.name.assign(name);
+    h.value.assign(value);
+  }
   // First value of `name`, or nullptr.
   const std::string* find(std::string_view name) const;
   // All values of `name` joined with ", " (RFC 9110 §5.3 list combination).

@@ -188,7 +188,7 @@ int HttpParser::cb_status(llhttp_t* p, const char* at, std::size_t len) {
 int HttpParser::cb_header_field(llhttp_t* p, const char* at, std::size_t len) {
   auto* self = static_cast<HttpParser*>(p->data);
   for (std::size_t i = 0; i < len; ++i)
-    if (!is_tchar(static_cast<unsigned char>(at[i])))
+    if (!kTchar[static_cast<unsigned char>(at[i])])
       return self->fail(self->bad_message_status(), "invalid character in header name");
   self->header_bytes_ += len;
   if (self->header_bytes_ > self->limits_.max_headers) return self->fail(431, "header section too large");
@@ -206,7 +206,7 @@ int HttpParser::cb_header_field_complete(llhttp_t* p) {
 int HttpParser::cb_header_value(llhttp_t* p, const char* at, std::size_t len) {
   auto* self = static_cast<HttpParser*>(p->data);
   for (std::size_t i = 0; i < len; ++i)
-    if (!is_field_char(static_cast<unsigned char>(at[i])))
+    if (!kFieldChar[static_cast<unsigned char>(at[i])])
       return self->fail(self->bad_message_status(), "invalid character in header value");
   self->header_bytes_ += len;
   if (self->header_bytes_ > self->limits_.max_headers) return self->fail(431, "header section too large");
@@ -217,7 +217,7 @@ int HttpParser::cb_header_value(llhttp_t* p, const char* at, std::size_t len) {
 int HttpParser::cb_header_value_complete(llhttp_t* p) {
   auto* self = static_cast<HttpParser*>(p->data);
   self->header_bytes_ += 4;  // ": " and CRLF count against the limit too
-  self->head_.headers.add(std::move(self->field_), std::string(trim_ows(self->value_)));
+  self->head_.headers.add_copy(self->field_, trim_ows(self->value_));
   self->field_.clear();
   self->value_.clear();
   return 0;

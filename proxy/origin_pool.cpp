@@ -14,8 +14,7 @@ OriginConnection::OriginConnection(OriginPool& pool, std::string key)
       stream_(pool_.stream_factory_()),
       parser_(http::HttpParser::Type::kResponse, {1 << 16, 1 << 20}, this) {
   stream_->set_handler(this);
-  uv_timer_init(pool_.loop(), &timer_);
-  timer_.data = this;
+  timer_.init(pool_.loop(), this);
 }
 
 void OriginConnection::connect(const IpAddress& addr, std::uint16_t port, double timeout_s) {
@@ -27,13 +26,8 @@ void OriginConnection::connect(const IpAddress& addr, std::uint16_t port, double
     fail(rc, false, std::string("connect: ") + uv_strerror(rc));
     return;
   }
-  uv_timer_start(
-      &timer_,
-      [](uv_timer_t* t) {
-        auto* self = static_cast<OriginConnection*>(t->data);
-        self->fail(UV_ETIMEDOUT, true, "connect timeout");
-      },
-      static_cast<std::uint64_t>(timeout_s * 1000), 0);
+  timer_.arm(static_cast<std::uint64_t>(timeout_s * 1000),
+             [](void* self) { static_cast<OriginConnection*>(self)->fail(UV_ETIMEDOUT, true, "connect timeout"); });
 }
 
 void OriginConnection::fail(int status, bool timeout, const std::string& what) {
@@ -46,10 +40,8 @@ void OriginConnection::fail(int status, bool timeout, const std::string& what) {
 
 void OriginConnection::touch() {
   if (closing_) return;
-  uv_timer_start(
-      &timer_,
-      [](uv_timer_t* t) { static_cast<OriginConnection*>(t->data)->fail(UV_ETIMEDOUT, true, "origin read timeout"); },
-      timeout_ms_, 0);
+  timer_.arm(timeout_ms_,
+             [](void* self) { static_cast<OriginConnection*>(self)->fail(UV_ETIMEDOUT, true, "origin read timeout"); });
 }
 
 void OriginConnection::begin_exchange(bool head_request, double read_timeout_s) {
@@ -82,7 +74,7 @@ void OriginConnection::pause_reading() {
   stream_->read_stop();
   // Our own client is slow, not the origin: its silence while held back is not a timeout
   // (the client's write timeout bounds the wait).
-  uv_timer_stop(&timer_);
+  timer_.stop();
 }
 
 void OriginConnection::resume_reading() {
@@ -93,7 +85,7 @@ void OriginConnection::resume_reading() {
 }
 
 void OriginConnection::on_connected() {
-  uv_timer_stop(&timer_);
+  timer_.stop();
   connected_ = true;
   if (owner_) owner_->on_origin_connected();
 }
@@ -237,7 +229,8 @@ void OriginConnection::close() {
   owner_ = nullptr;
   if (idle_) pool_.unpark(this);
   stream_.reset();  // the stream reports nothing more and frees itself
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_),
+  timer_.handle()->data = this;
+  uv_close(reinterpret_cast<uv_handle_t*>(timer_.handle()),
            [](uv_handle_t* h) { delete static_cast<OriginConnection*>(h->data); });
 }
 
@@ -267,7 +260,7 @@ OriginConnection* OriginPool::acquire(const std::string& key) {
     it->second.pop_back();
     c->idle_ = false;
     if (c->closing_) continue;
-    uv_timer_stop(&c->timer_);
+    c->timer_.stop();
     // Reading stays on (no epoll_ctl churn): begin_exchange() follows at once.
     if (it->second.empty()) idle_.erase(it);
     ++reused_;
@@ -286,14 +279,11 @@ void OriginPool::park(OriginConnection* c) {
   list.push_back(c);
   // Watch for the origin closing it, and expire it after the idle timeout.
   c->start_reading();
-  uv_timer_start(
-      &c->timer_,
-      [](uv_timer_t* t) {
-        auto* self = static_cast<OriginConnection*>(t->data);
-        self->pool_.unpark(self);
-        self->close();
-      },
-      idle_timeout_ms_, 0);
+  c->timer_.arm(idle_timeout_ms_, [](void* o) {
+    auto* self = static_cast<OriginConnection*>(o);
+    self->pool_.unpark(self);
+    self->close();
+  });
 }
 
 void OriginPool::unpark(OriginConnection* c) {

@@ -11,6 +11,7 @@
 
 #include "core/chunk.hpp"
 #include "core/net_address.hpp"
+#include "core/lazy_timer.hpp"
 #include "core/stream.hpp"
 #include "proxy/http_parser.hpp"
 
@@ -99,7 +100,7 @@ class OriginConnection : private http::ParserListener, private StreamHandler {
   std::string key_;
   OriginEvents* owner_ = nullptr;
   StreamPtr stream_;  // null once closing
-  uv_timer_t timer_;  // connect timeout, read timeout, tunnel idle timeout, pool idle timeout
+  LazyTimer timer_;  // connect timeout, read timeout, tunnel idle timeout, pool idle timeout
   http::HttpParser parser_;
   IpAddress addr_;
   std::uint64_t timeout_ms_ = 60000;

@@ -368,12 +368,20 @@ int ProxyRequest::on_forward_head(http::MessageHead& head) {
   const auto& name = settings_->config.server.name;
   if (settings_->config.proxy.via) http::append_via(h, head.major, head.minor, name);
   if (w_.cache()) {
-    h.remove("X-Cache");
-    h.add("X-Cache", "MISS from " + name);
-    std::string cs = cache_status_.empty() ? name + "; fwd=" + (cache_get_ ? "uri-miss" : "method") : cache_status_;
-    std::string prior = h.joined("Cache-Status");
-    h.remove("Cache-Status");
-    h.add("Cache-Status", (prior.empty() ? "" : prior + ", ") + cs);
+    if (cache_status_.empty()) cache_status_ = name + "; fwd=" + (cache_get_ ? "uri-miss" : "method");
+    // Ours goes last in Cache-Status (RFC 9211 §2: caches nearer the client append); an
+    // origin's X-Cache is replaced.
+    if (h.has("Cache-Status") || h.has("X-Cache")) {
+      std::string prior = h.joined("Cache-Status");
+      h.remove("Cache-Status");
+      h.remove("X-Cache");
+      if (!prior.empty()) cache_status_ = prior + ", " + cache_status_;
+    }
+    std::string x_cache;
+    x_cache.reserve(10 + name.size());
+    x_cache.append("MISS from ").append(name);
+    h.add_copy("X-Cache", x_cache);
+    h.add("Cache-Status", std::move(cache_status_));
   }
   if (w_.shutting_down()) sink_->close_after();
   sink_->start({head.status, head.reason, std::move(h)}, framing, head.transfer_codings);

@@ -2,6 +2,7 @@
 // and invalidation (RFC 9111). The stage machine and forwarding are in request.cpp.
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <ctime>
 
 #include "proxy/background_refresh.hpp"
@@ -337,8 +338,15 @@ void ProxyRequest::begin_storing(const http::MessageHead& head) {
     writer_ = cache->begin_store(cache_key_, *meta, head.content_length);
     if (!writer_) why = "store refused the object";
   }
-  cache_status_ = name + "; fwd=" + (revalidating_ ? "stale" : "uri-miss") + "; fwd-status=" +
-                     std::to_string(head.status) + (writer_ ? "; stored" : "; detail=\"" + why + "\"");
+  // RFC 9211 Cache-Status, built in one buffer (this runs for every forwarded GET).
+  cache_status_.clear();
+  cache_status_.reserve(name.size() + 48 + why.size());
+  cache_status_.append(name).append(revalidating_ ? "; fwd=stale" : "; fwd=uri-miss").append("; fwd-status=");
+  char digits[8];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, head.status);
+  cache_status_.append(digits, end);
+  if (writer_) cache_status_.append("; stored");
+  else cache_status_.append("; detail=\"").append(why).append("\"");
   cache->learned(cache_key_, static_cast<bool>(writer_));
   if (leader_) {
     cache->settle(cache_key_, static_cast<bool>(writer_));

@@ -32,13 +32,12 @@ Tunnel::Tunnel(uv_loop_t* loop, StreamPtr client, StreamPtr origin, double idle_
   origin_.received = &totals_.to_client;
   client_.stream->set_handler(&client_);
   origin_.stream->set_handler(&origin_);
-  uv_timer_init(loop, &timer_);
-  timer_.data = this;
+  timer_.init(loop, this);
 }
 
 void Tunnel::touch() {
   if (closed_) return;
-  uv_timer_start(&timer_, [](uv_timer_t* h) { static_cast<Tunnel*>(h->data)->finish("idle timeout"); }, idle_ms_, 0);
+  timer_.arm(idle_ms_, [](void* self) { static_cast<Tunnel*>(self)->finish("idle timeout"); });
 }
 
 void Tunnel::Side::on_read(Slice data) {
@@ -92,7 +91,8 @@ void Tunnel::close_all() {
   closed_ = true;
   client_.stream.reset();
   origin_.stream.reset();
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* h) { delete static_cast<Tunnel*>(h->data); });
+  timer_.handle()->data = this;
+  uv_close(reinterpret_cast<uv_handle_t*>(timer_.handle()), [](uv_handle_t* h) { delete static_cast<Tunnel*>(h->data); });
 }
 
 }  // namespace outpost

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/lazy_timer.hpp"
 #include "core/stream.hpp"
 
 namespace outpost {
@@ -54,7 +55,7 @@ class Tunnel {
   void close_all();
 
   Side client_, origin_;
-  uv_timer_t timer_;
+  LazyTimer timer_;
   std::uint64_t idle_ms_;
   Totals totals_;
   Done done_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <span>
 #include <vector>
 
 #include "core/net_address.hpp"
@@ -44,28 +45,31 @@ enum class NumericHost { kName, kInvalid, kIpv4 };
 // number is invalid. Browsers do the same, and it means a later rule (the loop guard,
 // address ACLs, the cache key) never meets an address in disguise.
 NumericHost parse_ipv4_host(std::string_view host, std::string* dotted) {
-  std::vector<std::string_view> parts;
+  // Only the last label and, for an address, at most four labels matter: no list needed.
+  if (host.empty()) return NumericHost::kName;
+  std::string_view body = host.back() == '.' ? host.substr(0, host.size() - 1) : host;  // a trailing dot
+  if (body.empty()) return NumericHost::kName;
+  auto last_dot = body.rfind('.');
+  auto last = last_dot == std::string_view::npos ? body : body.substr(last_dot + 1);
+  bool digits = !last.empty() && last.find_first_not_of("0123456789") == std::string_view::npos;
+  if (!digits && !ipv4_number(last)) return NumericHost::kName;
+  std::string_view parts[4];
+  std::size_t count = 0;
   for (std::size_t start = 0;;) {
-    auto dot = host.find('.', start);
-    parts.push_back(host.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
+    auto dot = body.find('.', start);
+    if (count == 4) return NumericHost::kInvalid;
+    parts[count++] = body.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
     if (dot == std::string_view::npos) break;
     start = dot + 1;
   }
-  if (parts.back().empty()) {  // a trailing dot
-    if (parts.size() == 1) return NumericHost::kName;
-    parts.pop_back();
-  }
-  auto last = parts.back();
-  bool digits = !last.empty() && last.find_first_not_of("0123456789") == std::string_view::npos;
-  if (!digits && !ipv4_number(last)) return NumericHost::kName;
-  if (parts.size() > 4) return NumericHost::kInvalid;
+  std::span<const std::string_view> labels(parts, count);
   std::uint64_t address = 0;
-  for (std::size_t i = 0; i < parts.size(); ++i) {
-    auto n = ipv4_number(parts[i]);
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    auto n = ipv4_number(labels[i]);
     if (!n) return NumericHost::kInvalid;
-    bool is_last = i + 1 == parts.size();
+    bool is_last = i + 1 == labels.size();
     if (!is_last && *n > 255) return NumericHost::kInvalid;
-    if (is_last && *n >= 1ull << (8 * (5 - parts.size()))) return NumericHost::kInvalid;
+    if (is_last && *n >= 1ull << (8 * (5 - labels.size()))) return NumericHost::kInvalid;
     address += is_last ? *n : *n << (8 * (3 - i));
   }
   dotted->clear();
@@ -183,19 +187,31 @@ std::optional<Url> parse_authority(std::string_view text) {
   return url;
 }
 
+void Url::append_authority(std::string& out) const {
+  if (host_is_ipv6) out.push_back('[');
+  out.append(host);
+  if (host_is_ipv6) out.push_back(']');
+  if (port != default_port_of(scheme)) {
+    char digits[8];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, port);
+    out.push_back(':');
+    out.append(digits, end);
+  }
+}
+
 std::string Url::authority() const {
   std::string h;
-  h.reserve(host.size() + 8);
-  if (host_is_ipv6) h.push_back('[');
-  h.append(host);
-  if (host_is_ipv6) h.push_back(']');
-  if (port != default_port_of(scheme)) {
-    h.push_back(':');
-    h.append(std::to_string(port));
-  }
+  append_authority(h);
   return h;
 }
 
-std::string Url::to_string() const { return scheme + "://" + authority() + path; }
+std::string Url::to_string() const {
+  std::string out;
+  out.reserve(scheme.size() + 3 + host.size() + 8 + path.size());
+  out.append(scheme).append("://", 3);
+  append_authority(out);
+  out.append(path);
+  return out;
+}
 
 }  // namespace outpost::http

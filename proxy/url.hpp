@@ -16,6 +16,7 @@ struct Url {
 
   // "host" or "host:port" (port omitted when it is the scheme's default), as sent in Host.
   std::string authority() const;
+  void append_authority(std::string& out) const;
   // scheme://authority/path, normalised.
   std::string to_string() const;
 };
