@@ -147,7 +147,31 @@ void App::apply_connection_cap(Config& c) const {
   c.proxy.max_connections_per_worker = cap.value;
 }
 
+// Every address Outpost will listen on must be free: the workers' SO_REUSEPORT sockets would
+// otherwise join another server's and take half of its clients without a word.
+static bool addresses_free(const Config& c) {
+  struct Want {
+    const std::vector<Endpoint>* eps;
+    bool tcp;
+    const char* what;
+  };
+  std::vector<Want> wants = {{&c.proxy.listen, true, "proxy.listen"},
+                             {&c.dns.listen, false, "dns.listen (UDP)"},
+                             {&c.dns.listen, true, "dns.listen (TCP)"}};
+  if (c.admin.enabled) wants.push_back({&c.admin.listen, true, "admin.listen"});
+  bool ok = true;
+  for (const auto& w : wants)
+    for (const auto& ep : *w.eps)
+      if (int rc = probe_address(ep, w.tcp); rc != 0) {
+        spdlog::critical("{}: cannot use {}: {}{}", w.what, ep.to_string(), std::strerror(-rc),
+                         rc == -EADDRINUSE ? " (another program, or another Outpost, holds it)" : "");
+        ok = false;
+      }
+  return ok;
+}
+
 bool App::start_workers() {
+  if (!addresses_free(config)) return false;
   unsigned n = config.server.workers ? config.server.workers : std::max(1u, std::thread::hardware_concurrency());
   worker_count = n;
   apply_connection_cap(config);

@@ -88,6 +88,22 @@ int open_bound_socket(const Endpoint& ep, int type, int backlog) {
 
 int open_listen_socket(const Endpoint& ep, int backlog) { return open_bound_socket(ep, SOCK_STREAM, backlog); }
 
+int probe_address(const Endpoint& ep, bool tcp) {
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!ep.to_sockaddr(&ss, &len)) return -EINVAL;
+  int fd = ::socket(ss.ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int one = 1;
+  // TCP: connections of an earlier run in TIME_WAIT are no conflict. (For UDP, SO_REUSEADDR
+  // would let the probe share the port.)
+  if (tcp) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 ? 0 : -errno;
+  ::close(fd);
+  return rc;
+}
+
 int open_udp_socket(const Endpoint& ep) { return open_bound_socket(ep, SOCK_DGRAM, 0); }
 
 struct Acceptor::Listener {

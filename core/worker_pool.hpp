@@ -51,6 +51,11 @@ int open_listen_socket(const Endpoint& ep, int backlog = 4096);
 // worker; the kernel spreads datagrams over them by source). fd or -errno. UdpListener
 // (core/udp_listener.hpp) reads and answers on it.
 int open_udp_socket(const Endpoint& ep);
+// Whether another socket already holds `ep` (TCP listening, or UDP bound): a bind without
+// SO_REUSEPORT fails then. Call before the workers bind: with SO_REUSEPORT alone, a second
+// Outpost (or another server of the same user) would share the port silently and get half
+// the clients. 0 or -errno (-EADDRINUSE: busy).
+int probe_address(const Endpoint& ep, bool tcp);
 
 // Closes every handle still open on a loop (for orderly teardown).
 void close_all_handles(uv_loop_t* loop);

@@ -131,6 +131,37 @@ class Signals(h.IntegrationTest):
         r = subprocess.run([h.OUTPOST, "--check-config"], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0)
 
+    def test_busy_address_is_refused_not_shared(self):
+        # A second Outpost on the first one's proxy port must not start: with SO_REUSEPORT
+        # alone it would share the port and take half of the first one's clients.
+        d1, d2, d3 = (os.path.join(self.tmp, n) for n in ("busy1", "busy2", "busy3"))
+        for d in (d1, d2, d3):
+            os.makedirs(d)
+        first = h.Outpost(self.procs, d1, port=3133).start()
+        second = h.Outpost(self.procs, d2, port=3133)
+        with open(os.path.join(d2, "stderr.log"), "ab") as err:
+            p = subprocess.run([h.OUTPOST, "--config", second.config_path], stdout=subprocess.DEVNULL,
+                               stderr=err, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("proxy.listen: cannot use 127.0.0.1:3133", second.log_text())
+        for _ in range(20):  # every connection still reaches the first one
+            s = socket.create_connection(("127.0.0.1", 3133), timeout=5)
+            self.assertEqual(h.status_of(request_on(s, "/bytes?n=1")), 200)
+            s.close()
+        self.assertEqual(sum(1 for l in first.access_lines(wait_for=20) if "/bytes?n=1" in l), 20)
+        # A DNS port some other program holds (UDP only) is refused the same way.
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 5356))
+        hints = os.path.join(d3, "fake-root.hints")
+        third = h.Outpost(self.procs, d3, port=3134,
+                          extra_config=f'[dns]\nlisten = ["127.0.0.1:5356"]\nhints = "{hints}"\n')
+        with open(os.path.join(d3, "stderr.log"), "ab") as err:
+            p = subprocess.run([h.OUTPOST, "--config", third.config_path], stdout=subprocess.DEVNULL,
+                               stderr=err, timeout=30)
+        u.close()
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("dns.listen (UDP): cannot use 127.0.0.1:5356", third.log_text())
+
 
 class Limits(h.IntegrationTest):
     @classmethod
