@@ -4,8 +4,8 @@
 // early for a deadline that moved, it re-arms itself for the rest. stop() only clears the
 // deadline; a uv timer still running then fires once and does nothing.
 //
-// The owner embeds it, calls init() once and closes handle() with uv_close like any timer
-// handle (the handle's data pointer is the LazyTimer; the owner is `owner`).
+// The owner embeds it, calls init() once and close() once at the end; the close callback
+// gets the handle with data = the owner.
 #pragma once
 #include <uv.h>
 
@@ -22,8 +22,11 @@ class LazyTimer {
     timer_.data = this;
     owner_ = owner;
   }
-  uv_timer_t* handle() { return &timer_; }
-  void* owner() const { return owner_; }
+  // uv_close with handle->data pointing at the owner again, for `cb` to find it.
+  void close(uv_close_cb cb) {
+    timer_.data = owner_;
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), cb);
+  }
 
   // Calls fn(owner) once `ms` from now (loop time) unless stopped or re-armed first.
   void arm(std::uint64_t ms, Fn fn) {

@@ -65,19 +65,20 @@ void Worker::join() {
 }
 
 namespace {
-// A non-blocking socket of `type` bound to `ep` with SO_REUSEPORT (one per worker); for TCP
-// also listening. Returns the fd or -errno.
-int open_bound_socket(const Endpoint& ep, int type, int backlog) {
+// A socket of `type` bound to `ep`, or -errno. `share`: SO_REUSEPORT (one socket per worker)
+// and SO_REUSEADDR, non-blocking; without it only TCP gets SO_REUSEADDR (an earlier run's
+// TIME_WAIT is no conflict; on UDP it would let the socket share the port).
+int bind_socket(const Endpoint& ep, int type, bool share) {
   sockaddr_storage ss;
   socklen_t len;
   if (!ep.to_sockaddr(&ss, &len)) return -EINVAL;
-  int fd = ::socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = ::socket(ss.ss_family, type | SOCK_CLOEXEC | (share ? SOCK_NONBLOCK : 0), 0);
   if (fd < 0) return -errno;
   int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (share || type == SOCK_STREAM) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (share) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || (type == SOCK_STREAM && ::listen(fd, backlog) != 0)) {
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     int e = errno;
     ::close(fd);
     return -e;
@@ -86,25 +87,24 @@ int open_bound_socket(const Endpoint& ep, int type, int backlog) {
 }
 }  // namespace
 
-int open_listen_socket(const Endpoint& ep, int backlog) { return open_bound_socket(ep, SOCK_STREAM, backlog); }
-
-int probe_address(const Endpoint& ep, bool tcp) {
-  sockaddr_storage ss;
-  socklen_t len;
-  if (!ep.to_sockaddr(&ss, &len)) return -EINVAL;
-  int fd = ::socket(ss.ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -errno;
-  int one = 1;
-  // TCP: connections of an earlier run in TIME_WAIT are no conflict. (For UDP, SO_REUSEADDR
-  // would let the probe share the port.)
-  if (tcp) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 ? 0 : -errno;
-  ::close(fd);
-  return rc;
+int open_listen_socket(const Endpoint& ep, int backlog) {
+  int fd = bind_socket(ep, SOCK_STREAM, true);
+  if (fd >= 0 && ::listen(fd, backlog) != 0) {
+    int e = errno;
+    ::close(fd);
+    return -e;
+  }
+  return fd;
 }
 
-int open_udp_socket(const Endpoint& ep) { return open_bound_socket(ep, SOCK_DGRAM, 0); }
+int probe_address(const Endpoint& ep, bool tcp) {
+  int fd = bind_socket(ep, tcp ? SOCK_STREAM : SOCK_DGRAM, false);
+  if (fd < 0) return fd;
+  ::close(fd);
+  return 0;
+}
+
+int open_udp_socket(const Endpoint& ep) { return bind_socket(ep, SOCK_DGRAM, true); }
 
 struct Acceptor::Listener {
   uv_poll_t poll;

@@ -446,8 +446,7 @@ void Http1Connection::close_now() {
       delete self;
     }
   };
-  timer_.handle()->data = this;
-  uv_close(reinterpret_cast<uv_handle_t*>(timer_.handle()), on_closed);
+  timer_.close(on_closed);
   if (write_timer_) uv_close(reinterpret_cast<uv_handle_t*>(write_timer_), on_closed);
 }
 

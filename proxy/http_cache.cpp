@@ -295,8 +295,6 @@ void HttpCache::learned(const std::string& key, bool storable) {
   pass_count_.store(pass_until_.size(), std::memory_order_relaxed);
 }
 
-std::size_t HttpCache::pass_marks() const { return pass_count_.load(std::memory_order_relaxed); }
-
 void HttpCache::settle(const std::string& key, bool writer_started) {
   std::vector<Waiter> waiters;
   {

@@ -77,7 +77,6 @@ class HttpCache {
   void learned(const std::string& key, bool storable);
   static constexpr std::int64_t kPassMemory = 120;  // seconds; Varnish's builtin hit-for-miss TTL
   static constexpr std::size_t kPassMarksMax = 65536;
-  std::size_t pass_marks() const;
 
   static std::int64_t expiry_of(const StoredResponse& m);
 

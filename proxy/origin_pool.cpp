@@ -229,9 +229,7 @@ void OriginConnection::close() {
   owner_ = nullptr;
   if (idle_) pool_.unpark(this);
   stream_.reset();  // the stream reports nothing more and frees itself
-  timer_.handle()->data = this;
-  uv_close(reinterpret_cast<uv_handle_t*>(timer_.handle()),
-           [](uv_handle_t* h) { delete static_cast<OriginConnection*>(h->data); });
+  timer_.close([](uv_handle_t* h) { delete static_cast<OriginConnection*>(h->data); });
 }
 
 OriginPool::OriginPool(uv_loop_t* loop, unsigned max_idle_per_host, double idle_timeout_s)

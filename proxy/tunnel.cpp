@@ -91,8 +91,7 @@ void Tunnel::close_all() {
   closed_ = true;
   client_.stream.reset();
   origin_.stream.reset();
-  timer_.handle()->data = this;
-  uv_close(reinterpret_cast<uv_handle_t*>(timer_.handle()), [](uv_handle_t* h) { delete static_cast<Tunnel*>(h->data); });
+  timer_.close([](uv_handle_t* h) { delete static_cast<Tunnel*>(h->data); });
 }
 
 }  // namespace outpost

@@ -59,7 +59,7 @@ TEST(LazyTimer, PushedBackDeadlineFiresOnceAtTheNewDeadline) {
   o.t.arm(5, &Owner::on);
   uv_run(&loop, UV_RUN_DEFAULT);
   EXPECT_EQ(o.fired.size(), 2u);
-  uv_close(reinterpret_cast<uv_handle_t*>(o.t.handle()), nullptr);
+  o.t.close(nullptr);
   uv_run(&loop, UV_RUN_DEFAULT);
   EXPECT_EQ(uv_loop_close(&loop), 0);
 }
