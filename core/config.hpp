@@ -101,6 +101,13 @@ struct Config {
     std::uint32_t negative_max_ttl = 3600;
     std::uint32_t servfail_ttl = 5;
     std::uint64_t cache_entries = 1000000;
+    // Serve-stale (RFC 8767), prefetch and 0x20 (deploy/outpost.toml, resolver_config.hpp).
+    bool serve_stale = false;
+    std::uint32_t stale_answer_ttl = 30;
+    std::uint32_t stale_max_age = 86400;
+    std::uint32_t stale_client_timeout = 1800;  // milliseconds
+    bool prefetch = false;
+    bool use_0x20 = false;
     struct LocalZone {
       std::string name;
       std::string file;

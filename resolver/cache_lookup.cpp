@@ -8,11 +8,38 @@ namespace outpost::dns {
 
 namespace {
 
+// Answer-level reads for one lookup, noting in `out` whether an entry used was stale or due a
+// prefetch.
+struct Reader {
+  DnsCache& cache;
+  std::uint64_t now_ms;
+  bool stale_ok;
+  CacheAnswer& out;
+
+  void note(const Freshness& f) {
+    if (f.expired()) out.stale = true;
+    if (f.nearly_expired()) out.prefetch = true;
+  }
+  std::optional<RRset> rrset(const Name& name, std::uint16_t type) {
+    Freshness f;
+    // Only answers (RFC 2181 5.4.1): glue and a parent's NS sets are there to reach servers.
+    auto set = cache.peek_rrset(name, type, now_ms, kAnswerTrust, &f, stale_ok);
+    if (set) note(f);
+    return set;
+  }
+  std::optional<NegativeEntry> negative(const Name& name, std::uint16_t type) {
+    Freshness f;
+    auto neg = cache.peek_negative(name, type, now_ms, &f, stale_ok);
+    if (neg) note(f);
+    return neg;
+  }
+};
+
 // A cached DNAME at an ancestor of `at` (the nearest), with the CNAME it implies for `at`
 // (synthesized CNAMEs are never cached themselves, so the DNAME is always in the answer).
-std::optional<ChainLink> cached_dname_link(DnsCache& cache, const Name& at, std::uint64_t now_ms) {
+std::optional<ChainLink> cached_dname_link(Reader& read, const Name& at) {
   for (Name owner = at.parent(); !owner.is_root(); owner = owner.parent()) {
-    auto set = cache.get_rrset(owner, type::DNAME, now_ms, kAnswerTrust);
+    auto set = read.rrset(owner, type::DNAME);
     if (!set || set->rdata.empty()) continue;
     ResourceRecord dname{set->name, type::DNAME, kClassIN, set->ttl, set->rdata.front()};
     auto cname = synthesize_cname(dname, at);
@@ -24,36 +51,38 @@ std::optional<ChainLink> cached_dname_link(DnsCache& cache, const Name& at, std:
 
 }  // namespace
 
-CacheAnswer lookup_in_cache(DnsCache& cache, const Question& q, std::uint64_t now_ms, unsigned max_chain) {
+CacheAnswer lookup_in_cache(DnsCache& cache, const Question& q, std::uint64_t now_ms, unsigned max_chain,
+                            bool stale_ok) {
   CacheAnswer out;
   out.resolution.from_cache = true;
+  Reader read{cache, now_ms, stale_ok, out};
   Name at = q.name;
   std::vector<Name> seen{at};
   for (;;) {
-    if (cache.has_servfail(at, q.type, now_ms)) {
-      out.complete = true;
-      out.resolution.rcode = rcode::SERVFAIL;
-      out.resolution.why = "cached failure";
-      return out;
-    }
-    // Only answers (RFC 2181 5.4.1): glue and a parent's NS sets are there to reach servers.
-    if (auto set = cache.get_rrset(at, q.type, now_ms, kAnswerTrust)) {
+    if (auto set = read.rrset(at, q.type)) {
       set->append_to(&out.resolution.answer, set->ttl);
       out.complete = true;
       out.resolution.rcode = rcode::NOERROR;
       return out;
     }
-    if (auto neg = cache.get_negative(at, q.type, now_ms)) {
+    if (auto neg = read.negative(at, q.type)) {
       out.complete = true;
       out.resolution.rcode = neg->nxdomain ? rcode::NXDOMAIN : rcode::NOERROR;
       if (neg->soa) neg->soa->append_to(&out.resolution.authority, neg->ttl);
       return out;
     }
+    // A recent failure (after the data: a failed prefetch leaves live data answered).
+    if (!stale_ok && cache.has_servfail(at, q.type, now_ms)) {
+      out.complete = true;
+      out.resolution.rcode = rcode::SERVFAIL;
+      out.resolution.why = "cached failure";
+      return out;
+    }
     if (q.type == type::CNAME) break;
-    if (auto cname = cache.get_rrset(at, type::CNAME, now_ms, kAnswerTrust); cname && !cname->rdata.empty()) {
+    if (auto cname = read.rrset(at, type::CNAME); cname && !cname->rdata.empty()) {
       cname->append_to(&out.resolution.answer, cname->ttl);
       at = std::get<RdataName>(cname->rdata.front()).name;
-    } else if (auto link = cached_dname_link(cache, at, now_ms)) {
+    } else if (auto link = cached_dname_link(read, at)) {
       out.resolution.answer.push_back(*link->dname);
       out.resolution.answer.push_back(link->cname);
       at = link->target();

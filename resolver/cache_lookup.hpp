@@ -11,8 +11,13 @@ struct CacheAnswer {
   Resolution resolution;  // if incomplete: the CNAME chain found so far
   Name next;              // if incomplete: the name still to resolve
   unsigned cnames = 0;    // CNAME links followed
+  bool stale = false;     // an entry used had expired (only with stale_ok)
+  bool prefetch = false;  // an entry used is in the last tenth of its TTL (Freshness::nearly_expired)
 };
 
-CacheAnswer lookup_in_cache(DnsCache& cache, const Question& q, std::uint64_t now_ms, unsigned max_chain);
+// With stale_ok, expired entries kept for serve-stale (RFC 8767) are used as well, and a
+// cached SERVFAIL is passed over: the lookup of a stale answer once resolution has failed.
+CacheAnswer lookup_in_cache(DnsCache& cache, const Question& q, std::uint64_t now_ms, unsigned max_chain,
+                            bool stale_ok = false);
 
 }  // namespace outpost::dns

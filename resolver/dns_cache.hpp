@@ -30,6 +30,20 @@ struct CacheLimits {
   std::uint32_t max_ttl = 86400;
   std::uint32_t servfail_ttl = 5;
   std::uint32_t max_negative_ttl = 3600;  // RFC 2308 recommends at most 1-3 hours
+  // Serve-stale (RFC 8767): seconds an expired entry is kept past its expiry, for stale
+  // answers only (peek_rrset / peek_negative with stale_ok). 0: dropped when it expires.
+  std::uint32_t stale_max_age = 0;
+};
+
+// How fresh a cached entry is, for serve-stale and prefetch.
+struct Freshness {
+  std::uint32_t original_ttl = 0;  // the TTL it was stored with (clamped)
+  std::int64_t remaining_ms = 0;   // <= 0: expired that long ago (kept for serve-stale)
+  bool expired() const { return remaining_ms <= 0; }
+  // In the last tenth of its original TTL: a hit starts a prefetch (as Unbound's prefetch).
+  bool nearly_expired() const {
+    return !expired() && remaining_ms * 10 <= static_cast<std::int64_t>(original_ttl) * 1000;
+  }
 };
 
 struct NegativeEntry {
@@ -55,34 +69,49 @@ class DnsCache {
   explicit DnsCache(const CacheLimits& limits) { set_limits(limits); }
   virtual ~DnsCache() = default;
   // The limits apply to what is stored from then on. The cache is shared by every worker and
-  // a reload changes them from the main thread: four relaxed atomics, so a put may see old
-  // and new values mixed for a moment (clamp_ttl copes with min_ttl > max_ttl).
+  // a reload changes them from the main thread: relaxed atomics, so a put may see old and new
+  // values mixed for a moment (clamp_ttl copes with min_ttl > max_ttl).
   CacheLimits limits() const {
     return {min_ttl_.load(std::memory_order_relaxed), max_ttl_.load(std::memory_order_relaxed),
-            servfail_ttl_.load(std::memory_order_relaxed), max_negative_ttl_.load(std::memory_order_relaxed)};
+            servfail_ttl_.load(std::memory_order_relaxed), max_negative_ttl_.load(std::memory_order_relaxed),
+            stale_max_age_.load(std::memory_order_relaxed)};
   }
   void set_limits(const CacheLimits& l) {
     min_ttl_.store(l.min_ttl, std::memory_order_relaxed);
     max_ttl_.store(l.max_ttl, std::memory_order_relaxed);
     servfail_ttl_.store(l.servfail_ttl, std::memory_order_relaxed);
     max_negative_ttl_.store(l.max_negative_ttl, std::memory_order_relaxed);
+    stale_max_age_.store(l.stale_max_age, std::memory_order_relaxed);
   }
+  // How long past its expiry an entry is kept (serve-stale), in milliseconds.
+  std::uint64_t stale_keep_ms() const { return stale_max_age_.load(std::memory_order_relaxed) * 1000ull; }
   // `now_ms` is a monotonic clock in milliseconds; TTLs are clamped to the limits on insert.
   virtual void put_rrset(const RRset& set, Trust trust, std::uint64_t now_ms) = 0;
   // The RRset with its TTL counted down; nullopt if absent, expired or trusted less than
   // `at_least` (kAnswerTrust to answer from, Trust::glue to find servers).
-  virtual std::optional<RRset> get_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms,
-                                         Trust at_least) = 0;
+  std::optional<RRset> get_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms, Trust at_least) {
+    return peek_rrset(name, type, now_ms, at_least, nullptr, false);
+  }
+  // As get_rrset, with how fresh the entry is in *fresh (if given). With stale_ok, an entry
+  // expired less than stale_max_age ago is returned too (TTL 0): for stale answers only,
+  // never to resolve with.
+  virtual std::optional<RRset> peek_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms, Trust at_least,
+                                          Freshness* fresh, bool stale_ok) = 0;
   // NXDOMAIN covers every type of the name; NODATA only `type`.
   virtual void put_negative(const Name& name, std::uint16_t type, bool nxdomain, const std::optional<RRset>& soa,
                             std::uint32_t ttl, std::uint64_t now_ms) = 0;
-  virtual std::optional<NegativeEntry> get_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms) = 0;
+  std::optional<NegativeEntry> get_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms) {
+    return peek_negative(name, type, now_ms, nullptr, false);
+  }
+  // As get_negative, with freshness and stale entries as peek_rrset.
+  virtual std::optional<NegativeEntry> peek_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms,
+                                                     Freshness* fresh, bool stale_ok) = 0;
   virtual void put_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) = 0;
   virtual bool has_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) = 0;
   virtual std::size_t size() const = 0;
 
  private:
-  std::atomic<std::uint32_t> min_ttl_, max_ttl_, servfail_ttl_, max_negative_ttl_;
+  std::atomic<std::uint32_t> min_ttl_, max_ttl_, servfail_ttl_, max_negative_ttl_, stale_max_age_;
 };
 
 }  // namespace outpost::dns

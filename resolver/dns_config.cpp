@@ -30,6 +30,12 @@ void parse_section(ConfigTable& s, Config& config) {
   d.negative_max_ttl = static_cast<std::uint32_t>(s.integer("negative_max_ttl", 3600, 0, 86400));
   d.servfail_ttl = static_cast<std::uint32_t>(s.integer("servfail_ttl", 5, 0, 300));
   d.cache_entries = s.integer("cache_entries", 1000000, 16, 1ull << 32);
+  d.serve_stale = s.boolean("serve_stale", false);
+  d.stale_answer_ttl = static_cast<std::uint32_t>(s.integer("stale_answer_ttl", 30, 1, 3600));
+  d.stale_max_age = static_cast<std::uint32_t>(s.integer("stale_max_age", 86400, 1, 604800));
+  d.stale_client_timeout = static_cast<std::uint32_t>(s.integer("stale_client_timeout", 1800, 0, 10000));
+  d.prefetch = s.boolean("prefetch", false);
+  d.use_0x20 = s.boolean("use_0x20", false);
   for (auto& z : s.tables("local_zones")) {
     Config::Dns::LocalZone lz{z.string("name", ""), z.string("file", "")};
     if (!is_zone_name(lz.name)) z.fail("name", "expected a zone name");
@@ -63,6 +69,11 @@ std::optional<ResolverSettings> load_resolver_settings(const Config::Dns& cfg, s
   }
   rc.qname_minimisation = cfg.qname_minimisation;
   rc.qname_minimisation_strict = cfg.qname_minimisation_strict;
+  rc.serve_stale = cfg.serve_stale;
+  rc.stale_answer_ttl = cfg.stale_answer_ttl;
+  rc.stale_client_timeout_ms = cfg.stale_client_timeout;
+  rc.prefetch = cfg.prefetch;
+  rc.use_0x20 = cfg.use_0x20;
   for (auto& f : cfg.forward_zones) {
     ForwardZone fz;
     auto zone = Name::from_text(f.name);
@@ -95,7 +106,9 @@ std::optional<ResolverSettings> load_resolver_settings(const Config::Dns& cfg, s
     }
     out.local_zones = std::move(local);
   }
-  out.limits = CacheLimits{cfg.min_ttl, cfg.max_ttl, cfg.servfail_ttl, cfg.negative_max_ttl};
+  // Expired entries are kept only while stale answers may be given.
+  out.limits = CacheLimits{cfg.min_ttl, cfg.max_ttl, cfg.servfail_ttl, cfg.negative_max_ttl,
+                           cfg.serve_stale ? cfg.stale_max_age : 0};
   return out;
 }
 

@@ -101,6 +101,14 @@ Status parse_header(std::span<const std::uint8_t> wire, Header* out, std::uint16
 // dropped from the end (the OPT record is kept) and TC is set; the question always stays.
 std::vector<std::uint8_t> write_message(const Message& m, std::size_t max_size = 65535);
 
+// Extended DNS Errors (RFC 8914): the EDNS option and the INFO-CODEs Outpost gives.
+namespace ede {
+inline constexpr std::uint16_t kOptionCode = 15;
+inline constexpr std::uint16_t STALE_ANSWER = 3;
+}  // namespace ede
+// Appends an Extended DNS Error option (INFO-CODE, optional EXTRA-TEXT) to e->options.
+void add_extended_error(Edns* e, std::uint16_t info_code, std::string_view extra_text = {});
+
 // Builds a query: one question, RD as given, EDNS with kEdnsUdpSize.
 Message make_query(std::uint16_t id, const Name& qname, std::uint16_t qtype, bool rd, bool edns = true);
 

@@ -106,6 +106,7 @@ void DnsServer::handle(std::span<const std::uint8_t> wire, const IpAddress& clie
     r.header.aa = res.authoritative;
     r.answer = res.answer;
     r.authority = res.authority;
+    if (res.stale && r.edns) add_extended_error(&*r.edns, ede::STALE_ANSWER);  // RFC 8767 section 6
     if (res.rcode == rcode::SERVFAIL) ++stats_.servfail;
     send(r, limit);
   };

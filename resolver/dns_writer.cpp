@@ -173,6 +173,15 @@ std::vector<std::uint8_t> write_message(const Message& m, std::size_t max_size) 
   return std::move(w.buf);
 }
 
+void add_extended_error(Edns* e, std::uint16_t info_code, std::string_view extra_text) {
+  const std::size_t len = 2 + extra_text.size();
+  for (std::uint16_t v : {ede::kOptionCode, static_cast<std::uint16_t>(len), info_code}) {
+    e->options.push_back(static_cast<std::uint8_t>(v >> 8));
+    e->options.push_back(static_cast<std::uint8_t>(v));
+  }
+  e->options.insert(e->options.end(), extra_text.begin(), extra_text.end());
+}
+
 Message make_query(std::uint16_t id, const Name& qname, std::uint16_t qtype, bool rd, bool edns) {
   Message m;
   m.header.id = id;

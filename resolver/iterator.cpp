@@ -76,7 +76,7 @@ bool IterativeQuery::answer_from_cache() {
 }
 
 void IterativeQuery::begin_name() {
-  if (!priming_ && answer_from_cache()) return;
+  if (!priming_ && !refresh_ && answer_from_cache()) return;
   const auto& cfg = core_.config();
   // Forward zones: the deepest one covering the name wins.
   const ForwardZone* fwd = nullptr;
@@ -212,13 +212,14 @@ void IterativeQuery::send_to(const IpAddress& addr, bool tcp, bool edns) {
   auto& core = core_;
   std::uint32_t timeout = tcp ? std::max<std::uint32_t>(core_.selection().timeout_ms(addr) * 2, 1000)
                               : core_.selection().timeout_ms(addr);
+  const bool caps = core_.config().use_0x20 && core_.selection().use_0x20(addr, now());
   upstream_handle_ = core_.upstream().send(addr, port, q, mode_ == Mode::forward, tcp, timeout,
                                            [this, &core, self_id, addr, q, tcp, edns](UpstreamResult&& res) {
                                              if (!core.alive(self_id) || done_) return;
                                              upstream_handle_ = 0;
                                              on_reply(addr, q, tcp, edns, std::move(res));
                                            },
-                                           edns);
+                                           edns, caps);
 }
 
 void IterativeQuery::on_reply(const IpAddress& addr, const Question& sent, bool tcp, bool edns, UpstreamResult&& res) {
@@ -241,6 +242,19 @@ void IterativeQuery::on_reply(const IpAddress& addr, const Question& sent, bool 
     step.response = res.message;
     trace_(step);
   };
+  if (res.kind == UpstreamResult::Kind::case_mismatch) {
+    // 0x20: only replies in the wrong case came, as from a spoofer, or from a server that does
+    // not keep the case; once it has done so kCaseFallbackAfter times it is asked without.
+    if (!res.shared) sel.report_case_mismatch(addr, now());
+    emit("0x20 case mismatch");
+    if (!sel.use_0x20(addr, now())) {
+      send_to(addr, tcp, edns);
+      return;
+    }
+    tried_.push_back(addr);
+    next_query();
+    return;
+  }
   if (res.kind != UpstreamResult::Kind::ok) {
     if (!res.shared) sel.report_timeout(addr, now());
     emit(res.kind == UpstreamResult::Kind::timeout ? "timeout" : "network error");

@@ -27,6 +27,9 @@ class IterativeQuery {
   void start();
   // This query is the root priming query (RFC 8109): it asks a hints server, never the cache.
   void mark_priming() { priming_ = true; }
+  // This query refreshes a cached answer (prefetch, serve-stale): it asks the servers
+  // whatever the cache holds for the names it resolves (delegations still come from the cache).
+  void mark_refresh() { refresh_ = true; }
   void cancel();
   bool done() const { return done_; }
   std::uint64_t id() const { return id_; }
@@ -76,6 +79,7 @@ class IterativeQuery {
   bool done_ = false;
   bool priming_ = false;  // this is the priming query
   bool primed_ = false;   // waited for priming once already: the hints it is, whatever came of it
+  bool refresh_ = false;  // see mark_refresh()
 };
 
 }  // namespace outpost::dns

@@ -10,6 +10,10 @@ std::uint32_t remaining_ttl(std::uint64_t expires_ms, std::uint64_t now_ms) {
   return static_cast<std::uint32_t>((expires_ms - now_ms) / 1000);
 }
 
+Freshness freshness_of(std::uint64_t expires_ms, std::uint32_t ttl, std::uint64_t now_ms) {
+  return {ttl, static_cast<std::int64_t>(expires_ms) - static_cast<std::int64_t>(now_ms)};
+}
+
 MemoryDnsCache::MemoryDnsCache(CacheLimits limits, std::size_t max_entries)
     : DnsCache(limits), max_per_shard_(std::max<std::size_t>(1, max_entries / 16)) {}
 
@@ -51,6 +55,23 @@ void MemoryDnsCache::insert(Shard& s, std::string key, Entry e, std::uint64_t no
   s.map.insert_or_assign(std::move(key), std::move(e));
 }
 
+const MemoryDnsCache::Entry* MemoryDnsCache::usable(Shard& s, const std::string& key, std::uint64_t now_ms,
+                                                     bool stale_ok, Freshness* fresh) {
+  auto it = s.map.find(key);
+  if (it == s.map.end()) return nullptr;
+  const Entry& e = it->second;
+  if (e.expires_ms <= now_ms) {
+    // Expired: kept for stale answers within stale_max_age, never given to normal lookups.
+    if (e.expires_ms + stale_keep_ms() <= now_ms) {
+      s.map.erase(it);
+      return nullptr;
+    }
+    if (!stale_ok) return nullptr;
+  }
+  if (fresh) *fresh = freshness_of(e.expires_ms, e.ttl, now_ms);
+  return &e;
+}
+
 void MemoryDnsCache::put_rrset(const RRset& set, Trust trust, std::uint64_t now_ms) {
   auto k = key(Kind::rrset, set.name, set.type);
   auto& s = shard_for(k);
@@ -60,26 +81,22 @@ void MemoryDnsCache::put_rrset(const RRset& set, Trust trust, std::uint64_t now_
   if (it != s.map.end() && it->second.expires_ms > now_ms && it->second.trust > trust) return;
   Entry e;
   e.expires_ms = now_ms + ttl * 1000ull;
+  e.ttl = ttl;
   e.trust = trust;
   e.rrset = set;
   e.rrset.ttl = ttl;
   insert(s, std::move(k), std::move(e), now_ms);
 }
 
-std::optional<RRset> MemoryDnsCache::get_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms,
-                                               Trust at_least) {
+std::optional<RRset> MemoryDnsCache::peek_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms,
+                                                Trust at_least, Freshness* fresh, bool stale_ok) {
   auto k = key(Kind::rrset, name, type);
   auto& s = shard_for(k);
   std::lock_guard lk(s.mu);
-  auto it = s.map.find(k);
-  if (it == s.map.end()) return std::nullopt;
-  if (it->second.expires_ms <= now_ms) {
-    s.map.erase(it);
-    return std::nullopt;
-  }
-  if (it->second.trust < at_least) return std::nullopt;
-  RRset out = it->second.rrset;
-  out.ttl = remaining_ttl(it->second.expires_ms, now_ms);
+  const Entry* e = usable(s, k, now_ms, stale_ok, fresh);
+  if (!e || e->trust < at_least) return std::nullopt;
+  RRset out = e->rrset;
+  out.ttl = remaining_ttl(e->expires_ms, now_ms);
   return out;
 }
 
@@ -90,26 +107,24 @@ void MemoryDnsCache::put_negative(const Name& name, std::uint16_t type, bool nxd
   ttl = clamp_negative_ttl(limits(), ttl);
   Entry e;
   e.expires_ms = now_ms + ttl * 1000ull;
+  e.ttl = ttl;
   e.nxdomain = nxdomain;
   e.soa = soa;
   std::lock_guard lk(s.mu);
   insert(s, std::move(k), std::move(e), now_ms);
 }
 
-std::optional<NegativeEntry> MemoryDnsCache::get_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms) {
+std::optional<NegativeEntry> MemoryDnsCache::peek_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms,
+                                                           Freshness* fresh, bool stale_ok) {
   for (const auto& k : {nxdomain_cache_key(name), nodata_cache_key(name, type)}) {
     auto& s = shard_for(k);
     std::lock_guard lk(s.mu);
-    auto it = s.map.find(k);
-    if (it == s.map.end()) continue;
-    if (it->second.expires_ms <= now_ms) {
-      s.map.erase(it);
-      continue;
-    }
+    const Entry* e = usable(s, k, now_ms, stale_ok, fresh);
+    if (!e) continue;
     NegativeEntry out;
-    out.nxdomain = it->second.nxdomain;
-    out.ttl = remaining_ttl(it->second.expires_ms, now_ms);
-    out.soa = it->second.soa;
+    out.nxdomain = e->nxdomain;
+    out.ttl = remaining_ttl(e->expires_ms, now_ms);
+    out.soa = e->soa;
     if (out.soa) out.soa->ttl = out.ttl;
     return out;
   }

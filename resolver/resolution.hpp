@@ -16,6 +16,7 @@ struct Resolution {
   bool authoritative = false;             // from a local zone (AA)
   bool from_cache = false;                // no upstream query was needed
   std::string why;                        // for SERVFAIL: a short reason (logs, traces)
+  bool stale = false;                     // served from expired records (RFC 8767)
 };
 
 using ResolutionCallback = std::function<void(const Resolution&)>;

@@ -30,6 +30,20 @@ struct ResolverConfig {
   unsigned max_depth = 4;          // nesting of sub-queries for name-server addresses
   unsigned max_rounds = 2;         // passes over a zone's addresses before giving up
   std::uint64_t max_query_time_ms = 10000;  // no new upstream query after this long
+  // Serve-stale (RFC 8767; Unbound's serve-expired): when resolution fails (or is still running
+  // after stale_client_timeout_ms; 0: at once) an expired answer still in the cache is given,
+  // with TTL stale_answer_ttl, and refreshed in the background. How long the cache keeps
+  // expired entries is CacheLimits::stale_max_age.
+  bool serve_stale = false;
+  std::uint32_t stale_answer_ttl = 30;
+  std::uint32_t stale_client_timeout_ms = 1800;
+  // Prefetch (Unbound's prefetch): a cache hit in the last tenth of an entry's TTL starts one
+  // background re-resolution of the question, so popular names never expire.
+  bool prefetch = false;
+  // 0x20 (draft-vixie-dnsext-dns0x20): the case of each UDP query name is randomised and the
+  // reply's question must match it byte for byte; a server that keeps failing is asked
+  // without it for a while (ServerSelection).
+  bool use_0x20 = false;
 };
 
 }  // namespace outpost::dns

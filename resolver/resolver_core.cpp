@@ -8,6 +8,20 @@
 
 namespace outpost::dns {
 
+// A client waiting on a resolution with a stale answer in hand (serve-stale).
+struct ResolverCore::StaleWait {
+  uv_timer_t timer;  // stale_client_timeout_ms
+  ResolverCore* core = nullptr;
+  std::uint64_t id = 0;
+  ResolutionCallback cb;  // empty once cancelled
+  Resolution stale;
+};
+
+void ResolverCore::close_wait(StaleWait* w) {
+  uv_timer_stop(&w->timer);
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->timer), [](uv_handle_t* h) { delete static_cast<StaleWait*>(h->data); });
+}
+
 ResolverCore::ResolverCore(uv_loop_t* loop, std::shared_ptr<const ResolverConfig> config, std::shared_ptr<DnsCache> cache,
                            std::shared_ptr<const LocalZones> local)
     : loop_(loop), config_(std::move(config)), cache_(std::move(cache)), local_(std::move(local)), upstream_(loop) {
@@ -25,6 +39,9 @@ void ResolverCore::shutdown() {
   graveyard_.clear();
   deferred_.clear();
   priming_waiters_.clear();
+  refreshes_.clear();
+  for (auto& [id, w] : stale_waits_) close_wait(w);
+  stale_waits_.clear();
   if (tick_) {
     tick_->data = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(tick_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
@@ -66,6 +83,12 @@ bool ResolverCore::alive(std::uint64_t id) const { return queries_.count(id) != 
 
 void ResolverCore::cancel(std::uint64_t id) {
   std::erase_if(deferred_, [id](const auto& d) { return d.first == id; });
+  if (auto w = stale_waits_.find(id); w != stale_waits_.end()) {
+    // The client goes; the refresh it started goes on (it only fills the cache).
+    close_wait(w->second);
+    stale_waits_.erase(w);
+    return;
+  }
   auto it = queries_.find(id);
   if (it != queries_.end()) it->second->cancel();
 }
@@ -75,8 +98,90 @@ std::optional<Resolution> ResolverCore::answer_locally(const Question& q) {
   if (local_)
     if (auto r = local_->answer(q)) return r;
   auto ca = lookup_in_cache(*cache_, q, now_ms(), config_->max_cname_chain);
-  if (ca.complete) return ca.resolution;
-  return std::nullopt;
+  if (!ca.complete) return std::nullopt;
+  if (ca.resolution.rcode == rcode::SERVFAIL && config_->serve_stale) {
+    // RFC 8767 section 5: after a failure, stale data is answered without asking again
+    // until the failure is forgotten (servfail_ttl).
+    if (auto stale = stale_answer(q)) {
+      ++refresh_stats_.stale_answers;
+      return stale;
+    }
+  }
+  if (ca.prefetch && config_->prefetch) refresh(q, true, {});
+  return ca.resolution;
+}
+
+std::optional<Resolution> ResolverCore::stale_answer(const Question& q) {
+  auto ca = lookup_in_cache(*cache_, q, now_ms(), config_->max_cname_chain, true);
+  if (!ca.complete || !ca.stale || ca.resolution.rcode == rcode::SERVFAIL) return std::nullopt;
+  Resolution r = std::move(ca.resolution);
+  r.stale = true;
+  for (auto* section : {&r.answer, &r.authority})
+    for (auto& rr : *section) rr.ttl = config_->stale_answer_ttl;  // RFC 8767 section 4: 30 s
+  return r;
+}
+
+std::uint64_t ResolverCore::start_with_stale(const Question& q, Resolution stale, ResolutionCallback cb) {
+  std::uint64_t id = next_id_++;
+  auto* w = new StaleWait;
+  w->core = this;
+  w->id = id;
+  w->cb = std::move(cb);
+  w->stale = std::move(stale);
+  uv_timer_init(loop_, &w->timer);
+  w->timer.data = w;
+  // From the loop even with a timeout of 0: never inside start().
+  uv_timer_start(
+      &w->timer,
+      [](uv_timer_t* t) {
+        auto* w = static_cast<StaleWait*>(t->data);
+        w->core->end_stale_wait(w->id, nullptr);
+      },
+      config_->stale_client_timeout_ms, 0);
+  stale_waits_[id] = w;
+  refresh(q, false, [this, id](const Resolution& r) { end_stale_wait(id, &r); });
+  return id;
+}
+
+void ResolverCore::end_stale_wait(std::uint64_t id, const Resolution* fresh) {
+  auto it = stale_waits_.find(id);
+  if (it == stale_waits_.end()) return;  // answered already (the timer, then the result)
+  StaleWait* w = it->second;
+  stale_waits_.erase(it);
+  auto cb = std::move(w->cb);
+  Resolution stale = std::move(w->stale);
+  close_wait(w);
+  if (fresh && fresh->rcode != rcode::SERVFAIL) {
+    cb(*fresh);
+    return;
+  }
+  ++refresh_stats_.stale_answers;
+  cb(stale);
+}
+
+void ResolverCore::refresh(const Question& q, bool prefetch, ResolutionCallback then) {
+  std::string key = q.name.lowercase_wire();
+  key += static_cast<char>(q.type >> 8);
+  key += static_cast<char>(q.type);
+  auto [it, first] = refreshes_.try_emplace(key);
+  if (then) it->second.push_back(std::move(then));
+  if (!first) return;  // one refresh per question in flight
+  if (prefetch) ++refresh_stats_.prefetches;
+  auto budget = std::make_shared<WorkBudget>(WorkBudget{config_->max_sends, now_ms()});
+  std::uint64_t id = next_id_++;
+  auto query = std::make_unique<IterativeQuery>(
+      *this, id, q, 0, std::move(budget),
+      [this, key](const Resolution& r) {
+        auto waiting = refreshes_.extract(key);
+        if (waiting.empty()) return;
+        // From the loop: the query may end inside refresh(), itself inside start().
+        for (auto& cb : waiting.mapped()) post([cb = std::move(cb), r] { cb(r); });
+      },
+      TraceSink{});
+  query->mark_refresh();
+  auto* raw = query.get();
+  queries_[id] = std::move(query);
+  raw->start();
 }
 
 std::uint64_t ResolverCore::start(const Question& q, ResolutionCallback cb, TraceSink trace) {
@@ -85,6 +190,8 @@ std::uint64_t ResolverCore::start(const Question& q, ResolutionCallback cb, Trac
     defer(id, [cb = std::move(cb), r = std::move(*r)] { cb(r); });
     return id;
   }
+  if (config_->serve_stale && !trace)
+    if (auto stale = stale_answer(q)) return start_with_stale(q, std::move(*stale), std::move(cb));
   auto budget = std::make_shared<WorkBudget>(WorkBudget{config_->max_sends, now_ms()});
   // The iterator may finish inside start() (cache hits along the way): such a result is held
   // back to the next loop turn, so callers never see their callback before start() returns.

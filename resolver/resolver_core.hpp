@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "resolver/iterator.hpp"
 #include "resolver/local_zones.hpp"
 #include "resolver/resolver_config.hpp"
+#include "resolver/resolver_metrics.hpp"
 #include "resolver/server_selection.hpp"
 #include "resolver/upstream.hpp"
 
@@ -28,7 +30,9 @@ class ResolverCore {
   // Starts resolving; the callback runs once, never inside start(). Returns an id for cancel().
   std::uint64_t start(const Question& q, ResolutionCallback cb, TraceSink trace = {});
   void cancel(std::uint64_t id);
-  // Local zones, then the cache; nullopt if the network would be needed.
+  // Local zones, then the cache; nullopt if the network would be needed. A hit due a
+  // prefetch starts one (ResolverConfig::prefetch); with serve-stale, a recently failed
+  // question is answered stale if it can be (RFC 8767's failure recheck).
   std::optional<Resolution> answer_locally(const Question& q);
   // Runs fn on the next loop turn (dropped by shutdown()).
   void post(std::function<void()> fn) { defer(0, std::move(fn)); }
@@ -57,10 +61,24 @@ class ResolverCore {
   std::uint64_t now_ms() const { return uv_now(loop_); }
   uv_loop_t* loop() const { return loop_; }
   std::size_t running() const { return queries_.size(); }
+  const RefreshStats& refresh_stats() const { return refresh_stats_; }
 
  private:
+  struct StaleWait;
+  static void close_wait(StaleWait* w);
   void defer(std::uint64_t id, std::function<void()> fn);
   void arm_tick();
+  // The expired answer kept for q (serve-stale), TTLs set to stale_answer_ttl; nullopt if none.
+  std::optional<Resolution> stale_answer(const Question& q);
+  // Resolves q with a stale answer in hand: the fresh result if it comes within
+  // stale_client_timeout_ms and is not SERVFAIL, else the stale one (the resolution goes on
+  // in the background and refreshes the cache).
+  std::uint64_t start_with_stale(const Question& q, Resolution stale, ResolutionCallback cb);
+  // Ends a wait: with the fresh result, or (null) the stale answer; nothing if cancelled.
+  void end_stale_wait(std::uint64_t id, const Resolution* fresh);
+  // Re-resolves q past its cached answer (prefetch, stale refresh): one query per question at
+  // a time; `then` (optional) gets its result, from the loop.
+  void refresh(const Question& q, bool prefetch, ResolutionCallback then);
   uv_loop_t* loop_;
   std::shared_ptr<const ResolverConfig> config_;
   std::shared_ptr<DnsCache> cache_;
@@ -78,6 +96,10 @@ class ResolverCore {
     TraceSink trace;
   };
   std::vector<PrimingWaiter> priming_waiters_;  // non-empty while priming runs
+  // Refreshes in flight, by question (lower-case name and type), with who waits for them.
+  std::unordered_map<std::string, std::vector<ResolutionCallback>> refreshes_;
+  std::unordered_map<std::uint64_t, StaleWait*> stale_waits_;  // client id -> its wait
+  RefreshStats refresh_stats_;
   uv_timer_t* tick_ = nullptr;
 };
 

@@ -32,9 +32,20 @@ void collect_upstream(const UpstreamStats& s, MetricsVisitor& out) {
   out.counter("outpost_dns_upstream_merged_total",
               "Upstream questions not sent: they joined an identical query to the same server in flight", {},
               d(s.merged));
-  const char* bad = "Upstream replies ignored: not matching the query (address, port, ID, question) or malformed";
+  const char* bad =
+      "Upstream replies ignored: not matching the query (address, port, ID, question; case_mismatch: the "
+      "question's case with 0x20) or malformed";
   out.counter("outpost_dns_upstream_bad_replies_total", bad, {{"reason", "mismatched"}}, d(s.mismatched));
   out.counter("outpost_dns_upstream_bad_replies_total", bad, {{"reason", "malformed"}}, d(s.malformed));
+  out.counter("outpost_dns_upstream_bad_replies_total", bad, {{"reason", "case_mismatch"}}, d(s.case_mismatches));
+}
+
+void collect_refresh(const RefreshStats& s, MetricsVisitor& out) {
+  out.counter("outpost_dns_stale_answers_total", "Answers given from expired cache entries (serve-stale, RFC 8767)", {},
+              d(s.stale_answers));
+  out.counter("outpost_dns_prefetches_total",
+              "Background re-resolutions started by cache hits in the last tenth of an entry's TTL", {},
+              d(s.prefetches));
 }
 
 void collect_resolutions(const ResolverMetrics& m, MetricsVisitor& out) {
@@ -59,6 +70,7 @@ void collect_resolutions(const ResolverMetrics& m, MetricsVisitor& out) {
 void collect_metrics(Resolver& resolver, const DnsServer* server, MetricsVisitor& out) {
   if (server) collect_server(server->stats(), out);
   collect_upstream(resolver.core().upstream().stats(), out);
+  collect_refresh(resolver.core().refresh_stats(), out);
   collect_resolutions(resolver.metrics(), out);
 }
 

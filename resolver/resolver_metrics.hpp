@@ -37,6 +37,12 @@ struct alignas(64) ResolverMetrics {
   Histogram duration[kSourceCount] = {Histogram{kResolutionBuckets}, Histogram{kResolutionBuckets}};
 };
 
+// Serve-stale and prefetch, counted by the worker's ResolverCore.
+struct RefreshStats {
+  std::uint64_t stale_answers = 0;  // answers given from expired records (RFC 8767)
+  std::uint64_t prefetches = 0;     // background re-resolutions started by cache hits near expiry
+};
+
 // One worker's DNS figures: its resolver (resolutions, cache, upstream queries) and its DNS
 // server if it has one. On that worker's loop thread.
 void collect_metrics(Resolver& resolver, const DnsServer* server, MetricsVisitor& out);

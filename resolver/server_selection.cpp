@@ -59,6 +59,7 @@ void ServerSelection::report_rtt(const IpAddress& a, std::uint32_t rtt_ms) {
   }
   s.timeouts = 0;
   s.backoff_until_ms = 0;
+  s.case_mismatches = 0;
 }
 
 void ServerSelection::report_timeout(const IpAddress& a, std::uint64_t now_ms) {
@@ -72,6 +73,18 @@ void ServerSelection::report_timeout(const IpAddress& a, std::uint64_t now_ms) {
 bool ServerSelection::dead(const IpAddress& a, std::uint64_t now_ms) const {
   auto it = stats_.find(a.bytes);
   return it != stats_.end() && it->second.timeouts >= kDeadAfterTimeouts && it->second.backoff_until_ms > now_ms;
+}
+
+bool ServerSelection::use_0x20(const IpAddress& a, std::uint64_t now_ms) const {
+  auto it = stats_.find(a.bytes);
+  return it == stats_.end() || it->second.no_0x20_until_ms <= now_ms;
+}
+
+void ServerSelection::report_case_mismatch(const IpAddress& a, std::uint64_t now_ms) {
+  Stats& s = stats_[a.bytes];
+  if (++s.case_mismatches < kCaseFallbackAfter) return;
+  s.case_mismatches = 0;
+  s.no_0x20_until_ms = now_ms + kNo0x20Ms;
 }
 
 void ServerSelection::report_lame(const IpAddress& a, std::uint64_t now_ms) {

@@ -21,6 +21,10 @@ class ServerSelection {
   // 8 s, ... up to 2 min while it stays silent).
   static constexpr std::uint32_t kDeadAfterTimeouts = 2;
   static constexpr std::uint32_t kProbeTimeoutMs = 1000;  // see timeout_ms()
+  // 0x20: a server whose replies came back in the wrong case this many times in a row is
+  // asked without 0x20 for kNo0x20Ms (it does not keep the case; Unbound's fallback).
+  static constexpr std::uint32_t kCaseFallbackAfter = 2;
+  static constexpr std::uint64_t kNo0x20Ms = 15 * 60 * 1000;
 
   // The best address among `candidates` not in `exclude` and not dead: lowest expected RTT,
   // backed-off and lame servers last, random tie-break. nullopt if none is left, so a zone
@@ -32,6 +36,9 @@ class ServerSelection {
   void report_timeout(const IpAddress& a, std::uint64_t now_ms);
   void report_lame(const IpAddress& a, std::uint64_t now_ms);
   bool dead(const IpAddress& a, std::uint64_t now_ms) const;
+  // 0x20 (ResolverConfig::use_0x20): whether to randomise the case of queries to `a`.
+  bool use_0x20(const IpAddress& a, std::uint64_t now_ms) const;
+  void report_case_mismatch(const IpAddress& a, std::uint64_t now_ms);
   // Expected RTT used for ranking (for tests and traces).
   std::uint32_t score(const IpAddress& a, std::uint64_t now_ms) const;
 
@@ -43,6 +50,8 @@ class ServerSelection {
     std::uint32_t timeouts = 0;          // consecutive
     std::uint64_t backoff_until_ms = 0;  // skip unless nothing else is left
     std::uint64_t lame_until_ms = 0;
+    std::uint32_t case_mismatches = 0;  // consecutive (a good reply resets them)
+    std::uint64_t no_0x20_until_ms = 0;
   };
   std::map<std::array<std::uint8_t, 16>, Stats> stats_;
 };

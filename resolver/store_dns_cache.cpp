@@ -26,17 +26,18 @@ StoreDnsCache::StoreDnsCache(std::shared_ptr<cache::Store> store, CacheLimits li
 
 std::uint32_t StoreDnsCache::clamp(std::uint32_t ttl) const { return clamp_ttl(limits(), ttl); }
 
-void StoreDnsCache::put(const std::string& key, const Meta& meta, const Message& body) {
+void StoreDnsCache::put(const std::string& key, const Meta& meta, const Message& body, std::uint64_t keep_ms) {
   std::string md(10, '\0');
   for (int i = 0; i < 8; ++i) md[i] = static_cast<char>(meta.expires_ms >> (56 - 8 * i));
   md[8] = static_cast<char>(meta.trust);
   md[9] = meta.nxdomain ? 1 : 0;
   auto wire = write_message(body);
   store_->insert(cache::Namespace::kDns, key, md, std::string_view(reinterpret_cast<const char*>(wire.data()), wire.size()),
-                 static_cast<std::int64_t>(meta.expires_ms / 1000 + 1));
+                 static_cast<std::int64_t>((meta.expires_ms + keep_ms) / 1000 + 1));
 }
 
-std::optional<StoreDnsCache::Meta> StoreDnsCache::get(const std::string& key, std::uint64_t now_wall_ms, Message* body) {
+std::optional<StoreDnsCache::Meta> StoreDnsCache::get(const std::string& key, std::uint64_t now_wall_ms, Message* body,
+                                                      bool stale_ok) {
   auto h = store_->lookup(cache::Namespace::kDns, key);
   if (!h) return std::nullopt;
   auto md = h.metadata();
@@ -46,8 +47,12 @@ std::optional<StoreDnsCache::Meta> StoreDnsCache::get(const std::string& key, st
   m.trust = static_cast<Trust>(md[8]);
   m.nxdomain = md[9] != 0;
   if (m.expires_ms <= now_wall_ms) {
-    store_->erase(cache::Namespace::kDns, key);
-    return std::nullopt;
+    // Expired: kept for stale answers within stale_max_age, never given to normal lookups.
+    if (m.expires_ms + stale_keep_ms() <= now_wall_ms) {
+      store_->erase(cache::Namespace::kDns, key);
+      return std::nullopt;
+    }
+    if (!stale_ok) return std::nullopt;
   }
   if (body) {
     auto bytes = h.body_string();
@@ -64,16 +69,18 @@ void StoreDnsCache::put_rrset(const RRset& set, Trust trust, std::uint64_t now_m
   std::uint32_t ttl = clamp(set.ttl);
   Message body;
   set.append_to(&body.answer, ttl);
-  put(key, {wall(now_ms) + ttl * 1000ull, trust, false}, body);
+  put(key, {wall(now_ms) + ttl * 1000ull, trust, false}, body, stale_keep_ms());
 }
 
-std::optional<RRset> StoreDnsCache::get_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms,
-                                              Trust at_least) {
+std::optional<RRset> StoreDnsCache::peek_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms,
+                                               Trust at_least, Freshness* fresh, bool stale_ok) {
   Message body;
-  auto m = get(key_of(kRrset, name, type), wall(now_ms), &body);
+  auto m = get(key_of(kRrset, name, type), wall(now_ms), &body, stale_ok);
   if (!m || m->trust < at_least || body.answer.empty()) return std::nullopt;
   auto sets = group_rrsets(body.answer);
   RRset out = sets.front();
+  // The records were stored with the (clamped) TTL they were given.
+  if (fresh) *fresh = freshness_of(m->expires_ms, out.ttl, wall(now_ms));
   out.ttl = remaining_ttl(m->expires_ms, wall(now_ms));
   return out;
 }
@@ -83,28 +90,33 @@ void StoreDnsCache::put_negative(const Name& name, std::uint16_t type, bool nxdo
   ttl = clamp_negative_ttl(limits(), ttl);
   Message body;
   if (soa) soa->append_to(&body.authority, ttl);
-  put(nxdomain ? nxdomain_cache_key(name) : nodata_cache_key(name, type), {wall(now_ms) + ttl * 1000ull, Trust::answer, nxdomain}, body);
+  put(nxdomain ? nxdomain_cache_key(name) : nodata_cache_key(name, type),
+      {wall(now_ms) + ttl * 1000ull, Trust::answer, nxdomain}, body, stale_keep_ms());
 }
 
-std::optional<NegativeEntry> StoreDnsCache::get_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms) {
+std::optional<NegativeEntry> StoreDnsCache::peek_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms,
+                                                          Freshness* fresh, bool stale_ok) {
   for (const auto& key : {nxdomain_cache_key(name), nodata_cache_key(name, type)}) {
     Message body;
-    auto m = get(key, wall(now_ms), &body);
+    auto m = get(key, wall(now_ms), &body, stale_ok);
     if (!m) continue;
     NegativeEntry out;
     out.nxdomain = m->nxdomain;
     out.ttl = remaining_ttl(m->expires_ms, wall(now_ms));
+    std::uint32_t stored_ttl = 0;  // known from the SOA stored with it
     if (!body.authority.empty()) {
       out.soa = group_rrsets(body.authority).front();
+      stored_ttl = out.soa->ttl;
       out.soa->ttl = out.ttl;
     }
+    if (fresh) *fresh = freshness_of(m->expires_ms, stored_ttl, wall(now_ms));
     return out;
   }
   return std::nullopt;
 }
 
 void StoreDnsCache::put_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) {
-  put(key_of(kServfail, name, type), {wall(now_ms) + limits().servfail_ttl * 1000ull, Trust::glue, false}, Message{});
+  put(key_of(kServfail, name, type), {wall(now_ms) + limits().servfail_ttl * 1000ull, Trust::glue, false}, Message{}, 0);
 }
 
 bool StoreDnsCache::has_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) {

@@ -22,10 +22,12 @@ class StoreDnsCache final : public DnsCache {
   // time with the offset measured here, so that stored expiries survive a restart.
   StoreDnsCache(std::shared_ptr<cache::Store> store, CacheLimits limits = {});
   void put_rrset(const RRset& set, Trust trust, std::uint64_t now_ms) override;
-  std::optional<RRset> get_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms, Trust at_least) override;
+  std::optional<RRset> peek_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms, Trust at_least,
+                                  Freshness* fresh, bool stale_ok) override;
   void put_negative(const Name& name, std::uint16_t type, bool nxdomain, const std::optional<RRset>& soa,
                     std::uint32_t ttl, std::uint64_t now_ms) override;
-  std::optional<NegativeEntry> get_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms) override;
+  std::optional<NegativeEntry> peek_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms,
+                                             Freshness* fresh, bool stale_ok) override;
   void put_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) override;
   bool has_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) override;
   std::size_t size() const override;
@@ -36,9 +38,11 @@ class StoreDnsCache final : public DnsCache {
     Trust trust = Trust::glue;
     bool nxdomain = false;
   };
-  void put(const std::string& key, const Meta& meta, const Message& body);
-  // The live entry under key (expired ones are erased); body parsed into *body if given.
-  std::optional<Meta> get(const std::string& key, std::uint64_t now_wall_ms, Message* body);
+  // `keep_ms`: how long past its expiry the entry stays (serve-stale; 0 for SERVFAIL marks).
+  void put(const std::string& key, const Meta& meta, const Message& body, std::uint64_t keep_ms);
+  // The live entry under key, or with stale_ok one expired less than stale_max_age ago (older
+  // ones are erased); body parsed into *body if given.
+  std::optional<Meta> get(const std::string& key, std::uint64_t now_wall_ms, Message* body, bool stale_ok = false);
   std::uint64_t wall(std::uint64_t now_ms) const { return now_ms + offset_ms_; }
   std::uint32_t clamp(std::uint32_t ttl) const;
 

@@ -1,6 +1,8 @@
 #include "resolver/upstream.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "core/log.hpp"
 #include "resolver/secure_random.hpp"
@@ -30,29 +32,81 @@ std::uint16_t port_of(const sockaddr* sa) {
   return 0;
 }
 
-// Queries that may be merged: same server, port, question (case-insensitive), RD, transport
-// and EDNS.
-std::string merge_key(const IpAddress& addr, std::uint16_t port, const Question& q, bool rd, bool tcp, bool edns) {
+// Queries that may be merged: same server, port, question (case-insensitive), RD, transport,
+// EDNS and 0x20.
+std::string merge_key(const IpAddress& addr, std::uint16_t port, const Question& q, bool rd, bool tcp, bool edns,
+                      bool caps) {
   std::string k(reinterpret_cast<const char*>(addr.bytes.data()), addr.bytes.size());
   k += static_cast<char>(port >> 8);
   k += static_cast<char>(port);
   k += static_cast<char>(q.type >> 8);
   k += static_cast<char>(q.type);
-  k += static_cast<char>((rd ? 1 : 0) | (tcp ? 2 : 0) | (edns ? 4 : 0));
+  k += static_cast<char>((rd ? 1 : 0) | (tcp ? 2 : 0) | (edns ? 4 : 0) | (caps ? 8 : 0));
   k += q.name.lowercase_wire();
   return k;
 }
 
+bool ascii_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+// `n` with the randomised case of `sent` put back as in `original` where they share a
+// suffix written with sent's very bytes.
+void restore_name(Name& n, const Name& sent, const Name& original) {
+  unsigned k = std::min(n.label_count(), sent.label_count());
+  while (k > 0 && !(n.suffix(k) == sent.suffix(k))) --k;
+  if (k == 0) return;
+  const std::string tail = sent.suffix(k).wire();
+  if (n.suffix(k).wire() != tail) return;  // the server's own spelling
+  std::string wire = n.wire().substr(0, n.wire().size() - tail.size()) + original.suffix(k).wire();
+  if (auto restored = Name::from_wire(wire)) n = std::move(*restored);
+}
+
 }  // namespace
+
+Name with_random_case(const Name& n) {
+  std::string wire = n.wire();
+  std::uint32_t bits = 0;
+  unsigned left = 0;
+  for (std::size_t i = 0; i < wire.size() && wire[i] != 0; i += 1 + static_cast<unsigned char>(wire[i])) {
+    std::size_t end = i + 1 + static_cast<unsigned char>(wire[i]);
+    for (std::size_t j = i + 1; j < end; ++j) {
+      if (!ascii_letter(wire[j])) continue;
+      if (left == 0) bits = random_u32(), left = 32;
+      wire[j] = static_cast<char>((bits & 1) ? (wire[j] & ~0x20) : (wire[j] | 0x20));
+      bits >>= 1, --left;
+    }
+  }
+  return *Name::from_wire(wire);
+}
+
+void restore_case(Message* m, const Name& sent, const Name& original) {
+  auto fix = [&](Name& n) { restore_name(n, sent, original); };
+  for (auto& q : m->question) fix(q.name);
+  for (auto* section : {&m->answer, &m->authority, &m->additional})
+    for (auto& rr : *section) {
+      fix(rr.name);
+      std::visit(
+          [&](auto& rd) {
+            using T = std::decay_t<decltype(rd)>;
+            if constexpr (std::is_same_v<T, RdataName>) fix(rd.name);
+            if constexpr (std::is_same_v<T, RdataSoa>) fix(rd.mname), fix(rd.rname);
+            if constexpr (std::is_same_v<T, RdataMx>) fix(rd.exchange);
+            if constexpr (std::is_same_v<T, RdataSrv>) fix(rd.target);
+          },
+          rr.rdata);
+    }
+}
 
 struct Upstream::Request {
   Upstream* owner = nullptr;
   std::string key;
   IpAddress addr;
   std::uint16_t port = 53;
-  Question question;
+  Question question;  // as sent (0x20: in random case)
+  Question asked;     // as the first sender gave it
   std::uint16_t id = 0;
   bool tcp = false;
+  bool caps = false;           // 0x20
+  bool case_mismatch = false;  // a reply came back in another case (0x20)
   std::vector<std::pair<std::uint64_t, Callback>> waiters;  // (handle, callback) of each sender
   std::vector<std::uint8_t> wire;   // the query (TCP: with its 2-byte length prefix)
   std::vector<std::uint8_t> inbuf;  // TCP reassembly
@@ -101,6 +155,15 @@ struct Upstream::Request {
     if (!same_q && !(out->question.empty() && out->header.rcode != rcode::NOERROR)) {
       ++owner->stats_.mismatched;
       return false;
+    }
+    if (caps) {
+      // 0x20: byte for byte, or it is not the reply to this query; the real one may follow.
+      if (same_q && out->question[0].name.wire() != question.name.wire()) {
+        ++owner->stats_.case_mismatches;
+        case_mismatch = true;
+        return false;
+      }
+      restore_case(out, question.name, asked.name);
     }
     return true;
   }
@@ -152,9 +215,10 @@ void Upstream::finish(Request* r, UpstreamResult&& res) {
 }
 
 std::uint64_t Upstream::send(const IpAddress& addr, std::uint16_t port, const Question& q, bool rd, bool tcp,
-                             std::uint32_t timeout_ms, Callback cb, bool edns) {
+                             std::uint32_t timeout_ms, Callback cb, bool edns, bool use_0x20) {
   std::uint64_t handle = next_handle_++;
-  std::string key = merge_key(addr, port, q, rd, tcp, edns);
+  const bool caps = use_0x20 && !tcp;  // TCP cannot be spoofed off-path
+  std::string key = merge_key(addr, port, q, rd, tcp, edns, caps);
   if (auto it = in_flight_.find(key); it != in_flight_.end()) {
     ++stats_.merged;
     it->second->waiters.emplace_back(handle, std::move(cb));
@@ -167,10 +231,13 @@ std::uint64_t Upstream::send(const IpAddress& addr, std::uint16_t port, const Qu
   r->waiters.emplace_back(handle, std::move(cb));
   r->addr = addr;
   r->port = port;
+  r->asked = q;
   r->question = q;
+  if (caps) r->question.name = with_random_case(q.name);
+  r->caps = caps;
   r->id = random_id();
   r->tcp = tcp;
-  auto wire = write_message(make_query(r->id, q.name, q.type, rd, edns));
+  auto wire = write_message(make_query(r->id, r->question.name, q.type, rd, edns));
   if (tcp) {
     r->wire = {static_cast<std::uint8_t>(wire.size() >> 8), static_cast<std::uint8_t>(wire.size())};
     r->wire.insert(r->wire.end(), wire.begin(), wire.end());
@@ -188,7 +255,9 @@ std::uint64_t Upstream::send(const IpAddress& addr, std::uint16_t port, const Qu
       &r->timer,
       [](uv_timer_t* t) {
         auto* r = static_cast<Request*>(t->data);
-        r->owner->finish(r, UpstreamResult{});
+        UpstreamResult res;
+        if (r->case_mismatch) res.kind = UpstreamResult::Kind::case_mismatch;
+        r->owner->finish(r, std::move(res));
       },
       timeout_ms, 0);
 

@@ -19,7 +19,9 @@
 namespace outpost::dns {
 
 struct UpstreamResult {
-  enum class Kind { ok, timeout, network_error } kind = Kind::timeout;
+  // case_mismatch: with 0x20, the only replies that came before the timeout repeated the
+  // question in another case (a server that does not keep it, or a spoofer).
+  enum class Kind { ok, timeout, network_error, case_mismatch } kind = Kind::timeout;
   Message message;
   std::uint32_t rtt_ms = 0;
   std::size_t bytes = 0;
@@ -31,7 +33,16 @@ struct UpstreamResult {
 struct UpstreamStats {
   std::uint64_t udp_sent = 0, tcp_sent = 0, timeouts = 0, mismatched = 0, malformed = 0;
   std::uint64_t merged = 0;  // sends that joined an identical query in flight
+  std::uint64_t case_mismatches = 0;  // replies ignored: question case differed (0x20)
 };
+
+// 0x20 (draft-vixie-dnsext-dns0x20): the name with each letter's case chosen at random
+// (secure_random), for a query whose reply must repeat it byte for byte.
+Name with_random_case(const Name& n);
+// Puts the case of `original` back wherever a reply repeats the randomised `sent` name or one
+// of its ancestors (question, owners, names in the data: mostly compression pointers into
+// the question), so that the cache and clients see names as they were asked.
+void restore_case(Message* m, const Name& sent, const Name& original);
 
 class Upstream {
  public:
@@ -44,9 +55,11 @@ class Upstream {
   // Sends `q` (with a fresh random ID; with an EDNS OPT record unless edns is false) to
   // addr:port, or joins the identical query already in flight there (its timeout stands);
   // the callback runs exactly once, later, unless cancel() is called first. Returns a handle
-  // for cancel(); the query itself stops when every sender has cancelled.
+  // for cancel(); the query itself stops when every sender has cancelled. With use_0x20 (UDP
+  // only) the name goes out in random case and a reply must repeat it exactly; others are
+  // ignored like spoofs, and the reply given has the case of `q` back.
   std::uint64_t send(const IpAddress& addr, std::uint16_t port, const Question& q, bool rd, bool tcp,
-                     std::uint32_t timeout_ms, Callback cb, bool edns = true);
+                     std::uint32_t timeout_ms, Callback cb, bool edns = true, bool use_0x20 = false);
   void cancel(std::uint64_t handle);
   // Cancels everything (callbacks are not called); handles close on the next loop turns.
   void close_all();

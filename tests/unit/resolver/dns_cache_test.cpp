@@ -234,3 +234,96 @@ TEST(Delegation, DsIsLookedUpAboveTheCut) {
   EXPECT_EQ(cut_search_name(N("test."), type::DS), Name::root());
   EXPECT_TRUE(cut_search_name(Name::root(), type::DS).is_root());
 }
+
+// ---- serve-stale (RFC 8767) and prefetch ---------------------------------------------------
+
+TEST_P(DnsCacheContract, ExpiredEntriesKeptForStaleAnswersOnly) {
+  auto cp = make(CacheLimits{.stale_max_age = 100});
+  auto& c = *cp;
+  c.put_rrset(a_set("www.test.", 10), Trust::answer, 0);
+  c.put_negative(N("nx.test."), type::A, true, soa_set("test.", 10, 10), 10, 0);
+  // Past the TTL: gone for resolution (answers, delegations) ...
+  EXPECT_FALSE(c.get_rrset(N("www.test."), type::A, 10000, Trust::glue));
+  EXPECT_FALSE(c.get_negative(N("nx.test."), type::A, 10000));
+  // ... still there for a stale answer, with TTL 0 and how long ago it expired.
+  Freshness f;
+  auto stale = c.peek_rrset(N("www.test."), type::A, 15000, kAnswerTrust, &f, true);
+  ASSERT_TRUE(stale);
+  EXPECT_EQ(stale->ttl, 0u);
+  EXPECT_TRUE(f.expired());
+  EXPECT_EQ(f.remaining_ms, -5000);
+  EXPECT_EQ(f.original_ttl, 10u);
+  auto neg = c.peek_negative(N("nx.test."), type::A, 15000, &f, true);
+  ASSERT_TRUE(neg);
+  EXPECT_TRUE(neg->nxdomain);
+  EXPECT_TRUE(f.expired());
+  // Glue-level data is not an answer, stale or not.
+  c.put_rrset(a_set("ns.test.", 10), Trust::glue, 0);
+  EXPECT_FALSE(c.peek_rrset(N("ns.test."), type::A, 15000, kAnswerTrust, nullptr, true));
+  // stale_max_age after the expiry it is gone for good.
+  EXPECT_FALSE(c.peek_rrset(N("www.test."), type::A, 110000, kAnswerTrust, nullptr, true));
+  EXPECT_FALSE(c.peek_negative(N("nx.test."), type::A, 110000, nullptr, true));
+}
+
+TEST_P(DnsCacheContract, WithoutServeStaleExpiredEntriesAreDropped) {
+  auto cp = make();  // stale_max_age 0
+  auto& c = *cp;
+  c.put_rrset(a_set("www.test.", 10), Trust::answer, 0);
+  EXPECT_FALSE(c.peek_rrset(N("www.test."), type::A, 10001, kAnswerTrust, nullptr, true));
+}
+
+TEST_P(DnsCacheContract, FreshnessTellsTheLastTenthOfTheTtl) {
+  auto cp = make();
+  auto& c = *cp;
+  c.put_rrset(a_set("www.test.", 100), Trust::answer, 0);
+  Freshness f;
+  ASSERT_TRUE(c.peek_rrset(N("www.test."), type::A, 89000, kAnswerTrust, &f, false));
+  EXPECT_EQ(f.original_ttl, 100u);
+  EXPECT_FALSE(f.nearly_expired());
+  ASSERT_TRUE(c.peek_rrset(N("www.test."), type::A, 90000, kAnswerTrust, &f, false));
+  EXPECT_TRUE(f.nearly_expired());
+  ASSERT_TRUE(c.peek_rrset(N("www.test."), type::A, 99999, kAnswerTrust, &f, false));
+  EXPECT_TRUE(f.nearly_expired());
+}
+
+TEST_P(DnsCacheContract, LookupReportsStaleAndPrefetchDue) {
+  auto cp = make(CacheLimits{.stale_max_age = 1000});
+  auto& c = *cp;
+  c.put_rrset({N("alias.test."), type::CNAME, kClassIN, 1000, {RdataName{N("www.test.")}}}, Trust::answer, 0);
+  c.put_rrset(a_set("www.test.", 100), Trust::answer, 0);
+  const Question q{N("alias.test."), type::A, kClassIN};
+  auto fresh = lookup_in_cache(c, q, 50000, 8);
+  EXPECT_TRUE(fresh.complete);
+  EXPECT_FALSE(fresh.stale);
+  EXPECT_FALSE(fresh.prefetch);
+  // The chain's last link is in its last tenth: the whole answer is due a prefetch.
+  auto due = lookup_in_cache(c, q, 95000, 8);
+  EXPECT_TRUE(due.complete);
+  EXPECT_TRUE(due.prefetch);
+  // Expired: a normal lookup stops at the live CNAME; a stale one completes, marked stale.
+  auto missing = lookup_in_cache(c, q, 150000, 8);
+  EXPECT_FALSE(missing.complete);
+  EXPECT_EQ(missing.next, N("www.test."));
+  auto stale = lookup_in_cache(c, q, 150000, 8, true);
+  EXPECT_TRUE(stale.complete);
+  EXPECT_TRUE(stale.stale);
+  EXPECT_EQ(stale.resolution.rcode, rcode::NOERROR);
+  EXPECT_EQ(stale.resolution.answer.size(), 2u);
+}
+
+TEST_P(DnsCacheContract, RecentFailureNeverHidesLiveDataButHidesNothingStale) {
+  auto cp = make(CacheLimits{.servfail_ttl = 5, .stale_max_age = 1000});
+  auto& c = *cp;
+  const Question q{N("www.test."), type::A, kClassIN};
+  c.put_rrset(a_set("www.test.", 10), Trust::answer, 0);
+  // A failed prefetch leaves a failure mark while the data is still live: the data wins.
+  c.put_servfail(N("www.test."), type::A, 9000);
+  EXPECT_EQ(lookup_in_cache(c, q, 9500, 8).resolution.rcode, rcode::NOERROR);
+  // Expired: the failure is what a normal lookup sees; a stale lookup finds the old answer.
+  auto failed = lookup_in_cache(c, q, 11000, 8);
+  EXPECT_TRUE(failed.complete);
+  EXPECT_EQ(failed.resolution.rcode, rcode::SERVFAIL);
+  auto stale = lookup_in_cache(c, q, 11000, 8, true);
+  EXPECT_EQ(stale.resolution.rcode, rcode::NOERROR);
+  EXPECT_TRUE(stale.stale);
+}

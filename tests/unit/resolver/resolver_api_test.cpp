@@ -46,6 +46,8 @@ class FakeAuthority {
 
   std::uint16_t port = 0;
   int queries = 0;
+  int a_queries = 0;    // A questions for a full name (not minimised ones, not ". NS")
+  bool silent = false;  // swallow every query (a dead server)
   int edns_rejected = 0;
   int priming_queries = 0;  // ". NS"
 
@@ -57,7 +59,8 @@ class FakeAuthority {
     const auto& qn = q.question[0].name;
     if (qn.is_root() && q.question[0].type == type::NS) ++priming_queries;
     std::string label(qn.first_label());
-    if (label.rfind("slow", 0) == 0) return;
+    if (q.question[0].type == type::A && qn.label_count() >= 3) ++a_queries;
+    if (silent || label.rfind("slow", 0) == 0) return;
     Message r;
     r.header.id = q.header.id;
     r.header.qr = r.header.aa = true;
@@ -87,12 +90,35 @@ class ResolverApi : public ::testing::Test {
   void SetUp() override {
     uv_loop_init(&loop_);
     auth_ = std::make_unique<FakeAuthority>(&loop_);
-    ResolverConfig cfg;
     std::string err;
-    cfg.root_hints = *parse_root_hints(". NS ns.root.\nns.root. A 127.0.0.1\n", &err);
-    cfg.upstream_port = auth_->port;
-    ctx_ = ResolverContext::create(cfg);
+    cfg_.root_hints = *parse_root_hints(". NS ns.root.\nns.root. A 127.0.0.1\n", &err);
+    cfg_.upstream_port = auth_->port;
+    ctx_ = ResolverContext::create(cfg_);
     resolver_ = std::make_unique<Resolver>(&loop_, ctx_);
+  }
+  // A fresh resolver and cache with these settings.
+  void restart(const ResolverConfig& cfg, CacheLimits limits) {
+    resolver_->shutdown();
+    ctx_ = ResolverContext::create(cfg, limits);
+    resolver_ = std::make_unique<Resolver>(&loop_, ctx_);
+  }
+  Resolution ask(const char* name) {
+    bool done = false;
+    Resolution res;
+    resolver_->query({*Name::from_text(name), type::A, kClassIN}, [&](const Resolution& r) { res = r, done = true; });
+    run_until(done);
+    EXPECT_TRUE(done);
+    return res;
+  }
+  // Lets time pass for the cache (its clock is the loop's).
+  void pass_ms(unsigned ms) {
+    uv_sleep(ms);
+    uv_update_time(&loop_);
+  }
+  // Sleeps until `ms` after `since` (uv_hrtime), whatever the work in between took.
+  void pass_until(std::uint64_t since, unsigned ms) {
+    auto elapsed = (uv_hrtime() - since) / 1000000;
+    if (elapsed < ms) pass_ms(static_cast<unsigned>(ms - elapsed));
   }
   void TearDown() override {
     resolver_->shutdown();
@@ -110,6 +136,7 @@ class ResolverApi : public ::testing::Test {
   }
 
   uv_loop_t loop_;
+  ResolverConfig cfg_;
   std::unique_ptr<FakeAuthority> auth_;
   std::shared_ptr<ResolverContext> ctx_;
   std::unique_ptr<Resolver> resolver_;
@@ -209,4 +236,103 @@ TEST_F(ResolverApi, QueryGivesRecordsAndTrace) {
   EXPECT_EQ(res.rcode, rcode::NOERROR);
   ASSERT_EQ(res.answer.size(), 1u);
   EXPECT_EQ(steps, 4);  // priming (". NS"), then QNAME minimisation: test., b.test., a.b.test.
+}
+
+// ---- serve-stale (RFC 8767) and prefetch -------------------------------------------------------
+
+TEST_F(ResolverApi, ServesStaleWhenTheServersGoSilent) {
+  ResolverConfig cfg = cfg_;
+  cfg.serve_stale = true;
+  cfg.stale_answer_ttl = 7;
+  cfg.stale_client_timeout_ms = 200;
+  restart(cfg, CacheLimits{.max_ttl = 1, .stale_max_age = 60});
+  auto first = ask("www.stale.test.");
+  ASSERT_EQ(first.rcode, rcode::NOERROR);
+  EXPECT_FALSE(first.stale);
+  pass_ms(1100);  // expired
+  auth_->silent = true;
+  auto started = uv_hrtime();
+  auto stale = ask("www.stale.test.");
+  double waited_ms = static_cast<double>(uv_hrtime() - started) / 1e6;
+  EXPECT_EQ(stale.rcode, rcode::NOERROR);
+  EXPECT_TRUE(stale.stale);
+  ASSERT_EQ(stale.answer.size(), 1u);
+  EXPECT_EQ(stale.answer[0].ttl, 7u);
+  EXPECT_GE(waited_ms, 190);   // it tried first, for stale_client_timeout
+  EXPECT_LT(waited_ms, 1000);  // not the whole resolution
+  EXPECT_EQ(resolver_->core().refresh_stats().stale_answers, 1u);
+}
+
+TEST_F(ResolverApi, WithoutServeStaleASilentServerIsServfail) {
+  restart(cfg_, CacheLimits{.max_ttl = 1, .stale_max_age = 60});
+  ASSERT_EQ(ask("www.stale.test.").rcode, rcode::NOERROR);
+  pass_ms(1100);
+  auth_->silent = true;
+  auto r = ask("www.stale.test.");
+  EXPECT_EQ(r.rcode, rcode::SERVFAIL);
+  EXPECT_FALSE(r.stale);
+  EXPECT_EQ(resolver_->core().refresh_stats().stale_answers, 0u);
+}
+
+TEST_F(ResolverApi, StaleAnswerNotUsedWhileFreshResolutionWorks) {
+  ResolverConfig cfg = cfg_;
+  cfg.serve_stale = true;
+  restart(cfg, CacheLimits{.max_ttl = 1, .stale_max_age = 60});
+  ASSERT_EQ(ask("www.stale.test.").rcode, rcode::NOERROR);
+  pass_ms(1100);
+  int before = auth_->a_queries;
+  auto r = ask("www.stale.test.");
+  EXPECT_EQ(r.rcode, rcode::NOERROR);
+  EXPECT_FALSE(r.stale);
+  EXPECT_FALSE(r.from_cache);
+  EXPECT_EQ(auth_->a_queries, before + 1);
+}
+
+TEST_F(ResolverApi, PrefetchRefreshesANameInTheLastTenthOfItsTtl) {
+  ResolverConfig cfg = cfg_;
+  cfg.prefetch = true;
+  restart(cfg, CacheLimits{.max_ttl = 3});
+  ASSERT_EQ(ask("www.pf.test.").rcode, rcode::NOERROR);
+  auto stored = uv_hrtime();
+  EXPECT_EQ(auth_->a_queries, 1);
+  pass_ms(1000);  // most of its TTL left: a plain hit
+  EXPECT_TRUE(ask("www.pf.test.").from_cache);
+  for (int i = 0; i < 20; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
+  EXPECT_EQ(auth_->a_queries, 1);
+  pass_until(stored, 2800);  // the last 10% of 3 s
+  // Two hits at once: both answered from the cache, one prefetch.
+  bool done1 = false, done2 = false;
+  Resolution r1, r2;
+  Question q{*Name::from_text("www.pf.test."), type::A, kClassIN};
+  resolver_->query(q, [&](const Resolution& r) { r1 = r, done1 = true; });
+  resolver_->query(q, [&](const Resolution& r) { r2 = r, done2 = true; });
+  run_until(done1);
+  run_until(done2);
+  EXPECT_TRUE(r1.from_cache);
+  EXPECT_TRUE(r2.from_cache);
+  EXPECT_EQ(resolver_->core().refresh_stats().prefetches, 1u);
+  for (int i = 0; i < 200 && auth_->a_queries < 2; ++i) {
+    uv_run(&loop_, UV_RUN_NOWAIT);
+    uv_sleep(1);
+  }
+  EXPECT_EQ(auth_->a_queries, 2);
+  for (int i = 0; i < 20; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
+  pass_until(stored, 3400);  // past the first answer's expiry: the refreshed copy answers
+  auto later = ask("www.pf.test.");
+  EXPECT_TRUE(later.from_cache);
+  EXPECT_EQ(auth_->a_queries, 2);
+}
+
+TEST_F(ResolverApi, WithoutPrefetchANameExpires) {
+  restart(cfg_, CacheLimits{.max_ttl = 3});
+  ASSERT_EQ(ask("www.pf.test.").rcode, rcode::NOERROR);
+  auto stored = uv_hrtime();
+  pass_until(stored, 2800);
+  EXPECT_TRUE(ask("www.pf.test.").from_cache);
+  for (int i = 0; i < 50; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
+  EXPECT_EQ(auth_->a_queries, 1);
+  EXPECT_EQ(resolver_->core().refresh_stats().prefetches, 0u);
+  pass_until(stored, 3400);
+  EXPECT_FALSE(ask("www.pf.test.").from_cache);
+  EXPECT_EQ(auth_->a_queries, 2);
 }
