@@ -1,9 +1,11 @@
 """Helpers for the resolver integration tests: Outpost's DNS server (the dns_server driver) on a
 generated config, and dig with its output taken apart."""
 import os
+import re
 import socket
 import struct
 import subprocess
+import urllib.request
 
 from dnsfixture import encode_name
 
@@ -102,3 +104,60 @@ allow_recursion = ["127.0.0.0/8"]
         self.proc.stdout.close()
         if code != 0:
             raise AssertionError("dns_server exited with %s (a crash or a sanitizer report)" % code)
+
+
+class OutpostResolver:
+    """The outpost binary itself (OUTPOST: its path) as a resolver: one worker, DNS on
+    127.0.0.1:DNS_PORT from HINTS with EXTRA [dns] keys, /metrics on 127.0.0.1:ADMIN_PORT, the
+    proxy on PROXY_PORT (unused). PROCS is a harness.Processes list that stops it."""
+
+    def __init__(self, outpost, procs, workdir, hints, dns_port, admin_port, proxy_port, extra=""):
+        import harness
+        os.makedirs(workdir, exist_ok=True)
+        self.dns_port, self.admin_port = dns_port, admin_port
+        self.outpost = harness.Outpost(procs, workdir, port=proxy_port, extra_config=f"""
+[server]
+workers = 1
+[dns]
+hints = "{hints}"
+listen = ["127.0.0.1:{dns_port}"]
+{extra}
+[admin]
+enabled = true
+listen = ["127.0.0.1:{admin_port}"]
+""")
+        harness.OUTPOST = outpost
+        self.outpost.start()
+        harness.wait_port(admin_port, proc=self.outpost.proc)
+        harness.wait_port(dns_port, proc=self.outpost.proc)  # TCP; UDP is bound with it
+
+    def dig(self, *args):
+        return dig("127.0.0.1", *args, port=self.dns_port)
+
+    def metric(self, name, **labels):
+        """One sample of the Prometheus text at /metrics (0 when absent)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        want = {k: str(v) for k, v in labels.items()}
+        for line in text.splitlines():
+            m = re.fullmatch(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)', line)
+            if not m or m.group(1) != name:
+                continue
+            if dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"]*)"', m.group(2) or "")) == want:
+                return float(m.group(3))
+        return 0.0
+
+    def stop(self):
+        code = self.outpost.stop()
+        if code != 0:
+            raise AssertionError("outpost exited with %s (a crash or a sanitizer report); see %s"
+                                 % (code, self.outpost.dir))
+
+
+def ede_codes(out):
+    """Extended DNS Error INFO-CODEs in dig's OPT pseudosection ("; EDE: 3 (Stale Answer)")."""
+    return [int(c) for c in re.findall(r"^; EDE: (\d+)", out, re.M)]
+
+
+def ttls(out):
+    return [int(r[1]) for r in section(out, "ANSWER")]
