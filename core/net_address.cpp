@@ -7,21 +7,41 @@
 
 namespace outpost {
 
+namespace {
+// What inet_pton(AF_INET) accepts, without its copy and call (names are told apart on their
+// first letter): four decimal parts of 0-255, no leading zeros, nothing else.
+bool parse_dotted_quad(std::string_view t, std::uint8_t* out) {
+  std::size_t i = 0;
+  for (int part = 0; part < 4; ++part) {
+    if (part > 0) {
+      if (i >= t.size() || t[i] != '.') return false;
+      ++i;
+    }
+    std::size_t start = i;
+    unsigned v = 0;
+    while (i < t.size() && t[i] >= '0' && t[i] <= '9' && i - start < 3) v = v * 10 + static_cast<unsigned>(t[i++] - '0');
+    std::size_t len = i - start;
+    if (len == 0 || v > 255 || (len > 1 && t[start] == '0')) return false;
+    out[part] = static_cast<std::uint8_t>(v);
+  }
+  return i == t.size();
+}
+}  // namespace
+
 std::optional<IpAddress> IpAddress::parse(std::string_view text) {
   if (text.size() >= 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
   if (text.empty() || text.size() > 63) return std::nullopt;
-  char buf[64];
-  std::memcpy(buf, text.data(), text.size());
-  buf[text.size()] = 0;
   IpAddress a;
-  in_addr v4;
-  if (inet_pton(AF_INET, buf, &v4) == 1) {
+  if (text.find(':') == std::string_view::npos) {  // IPv4 or not an address (a name)
+    if (!parse_dotted_quad(text, &a.bytes[12])) return std::nullopt;
     a.v4 = true;
     a.bytes[10] = 0xff;
     a.bytes[11] = 0xff;
-    std::memcpy(&a.bytes[12], &v4, 4);
     return a;
   }
+  char buf[64];
+  std::memcpy(buf, text.data(), text.size());
+  buf[text.size()] = 0;
   in6_addr v6;
   if (inet_pton(AF_INET6, buf, &v6) == 1) {
     std::memcpy(a.bytes.data(), &v6, 16);

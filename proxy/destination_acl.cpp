@@ -105,6 +105,10 @@ bool AccessRules::connect_port_allowed(std::uint16_t port) const {
 
 bool AccessRules::host_allowed(std::string_view host) const {
   if (IpAddress::parse(host)) return true;  // literals are judged by address
+  return name_allowed(host);
+}
+
+bool AccessRules::name_allowed(std::string_view host) const {
   for (const auto& p : deny_hosts_)
     if (p.matches(host)) return false;
   if (allow_hosts_.empty()) return true;
@@ -127,8 +131,8 @@ bool AccessRules::is_own_listener(const IpAddress& a, std::uint16_t port) const 
 }
 
 bool AccessRules::target_allowed(std::string_view host, std::uint16_t port, const IpAddress& client) const {
-  if (!host_allowed(host)) return false;
   if (auto lit = IpAddress::parse(host)) return address_allowed(*lit, port, client);
+  if (!name_allowed(host)) return false;
   static const HostPattern localhost("*.localhost");
   return !(protect_local_services_ && !loopback().contains(client) && localhost.matches(host));
 }

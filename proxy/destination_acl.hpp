@@ -49,6 +49,7 @@ class AccessRules {
                        const std::optional<IpAddress>& client = std::nullopt) const;
 
  private:
+  bool name_allowed(std::string_view host) const;  // the host rules alone
   bool is_own_listener(const IpAddress& a, std::uint16_t port) const;
 
   NetworkList clients_;

@@ -11,9 +11,7 @@ void Forwarder::start(ProxyWorker& worker, std::shared_ptr<const ProxySettings> 
   settings_ = std::move(settings);
   t_ = std::move(target);
   if (auto lit = IpAddress::parse(t_.url.host)) {
-    ResolveResult r;
-    r.addresses.push_back(*lit);
-    on_resolved(std::move(r));
+    use_addresses({&*lit, 1});
     return;
   }
   starting_ = true;
@@ -34,8 +32,12 @@ void Forwarder::on_resolved(ResolveResult r) {
     fail({502, Outcome::kMiss, "Cannot resolve " + t_.url.host + ": " + r.error, r.error});
     return;
   }
+  use_addresses(r.addresses);
+}
+
+void Forwarder::use_addresses(std::span<const IpAddress> found) {
   bool any_denied = false;
-  for (auto& a : r.addresses) {
+  for (auto& a : found) {
     if (settings_->rules.address_allowed(a, t_.url.port, t_.client)) addrs_.push_back(a);
     else any_denied = true;
   }
@@ -50,9 +52,10 @@ void Forwarder::on_resolved(ResolveResult r) {
 }
 
 void Forwarder::connect_next() {
-  std::string key = OriginKey{t_.url.scheme, t_.url.host, t_.url.port, {}}.to_string();
+  key_.clear();  // reused: keeps its capacity from request to request
+  OriginKey{t_.url.scheme, t_.url.host, t_.url.port, {}}.append_to(key_);
   // A tunnel's connection is its own (never pooled, never taken from the pool).
-  OriginConnection* c = t_.tunnel ? new OriginConnection(w_->pool(), key) : w_->pool().acquire(key);
+  OriginConnection* c = t_.tunnel ? new OriginConnection(w_->pool(), key_) : w_->pool().acquire(key_);
   origin_ = c;
   origin_reused_ = c->reused();
   origin_connected_ = false;
@@ -81,8 +84,12 @@ void Forwarder::on_origin_connected() {
 }
 
 void Forwarder::send_head() {
+  thread_local std::string head;  // reused: no allocation per head but the slice's own
+  head.clear();
+  events_.forward_request_head(head);
   std::vector<Slice> out;
-  out.push_back(slice_of(events_.forward_request_head()));
+  out.reserve(pending_.empty() ? 1 : 2 + 3 * pending_.size());
+  out.push_back(slice_of(head));
   origin_->begin_exchange(t_.head_request, settings_->config.origin.read_timeout);
   head_sent_ = true;
   auto pending = std::move(pending_);

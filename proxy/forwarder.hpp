@@ -9,6 +9,7 @@
 // (the request) from loop callbacks only, and after cancel() never again.
 #pragma once
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -37,9 +38,9 @@ struct ForwardFailure {
 class ForwardEvents {
  public:
   virtual void on_forward_connected(const IpAddress& peer) = 0;
-  // The serialized request head for the origin, asked for each time one is sent (a retry
-  // asks again).
-  virtual std::string forward_request_head() = 0;
+  // The serialized request head for the origin, appended to `out`; asked for each time one
+  // is sent (a retry asks again).
+  virtual void forward_request_head(std::string& out) = 0;
   virtual void on_forward_interim(http::MessageHead& head) = 0;
   // Response events; return values as in http::ParserListener (0, or -1 to fail).
   virtual int on_forward_head(http::MessageHead& head) = 0;
@@ -93,6 +94,8 @@ class Forwarder final : private OriginEvents {
   void on_resolved(ResolveResult r);
   void connect_next();
   void send_head();
+  // Keeps the addresses the rules allow and connects, or fails.
+  void use_addresses(std::span<const IpAddress> found);
   void fail(ForwardFailure f);
   // OriginEvents
   void on_origin_connected() override;
@@ -109,6 +112,7 @@ class Forwarder final : private OriginEvents {
   std::shared_ptr<const ProxySettings> settings_;
   Target t_;
   std::vector<IpAddress> addrs_;
+  std::string key_;  // the origin pool key (OriginKey), reused between requests
   std::size_t next_addr_ = 0;
   std::unique_ptr<ResolveRequest> resolving_;
   OriginConnection* origin_ = nullptr;

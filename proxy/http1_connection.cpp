@@ -225,14 +225,21 @@ void Http1Connection::start(http::ResponseHead head, BodyFraming framing, std::s
   }
   if (w_.shutting_down()) close_after_ = true;
   f.close = close_after_;
-  write_out({slice_of(http::write_response_head(head, f))});
+  write_head(head, f);
 }
 
 void Http1Connection::interim(http::ResponseHead head) {
   if (closing_ || !http11_) return;  // HTTP/1.0 clients get no 1xx (RFC 9110 §15.2)
   http::Http1Framing f;
   f.interim = true;
-  write_out({slice_of(http::write_response_head(head, f))});
+  write_head(head, f);
+}
+
+void Http1Connection::write_head(const http::ResponseHead& head, const http::Http1Framing& f) {
+  thread_local std::string text;  // reused: no allocation per head but the slice's own
+  text.clear();
+  http::append_response_head(text, head, f);
+  write_out({slice_of(text)});
 }
 
 void Http1Connection::send(std::vector<Slice> body) {

@@ -105,6 +105,7 @@ class Http1Connection final : private http::ParserListener, private StreamHandle
   void fail_request(int status, const std::string& detail);
   void pump();
   void write_out(std::vector<Slice> slices);
+  void write_head(const http::ResponseHead& head, const http::Http1Framing& f);
   void flush();
   void watch_write_progress();
   void maybe_finish();

@@ -1,5 +1,6 @@
 #include "proxy/http1_writer.hpp"
 
+#include <charconv>
 #include <cstdio>
 
 #include "core/uv_write.hpp"
@@ -8,42 +9,51 @@ namespace outpost::http {
 
 std::string write_response_head(const ResponseHead& head, const Http1Framing& framing) {
   std::string out;
-  out.reserve(512);
-  out += "HTTP/1.1 ";
-  out += std::to_string(head.status);
-  out += ' ';
-  out += head.reason.empty() ? std::string(reason_phrase(head.status)) : head.reason;
-  out += "\r\n";
+  append_response_head(out, head, framing);
+  return out;
+}
+
+void append_response_head(std::string& out, const ResponseHead& head, const Http1Framing& framing) {
+  out.reserve(out.size() + 512);
+  char status[16];
+  auto [end, ec] = std::to_chars(status, status + sizeof status, head.status);
+  out.append("HTTP/1.1 ", 9).append(status, end).push_back(' ');
+  if (head.reason.empty()) out.append(reason_phrase(head.status));
+  else out.append(head.reason);
+  out.append("\r\n", 2);
   head.headers.serialize(out);
   if (!framing.interim) {
     if (framing.chunked) {
       out += "Transfer-Encoding: ";
-      if (!framing.transfer_codings.empty()) out += framing.transfer_codings + ", ";
+      if (!framing.transfer_codings.empty()) out.append(framing.transfer_codings).append(", ", 2);
       out += "chunked\r\n";
     }
     if (framing.close) out += "Connection: close\r\n";
     else if (framing.client_http10) out += "Connection: keep-alive\r\n";
   }
-  out += "\r\n";
-  return out;
+  out.append("\r\n", 2);
+}
+
+void begin_request_head(std::string& out, std::string_view method, std::string_view target, std::string_view authority) {
+  out.reserve(out.size() + 512);
+  out.append(method).push_back(' ');
+  out.append(target).append(" HTTP/1.1\r\nHost: ").append(authority).append("\r\n", 2);
+}
+
+void end_request_head(std::string& out, bool chunked, std::string_view transfer_codings) {
+  if (chunked) {  // the client's codings go on as sent ("gzip, chunked" stays so)
+    out += "Transfer-Encoding: ";
+    if (!transfer_codings.empty()) out.append(transfer_codings).append(", ", 2);
+    out += "chunked\r\n";
+  }
+  out.append("\r\n", 2);
 }
 
 std::string write_request_head(const RequestHead& head) {
   std::string out;
-  out.reserve(512);
-  out += head.method;
-  out += ' ';
-  out += head.target;
-  out += " HTTP/1.1\r\nHost: ";
-  out += head.authority;
-  out += "\r\n";
+  begin_request_head(out, head.method, head.target, head.authority);
   head.headers.serialize(out);
-  if (head.chunked) {  // the client's codings go on as sent ("gzip, chunked" stays so)
-    out += "Transfer-Encoding: ";
-    if (!head.transfer_codings.empty()) out += head.transfer_codings + ", ";
-    out += "chunked\r\n";
-  }
-  out += "\r\n";
+  end_request_head(out, head.chunked, head.transfer_codings);
   return out;
 }
 
@@ -64,13 +74,19 @@ void append_via(HeaderList& h, int major, int minor, const std::string& name) {
     h.remove("Via");
     via.append(", ");
   }
-  via.reserve(via.size() + 5 + name.size());
-  via.push_back(static_cast<char>('0' + major % 10));
-  via.push_back('.');
-  via.push_back(static_cast<char>('0' + minor % 10));
-  via.push_back(' ');
-  via.append(name);
+  append_via_entry(via, major, minor, name);
   h.add("Via", std::move(via));
 }
 
+}  // namespace outpost::http
+
+namespace outpost::http {
+void append_via_entry(std::string& out, int major, int minor, std::string_view name) {
+  out.reserve(out.size() + 5 + name.size());
+  out.push_back(static_cast<char>('0' + major % 10));
+  out.push_back('.');
+  out.push_back(static_cast<char>('0' + minor % 10));
+  out.push_back(' ');
+  out.append(name);
+}
 }  // namespace outpost::http

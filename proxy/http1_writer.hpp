@@ -30,6 +30,8 @@ struct Http1Framing {
 };
 
 std::string write_response_head(const ResponseHead& head, const Http1Framing& framing);
+// The same, appended to `out` (a caller's reused buffer: no allocation per head).
+void append_response_head(std::string& out, const ResponseHead& head, const Http1Framing& framing);
 
 // A request to an origin: always HTTP/1.1, origin-form target, Host first.
 struct RequestHead {
@@ -41,6 +43,11 @@ struct RequestHead {
   std::string transfer_codings;  // codings the body carries, before chunked
 };
 std::string write_request_head(const RequestHead& head);
+// The same in two halves around the caller's own field loop (a forwarded request filters
+// the client's fields as it writes them instead of copying the list): the request line and
+// Host, then the framing fields and the empty line.
+void begin_request_head(std::string& out, std::string_view method, std::string_view target, std::string_view authority);
+void end_request_head(std::string& out, bool chunked, std::string_view transfer_codings);
 
 // Chunked framing (RFC 9112 §7.1): the size line before `n` bytes of data, the CRLF after
 // them, and the last chunk (no trailers).
@@ -51,5 +58,7 @@ Slice last_chunk();
 // Via (RFC 9110 §7.6.3): this proxy's entry for a message received as HTTP/major.minor,
 // appended to the Via the message carries. Callers skip it when proxy.via is off.
 void append_via(HeaderList& h, int major, int minor, const std::string& name);
+// This proxy's own Via entry ("1.1 name"), appended to `out`.
+void append_via_entry(std::string& out, int major, int minor, std::string_view name);
 
 }  // namespace outpost::http

@@ -261,8 +261,7 @@ std::int64_t steady_seconds() {
 }
 }  // namespace
 
-HttpCache::Collapse HttpCache::lead_or_follow(const std::string& key, Worker& worker, std::function<void(bool)> ready) {
-  std::lock_guard lk(mu_);
+HttpCache::Collapse HttpCache::collapse_locked(const std::string& key) {
   if (pass_count_.load(std::memory_order_relaxed) != 0) {
     if (auto p = pass_until_.find(key); p != pass_until_.end()) {
       if (p->second > steady_seconds()) return Collapse::kPass;
@@ -270,12 +269,10 @@ HttpCache::Collapse HttpCache::lead_or_follow(const std::string& key, Worker& wo
       pass_count_.store(pass_until_.size(), std::memory_order_relaxed);
     }
   }
-  auto it = inflight_.find(key);
-  if (it == inflight_.end()) {
+  if (inflight_.find(key) == inflight_.end()) {
     inflight_.emplace(key, std::vector<Waiter>{});
     return Collapse::kLead;
   }
-  it->second.push_back({&worker, std::move(ready)});
   return Collapse::kFollow;
 }
 

@@ -70,7 +70,15 @@ class HttpCache {
   // Varnish's hit-for-miss. Without it every request for an uncacheable URL would queue
   // behind the one in flight and reach the origin a round trip late, one batch at a time.
   enum class Collapse : std::uint8_t { kLead, kFollow, kPass };
-  Collapse lead_or_follow(const std::string& key, Worker& worker, std::function<void(bool ready)> ready);
+  // `make_ready()` gives the callback, and is called only for a follower (no callback is
+  // built for the usual lead or pass).
+  template <class MakeReady>
+  Collapse lead_or_follow(const std::string& key, Worker& worker, MakeReady&& make_ready) {
+    std::lock_guard lk(mu_);
+    Collapse c = collapse_locked(key);
+    if (c == Collapse::kFollow) inflight_[key].push_back({&worker, std::function<void(bool)>(make_ready())});
+    return c;
+  }
   void settle(const std::string& key, bool writer_started);
   // What a response head for `key` taught us: not storable marks the key kPass for
   // kPassMemory; storable (a writer started) clears the mark.
@@ -105,6 +113,7 @@ class HttpCache {
                      bool from_disk, bool swap_fail, std::function<void(CacheLookup)> done);
   CacheLookup primary_result(const std::string& key, const HeaderList& req_headers, cache::Handle h, bool from_disk,
                              bool swap_fail);
+  Collapse collapse_locked(const std::string& key);  // registers a leader
   CacheLookup variant_result(const std::string& vk, const HeaderList& req_headers, cache::Handle v, bool from_disk,
                              bool swap_fail);
   std::string variant_key_of(const std::string& key, const cache::Handle& marker, const HeaderList& req_headers) const;

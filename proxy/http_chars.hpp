@@ -40,6 +40,5 @@ constexpr CharTable make_char_table() {
   return t;
 }
 inline constexpr CharTable kTchar = make_char_table<is_tchar>();
-inline constexpr CharTable kFieldChar = make_char_table<is_field_char>();
 
 }  // namespace outpost::http

@@ -1,6 +1,7 @@
 #include "proxy/http_headers.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace outpost::http {
 
@@ -90,24 +91,54 @@ bool fixed_hop_by_hop(std::string_view n) {
 }
 }  // namespace
 
-void HeaderList::remove_hop_by_hop() {
-  std::vector<std::string> listed;
-  bool any = false;
-  for (const auto& h : h_) {
-    if (!fixed_hop_by_hop(h.name)) continue;
-    any = true;
-    if (iequals(h.name, "Connection") || iequals(h.name, "Proxy-Connection"))
-      for (auto item : split_list(h.value)) listed.emplace_back(item);
+HopByHop::HopByHop(const HeaderList& h) {
+  for (const auto& f : h) {
+    if (!fixed_hop_by_hop(f.name)) continue;
+    any_ = true;
+    if (!iequals(f.name, "Connection") && !iequals(f.name, "Proxy-Connection")) continue;
+    std::string_view value = f.value;
+    while (!value.empty()) {
+      auto comma = value.find(',');
+      auto item = trim_ows(value.substr(0, comma));
+      if (!item.empty()) {
+        if (inline_count_ < std::size(inline_)) inline_[inline_count_++] = item;
+        else more_.push_back(item);
+      }
+      if (comma == std::string_view::npos) break;
+      value.remove_prefix(comma + 1);
+    }
   }
-  if (!any) return;
-  h_.erase(std::remove_if(h_.begin(), h_.end(),
-                          [&](const Header& h) {
-                            if (fixed_hop_by_hop(h.name)) return true;
-                            for (const auto& l : listed)
-                              if (iequals(h.name, l)) return true;
-                            return false;
-                          }),
-           h_.end());
+}
+
+bool HopByHop::contains(std::string_view name) const {
+  if (!any_) return false;
+  if (fixed_hop_by_hop(name)) return true;
+  for (std::size_t i = 0; i < inline_count_; ++i)
+    if (iequals(name, inline_[i])) return true;
+  for (auto l : more_)
+    if (iequals(name, l)) return true;
+  return false;
+}
+
+void HeaderList::remove_hop_by_hop() {
+  HopByHop hop(*this);
+  if (!hop.any()) return;
+  // Decide for every field before moving any: the listed names point into the list.
+  std::uint64_t small = 0;
+  std::vector<bool> large;
+  if (h_.size() > 64) large.resize(h_.size());
+  for (std::size_t i = 0; i < h_.size(); ++i) {
+    bool d = hop.contains(h_[i].name);
+    if (i < 64) small |= static_cast<std::uint64_t>(d) << i;
+    else large[i] = d;
+  }
+  std::size_t out = 0;
+  for (std::size_t i = 0; i < h_.size(); ++i)
+    if (!(i < 64 ? (small >> i) & 1 : large[i])) {
+      if (out != i) h_[out] = std::move(h_[i]);
+      ++out;
+    }
+  h_.resize(out);
 }
 
 void HeaderList::serialize(std::string& out) const {

@@ -40,15 +40,30 @@ class HeaderList {
   auto end() const { return h_.end(); }
   std::vector<Header>& raw() { return h_; }
 
-  // Removes the hop-by-hop fields: Connection and every name it lists, Keep-Alive,
-  // Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Authorization,
-  // Proxy-Authenticate.
+  // Removes the hop-by-hop fields (HopByHop below).
   void remove_hop_by_hop();
   // Appends "Name: value\r\n" for every field.
   void serialize(std::string& out) const;
 
  private:
   std::vector<Header> h_;
+};
+
+// The hop-by-hop fields of one message (RFC 9110 §7.6.1): Connection and every name it
+// lists, Keep-Alive, Proxy-Connection (and the names it lists), TE, Trailer,
+// Transfer-Encoding, Upgrade, Proxy-Authorization, Proxy-Authenticate. Holds views into
+// `h`, which must outlive it and stay unchanged.
+class HopByHop {
+ public:
+  explicit HopByHop(const HeaderList& h);
+  bool any() const { return any_; }  // the message has at least one such field
+  bool contains(std::string_view name) const;
+
+ private:
+  bool any_ = false;
+  std::size_t inline_count_ = 0;
+  std::string_view inline_[8];           // the listed names, without allocating
+  std::vector<std::string_view> more_;  // past eight
 };
 
 // Splits a comma-separated header value into trimmed, non-empty elements.

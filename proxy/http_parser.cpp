@@ -5,6 +5,10 @@
 #include <string_view>
 #include <vector>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "proxy/http_chars.hpp"
 
 namespace outpost::http {
@@ -133,6 +137,7 @@ void HttpParser::reset() {
   head_.clear();
   field_.clear();
   value_.clear();
+  field_view_ = value_view_ = {};
   header_bytes_ = 0;
   error_status_ = 0;
   error_reason_ = nullptr;
@@ -159,6 +164,7 @@ int HttpParser::cb_message_begin(llhttp_t* p) {
   self->head_.headers.raw().reserve(16);  // one allocation for a typical head, not five
   self->field_.clear();
   self->value_.clear();
+  self->field_view_ = self->value_view_ = {};
   self->header_bytes_ = 0;
   self->in_message_ = true;
   self->head_done_ = false;
@@ -192,35 +198,63 @@ int HttpParser::cb_header_field(llhttp_t* p, const char* at, std::size_t len) {
       return self->fail(self->bad_message_status(), "invalid character in header name");
   self->header_bytes_ += len;
   if (self->header_bytes_ > self->limits_.max_headers) return self->fail(431, "header section too large");
-  self->field_.append(at, len);
+  add_span(self->field_, self->field_view_, at, len);
   return 0;
 }
 
 int HttpParser::cb_header_field_complete(llhttp_t* p) {
   auto* self = static_cast<HttpParser*>(p->data);
   // llhttp 8.1 takes ": value" as a field with an empty name.
-  if (self->field_.empty()) return self->fail(self->bad_message_status(), "empty header name");
+  if (self->field_.empty() && self->field_view_.empty())
+    return self->fail(self->bad_message_status(), "empty header name");
   return 0;
 }
 
 int HttpParser::cb_header_value(llhttp_t* p, const char* at, std::size_t len) {
   auto* self = static_cast<HttpParser*>(p->data);
-  for (std::size_t i = 0; i < len; ++i)
-    if (!kFieldChar[static_cast<unsigned char>(at[i])])
-      return self->fail(self->bad_message_status(), "invalid character in header value");
+  // The value's characters were checked by scan_head (no controls but HTAB) before llhttp
+  // read them.
   self->header_bytes_ += len;
   if (self->header_bytes_ > self->limits_.max_headers) return self->fail(431, "header section too large");
-  self->value_.append(at, len);
+  add_span(self->value_, self->value_view_, at, len);
   return 0;
 }
 
 int HttpParser::cb_header_value_complete(llhttp_t* p) {
   auto* self = static_cast<HttpParser*>(p->data);
   self->header_bytes_ += 4;  // ": " and CRLF count against the limit too
-  self->head_.headers.add_copy(self->field_, trim_ows(self->value_));
+  std::string_view field = self->field_view_.empty() ? std::string_view(self->field_) : self->field_view_;
+  std::string_view value = self->value_view_.empty() ? std::string_view(self->value_) : self->value_view_;
+  self->head_.headers.add_copy(field, trim_ows(value));
   self->field_.clear();
   self->value_.clear();
+  self->field_view_ = self->value_view_ = {};
   return 0;
+}
+
+void HttpParser::add_span(std::string& text, std::string_view& view, const char* at, std::size_t len) {
+  if (len == 0) return;
+  if (text.empty() && view.empty()) {
+    view = {at, len};
+    return;
+  }
+  if (!view.empty()) {
+    text.assign(view);
+    view = {};
+  }
+  text.append(at, len);
+}
+
+void HttpParser::spill_views() {
+  // The read these views point into is not kept after llhttp returns.
+  if (!field_view_.empty()) {
+    field_.assign(field_view_);
+    field_view_ = {};
+  }
+  if (!value_view_.empty()) {
+    value_.assign(value_view_);
+    value_view_ = {};
+  }
 }
 
 bool HttpParser::check_transfer_encoding(const llhttp_t* p) {
@@ -323,26 +357,50 @@ int HttpParser::cb_message_complete(llhttp_t* p) {
   return rc;
 }
 
+namespace {
+// The bytes the header-section check stops at: every control character (CR, LF and HTAB
+// among them) and DEL. Everything else (VCHAR, SP, obs-text) is legal in any line.
+bool head_special(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
+// The first special byte in [p, end), or end; sixteen bytes at a time where SSE2 exists.
+const char* next_special(const char* p, const char* end) {
+#ifdef __SSE2__
+  const __m128i ctl_max = _mm_set1_epi8(0x1f);
+  const __m128i del = _mm_set1_epi8(0x7f);
+  while (end - p >= 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    // v <= 0x1f (unsigned) exactly when the saturating v - 0x1f is zero.
+    __m128i ctl = _mm_cmpeq_epi8(_mm_subs_epu8(v, ctl_max), _mm_setzero_si128());
+    int bits = _mm_movemask_epi8(_mm_or_si128(ctl, _mm_cmpeq_epi8(v, del)));
+    if (bits) return p + __builtin_ctz(static_cast<unsigned>(bits));
+    p += 16;
+  }
+#endif
+  for (; p < end; ++p)
+    if (head_special(static_cast<unsigned char>(*p))) return p;
+  return end;
+}
+}  // namespace
+
 const char* HttpParser::scan_head(const char* p, const char* end, Scan& scan) {
   // Every line of a head ends in CRLF: llhttp 8.1 (loose) also takes a bare LF and, after
   // a CR, any byte ("\r\n\rX" ends a head). A line starting with SP or HTAB is obs-fold,
-  // which a proxy must reject or replace (RFC 9112 §5.2); llhttp folds it silently.
+  // which a proxy must reject or replace (RFC 9112 §5.2); llhttp folds it silently. No
+  // line may hold a control character other than HTAB (RFC 9110 §5.5 field values, RFC 9112
+  // §3 and §4 for the start line), so the header-value callback need not look again.
   scan = Scan::kMore;
   for (; p < end; ++p) {
     if (line_ == Line::kText) {
-      // Inside a line only CR and LF matter: jump to the first of them.
-      const char* stop = end;
-      if (const void* cr = std::memchr(p, '\r', static_cast<std::size_t>(end - p))) stop = static_cast<const char*>(cr);
-      if (const void* lf = std::memchr(p, '\n', static_cast<std::size_t>(stop - p))) stop = static_cast<const char*>(lf);
-      p = stop;
+      p = next_special(p, end);  // inside a line only the special bytes matter
       if (p == end) break;
     }
-    const char c = *p;
+    const auto c = static_cast<unsigned char>(*p);
     const char* why = nullptr;
     switch (line_) {
       case Line::kPreamble:  // empty lines before a message (RFC 9112 §2.2)
         if (c == '\r') line_ = Line::kPreambleCr;
         else if (c == '\n') why = "bare LF in the header section";
+        else if (head_special(c)) why = "control character in the header section";
         else line_ = Line::kText;
         break;
       case Line::kPreambleCr:
@@ -357,14 +415,16 @@ const char* HttpParser::scan_head(const char* p, const char* end, Scan& scan) {
           line_ = line_ == Line::kCr ? Line::kStart : Line::kPreamble;
         }
         break;
-      case Line::kText:
+      case Line::kText:  // c is special
         if (c == '\r') line_ = Line::kCr;
         else if (c == '\n') why = "bare LF in the header section";
+        else if (c != '\t') why = "control character in the header section";
         break;
       case Line::kStart:
         if (c == '\r') line_ = Line::kEndCr;
         else if (c == '\n') why = "bare LF in the header section";
-        else if (is_ows(static_cast<unsigned char>(c))) why = "obs-fold in the header section";
+        else if (is_ows(c)) why = "obs-fold in the header section";
+        else if (head_special(c)) why = "control character in the header section";
         else line_ = Line::kText;
         break;
     }
@@ -379,6 +439,7 @@ const char* HttpParser::scan_head(const char* p, const char* end, Scan& scan) {
 
 ParseResult HttpParser::execute(const char*& p, const char* stop, bool& drive) {
   llhttp_errno_t err = llhttp_execute(&parser_, p, static_cast<std::size_t>(stop - p));
+  spill_views();
   ParseResult r;
   if (err == HPE_OK) {
     p = stop;

@@ -139,7 +139,13 @@ class HttpParser {
   ParserListener* listener_;
   llhttp_t parser_;
   MessageHead head_;
+  // The header field being read. llhttp hands a field in one span when it lies in one read
+  // (the usual case): then only a view of the read is kept (no copy); a field split across
+  // reads, or a view still open when llhttp returns, goes into the string.
   std::string field_, value_;
+  std::string_view field_view_, value_view_;
+  void spill_views();
+  static void add_span(std::string& text, std::string_view& view, const char* at, std::size_t len);
   std::size_t header_bytes_ = 0;
   int error_status_ = 0;              // set by our own checks (fail())
   const char* error_reason_ = nullptr;

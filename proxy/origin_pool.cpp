@@ -5,6 +5,7 @@
 #include "core/tcp_stream.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 namespace outpost {
 
@@ -246,9 +247,17 @@ void OriginPool::set_limits(unsigned max_idle_per_host, double idle_timeout_s) {
 }
 
 std::string OriginKey::to_string() const {
-  std::string k = scheme + "://" + host + ":" + std::to_string(port);
-  if (!tls_profile.empty()) k += "#" + tls_profile;
+  std::string k;
+  append_to(k);
   return k;
+}
+
+void OriginKey::append_to(std::string& k) const {
+  char digits[8];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, port);
+  k.reserve(k.size() + scheme.size() + host.size() + 10 + tls_profile.size());
+  k.append(scheme).append("://", 3).append(host).append(1, ':').append(digits, end);
+  if (!tls_profile.empty()) k.append(1, '#').append(tls_profile);
 }
 
 OriginConnection* OriginPool::acquire(const std::string& key) {
@@ -259,11 +268,13 @@ OriginConnection* OriginPool::acquire(const std::string& key) {
     c->idle_ = false;
     if (c->closing_) continue;
     c->timer_.stop();
-    // Reading stays on (no epoll_ctl churn): begin_exchange() follows at once.
-    if (it->second.empty()) idle_.erase(it);
+    // Reading stays on (no epoll_ctl churn): begin_exchange() follows at once. An emptied
+    // list stays for the next park() (no map node and key copied per request under load);
+    // empty lists are swept when there are many.
     ++reused_;
     return c;
   }
+  if (idle_.size() > kSweepAbove) std::erase_if(idle_, [](const auto& kv) { return kv.second.empty(); });
   return new OriginConnection(*this, key);
 }
 

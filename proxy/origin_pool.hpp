@@ -28,6 +28,7 @@ struct OriginKey {
   std::uint16_t port = 80;
   std::string tls_profile;
   std::string to_string() const;  // the pool's map key
+  void append_to(std::string& out) const;
 };
 
 // What a connection reports to the client session using it.
@@ -149,6 +150,7 @@ class OriginPool {
   unsigned max_idle_;
   std::uint64_t idle_timeout_ms_;
   std::unordered_map<std::string, std::vector<OriginConnection*>> idle_;
+  static constexpr std::size_t kSweepAbove = 256;  // origins with an empty idle list
   std::size_t opened_ = 0;
   std::uint64_t reused_ = 0;
   std::uint64_t bytes_received_ = 0;

@@ -48,13 +48,6 @@ void ProxyRequest::reset() {
   static_cast<RequestState&>(*this) = RequestState{};
 }
 
-std::function<bool()> ProxyRequest::still_current() {
-  return [weak = std::weak_ptr<std::uint64_t>(generation_), gen = *generation_] {
-    auto p = weak.lock();
-    return p && *p == gen;
-  };
-}
-
 // ---------------------------------------------------------------- the stage machine
 
 void ProxyRequest::set_stage(Stage s) {
@@ -101,7 +94,6 @@ void ProxyRequest::open(ResponseSink& sink, const ClientInfo& client) {
 void ProxyRequest::begin(http::MessageHead head, ResponseSink& sink, const ClientInfo& client) {
   open(sink, client);
   req_ = std::move(head);
-  url_text_ = req_.target;
   head_request_ = req_.method == "HEAD";
   ++w_.counters().requests;
   stage_ = Stage::kRoute;
@@ -123,8 +115,10 @@ void ProxyRequest::fail(int status, const std::string& detail) {
 void ProxyRequest::run_route() {
   RouteContext ctx{settings_->config, settings_->rules, client_.ip, w_.cache() != nullptr};
   route_ = route_request(req_, ctx);
-  if (!route_.url_text.empty()) url_text_ = route_.url_text;
-  url_ = route_.url;
+  // For logs: the normalised URL, or the target as sent.
+  if (!route_.url_text.empty()) url_text_ = std::move(route_.url_text);
+  else url_text_ = req_.target;
+  url_ = std::move(route_.url);
   switch (route_.kind) {
     case Route::Kind::kReject:
       reject(route_.status, route_.detail, route_.outcome, route_.close || req_.is_connect);
@@ -293,24 +287,52 @@ void ProxyRequest::on_forward_connected(const IpAddress& peer) {
   if (!req_.is_connect) set_stage(Stage::kAwaitHead);
 }
 
-std::string ProxyRequest::forward_request_head() {
+void ProxyRequest::forward_request_head(std::string& out) {
+  // The client's fields are filtered as they are written (no copy of the list): hop-by-hop
+  // fields, Host (written first from the URL), Content-Length beside chunked, and the fields
+  // this hop rewrites (Via, X-Forwarded-For, the client's conditionals on a revalidation,
+  // credentials on a TRACE), which go last.
   const auto& cfg = settings_->config;
-  http::RequestHead out{req_.method, url_.path, url_.authority(), req_.headers, req_.chunked, req_.transfer_codings};
-  http::HeaderList& h = out.headers;
-  h.remove_hop_by_hop();
-  h.remove("Host");
-  if (req_.chunked) h.remove("Content-Length");
-  if (cfg.proxy.via) http::append_via(h, req_.major, req_.minor, cfg.server.name);
-  if (revalidating_) add_revalidation_headers(h);
-  if (req_.method == "TRACE") strip_trace_secrets(h);  // the origin echoes what it gets
-  request_time_ = static_cast<std::int64_t>(std::time(nullptr));
   const auto& ff = cfg.proxy.forwarded_for;
-  if (ff != "transparent") {
-    std::string xff = h.joined("X-Forwarded-For");
-    h.remove("X-Forwarded-For");
-    if (ff != "delete") h.add("X-Forwarded-For", (xff.empty() ? "" : xff + ", ") + (ff == "on" ? client_.text : "unknown"));
+  const bool own_xff = ff != "transparent";
+  const bool trace = req_.method == "TRACE";
+  const http::HopByHop hop(req_.headers);
+  std::string via, xff;  // the values the client sent, joined
+  auto join = [](std::string& to, const std::string& v) {
+    if (!to.empty()) to.append(", ", 2);
+    to.append(v);
+  };
+  http::begin_request_head(out, req_.method, url_.path, url_.authority());
+  for (const auto& f : req_.headers) {
+    std::string_view n = f.name;
+    if (hop.contains(n) || http::iequals(n, "Host")) continue;
+    if (req_.chunked && http::iequals(n, "Content-Length")) continue;
+    if (cfg.proxy.via && http::iequals(n, "Via")) {
+      join(via, f.value);
+      continue;
+    }
+    if (own_xff && http::iequals(n, "X-Forwarded-For")) {
+      join(xff, f.value);
+      continue;
+    }
+    if (revalidating_ && revalidation_replaces(n)) continue;
+    if (trace && trace_secret(n)) continue;  // the origin echoes what it gets
+    out.append(n).append(": ", 2).append(f.value).append("\r\n", 2);
   }
-  return http::write_request_head(out);
+  if (cfg.proxy.via) {
+    out.append("Via: ", 5);
+    if (!via.empty()) out.append(via).append(", ", 2);
+    http::append_via_entry(out, req_.major, req_.minor, cfg.server.name);
+    out.append("\r\n", 2);
+  }
+  if (revalidating_) append_revalidation_fields(out);
+  request_time_ = static_cast<std::int64_t>(std::time(nullptr));
+  if (own_xff && ff != "delete") {
+    out.append("X-Forwarded-For: ", 17);
+    if (!xff.empty()) out.append(xff).append(", ", 2);
+    out.append(ff == "on" ? client_.text : "unknown").append("\r\n", 2);
+  }
+  http::end_request_head(out, req_.chunked, req_.transfer_codings);
 }
 
 void ProxyRequest::on_forward_interim(http::MessageHead& head) {

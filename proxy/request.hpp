@@ -166,7 +166,7 @@ class ProxyRequest final : private ForwardEvents, private RequestState {
   // Forwarding (ForwardEvents).
   void start_forward();
   void on_forward_connected(const IpAddress& peer) override;
-  std::string forward_request_head() override;
+  void forward_request_head(std::string& out) override;
   void on_forward_interim(http::MessageHead& head) override;
   int on_forward_head(http::MessageHead& head) override;
   int on_forward_body(Slice body) override;
@@ -189,10 +189,20 @@ class ProxyRequest final : private ForwardEvents, private RequestState {
   void refresh_from_304(const http::MessageHead& head);
   void invalidate_after_unsafe(const http::MessageHead& head);
   void end_cache_participation();
-  void add_revalidation_headers(http::HeaderList& h);
+  // A revalidation sends our validators instead of the client's conditionals.
+  static bool revalidation_replaces(std::string_view name);
+  void append_revalidation_fields(std::string& out) const;
   // A guard for callbacks that may arrive after this request ended (cache lookups,
   // collapsed-forwarding wake-ups, reader notifications posted from other threads).
-  std::function<bool()> still_current();
+  struct Current {
+    std::weak_ptr<std::uint64_t> generation;
+    std::uint64_t value;
+    bool operator()() const {
+      auto p = generation.lock();
+      return p && *p == value;
+    }
+  };
+  Current still_current() const { return {generation_, *generation_}; }
 
   ProxyWorker& w_;
   Forwarder fwd_;

@@ -101,13 +101,15 @@ void ProxyRequest::on_cache_lookup(http::CacheLookup r) {
     code_ = Outcome::kSwapFailMiss;
   }
   if (req_.method == "GET" && !followed_) {
-    auto role = cache->lead_or_follow(cache_key_, w_.worker(), [this, current = still_current()](bool ready) {
-      if (!current() || !active_) return;
-      followed_ = true;
-      // Ready: the leader's object is being written, follow it; else it will not be stored,
-      // fetch our own.
-      set_stage(ready ? Stage::kCacheLookup : Stage::kResolve);
-      advance();
+    auto role = cache->lead_or_follow(cache_key_, w_.worker(), [this] {
+      return [this, current = still_current()](bool ready) {
+        if (!current() || !active_) return;
+        followed_ = true;
+        // Ready: the leader's object is being written, follow it; else it will not be
+        // stored, fetch our own.
+        set_stage(ready ? Stage::kCacheLookup : Stage::kResolve);
+        advance();
+      };
     });
     if (role == http::HttpCache::Collapse::kFollow) {
       set_stage(Stage::kCollapsedWait);  // for the request already on its way to the origin
@@ -315,17 +317,20 @@ bool ProxyRequest::follow_own_writer() {
   return true;
 }
 
-void ProxyRequest::add_revalidation_headers(http::HeaderList& h) {
+bool ProxyRequest::revalidation_replaces(std::string_view name) {
   // Our validators replace the client's: the client's conditionals are answered from the
   // refreshed entry afterwards.
-  h.remove("If-None-Match");
-  h.remove("If-Modified-Since");
-  h.remove("If-Match");
-  h.remove("If-Unmodified-Since");
-  h.remove("If-Range");
-  h.remove("Range");
-  if (auto* etag = stale_meta_->headers.find("ETag")) h.add("If-None-Match", *etag);
-  if (auto* lm = stale_meta_->headers.find("Last-Modified")) h.add("If-Modified-Since", *lm);
+  for (std::string_view n : {"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"})
+    if (http::iequals(name, n)) return true;
+  return false;
+}
+
+void ProxyRequest::append_revalidation_fields(std::string& out) const {
+  auto field = [&out](std::string_view name, const std::string& value) {
+    out.append(name).append(": ", 2).append(value).append("\r\n", 2);
+  };
+  if (auto* etag = stale_meta_->headers.find("ETag")) field("If-None-Match", *etag);
+  if (auto* lm = stale_meta_->headers.find("Last-Modified")) field("If-Modified-Since", *lm);
 }
 
 void ProxyRequest::begin_storing(const http::MessageHead& head) {

@@ -1,5 +1,6 @@
 #include "proxy/routing.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "core/config.hpp"
@@ -110,8 +111,15 @@ bool method_idempotent(std::string_view m) {
   return m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS" || m == "TRACE";
 }
 
+bool trace_secret(std::string_view name) {
+  for (std::string_view n : {"Proxy-Authorization", "Authorization", "Cookie"})
+    if (http::iequals(name, n)) return true;
+  return false;
+}
+
 void strip_trace_secrets(http::HeaderList& h) {
-  for (const char* name : {"Proxy-Authorization", "Authorization", "Cookie"}) h.remove(name);
+  auto& raw = h.raw();
+  raw.erase(std::remove_if(raw.begin(), raw.end(), [](const http::Header& f) { return trace_secret(f.name); }), raw.end());
 }
 
 Route route_request(http::MessageHead& req, const RouteContext& ctx) {
@@ -157,8 +165,8 @@ Route route_request(http::MessageHead& req, const RouteContext& ctx) {
     bool has_body = req.chunked || (req.has_length && req.content_length > 0);
     r.cacheable = ctx.cache_enabled && (req.method == "GET" || req.method == "HEAD") && !has_body;
   }
-  r.url = *url;
   r.url_text = url->to_string();
+  r.url = std::move(*url);
   return r;
 }
 

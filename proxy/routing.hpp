@@ -54,5 +54,6 @@ bool method_idempotent(std::string_view method);  // RFC 9110 §9.2.2
 // RFC 9110 §9.3.8: a TRACE echo (and a TRACE forwarded for the origin to echo) must not
 // carry credentials (cross-site tracing reads HttpOnly cookies and proxy credentials).
 void strip_trace_secrets(http::HeaderList& h);
+bool trace_secret(std::string_view name);
 
 }  // namespace outpost

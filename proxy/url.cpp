@@ -75,7 +75,10 @@ NumericHost parse_ipv4_host(std::string_view host, std::string* dotted) {
   dotted->clear();
   for (int shift = 24; shift >= 0; shift -= 8) {
     if (shift != 24) dotted->push_back('.');
-    dotted->append(std::to_string((address >> shift) & 0xff));
+    auto octet = static_cast<unsigned>((address >> shift) & 0xff);
+    if (octet >= 100) dotted->push_back(static_cast<char>('0' + octet / 100));
+    if (octet >= 10) dotted->push_back(static_cast<char>('0' + octet / 10 % 10));
+    dotted->push_back(static_cast<char>('0' + octet % 10));
   }
   return NumericHost::kIpv4;
 }

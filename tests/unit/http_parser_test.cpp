@@ -316,6 +316,24 @@ TEST(HttpParserStrict, HeaderSectionEndsWithCrLfOnly) {
   expect_rejected_head(kResp, "HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n", "bare LF after status line");
 }
 
+TEST(HttpParserStrict, ControlCharactersAnywhereInTheHeadAreRejected) {
+  // One check (scan_head) covers every line, long ones too (they are scanned sixteen bytes
+  // at a time): values, the request line, the status line's reason.
+  std::string pad(40, 'v');
+  for (char c : {'\0', '\x01', '\x0b', '\x1f', '\x7f'}) {
+    std::string ctl(1, c);
+    expect_rejected_head(kReq, "GET http://a.test/ HTTP/1.1\r\nX: a" + ctl + "b\r\n\r\n", "value");
+    expect_rejected_head(kReq, "GET http://a.test/ HTTP/1.1\r\nX: " + pad + ctl + pad + "\r\n\r\n", "long value");
+    expect_rejected_head(kResp, "HTTP/1.1 200 O" + ctl + "K\r\nContent-Length: 0\r\n\r\n", "reason");
+    expect_rejected_head(kReq, "GET http://a.test/" + pad + ctl + " HTTP/1.1\r\n\r\n", "target");
+    expect_rejected_head(kReq, "GET http://a.test/ HTTP/1.1\r\n" + ctl + "X: 1\r\n\r\n", "line start");
+  }
+  // HTAB and obs-text are legal inside a value.
+  auto r = run_whole(kReq, "GET http://a.test/ HTTP/1.1\r\nX: a\tb\xe9" + pad + "\t\r\nHost: a.test\r\n\r\n");
+  ASSERT_EQ(r.heads.size(), 1u);
+  EXPECT_EQ(*r.heads[0].headers.find("X"), "a\tb\xe9" + pad);
+}
+
 TEST(HttpParserStrict, ChunkDataEndsWithCrLf) {
   // llhttp 8.1 skips any two bytes after chunk data.
   expect_rejected(kReq, kChunkedReq + "3\r\nabcXY0\r\n\r\n", "chunk data + XY");

@@ -1,5 +1,11 @@
 #include "core/net_address.hpp"
 
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 using namespace outpost;
@@ -62,4 +68,34 @@ TEST(IpAddress, Ipv4TextRoundTripsEveryOctetWidth) {
     EXPECT_EQ(a->to_string(), text);
   }
   EXPECT_EQ(IpAddress::parse("2001:db8::1")->to_string(), "2001:db8::1");
+}
+
+// IpAddress::parse reads IPv4 itself; it must accept exactly what inet_pton(AF_INET) does.
+TEST(IpAddress, Ipv4AgreesWithInetPton) {
+  std::vector<std::string> cases = {"0.0.0.0", "255.255.255.255", "256.0.0.1", "1.2.3", "1.2.3.4.5", "01.2.3.4",
+                                    "1.02.3.4", "1.2.3.04", "0.0.0.00", "1..2.3", ".1.2.3", "1.2.3.", "1.2.3.4 ",
+                                    " 1.2.3.4", "1.2.3.4a", "1234.1.1.1", "1.2.3.999", "127.0.0.1", "10.0.0.255",
+                                    "1.2.3.-4", "+1.2.3.4", "0x7f.0.0.1", "2130706433", "", ".", "a.b.c.d",
+                                    "192.168.1.1", "1.2.3.4\n", "9.9.9.9", "100.200.250.255", "1.2.3.256"};
+  // and a sweep of short strings over the characters that matter
+  const char alphabet[] = {'0', '1', '2', '5', '9', '.'};
+  for (int len = 1; len <= 7; ++len) {
+    int total = 1;
+    for (int i = 0; i < len; ++i) total *= 6;
+    for (int n = 0; n < total; ++n) {
+      std::string s;
+      for (int i = 0, k = n; i < len; ++i, k /= 6) s.push_back(alphabet[k % 6]);
+      cases.push_back(s);
+    }
+  }
+  for (const auto& text : cases) {
+    in_addr ref{};
+    bool want = inet_pton(AF_INET, text.c_str(), &ref) == 1 && text.size() == std::strlen(text.c_str());
+    auto got = IpAddress::parse(text);
+    bool got_v4 = got && got->v4;
+    ASSERT_EQ(got_v4, want) << '"' << text << '"';
+    if (want) {
+      EXPECT_EQ(std::memcmp(&got->bytes[12], &ref, 4), 0) << text;
+    }
+  }
 }
