@@ -153,8 +153,20 @@ class Case0x20Test(unittest.TestCase):
         self.assertEqual(self.addresses(self.on.dig(FLIP_NAME)), [GOOD])
         self.assertGreaterEqual(self.mismatches(self.on), before + 1)
         # Without 0x20 the forged reply, first to arrive, is believed.
+        before = self.mismatches(self.off)
         self.assertEqual(self.addresses(self.off.dig(FLIP_NAME)), [POISON])
-        self.assertEqual(self.mismatches(self.off), 0)
+        self.assertEqual(self.mismatches(self.off), before)
+
+    def test_reload_turns_0x20_on_and_off(self):
+        # SIGHUP applies use_0x20 like the other [dns] settings (serve-stale and prefetch go
+        # the same way: ResolverConfig, posted to every worker).
+        self.off.reload("use_0x20 = true\n")
+        try:
+            self.assertEqual(self.addresses(self.off.dig("reload" + FLIP_NAME)), [GOOD])
+            self.assertGreaterEqual(self.mismatches(self.off), 1)
+        finally:
+            self.off.reload("")
+        self.assertEqual(self.addresses(self.off.dig("again" + FLIP_NAME)), [POISON])
 
     def test_server_that_loses_the_case_is_refused_then_asked_without(self):
         name = "www.lower.test."

@@ -114,22 +114,40 @@ class OutpostResolver:
     def __init__(self, outpost, procs, workdir, hints, dns_port, admin_port, proxy_port, extra=""):
         import harness
         os.makedirs(workdir, exist_ok=True)
-        self.dns_port, self.admin_port = dns_port, admin_port
-        self.outpost = harness.Outpost(procs, workdir, port=proxy_port, extra_config=f"""
-[server]
-workers = 1
-[dns]
-hints = "{hints}"
-listen = ["127.0.0.1:{dns_port}"]
-{extra}
-[admin]
-enabled = true
-listen = ["127.0.0.1:{admin_port}"]
-""")
+        self.dns_port, self.admin_port, self.hints = dns_port, admin_port, hints
         harness.OUTPOST = outpost
+        self.acl = '[acl]\nallow_clients = ["127.0.0.0/8"]\n'
+        self.outpost = harness.Outpost(procs, workdir, port=proxy_port, extra_config=self._config(extra), acl=self.acl)
         self.outpost.start()
         harness.wait_port(admin_port, proc=self.outpost.proc)
         harness.wait_port(dns_port, proc=self.outpost.proc)  # TCP; UDP is bound with it
+
+    def _config(self, extra):
+        return f"""
+[server]
+workers = 1
+[dns]
+hints = "{self.hints}"
+listen = ["127.0.0.1:{self.dns_port}"]
+{extra}
+[admin]
+enabled = true
+listen = ["127.0.0.1:{self.admin_port}"]
+"""
+
+    def reload(self, extra):
+        """Rewrites the config with EXTRA [dns] keys and waits until SIGHUP has applied it."""
+        import signal
+        import time
+        self.outpost.write_config(self._config(extra), self.acl)
+        before = self.outpost.log_text().count("configuration reloaded")
+        self.outpost.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while self.outpost.log_text().count("configuration reloaded") == before:
+            if time.time() > deadline:
+                raise AssertionError("no reload logged")
+            time.sleep(0.05)
+        time.sleep(0.3)  # the new settings are posted to the workers
 
     def dig(self, *args):
         return dig("127.0.0.1", *args, port=self.dns_port)
