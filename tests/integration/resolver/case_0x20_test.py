@@ -8,18 +8,14 @@ case (its forged reply, question in lower case, comes first). Two Outposts, with
 import os
 import socket
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
-OUTPOST = sys.argv.pop(1)
-os.environ["OUTPOST_BIN"] = OUTPOST
+os.environ["OUTPOST_BIN"] = sys.argv.pop(1)
 
-import dnsfixture  # noqa: E402
-import harness  # noqa: E402
 from dnsfixture import Query, ScriptedServer, rr, zone_reply  # noqa: E402
-from dnsserver import OutpostResolver, section, status  # noqa: E402
+from dnsserver import OutpostPairTest, section, status  # noqa: E402
 
 LOWER, FLIP = "127.0.0.62", "127.0.0.63"
 GOOD, POISON = "192.0.2.82", "6.6.6.6"
@@ -100,36 +96,14 @@ class SpoofedServer(threading.Thread):
         self.sock.close()
 
 
-class Case0x20Test(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        if not harness.in_private_netns():
-            raise RuntimeError("run through netns_run.sh")
-        cls.tmp = tempfile.mkdtemp(prefix="case-0x20-")
-        cls.procs = harness.Processes()
-        cls.h = dnsfixture.Hierarchy(os.path.join(cls.tmp, "dns"), extra_zones=EXTRA_ZONES)
-        cls.h.start()
-        cls.lower = LowerCaseServer()
-        cls.lower_server = ScriptedServer(LOWER, cls.lower)
-        cls.flip = SpoofedServer(FLIP)
-        cls.lower_server.start()
-        cls.flip.start()
-        hints = cls.h.write_hints()
-        cls.on = OutpostResolver(OUTPOST, cls.procs, os.path.join(cls.tmp, "on"), hints, 53, 9145, 3128,
-                                 extra="use_0x20 = true\n")
-        cls.off = OutpostResolver(OUTPOST, cls.procs, os.path.join(cls.tmp, "off"), hints, 5354, 9146, 3129)
+class Case0x20Test(OutpostPairTest):
+    EXTRA_ZONES = EXTRA_ZONES
+    ON_EXTRA = "use_0x20 = true\n"
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.on.stop()
-            cls.off.stop()
-        finally:
-            cls.procs.stop_all()
-            cls.lower_server.stop()
-            cls.flip.stop()
-            cls.h.stop()
-            cls.h.cleanup()
+    def make_servers(cls):
+        cls.lower = LowerCaseServer()
+        return [ScriptedServer(LOWER, cls.lower), SpoofedServer(FLIP)]
 
     def mismatches(self, o):
         return o.metric("outpost_dns_upstream_bad_replies_total", reason="case_mismatch")

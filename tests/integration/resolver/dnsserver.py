@@ -5,8 +5,11 @@ import re
 import socket
 import struct
 import subprocess
+import tempfile
+import unittest
 import urllib.request
 
+import dnsfixture
 from dnsfixture import encode_name
 
 
@@ -179,3 +182,45 @@ def ede_codes(out):
 
 def ttls(out):
     return [int(r[1]) for r in section(out, "ANSWER")]
+
+
+class OutpostPairTest(unittest.TestCase):
+    """Base for tests that compare two Outposts (the binary in $OUTPOST_BIN) on the NSD fake
+    tree with EXTRA_ZONES: `on` with the [dns] keys ON_EXTRA (DNS on port 53, /metrics on
+    9145), `off` without (5354, 9146). Scripted servers from make_servers() run alongside."""
+
+    EXTRA_ZONES = {}
+    ON_EXTRA = ""
+
+    @classmethod
+    def make_servers(cls):
+        return []
+
+    @classmethod
+    def setUpClass(cls):
+        import harness
+        if not harness.in_private_netns():
+            raise RuntimeError("run through netns_run.sh")
+        cls.tmp = tempfile.mkdtemp(prefix=cls.__name__ + "-")
+        cls.procs = harness.Processes()
+        cls.h = dnsfixture.Hierarchy(os.path.join(cls.tmp, "dns"), extra_zones=cls.EXTRA_ZONES)
+        cls.h.start()
+        cls.scripted = cls.make_servers()
+        for s in cls.scripted:
+            s.start()
+        hints, outpost = cls.h.write_hints(), os.environ["OUTPOST_BIN"]
+        cls.on = OutpostResolver(outpost, cls.procs, os.path.join(cls.tmp, "on"), hints, 53, 9145, 3128,
+                                 extra=cls.ON_EXTRA)
+        cls.off = OutpostResolver(outpost, cls.procs, os.path.join(cls.tmp, "off"), hints, 5354, 9146, 3129)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.on.stop()
+            cls.off.stop()
+        finally:
+            cls.procs.stop_all()
+            for s in cls.scripted:
+                s.stop()
+            cls.h.stop()
+            cls.h.cleanup()

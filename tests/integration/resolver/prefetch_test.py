@@ -6,18 +6,14 @@ a cache hit (with the new data); with prefetch off the same hit is only a hit, a
 is a miss once it expires."""
 import os
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
-OUTPOST = sys.argv.pop(1)
-os.environ["OUTPOST_BIN"] = OUTPOST
+os.environ["OUTPOST_BIN"] = sys.argv.pop(1)
 
-import dnsfixture  # noqa: E402
-import harness  # noqa: E402
 from dnsfixture import ScriptedServer, rr, zone_reply  # noqa: E402
-from dnsserver import OutpostResolver, section, status, ttls  # noqa: E402
+from dnsserver import OutpostPairTest, section, status, ttls  # noqa: E402
 
 AUTH = "127.0.0.61"
 ZONE = "pf.test."
@@ -38,32 +34,14 @@ class Authority:
         return q.reply(answer=[rr(q.name, "A", TTL, "192.0.2.71" if n == 1 else "192.0.2.72")])
 
 
-class PrefetchTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        if not harness.in_private_netns():
-            raise RuntimeError("run through netns_run.sh")
-        cls.tmp = tempfile.mkdtemp(prefix="prefetch-")
-        cls.procs = harness.Processes()
-        cls.h = dnsfixture.Hierarchy(os.path.join(cls.tmp, "dns"), extra_zones=EXTRA_ZONES)
-        cls.h.start()
-        cls.server = ScriptedServer(AUTH, Authority())
-        cls.server.start()
-        hints = cls.h.write_hints()
-        cls.on = OutpostResolver(OUTPOST, cls.procs, os.path.join(cls.tmp, "on"), hints, 53, 9145, 3128,
-                                 extra="prefetch = true\n")
-        cls.off = OutpostResolver(OUTPOST, cls.procs, os.path.join(cls.tmp, "off"), hints, 5354, 9146, 3129)
+class PrefetchTest(OutpostPairTest):
+    EXTRA_ZONES = EXTRA_ZONES
+    ON_EXTRA = "prefetch = true\n"
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.on.stop()
-            cls.off.stop()
-        finally:
-            cls.procs.stop_all()
-            cls.server.stop()
-            cls.h.stop()
-            cls.h.cleanup()
+    def make_servers(cls):
+        cls.server = ScriptedServer(AUTH, Authority())
+        return [cls.server]
 
     def answer(self, out):
         self.assertEqual(status(out), "NOERROR", out)

@@ -9,18 +9,14 @@ resolution gives the stale answer at stale_client_timeout and refreshes the cach
 nothing is served stale_max_age after expiry; a live authority is always preferred."""
 import os
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
-OUTPOST = sys.argv.pop(1)
-os.environ["OUTPOST_BIN"] = OUTPOST
+os.environ["OUTPOST_BIN"] = sys.argv.pop(1)
 
-import dnsfixture  # noqa: E402
-import harness  # noqa: E402
 from dnsfixture import ScriptedServer, rr, zone_reply  # noqa: E402
-from dnsserver import OutpostResolver, ede_codes, section, status, ttls  # noqa: E402
+from dnsserver import OutpostPairTest, ede_codes, section, status, ttls  # noqa: E402
 
 SERVERS = {"dead.test.": "127.0.0.57", "slowly.test.": "127.0.0.58", "old.test.": "127.0.0.59"}
 TTL = 2
@@ -58,39 +54,20 @@ class Authority:
             (self.dead.add if dead else self.dead.discard)(name)
 
 
-class ServeStaleTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        if not harness.in_private_netns():
-            raise RuntimeError("run through netns_run.sh")
-        cls.tmp = tempfile.mkdtemp(prefix="serve-stale-")
-        cls.procs = harness.Processes()
-        cls.h = dnsfixture.Hierarchy(os.path.join(cls.tmp, "dns"), extra_zones=EXTRA_ZONES)
-        cls.h.start()
-        cls.auth = {z: Authority(z) for z in SERVERS}
-        cls.servers = {z: ScriptedServer(a, cls.auth[z]) for z, a in SERVERS.items()}
-        for s in cls.servers.values():
-            s.start()
-        hints = cls.h.write_hints()
-        cls.on = OutpostResolver(OUTPOST, cls.procs, os.path.join(cls.tmp, "on"), hints, 53, 9145, 3128, extra=f"""
+class ServeStaleTest(OutpostPairTest):
+    EXTRA_ZONES = EXTRA_ZONES
+    ON_EXTRA = f"""
 serve_stale = true
 stale_answer_ttl = {STALE_TTL}
 stale_max_age = {STALE_MAX_AGE}
 stale_client_timeout = 100
-""")
-        cls.off = OutpostResolver(OUTPOST, cls.procs, os.path.join(cls.tmp, "off"), hints, 5354, 9146, 3129)
+"""
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.on.stop()
-            cls.off.stop()
-        finally:
-            cls.procs.stop_all()
-            for s in cls.servers.values():
-                s.stop()
-            cls.h.stop()
-            cls.h.cleanup()
+    def make_servers(cls):
+        cls.auth = {z: Authority(z) for z in SERVERS}
+        cls.servers = {z: ScriptedServer(a, cls.auth[z]) for z, a in SERVERS.items()}
+        return list(cls.servers.values())
 
     def resolve_both(self, auth, name, address):
         """Both Outposts resolve NAME once (fresh), so each caches it with TTL 2."""

@@ -102,6 +102,14 @@ TEST(DnsConfig, ErrorsNameFileAndLine) {
   EXPECT_EQ(error_of("[dns]\nlocal_zones = 3\n"), "dns.toml:2: dns.local_zones: expected an array of tables");
   EXPECT_EQ(error_of("\n[dns]\n\nstray = true\n"), "dns.toml:4: dns.stray: unknown key");
   EXPECT_EQ(error_of("dns = 1\n"), "dns.toml:1: dns: expected a table");
+  // Serve-stale, prefetch and 0x20.
+  EXPECT_EQ(error_of("[dns]\nserve_stale = \"yes\"\n"), "dns.toml:2: dns.serve_stale: expected true or false");
+  EXPECT_EQ(error_of("[dns]\n\nstale_answer_ttl = 0\n"), "dns.toml:3: dns.stale_answer_ttl: must be between 1 and 3600");
+  EXPECT_EQ(error_of("[dns]\nstale_max_age = 0\n"), "dns.toml:2: dns.stale_max_age: must be between 1 and 604800");
+  EXPECT_EQ(error_of("[dns]\nstale_client_timeout = 60000\n"),
+            "dns.toml:2: dns.stale_client_timeout: must be between 0 and 10000");
+  EXPECT_EQ(error_of("[dns]\nprefetch = 1\n"), "dns.toml:2: dns.prefetch: expected true or false");
+  EXPECT_EQ(error_of("[dns]\nuse_0x20 = []\n"), "dns.toml:2: dns.use_0x20: expected true or false");
 }
 
 // Serve-stale, prefetch and 0x20: off by default (as Unbound), the RFC 8767 values when on,
@@ -131,22 +139,4 @@ TEST(DnsConfig, ServeStalePrefetchAnd0x20) {
   EXPECT_EQ(on->limits.stale_max_age, 3600u);
   EXPECT_TRUE(on->config.prefetch);
   EXPECT_TRUE(on->config.use_0x20);
-}
-
-TEST(DnsConfig, ServeStaleErrorsNameFileAndLine) {
-  auto error_of = [](const std::string& text) -> std::string {
-    try {
-      Config::parse(text, "dns.toml");
-    } catch (const ConfigError& e) {
-      return e.what();
-    }
-    return "accepted";
-  };
-  EXPECT_EQ(error_of("[dns]\nserve_stale = \"yes\"\n"), "dns.toml:2: dns.serve_stale: expected true or false");
-  EXPECT_EQ(error_of("[dns]\n\nstale_answer_ttl = 0\n"), "dns.toml:3: dns.stale_answer_ttl: must be between 1 and 3600");
-  EXPECT_EQ(error_of("[dns]\nstale_max_age = 0\n"), "dns.toml:2: dns.stale_max_age: must be between 1 and 604800");
-  EXPECT_EQ(error_of("[dns]\nstale_client_timeout = 60000\n"),
-            "dns.toml:2: dns.stale_client_timeout: must be between 0 and 10000");
-  EXPECT_EQ(error_of("[dns]\nprefetch = 1\n"), "dns.toml:2: dns.prefetch: expected true or false");
-  EXPECT_EQ(error_of("[dns]\nuse_0x20 = []\n"), "dns.toml:2: dns.use_0x20: expected true or false");
 }
