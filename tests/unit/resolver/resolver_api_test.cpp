@@ -263,6 +263,27 @@ TEST_F(ResolverApi, ServesStaleWhenTheServersGoSilent) {
   EXPECT_EQ(resolver_->core().refresh_stats().stale_answers, 1u);
 }
 
+TEST_F(ResolverApi, StaleWaitsCancelledOrShutDownNeverCallBack) {
+  ResolverConfig cfg = cfg_;
+  cfg.serve_stale = true;
+  cfg.stale_client_timeout_ms = 5000;
+  restart(cfg, CacheLimits{.max_ttl = 1, .stale_max_age = 60});
+  ASSERT_EQ(ask("www.stale.test.").rcode, rcode::NOERROR);
+  ASSERT_EQ(ask("www2.stale.test.").rcode, rcode::NOERROR);
+  pass_ms(1100);
+  auth_->silent = true;
+  bool called = false;
+  auto h = resolver_->query({*Name::from_text("www.stale.test."), type::A, kClassIN}, [&](const Resolution&) { called = true; });
+  resolver_->query({*Name::from_text("www2.stale.test."), type::A, kClassIN}, [&](const Resolution&) { called = true; });
+  for (int i = 0; i < 5; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
+  resolver_->cancel(h);  // the first client goes; the second is still waiting at shutdown
+  for (int i = 0; i < 5; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
+  resolver_->shutdown();
+  for (int i = 0; i < 50; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
+  EXPECT_FALSE(called);
+  EXPECT_EQ(resolver_->core().refresh_stats().stale_answers, 0u);
+}
+
 TEST_F(ResolverApi, WithoutServeStaleASilentServerIsServfail) {
   restart(cfg_, CacheLimits{.max_ttl = 1, .stale_max_age = 60});
   ASSERT_EQ(ask("www.stale.test.").rcode, rcode::NOERROR);
