@@ -5,10 +5,10 @@
 
 namespace outpost::http {
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
+bool iequals_same_size(const char* a, const char* b, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
     char x = a[i], y = b[i];
+    if (x == y) continue;
     if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
     if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
     if (x != y) return false;

@@ -8,7 +8,12 @@
 
 namespace outpost::http {
 
-bool iequals(std::string_view a, std::string_view b);
+// ASCII case-insensitive equality (field names, tokens). Inline: header lookups call it for
+// every field, and most differ in length.
+bool iequals_same_size(const char* a, const char* b, std::size_t n);
+inline bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && iequals_same_size(a.data(), b.data(), a.size());
+}
 std::string to_lower(std::string_view s);  // ASCII only (names, schemes, hosts)
 std::string_view trim_ows(std::string_view s);
 

@@ -99,3 +99,19 @@ TEST(IpAddress, Ipv4AgreesWithInetPton) {
     }
   }
 }
+
+// Cidr::contains compares under a mask in two 64-bit halves; checked bit by bit for every
+// prefix length, with addresses that differ from the base in exactly one bit.
+TEST(Cidr, EveryPrefixLengthAgreesWithABitByBitCheck) {
+  auto base = *IpAddress::parse("2001:db8:89ab:cdef:123:4567:89ab:cdef");
+  for (unsigned prefix = 0; prefix <= 128; ++prefix) {
+    auto c = Cidr::parse("2001:db8:89ab:cdef:123:4567:89ab:cdef/" + std::to_string(prefix));
+    ASSERT_TRUE(c);
+    for (unsigned bit = 0; bit < 128; ++bit) {
+      IpAddress a = base;
+      a.bytes[bit / 8] ^= static_cast<std::uint8_t>(0x80 >> (bit % 8));
+      EXPECT_EQ(c->contains(a), bit >= prefix) << "prefix " << prefix << " bit " << bit;
+    }
+    EXPECT_TRUE(c->contains(base));
+  }
+}
