@@ -239,7 +239,17 @@ void Http1Connection::write_head(const http::ResponseHead& head, const http::Htt
   thread_local std::string text;  // reused: no allocation per head but the slice's own
   text.clear();
   http::append_response_head(text, head, f);
-  write_out({slice_of(text)});
+  write_out(slice_of(text));
+}
+
+void Http1Connection::send(Slice body) {
+  if (closing_ || body.size == 0) return;
+  if (!chunked_out_) {
+    write_out(std::move(body));
+    return;
+  }
+  std::size_t n = body.size;
+  write_out(std::vector<Slice>{http::chunk_size_line(n), std::move(body), http::chunk_end()});
 }
 
 void Http1Connection::send(std::vector<Slice> body) {
@@ -261,7 +271,7 @@ void Http1Connection::send(std::vector<Slice> body) {
 
 void Http1Connection::end() {
   if (closing_) return;
-  if (chunked_out_) write_out({http::last_chunk()});
+  if (chunked_out_) write_out(http::last_chunk());
   response_done_ = true;
   uncork();
   maybe_finish();
@@ -299,15 +309,24 @@ StreamPtr Http1Connection::take_stream(std::vector<Slice>* early_bytes, bool* eo
 
 // ---------------------------------------------------------------- writing
 
+void Http1Connection::queue_out(Slice s) {
+  bytes_out_ += s.size;
+  out_bytes_ += s.size;
+  out_.push_back(std::move(s));
+}
+
 void Http1Connection::write_out(std::vector<Slice> slices) {
   if (closing_ || !stream_) return;
   if (!first_byte_ms_) first_byte_ms_ = uv_now(w_.loop());
-  for (auto& s : slices) {
-    bytes_out_ += s.size;
-    out_bytes_ += s.size;
-    out_.push_back(std::move(s));
-  }
+  for (auto& s : slices) queue_out(std::move(s));
   // Corked (inside one origin read): everything that read produced leaves in one write.
+  if (!corked_ || out_bytes_ >= kStreamHighWater) flush();
+}
+
+void Http1Connection::write_out(Slice s) {
+  if (closing_ || !stream_) return;
+  if (!first_byte_ms_) first_byte_ms_ = uv_now(w_.loop());
+  queue_out(std::move(s));
   if (!corked_ || out_bytes_ >= kStreamHighWater) flush();
 }
 

@@ -88,6 +88,7 @@ class Http1Connection final : private http::ParserListener, private StreamHandle
   void start(http::ResponseHead head, BodyFraming framing, std::string transfer_codings) override;
   void interim(http::ResponseHead head) override;
   void send(std::vector<Slice> body) override;
+  void send(Slice body) override;
   void end() override;
   bool started() const override { return response_started_; }
   void cork() override { corked_ = true; }
@@ -105,6 +106,8 @@ class Http1Connection final : private http::ParserListener, private StreamHandle
   void fail_request(int status, const std::string& detail);
   void pump();
   void write_out(std::vector<Slice> slices);
+  void write_out(Slice s);
+  void queue_out(Slice s);  // without the flush decision
   void write_head(const http::ResponseHead& head, const http::Http1Framing& f);
   void flush();
   void watch_write_progress();

@@ -204,7 +204,7 @@ void ProxyRequest::answer_local(http::LocalResponse resp, Outcome code) {
   bool body = !head_request_ && !resp.body.empty();
   sink_->cork();  // head and body in one write (end() sends it)
   sink_->start(std::move(resp.head), body ? BodyFraming::kLength : BodyFraming::kNone);
-  if (body) sink_->send({slice_of(resp.body)});
+  if (body) sink_->send(slice_of(resp.body));
   sink_->end();
 }
 
@@ -415,7 +415,7 @@ int ProxyRequest::on_forward_body(Slice body) {
   if (writer_ && writer_.append(body.view()) != cache::Status::kOk) writer_.abort();
   if (follows_own_writer_) return 0;  // the client reads the stored copy (pump_reader)
   body_relayed_ += body.size;
-  sink_->send({std::move(body)});
+  sink_->send(std::move(body));
   return 0;
 }
 

@@ -31,6 +31,7 @@ class ResponseSink {
   virtual void interim(http::ResponseHead head) = 0;
   // Body bytes of the response started; the sink adds any framing.
   virtual void send(std::vector<Slice> body) = 0;
+  virtual void send(Slice body) = 0;  // the same for one slice (no list to allocate)
   // The response is complete (anything corked goes out now).
   virtual void end() = 0;
   // Whether start() has been called (an error can still be answered before).
