@@ -3,7 +3,9 @@
 // One ResolverContext per process (configuration, shared cache, local zones), one Resolver per
 // worker loop. A Resolver is used only from its own loop's thread; every callback runs on that
 // loop, never inside the call that started it. Results honour TTLs (cached answers are reused
-// until they expire, then resolved again).
+// until they expire, then resolved again; with serve-stale an expired answer may stand in
+// when resolving fails or is slow, Resolution::stale, and with prefetch a hit near expiry is
+// re-resolved in the background: ResolverConfig).
 #pragma once
 #include <uv.h>
 
