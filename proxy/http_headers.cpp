@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 namespace outpost::http {
 
@@ -142,11 +143,19 @@ void HeaderList::remove_hop_by_hop() {
 }
 
 void HeaderList::serialize(std::string& out) const {
-  std::size_t n = out.size();
+  std::size_t start = out.size(), n = start;
   for (const auto& h : h_) n += h.name.size() + h.value.size() + 4;
-  out.reserve(n);
+  out.resize(n);  // sized once, then filled with plain copies
+  char* d = out.data() + start;
   for (const auto& h : h_) {
-    out.append(h.name).append(": ", 2).append(h.value).append("\r\n", 2);
+    std::memcpy(d, h.name.data(), h.name.size());
+    d += h.name.size();
+    *d++ = ':';
+    *d++ = ' ';
+    std::memcpy(d, h.value.data(), h.value.size());
+    d += h.value.size();
+    *d++ = '\r';
+    *d++ = '\n';
   }
 }
 

@@ -49,6 +49,13 @@ NumericHost parse_ipv4_host(std::string_view host, std::string* dotted) {
   if (host.empty()) return NumericHost::kName;
   std::string_view body = host.back() == '.' ? host.substr(0, host.size() - 1) : host;  // a trailing dot
   if (body.empty()) return NumericHost::kName;
+  if (body.size() == host.size() && body.front() >= '0' && body.front() <= '9') {
+    // Already in the canonical form (the usual literal): nothing to rewrite.
+    if (auto a = IpAddress::parse(body); a && a->v4) {
+      dotted->assign(body);
+      return NumericHost::kIpv4;
+    }
+  }
   auto last_dot = body.rfind('.');
   auto last = last_dot == std::string_view::npos ? body : body.substr(last_dot + 1);
   bool digits = !last.empty() && last.find_first_not_of("0123456789") == std::string_view::npos;
@@ -165,7 +172,10 @@ std::optional<Url> parse_absolute_url(std::string_view text, UrlError* err) {
   for (char c : url.scheme)
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.')) return std::nullopt;
   auto rest = text.substr(sep + 3);
-  auto path_start = rest.find_first_of("/?#");
+  std::size_t path_start = 0;
+  while (path_start < rest.size() && rest[path_start] != '/' && rest[path_start] != '?' && rest[path_start] != '#')
+    ++path_start;
+  if (path_start == rest.size()) path_start = std::string_view::npos;
   auto authority = rest.substr(0, path_start);
   if (authority.find('@') != std::string_view::npos) return std::nullopt;  // userinfo is not allowed (RFC 9110 §4.2.4)
   std::uint16_t def = default_port_of(url.scheme);
