@@ -63,37 +63,34 @@ class LowerCaseServer:
             return [n for n in self.asked if n.lower() == name]
 
 
-class SpoofedServer(threading.Thread):
-    """flip.test.'s server, with a spoofer who knows address, port and ID but not the case: a
-    forged reply (question in lower case, POISON) arrives before each real one (GOOD)."""
+def flip_answer(q):
+    """flip.test.'s real answers: GOOD for every A question, the zone's data otherwise."""
+    if q.type != 1 or q.name in ("flip.test.", "ns.flip.test."):
+        return zone_reply(q, "flip.test.")
+    return q.reply(answer=[rr(q.name, "A", 300, GOOD)])
 
-    def __init__(self, addr):
-        super().__init__(daemon=True)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((addr, 53))
 
-    def run(self):
-        while True:
-            try:
-                data, peer = self.sock.recvfrom(65535)
-            except OSError:
-                return
-            if len(data) < 17 or data[2] & 0x80:
-                continue
-            q = Query(data)
-            if q.type != 1 or q.name in ("flip.test.", "ns.flip.test."):
-                self.sock.sendto(zone_reply(q, "flip.test."), peer)
-                continue
-            try:
-                forged = Query(data)
-                self.sock.sendto(lowered(forged).reply(answer=[rr(q.name, "A", 300, POISON)]), peer)
-                time.sleep(0.02)
-                self.sock.sendto(q.reply(answer=[rr(q.name, "A", 300, GOOD)]), peer)
-            except OSError:
-                return
+class SpoofingSocket:
+    """Stands in for a scripted server's UDP socket: before each real reply a spoofer who knows
+    address, port and ID but not the case sends a forged copy (question in lower case, POISON
+    for GOOD)."""
 
-    def stop(self):
+    def __init__(self, sock):
+        self.sock = sock
+
+    def recvfrom(self, size):
+        return self.sock.recvfrom(size)
+
+    def close(self):
         self.sock.close()
+
+    def sendto(self, reply, peer):
+        q = Query(reply)
+        rest = reply[12 + len(q.question):]
+        forged = reply[:12] + lowered(q).question + rest
+        self.sock.sendto(forged.replace(socket.inet_aton(GOOD), socket.inet_aton(POISON)), peer)
+        time.sleep(0.02)
+        self.sock.sendto(reply, peer)
 
 
 class Case0x20Test(OutpostPairTest):
@@ -103,7 +100,9 @@ class Case0x20Test(OutpostPairTest):
     @classmethod
     def make_servers(cls):
         cls.lower = LowerCaseServer()
-        return [ScriptedServer(LOWER, cls.lower), SpoofedServer(FLIP)]
+        flip = ScriptedServer(FLIP, flip_answer)
+        flip.sockets[0] = SpoofingSocket(flip.sockets[0])
+        return [ScriptedServer(LOWER, cls.lower), flip]
 
     def mismatches(self, o):
         return o.metric("outpost_dns_upstream_bad_replies_total", reason="case_mismatch")
