@@ -20,7 +20,7 @@ class Refresher : public OriginEvents {
 
   void run() {
     w_.add_background(this, [this] { done("aborted: shutting down"); });
-    if (auto lit = IpAddress::parse(url_.host)) {
+    if (const auto& lit = url_.literal) {
       connect({*lit});
       return;
     }

@@ -131,7 +131,12 @@ bool AccessRules::is_own_listener(const IpAddress& a, std::uint16_t port) const 
 }
 
 bool AccessRules::target_allowed(std::string_view host, std::uint16_t port, const IpAddress& client) const {
-  if (auto lit = IpAddress::parse(host)) return address_allowed(*lit, port, client);
+  return target_allowed(host, IpAddress::parse(host), port, client);
+}
+
+bool AccessRules::target_allowed(std::string_view host, const std::optional<IpAddress>& literal, std::uint16_t port,
+                                 const IpAddress& client) const {
+  if (literal) return address_allowed(*literal, port, client);
   if (!name_allowed(host)) return false;
   static const HostPattern localhost("*.localhost");
   return !(protect_local_services_ && !loopback().contains(client) && localhost.matches(host));

@@ -40,6 +40,9 @@ class AccessRules {
   // names (RFC 6761). Without it a stored copy of a loopback service's response, fetched by
   // a loopback client, would be served to any client as a hit.
   bool target_allowed(std::string_view host, std::uint16_t port, const IpAddress& client) const;
+  // The same with the host's literal address already known (nullopt: a name).
+  bool target_allowed(std::string_view host, const std::optional<IpAddress>& literal, std::uint16_t port,
+                      const IpAddress& client) const;
   // May a request for `client` go to a:port? Never to 0.0.0.0/8 or :: ("this host"), nor
   // to one of Outpost's own listeners in any spelling (loops); then the link-local and
   // metadata rule, the local-services rule, deny_networks and allow_networks. `client` is

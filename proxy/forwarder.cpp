@@ -10,7 +10,7 @@ void Forwarder::start(ProxyWorker& worker, std::shared_ptr<const ProxySettings> 
   w_ = &worker;
   settings_ = std::move(settings);
   t_ = std::move(target);
-  if (auto lit = IpAddress::parse(t_.url.host)) {
+  if (const auto& lit = t_.url.literal) {
     use_addresses({&*lit, 1});
     return;
   }

@@ -52,7 +52,7 @@ Route route_connect(const http::MessageHead& req, const RouteContext& ctx) {
   if (!url) r = reject(400, "CONNECT needs a host:port target.", Outcome::kNone, true);
   else if (!ctx.rules.connect_port_allowed(url->port))
     r = reject(403, "CONNECT to port " + std::to_string(url->port) + " is not allowed.", Outcome::kDenied, true);
-  else if (!ctx.rules.target_allowed(url->host, url->port, *ctx.client))
+  else if (!ctx.rules.target_allowed(url->host, url->literal, url->port, *ctx.client))
     r = reject(403, "Access to " + url->host + " is denied by this proxy's rules.", Outcome::kDenied, true);
   else {
     r.kind = Route::Kind::kConnect;
@@ -154,7 +154,7 @@ Route route_request(http::MessageHead& req, const RouteContext& ctx) {
     } else {
       r = reject(403, "PURGE is not allowed from your address.", Outcome::kDenied);
     }
-  } else if (!ctx.rules.target_allowed(url->host, url->port, *ctx.client)) {
+  } else if (!ctx.rules.target_allowed(url->host, url->literal, url->port, *ctx.client)) {
     r = reject(403, "Access to " + url->host + " is denied by this proxy's rules.", Outcome::kDenied);
   } else {
     r.kind = Route::Kind::kForward;

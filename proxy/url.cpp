@@ -44,7 +44,7 @@ enum class NumericHost { kName, kInvalid, kIpv4 };
 // 0x7f.0.0.1, 0177.0.0.1), written back as a dotted quad; anything else ending in a
 // number is invalid. Browsers do the same, and it means a later rule (the loop guard,
 // address ACLs, the cache key) never meets an address in disguise.
-NumericHost parse_ipv4_host(std::string_view host, std::string* dotted) {
+NumericHost parse_ipv4_host(std::string_view host, std::string* dotted, IpAddress* ip) {
   // Only the last label and, for an address, at most four labels matter: no list needed.
   if (host.empty()) return NumericHost::kName;
   std::string_view body = host.back() == '.' ? host.substr(0, host.size() - 1) : host;  // a trailing dot
@@ -53,6 +53,7 @@ NumericHost parse_ipv4_host(std::string_view host, std::string* dotted) {
     // Already in the canonical form (the usual literal): nothing to rewrite.
     if (auto a = IpAddress::parse(body); a && a->v4) {
       dotted->assign(body);
+      *ip = *a;
       return NumericHost::kIpv4;
     }
   }
@@ -79,6 +80,10 @@ NumericHost parse_ipv4_host(std::string_view host, std::string* dotted) {
     if (is_last && *n >= 1ull << (8 * (5 - labels.size()))) return NumericHost::kInvalid;
     address += is_last ? *n : *n << (8 * (3 - i));
   }
+  ip->v4 = true;
+  ip->bytes = {};
+  ip->bytes[10] = ip->bytes[11] = 0xff;
+  for (int i = 0; i < 4; ++i) ip->bytes[12 + i] = static_cast<std::uint8_t>(address >> (24 - 8 * i));
   dotted->clear();
   for (int shift = 24; shift >= 0; shift -= 8) {
     if (shift != 24) dotted->push_back('.');
@@ -106,6 +111,7 @@ bool parse_host_port(std::string_view hp, std::uint16_t default_port, Url& url) 
     auto a = IpAddress::parse(host);
     if (!a || a->v4) return false;
     url.host_is_ipv6 = true;
+    url.literal = a;
   } else {
     auto colon = hp.find(':');
     host = hp.substr(0, colon);
@@ -116,7 +122,8 @@ bool parse_host_port(std::string_view hp, std::uint16_t default_port, Url& url) 
   }
   std::string dotted;
   if (!url.host_is_ipv6) {
-    switch (parse_ipv4_host(host, &dotted)) {
+    IpAddress ip;
+    switch (parse_ipv4_host(host, &dotted, &ip)) {
       case NumericHost::kName:
         if (!valid_host(host)) return false;
         break;
@@ -124,6 +131,7 @@ bool parse_host_port(std::string_view hp, std::uint16_t default_port, Url& url) 
         return false;
       case NumericHost::kIpv4:
         host = dotted;
+        url.literal = ip;
         break;
     }
   }

@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/net_address.hpp"
+
 namespace outpost::http {
 
 struct Url {
@@ -13,6 +15,7 @@ struct Url {
   std::uint16_t port = 0;
   std::string path;  // origin-form: path and query, at least "/"
   bool host_is_ipv6 = false;
+  std::optional<IpAddress> literal;  // the host as an address, when it is an IP literal
 
   // "host" or "host:port" (port omitted when it is the scheme's default), as sent in Host.
   std::string authority() const;

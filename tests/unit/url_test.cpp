@@ -74,3 +74,25 @@ TEST(UrlNumericHost, Ipv6LiteralsAreNotIpv4) {
   EXPECT_EQ(host_of("http://[::ffff:127.0.0.1]:3128/"), "<rejected>");
   EXPECT_EQ(host_of("http://[::ffff:7f00:1]:3128/"), "<rejected>");
 }
+
+// The parsed address travels with the URL (the rules and the forwarder use it instead of
+// parsing the host again): it must be the address the host text names, in every form.
+TEST(UrlNumericHost, LiteralIsTheAddressOfTheNormalisedHost) {
+  for (const char* target : {"http://2130706433/", "http://0x7f.0x0.0.01/", "http://127.1/", "http://169.254.43518/",
+                             "http://192.0.2.10:8080/", "http://127.0.0.1./", "http://[2001:db8::1]/", "http://[::1]:81/"}) {
+    UrlError e;
+    auto u = parse_absolute_url(target, &e);
+    ASSERT_TRUE(u) << target;
+    ASSERT_TRUE(u->literal) << target;
+    EXPECT_EQ(u->literal, outpost::IpAddress::parse(u->host)) << target;
+  }
+  for (const char* target : {"http://origin.test/", "http://localhost:8080/", "http://a1.example/"}) {
+    UrlError e;
+    auto u = parse_absolute_url(target, &e);
+    ASSERT_TRUE(u) << target;
+    EXPECT_FALSE(u->literal) << target;
+  }
+  auto c = parse_authority("127.1:443");
+  ASSERT_TRUE(c && c->literal);
+  EXPECT_EQ(c->literal, outpost::IpAddress::parse("127.0.0.1"));
+}
