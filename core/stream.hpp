@@ -27,6 +27,8 @@
 #include "core/chunk.hpp"
 #include "core/net_address.hpp"
 
+struct uv_loop_s;
+
 namespace outpost {
 
 // One end of a connection: an address and a port.
@@ -100,6 +102,9 @@ class Stream {
 
   virtual std::optional<SocketAddress> peer_address() const = 0;
   virtual std::optional<SocketAddress> local_address() const = 0;
+  // The loop this stream's events come from, or nullptr when it has none (FakeStream).
+  // A stream wrapping another one (tls/TlsStream) defers its own events on it.
+  virtual uv_loop_s* loop() const { return nullptr; }
 
  protected:
   ~Stream() = default;  // streams free themselves after close()

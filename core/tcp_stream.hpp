@@ -31,6 +31,7 @@ class TcpStream final : public Stream {
   void close() override;
   std::optional<SocketAddress> peer_address() const override;
   std::optional<SocketAddress> local_address() const override;
+  uv_loop_t* loop() const override { return tcp_.loop; }
 
  private:
   ~TcpStream() = default;  // from the close callback only
