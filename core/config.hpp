@@ -52,6 +52,9 @@ struct Config {
     double read_timeout = 60;
     unsigned max_idle_per_host = 256;
     double idle_timeout = 60;
+    // TLS to origins (https:// targets): the CA certificates that verify them (PEM); empty:
+    // the system trust store.
+    std::string ca_file;
   } origin;
 
   struct Acl {

@@ -37,7 +37,8 @@ class Refresher : public OriginEvents {
     const auto& s = *w_.settings();
     for (const auto& a : addrs) {
       if (!s.rules.address_allowed(a, url_.port)) continue;
-      origin_ = w_.pool().acquire(OriginKey{url_.scheme, url_.host, url_.port, {}}.to_string());
+      OriginKey origin = w_.pool().key_for(url_, false);
+      origin_ = w_.pool().acquire(origin, origin.to_string());
       origin_->set_owner(this);
       if (origin_->connected()) on_origin_connected();
       else origin_->connect(a, url_.port, s.config.origin.connect_timeout);

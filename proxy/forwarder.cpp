@@ -52,10 +52,12 @@ void Forwarder::use_addresses(std::span<const IpAddress> found) {
 }
 
 void Forwarder::connect_next() {
+  OriginKey origin = w_->pool().key_for(t_.url, t_.tunnel);
   key_.clear();  // reused: keeps its capacity from request to request
-  OriginKey{t_.url.scheme, t_.url.host, t_.url.port, {}}.append_to(key_);
+  origin.append_to(key_);
   // A tunnel's connection is its own (never pooled, never taken from the pool).
-  OriginConnection* c = t_.tunnel ? new OriginConnection(w_->pool(), key_) : w_->pool().acquire(key_);
+  OriginConnection* c =
+      t_.tunnel ? new OriginConnection(w_->pool(), origin, key_) : w_->pool().acquire(origin, key_);
   origin_ = c;
   origin_reused_ = c->reused();
   origin_connected_ = false;

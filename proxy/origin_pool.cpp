@@ -3,23 +3,30 @@
 #include <spdlog/spdlog.h>
 
 #include "core/tcp_stream.hpp"
+#include "tls/tls_stream.hpp"
 
 #include <algorithm>
 #include <charconv>
 
 namespace outpost {
 
-OriginConnection::OriginConnection(OriginPool& pool, std::string key)
+OriginConnection::OriginConnection(OriginPool& pool, std::string key) : OriginConnection(pool, OriginKey{}, std::move(key)) {}
+
+OriginConnection::OriginConnection(OriginPool& pool, const OriginKey& origin, std::string key)
     : pool_(pool),
       key_(std::move(key)),
-      stream_(pool_.stream_factory_()),
       parser_(http::HttpParser::Type::kResponse, {1 << 16, 1 << 20}, this) {
-  stream_->set_handler(this);
+  stream_ = pool_.make_stream(origin, key_, &setup_error_);
+  if (stream_) stream_->set_handler(this);
   timer_.init(pool_.loop(), this);
 }
 
 void OriginConnection::connect(const IpAddress& addr, std::uint16_t port, double timeout_s) {
   addr_ = addr;
+  if (!stream_) {
+    fail(UV_EINVAL, false, setup_error_);
+    return;
+  }
   ++pool_.opened_;
   int rc = stream_->connect(SocketAddress{addr, port});
   if (rc != 0) {
@@ -235,7 +242,6 @@ void OriginConnection::close() {
 
 OriginPool::OriginPool(uv_loop_t* loop, unsigned max_idle_per_host, double idle_timeout_s)
     : loop_(loop),
-      stream_factory_([loop] { return StreamPtr(new TcpStream(loop)); }),
       max_idle_(max_idle_per_host),
       idle_timeout_ms_(static_cast<std::uint64_t>(idle_timeout_s * 1000)) {}
 
@@ -260,7 +266,40 @@ void OriginKey::append_to(std::string& k) const {
   if (!tls_profile.empty()) k.append(1, '#').append(tls_profile);
 }
 
-OriginConnection* OriginPool::acquire(const std::string& key) {
+StreamPtr OriginPool::make_stream(const OriginKey& origin, const std::string& key, std::string* error) {
+  StreamPtr transport = stream_factory_ ? stream_factory_() : StreamPtr(new TcpStream(loop_));
+  if (origin.tls_profile.empty()) return transport;
+  if (tls_contexts_.empty() || tls_contexts_ca_ != ca_file_) {
+    std::string why;
+    auto ctx = tls::ClientContext::create(tls::ClientOptions{ca_file_, {"http/1.1"}}, &why);
+    if (!ctx) {
+      *error = "cannot set up TLS to origins (" + (ca_file_.empty() ? std::string("system trust store") : ca_file_) +
+               "): " + why;
+      spdlog::error("origin: {}", *error);
+      return nullptr;
+    }
+    tls_contexts_.push_back(std::move(ctx));
+    tls_contexts_ca_ = ca_file_;
+  }
+  // SNI and the certificate check use the host as the URL names it; resumption is keyed by
+  // the pool key (host, port and trust).
+  return tls::make_client_stream(*tls_contexts_.back(), std::move(transport), origin.host, key);
+}
+
+OriginKey OriginPool::key_for(const http::Url& url, bool tunnel) const {
+  OriginKey k{url.scheme, url.host, url.port, {}};
+  if (url.scheme == "https" && !tunnel) k.tls_profile = tls_profile_;
+  return k;
+}
+
+void OriginPool::set_tls_trust(const std::string& ca_file) {
+  ca_file_ = ca_file;
+  tls_profile_ = ca_file.empty() ? "verify:system" : "verify:" + ca_file;
+}
+
+OriginConnection* OriginPool::acquire(const std::string& key) { return acquire(OriginKey{}, key); }
+
+OriginConnection* OriginPool::acquire(const OriginKey& origin, const std::string& key) {
   auto it = idle_.find(key);
   while (it != idle_.end() && !it->second.empty()) {
     OriginConnection* c = it->second.back();
@@ -275,7 +314,7 @@ OriginConnection* OriginPool::acquire(const std::string& key) {
     return c;
   }
   if (idle_.size() > kSweepAbove) std::erase_if(idle_, [](const auto& kv) { return kv.second.empty(); });
-  return new OriginConnection(*this, key);
+  return new OriginConnection(*this, origin, key);
 }
 
 void OriginPool::park(OriginConnection* c) {

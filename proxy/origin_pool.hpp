@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -14,6 +15,11 @@
 #include "core/lazy_timer.hpp"
 #include "core/stream.hpp"
 #include "proxy/http_parser.hpp"
+#include "proxy/url.hpp"
+
+namespace outpost::tls {
+class ClientContext;
+}
 
 namespace outpost {
 
@@ -54,7 +60,11 @@ class OriginEvents {
 
 class OriginConnection : private http::ParserListener, private StreamHandler {
  public:
+  // A plain TCP connection (`key` as OriginKey::to_string() gives it).
   OriginConnection(OriginPool& pool, std::string key);
+  // A connection for `origin`: TLS over TCP when origin.tls_profile is set (the handshake
+  // and verification are part of connecting: on_origin_connected() comes after them).
+  OriginConnection(OriginPool& pool, const OriginKey& origin, std::string key);
   OriginConnection(const OriginConnection&) = delete;
   OriginConnection& operator=(const OriginConnection&) = delete;
 
@@ -115,6 +125,7 @@ class OriginConnection : private http::ParserListener, private StreamHandler {
   bool unsafe_to_reuse_ = false;  // the response declared a body it cannot have
   bool in_read_ = false;
   std::string protocol_error_;  // why a response was refused (for the error reported)
+  std::string setup_error_;     // why no stream could be made (TLS context); connect() fails
   bool release_requested_ = false;
 };
 
@@ -129,6 +140,16 @@ class OriginPool {
   // An idle connection for `key` (OriginKey::to_string()), or a new unconnected one
   // (connect() it).
   OriginConnection* acquire(const std::string& key);
+  // The same for `origin` (its text `key`): TLS when origin.tls_profile is set.
+  OriginConnection* acquire(const OriginKey& origin, const std::string& key);
+  // The key of a request to `url`: https over TLS with the current trust (tls_profile()),
+  // a CONNECT tunnel (`tunnel`) over plain TCP whatever its scheme.
+  OriginKey key_for(const http::Url& url, bool tunnel) const;
+  // TLS to origins: the trust for new connections ("" = the system store). A reload may
+  // change it: new connections get a new profile (so no idle connection verified with the
+  // old trust is reused); open ones keep theirs.
+  void set_tls_trust(const std::string& ca_file);
+  const std::string& tls_profile() const { return tls_profile_; }
   // Closes every idle connection (shutdown).
   void close_idle();
   std::size_t idle_count() const;
@@ -145,7 +166,15 @@ class OriginPool {
   friend class OriginConnection;
   void park(OriginConnection* c);
   void unpark(OriginConnection* c);
+  // A new stream for `origin` (nullptr and *error when the TLS context cannot be made).
+  StreamPtr make_stream(const OriginKey& origin, const std::string& key, std::string* error);
   uv_loop_t* loop_;
+  std::string ca_file_;
+  std::string tls_profile_ = "verify:system";
+  // Made on first use; a changed trust makes a new one. Older ones stay (their streams use
+  // them until they close; reloads are rare).
+  std::vector<std::unique_ptr<tls::ClientContext>> tls_contexts_;
+  std::string tls_contexts_ca_;  // the trust tls_contexts_.back() was made with
   StreamFactory stream_factory_;
   unsigned max_idle_;
   std::uint64_t idle_timeout_ms_;

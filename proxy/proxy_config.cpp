@@ -1,6 +1,7 @@
 #include "proxy/proxy_config.hpp"
 
 #include <cctype>
+#include <fstream>
 #include <regex>
 
 #include "core/config_section.hpp"
@@ -33,6 +34,8 @@ void parse_origin(ConfigTable& s, Config& config) {
   o.read_timeout = s.number("read_timeout", 60, 0.01, 86400);
   o.max_idle_per_host = static_cast<unsigned>(s.integer("max_idle_per_host", 256, 0, 100000));
   o.idle_timeout = s.number("idle_timeout", 60, 0.01, 86400);
+  o.ca_file = s.string("ca_file", "");
+  if (!o.ca_file.empty() && !std::ifstream(o.ca_file).good()) s.fail("ca_file", "cannot read " + o.ca_file);
   s.check_unknown();
 }
 

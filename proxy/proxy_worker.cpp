@@ -135,6 +135,7 @@ std::shared_ptr<const ProxySettings> ProxySettings::make(Config c) {
 void ProxyWorker::update_settings(std::shared_ptr<const ProxySettings> s) {
   settings_ = std::move(s);
   pool_.set_limits(settings_->config.origin.max_idle_per_host, settings_->config.origin.idle_timeout);
+  pool_.set_tls_trust(settings_->config.origin.ca_file);
 }
 
 ProxyWorker::ProxyWorker(Worker& worker, std::shared_ptr<const ProxySettings> settings, NameResolver& resolver,
@@ -151,7 +152,9 @@ ProxyWorker::ProxyWorker(Worker& worker, std::shared_ptr<const ProxySettings> se
                  [this] {
                    spdlog::info("worker {}: accepting connections again after running out of file descriptors",
                                 worker_.index());
-                 }}) {}
+                 }}) {
+  pool_.set_tls_trust(settings_->config.origin.ca_file);
+}
 
 // The recycler handle is closed at the end of begin_shutdown(), which every owner runs
 // before destroying the worker (the loop must not hold a handle into freed memory).

@@ -194,7 +194,7 @@ std::optional<Url> parse_absolute_url(std::string_view text, UrlError* err) {
   url.path.clear();
   if (path.empty() || path.front() != '/') url.path.push_back('/');
   url.path.append(path);
-  if (url.scheme != "http") {
+  if (url.scheme != "http" && url.scheme != "https") {
     *err = UrlError::kUnsupportedScheme;
     return std::nullopt;
   }

@@ -26,8 +26,8 @@ struct Url {
 
 enum class UrlError { kNone, kMalformed, kUnsupportedScheme };
 
-// Parses "scheme://host[:port][/path][?query]" (fragment dropped). Only http is supported
-// for forwarding; other schemes give kUnsupportedScheme.
+// Parses "scheme://host[:port][/path][?query]" (fragment dropped). http and https are
+// forwarded (https over TLS to the origin); other schemes give kUnsupportedScheme.
 std::optional<Url> parse_absolute_url(std::string_view text, UrlError* err);
 // Parses CONNECT's "host:port" (port required).
 std::optional<Url> parse_authority(std::string_view text);

@@ -82,6 +82,18 @@ TEST_F(RoutingTest, VersionMethodAndBodyLimit) {
   EXPECT_EQ(route(bad).status, 400);
 }
 
+TEST_F(RoutingTest, HttpsTargetsAreForwardedAndCacheable) {
+  auto h = head("GET", "https://Example.COM/a?b");
+  auto r = route(h);
+  ASSERT_EQ(r.kind, Route::Kind::kForward);
+  EXPECT_EQ(r.url.scheme, "https");
+  EXPECT_EQ(r.url.port, 443);
+  EXPECT_TRUE(r.cacheable);
+  EXPECT_EQ(r.url_text, "https://example.com/a?b");  // the cache key: never the http:// one
+  auto other_port = head("GET", "https://example.com:8443/");
+  EXPECT_EQ(route(other_port).url_text, "https://example.com:8443/");
+}
+
 TEST(Routing, BodyLimitIsDecidedFromContentLength) {
   Config c = Config::parse("[proxy]\nmax_request_body = 10\n", "t.toml");
   AccessRules rules(c.acl, {});
