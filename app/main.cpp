@@ -156,6 +156,7 @@ static bool addresses_free(const Config& c) {
     const char* what;
   };
   std::vector<Want> wants = {{&c.proxy.listen, true, "proxy.listen"},
+                             {&c.proxy.tls_listen, true, "proxy.tls_listen"},
                              {&c.dns.listen, false, "dns.listen (UDP)"},
                              {&c.dns.listen, true, "dns.listen (TCP)"}};
   if (c.admin.enabled) wants.push_back({&c.admin.listen, true, "admin.listen"});
@@ -230,6 +231,7 @@ bool App::start_workers() {
   }
   std::string where, dns_where;
   for (auto& ep : config.proxy.listen) where += (where.empty() ? "" : ", ") + ep.to_string();
+  for (auto& ep : config.proxy.tls_listen) where += (where.empty() ? "" : ", ") + ep.to_string() + " (TLS)";
   for (auto& ep : config.dns.listen) dns_where += (dns_where.empty() ? "" : ", ") + ep.to_string();
   std::string admin_where;
   for (auto& ep : config.admin.listen) admin_where += (admin_where.empty() ? "" : ", ") + ep.to_string();
@@ -354,6 +356,8 @@ std::vector<std::string> App::keep_restart_only_settings(Config& fresh) const {
   keep("log.file", fresh.log.file, run.log.file, fresh.log.file != run.log.file);
   keep("log.access_log", fresh.log.access_log, run.log.access_log, fresh.log.access_log != run.log.access_log);
   keep("proxy.listen", fresh.proxy.listen, run.proxy.listen, text(fresh.proxy.listen) != text(run.proxy.listen));
+  keep("proxy.tls_listen", fresh.proxy.tls_listen, run.proxy.tls_listen,
+       text(fresh.proxy.tls_listen) != text(run.proxy.tls_listen));
   keep("proxy.resolver", fresh.proxy.resolver, run.proxy.resolver, fresh.proxy.resolver != run.proxy.resolver);
   // The store is opened once, and the HTTP cache on it exists or not; its policy (refresh
   // patterns, heuristics, Set-Cookie) comes with each ProxySettings snapshot.

@@ -45,6 +45,11 @@ struct Config {
     bool via = true;
     double tunnel_idle_timeout = 300;
     std::string resolver = "dns";  // "dns": the built-in recursive resolver; "system": getaddrinfo
+    // The proxy over TLS (browsers' and curl's https:// proxy setting): listeners, and the
+    // certificate chain and key they present (PEM; read again on SIGHUP).
+    std::vector<Endpoint> tls_listen;
+    std::string tls_certificate;
+    std::string tls_key;
   } proxy;
 
   struct Origin {

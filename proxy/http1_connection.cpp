@@ -33,8 +33,10 @@ Http1Connection::Http1Connection(ProxyWorker& worker, StreamPtr stream)
 
 Http1Connection::~Http1Connection() = default;
 
-void Http1Connection::start() {
-  set_timer(ms(w_.settings()->config.proxy.idle_timeout), Phase::kIdle);
+void Http1Connection::start(bool handshake_first) {
+  const auto& cfg = w_.settings()->config.proxy;
+  if (handshake_first) set_timer(ms(cfg.header_timeout), Phase::kHead);
+  else set_timer(ms(cfg.idle_timeout), Phase::kIdle);
   update_reading();
 }
 
@@ -82,6 +84,7 @@ void Http1Connection::update_reading() {
 
 void Http1Connection::on_read(Slice s) {
   if (closing_ || phase_ == Phase::kLingering) return;  // lingering: read and drop
+  any_input_ = true;
   const auto& cfg = w_.settings()->config.proxy;
   if (phase_ == Phase::kIdle) set_timer(ms(cfg.header_timeout), Phase::kHead);
   else if (phase_ == Phase::kBody) set_timer(ms(cfg.body_timeout), Phase::kBody);
@@ -487,6 +490,13 @@ void Http1Connection::on_timer() {
   if (closing_) return;
   switch (phase_) {
     case Phase::kHead:
+      if (!any_input_) {
+        // Nothing readable arrived: a TLS client that did not finish its handshake (or sent
+        // no request after it). There is nobody to answer a 408 to.
+        spdlog::info("client {}: no request (TLS handshake not finished) within the header timeout", client_.text);
+        close_now();
+        break;
+      }
       spdlog::info("client {}: request header timeout", client_.text);
       fail_request(408, "The request header was not received in time.");
       break;

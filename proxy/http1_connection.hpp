@@ -65,7 +65,10 @@ class Http1Connection final : private http::ParserListener, private StreamHandle
   Http1Connection(const Http1Connection&) = delete;
   Http1Connection& operator=(const Http1Connection&) = delete;
 
-  void start();
+  // Starts serving. `handshake_first`: the stream is a server-side TLS stream whose handshake
+  // is still to come; the header timeout then covers the handshake and the first head (no
+  // client holds a connection for the idle timeout with a half-finished handshake).
+  void start(bool handshake_first = false);
   // Graceful shutdown: an idle connection closes now, a busy one after its response.
   void on_shutdown();
   // Closes at once (grace period over, or a broken exchange).
@@ -138,6 +141,7 @@ class Http1Connection final : private http::ParserListener, private StreamHandle
   unsigned block_reading_ = 0;  // reasons to stop reading the client (bit mask)
   bool parser_paused_ = false;
   bool in_pump_ = false;
+  bool any_input_ = false;  // a byte of the client's has arrived (over TLS: the handshake is done)
   bool closing_ = false;
   bool client_eof_ = false;
   // The exchange in flight, as this connection frames it.

@@ -5,6 +5,7 @@
 #include <regex>
 
 #include "core/config_section.hpp"
+#include "tls/tls_context.hpp"
 
 namespace outpost::proxy {
 
@@ -25,6 +26,16 @@ void parse_proxy(ConfigTable& s, Config& config) {
   p.via = s.boolean("via", true);
   p.tunnel_idle_timeout = s.number("tunnel_idle_timeout", 300, 0.01, 86400 * 7);
   p.resolver = s.string("resolver", "dns", {"dns", "system"});
+  p.tls_listen = s.endpoints("tls_listen", {});
+  p.tls_certificate = s.string("tls_certificate", "");
+  p.tls_key = s.string("tls_key", "");
+  if (!p.tls_listen.empty()) {
+    if (p.tls_certificate.empty()) s.fail("tls_certificate", "tls_listen needs a certificate (PEM file)");
+    if (p.tls_key.empty()) s.fail("tls_key", "tls_listen needs a private key (PEM file)");
+    std::string why;
+    if (!tls::ServerContext::create({p.tls_certificate, p.tls_key, {"http/1.1"}}, &why))
+      s.fail("tls_certificate", "cannot use " + p.tls_certificate + " with " + p.tls_key + ": " + why);
+  }
   s.check_unknown();
 }
 

@@ -9,6 +9,7 @@
 
 #include "proxy/http1_connection.hpp"
 #include "core/tcp_stream.hpp"
+#include "tls/tls_stream.hpp"
 #include "proxy/request.hpp"
 #include "proxy/error_page.hpp"
 
@@ -126,7 +127,9 @@ struct ProxyWorker::Refusal {
 
 std::shared_ptr<const ProxySettings> ProxySettings::make(Config c) {
   auto s = std::make_shared<ProxySettings>();
-  s->rules = AccessRules(c.acl, c.proxy.listen);
+  std::vector<Endpoint> own = c.proxy.listen;  // the loop guard: any of our listeners
+  own.insert(own.end(), c.proxy.tls_listen.begin(), c.proxy.tls_listen.end());
+  s->rules = AccessRules(c.acl, std::move(own));
   s->cache_policy = http::make_cache_policy(c.http_cache);
   s->config = std::move(c);
   return s;
@@ -136,6 +139,7 @@ void ProxyWorker::update_settings(std::shared_ptr<const ProxySettings> s) {
   settings_ = std::move(s);
   pool_.set_limits(settings_->config.origin.max_idle_per_host, settings_->config.origin.idle_timeout);
   pool_.set_tls_trust(settings_->config.origin.ca_file);
+  load_tls_certificate();  // a renewed certificate, for new TLS clients
 }
 
 ProxyWorker::ProxyWorker(Worker& worker, std::shared_ptr<const ProxySettings> settings, NameResolver& resolver,
@@ -146,14 +150,34 @@ ProxyWorker::ProxyWorker(Worker& worker, std::shared_ptr<const ProxySettings> se
       cache_(cache),
       pool_(worker.loop(), settings_->config.origin.max_idle_per_host, settings_->config.origin.idle_timeout),
       alog_(access_log, worker.loop()),
-      acceptor_(worker.loop(), kBusyResponse,
-                {[this](int fd, const sockaddr_storage& peer) { on_accepted(fd, peer); },
-                 [this](int error, std::size_t shed, bool first) { on_fd_exhausted(error, shed, first); },
-                 [this] {
-                   spdlog::info("worker {}: accepting connections again after running out of file descriptors",
-                                worker_.index());
-                 }}) {
+      acceptor_(worker.loop(), kBusyResponse, acceptor_callbacks(false)),
+      // Shed connections on a TLS listener get no plaintext answer (a TLS client could not
+      // read it): they are closed.
+      tls_acceptor_(worker.loop(), "", acceptor_callbacks(true)) {
   pool_.set_tls_trust(settings_->config.origin.ca_file);
+}
+
+Acceptor::Callbacks ProxyWorker::acceptor_callbacks(bool tls) {
+  return {[this, tls](int fd, const sockaddr_storage& peer) { on_accepted(fd, peer, tls); },
+          [this](int error, std::size_t shed, bool first) { on_fd_exhausted(error, shed, first); },
+          [this] {
+            spdlog::info("worker {}: accepting connections again after running out of file descriptors",
+                         worker_.index());
+          }};
+}
+
+bool ProxyWorker::load_tls_certificate() {
+  const auto& p = settings_->config.proxy;
+  if (p.tls_listen.empty()) return true;
+  std::string why;
+  auto ctx = tls::ServerContext::create({p.tls_certificate, p.tls_key, {"http/1.1"}}, &why);
+  if (!ctx) {
+    spdlog::error("worker {}: cannot use the proxy's TLS certificate {} with key {}: {}{}", worker_.index(),
+                  p.tls_certificate, p.tls_key, why, tls_contexts_.empty() ? "" : " (the previous one stays in use)");
+    return false;
+  }
+  tls_contexts_.push_back(std::move(ctx));
+  return true;
 }
 
 // The recycler handle is closed at the end of begin_shutdown(), which every owner runs
@@ -197,18 +221,29 @@ bool ProxyWorker::start(std::string* error) {
       return false;
     }
   }
+  if (!settings_->config.proxy.tls_listen.empty() && !load_tls_certificate()) {
+    *error = "cannot load the proxy's TLS certificate";
+    return false;
+  }
+  for (const auto& ep : settings_->config.proxy.tls_listen) {
+    if (int rc = tls_acceptor_.listen(ep); rc != 0) {
+      *error = "cannot listen on " + ep.to_string() + " (TLS): " + uv_strerror(rc);
+      return false;
+    }
+  }
   return true;
 }
 
-void ProxyWorker::on_accepted(int fd, const sockaddr_storage& peer) {
+void ProxyWorker::on_accepted(int fd, const sockaddr_storage& peer, bool tls) {
   // The client check comes first: a refused client costs no session, buffer or slot.
   IpAddress ip = IpAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&peer));
   if (!settings_->rules.client_allowed(ip)) {
     ++counters_.connections_denied;
     // Debug only: a flood of refused clients must not flood the log.
     spdlog::debug("worker {}: client {} is not in acl.allow_clients, answered 403", worker_.index(), ip.to_string());
-    refuse(fd, http::simple_response(403, "text/plain; charset=utf-8",
-                                     "Access denied: your address is not allowed to use this proxy.\n", true));
+    if (tls) ::close(fd);  // no handshake for a refused client; a plaintext answer would be noise
+    else refuse(fd, http::simple_response(403, "text/plain; charset=utf-8",
+                                          "Access denied: your address is not allowed to use this proxy.\n", true));
     return;
   }
   unsigned cap = settings_->config.proxy.max_connections_per_worker;
@@ -219,7 +254,8 @@ void ProxyWorker::on_accepted(int fd, const sockaddr_storage& peer) {
       spdlog::warn("worker {}: connection limit {} reached, refusing clients with 503 until connections close",
                    worker_.index(), cap);
     }
-    refuse(fd, kBusyResponse);
+    if (tls) ::close(fd);
+    else refuse(fd, kBusyResponse);
     return;
   }
   // Hysteresis: one session closing at the limit must not re-arm the warning.
@@ -232,13 +268,17 @@ void ProxyWorker::on_accepted(int fd, const sockaddr_storage& peer) {
     return;  // the stream closes itself
   }
   ++counters_.connections_accepted;
-  adopt(std::move(stream));
+  if (tls) {
+    stream = tls::make_server_stream(*tls_contexts_.back(), std::move(stream));
+    if (!stream) return;
+  }
+  adopt(std::move(stream), tls);
 }
 
-void ProxyWorker::adopt(StreamPtr client) {
+void ProxyWorker::adopt(StreamPtr client, bool tls_handshake_first) {
   auto* c = new Http1Connection(*this, std::move(client));
   sessions_.insert(c);
-  c->start();
+  c->start(tls_handshake_first);
 }
 
 void ProxyWorker::on_fd_exhausted(int error, std::size_t shed, bool first) {
@@ -299,6 +339,7 @@ void ProxyWorker::begin_shutdown(double grace_s, std::function<void()> done) {
   shutting_down_ = true;
   on_done_ = std::move(done);
   acceptor_.close();
+  tls_acceptor_.close();
   std::vector<Refusal*> refusals(refusals_.begin(), refusals_.end());
   for (auto* r : refusals) finish_refusal(r);
   auto background = std::move(background_);

@@ -22,6 +22,7 @@
 #include "proxy/name_resolver.hpp"
 #include "proxy/origin_pool.hpp"
 #include "proxy/outcome.hpp"
+#include "tls/tls_context.hpp"
 
 namespace outpost {
 
@@ -99,7 +100,7 @@ class ProxyWorker {
   bool start(std::string* error);
   // Serves HTTP/1 on a connected client stream (an accepted socket; a TLS stream or a
   // FakeStream in tests): the worker owns the connection until it closes.
-  void adopt(StreamPtr client);
+  void adopt(StreamPtr client, bool tls_handshake_first = false);
   // A reload: new requests use `s`; the origin pool takes its new limits.
   void update_settings(std::shared_ptr<const ProxySettings> s);
   // Stops accepting, closes idle clients, lets busy ones finish; after `grace_s` closes
@@ -133,7 +134,12 @@ class ProxyWorker {
 
  private:
   struct Refusal;
-  void on_accepted(int fd, const sockaddr_storage& peer);
+  // A new client on a plain (`tls` false) or TLS listener.
+  void on_accepted(int fd, const sockaddr_storage& peer, bool tls);
+  Acceptor::Callbacks acceptor_callbacks(bool tls);
+  // The context of the TLS listeners, made from the settings (again at a reload: a renewed
+  // certificate takes effect for new connections); false and a log line if it cannot be.
+  bool load_tls_certificate();
   void on_fd_exhausted(int error, std::size_t shed, bool first);
   // Answers a connection without a session and closes it (see Refusal).
   void refuse(int fd, std::string_view response);
@@ -148,6 +154,9 @@ class ProxyWorker {
   OriginPool pool_;
   AccessLogBuffer alog_;
   Acceptor acceptor_;
+  Acceptor tls_acceptor_;
+  // The current one is back(); older ones stay while their connections may use them.
+  std::vector<std::unique_ptr<tls::ServerContext>> tls_contexts_;
   std::unordered_set<Http1Connection*> sessions_;
   std::vector<std::unique_ptr<ProxyRequest>> free_requests_;
   std::vector<std::unique_ptr<ProxyRequest>> retired_requests_;

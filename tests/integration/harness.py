@@ -331,6 +331,45 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
+def _openssl(*args, cwd):
+    subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=cwd)
+
+
+_EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+
+def make_test_pki(d):
+    """A test CA (ca.pem, ca.key) and, signed by it, EC P-256 leaves: good (DNS:localhost,
+    IP:127.0.0.1), wrong (DNS:wrong.test), expired (good's names, 2020); and self (self-signed
+    for localhost). Each NAME.pem has its NAME.key."""
+    _openssl("req", "-x509", *_EC, "-keyout", "ca.key", "-out", "ca.pem", "-days", "3", "-subj", "/CN=Outpost test CA",
+             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
+    # `openssl ca` (not x509) so that validity dates can be set: OpenSSL 3.0's x509 has no
+    # -not_before/-not_after.
+    with open(os.path.join(d, "ca.cnf"), "w") as f:
+        f.write("[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n"
+                "default_md = sha256\npolicy = any\nunique_subject = no\n[any]\ncommonName = supplied\n")
+    open(os.path.join(d, "index.txt"), "w").close()
+    with open(os.path.join(d, "serial"), "w") as f:
+        f.write("1000\n")
+    sign_leaf(d, "good", "DNS:localhost,IP:127.0.0.1")
+    sign_leaf(d, "wrong", "DNS:wrong.test")
+    sign_leaf(d, "expired", "DNS:localhost,IP:127.0.0.1", dates=("20200101000000Z", "20200102000000Z"))  # long past
+    _openssl("req", "-x509", *_EC, "-keyout", "self.key", "-out", "self.pem", "-days", "2", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", cwd=d)
+
+
+def sign_leaf(d, name, san, dates=None):
+    """NAME.pem / NAME.key in d (after make_test_pki): a server certificate for `san` from the
+    test CA, valid for two days or for `dates` (start, end as YYYYMMDDHHMMSSZ)."""
+    _openssl("req", *_EC, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=d)
+    with open(os.path.join(d, f"{name}.ext"), "w") as f:
+        f.write(f"subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+    validity = ["-startdate", dates[0], "-enddate", dates[1]] if dates else ["-days", "2"]
+    _openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key", "-in", f"{name}.csr",
+             "-out", f"{name}.pem", "-extfile", f"{name}.ext", "-notext", *validity, cwd=d)
+
+
 class IntegrationTest(unittest.TestCase):
     """Base class: a temp dir and a process list per test class."""
 

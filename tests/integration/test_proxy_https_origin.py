@@ -21,43 +21,6 @@ CLOSER = 8450      # accepts TCP and closes at once
 PLAIN = h.NGINX_PORT  # plain HTTP on a port asked for as https
 
 
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=cwd)
-
-
-def make_certs(d):
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "3", "-subj", "/CN=Outpost test origin CA",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
-
-    # `openssl ca` (not x509) so that the validity dates can be set: OpenSSL 3.0's x509 has no
-    # -not_before/-not_after.
-    with open(os.path.join(d, "ca.cnf"), "w") as f:
-        f.write("[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n"
-                "default_md = sha256\npolicy = any\nunique_subject = no\n[any]\ncommonName = supplied\n")
-    open(os.path.join(d, "index.txt"), "w").close()
-    with open(os.path.join(d, "serial"), "w") as f:
-        f.write("1000\n")
-
-    def leaf(name, san, start="-1d", end="+2d"):
-        openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=d)
-        with open(os.path.join(d, f"{name}.ext"), "w") as f:
-            f.write(f"subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
-        dates = []
-        if start.startswith("20"):
-            dates = ["-startdate", start, "-enddate", end]
-        else:
-            dates = ["-days", "2"]
-        openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key", "-in", f"{name}.csr",
-                "-out", f"{name}.pem", "-extfile", f"{name}.ext", "-notext", *dates, cwd=d)
-
-    leaf("good", "DNS:localhost,IP:127.0.0.1")
-    leaf("wrong", "DNS:wrong.test")
-    leaf("expired", "DNS:localhost,IP:127.0.0.1", start="20200101000000Z", end="20200102000000Z")  # long past
-    openssl("req", "-x509", *ec, "-keyout", "self.key", "-out", "self.pem", "-days", "2", "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", cwd=d)
-
-
 def start_nginx(procs, d, www):
     def server(port, name, extra=""):
         return f"""
@@ -129,7 +92,7 @@ class HttpsOrigin(h.IntegrationTest):
         super().setUpClass()
         cls.certs = os.path.join(cls.tmp, "certs")
         os.makedirs(cls.certs)
-        make_certs(cls.certs)
+        h.make_test_pki(cls.certs)
         cls.www = os.path.join(cls.tmp, "www")
         for sub in ("fresh", "nc"):
             os.makedirs(os.path.join(cls.www, sub))

@@ -71,6 +71,12 @@ TEST(ProxyConfig, ErrorsNameFileLineAndKey) {
             "t.toml:3: proxy.listen: not an address:port: \"localhost:3128\"");
   EXPECT_EQ(error_of("[origin]\nconnect_timeout = 0\n"), "t.toml:2: origin.connect_timeout: must be between 0.01 and 3600");
   EXPECT_EQ(error_of("[origin]\nca_file = \"/nonexistent/ca.pem\"\n"), "t.toml:2: origin.ca_file: cannot read /nonexistent/ca.pem");
+  EXPECT_EQ(error_of("[proxy]\ntls_listen = [\"127.0.0.1:3129\"]\n"),
+            "t.toml:1: proxy.tls_certificate: tls_listen needs a certificate (PEM file)");
+  EXPECT_EQ(error_of("[proxy]\ntls_listen = [\"127.0.0.1:3129\"]\ntls_certificate = \"/nonexistent.pem\"\n"
+                     "tls_key = \"/nonexistent.key\"\n")
+                .rfind("t.toml:3: proxy.tls_certificate: cannot use /nonexistent.pem with /nonexistent.key: ", 0),
+            0u);
   EXPECT_EQ(error_of("[acl]\ndeny_hosts = [\"ok.test\",\n  \"a*b.com\"]\n"),
             "t.toml:3: acl.deny_hosts: not a host-name pattern: \"a*b.com\"");
   EXPECT_EQ(error_of("[acl]\nconnect_ports = [443,\n  0]\n"), "t.toml:3: acl.connect_ports: expected port numbers 1-65535");
