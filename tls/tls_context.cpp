@@ -22,11 +22,19 @@ bool alpn_wire(const std::vector<std::string>& names, std::string* out) {
   return true;
 }
 
-// Settings both sides share: TLS 1.2 minimum, no renegotiation, small idle buffers.
-void common_settings(SSL_CTX* ctx) {
+// A context with what both sides share: TLS 1.2 minimum, no renegotiation, small idle
+// buffers. nullptr (and the reason) on failure.
+SSL_CTX* new_context(const SSL_METHOD* method, std::string* error) {
+  ERR_clear_error();
+  SSL_CTX* ctx = SSL_CTX_new(method);
+  if (!ctx) {
+    set_error(error, "SSL_CTX_new: " + take_openssl_error("failed"));
+    return nullptr;
+  }
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  return ctx;
 }
 
 }  // namespace
@@ -44,14 +52,9 @@ std::string take_openssl_error(const char* fallback) {
 // ---------------------------------------------------------------- client
 
 std::unique_ptr<ClientContext> ClientContext::create(const ClientOptions& o, std::string* error) {
-  ERR_clear_error();
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  if (!ctx) {
-    set_error(error, "SSL_CTX_new: " + take_openssl_error("failed"));
-    return nullptr;
-  }
+  SSL_CTX* ctx = new_context(TLS_client_method(), error);
+  if (!ctx) return nullptr;
   std::unique_ptr<ClientContext> self(new ClientContext(ctx));
-  common_settings(ctx);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   int ok = o.ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx)
                              : SSL_CTX_load_verify_locations(ctx, o.ca_file.c_str(), nullptr);
@@ -119,14 +122,9 @@ void ClientContext::set_session_capacity(std::size_t n) {
 // ---------------------------------------------------------------- server
 
 std::unique_ptr<ServerContext> ServerContext::create(const ServerOptions& o, std::string* error) {
-  ERR_clear_error();
-  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-  if (!ctx) {
-    set_error(error, "SSL_CTX_new: " + take_openssl_error("failed"));
-    return nullptr;
-  }
+  SSL_CTX* ctx = new_context(TLS_server_method(), error);
+  if (!ctx) return nullptr;
   std::unique_ptr<ServerContext> self(new ServerContext(ctx));
-  common_settings(ctx);
   SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (SSL_CTX_use_certificate_chain_file(ctx, o.cert_file.c_str()) != 1) {
     set_error(error, o.cert_file + ": " + take_openssl_error("cannot load the certificate chain"));

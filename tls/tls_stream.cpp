@@ -13,6 +13,13 @@ namespace {
 // Plaintext handed to one SSL_write (four full records).
 constexpr std::size_t kEncryptPiece = 64 * 1024;
 
+// Where an SSL keeps its TlsStream (an ex_data slot of our own, so an SSL made elsewhere
+// from the same SSL_CTX is never taken for a stream by the callbacks).
+int stream_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
 bool is_ip_literal(const std::string& name) {
   unsigned char buf[sizeof(in6_addr)];
   return inet_pton(AF_INET, name.c_str(), buf) == 1 || inet_pton(AF_INET6, name.c_str(), buf) == 1;
@@ -46,13 +53,17 @@ StreamPtr make_client_stream(ClientContext& ctx, StreamPtr transport, std::strin
   s->server_name_ = std::move(server_name);
   s->session_key_ = std::move(session_key);
   X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-  if (is_ip_literal(name)) {
-    X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
-  } else if (!name.empty()) {
+  if (name.empty()) {
+    s->setup_error_ = "no server name to verify";
+  } else if (is_ip_literal(name)) {
+    if (X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) != 1) s->setup_error_ = "cannot check the address " + name;
+  } else {
     X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size());
+    if (X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size()) != 1)
+      s->setup_error_ = "cannot check the name " + name;
     SSL_set_tlsext_host_name(ssl, name.c_str());
   }
+  ERR_clear_error();
   SSL_set_verify(ssl, SSL_VERIFY_PEER, &TlsStream::verify_callback);
   if (!s->session_key_.empty()) {
     if (SSL_SESSION* cached = ctx.find_session(s->session_key_)) SSL_set_session(ssl, cached);
@@ -76,7 +87,7 @@ TlsStream::TlsStream(SSL* ssl, StreamPtr transport, ClientContext* client)
   BIO_set_mem_eof_return(net_in_, -1);  // empty means "more may come": the transport says EOF
   BIO_set_mem_eof_return(net_out_, -1);
   SSL_set_bio(ssl_, net_in_, net_out_);
-  SSL_set_app_data(ssl_, this);
+  SSL_set_ex_data(ssl_, stream_index(), this);
   uv_idle_init(transport_->loop(), &idle_);
   idle_.data = this;
   transport_->set_handler(this);
@@ -122,7 +133,7 @@ std::optional<SocketAddress> TlsStream::local_address() const {
 int TlsStream::verify_callback(int ok, X509_STORE_CTX* store) {
   if (ok) return ok;
   auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
-  auto* self = ssl ? static_cast<TlsStream*>(SSL_get_app_data(ssl)) : nullptr;
+  auto* self = ssl ? static_cast<TlsStream*>(SSL_get_ex_data(ssl, stream_index())) : nullptr;
   if (self && self->verify_error_.empty()) {
     std::string text = X509_verify_cert_error_string(X509_STORE_CTX_get_error(store));
     text += " (depth " + std::to_string(X509_STORE_CTX_get_error_depth(store));
@@ -134,7 +145,7 @@ int TlsStream::verify_callback(int ok, X509_STORE_CTX* store) {
 }
 
 int TlsStream::new_session_callback(SSL* ssl, SSL_SESSION* session) {
-  auto* self = static_cast<TlsStream*>(SSL_get_app_data(ssl));
+  auto* self = static_cast<TlsStream*>(SSL_get_ex_data(ssl, stream_index()));
   if (!self || !self->client_ctx_ || self->session_key_.empty() || self->closing_ ||
       !SSL_SESSION_is_resumable(session))
     return 0;
@@ -269,8 +280,8 @@ void TlsStream::on_write_done() {
 
 void TlsStream::begin_handshake() {
   phase_ = Phase::kHandshake;
-  if (client_ctx_ && server_name_.empty()) {
-    fail(UV_EINVAL, "TLS handshake failed: no server name to verify");
+  if (!setup_error_.empty()) {  // a client that could not check the peer's name
+    fail(UV_EINVAL, handshake_failure(setup_error_));
     return;
   }
   advance_handshake();
@@ -278,7 +289,7 @@ void TlsStream::begin_handshake() {
 }
 
 std::string TlsStream::handshake_failure(const std::string& reason) const {
-  if (client_ctx_) return "TLS handshake with " + server_name_ + " failed: " + reason;
+  if (client_ctx_ && !server_name_.empty()) return "TLS handshake with " + server_name_ + " failed: " + reason;
   return "TLS handshake failed: " + reason;
 }
 

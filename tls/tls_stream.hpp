@@ -70,6 +70,8 @@ namespace outpost::tls {
 
 // Client side. `transport` must be unconnected (then connect()) or connected (then
 // start_client()), and must have a loop (TcpStream, TlsStream); nullptr otherwise.
+// `server_name` is what the certificate must match: a host name or an IP literal (IPv6 with
+// or without brackets); empty, the handshake fails with UV_EINVAL (nothing to verify).
 StreamPtr make_client_stream(ClientContext& ctx, StreamPtr transport, std::string server_name,
                              std::string session_key);
 // Server side over an accepted, connected transport: the handshake starts with read_start().
@@ -154,6 +156,7 @@ class TlsStream final : public Stream, private StreamHandler {
   StreamPtr transport_;
   ClientContext* client_ctx_;  // nullptr on the server side
   std::string server_name_, session_key_, verify_error_;
+  std::string setup_error_;  // client: why the name cannot be checked; the handshake fails
   uv_idle_t idle_;  // deferred events; closing it frees the stream
   Phase phase_ = Phase::kIdle;
   bool handshake_done_ = false;

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -19,22 +20,12 @@
 
 #include "core/tcp_stream.hpp"
 #include "core/uv_write.hpp"
+#include "core/worker_pool.hpp"
 #include "tls/tls_context.hpp"
 #include "tls/tls_stream.hpp"
 
-using outpost::Chunk;
-using outpost::ChunkRef;
-using outpost::Slice;
-using outpost::slice_of;
-using outpost::SocketAddress;
-using outpost::StreamHandler;
-using outpost::StreamPtr;
-using outpost::TcpStream;
-using outpost::tls::ClientContext;
-using outpost::tls::ClientOptions;
-using outpost::tls::ServerContext;
-using outpost::tls::ServerOptions;
-using outpost::tls::TlsStream;
+using namespace outpost;  // the seam's types: Chunk, Slice, StreamPtr, TcpStream, ...
+using namespace outpost::tls;
 
 namespace {
 
@@ -183,7 +174,7 @@ struct Events final : StreamHandler {
 
 SocketAddress loopback(std::uint16_t port) { return SocketAddress{*outpost::IpAddress::parse("127.0.0.1"), port}; }
 
-TlsStream& tls(const StreamPtr& s) { return *static_cast<TlsStream*>(s.get()); }
+TlsStream& as_tls(const StreamPtr& s) { return *static_cast<TlsStream*>(s.get()); }
 
 // A loop, a TCP listener on 127.0.0.1 whose connections become TLS server streams (or stay
 // raw TCP), and a TLS client over a TcpStream.
@@ -194,25 +185,24 @@ class TlsStreamTest : public ::testing::Test {
     client_ctx_ = client_context({});
     ASSERT_TRUE(client_ctx_);
     use_server_cert(pki().good);
+    // core's listening socket (127.0.0.1, a port the kernel picks), accepted through libuv.
+    int fd = outpost::open_listen_socket(outpost::Endpoint{"127.0.0.1", 0}, 16);
+    ASSERT_GE(fd, 0);
     uv_tcp_init(&loop_, &listener_);
     listener_.data = this;
-    sockaddr_storage ss;
-    socklen_t len;
-    loopback(0).to_sockaddr(&ss, &len);
-    ASSERT_EQ(uv_tcp_bind(&listener_, reinterpret_cast<sockaddr*>(&ss), 0), 0);
-    ASSERT_EQ(uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 16,
-                        [](uv_stream_t* l, int) { static_cast<TlsStreamTest*>(l->data)->accept(l); }),
-              0);
-    int n = sizeof ss;
-    uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&ss), &n);
-    port_ = SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss))->port;
+    ASSERT_EQ(uv_tcp_open(&listener_, fd), 0);
+    auto on_connection = [](uv_stream_t* l, int) { static_cast<TlsStreamTest*>(l->data)->accept(l); };
+    ASSERT_EQ(uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 16, on_connection), 0);
+    sockaddr_in bound{};
+    int bound_len = sizeof bound;
+    ASSERT_EQ(uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&bound), &bound_len), 0);
+    port_ = ntohs(bound.sin_port);
   }
   void TearDown() override {
-    client_.reset();
-    server_.reset();
+    reset_connection();
     uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
     uv_run(&loop_, UV_RUN_DEFAULT);  // every stream (and its idle handle) closes and frees itself
-    EXPECT_EQ(uv_loop_close(&loop_), 0);
+    ASSERT_EQ(uv_loop_close(&loop_), 0) << "a handle was left open";
   }
 
   std::unique_ptr<ClientContext> client_context(ClientOptions o) {
@@ -235,11 +225,14 @@ class TlsStreamTest : public ::testing::Test {
     if (raw_server_) {
       server_.reset(tcp);
     } else {
-      server_ = outpost::tls::make_server_stream(*server_ctx_, StreamPtr(tcp));
+      server_ = make_server_stream(*server_ctx_, StreamPtr(tcp));
       ASSERT_TRUE(server_);
     }
     server_->set_handler(&server_events_);
     server_->read_start();  // a TLS server's handshake starts here
+    if (!server_greeting_.empty()) {
+      ASSERT_EQ(server_->write({slice_of(server_greeting_)}), 0);
+    }
   }
 
   // Runs the loop until `done` holds; false after 20 s (a hang, not a timing assertion).
@@ -270,7 +263,7 @@ class TlsStreamTest : public ::testing::Test {
   void start_client(std::string name = "origin.test", std::string key = "", bool connect = true) {
     auto* tcp = new TcpStream(&loop_);
     client_tcp_ = tcp;
-    client_ = outpost::tls::make_client_stream(*client_ctx_, StreamPtr(tcp), std::move(name), std::move(key));
+    client_ = make_client_stream(*client_ctx_, StreamPtr(tcp), std::move(name), std::move(key));
     ASSERT_TRUE(client_);
     client_->set_handler(&client_events_);
     if (connect) {
@@ -297,6 +290,7 @@ class TlsStreamTest : public ::testing::Test {
   uv_tcp_t listener_;
   std::uint16_t port_ = 0;
   bool raw_server_ = false;
+  std::string server_greeting_;  // written by the server as it accepts (before its handshake)
   std::unique_ptr<ClientContext> client_ctx_;
   std::unique_ptr<ServerContext> server_ctx_;
   Events client_events_, server_events_;
@@ -316,8 +310,8 @@ TEST_F(TlsStreamTest, HandshakeAlpnSniAndDataBothWays) {
   ASSERT_TRUE(run_until([&] { return server_events_.data == "ping" && client_events_.count("done") == 1; }));
   // on_connected came first, once, and only after the handshake was done.
   ASSERT_EQ(client_events_.log, (std::vector<std::string>{"connected", "done"}));
-  TlsStream& c = tls(client_);
-  TlsStream& s = tls(server_);
+  TlsStream& c = as_tls(client_);
+  TlsStream& s = as_tls(server_);
   EXPECT_TRUE(c.handshake_done());
   EXPECT_TRUE(s.handshake_done());
   EXPECT_EQ(c.alpn(), "http/1.1");
@@ -342,19 +336,19 @@ TEST_F(TlsStreamTest, AlpnIsTheServersFirstChoiceTheClientOffersElseNone) {
   use_server_cert(pki().good, {"h2", "http/1.1"});
   client_ctx_ = client_context({"", {"http/1.1", "h2"}});
   handshake();
-  EXPECT_EQ(tls(client_).alpn(), "h2");
+  EXPECT_EQ(as_tls(client_).alpn(), "h2");
   reset_connection();
 
   client_ctx_ = client_context({"", {}});  // the client offers nothing
   handshake();
-  EXPECT_EQ(tls(client_).alpn(), "");
-  ASSERT_TRUE(run_until([&] { return tls(server_).handshake_done(); }));
-  EXPECT_EQ(tls(server_).alpn(), "");
+  EXPECT_EQ(as_tls(client_).alpn(), "");
+  ASSERT_TRUE(run_until([&] { return as_tls(server_).handshake_done(); }));
+  EXPECT_EQ(as_tls(server_).alpn(), "");
   reset_connection();
 
   client_ctx_ = client_context({"", {"spdy/3"}});  // nothing in common: no ALPN, no failure
   handshake();
-  EXPECT_EQ(tls(client_).alpn(), "");
+  EXPECT_EQ(as_tls(client_).alpn(), "");
 }
 
 TEST_F(TlsStreamTest, StartClientOverAConnectedTransport) {
@@ -365,10 +359,10 @@ TEST_F(TlsStreamTest, StartClientOverAConnectedTransport) {
   tcp->set_handler(&plain_events);
   ASSERT_EQ(tcp->connect(loopback(port_)), 0);
   ASSERT_TRUE(run_until([&] { return plain_events.count("connected") == 1; }));
-  client_ = outpost::tls::make_client_stream(*client_ctx_, std::move(plain), "origin.test", "");
+  client_ = make_client_stream(*client_ctx_, std::move(plain), "origin.test", "");
   client_->set_handler(&client_events_);
-  ASSERT_EQ(tls(client_).start_client(), 0);
-  EXPECT_NE(tls(client_).start_client(), 0);  // once only
+  ASSERT_EQ(as_tls(client_).start_client(), 0);
+  EXPECT_NE(as_tls(client_).start_client(), 0);  // once only
   EXPECT_NE(client_->connect(loopback(port_)), 0);
   EXPECT_TRUE(client_events_.log.empty());
   ASSERT_TRUE(run_until([&] { return client_events_.count("connected") == 1; }));
@@ -396,9 +390,9 @@ TEST_P(TlsStreamVerifyTest, FailsWithTheReason) {
   std::string prefix = "TLS handshake with " + vc.client_name + " failed: certificate verify failed: ";
   EXPECT_EQ(client_events_.error_what.rfind(prefix, 0), 0u) << client_events_.error_what;
   EXPECT_NE(client_events_.error_what.find(vc.reason), std::string::npos) << client_events_.error_what;
-  EXPECT_NE(tls(client_).verify_error().find(vc.reason), std::string::npos) << tls(client_).verify_error();
-  EXPECT_NE(tls(client_).verify_error().find("depth"), std::string::npos);
-  EXPECT_FALSE(tls(client_).handshake_done());
+  EXPECT_NE(as_tls(client_).verify_error().find(vc.reason), std::string::npos) << as_tls(client_).verify_error();
+  EXPECT_NE(as_tls(client_).verify_error().find("depth"), std::string::npos);
+  EXPECT_FALSE(as_tls(client_).handshake_done());
   // The server heard the client's alert.
   EXPECT_EQ(server_events_.error_what.rfind("TLS handshake failed: ", 0), 0u) << server_events_.error_what;
   EXPECT_EQ(client_ctx_->session_count(), 0u);
@@ -416,14 +410,23 @@ INSTANTIATE_TEST_SUITE_P(
                       VerifyCase{"UnknownIssuer", &Pki::untrusted_leaf, "origin.test", "unable to get local issuer certificate"},
                       VerifyCase{"Expired", &Pki::expired, "origin.test", "certificate has expired"},
                       VerifyCase{"NameNotInSan", &Pki::good, "other.test", "hostname mismatch"},
-                      VerifyCase{"IpNotInSan", &Pki::good, "127.0.0.2", "IP address mismatch"}),
+                      VerifyCase{"IpNotInSan", &Pki::good, "127.0.0.2", "IP address mismatch"},
+                      VerifyCase{"Ipv6InBracketsNotInSan", &Pki::good, "[::1]", "IP address mismatch"}),
     [](const ::testing::TestParamInfo<VerifyCase>& i) { return std::string(i.param.name); });
 
 TEST_F(TlsStreamTest, IpLiteralVerifiedAgainstIpSanWithoutSni) {
   handshake("127.0.0.1");
-  ASSERT_TRUE(run_until([&] { return tls(server_).handshake_done(); }));
-  EXPECT_EQ(tls(server_).server_name(), "");  // no SNI for an IP literal
-  EXPECT_EQ(tls(client_).server_name(), "127.0.0.1");
+  ASSERT_TRUE(run_until([&] { return as_tls(server_).handshake_done(); }));
+  EXPECT_EQ(as_tls(server_).server_name(), "");  // no SNI for an IP literal
+  EXPECT_EQ(as_tls(client_).server_name(), "127.0.0.1");
+}
+
+TEST_F(TlsStreamTest, NoServerNameIsNoHandshake) {
+  start_client("");  // nothing to check the certificate against: never a silent chain-only check
+  ASSERT_TRUE(run_until([&] { return client_events_.count("error") == 1; }));
+  EXPECT_EQ(client_events_.log, std::vector<std::string>{"error"});
+  EXPECT_EQ(client_events_.error_status, UV_EINVAL);
+  EXPECT_EQ(client_events_.error_what, "TLS handshake failed: no server name to verify");
 }
 
 TEST_F(TlsStreamTest, SystemTrustStoreDoesNotTrustTheTestCa) {
@@ -458,20 +461,20 @@ TEST_P(TlsStreamResumeTest, SecondConnectionWithTheSameKeyResumes) {
     client_->read_start();
     ASSERT_GE(server_->write({slice_of("hello")}), 0);
     ASSERT_TRUE(run_until([&] { return client_events_.data == "hello"; }));
-    EXPECT_EQ(tls(client_).version(), version);
+    EXPECT_EQ(as_tls(client_).version(), version);
   };
   exchange("origin.test:443");
-  EXPECT_FALSE(tls(client_).session_reused());
+  EXPECT_FALSE(as_tls(client_).session_reused());
   EXPECT_EQ(client_ctx_->session_count(), 1u);
   reset_connection();
 
   exchange("origin.test:443");
-  EXPECT_TRUE(tls(client_).session_reused());
-  EXPECT_TRUE(tls(server_).session_reused());
+  EXPECT_TRUE(as_tls(client_).session_reused());
+  EXPECT_TRUE(as_tls(server_).session_reused());
   reset_connection();
 
   exchange("origin.test:8443");  // another key: a full handshake
-  EXPECT_FALSE(tls(client_).session_reused());
+  EXPECT_FALSE(as_tls(client_).session_reused());
   EXPECT_EQ(client_ctx_->session_count(), 2u);
 }
 
@@ -524,8 +527,9 @@ TEST_F(TlsStreamTest, LargeTransferWithReadStopAndBoundedQueues) {
   client_events_.on_write_done_hook = produce;
 
   // The server stops reading at 4 MiB, from inside on_read.
-  bool stopped = false;
+  bool stopped = false, read_after_stop = false;
   server_events_.on_read_hook = [&] {
+    if (stopped && !server_->reading()) read_after_stop = true;
     if (!stopped && server_events_.data.size() >= (4u << 20)) {
       stopped = true;
       server_->read_stop();
@@ -536,6 +540,7 @@ TEST_F(TlsStreamTest, LargeTransferWithReadStopAndBoundedQueues) {
   std::size_t at_stop = server_events_.data.size();
   run_for(300);
   EXPECT_EQ(server_events_.data.size(), at_stop);  // nothing delivered after read_stop()
+  EXPECT_FALSE(read_after_stop);
   EXPECT_FALSE(server_->reading());
   EXPECT_FALSE(server_tcp_->reading());  // and the transport is not read either
   EXPECT_LT(sent, kTotal);               // the writer is held back...
@@ -567,21 +572,41 @@ TEST_F(TlsStreamTest, LargeTransferWithReadStopAndBoundedQueues) {
   EXPECT_EQ(client_events_.count("error") + server_events_.count("error"), 0);
 }
 
-TEST_F(TlsStreamTest, BufferedPlaintextWaitsForReadStart) {
+TEST_F(TlsStreamTest, ReadStopHoldsBufferedDataAndEofUntilReadStart) {
   handshake();
-  // Three records arrive together; the client takes one read, stops, and gets the rest only
-  // after read_start(), from the loop (the transport has nothing new to say).
+  // 70000 bytes (five records) and a close_notify wait in the client's socket; the client
+  // stops reading inside every on_read and starts again only from the test, so each
+  // read_start() may bring exactly one event, delivered from the loop.
   ASSERT_GE(server_->write({slice_of(std::string(70000, 'x'))}), 0);
+  ASSERT_EQ(server_->shutdown_write(), 0);
+  run_for(50);
   client_events_.on_read_hook = [&] { client_->read_stop(); };
+  std::size_t events = client_events_.log.size();  // "connected"
+  while (client_events_.count("eof") + client_events_.count("error") == 0) {
+    client_->read_start();
+    EXPECT_EQ(client_events_.log.size(), events);  // not from inside read_start()
+    ASSERT_TRUE(run_until([&] { return client_events_.log.size() > events; }));
+    run_for(20);
+    ASSERT_EQ(client_events_.log.size(), events + 1) << "an event after read_stop()";
+    events = client_events_.log.size();
+    ASSERT_LT(events, 10u);
+  }
+  EXPECT_EQ(client_events_.data, std::string(70000, 'x'));
+  EXPECT_EQ(client_events_.log.back(), "eof");
+  EXPECT_GE(events, 4u);  // connected, at least two reads, then EOF on its own read_start()
+}
+
+TEST_F(TlsStreamTest, DataThatCameWithTheHandshakeWaitsForReadStart) {
+  // TLS 1.2: the server's Finished and its queued greeting leave together, so they reach the
+  // client in one read, while the client is not reading yet. read_start() must deliver the
+  // greeting from the loop: nothing more will come from the socket.
+  SSL_CTX_set_max_proto_version(server_ctx_->ssl_ctx(), TLS1_2_VERSION);
+  server_greeting_ = "220 greetings";
+  handshake();
+  run_for(50);
+  EXPECT_EQ(client_events_.log, std::vector<std::string>{"connected"});
   client_->read_start();
-  ASSERT_TRUE(run_until([&] { return client_events_.count("read") == 1; }));
-  run_for(100);
-  EXPECT_EQ(client_events_.count("read"), 1);
-  EXPECT_LT(client_events_.data.size(), 70000u);
-  client_events_.on_read_hook = nullptr;
-  client_->read_start();
-  EXPECT_EQ(client_events_.count("read"), 1);  // not from inside read_start()
-  ASSERT_TRUE(run_until([&] { return client_events_.data.size() == 70000u; }));
+  ASSERT_TRUE(run_until([&] { return client_events_.data == "220 greetings"; }));
 }
 
 // ---------------------------------------------------------------- close_notify, EOF, half-close
@@ -680,7 +705,7 @@ TEST_F(TlsStreamTest, GarbageInsteadOfAServerHello) {
   ASSERT_TRUE(run_until([&] { return client_events_.count("error") == 1; }));
   EXPECT_EQ(client_events_.error_status, UV_EPROTO);
   EXPECT_EQ(client_events_.error_what.rfind("TLS handshake with origin.test failed: ", 0), 0u);
-  EXPECT_TRUE(tls(client_).verify_error().empty());
+  EXPECT_TRUE(as_tls(client_).verify_error().empty());
 }
 
 TEST_F(TlsStreamTest, ForgedRecordAfterTheHandshake) {
