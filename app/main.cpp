@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/ca_command.hpp"
 #include "app/metrics_sources.hpp"
 #include "cache/cache_config.hpp"
 #include "cache/store.hpp"
@@ -438,7 +439,10 @@ int main(int argc, char** argv) {
   query->add_option("name", q_name, "Domain name")->required();
   query->add_option("type", q_type, "Record type (A, AAAA, NS, MX, TXT, ...)");
   query->add_flag("--trace", q_trace, "Show each step from the root, like dig +trace");
+  CaCommand ca;
+  add_ca_command(cli, ca);
   CLI11_PARSE(cli, argc, argv);
+  if (int rc = run_ca_command(ca); rc >= 0) return rc;
 
   if (version) {
     std::cout << "outpost " << OUTPOST_VERSION << "\n";

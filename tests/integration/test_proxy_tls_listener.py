@@ -108,5 +108,34 @@ class TlsListener(h.IntegrationTest):
         self.assertEqual(r.returncode, 0)  # and the proxy is fine
 
 
+class CaCommand(h.IntegrationTest):
+    """`outpost ca init` / `ca show` as a user runs them; checked with openssl."""
+
+    def run_outpost(self, *args):
+        import subprocess
+        return subprocess.run([h.OUTPOST, *args], capture_output=True, text=True, cwd=self.tmp, timeout=30)
+
+    def test_init_writes_a_ca_and_show_prints_its_fingerprint(self):
+        import subprocess
+        r = self.run_outpost("ca", "init", "--rsa")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        key, cert = os.path.join(self.tmp, "outpost-ca.key"), os.path.join(self.tmp, "outpost-ca.pem")
+        self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
+        text = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-text", "-fingerprint", "-sha256"],
+                              capture_output=True, text=True, check=True).stdout
+        self.assertIn("CA:TRUE", text)
+        self.assertIn("rsaEncryption", text)
+        fingerprint = text.strip().splitlines()[-1].split("=", 1)[1]
+        self.assertIn(fingerprint, r.stdout)
+        self.assertIn("certutil", r.stdout)
+        # Never replaced silently.
+        again = self.run_outpost("ca", "init")
+        self.assertNotEqual(again.returncode, 0)
+        self.assertIn("exists", again.stderr)
+        self.assertIn(fingerprint, self.run_outpost("ca", "show").stdout)
+        bad = self.run_outpost("ca", "show", "--cert", key)
+        self.assertNotEqual(bad.returncode, 0)
+
+
 if __name__ == "__main__":
     h.main()
