@@ -18,6 +18,7 @@ OriginConnection::OriginConnection(OriginPool& pool, const OriginKey& origin, st
       parser_(http::HttpParser::Type::kResponse, {1 << 16, 1 << 20}, this) {
   stream_ = pool_.make_stream(origin, key_, &setup_error_);
   if (stream_) stream_->set_handler(this);
+  if (stream_ && !origin.tls_profile.empty() && !pool_.stream_factory_) tls_ = static_cast<tls::TlsStream*>(stream_.get());
   timer_.init(pool_.loop(), this);
 }
 
@@ -95,10 +96,15 @@ void OriginConnection::resume_reading() {
 void OriginConnection::on_connected() {
   timer_.stop();
   connected_ = true;
+  if (tls_) {
+    ++pool_.tls_handshakes_;
+    if (tls_->session_reused()) ++pool_.tls_resumed_;
+  }
   if (owner_) owner_->on_origin_connected();
 }
 
 void OriginConnection::on_error(int status, std::string_view what) {
+  if (tls_ && !connected_ && !tls_->verify_error().empty()) ++pool_.tls_verify_failures_;
   if (idle_) {
     on_idle_event();
     return;

@@ -19,6 +19,7 @@
 
 namespace outpost::tls {
 class ClientContext;
+class TlsStream;
 }
 
 namespace outpost {
@@ -126,6 +127,7 @@ class OriginConnection : private http::ParserListener, private StreamHandler {
   bool in_read_ = false;
   std::string protocol_error_;  // why a response was refused (for the error reported)
   std::string setup_error_;     // why no stream could be made (TLS context); connect() fails
+  tls::TlsStream* tls_ = nullptr;  // stream_ when it is TLS (for the TLS counters)
   bool release_requested_ = false;
 };
 
@@ -156,6 +158,10 @@ class OriginPool {
   std::size_t connections_opened() const { return opened_; }
   std::uint64_t connections_reused() const { return reused_; }  // handed out from the idle pool
   std::uint64_t bytes_received() const { return bytes_received_; }  // from origins, tunnels too
+  // TLS to origins: handshakes completed, of which resumed, and verification failures.
+  std::uint64_t tls_handshakes() const { return tls_handshakes_; }
+  std::uint64_t tls_resumed() const { return tls_resumed_; }
+  std::uint64_t tls_verify_failures() const { return tls_verify_failures_; }
   void count_tunnel_bytes(std::uint64_t n) { bytes_received_ += n; }
   // Where new connections get their stream (default: a TcpStream on loop()). Tests put a
   // FakeStreamFactory here.
@@ -183,6 +189,7 @@ class OriginPool {
   std::size_t opened_ = 0;
   std::uint64_t reused_ = 0;
   std::uint64_t bytes_received_ = 0;
+  std::uint64_t tls_handshakes_ = 0, tls_resumed_ = 0, tls_verify_failures_ = 0;
 };
 
 }  // namespace outpost

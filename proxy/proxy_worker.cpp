@@ -108,6 +108,12 @@ void ProxyWorker::collect_metrics(MetricsVisitor& out) const {
               static_cast<double>(pool_.connections_reused()));
   out.counter("outpost_origin_received_bytes_total", "Bytes read from origins (responses and tunnels)", {},
               static_cast<double>(pool_.bytes_received()));
+  out.counter("outpost_origin_tls_handshakes_total", "TLS handshakes with origins completed (https:// targets)", {},
+              static_cast<double>(pool_.tls_handshakes()));
+  out.counter("outpost_origin_tls_resumed_total", "TLS handshakes with origins that resumed a session", {},
+              static_cast<double>(pool_.tls_resumed()));
+  out.counter("outpost_origin_tls_verify_failures_total", "Origin certificates that failed verification", {},
+              static_cast<double>(pool_.tls_verify_failures()));
 }
 
 // A connection answered without a session: a client outside acl.allow_clients (403) or one

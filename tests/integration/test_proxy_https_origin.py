@@ -18,6 +18,7 @@ WRONG_NAME = 8445  # CA-signed for wrong.test only
 ONE_SHOT = 8446    # CA-signed, one request per connection (resumption)
 EXPIRED = 8447     # CA-signed, expired
 CLOSER = 8450      # accepts TCP and closes at once
+ADMIN = 9090
 PLAIN = h.NGINX_PORT  # plain HTTP on a port asked for as https
 
 
@@ -99,7 +100,8 @@ class HttpsOrigin(h.IntegrationTest):
         cls.nginx = start_nginx(cls.procs, cls.certs, cls.www)
         threading.Thread(target=closer, args=(CLOSER,), daemon=True).start()
         h.wait_port(CLOSER)
-        cls.outpost = h.Outpost(cls.procs, cls.tmp, extra_config=f'[origin]\nca_file = "{cls.certs}/ca.pem"\n',
+        cls.outpost = h.Outpost(cls.procs, cls.tmp, extra_config=f'[origin]\nca_file = "{cls.certs}/ca.pem"\n'
+                                                                 f'[admin]\nenabled = true\nlisten = ["127.0.0.1:{ADMIN}"]\n',
                                 acl='[acl]\nallow_clients = ["127.0.0.0/8"]\nallow_hosts = ["localhost"]\n'
                                     'allow_networks = ["127.0.0.0/8"]\n').start()
 
@@ -171,6 +173,30 @@ class HttpsOrigin(h.IntegrationTest):
         self.assert_502_naming(f"https://localhost:{CLOSER}/x", r"TLS handshake with localhost failed")
         # The proxy itself is still fine.
         self.assertEqual(h.status_of(get(f"https://localhost:{GOOD}/nc/k2.txt")), 404)
+
+    def tls_counters(self):
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{ADMIN}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        out = {}
+        for name in ("handshakes", "resumed", "verify_failures"):
+            m = re.search(rf"^outpost_origin_tls_{name}_total(?:{{[^}}]*}})? (\S+)$", text, re.M)
+            self.assertIsNotNone(m, name)
+            out[name] = float(m.group(1))
+        return out
+
+    def test_tls_counters(self):
+        self.put("nc/m.txt", b"m\n")
+        for _ in range(4):  # warm: every worker has a session for ONE_SHOT
+            get(f"https://localhost:{ONE_SHOT}/nc/m.txt")
+        before = self.tls_counters()
+        for _ in range(4):
+            self.assertEqual(h.status_of(get(f"https://localhost:{ONE_SHOT}/nc/m.txt")), 200)
+        self.assertEqual(h.status_of(get(f"https://127.0.0.1:{SELF_SIGNED}/nc/m.txt")), 502)
+        after = self.tls_counters()
+        self.assertEqual(after["handshakes"] - before["handshakes"], 4)
+        self.assertEqual(after["resumed"] - before["resumed"], 4)
+        self.assertEqual(after["verify_failures"] - before["verify_failures"], 1)
 
     def test_other_schemes_are_still_501(self):
         r = h.raw_exchange(b"GET ftp://localhost/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", until_close=True)
