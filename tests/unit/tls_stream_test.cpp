@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -692,6 +693,51 @@ TEST_F(TlsStreamTest, GarbageInsteadOfAClientHello) {
     EXPECT_EQ(server_events_.error_status, UV_EPROTO);
     EXPECT_EQ(server_events_.error_what.rfind("TLS handshake failed: ", 0), 0u) << server_events_.error_what;
     EXPECT_EQ(server_events_.count("read"), 0);
+    raw.reset();
+    reset_connection();
+  }
+}
+
+TEST_F(TlsStreamTest, MutatedClientHellosEndInOneError) {
+  // A real ClientHello, caught by a raw TCP server.
+  raw_server_ = true;
+  start_client();
+  auto whole_record = [&] {
+    const std::string& d = server_events_.data;
+    if (d.size() < 5) return false;
+    std::size_t length = static_cast<std::size_t>(static_cast<unsigned char>(d[3])) << 8 | static_cast<unsigned char>(d[4]);
+    return d.size() >= 5 + length;
+  };
+  ASSERT_TRUE(run_until([&] { return server_ && whole_record(); }));
+  const std::string hello = server_events_.data;
+  reset_connection();
+  raw_server_ = false;
+
+  // Cut short or with bytes changed, then the end of the stream: whatever the server makes
+  // of it (a bad record, a bad message, or a good hello and then EOF mid-handshake), it
+  // ends in exactly one on_error and never delivers anything else.
+  std::mt19937 rng(20261203);
+  for (int i = 0; i < 60; ++i) {
+    std::string bytes = hello;
+    if (i % 2 == 0) {
+      bytes.resize(rng() % bytes.size());
+    } else {
+      for (unsigned flips = 1 + rng() % 4; flips > 0; --flips) bytes[rng() % bytes.size()] ^= static_cast<char>(1 + rng() % 255);
+    }
+    auto* tcp = new TcpStream(&loop_);
+    StreamPtr raw(tcp);
+    Events raw_events;
+    tcp->set_handler(&raw_events);
+    ASSERT_EQ(tcp->connect(loopback(port_)), 0);
+    ASSERT_TRUE(run_until([&] { return raw_events.count("connected") == 1 && server_; }));
+    if (!bytes.empty()) {
+      ASSERT_GE(tcp->write({slice_of(bytes)}), 0);
+    }
+    ASSERT_EQ(tcp->shutdown_write(), 0);
+    ASSERT_TRUE(run_until([&] { return !server_events_.log.empty(); })) << "case " << i;
+    run_for(5);
+    EXPECT_EQ(server_events_.log, std::vector<std::string>{"error"}) << "case " << i;
+    EXPECT_EQ(server_events_.error_what.rfind("TLS handshake failed: ", 0), 0u) << server_events_.error_what;
     raw.reset();
     reset_connection();
   }
