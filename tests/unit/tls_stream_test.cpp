@@ -22,6 +22,7 @@
 #include "core/tcp_stream.hpp"
 #include "core/uv_write.hpp"
 #include "core/worker_pool.hpp"
+#include "tls/ca.hpp"
 #include "tls/tls_context.hpp"
 #include "tls/tls_stream.hpp"
 
@@ -32,14 +33,8 @@ namespace {
 
 // ---------------------------------------------------------------- test certificates
 
-struct KeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-struct CertFree {
-  void operator()(X509* c) const { X509_free(c); }
-};
-using Key = std::unique_ptr<EVP_PKEY, KeyFree>;
-using Cert = std::unique_ptr<X509, CertFree>;
+using Key = PkeyPtr;  // tls/ca.hpp's owning pointers
+using Cert = X509Ptr;
 
 void add_extension(X509* cert, X509V3_CTX* ctx, int nid, const std::string& value) {
   X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, ctx, nid, value.c_str());
@@ -260,6 +255,14 @@ class TlsStreamTest : public ::testing::Test {
     run_until([&] { return uv_now(&loop_) >= end; });
   }
 
+  // A plain TCP client, connected and accepted when this returns; its events go to `events`.
+  StreamPtr raw_client(Events* events) {
+    StreamPtr raw(new TcpStream(&loop_));
+    raw->set_handler(events);
+    EXPECT_EQ(raw->connect(loopback(port_)), 0);
+    EXPECT_TRUE(run_until([&] { return events->count("connected") == 1 && server_; }));
+    return raw;
+  }
   // A TLS client to the listener; `connect` false leaves it unconnected.
   void start_client(std::string name = "origin.test", std::string key = "", bool connect = true) {
     auto* tcp = new TcpStream(&loop_);
@@ -354,12 +357,8 @@ TEST_F(TlsStreamTest, AlpnIsTheServersFirstChoiceTheClientOffersElseNone) {
 
 TEST_F(TlsStreamTest, StartClientOverAConnectedTransport) {
   // A plain TCP connection first (as a CONNECT tunnel would be), TLS afterwards.
-  auto* tcp = new TcpStream(&loop_);
-  StreamPtr plain(tcp);
   Events plain_events;
-  tcp->set_handler(&plain_events);
-  ASSERT_EQ(tcp->connect(loopback(port_)), 0);
-  ASSERT_TRUE(run_until([&] { return plain_events.count("connected") == 1; }));
+  StreamPtr plain = raw_client(&plain_events);
   client_ = make_client_stream(*client_ctx_, std::move(plain), "origin.test", "");
   client_->set_handler(&client_events_);
   ASSERT_EQ(as_tls(client_).start_client(), 0);
@@ -681,14 +680,10 @@ TEST_F(TlsStreamTest, EofDuringTheHandshakeIsAnError) {
 
 TEST_F(TlsStreamTest, GarbageInsteadOfAClientHello) {
   for (std::string garbage : {std::string("GET / HTTP/1.1\r\nHost: origin.test\r\n\r\n"), std::string(4096, '\x16')}) {
-    auto* tcp = new TcpStream(&loop_);
-    StreamPtr raw(tcp);
     Events raw_events;
-    tcp->set_handler(&raw_events);
-    ASSERT_EQ(tcp->connect(loopback(port_)), 0);
-    ASSERT_TRUE(run_until([&] { return raw_events.count("connected") == 1 && server_; }));
-    tcp->read_start();
-    ASSERT_GE(tcp->write({slice_of(garbage)}), 0);
+    StreamPtr raw = raw_client(&raw_events);
+    raw->read_start();
+    ASSERT_GE(raw->write({slice_of(garbage)}), 0);
     ASSERT_TRUE(run_until([&] { return server_events_.count("error") == 1; }));
     EXPECT_EQ(server_events_.error_status, UV_EPROTO);
     EXPECT_EQ(server_events_.error_what.rfind("TLS handshake failed: ", 0), 0u) << server_events_.error_what;
@@ -724,16 +719,12 @@ TEST_F(TlsStreamTest, MutatedClientHellosEndInOneError) {
     } else {
       for (unsigned flips = 1 + rng() % 4; flips > 0; --flips) bytes[rng() % bytes.size()] ^= static_cast<char>(1 + rng() % 255);
     }
-    auto* tcp = new TcpStream(&loop_);
-    StreamPtr raw(tcp);
     Events raw_events;
-    tcp->set_handler(&raw_events);
-    ASSERT_EQ(tcp->connect(loopback(port_)), 0);
-    ASSERT_TRUE(run_until([&] { return raw_events.count("connected") == 1 && server_; }));
+    StreamPtr raw = raw_client(&raw_events);
     if (!bytes.empty()) {
-      ASSERT_GE(tcp->write({slice_of(bytes)}), 0);
+      ASSERT_GE(raw->write({slice_of(bytes)}), 0);
     }
-    ASSERT_EQ(tcp->shutdown_write(), 0);
+    ASSERT_EQ(raw->shutdown_write(), 0);
     ASSERT_TRUE(run_until([&] { return !server_events_.log.empty(); })) << "case " << i;
     run_for(5);
     EXPECT_EQ(server_events_.log, std::vector<std::string>{"error"}) << "case " << i;
