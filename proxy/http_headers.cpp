@@ -122,20 +122,32 @@ bool HopByHop::contains(std::string_view name) const {
 }
 
 void HeaderList::remove_hop_by_hop() {
-  HopByHop hop(*this);
-  if (!hop.any()) return;
-  // Decide for every field before moving any: the listed names point into the list.
+  // One pass for the fixed names (each field's name looked at once), a second only for the
+  // names a Connection field lists; the listed names point into the list, so nothing moves
+  // before every field is decided.
   std::uint64_t small = 0;
   std::vector<bool> large;
   if (h_.size() > 64) large.resize(h_.size());
+  auto mark = [&](std::size_t i) {
+    if (i < 64) small |= std::uint64_t{1} << i;
+    else large[i] = true;
+  };
+  auto marked = [&](std::size_t i) { return i < 64 ? (small >> i) & 1 : static_cast<bool>(large[i]); };
+  bool listed = false;
   for (std::size_t i = 0; i < h_.size(); ++i) {
-    bool d = hop.contains(h_[i].name);
-    if (i < 64) small |= static_cast<std::uint64_t>(d) << i;
-    else large[i] = d;
+    if (!fixed_hop_by_hop(h_[i].name)) continue;
+    mark(i);
+    listed = listed || iequals(h_[i].name, "Connection") || iequals(h_[i].name, "Proxy-Connection");
+  }
+  if (small == 0 && !listed && std::find(large.begin(), large.end(), true) == large.end()) return;
+  if (listed) {
+    HopByHop hop(*this);
+    for (std::size_t i = 0; i < h_.size(); ++i)
+      if (!marked(i) && hop.contains(h_[i].name)) mark(i);
   }
   std::size_t out = 0;
   for (std::size_t i = 0; i < h_.size(); ++i)
-    if (!(i < 64 ? (small >> i) & 1 : large[i])) {
+    if (!marked(i)) {
       if (out != i) h_[out] = std::move(h_[i]);
       ++out;
     }

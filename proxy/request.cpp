@@ -114,18 +114,18 @@ void ProxyRequest::fail(int status, const std::string& detail) {
 
 void ProxyRequest::run_route() {
   RouteContext ctx{settings_->config, settings_->rules, client_.ip, w_.cache() != nullptr};
-  route_ = route_request(req_, ctx);
+  Route route = route_request(req_, ctx);  // a local: nothing of it is kept but what is moved out
   // For logs: the normalised URL, or the target as sent.
-  if (!route_.url_text.empty()) url_text_ = std::move(route_.url_text);
+  if (!route.url_text.empty()) url_text_ = std::move(route.url_text);
   else url_text_ = req_.target;
-  url_ = std::move(route_.url);
-  switch (route_.kind) {
+  url_ = std::move(route.url);
+  switch (route.kind) {
     case Route::Kind::kReject:
-      reject(route_.status, route_.detail, route_.outcome, route_.close || req_.is_connect);
+      reject(route.status, route.detail, route.outcome, route.close || req_.is_connect);
       return;
     case Route::Kind::kLocal:
       discard_body_ = true;
-      answer_local(std::move(route_.local), route_.outcome);
+      answer_local(std::move(route.local), route.outcome);
       return;
     case Route::Kind::kPurge:
       answer_purge();
@@ -138,7 +138,7 @@ void ProxyRequest::run_route() {
       advance();
       return;
     case Route::Kind::kForward:
-      set_stage(route_.cacheable ? Stage::kCacheLookup : Stage::kResolve);
+      set_stage(route.cacheable ? Stage::kCacheLookup : Stage::kResolve);
       advance();
       return;
   }

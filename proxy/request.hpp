@@ -68,7 +68,6 @@ struct RequestState {
   bool active_ = false;
 
   http::MessageHead req_;
-  Route route_;
   http::Url url_;
   std::string url_text_;
   double start_time_ = 0;

@@ -2,6 +2,7 @@
 // and invalidation (RFC 9111). The stage machine and forwarding are in request.cpp.
 #include <spdlog/spdlog.h>
 
+#include <cassert>
 #include <charconv>
 #include <ctime>
 
@@ -36,7 +37,8 @@ bool unsafe_method(std::string_view m) { return m == "POST" || m == "PUT" || m =
 void ProxyRequest::start_cache_lookup() {
   auto* cache = w_.cache();
   cache_get_ = true;
-  cache_key_ = http::cache_key(url_);
+  cache_key_ = url_text_;  // the normalised URL the route made, which is the cache key
+  assert(cache_key_ == http::cache_key(url_));
   req_cc_ = http::CacheControl::parse(req_.headers);
   http::CacheLookup now;
   auto how = cache->lookup_now(cache_key_, req_.headers, &now);

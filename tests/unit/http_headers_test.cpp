@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "proxy/url.hpp"
 
 using namespace outpost::http;
@@ -25,6 +27,25 @@ TEST(HeaderList, HopByHopRemoval) {
   ASSERT_EQ(h.size(), 2u);
   EXPECT_TRUE(h.has("content-type"));
   EXPECT_TRUE(h.has("CACHE-CONTROL"));
+}
+
+// Past 64 fields the marks live elsewhere: fixed and listed names are removed wherever they
+// stand, and a Connection field far down still names fields near the top.
+TEST(HeaderList, HopByHopRemovalInLongLists) {
+  HeaderList h;
+  h.add("X-Listed-Early", "1");
+  for (int i = 0; i < 100; ++i) h.add("X-Keep-" + std::to_string(i), "v");
+  h.add("Keep-Alive", "timeout=5");
+  h.add("X-Listed-Late", "2");
+  h.add("Connection", "x-listed-early, X-LISTED-LATE");
+  h.add("TE", "trailers");
+  h.remove_hop_by_hop();
+  ASSERT_EQ(h.size(), 100u);
+  for (const auto& f : h) EXPECT_EQ(f.name.rfind("X-Keep-", 0), 0u) << f.name;
+  HeaderList plain;
+  plain.add("A", "1");
+  plain.remove_hop_by_hop();
+  EXPECT_EQ(plain.size(), 1u);
 }
 
 TEST(HeaderList, ListsAndTokens) {
