@@ -213,7 +213,10 @@ def direct_get(port, path):
 class Nginx:
     """nginx as a static (and optionally TLS) origin with stub_status for connection counts."""
 
-    def __init__(self, procs, workdir, port=NGINX_PORT, tls_port=None, cert=None, key=None):
+    def __init__(self, procs, workdir, port=NGINX_PORT, tls_port=None, cert=None, key=None, extra_http="",
+                 access_format=None, extra_ports=()):
+        """extra_http: more of the http block (servers of a test's own); access_format: the
+        access log's format instead of nginx's default; extra_ports: waited for too."""
         self.port = port
         self.root = os.path.join(workdir, "www")
         os.makedirs(self.root, exist_ok=True)
@@ -237,7 +240,8 @@ class Nginx:
         error_log {workdir}/nginx-error.log warn;
         events {{ worker_connections 1024; }}
         http {{
-            access_log {workdir}/nginx-access.log;
+            {f"log_format test '{access_format}';" if access_format else ""}
+            access_log {workdir}/nginx-access.log{" test" if access_format else ""};
             client_body_temp_path {workdir}/nginx-tmp;
             proxy_temp_path {workdir}/nginx-tmp;
             fastcgi_temp_path {workdir}/nginx-tmp;
@@ -254,6 +258,7 @@ class Nginx:
                 location /status {{ stub_status; }}
             }}
             {tls}
+            {extra_http}
         }}
         """
         self.conf = os.path.join(workdir, "nginx.conf")
@@ -261,9 +266,9 @@ class Nginx:
             f.write(textwrap.dedent(conf))
         self.proc = procs.start(["nginx", "-c", self.conf, "-p", workdir], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        wait_port(port, proc=self.proc)
-        if tls_port:
-            wait_port(tls_port, proc=self.proc)
+        for p in (port, tls_port, *extra_ports):
+            if p:
+                wait_port(p, proc=self.proc)
 
     def accepted_connections(self):
         text = direct_get(self.port, "/status").decode()

@@ -6,8 +6,6 @@ TLS at all, get a 502 that names the reason."""
 import os
 import re
 import socket
-import subprocess
-import textwrap
 import threading
 
 import harness as h
@@ -22,49 +20,27 @@ ADMIN = 9090
 PLAIN = h.NGINX_PORT  # plain HTTP on a port asked for as https
 
 
-def start_nginx(procs, d, www):
+def start_nginx(procs, workdir, certs):
+    """nginx with a plain server on PLAIN and the TLS servers of this test."""
+    www = os.path.join(workdir, "www")
+
     def server(port, name, extra=""):
         return f"""
         server {{
             listen 127.0.0.1:{port} ssl;
-            ssl_certificate {d}/{name}.pem;
-            ssl_certificate_key {d}/{name}.key;
+            ssl_certificate {certs}/{name}.pem;
+            ssl_certificate_key {certs}/{name}.key;
             root {www};
             {extra}
             location /fresh/ {{ expires 1h; }}
             location /nc/ {{ add_header Cache-Control no-store; }}
         }}"""
-    conf = f"""
-    daemon off;
-    master_process on;
-    worker_processes 1;
-    user root;
-    pid {d}/nginx.pid;
-    error_log {d}/nginx-error.log warn;
-    events {{ worker_connections 1024; }}
-    http {{
-        log_format tls '$server_port $connection $ssl_session_reused $request_uri';
-        access_log {d}/nginx-access.log tls;
-        client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};
-        uwsgi_temp_path {d}; scgi_temp_path {d};
-        default_type application/octet-stream;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_session_cache shared:tls:1m;
-        server {{ listen 127.0.0.1:{PLAIN}; root {www}; }}
-        {server(GOOD, "good")}
-        {server(SELF_SIGNED, "self")}
-        {server(WRONG_NAME, "wrong")}
-        {server(ONE_SHOT, "good", "keepalive_requests 1;")}
-        {server(EXPIRED, "expired")}
-    }}
-    """
-    path = os.path.join(d, "nginx.conf")
-    with open(path, "w") as f:
-        f.write(textwrap.dedent(conf))
-    p = procs.start(["nginx", "-c", path, "-p", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for port in (PLAIN, GOOD, SELF_SIGNED, WRONG_NAME, ONE_SHOT, EXPIRED):
-        h.wait_port(port, proc=p)
-    return p
+    servers = ("ssl_protocols TLSv1.2 TLSv1.3;\nssl_session_cache shared:tls:1m;\n" + server(GOOD, "good") +
+               server(SELF_SIGNED, "self") + server(WRONG_NAME, "wrong") +
+               server(ONE_SHOT, "good", "keepalive_requests 1;") + server(EXPIRED, "expired"))
+    return h.Nginx(procs, workdir, port=PLAIN, extra_http=servers,
+                   access_format="$server_port $connection $ssl_session_reused $request_uri",
+                   extra_ports=(GOOD, SELF_SIGNED, WRONG_NAME, ONE_SHOT, EXPIRED))
 
 
 def closer(port):
@@ -94,10 +70,10 @@ class HttpsOrigin(h.IntegrationTest):
         cls.certs = os.path.join(cls.tmp, "certs")
         os.makedirs(cls.certs)
         h.make_test_pki(cls.certs)
-        cls.www = os.path.join(cls.tmp, "www")
+        cls.nginx = start_nginx(cls.procs, cls.tmp, cls.certs)
+        cls.www = cls.nginx.root
         for sub in ("fresh", "nc"):
             os.makedirs(os.path.join(cls.www, sub))
-        cls.nginx = start_nginx(cls.procs, cls.certs, cls.www)
         threading.Thread(target=closer, args=(CLOSER,), daemon=True).start()
         h.wait_port(CLOSER)
         cls.outpost = h.Outpost(cls.procs, cls.tmp, extra_config=f'[origin]\nca_file = "{cls.certs}/ca.pem"\n'
@@ -111,7 +87,7 @@ class HttpsOrigin(h.IntegrationTest):
 
     def nginx_log(self, port):
         """(connection, reused, uri) of every request nginx served on `port`."""
-        with open(os.path.join(self.certs, "nginx-access.log")) as f:
+        with open(os.path.join(self.tmp, "nginx-access.log")) as f:
             lines = [l.split() for l in f if l.startswith(f"{port} ")]
         return [(l[1], l[2], l[3]) for l in lines]
 
