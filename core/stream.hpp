@@ -90,8 +90,10 @@ class Stream {
   // kept alive until the bytes are written. Returns 0, 1 when everything was written at once
   // (nothing queued; no completion follows: the queue was empty, so nothing can be waiting
   // for one), or a negative status when the write cannot be queued (stream shut down or
-  // closed, empty list); then no completion follows either.
-  virtual int write(std::vector<Slice> slices) = 0;
+  // closed, empty list); then no completion follows either. The list is taken: afterwards
+  // the caller may only clear() it and fill it again (a stream that wrote everything at once
+  // leaves it empty with its capacity, so a caller that keeps one list allocates none).
+  virtual int write(std::vector<Slice>&& slices) = 0;
   // Bytes accepted by write() and not yet handed to the kernel: the back-pressure measure.
   virtual std::size_t queued_bytes() const = 0;
   // Half-close: our FIN goes out after everything queued. Reading goes on. Returns 0 or a

@@ -97,11 +97,11 @@ void TcpStream::fail(int status, const char* op) {
   if (handler_) handler_->on_error(status, std::string(op) + ": " + uv_strerror(status));
 }
 
-int TcpStream::write(std::vector<Slice> slices) {
+int TcpStream::write(std::vector<Slice>&& slices) {
   if (closing_) return UV_ECANCELED;
   if (slices.empty()) return UV_EINVAL;
   return write_slices_now(
-      stream(), std::move(slices),
+      stream(), slices,
       [](void* owner, int status) {
         auto* self = static_cast<TcpStream*>(owner);
         // Writes still queued at close() complete with UV_ECANCELED before the close callback.

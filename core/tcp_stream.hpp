@@ -25,7 +25,7 @@ class TcpStream final : public Stream {
   void read_start() override;
   void read_stop() override;
   bool reading() const override { return reading_; }
-  int write(std::vector<Slice> slices) override;
+  int write(std::vector<Slice>&& slices) override;
   std::size_t queued_bytes() const override;
   int shutdown_write() override;
   void close() override;

@@ -52,7 +52,7 @@ int write_slices(uv_stream_t* stream, std::vector<Slice> slices, WriteDone done,
   return rc;
 }
 
-int write_slices_now(uv_stream_t* stream, std::vector<Slice> slices, WriteDone done, void* owner) {
+int write_slices_now(uv_stream_t* stream, std::vector<Slice>& slices, WriteDone done, void* owner) {
   if (uv_stream_get_write_queue_size(stream) != 0 || slices.empty())
     return write_slices(stream, std::move(slices), done, owner);
   int n;
@@ -63,8 +63,14 @@ int write_slices_now(uv_stream_t* stream, std::vector<Slice> slices, WriteDone d
     n = uv_try_write(stream, bufs.bufs(), bufs.count());
   }
   if (n == UV_EAGAIN || n == UV_ENOSYS) return write_slices(stream, std::move(slices), done, owner);
-  if (n < 0) return n;
-  if (static_cast<std::size_t>(n) == total) return 1;
+  if (n < 0) {
+    slices.clear();
+    return n;
+  }
+  if (static_cast<std::size_t>(n) == total) {
+    slices.clear();  // the chunks go, the capacity stays with the caller
+    return 1;
+  }
   // Partly written: queue the rest.
   std::size_t skip = static_cast<std::size_t>(n), first = 0;
   while (skip >= slices[first].size) skip -= slices[first++].size;

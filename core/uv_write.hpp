@@ -22,8 +22,8 @@ int write_slices(uv_stream_t* stream, std::vector<Slice> slices, WriteDone done,
 // no request was queued and `done` is never called. libuv re-arms the descriptor in epoll
 // after every queued write it completes (uv__drain stops POLLOUT even when it was never
 // started): two epoll_ctl calls per proxied request that a write the kernel takes at once
-// does not need.
-int write_slices_now(uv_stream_t* stream, std::vector<Slice> slices, WriteDone done, void* owner);
+// does not need. `slices` is left empty (with its capacity, when nothing was queued).
+int write_slices_now(uv_stream_t* stream, std::vector<Slice>& slices, WriteDone done, void* owner);
 
 // Convenience: a slice that owns a copy of `text`.
 Slice slice_of(std::string_view text);

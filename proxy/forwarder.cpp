@@ -89,8 +89,8 @@ void Forwarder::send_head() {
   thread_local std::string head;  // reused: no allocation per head but the slice's own
   head.clear();
   events_.forward_request_head(head);
-  std::vector<Slice> out;
-  out.reserve(pending_.empty() ? 1 : 2 + 3 * pending_.size());
+  auto& out = out_;  // reused: the stream leaves it empty with its capacity
+  out.clear();
   out.push_back(slice_of(head));
   origin_->begin_exchange(t_.head_request, settings_->config.origin.read_timeout);
   head_sent_ = true;

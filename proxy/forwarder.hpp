@@ -113,6 +113,7 @@ class Forwarder final : private OriginEvents {
   Target t_;
   std::vector<IpAddress> addrs_;
   std::string key_;  // the origin pool key (OriginKey), reused between requests
+  std::vector<Slice> out_;  // the head (and early body) for the origin, reused
   std::size_t next_addr_ = 0;
   std::unique_ptr<ResolveRequest> resolving_;
   OriginConnection* origin_ = nullptr;

@@ -335,11 +335,11 @@ void Http1Connection::write_out(Slice s) {
 
 void Http1Connection::flush() {
   if (closing_ || out_.empty() || !stream_) return;
-  auto slices = std::move(out_);
-  out_.clear();
   out_bytes_ = 0;
-  // Usually the kernel takes it all at once: then nothing is queued and no completion follows.
-  int rc = stream_->write(std::move(slices));
+  // Usually the kernel takes it all at once: then nothing is queued, no completion follows,
+  // and out_ keeps its capacity for the next response.
+  int rc = stream_->write(std::move(out_));
+  out_.clear();
   if (rc == 1) return;
   if (rc < 0) {
     abort();

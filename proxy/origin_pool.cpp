@@ -205,7 +205,7 @@ int OriginConnection::on_message_end() {
   return rc == 0 ? HPE_PAUSED : rc;
 }
 
-int OriginConnection::write(std::vector<Slice> slices) {
+int OriginConnection::write(std::vector<Slice>&& slices) {
   if (closing_) return UV_ECANCELED;
   return stream_->write(std::move(slices));
 }

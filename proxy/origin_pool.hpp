@@ -82,7 +82,7 @@ class OriginConnection : private http::ParserListener, private StreamHandler {
   // Begins one request/response exchange: resets the parser, starts reading and the
   // read timeout. `head_request`: the response has no body.
   void begin_exchange(bool head_request, double read_timeout_s);
-  int write(std::vector<Slice> slices);
+  int write(std::vector<Slice>&& slices);  // Stream::write()'s rule on the list
   std::size_t write_queue_size() const;
   // Back-pressure from the client: no reads, and the read timeout stops while paused.
   void pause_reading();

@@ -187,7 +187,7 @@ void TlsStream::read_stop() {
   update_transport_reading();
 }
 
-int TlsStream::write(std::vector<Slice> slices) {
+int TlsStream::write(std::vector<Slice>&& slices) {
   if (closing_) return UV_ECANCELED;
   if (failed_ || shutdown_requested_) return UV_EPIPE;
   if (slices.empty()) return UV_EINVAL;

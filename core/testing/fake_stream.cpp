@@ -75,7 +75,7 @@ void FakeStream::read_start() {
   reading_ = true;
 }
 
-int FakeStream::write(std::vector<Slice> slices) {
+int FakeStream::write(std::vector<Slice>&& slices) {
   if (closed_) return UV_ECANCELED;
   if (shut_) return UV_EPIPE;
   if (slices.empty()) return UV_EINVAL;

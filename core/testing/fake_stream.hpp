@@ -59,7 +59,7 @@ class FakeStream final : public Stream {
   void read_start() override;
   void read_stop() override { reading_ = false; }
   bool reading() const override { return reading_; }
-  int write(std::vector<Slice> slices) override;
+  int write(std::vector<Slice>&& slices) override;
   std::size_t queued_bytes() const override;
   int shutdown_write() override;
   void close() override;
