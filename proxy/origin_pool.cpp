@@ -289,7 +289,9 @@ StreamPtr OriginPool::make_stream(const OriginKey& origin, const std::string& ke
   }
   // SNI and the certificate check use the host as the URL names it; resumption is keyed by
   // the pool key (host, port and trust).
-  return tls::make_client_stream(*tls_contexts_.back(), std::move(transport), origin.host, key);
+  StreamPtr s = tls::make_client_stream(*tls_contexts_.back(), std::move(transport), origin.host, key);
+  if (!s) *error = "cannot run TLS over this connection's stream";
+  return s;
 }
 
 OriginKey OriginPool::key_for(const http::Url& url, bool tunnel) const {
