@@ -94,6 +94,7 @@ struct RequestState {
   http::CacheControl req_cc_;
   std::int64_t request_time_ = 0;  // when the request went to the origin
   bool leader_ = false;            // registered as the one fetching cache_key_
+  bool passed_ = false;            // not collapsed: the key is marked uncacheable (hit-for-miss)
   bool followed_ = false;          // already waited for a leader once
   bool revalidating_ = false;      // conditional request for a stale entry
   bool absorb_ = false;            // the origin's answer is not relayed (304 refresh, stale-if-error)

@@ -118,6 +118,7 @@ void ProxyRequest::on_cache_lookup(http::CacheLookup r) {
       return;
     }
     leader_ = role == http::HttpCache::Collapse::kLead;
+    passed_ = role == http::HttpCache::Collapse::kPass;
   }
   set_stage(Stage::kResolve);
   advance();
@@ -354,7 +355,10 @@ void ProxyRequest::begin_storing(const http::MessageHead& head) {
   cache_status_.append(digits, end);
   if (writer_) cache_status_.append("; stored");
   else cache_status_.append("; detail=\"").append(why).append("\"");
-  cache->learned(cache_key_, static_cast<bool>(writer_));
+  // A pass (the key is marked uncacheable) that is again uncacheable leaves the mark as it
+  // is: it lapses kPassMemory after the fetch that set it, as Varnish's hit-for-miss does,
+  // and no request pays a lock on the shared map to renew it.
+  if (writer_ || !passed_) cache->learned(cache_key_, static_cast<bool>(writer_));
   if (leader_) {
     cache->settle(cache_key_, static_cast<bool>(writer_));
     leader_ = false;
