@@ -2,7 +2,11 @@
 """A real browser through Outpost: headless Chromium loads a page with images and a script
 from nginx via the proxy. The page must render (the script reports what loaded), every
 object must be in the access log, and requests to internet hosts (the page's own third-party
-image and Chromium's background traffic) must be refused by the destination rules."""
+image and Chromium's background traffic) must be refused by the destination rules. The same
+page loads through the proxy's TLS listener (an https:// proxy setting), with Chromium
+trusting the proxy's certificate by its key pin; without the pin it does not load."""
+import base64
+import hashlib
 import os
 import re
 import shutil
@@ -11,6 +15,8 @@ import subprocess
 import zlib
 
 import harness as h
+
+TLS_PORT = 3129
 
 
 def png(width, height, rgb):
@@ -52,15 +58,22 @@ class Browser(h.IntegrationTest):
         cls.nginx.put_file("app.js", SCRIPT)
         cls.nginx.put_file("a.png", png(40, 30, (200, 30, 30)))
         cls.nginx.put_file("b.png", png(20, 20, (30, 30, 200)))
-        cls.outpost = h.Outpost(cls.procs, cls.tmp).start()
+        cls.certs = os.path.join(cls.tmp, "certs")
+        os.makedirs(cls.certs)
+        h.make_test_pki(cls.certs)
+        c = cls.certs
+        cls.outpost = h.Outpost(cls.procs, cls.tmp, extra_config=(
+            f'[proxy]\nlisten = ["127.0.0.1:{h.PROXY_PORT}"]\ntls_listen = ["127.0.0.1:{TLS_PORT}"]\n'
+            f'tls_certificate = "{c}/good.pem"\ntls_key = "{c}/good.key"\n')).start()
+        h.wait_port(TLS_PORT, proc=cls.outpost.proc)
 
-    def run_chromium(self, *extra):
+    def run_chromium(self, *extra, proxy=f"http://127.0.0.1:{h.PROXY_PORT}"):
         profile = os.path.join(self.tmp, "profile")
         os.makedirs(profile, exist_ok=True)
         cmd = [self.chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-               f"--proxy-server=http://127.0.0.1:{h.PROXY_PORT}", "--proxy-bypass-list=<-loopback>",
+               f"--proxy-server={proxy}", "--proxy-bypass-list=<-loopback>",
                "--virtual-time-budget=5000", *extra, f"http://127.0.0.1:{h.NGINX_PORT}/index.html"]
         env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
         env["HOME"] = self.tmp
@@ -86,6 +99,23 @@ class Browser(h.IntegrationTest):
         for l in outside:
             self.assertIn("TCP_DENIED/403", l)
             self.assertIn("HIER_NONE", l)
+
+    def spki_pin(self):
+        """Chromium's pin of the TLS listener's key: base64 of the SHA-256 of its SPKI."""
+        pub = subprocess.run(["openssl", "x509", "-in", f"{self.certs}/good.pem", "-pubkey", "-noout"],
+                             capture_output=True, check=True).stdout
+        spki = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub, capture_output=True,
+                              check=True).stdout
+        return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+    def test_page_renders_through_the_tls_listener(self):
+        tls_proxy = f"https://127.0.0.1:{TLS_PORT}"
+        # Without trust in the proxy's certificate nothing loads: the proxy is reached over TLS.
+        r = self.run_chromium("--dump-dom", proxy=tls_proxy)
+        self.assertNotIn("script-ran", r.stdout.decode(errors="replace"))
+        r = self.run_chromium("--dump-dom", f"--ignore-certificate-errors-spki-list={self.spki_pin()}", proxy=tls_proxy)
+        self.assertIn("script-ran images=2 external=blocked", r.stdout.decode(errors="replace"),
+                      r.stderr.decode(errors="replace")[-2000:])
 
 
 if __name__ == "__main__":
