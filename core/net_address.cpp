@@ -32,14 +32,12 @@ bool parse_dotted_quad(std::string_view t, std::uint8_t* out) {
 std::optional<IpAddress> IpAddress::parse(std::string_view text) {
   if (text.size() >= 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
   if (text.empty() || text.size() > 63) return std::nullopt;
-  IpAddress a;
   if (text.find(':') == std::string_view::npos) {  // IPv4 or not an address (a name)
-    if (!parse_dotted_quad(text, &a.bytes[12])) return std::nullopt;
-    a.v4 = true;
-    a.bytes[10] = 0xff;
-    a.bytes[11] = 0xff;
-    return a;
+    std::uint8_t octets[4];
+    if (!parse_dotted_quad(text, octets)) return std::nullopt;
+    return from_v4(octets);
   }
+  IpAddress a;
   char buf[64];
   std::memcpy(buf, text.data(), text.size());
   buf[text.size()] = 0;
@@ -54,14 +52,20 @@ std::optional<IpAddress> IpAddress::parse(std::string_view text) {
   return std::nullopt;
 }
 
+IpAddress IpAddress::from_v4(const std::uint8_t octets[4]) {
+  IpAddress a;
+  a.v4 = true;
+  a.bytes[10] = 0xff;
+  a.bytes[11] = 0xff;
+  std::memcpy(&a.bytes[12], octets, 4);
+  return a;
+}
+
 IpAddress IpAddress::from_sockaddr(const sockaddr* sa) {
   IpAddress a;
   if (sa->sa_family == AF_INET) {
     auto* s = reinterpret_cast<const sockaddr_in*>(sa);
-    a.v4 = true;
-    a.bytes[10] = 0xff;
-    a.bytes[11] = 0xff;
-    std::memcpy(&a.bytes[12], &s->sin_addr, 4);
+    return from_v4(reinterpret_cast<const std::uint8_t*>(&s->sin_addr));
   } else if (sa->sa_family == AF_INET6) {
     auto* s = reinterpret_cast<const sockaddr_in6*>(sa);
     std::memcpy(a.bytes.data(), &s->sin6_addr, 16);

@@ -20,6 +20,8 @@ struct IpAddress {
 
   static std::optional<IpAddress> parse(std::string_view text);
   static IpAddress from_sockaddr(const sockaddr* sa);
+  // An IPv4 address (network order octets), in the IPv4-mapped form every IpAddress uses.
+  static IpAddress from_v4(const std::uint8_t octets[4]);
   std::string to_string() const;
   bool is_unspecified() const;
   bool operator==(const IpAddress&) const = default;

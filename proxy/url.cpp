@@ -80,18 +80,10 @@ NumericHost parse_ipv4_host(std::string_view host, std::string* dotted, IpAddres
     if (is_last && *n >= 1ull << (8 * (5 - labels.size()))) return NumericHost::kInvalid;
     address += is_last ? *n : *n << (8 * (3 - i));
   }
-  ip->v4 = true;
-  ip->bytes = {};
-  ip->bytes[10] = ip->bytes[11] = 0xff;
-  for (int i = 0; i < 4; ++i) ip->bytes[12 + i] = static_cast<std::uint8_t>(address >> (24 - 8 * i));
-  dotted->clear();
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    if (shift != 24) dotted->push_back('.');
-    auto octet = static_cast<unsigned>((address >> shift) & 0xff);
-    if (octet >= 100) dotted->push_back(static_cast<char>('0' + octet / 100));
-    if (octet >= 10) dotted->push_back(static_cast<char>('0' + octet / 10 % 10));
-    dotted->push_back(static_cast<char>('0' + octet % 10));
-  }
+  std::uint8_t octets[4];
+  for (int i = 0; i < 4; ++i) octets[i] = static_cast<std::uint8_t>(address >> (24 - 8 * i));
+  *ip = IpAddress::from_v4(octets);
+  *dotted = ip->to_string();
   return NumericHost::kIpv4;
 }
 
