@@ -251,8 +251,7 @@ void Http1Connection::send(Slice body) {
     write_out(std::move(body));
     return;
   }
-  std::size_t n = body.size;
-  write_out(std::vector<Slice>{http::chunk_size_line(n), std::move(body), http::chunk_end()});
+  send(std::vector<Slice>{std::move(body)});  // the chunk framing is send()'s
 }
 
 void Http1Connection::send(std::vector<Slice> body) {

@@ -6,6 +6,18 @@
 #include "core/uv_write.hpp"
 
 namespace outpost::http {
+namespace {
+// "Transfer-Encoding: [codings, ]chunked" (the codings the body still carries come first).
+void append_chunked_coding(std::string& out, std::string_view codings) {
+  out += "Transfer-Encoding: ";
+  if (!codings.empty()) out.append(codings).append(", ", 2);
+  out += "chunked\r\n";
+}
+}  // namespace
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ", 2).append(value).append("\r\n", 2);
+}
 
 std::string write_response_head(const ResponseHead& head, const Http1Framing& framing) {
   std::string out;
@@ -23,11 +35,7 @@ void append_response_head(std::string& out, const ResponseHead& head, const Http
   out.append("\r\n", 2);
   head.headers.serialize(out);
   if (!framing.interim) {
-    if (framing.chunked) {
-      out += "Transfer-Encoding: ";
-      if (!framing.transfer_codings.empty()) out.append(framing.transfer_codings).append(", ", 2);
-      out += "chunked\r\n";
-    }
+    if (framing.chunked) append_chunked_coding(out, framing.transfer_codings);
     if (framing.close) out += "Connection: close\r\n";
     else if (framing.client_http10) out += "Connection: keep-alive\r\n";
   }
@@ -41,11 +49,7 @@ void begin_request_head(std::string& out, std::string_view method, std::string_v
 }
 
 void end_request_head(std::string& out, bool chunked, std::string_view transfer_codings) {
-  if (chunked) {  // the client's codings go on as sent ("gzip, chunked" stays so)
-    out += "Transfer-Encoding: ";
-    if (!transfer_codings.empty()) out.append(transfer_codings).append(", ", 2);
-    out += "chunked\r\n";
-  }
+  if (chunked) append_chunked_coding(out, transfer_codings);  // the client's codings go on as sent
   out.append("\r\n", 2);
 }
 
@@ -78,9 +82,6 @@ void append_via(HeaderList& h, int major, int minor, const std::string& name) {
   h.add("Via", std::move(via));
 }
 
-}  // namespace outpost::http
-
-namespace outpost::http {
 void append_via_entry(std::string& out, int major, int minor, std::string_view name) {
   out.reserve(out.size() + 5 + name.size());
   out.push_back(static_cast<char>('0' + major % 10));
@@ -89,4 +90,5 @@ void append_via_entry(std::string& out, int major, int minor, std::string_view n
   out.push_back(' ');
   out.append(name);
 }
+
 }  // namespace outpost::http

@@ -46,6 +46,8 @@ std::string write_request_head(const RequestHead& head);
 // The same in two halves around the caller's own field loop (a forwarded request filters
 // the client's fields as it writes them instead of copying the list): the request line and
 // Host, then the framing fields and the empty line.
+// One field, "Name: value\r\n", for callers that write a head's fields themselves.
+void append_field(std::string& out, std::string_view name, std::string_view value);
 void begin_request_head(std::string& out, std::string_view method, std::string_view target, std::string_view authority);
 void end_request_head(std::string& out, bool chunked, std::string_view transfer_codings);
 

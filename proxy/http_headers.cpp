@@ -32,13 +32,7 @@ std::string_view trim_ows(std::string_view s) {
 
 std::vector<std::string_view> split_list(std::string_view value) {
   std::vector<std::string_view> out;
-  while (!value.empty()) {
-    auto comma = value.find(',');
-    auto item = trim_ows(value.substr(0, comma));
-    if (!item.empty()) out.push_back(item);
-    if (comma == std::string_view::npos) break;
-    value.remove_prefix(comma + 1);
-  }
+  for_each_list_item(value, [&out](std::string_view item) { out.push_back(item); });
   return out;
 }
 
@@ -97,17 +91,10 @@ HopByHop::HopByHop(const HeaderList& h) {
     if (!fixed_hop_by_hop(f.name)) continue;
     any_ = true;
     if (!iequals(f.name, "Connection") && !iequals(f.name, "Proxy-Connection")) continue;
-    std::string_view value = f.value;
-    while (!value.empty()) {
-      auto comma = value.find(',');
-      auto item = trim_ows(value.substr(0, comma));
-      if (!item.empty()) {
-        if (inline_count_ < std::size(inline_)) inline_[inline_count_++] = item;
-        else more_.push_back(item);
-      }
-      if (comma == std::string_view::npos) break;
-      value.remove_prefix(comma + 1);
-    }
+    for_each_list_item(f.value, [this](std::string_view item) {
+      if (inline_count_ < std::size(inline_)) inline_[inline_count_++] = item;
+      else more_.push_back(item);
+    });
   }
 }
 
@@ -128,7 +115,9 @@ void HeaderList::remove_hop_by_hop() {
   std::uint64_t small = 0;
   std::vector<bool> large;
   if (h_.size() > 64) large.resize(h_.size());
+  bool any = false;
   auto mark = [&](std::size_t i) {
+    any = true;
     if (i < 64) small |= std::uint64_t{1} << i;
     else large[i] = true;
   };
@@ -139,7 +128,7 @@ void HeaderList::remove_hop_by_hop() {
     mark(i);
     listed = listed || iequals(h_[i].name, "Connection") || iequals(h_[i].name, "Proxy-Connection");
   }
-  if (small == 0 && !listed && std::find(large.begin(), large.end(), true) == large.end()) return;
+  if (!any) return;
   if (listed) {
     HopByHop hop(*this);
     for (std::size_t i = 0; i < h_.size(); ++i)

@@ -73,6 +73,17 @@ class HopByHop {
 
 // Splits a comma-separated header value into trimmed, non-empty elements.
 std::vector<std::string_view> split_list(std::string_view value);
+// The same elements handed to `f` one by one (no list allocated).
+template <class F>
+void for_each_list_item(std::string_view value, F&& f) {
+  while (!value.empty()) {
+    auto comma = value.find(',');
+    auto item = trim_ows(value.substr(0, comma));
+    if (!item.empty()) f(item);
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+}
 
 const char* reason_phrase(int status);
 

@@ -317,7 +317,7 @@ void ProxyRequest::forward_request_head(std::string& out) {
     }
     if (revalidating_ && revalidation_replaces(n)) continue;
     if (trace && trace_secret(n)) continue;  // the origin echoes what it gets
-    out.append(n).append(": ", 2).append(f.value).append("\r\n", 2);
+    http::append_field(out, n, f.value);
   }
   if (cfg.proxy.via) {
     out.append("Via: ", 5);

@@ -329,11 +329,8 @@ bool ProxyRequest::revalidation_replaces(std::string_view name) {
 }
 
 void ProxyRequest::append_revalidation_fields(std::string& out) const {
-  auto field = [&out](std::string_view name, const std::string& value) {
-    out.append(name).append(": ", 2).append(value).append("\r\n", 2);
-  };
-  if (auto* etag = stale_meta_->headers.find("ETag")) field("If-None-Match", *etag);
-  if (auto* lm = stale_meta_->headers.find("Last-Modified")) field("If-Modified-Since", *lm);
+  if (auto* etag = stale_meta_->headers.find("ETag")) http::append_field(out, "If-None-Match", *etag);
+  if (auto* lm = stale_meta_->headers.find("Last-Modified")) http::append_field(out, "If-Modified-Since", *lm);
 }
 
 void ProxyRequest::begin_storing(const http::MessageHead& head) {
