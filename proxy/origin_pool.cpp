@@ -16,9 +16,8 @@ OriginConnection::OriginConnection(OriginPool& pool, const OriginKey& origin, st
     : pool_(pool),
       key_(std::move(key)),
       parser_(http::HttpParser::Type::kResponse, {1 << 16, 1 << 20}, this) {
-  stream_ = pool_.make_stream(origin, key_, &setup_error_);
+  stream_ = pool_.make_stream(origin, key_, &tls_, &setup_error_);
   if (stream_) stream_->set_handler(this);
-  if (stream_ && !origin.tls_profile.empty() && !pool_.stream_factory_) tls_ = static_cast<tls::TlsStream*>(stream_.get());
   timer_.init(pool_.loop(), this);
 }
 
@@ -272,12 +271,13 @@ void OriginKey::append_to(std::string& k) const {
   if (!tls_profile.empty()) k.append(1, '#').append(tls_profile);
 }
 
-StreamPtr OriginPool::make_stream(const OriginKey& origin, const std::string& key, std::string* error) {
+StreamPtr OriginPool::make_stream(const OriginKey& origin, const std::string& key, tls::TlsStream** tls,
+                                  std::string* error) {
   StreamPtr transport = stream_factory_ ? stream_factory_() : StreamPtr(new TcpStream(loop_));
   if (origin.tls_profile.empty()) return transport;
   if (tls_contexts_.empty() || tls_contexts_ca_ != ca_file_) {
     std::string why;
-    auto ctx = tls::ClientContext::create(tls::ClientOptions{ca_file_, {"http/1.1"}}, &why);
+    auto ctx = tls::ClientContext::create(tls::ClientOptions{ca_file_}, &why);
     if (!ctx) {
       *error = "cannot set up TLS to origins (" + (ca_file_.empty() ? std::string("system trust store") : ca_file_) +
                "): " + why;
@@ -291,6 +291,7 @@ StreamPtr OriginPool::make_stream(const OriginKey& origin, const std::string& ke
   // the pool key (host, port and trust).
   StreamPtr s = tls::make_client_stream(*tls_contexts_.back(), std::move(transport), origin.host, key);
   if (!s) *error = "cannot run TLS over this connection's stream";
+  *tls = static_cast<tls::TlsStream*>(s.get());
   return s;
 }
 

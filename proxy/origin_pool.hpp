@@ -172,8 +172,9 @@ class OriginPool {
   friend class OriginConnection;
   void park(OriginConnection* c);
   void unpark(OriginConnection* c);
-  // A new stream for `origin` (nullptr and *error when the TLS context cannot be made).
-  StreamPtr make_stream(const OriginKey& origin, const std::string& key, std::string* error);
+  // A new stream for `origin` (nullptr and *error when the TLS context cannot be made);
+  // *tls is set to it when it is a TLS stream.
+  StreamPtr make_stream(const OriginKey& origin, const std::string& key, tls::TlsStream** tls, std::string* error);
   uv_loop_t* loop_;
   std::string ca_file_;
   std::string tls_profile_ = "verify:system";

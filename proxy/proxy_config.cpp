@@ -33,7 +33,7 @@ void parse_proxy(ConfigTable& s, Config& config) {
     if (p.tls_certificate.empty()) s.fail("tls_certificate", "tls_listen needs a certificate (PEM file)");
     if (p.tls_key.empty()) s.fail("tls_key", "tls_listen needs a private key (PEM file)");
     std::string why;
-    if (!tls::ServerContext::create({p.tls_certificate, p.tls_key, {"http/1.1"}}, &why))
+    if (!tls::ServerContext::create({p.tls_certificate, p.tls_key}, &why))
       s.fail("tls_certificate", "cannot use " + p.tls_certificate + " with " + p.tls_key + ": " + why);
   }
   s.check_unknown();

@@ -176,7 +176,7 @@ bool ProxyWorker::load_tls_certificate() {
   const auto& p = settings_->config.proxy;
   if (p.tls_listen.empty()) return true;
   std::string why;
-  auto ctx = tls::ServerContext::create({p.tls_certificate, p.tls_key, {"http/1.1"}}, &why);
+  auto ctx = tls::ServerContext::create({p.tls_certificate, p.tls_key}, &why);
   if (!ctx) {
     spdlog::error("worker {}: cannot use the proxy's TLS certificate {} with key {}: {}{}", worker_.index(),
                   p.tls_certificate, p.tls_key, why, tls_contexts_.empty() ? "" : " (the previous one stays in use)");

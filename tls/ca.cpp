@@ -22,10 +22,6 @@
 namespace outpost::tls {
 namespace {
 
-void set_error(std::string* error, std::string text) {
-  if (error) *error = std::move(text);
-}
-
 struct BioDeleter {
   void operator()(BIO* b) const { BIO_free(b); }
 };
@@ -97,12 +93,18 @@ bool write_file(const std::string& path, const std::string& text, mode_t mode, b
   return true;
 }
 
-std::string pem_of_key(EVP_PKEY* k) {
+// What `write(bio)` writes to a memory BIO, or `fallback` if it fails.
+template <class Write>
+std::string bio_text(Write&& write, const char* fallback = "") {
   BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_PrivateKey(bio.get(), k, nullptr, nullptr, 0, nullptr, nullptr) != 1) return {};
+  if (!bio || write(bio.get()) != 1) return fallback;
   char* data = nullptr;
   long n = BIO_get_mem_data(bio.get(), &data);
   return std::string(data, static_cast<std::size_t>(n));
+}
+
+std::string pem_of_key(EVP_PKEY* k) {
+  return bio_text([k](BIO* b) { return PEM_write_bio_PrivateKey(b, k, nullptr, nullptr, 0, nullptr, nullptr); });
 }
 
 std::string default_ca_name() {
@@ -112,11 +114,7 @@ std::string default_ca_name() {
 }
 
 std::string asn1_time_text(const ASN1_TIME* t) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || ASN1_TIME_print(bio.get(), t) != 1) return "?";
-  char* data = nullptr;
-  long n = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<std::size_t>(n));
+  return bio_text([t](BIO* b) { return ASN1_TIME_print(b, t); }, "?");
 }
 
 X509Ptr read_cert(const std::string& file, std::string* error) {
@@ -274,11 +272,7 @@ X509Ptr LeafMinter::mint(const LeafRequest& r, std::string* error, std::int64_t 
 }
 
 std::string to_pem(X509* x) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_X509(bio.get(), x) != 1) return {};
-  char* data = nullptr;
-  long n = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<std::size_t>(n));
+  return bio_text([x](BIO* b) { return PEM_write_bio_X509(b, x); });
 }
 
 }  // namespace outpost::tls

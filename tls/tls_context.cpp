@@ -5,11 +5,11 @@
 #include <cstring>
 
 namespace outpost::tls {
-namespace {
-
 void set_error(std::string* error, std::string text) {
   if (error) *error = std::move(text);
 }
+
+namespace {
 
 // ALPN protocol names in wire form (length-prefixed); false if a name is empty or too long.
 bool alpn_wire(const std::vector<std::string>& names, std::string* out) {

@@ -82,5 +82,7 @@ class ServerContext {
 // Text of the oldest error on this thread's OpenSSL error queue (its reason string), which
 // is then cleared; `fallback` when the queue is empty.
 std::string take_openssl_error(const char* fallback);
+// `*error = text` when `error` is given (the error out-parameters of this module).
+void set_error(std::string* error, std::string text);
 
 }  // namespace outpost::tls
