@@ -62,6 +62,16 @@ struct Config {
     std::string ca_file;
   } origin;
 
+  // HTTPS interception ("bump") of CONNECT tunnels and TLS-listener tunnels (proxy/intercept).
+  // Off unless a CA is given and some destination is listed in `bump`.
+  struct Intercept {
+    std::string ca_certificate;  // PEM, made by `outpost ca init`
+    std::string ca_key;
+    std::vector<std::string> bump;    // host patterns (as acl.allow_hosts) and IP literals
+    std::vector<std::string> splice;  // never bumped, even when `bump` matches too
+    double peek_timeout = 10;         // seconds for the client's ClientHello
+  } intercept;
+
   struct Acl {
     NetworkList allow_clients;
     std::vector<std::uint16_t> connect_ports;

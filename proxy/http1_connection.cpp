@@ -15,7 +15,7 @@ constexpr std::uint64_t kLingerMs = 2000;
 std::uint64_t ms(double seconds) { return static_cast<std::uint64_t>(seconds * 1000); }
 }  // namespace
 
-Http1Connection::Http1Connection(ProxyWorker& worker, StreamPtr stream)
+Http1Connection::Http1Connection(ProxyWorker& worker, StreamPtr stream, std::string authority)
     : w_(worker),
       stream_(std::move(stream)),
       parser_(http::HttpParser::Type::kRequest,
@@ -29,6 +29,7 @@ Http1Connection::Http1Connection(ProxyWorker& worker, StreamPtr stream)
     client_.ip = peer->ip;
     client_.text = peer->ip.to_string();
   }
+  client_.authority = std::move(authority);
 }
 
 Http1Connection::~Http1Connection() = default;

@@ -5,6 +5,7 @@
 #include <regex>
 
 #include "core/config_section.hpp"
+#include "tls/leaf_cache.hpp"
 #include "tls/tls_context.hpp"
 
 namespace outpost::proxy {
@@ -81,6 +82,24 @@ void parse_acl(ConfigTable& s, Config& config) {
   s.check_unknown();
 }
 
+void parse_intercept(ConfigTable& s, Config& config) {
+  Config::Intercept& i = config.intercept;
+  i.ca_certificate = s.string("ca_certificate", "");
+  i.ca_key = s.string("ca_key", "");
+  i.bump = host_patterns(s, "bump");
+  i.splice = host_patterns(s, "splice");
+  i.peek_timeout = s.number("peek_timeout", 10, 0.01, 3600);
+  if (i.ca_certificate.empty() != i.ca_key.empty())
+    s.fail(i.ca_key.empty() ? "ca_key" : "ca_certificate", "ca_certificate and ca_key go together");
+  if (!i.bump.empty() && i.ca_certificate.empty())
+    s.fail("bump", "interception needs a CA: set ca_certificate and ca_key (make them with `outpost ca init`)");
+  if (!i.ca_certificate.empty()) {
+    std::string why;
+    if (!tls::LeafCache::load(i.ca_certificate, i.ca_key, &why)) s.fail("ca_certificate", why);
+  }
+  s.check_unknown();
+}
+
 void parse_http_cache(ConfigTable& s, Config& config) {
   Config::HttpCache& hc = config.http_cache;
   hc.enabled = s.boolean("enabled", true);
@@ -113,6 +132,7 @@ void register_config_sections() {
   register_config_section("proxy", &parse_proxy);
   register_config_section("origin", &parse_origin);
   register_config_section("acl", &parse_acl);
+  register_config_section("intercept", &parse_intercept);
   register_config_section("http_cache", &parse_http_cache);
 }
 

@@ -9,6 +9,7 @@
 
 #include "proxy/http1_connection.hpp"
 #include "core/tcp_stream.hpp"
+#include "tls/leaf_cache.hpp"
 #include "tls/tls_stream.hpp"
 #include "proxy/request.hpp"
 #include "proxy/error_page.hpp"
@@ -98,6 +99,14 @@ void ProxyWorker::collect_metrics(MetricsVisitor& out) const {
   out.histogram("outpost_http_time_to_first_byte_seconds",
                 "Time from a request's start to the first byte of its response sent to the client", {}, m.ttfb);
   out.counter("outpost_tunnels_total", "CONNECT tunnels established", {}, static_cast<double>(m.tunnels_opened));
+  out.counter("outpost_tls_intercepted_total", "CONNECT tunnels whose TLS was peeked at, by decision",
+              {{"decision", "bump"}}, static_cast<double>(counters_.tls_bumped));
+  out.counter("outpost_tls_intercepted_total", "CONNECT tunnels whose TLS was peeked at, by decision",
+              {{"decision", "splice"}}, static_cast<double>(counters_.tls_spliced));
+  out.counter("outpost_tls_leaf_mints_total", "Leaf certificates minted for intercepted tunnels", {},
+              static_cast<double>(counters_.tls_leaf_mints));
+  out.counter("outpost_tls_leaf_cache_hits_total", "Intercepted tunnels that used a leaf minted before", {},
+              static_cast<double>(counters_.tls_leaf_hits));
   out.gauge("outpost_tunnels", "Open CONNECT tunnels", {}, static_cast<double>(m.tunnels_opened - m.tunnels_closed));
 
   out.counter("outpost_origin_connections_opened_total", "Connections opened to origins (each a TCP connect)", {},
@@ -137,6 +146,16 @@ std::shared_ptr<const ProxySettings> ProxySettings::make(Config c) {
   own.insert(own.end(), c.proxy.tls_listen.begin(), c.proxy.tls_listen.end());
   s->rules = AccessRules(c.acl, std::move(own));
   s->cache_policy = http::make_cache_policy(c.http_cache);
+  const auto& ic = c.intercept;
+  if (!ic.ca_certificate.empty() && !ic.bump.empty()) {
+    std::string why;
+    s->intercept.leaves = tls::LeafCache::load(ic.ca_certificate, ic.ca_key, &why);
+    if (!s->intercept.leaves)  // the files changed since the configuration was checked
+      spdlog::error("interception is off: cannot use the CA {} with key {}: {}", ic.ca_certificate, ic.ca_key, why);
+    for (const auto& p : ic.bump) s->intercept.bump.emplace_back(p);
+    for (const auto& p : ic.splice) s->intercept.splice.emplace_back(p);
+    s->intercept.peek_timeout = ic.peek_timeout;
+  }
   s->config = std::move(c);
   return s;
 }
@@ -281,8 +300,17 @@ void ProxyWorker::on_accepted(int fd, const sockaddr_storage& peer, bool tls) {
   adopt(std::move(stream), tls);
 }
 
-void ProxyWorker::adopt(StreamPtr client, bool tls_handshake_first) {
-  auto* c = new Http1Connection(*this, std::move(client));
+tls::ServerContext* ProxyWorker::bump_context() {
+  if (!bump_context_) {
+    std::string why;
+    bump_context_ = tls::ServerContext::create({}, &why);
+    if (!bump_context_) spdlog::error("worker {}: cannot make the TLS context for interception: {}", worker_.index(), why);
+  }
+  return bump_context_.get();
+}
+
+void ProxyWorker::adopt(StreamPtr client, bool tls_handshake_first, std::string authority) {
+  auto* c = new Http1Connection(*this, std::move(client), std::move(authority));
   sessions_.insert(c);
   c->start(tls_handshake_first);
 }

@@ -19,6 +19,7 @@
 #include "proxy/access_log.hpp"
 #include "proxy/destination_acl.hpp"
 #include "proxy/http_cache.hpp"
+#include "proxy/intercept.hpp"
 #include "proxy/name_resolver.hpp"
 #include "proxy/origin_pool.hpp"
 #include "proxy/outcome.hpp"
@@ -34,6 +35,7 @@ struct ProxySettings {
   Config config;
   AccessRules rules;
   http::CachePolicyConfig cache_policy;  // from config.http_cache
+  InterceptRules intercept;              // from config.intercept
   static std::shared_ptr<const ProxySettings> make(Config c);
 };
 
@@ -44,6 +46,10 @@ struct ProxyCounters {
   unsigned long long connections_shed = 0;     // 503 and closed while out of file descriptors
   unsigned long long fd_exhaustions = 0;       // episodes of accept() failing for lack of descriptors
   unsigned long long requests = 0;
+  unsigned long long tls_bumped = 0;   // CONNECT tunnels intercepted
+  unsigned long long tls_spliced = 0;  // CONNECT tunnels peeked at and passed through
+  unsigned long long tls_leaf_mints = 0;  // leaf certificates minted for bumped tunnels
+  unsigned long long tls_leaf_hits = 0;   // bumped tunnels served a leaf minted before
 };
 
 // Per-request figures of one worker, for the metrics. Written and read only on the worker's
@@ -100,7 +106,11 @@ class ProxyWorker {
   bool start(std::string* error);
   // Serves HTTP/1 on a connected client stream (an accepted socket; a TLS stream or a
   // FakeStream in tests): the worker owns the connection until it closes.
-  void adopt(StreamPtr client, bool tls_handshake_first = false);
+  // `authority`: the connection is inside an intercepted tunnel to this "host:port".
+  void adopt(StreamPtr client, bool tls_handshake_first = false, std::string authority = {});
+  // The server context of intercepted tunnels (no certificate of its own: each stream
+  // brings its minted leaf); made at first use. nullptr if OpenSSL cannot make one.
+  tls::ServerContext* bump_context();
   // A reload: new requests use `s`; the origin pool takes its new limits.
   void update_settings(std::shared_ptr<const ProxySettings> s);
   // Stops accepting, closes idle clients, lets busy ones finish; after `grace_s` closes
@@ -157,6 +167,7 @@ class ProxyWorker {
   Acceptor tls_acceptor_;
   // The current one is back(); older ones stay while their connections may use them.
   std::vector<std::unique_ptr<tls::ServerContext>> tls_contexts_;
+  std::unique_ptr<tls::ServerContext> bump_context_;
   std::unordered_set<Http1Connection*> sessions_;
   std::vector<std::unique_ptr<ProxyRequest>> free_requests_;
   std::vector<std::unique_ptr<ProxyRequest>> retired_requests_;

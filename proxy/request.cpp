@@ -28,6 +28,8 @@ std::string_view ProxyRequest::stage_name(Stage s) {
     case Stage::kAwaitHead: return "await-head";
     case Stage::kRelay: return "relay";
     case Stage::kTunnel: return "tunnel";
+    case Stage::kPeek: return "peek";
+    case Stage::kMint: return "mint";
     case Stage::kDone: return "done";
   }
   return "?";
@@ -37,6 +39,7 @@ ProxyRequest::ProxyRequest(ProxyWorker& worker) : w_(worker), fwd_(*this) {}
 
 ProxyRequest::~ProxyRequest() {
   if (tunnel_) tunnel_->cancel();
+  end_intercept();
   end_cache_participation();
 }
 
@@ -44,6 +47,7 @@ void ProxyRequest::reset() {
   ++*generation_;  // callbacks made for the old request find nothing to act on
   fwd_.cancel();
   if (tunnel_) tunnel_->cancel();
+  end_intercept();
   end_cache_participation();
   static_cast<RequestState&>(*this) = RequestState{};
 }
@@ -77,6 +81,8 @@ void ProxyRequest::advance() {
     case Stage::kAwaitHead:
     case Stage::kRelay:
     case Stage::kTunnel:
+    case Stage::kPeek:
+    case Stage::kMint:
     case Stage::kDone:
       return;  // driven by events
   }
@@ -113,7 +119,7 @@ void ProxyRequest::fail(int status, const std::string& detail) {
 }
 
 void ProxyRequest::run_route() {
-  RouteContext ctx{settings_->config, settings_->rules, client_.ip, w_.cache() != nullptr};
+  RouteContext ctx{settings_->config, settings_->rules, client_.ip, w_.cache() != nullptr, client_.authority};
   Route route = route_request(req_, ctx);  // a local: nothing of it is kept but what is moved out
   // For logs: the normalised URL, or the target as sent.
   if (!route.url_text.empty()) url_text_ = std::move(route.url_text);
@@ -134,6 +140,12 @@ void ProxyRequest::run_route() {
       code_ = Outcome::kTunnel;
       discard_body_ = true;
       sink_->close_after();  // the connection ends with the tunnel
+      if (settings_->intercept.may_bump(url_)) {
+        start_peek();
+        return;
+      }
+      // Not a candidate: tunnelled without a peek (its server name is not read).
+      if (settings_->intercept.enabled()) content_type_ = "splice:-";
       set_stage(Stage::kResolve);
       advance();
       return;
@@ -255,6 +267,7 @@ void ProxyRequest::on_client_gone() {
   if (stage_ != Stage::kDone && stage_ != Stage::kTunnel)
     spdlog::debug("client {}: {} {} ended in stage {}", client_.text, req_.method, url_text_, stage_name(stage_));
   end_cache_participation();
+  end_intercept();
   if (tunnel_) {
     tunnel_bytes_ += tunnel_->totals().to_client;
     w_.pool().count_tunnel_bytes(tunnel_->totals().to_client);
@@ -467,6 +480,16 @@ void ProxyRequest::on_sink_drained() {
 
 void ProxyRequest::on_forward_failed(const ForwardFailure& f) {
   response_paused_ = false;
+  if (peeked_client_) {
+    // A spliced tunnel whose client has its 200 already: it can only be closed.
+    spdlog::info("client {}: CONNECT {}: cannot splice: {}", client_.text, url_text_, f.what);
+    peeked_client_.reset();
+    status_ = f.status;
+    code_ = f.outcome;
+    set_stage(Stage::kDone);
+    sink_->end();
+    return;
+  }
   if (f.mid_response && sink_->started()) {
     spdlog::info("client {}: {} {}: origin failed mid-response: {}", client_.text, req_.method, url_text_, f.what);
     code_ = Outcome::kMissAborted;
@@ -494,10 +517,18 @@ void ProxyRequest::on_forward_tunnel(StreamPtr origin) {
   set_stage(Stage::kTunnel);
   w_.request_metrics().tunnel_opened();
   status_ = 200;
-  sink_->start({200, "Connection established", {}}, BodyFraming::kTunnel);
   std::vector<Slice> early;
   bool client_eof = false;
-  StreamPtr client = sink_->take_stream(&early, &client_eof);
+  StreamPtr client;
+  if (peeked_client_) {  // spliced after a peek: answered already, the hello read
+    client = std::move(peeked_client_);
+    if (!peeked_bytes_.empty()) early.push_back(slice_of(peeked_bytes_));
+    client_eof = peeked_eof_;
+    peeked_bytes_.clear();
+  } else {
+    sink_->start({200, "Connection established", {}}, BodyFraming::kTunnel);
+    client = sink_->take_stream(&early, &client_eof);
+  }
   auto current = still_current();
   tunnel_ = Tunnel::start(w_.loop(), std::move(client), std::move(origin), std::move(early), client_eof,
                           settings_->config.proxy.tunnel_idle_timeout, [this, current](const Tunnel::Totals& t) {

@@ -6,7 +6,11 @@
 //     │            ├────────► kFollow (collapsed onto another fetch) ─► kDone
 //     │            └────────► kCollapsedWait ─► kCacheLookup | kResolve
 //     ├─► kResolve ─► kConnect ─► kAwaitHead ─► kRelay ──────────────► kDone
-//     │                  └──────► kTunnel (CONNECT) ─────────────────► kDone
+//     │     ▲            └──────► kTunnel (CONNECT) ─────────────────► kDone
+//     ├─► kPeek (CONNECT that may be intercepted: proxy/intercept.hpp)
+//     │     ├── splice ─► kResolve ─► ... kTunnel
+//     │     └── bump ──► kMint (a leaf minted off the loop) ─► kDone: the client's stream
+//     │                    now carries a new HTTP/1 connection inside TLS
 //     └─► kDone (answered locally or rejected)
 //
 // It answers through a ResponseSink (the connection owns the wire format), forwards through
@@ -21,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/blocking_work.hpp"
 #include "core/chunk.hpp"
 #include "core/net_address.hpp"
 #include "proxy/forwarder.hpp"
@@ -30,12 +35,18 @@
 #include "proxy/response_sink.hpp"
 #include "proxy/routing.hpp"
 #include "proxy/url.hpp"
+#include "tls/ca.hpp"
 
 namespace outpost {
 
 class ProxyWorker;
 struct ProxySettings;
 class Tunnel;
+class HelloPeek;
+struct InterceptDecision;
+namespace tls {
+struct ClientHello;
+}
 
 enum class ProxyRequestStage : std::uint8_t {
   kRoute,
@@ -48,6 +59,8 @@ enum class ProxyRequestStage : std::uint8_t {
   kAwaitHead,
   kRelay,
   kTunnel,
+  kPeek,
+  kMint,
   kDone,
 };
 
@@ -55,6 +68,9 @@ enum class ProxyRequestStage : std::uint8_t {
 struct ClientInfo {
   std::optional<IpAddress> ip;
   std::string text = "-";  // for logs
+  // A connection inside an intercepted (bumped) tunnel: the tunnel's "host:port". Its
+  // origin-form requests are for https://authority/... (routing.hpp).
+  std::string authority;
 };
 
 // Everything one request holds, reset as a whole between requests (ProxyRequest::reset),
@@ -88,6 +104,13 @@ struct RequestState {
   // Tunnel (CONNECT).
   Tunnel* tunnel_ = nullptr;
   std::uint64_t tunnel_bytes_ = 0;
+  // Interception (request_intercept.cpp): the peek, and the client's stream held (answered
+  // 200 already) until it is spliced or bumped.
+  HelloPeek* peek_ = nullptr;
+  StreamPtr peeked_client_;
+  std::string peeked_bytes_;
+  bool peeked_eof_ = false;
+  BlockingWork mint_;
   // HTTP cache.
   bool cache_get_ = false;
   std::string cache_key_;
@@ -175,6 +198,13 @@ class ProxyRequest final : private ForwardEvents, private RequestState {
   void on_forward_failed(const ForwardFailure& f) override;
   void on_forward_tunnel(StreamPtr origin) override;
   void on_forward_body_drained() override;
+
+  // Interception (request_intercept.cpp).
+  void start_peek();
+  void on_peeked(StreamPtr client, std::string bytes, bool eof, const tls::ClientHello& hello, const std::string& error);
+  void start_bump(const InterceptDecision& d);
+  void finish_bump(tls::X509Ptr leaf, const std::string& error);
+  void end_intercept();  // stops the peek and the minting, drops the held client stream
 
   // Caching (request_cache.cpp).
   void start_cache_lookup();

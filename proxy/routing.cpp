@@ -132,11 +132,26 @@ Route route_request(http::MessageHead& req, const RouteContext& ctx) {
   if (!method_supported(req.method)) return reject(501, "Method " + req.method + " is not supported.", Outcome::kNone);
   if (cfg.max_request_body && req.has_length && req.content_length > cfg.max_request_body)
     return reject(413, "The request body is larger than this proxy accepts.", Outcome::kNone, true);
-  if (req.is_connect) return route_connect(req, ctx);
-  if (!req.target.empty() && (req.target[0] == '/' || req.target == "*")) return route_local(req);
-
-  http::UrlError err;
-  auto url = http::parse_absolute_url(req.target, &err);
+  std::optional<http::Url> url;
+  http::UrlError err{};
+  if (!ctx.authority.empty()) {
+    if (req.is_connect) return reject(405, "CONNECT inside an intercepted connection is not supported.", Outcome::kNone, true);
+    if (req.target == "*" && req.method == "OPTIONS") return route_local(req);
+    if (!req.target.empty() && req.target[0] == '/') {
+      std::string absolute;
+      absolute.reserve(8 + ctx.authority.size() + req.target.size());
+      absolute.append("https://").append(ctx.authority).append(req.target);
+      url = http::parse_absolute_url(absolute, &err);
+    } else {
+      url = http::parse_absolute_url(req.target, &err);
+      if (url && (url->scheme != "https" || url->authority() != ctx.authority))
+        return reject(421, "This connection is for https://" + std::string(ctx.authority) + " only.", Outcome::kNone);
+    }
+  } else {
+    if (req.is_connect) return route_connect(req, ctx);
+    if (!req.target.empty() && (req.target[0] == '/' || req.target == "*")) return route_local(req);
+    url = http::parse_absolute_url(req.target, &err);
+  }
   if (!url) {
     if (err == http::UrlError::kUnsupportedScheme)
       return reject(501, "This proxy does not forward this URL scheme.", Outcome::kNone);

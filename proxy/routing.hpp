@@ -42,6 +42,10 @@ struct RouteContext {
   const AccessRules& rules;
   std::optional<IpAddress> client;  // nullopt: the peer address is unknown (always refused)
   bool cache_enabled = false;
+  // Inside an intercepted tunnel: its "host:port". Origin-form targets then mean
+  // https://authority/path (not Outpost's own pages); an absolute-form target must name the
+  // same https authority (else 421), and CONNECT is refused.
+  std::string_view authority;
 };
 
 // Decides what to do with `req`. May rewrite the head where the rules say so (Max-Forwards

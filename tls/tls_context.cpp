@@ -126,15 +126,15 @@ std::unique_ptr<ServerContext> ServerContext::create(const ServerOptions& o, std
   if (!ctx) return nullptr;
   std::unique_ptr<ServerContext> self(new ServerContext(ctx));
   SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
-  if (SSL_CTX_use_certificate_chain_file(ctx, o.cert_file.c_str()) != 1) {
+  if (o.cert_file.empty() && o.key_file.empty()) {
+    // Each stream brings its own certificate (make_server_stream's `identity`).
+  } else if (SSL_CTX_use_certificate_chain_file(ctx, o.cert_file.c_str()) != 1) {
     set_error(error, o.cert_file + ": " + take_openssl_error("cannot load the certificate chain"));
     return nullptr;
-  }
-  if (SSL_CTX_use_PrivateKey_file(ctx, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+  } else if (SSL_CTX_use_PrivateKey_file(ctx, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
     set_error(error, o.key_file + ": " + take_openssl_error("cannot load the private key"));
     return nullptr;
-  }
-  if (SSL_CTX_check_private_key(ctx) != 1) {
+  } else if (SSL_CTX_check_private_key(ctx) != 1) {
     set_error(error, o.key_file + ": " + take_openssl_error("the key does not match the certificate"));
     return nullptr;
   }

@@ -55,7 +55,9 @@ class ClientContext {
 };
 
 struct ServerOptions {
-  std::string cert_file, key_file;  // PEM; the cert file may hold the chain
+  // PEM; the cert file may hold the chain. Both empty: a context without a certificate of
+  // its own, for streams that each bring one (interception's minted leaves).
+  std::string cert_file, key_file;
   std::vector<std::string> alpn = {"http/1.1"};  // server picks the first of its list the client offers; none offered = no ALPN
 };
 

@@ -72,12 +72,24 @@ StreamPtr make_client_stream(ClientContext& ctx, StreamPtr transport, std::strin
   return out;
 }
 
-StreamPtr make_server_stream(ServerContext& ctx, StreamPtr transport) {
+StreamPtr make_server_stream(ServerContext& ctx, StreamPtr transport, std::string_view already_read,
+                             const ServerIdentity& identity) {
   if (!transport || !transport->loop()) return nullptr;
   SSL* ssl = SSL_new(ctx.ssl_ctx());
   if (!ssl) return nullptr;
+  if (identity.cert) {
+    // SSL_use_* take their own references; the chain certificate too (add1).
+    if (SSL_use_certificate(ssl, identity.cert) != 1 || SSL_use_PrivateKey(ssl, identity.key) != 1 ||
+        (identity.chain && SSL_add1_chain_cert(ssl, identity.chain) != 1)) {
+      ERR_clear_error();
+      SSL_free(ssl);
+      return nullptr;
+    }
+  }
   SSL_set_accept_state(ssl);
-  return StreamPtr(new TlsStream(ssl, std::move(transport), nullptr));
+  auto* s = new TlsStream(ssl, std::move(transport), nullptr);
+  if (!already_read.empty()) BIO_write(s->net_in_, already_read.data(), static_cast<int>(already_read.size()));
+  return StreamPtr(s);
 }
 
 TlsStream::TlsStream(SSL* ssl, StreamPtr transport, ClientContext* client)

@@ -76,7 +76,17 @@ StreamPtr make_client_stream(ClientContext& ctx, StreamPtr transport, std::strin
                              std::string session_key);
 // Server side over an accepted, connected transport: the handshake starts with read_start().
 // nullptr if the transport has no loop.
-StreamPtr make_server_stream(ServerContext& ctx, StreamPtr transport);
+// `already_read`: bytes of the client's that were read off the transport before (a peeked
+// ClientHello); the handshake consumes them first.
+// `cert`/`key`: this stream's own certificate and key (interception's minted leaf) instead
+// of the context's; the stream takes its own references. `chain`: certificates sent after it.
+struct ServerIdentity {
+  X509* cert = nullptr;
+  EVP_PKEY* key = nullptr;
+  X509* chain = nullptr;
+};
+StreamPtr make_server_stream(ServerContext& ctx, StreamPtr transport, std::string_view already_read = {},
+                             const ServerIdentity& identity = {});
 
 class TlsStream final : public Stream, private StreamHandler {
  public:
@@ -109,7 +119,7 @@ class TlsStream final : public Stream, private StreamHandler {
 
  private:
   friend StreamPtr make_client_stream(ClientContext&, StreamPtr, std::string, std::string);
-  friend StreamPtr make_server_stream(ServerContext&, StreamPtr);
+  friend StreamPtr make_server_stream(ServerContext&, StreamPtr, std::string_view, const ServerIdentity&);
   enum class Phase : std::uint8_t { kIdle, kConnecting, kHandshake, kOpen };
   struct PlainWrite {
     std::vector<Slice> slices;

@@ -1,0 +1,122 @@
+// The interception half of ProxyRequest (proxy/intercept.hpp has the flow): peeking at the
+// ClientHello of a CONNECT tunnel, then splicing it or bumping it.
+#include <spdlog/spdlog.h>
+
+#include "core/uv_write.hpp"
+#include "proxy/intercept.hpp"
+#include "proxy/proxy_worker.hpp"
+#include "proxy/request.hpp"
+#include "tls/leaf_cache.hpp"
+#include "tls/tls_stream.hpp"
+
+namespace outpost {
+
+void ProxyRequest::start_peek() {
+  set_stage(Stage::kPeek);
+  status_ = 200;
+  sink_->start({200, "Connection established", {}}, BodyFraming::kTunnel);
+  std::vector<Slice> early;
+  bool eof = false;
+  StreamPtr client = sink_->take_stream(&early, &eof);
+  if (!client) {  // the connection is closing
+    set_stage(Stage::kDone);
+    sink_->end();
+    return;
+  }
+  auto current = still_current();
+  peek_ = HelloPeek::start(w_.loop(), std::move(client), std::move(early), eof, settings_->intercept.peek_timeout,
+                           [this, current](HelloPeek::Result r) {
+                             if (!current()) return;
+                             peek_ = nullptr;  // it frees itself
+                             on_peeked(std::move(r.client), std::move(r.bytes), r.client_eof, r.hello, r.error);
+                           });
+}
+
+void ProxyRequest::on_peeked(StreamPtr client, std::string bytes, bool eof, const tls::ClientHello& hello,
+                             const std::string& error) {
+  if (!client) {
+    spdlog::debug("client {}: CONNECT {}: the client failed before its ClientHello: {}", client_.text, url_text_, error);
+    content_type_ = "peek:failed";
+    set_stage(Stage::kDone);
+    sink_->end();
+    return;
+  }
+  InterceptDecision d = decide_intercept(settings_->intercept, url_, hello);
+  peeked_client_ = std::move(client);
+  peeked_bytes_ = std::move(bytes);
+  peeked_eof_ = eof;
+  if (!d.bump) {
+    ++w_.counters().tls_spliced;
+    content_type_ = "splice:" + d.server_name;
+    spdlog::debug("client {}: CONNECT {}: spliced ({}{})", client_.text, url_text_, d.reason,
+                  error.empty() ? "" : ", " + error);
+    set_stage(Stage::kResolve);
+    advance();
+    return;
+  }
+  start_bump(d);
+}
+
+void ProxyRequest::start_bump(const InterceptDecision& d) {
+  content_type_ = "bump:" + d.server_name;
+  const auto& leaves = settings_->intercept.leaves;
+  if (tls::X509Ptr leaf = leaves->find(d.names)) {
+    ++w_.counters().tls_leaf_hits;
+    finish_bump(std::move(leaf), {});
+    return;
+  }
+  set_stage(Stage::kMint);
+  struct Minted {
+    tls::X509Ptr leaf;
+    std::string error;
+    bool minted = false;
+  };
+  mint_ = run_blocking(
+      w_.loop(),
+      [leaves, names = d.names] {
+        Minted m;
+        m.leaf = leaves->find_or_mint(names, &m.error, &m.minted);
+        return m;
+      },
+      [this](Minted m) {
+        ++(m.minted ? w_.counters().tls_leaf_mints : w_.counters().tls_leaf_hits);
+        finish_bump(std::move(m.leaf), m.error);
+      });
+}
+
+void ProxyRequest::finish_bump(tls::X509Ptr leaf, const std::string& error) {
+  set_stage(Stage::kDone);
+  const auto& leaves = settings_->intercept.leaves;
+  tls::ServerContext* ctx = leaf ? w_.bump_context() : nullptr;
+  StreamPtr stream;
+  if (ctx) {
+    stream = tls::make_server_stream(*ctx, std::move(peeked_client_), peeked_bytes_,
+                                     {leaf.get(), leaves->leaf_key(), leaves->ca_certificate()});
+  }
+  peeked_client_.reset();
+  peeked_bytes_.clear();
+  if (!stream) {
+    spdlog::warn("client {}: CONNECT {}: cannot intercept: {}", client_.text, url_text_,
+                 !leaf ? error : "cannot set up the TLS server side");
+    status_ = 500;
+    code_ = Outcome::kNone;
+    content_type_ += ";failed";
+    sink_->end();
+    return;
+  }
+  ++w_.counters().tls_bumped;
+  // The tunnel's bytes now belong to a new connection of the worker's; this CONNECT is over.
+  w_.adopt(std::move(stream), true, url_.authority());
+  sink_->end();
+}
+
+void ProxyRequest::end_intercept() {
+  if (peek_) {
+    peek_->cancel();
+    peek_ = nullptr;
+  }
+  mint_.cancel();
+  peeked_client_.reset();
+}
+
+}  // namespace outpost

@@ -1,0 +1,113 @@
+#include "tls/leaf_cache.hpp"
+
+#include <arpa/inet.h>
+#include <openssl/x509v3.h>
+
+#include <ctime>
+
+namespace outpost::tls {
+
+std::shared_ptr<LeafCache> LeafCache::load(const std::string& ca_cert, const std::string& ca_key, std::string* error,
+                                           std::size_t capacity) {
+  auto minter = LeafMinter::load(ca_cert, ca_key, error);
+  if (!minter) return nullptr;
+  std::shared_ptr<LeafCache> c(new LeafCache);
+  c->minter_ = std::move(minter);
+  c->capacity_ = capacity == 0 ? 1 : capacity;
+  return c;
+}
+
+std::string LeafCache::key_of(const std::vector<std::string>& names) {
+  std::string key;
+  for (const auto& n : names) {
+    key += n;
+    key += '\n';  // never inside a name (the minter refuses it)
+  }
+  return key;
+}
+
+X509Ptr LeafCache::find_locked(const std::string& key) {
+  auto it = index_.find(key);
+  if (it == index_.end()) return nullptr;
+  if (it->second->second.renew_at <= static_cast<std::int64_t>(std::time(nullptr))) {
+    lru_.erase(it->second);
+    index_.erase(it);
+    return nullptr;
+  }
+  lru_.splice(lru_.begin(), lru_, it->second);
+  X509* x = it->second->second.cert.get();
+  X509_up_ref(x);
+  return X509Ptr(x);
+}
+
+X509Ptr LeafCache::find(const std::vector<std::string>& names) {
+  std::string key = key_of(names);
+  std::lock_guard lock(mu_);
+  X509Ptr x = find_locked(key);
+  if (x) hits_.fetch_add(1, std::memory_order_relaxed);
+  return x;
+}
+
+X509Ptr LeafCache::find_or_mint(const std::vector<std::string>& names, std::string* error, bool* minted) {
+  if (minted) *minted = false;
+  std::string key = key_of(names);
+  std::lock_guard mint_lock(mint_mu_);
+  {
+    std::lock_guard lock(mu_);
+    if (X509Ptr x = find_locked(key)) {  // minted meanwhile (another handshake for the name)
+      hits_.fetch_add(1, std::memory_order_relaxed);
+      return x;
+    }
+  }
+  X509Ptr x = minter_->mint(LeafRequest{names}, error);
+  if (!x) return nullptr;
+  mints_.fetch_add(1, std::memory_order_relaxed);
+  if (minted) *minted = true;
+  std::int64_t not_after = 0;
+  {
+    struct tm t {};
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(x.get()), &t) == 1) not_after = static_cast<std::int64_t>(timegm(&t));
+  }
+  X509_up_ref(x.get());
+  X509Ptr kept(x.get());
+  std::lock_guard lock(mu_);
+  if (auto it = index_.find(key); it != index_.end()) {
+    lru_.erase(it->second);
+    index_.erase(it);
+  }
+  lru_.emplace_front(key, Entry{std::move(kept), not_after - kRenewBefore});
+  index_.emplace(std::move(key), lru_.begin());
+  while (index_.size() > capacity_) {
+    index_.erase(lru_.back().first);
+    lru_.pop_back();
+  }
+  return x;
+}
+
+std::size_t LeafCache::size() const {
+  std::lock_guard lock(mu_);
+  return index_.size();
+}
+
+std::vector<std::string> subject_alt_names(X509* cert) {
+  std::vector<std::string> out;
+  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (!names) return out;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
+    if (g->type == GEN_DNS) {
+      const auto* s = g->d.dNSName;
+      out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), static_cast<std::size_t>(ASN1_STRING_length(s)));
+    } else if (g->type == GEN_IPADD) {
+      const auto* s = g->d.iPAddress;
+      char text[INET6_ADDRSTRLEN] = {};
+      int len = ASN1_STRING_length(s);
+      if (len == 4 || len == 16)
+        if (inet_ntop(len == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(s), text, sizeof text)) out.emplace_back(text);
+    }
+  }
+  GENERAL_NAMES_free(names);
+  return out;
+}
+
+}  // namespace outpost::tls

@@ -1,0 +1,70 @@
+// Minted leaf certificates for interception, shared by every worker of the process: the
+// minter (tls/ca) and an in-memory cache of what it minted, keyed by the names a leaf
+// carries.
+//
+// - find() is cheap (a mutex and a hash lookup) and runs on a loop thread: a name bumped
+//   before costs no minting and no pool hop.
+// - find_or_mint() blocks (minting signs with the CA key): it runs off the loop, on the pool
+//   (core/blocking_work). It holds one mutex while it looks again and mints, so N concurrent
+//   handshakes for one name, on any workers, mint once; the others find that leaf.
+// - A leaf is reused until a day before it expires; then the next request mints a new one.
+// - At most `capacity` leaves are kept; beyond it the least recently used goes.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "tls/ca.hpp"
+
+namespace outpost::tls {
+
+class LeafCache {
+ public:
+  static constexpr std::size_t kDefaultCapacity = 20000;
+  static constexpr std::int64_t kRenewBefore = 86400;  // seconds before expiry
+
+  // nullptr and a reason when the CA cannot be used (tls/ca LeafMinter::load).
+  static std::shared_ptr<LeafCache> load(const std::string& ca_cert, const std::string& ca_key, std::string* error,
+                                         std::size_t capacity = kDefaultCapacity);
+
+  // A leaf for exactly these names, from memory (a new reference), or nullptr.
+  X509Ptr find(const std::vector<std::string>& names);
+  // The same, minting it when absent (blocking: call off the loop). nullptr and a reason if
+  // the names cannot go in a certificate. `*minted`: this call minted it.
+  X509Ptr find_or_mint(const std::vector<std::string>& names, std::string* error, bool* minted = nullptr);
+
+  EVP_PKEY* leaf_key() const { return minter_->leaf_key(); }
+  X509* ca_certificate() const { return minter_->ca_certificate(); }
+
+  std::uint64_t mints() const { return mints_.load(std::memory_order_relaxed); }
+  std::uint64_t hits() const { return hits_.load(std::memory_order_relaxed); }
+  std::size_t size() const;
+
+ private:
+  struct Entry {
+    X509Ptr cert;
+    std::int64_t renew_at;  // epoch seconds: mint again from then on
+  };
+  using Lru = std::list<std::pair<std::string, Entry>>;
+  LeafCache() = default;
+  static std::string key_of(const std::vector<std::string>& names);
+  X509Ptr find_locked(const std::string& key);
+
+  std::unique_ptr<LeafMinter> minter_;
+  std::size_t capacity_ = kDefaultCapacity;
+  mutable std::mutex mu_;       // the index and the LRU
+  std::mutex mint_mu_;          // one mint at a time (LeafMinter is not thread-safe)
+  Lru lru_;                     // most recently used first
+  std::unordered_map<std::string, Lru::iterator> index_;
+  std::atomic<std::uint64_t> mints_{0}, hits_{0};
+};
+
+// The names of a certificate's subjectAltName (DNS names; IP addresses as text), in order.
+std::vector<std::string> subject_alt_names(X509* cert);
+
+}  // namespace outpost::tls
