@@ -146,22 +146,23 @@ class Intercept(h.IntegrationTest):
         data = os.urandom(200_000)
         self.put("fresh/a.bin", data)
         before = self.metrics()
-        r1 = self.bumped(f"https://origin.test:{ORIGIN}/fresh/a.bin")
+        r1 = self.bumped(f"https://c1.test:{ORIGIN}/fresh/a.bin")
         self.assertEqual(h.sha256(r1.stdout), h.sha256(data))
         mid = self.metrics()
-        r2 = self.bumped(f"https://origin.test:{ORIGIN}/fresh/a.bin", "-D", "-")
+        r2 = self.bumped(f"https://c1.test:{ORIGIN}/fresh/a.bin", "-D", "-")
         self.assertRegex(r2.stdout, rb"(?i)cache-status: [^\r]*hit")
         self.assertEqual(h.sha256(r2.stdout.split(b"\r\n\r\n", 2)[2]), h.sha256(data))  # after CONNECT's head
         after = self.metrics()
-        # One origin fetch, one origin TLS handshake, for two bumped client connections.
+        # One origin fetch, one origin TLS handshake (a name no other test uses: no pooled
+        # connection), for two bumped client connections.
         self.assertEqual(self.nginx_uris().count("/fresh/a.bin"), 1)
         self.assertEqual(mid["outpost_origin_tls_handshakes_total"] - before["outpost_origin_tls_handshakes_total"], 1)
         self.assertEqual(after["outpost_origin_tls_handshakes_total"], mid["outpost_origin_tls_handshakes_total"])
         self.assertEqual(after['outpost_tls_intercepted_total{decision="bump"}'] -
                          before.get('outpost_tls_intercepted_total{decision="bump"}', 0), 2)
         # The access log names the https URI, and the CONNECT as a bump with its SNI.
-        self.wait_log_line(lambda l: f"GET https://origin.test:{ORIGIN}/fresh/a.bin" in l)
-        self.wait_log_line(lambda l: f"CONNECT origin.test:{ORIGIN}" in l and l.endswith(" bump:origin.test"))
+        self.wait_log_line(lambda l: f"GET https://c1.test:{ORIGIN}/fresh/a.bin" in l)
+        self.wait_log_line(lambda l: f"CONNECT c1.test:{ORIGIN}" in l and l.endswith(" bump:c1.test"))
 
     def test_minted_certificate_fields(self):
         text = self.x509_text(self.leaf_of("origin.test", ORIGIN))
