@@ -89,6 +89,9 @@ class Forwarder final : private OriginEvents {
   // Closes the origin connection (never pooled) and cancels a lookup; nothing more is
   // reported. Also resets the forwarder for the next request.
   void cancel();
+  // From on_forward_connected(): the origin's verified TLS certificate when the connection is
+  // new and over TLS (borrowed), else nullptr.
+  X509* new_origin_certificate() const { return origin_ && !origin_reused_ ? origin_->peer_certificate() : nullptr; }
 
  private:
   void on_resolved(ResolveResult r);

@@ -92,6 +92,8 @@ void OriginConnection::resume_reading() {
   start_reading();
 }
 
+X509* OriginConnection::peer_certificate() const { return tls_ ? tls_->peer_certificate() : nullptr; }
+
 void OriginConnection::on_connected() {
   timer_.stop();
   connected_ = true;

@@ -2,6 +2,7 @@
 // parser) over a byte stream (core/stream.hpp; TcpStream in production), and a per-worker
 // pool of idle keep-alive connections keyed by OriginKey (scheme, host, port, TLS profile).
 #pragma once
+#include <openssl/x509.h>
 #include <uv.h>
 
 #include <functional>
@@ -79,6 +80,8 @@ class OriginConnection : private http::ParserListener, private StreamHandler {
   // connection object, which is never pooled. Null if not connected.
   StreamPtr detach_stream();
   const IpAddress& address() const { return addr_; }
+  // A TLS connection's verified origin certificate (borrowed), else nullptr.
+  X509* peer_certificate() const;
   // Begins one request/response exchange: resets the parser, starts reading and the
   // read timeout. `head_request`: the response has no body.
   void begin_exchange(bool head_request, double read_timeout_s);

@@ -297,6 +297,7 @@ void ProxyRequest::start_forward() {
 void ProxyRequest::on_forward_connected(const IpAddress& peer) {
   hierarchy_ = "HIER_DIRECT";
   peer_ = peer;
+  if (!client_.authority.empty()) note_origin_certificate();
   if (!req_.is_connect) set_stage(Stage::kAwaitHead);
 }
 

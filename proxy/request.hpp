@@ -205,6 +205,8 @@ class ProxyRequest final : private ForwardEvents, private RequestState {
   void start_bump(const InterceptDecision& d);
   void finish_bump(tls::X509Ptr leaf, const std::string& error);
   void end_intercept();  // stops the peek and the minting, drops the held client stream
+  // Inside a bumped tunnel: the origin's names, for the leaves minted for it later.
+  void note_origin_certificate();
 
   // Caching (request_cache.cpp).
   void start_cache_lookup();

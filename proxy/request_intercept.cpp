@@ -2,6 +2,8 @@
 // ClientHello of a CONNECT tunnel, then splicing it or bumping it.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "core/uv_write.hpp"
 #include "proxy/intercept.hpp"
 #include "proxy/proxy_worker.hpp"
@@ -60,7 +62,13 @@ void ProxyRequest::on_peeked(StreamPtr client, std::string bytes, bool eof, cons
 void ProxyRequest::start_bump(const InterceptDecision& d) {
   content_type_ = "bump:" + d.server_name;
   const auto& leaves = settings_->intercept.leaves;
-  if (tls::X509Ptr leaf = leaves->find(d.names)) {
+  // The names: the SNI (or IP literal) first, then the rest of the subjectAltName list of the
+  // origin's certificate when an earlier request has seen it. The origin is not dialled for
+  // this: a leaf must not wait for an origin that the cache may make unnecessary.
+  std::vector<std::string> names = d.names;
+  for (auto& n : leaves->origin_names(url_.authority()))
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(std::move(n));
+  if (tls::X509Ptr leaf = leaves->find(names)) {
     ++w_.counters().tls_leaf_hits;
     finish_bump(std::move(leaf), {});
     return;
@@ -73,7 +81,7 @@ void ProxyRequest::start_bump(const InterceptDecision& d) {
   };
   mint_ = run_blocking(
       w_.loop(),
-      [leaves, names = d.names] {
+      [leaves, names = std::move(names)] {
         Minted m;
         m.leaf = leaves->find_or_mint(names, &m.error, &m.minted);
         return m;
@@ -108,6 +116,12 @@ void ProxyRequest::finish_bump(tls::X509Ptr leaf, const std::string& error) {
   // The tunnel's bytes now belong to a new connection of the worker's; this CONNECT is over.
   w_.adopt(std::move(stream), true, url_.authority());
   sink_->end();
+}
+
+void ProxyRequest::note_origin_certificate() {
+  const auto& leaves = settings_->intercept.leaves;
+  if (!leaves) return;
+  if (X509* cert = fwd_.new_origin_certificate()) leaves->note_origin(client_.authority, tls::subject_alt_names(cert));
 }
 
 void ProxyRequest::end_intercept() {

@@ -84,6 +84,24 @@ X509Ptr LeafCache::find_or_mint(const std::vector<std::string>& names, std::stri
   return x;
 }
 
+void LeafCache::note_origin(const std::string& authority, std::vector<std::string> names) {
+  if (names.size() > 100) names.resize(100);  // enough for any real leaf; a bound for a hostile one
+  std::lock_guard lock(mu_);
+  auto it = origins_.find(authority);
+  if (it != origins_.end()) {
+    if (it->second != names) it->second = std::move(names);
+    return;
+  }
+  if (origins_.size() >= capacity_) origins_.clear();  // rare: start again rather than track use
+  origins_.emplace(authority, std::move(names));
+}
+
+std::vector<std::string> LeafCache::origin_names(const std::string& authority) const {
+  std::lock_guard lock(mu_);
+  auto it = origins_.find(authority);
+  return it == origins_.end() ? std::vector<std::string>{} : it->second;
+}
+
 std::size_t LeafCache::size() const {
   std::lock_guard lock(mu_);
   return index_.size();

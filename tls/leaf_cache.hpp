@@ -38,6 +38,12 @@ class LeafCache {
   // the names cannot go in a certificate. `*minted`: this call minted it.
   X509Ptr find_or_mint(const std::vector<std::string>& names, std::string* error, bool* minted = nullptr);
 
+  // Origins' certificates, as far as minting needs them: the subjectAltName list of the
+  // certificate an origin ("host:port") presented, verified, the last time it was dialled.
+  // A leaf for that origin copies it. At most `capacity` origins are kept.
+  void note_origin(const std::string& authority, std::vector<std::string> names);
+  std::vector<std::string> origin_names(const std::string& authority) const;
+
   EVP_PKEY* leaf_key() const { return minter_->leaf_key(); }
   X509* ca_certificate() const { return minter_->ca_certificate(); }
 
@@ -61,6 +67,7 @@ class LeafCache {
   std::mutex mint_mu_;          // one mint at a time (LeafMinter is not thread-safe)
   Lru lru_;                     // most recently used first
   std::unordered_map<std::string, Lru::iterator> index_;
+  std::unordered_map<std::string, std::vector<std::string>> origins_;  // under mu_
   std::atomic<std::uint64_t> mints_{0}, hits_{0};
 };
 

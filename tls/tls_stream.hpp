@@ -96,6 +96,9 @@ class TlsStream final : public Stream, private StreamHandler {
   std::string_view alpn() const;         // negotiated protocol, empty if none
   std::string_view server_name() const;  // server side: the SNI the client sent (empty if none); client side: the name verified
   bool session_reused() const;
+  // The peer's certificate once the handshake is done (client side: verified), or nullptr.
+  // Borrowed: valid while the stream lives.
+  X509* peer_certificate() const { return handshake_done_ ? SSL_get0_peer_certificate(ssl_) : nullptr; }
   std::string_view version() const { return SSL_get_version(ssl_); }  // "TLSv1.3", "TLSv1.2"
   bool handshake_done() const { return handshake_done_; }
   // Client side: why verification failed (X509_verify_cert_error_string with the depth and

@@ -190,6 +190,21 @@ class Intercept(h.IntegrationTest):
         self.put("nc/ok.txt", b"ok\n")
         self.assertEqual(self.bumped(f"https://origin.test:{ORIGIN}/nc/ok.txt").stdout, b"ok\n")
 
+    def test_leaf_copies_the_origins_names_once_seen(self):
+        # Before the origin was ever dialled: minted from the server name alone (no origin
+        # connection is opened to mint).
+        first = self.x509_text(self.leaf_of("c2.test", ORIGIN))
+        self.assertIn("DNS:c2.test", first)
+        self.assertNotIn("DNS:splice.test", first)
+        # A request inside goes to the origin, whose verified certificate names more.
+        self.put("nc/c2.txt", b"c2\n")
+        self.assertEqual(self.bumped(f"https://c2.test:{ORIGIN}/nc/c2.txt").stdout, b"c2\n")
+        later = self.x509_text(self.leaf_of("c2.test", ORIGIN))
+        sans = re.search(r"Subject Alternative Name:\s*\n\s*(.*)", later).group(1)
+        self.assertTrue(sans.startswith("DNS:c2.test"), sans)
+        for n in ("origin.test", "splice.test", "fresh.test", "c9.test"):
+            self.assertIn(f"DNS:{n}", sans)
+
     def test_ip_target_gets_an_ip_san(self):
         text = self.x509_text(self.leaf_of("127.0.0.1", ORIGIN, servername=False))
         self.assertIn("IP Address:127.0.0.1", text)
