@@ -177,7 +177,7 @@ bool App::start_workers() {
   unsigned n = config.server.workers ? config.server.workers : std::max(1u, std::thread::hardware_concurrency());
   worker_count = n;
   apply_connection_cap(config);
-  auto settings = ProxySettings::make(config);
+  auto settings = ProxySettings::make(config, store);
   std::vector<std::future<std::string>> started;
   for (unsigned i = 0; i < n; ++i) {
     workers.push_back(std::make_unique<Worker>(i));
@@ -399,7 +399,7 @@ void App::apply_reload(Reloaded r) {
   dns_context = context;
 
   config = std::move(fresh);
-  auto settings = ProxySettings::make(config);
+  auto settings = ProxySettings::make(config, store);
   for (std::size_t i = 0; i < workers.size(); ++i)
     workers[i]->post([this, i, settings, context, allow = config.dns.allow_recursion] {
       proxies[i]->update_settings(settings);

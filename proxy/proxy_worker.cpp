@@ -9,6 +9,7 @@
 
 #include "proxy/http1_connection.hpp"
 #include "core/tcp_stream.hpp"
+#include "proxy/leaf_store.hpp"
 #include "tls/leaf_cache.hpp"
 #include "tls/tls_stream.hpp"
 #include "proxy/request.hpp"
@@ -140,7 +141,7 @@ struct ProxyWorker::Refusal {
   int open_handles = 2;
 };
 
-std::shared_ptr<const ProxySettings> ProxySettings::make(Config c) {
+std::shared_ptr<const ProxySettings> ProxySettings::make(Config c, std::shared_ptr<cache::Store> store) {
   auto s = std::make_shared<ProxySettings>();
   std::vector<Endpoint> own = c.proxy.listen;  // the loop guard: any of our listeners
   own.insert(own.end(), c.proxy.tls_listen.begin(), c.proxy.tls_listen.end());
@@ -152,6 +153,8 @@ std::shared_ptr<const ProxySettings> ProxySettings::make(Config c) {
     s->intercept.leaves = tls::LeafCache::load(ic.ca_certificate, ic.ca_key, &why);
     if (!s->intercept.leaves)  // the files changed since the configuration was checked
       spdlog::error("interception is off: cannot use the CA {} with key {}: {}", ic.ca_certificate, ic.ca_key, why);
+    else if (store)
+      s->intercept.leaves->use_store(make_leaf_store(std::move(store)));
     for (const auto& p : ic.bump) s->intercept.bump.emplace_back(p);
     for (const auto& p : ic.splice) s->intercept.splice.emplace_back(p);
     s->intercept.peek_timeout = ic.peek_timeout;

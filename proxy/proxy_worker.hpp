@@ -36,7 +36,8 @@ struct ProxySettings {
   AccessRules rules;
   http::CachePolicyConfig cache_policy;  // from config.http_cache
   InterceptRules intercept;              // from config.intercept
-  static std::shared_ptr<const ProxySettings> make(Config c);
+  // `store`: where minted interception leaves are kept (none: memory of this process only).
+  static std::shared_ptr<const ProxySettings> make(Config c, std::shared_ptr<cache::Store> store = nullptr);
 };
 
 struct ProxyCounters {

@@ -223,6 +223,12 @@ std::unique_ptr<LeafMinter> LeafMinter::load(const std::string& cert_file, const
   return m;
 }
 
+bool LeafMinter::use_leaf_key(PkeyPtr key) {
+  if (!key || EVP_PKEY_eq(key.get(), ca_key_.get()) == 1) return false;
+  leaf_key_ = std::move(key);
+  return true;
+}
+
 X509Ptr LeafMinter::mint(const LeafRequest& r, std::string* error, std::int64_t now) {
   if (r.names.empty()) {
     set_error(error, "a leaf needs at least one name");

@@ -70,6 +70,9 @@ class LeafMinter {
   // the CA. `now` is for tests (0: the clock).
   X509Ptr mint(const LeafRequest& r, std::string* error, std::int64_t now = 0);
   EVP_PKEY* leaf_key() const { return leaf_key_.get(); }
+  // Mints with `key` from now on (a key kept from an earlier run); false if it is not a
+  // private key OpenSSL can sign with, or it is the CA's own.
+  bool use_leaf_key(PkeyPtr key);
   X509* ca_certificate() const { return ca_cert_.get(); }
 
  private:

@@ -1,6 +1,8 @@
 #include "tls/leaf_cache.hpp"
 
 #include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include <ctime>
@@ -48,6 +50,78 @@ X509Ptr LeafCache::find(const std::vector<std::string>& names) {
   return x;
 }
 
+namespace {
+std::int64_t not_after_of(X509* x) {
+  struct tm t {};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &t) != 1) return 0;
+  return static_cast<std::int64_t>(timegm(&t));
+}
+std::string pem_of_key(EVP_PKEY* k) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> b(BIO_new(BIO_s_mem()), &BIO_free);
+  if (!b || PEM_write_bio_PrivateKey(b.get(), k, nullptr, nullptr, 0, nullptr, nullptr) != 1) return {};
+  char* data = nullptr;
+  long n = BIO_get_mem_data(b.get(), &data);
+  return std::string(data, static_cast<std::size_t>(n));
+}
+}  // namespace
+
+void LeafCache::use_store(std::shared_ptr<LeafStore> store) {
+  store_ = std::move(store);
+  if (!store_) return;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  X509_digest(minter_->ca_certificate(), EVP_sha256(), md, &len);
+  store_prefix_.clear();
+  static const char* hex = "0123456789abcdef";
+  for (unsigned i = 0; i < len; ++i) {
+    store_prefix_ += hex[md[i] >> 4];
+    store_prefix_ += hex[md[i] & 15];
+  }
+  store_prefix_ += '\n';
+  const std::string key_name = store_prefix_ + "leaf-key";
+  if (auto pem = store_->get(key_name)) {
+    std::unique_ptr<BIO, decltype(&BIO_free)> b(BIO_new_mem_buf(pem->data(), static_cast<int>(pem->size())), &BIO_free);
+    PkeyPtr k(b ? PEM_read_bio_PrivateKey(b.get(), nullptr, nullptr, nullptr) : nullptr);
+    ERR_clear_error();
+    if (k && minter_->use_leaf_key(std::move(k))) return;
+  }
+  std::string pem = pem_of_key(minter_->leaf_key());
+  if (!pem.empty()) store_->put(key_name, pem, 0);
+}
+
+X509Ptr LeafCache::from_store(const std::string& key) {
+  if (!store_) return nullptr;
+  auto pem = store_->get(store_prefix_ + key);
+  if (!pem) return nullptr;
+  std::unique_ptr<BIO, decltype(&BIO_free)> b(BIO_new_mem_buf(pem->data(), static_cast<int>(pem->size())), &BIO_free);
+  X509Ptr x(b ? PEM_read_bio_X509(b.get(), nullptr, nullptr, nullptr) : nullptr);
+  ERR_clear_error();
+  // Usable only with this cache's leaf key, and not about to expire.
+  if (!x || X509_check_private_key(x.get(), minter_->leaf_key()) != 1 ||
+      not_after_of(x.get()) - kRenewBefore <= static_cast<std::int64_t>(std::time(nullptr))) {
+    ERR_clear_error();
+    return nullptr;
+  }
+  return x;
+}
+
+void LeafCache::remember(const std::string& key, X509* x) {
+  X509_up_ref(x);
+  X509Ptr kept(x);
+  std::int64_t renew_at = not_after_of(x) - kRenewBefore;
+  std::lock_guard lock(mu_);
+  if (auto it = index_.find(key); it != index_.end()) {
+    lru_.erase(it->second);
+    index_.erase(it);
+  }
+  lru_.emplace_front(key, Entry{std::move(kept), renew_at});
+  index_.emplace(key, lru_.begin());
+  while (index_.size() > capacity_) {
+    index_.erase(lru_.back().first);
+    lru_.pop_back();
+  }
+}
+
 X509Ptr LeafCache::find_or_mint(const std::vector<std::string>& names, std::string* error, bool* minted) {
   if (minted) *minted = false;
   std::string key = key_of(names);
@@ -59,28 +133,17 @@ X509Ptr LeafCache::find_or_mint(const std::vector<std::string>& names, std::stri
       return x;
     }
   }
+  if (X509Ptr x = from_store(key)) {
+    store_hits_.fetch_add(1, std::memory_order_relaxed);
+    remember(key, x.get());
+    return x;
+  }
   X509Ptr x = minter_->mint(LeafRequest{names}, error);
   if (!x) return nullptr;
   mints_.fetch_add(1, std::memory_order_relaxed);
   if (minted) *minted = true;
-  std::int64_t not_after = 0;
-  {
-    struct tm t {};
-    if (ASN1_TIME_to_tm(X509_get0_notAfter(x.get()), &t) == 1) not_after = static_cast<std::int64_t>(timegm(&t));
-  }
-  X509_up_ref(x.get());
-  X509Ptr kept(x.get());
-  std::lock_guard lock(mu_);
-  if (auto it = index_.find(key); it != index_.end()) {
-    lru_.erase(it->second);
-    index_.erase(it);
-  }
-  lru_.emplace_front(key, Entry{std::move(kept), not_after - kRenewBefore});
-  index_.emplace(std::move(key), lru_.begin());
-  while (index_.size() > capacity_) {
-    index_.erase(lru_.back().first);
-    lru_.pop_back();
-  }
+  remember(key, x.get());
+  if (store_) store_->put(store_prefix_ + key, to_pem(x.get()), not_after_of(x.get()));
   return x;
 }
 

@@ -15,6 +15,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -22,6 +23,16 @@
 #include "tls/ca.hpp"
 
 namespace outpost::tls {
+
+// Where minted leaves (and the leaf key they share) outlive the process: the shared store's
+// certificate namespace (proxy/leaf_store). Both calls may block (disk): the cache calls
+// them off the loop only, and at load.
+class LeafStore {
+ public:
+  virtual ~LeafStore() = default;
+  virtual std::optional<std::string> get(const std::string& key) = 0;
+  virtual void put(const std::string& key, const std::string& value, std::int64_t expiry) = 0;
+};
 
 class LeafCache {
  public:
@@ -32,10 +43,16 @@ class LeafCache {
   static std::shared_ptr<LeafCache> load(const std::string& ca_cert, const std::string& ca_key, std::string* error,
                                          std::size_t capacity = kDefaultCapacity);
 
+  // Persists leaves in `store` from now on (call before any use, from one thread). The leaf
+  // key is taken from the store when it holds one for this CA (so leaves stored by an
+  // earlier run stay usable), else this cache's key is put there.
+  void use_store(std::shared_ptr<LeafStore> store);
+
   // A leaf for exactly these names, from memory (a new reference), or nullptr.
   X509Ptr find(const std::vector<std::string>& names);
-  // The same, minting it when absent (blocking: call off the loop). nullptr and a reason if
+  // The same, from the store or minted when absent (blocking: call off the loop). nullptr and a reason if
   // the names cannot go in a certificate. `*minted`: this call minted it.
+  // `*minted`: this call minted it (not found in memory or in the store).
   X509Ptr find_or_mint(const std::vector<std::string>& names, std::string* error, bool* minted = nullptr);
 
   // Origins' certificates, as far as minting needs them: the subjectAltName list of the
@@ -49,6 +66,7 @@ class LeafCache {
 
   std::uint64_t mints() const { return mints_.load(std::memory_order_relaxed); }
   std::uint64_t hits() const { return hits_.load(std::memory_order_relaxed); }
+  std::uint64_t store_hits() const { return store_hits_.load(std::memory_order_relaxed); }
   std::size_t size() const;
 
  private:
@@ -68,7 +86,11 @@ class LeafCache {
   Lru lru_;                     // most recently used first
   std::unordered_map<std::string, Lru::iterator> index_;
   std::unordered_map<std::string, std::vector<std::string>> origins_;  // under mu_
-  std::atomic<std::uint64_t> mints_{0}, hits_{0};
+  std::atomic<std::uint64_t> mints_{0}, hits_{0}, store_hits_{0};
+  std::shared_ptr<LeafStore> store_;
+  std::string store_prefix_;  // "<CA fingerprint>\n": a new CA never finds the old one's leaves
+  X509Ptr from_store(const std::string& key);
+  void remember(const std::string& key, X509* x);
 };
 
 // The names of a certificate's subjectAltName (DNS names; IP addresses as text), in order.

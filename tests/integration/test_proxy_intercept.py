@@ -324,5 +324,40 @@ class Intercept(h.IntegrationTest):
         self.assertIsNone(self.outpost.proc.poll())
 
 
+class MintedLeavesPersist(h.IntegrationTest):
+    """Minted leaves live in the store's certificate namespace: with a disk tier, a restarted
+    Outpost serves the same leaf (same key) without minting again."""
+    PORT = h.PROXY_PORT + 20
+    ADMIN = ADMIN + 20
+
+    def test_leaf_survives_a_restart(self):
+        ca = os.path.join(self.tmp, "ca.pem")
+        key = os.path.join(self.tmp, "ca.key")
+        subprocess.run([h.OUTPOST, "ca", "init", "--cert", ca, "--key", key], check=True, capture_output=True)
+        disk = os.path.join(self.tmp, "disk")
+        config = (f'[proxy]\nlisten = ["127.0.0.1:{self.PORT}"]\n'
+                  f'[intercept]\nca_certificate = "{ca}"\nca_key = "{key}"\nbump = ["127.0.0.1"]\n'
+                  f'[cache]\ndisk_dir = "{disk}"\ndisk_size = 67108864\nsegment_size = 4194304\nmax_object_size = 1048576\n'
+                  f'[admin]\nenabled = true\nlisten = ["127.0.0.1:{self.ADMIN}"]\n')
+        acl = '[acl]\nallow_clients = ["127.0.0.0/8"]\nconnect_ports = [8443]\nallow_networks = ["127.0.0.0/8"]\n'
+
+        def leaf_and_mints():
+            op = h.Outpost(self.procs, self.tmp, extra_config=config, port=self.PORT, acl=acl).start()
+            try:
+                der = Intercept.leaf_of(self, "127.0.0.1", 8443, via=("127.0.0.1", self.PORT), servername=False)
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.ADMIN}/metrics", timeout=10) as r:
+                    text = r.read().decode()
+                mints = sum(float(v) for v in re.findall(r"^outpost_tls_leaf_mints_total (\S+)$", text, re.M))
+            finally:
+                self.assertEqual(op.stop(), 0)
+            return der, mints
+
+        first, minted = leaf_and_mints()
+        self.assertEqual(minted, 1)
+        second, minted = leaf_and_mints()
+        self.assertEqual(second, first)
+        self.assertEqual(minted, 0)
+
+
 if __name__ == "__main__":
     h.main()
