@@ -27,8 +27,14 @@ InterceptDecision decide_intercept(const InterceptRules& rules, const http::Url&
   if (hello.status == tls::ClientHello::Status::kNotTls) return splice("not TLS");
   if (hello.status != tls::ClientHello::Status::kDone)
     return splice(hello.error ? std::string("malformed ClientHello: ") + hello.error : "incomplete ClientHello");
-  if (hello.ech) return splice("Encrypted Client Hello");
   bool literal = target.literal.has_value();
+  // Encrypted Client Hello hides the real server name behind the outer one (the ECH
+  // configuration's public name). When the outer name is not the CONNECT target, something
+  // is hidden: splice. When it is the target, nothing is (the hello is GREASE ECH, which
+  // Chromium sends on every connection it has no ECH configuration for, or the target is
+  // its own public name); bumping it answers as the target, which a client accepts only as a
+  // refusal of ECH by the name it asked for.
+  if (hello.ech && hello.server_name != target.host) return splice("Encrypted Client Hello");
   if (hello.server_name.empty()) {
     if (!literal) return splice("no server name for a name target");
   } else if (hello.server_name != target.host) {

@@ -57,9 +57,11 @@ struct InterceptDecision {
   std::vector<std::string> names;
 };
 
-// Bump only a well-formed TLS ClientHello, without Encrypted Client Hello, whose server name
-// is the CONNECT target's host (or which names none, for an IP-literal target). Everything
-// else is spliced.
+// Bump only a well-formed TLS ClientHello whose server name is the CONNECT target's host (or
+// which names none, for an IP-literal target), for a target in the bump list and not in the
+// splice list. Everything else is spliced: not TLS, malformed, no server name for a name
+// target, another name, and Encrypted Client Hello whose outer name is not the target (the
+// real one is hidden). ECH whose outer name is the target hides nothing (GREASE ECH).
 InterceptDecision decide_intercept(const InterceptRules& rules, const http::Url& target, const tls::ClientHello& hello);
 
 // Reads the client's first bytes after the CONNECT answer until they hold a whole
