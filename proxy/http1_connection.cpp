@@ -4,6 +4,7 @@
 
 #include "core/uv_write.hpp"
 #include "proxy/proxy_worker.hpp"
+#include "tls/tls_stream.hpp"
 
 namespace outpost {
 namespace {
@@ -35,6 +36,7 @@ Http1Connection::Http1Connection(ProxyWorker& worker, StreamPtr stream, std::str
 Http1Connection::~Http1Connection() = default;
 
 void Http1Connection::start(bool handshake_first) {
+  handshake_first_ = handshake_first;
   const auto& cfg = w_.settings()->config.proxy;
   if (handshake_first) set_timer(ms(cfg.header_timeout), Phase::kHead);
   else set_timer(ms(cfg.idle_timeout), Phase::kIdle);
@@ -77,6 +79,19 @@ void Http1Connection::fail_request(int status, const std::string& detail) {
 
 // ---------------------------------------------------------------- reading
 
+void Http1Connection::count_tls_handshake(bool done) {
+  handshake_first_ = false;  // once
+  auto& c = w_.counters();
+  bool bump = !client_.authority.empty();
+  if (!done) {
+    ++(bump ? c.tls_bump_handshake_failures : c.tls_listener_handshake_failures);
+    return;
+  }
+  ++(bump ? c.tls_bump_handshakes : c.tls_listener_handshakes);
+  auto* t = dynamic_cast<tls::TlsStream*>(stream_.get());
+  if (t && t->session_reused()) ++(bump ? c.tls_bump_resumed : c.tls_listener_resumed);
+}
+
 void Http1Connection::update_reading() {
   if (closing_ || !stream_) return;
   if (block_reading_ == 0) stream_->read_start();
@@ -85,6 +100,7 @@ void Http1Connection::update_reading() {
 
 void Http1Connection::on_read(Slice s) {
   if (closing_ || phase_ == Phase::kLingering) return;  // lingering: read and drop
+  if (!any_input_ && handshake_first_) count_tls_handshake(true);
   any_input_ = true;
   const auto& cfg = w_.settings()->config.proxy;
   if (phase_ == Phase::kIdle) set_timer(ms(cfg.header_timeout), Phase::kHead);
@@ -100,6 +116,7 @@ void Http1Connection::on_read(Slice s) {
 
 void Http1Connection::on_eof() {
   if (closing_) return;
+  if (!any_input_ && handshake_first_) count_tls_handshake(false);
   client_eof_ = true;
   if (phase_ == Phase::kLingering) {
     linger_when_drained();  // closes once our answer is written
@@ -119,6 +136,10 @@ void Http1Connection::on_eof() {
 
 void Http1Connection::on_error(int, std::string_view what) {
   if (closing_) return;
+  if (!any_input_ && handshake_first_) {
+    count_tls_handshake(false);
+    spdlog::debug("client {}: {}", client_.text, what);
+  }
   if (request_ && request_->active() && phase_ != Phase::kLingering)
     spdlog::debug("client {}: {}", client_.text, what);
   abort();

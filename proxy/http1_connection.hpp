@@ -126,6 +126,8 @@ class Http1Connection final : private http::ParserListener, private StreamHandle
   void set_timer(std::uint64_t ms, Phase phase);
   void on_timer();
   void close_now();
+  // The client's TLS handshake (TLS listener or bumped tunnel) ended: done or failed.
+  void count_tls_handshake(bool done);
 
   ProxyWorker& w_;
   StreamPtr stream_;  // null once handed to a tunnel, or closed
@@ -143,6 +145,7 @@ class Http1Connection final : private http::ParserListener, private StreamHandle
   bool parser_paused_ = false;
   bool in_pump_ = false;
   bool any_input_ = false;  // a byte of the client's has arrived (over TLS: the handshake is done)
+  bool handshake_first_ = false;  // a TLS handshake comes first and is not counted yet
   bool closing_ = false;
   bool client_eof_ = false;
   // The exchange in flight, as this connection frames it.

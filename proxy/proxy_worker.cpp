@@ -1,5 +1,7 @@
 #include "proxy/proxy_worker.hpp"
 
+#include <tuple>
+
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -104,6 +106,20 @@ void ProxyWorker::collect_metrics(MetricsVisitor& out) const {
               {{"decision", "bump"}}, static_cast<double>(counters_.tls_bumped));
   out.counter("outpost_tls_intercepted_total", "CONNECT tunnels whose TLS was peeked at, by decision",
               {{"decision", "splice"}}, static_cast<double>(counters_.tls_spliced));
+  for (auto [kind, done, resumed, failed] :
+       {std::tuple{"listener", counters_.tls_listener_handshakes, counters_.tls_listener_resumed,
+                   counters_.tls_listener_handshake_failures},
+        std::tuple{"bump", counters_.tls_bump_handshakes, counters_.tls_bump_resumed,
+                   counters_.tls_bump_handshake_failures}}) {
+    out.counter("outpost_client_tls_handshakes_total",
+                "Clients' TLS handshakes with the proxy completed (its TLS listener; bumped tunnels)", {{"kind", kind}},
+                static_cast<double>(done));
+    out.counter("outpost_client_tls_resumed_total", "Clients' TLS handshakes with the proxy that resumed a session",
+                {{"kind", kind}}, static_cast<double>(resumed));
+    out.counter("outpost_client_tls_handshake_failures_total",
+                "Clients' TLS handshakes with the proxy that failed or were abandoned", {{"kind", kind}},
+                static_cast<double>(failed));
+  }
   out.counter("outpost_tls_leaf_mints_total", "Leaf certificates minted for intercepted tunnels", {},
               static_cast<double>(counters_.tls_leaf_mints));
   out.counter("outpost_tls_leaf_cache_hits_total", "Intercepted tunnels that used a leaf minted before", {},

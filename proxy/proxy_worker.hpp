@@ -51,6 +51,9 @@ struct ProxyCounters {
   unsigned long long tls_spliced = 0;  // CONNECT tunnels peeked at and passed through
   unsigned long long tls_leaf_mints = 0;  // leaf certificates minted for bumped tunnels
   unsigned long long tls_leaf_hits = 0;   // bumped tunnels served a leaf minted before
+  // Clients' TLS handshakes with the proxy: on its TLS listener, and inside bumped tunnels.
+  unsigned long long tls_listener_handshakes = 0, tls_listener_resumed = 0, tls_listener_handshake_failures = 0;
+  unsigned long long tls_bump_handshakes = 0, tls_bump_resumed = 0, tls_bump_handshake_failures = 0;
 };
 
 // Per-request figures of one worker, for the metrics. Written and read only on the worker's

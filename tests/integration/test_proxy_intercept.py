@@ -111,7 +111,7 @@ class Intercept(h.IntegrationTest):
         with urllib.request.urlopen(f"http://127.0.0.1:{ADMIN}/metrics", timeout=10) as r:
             text = r.read().decode()
         out = {}
-        for m in re.finditer(r"^(outpost_(?:tls|origin_tls)\w*)(\{[^}]*\})? (\S+)$", text, re.M):
+        for m in re.finditer(r"^(outpost_(?:tls|origin_tls|client_tls)\w*)(\{[^}]*\})? (\S+)$", text, re.M):
             key = m.group(1) + (m.group(2) or "")
             out[key] = out.get(key, 0) + float(m.group(3))
         return out
@@ -160,6 +160,8 @@ class Intercept(h.IntegrationTest):
         self.assertEqual(after["outpost_origin_tls_handshakes_total"], mid["outpost_origin_tls_handshakes_total"])
         self.assertEqual(after['outpost_tls_intercepted_total{decision="bump"}'] -
                          before.get('outpost_tls_intercepted_total{decision="bump"}', 0), 2)
+        self.assertEqual(after['outpost_client_tls_handshakes_total{kind="bump"}'] -
+                         before.get('outpost_client_tls_handshakes_total{kind="bump"}', 0), 2)
         # The access log names the https URI, and the CONNECT as a bump with its SNI.
         self.wait_log_line(lambda l: f"GET https://c1.test:{ORIGIN}/fresh/a.bin" in l)
         self.wait_log_line(lambda l: f"CONNECT c1.test:{ORIGIN}" in l and l.endswith(" bump:c1.test"))
@@ -291,8 +293,13 @@ class Intercept(h.IntegrationTest):
         r = h.curl("--proxy", f"https://127.0.0.1:{TLS_PORT}", "--proxy-cacert", f"{self.certs}/ca.pem",
                    "--cacert", self.ca, f"https://fresh.test:{ORIGIN}/fresh/l.bin", proxy=None)
         self.assertEqual(h.sha256(r.stdout), h.sha256(data))
+        before = self.metrics()
         r = h.curl("--proxy", f"https://127.0.0.1:{TLS_PORT}", "--proxy-cacert", f"{self.certs}/ca.pem",
                    "--cacert", self.ca, "-D", "-", f"https://fresh.test:{ORIGIN}/fresh/l.bin", proxy=None)
+        after = self.metrics()
+        for kind in ("listener", "bump"):  # TLS to the proxy, and TLS inside the tunnel
+            self.assertEqual(after[f'outpost_client_tls_handshakes_total{{kind="{kind}"}}'] -
+                             before[f'outpost_client_tls_handshakes_total{{kind="{kind}"}}'], 1)
         self.assertRegex(r.stdout, rb"(?i)cache-status: [^\r]*hit")
         # And without interception (spliced) over the same listener.
         self.put("nc/l.txt", b"listener splice\n")
@@ -318,6 +325,29 @@ class Intercept(h.IntegrationTest):
             except OSError:
                 pass
             s.close()
+        # A whole ClientHello, then nothing: bumped, and the handshake is counted as failed
+        # once the client goes.
+        before = self.metrics().get('outpost_client_tls_handshake_failures_total{kind="bump"}', 0)
+        s = socket.create_connection(("127.0.0.1", h.PROXY_PORT), timeout=10)
+        s.sendall(f"CONNECT c3.test:{ORIGIN} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        s.recv(4096)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = ctx.wrap_bio(incoming, outgoing, server_hostname="c3.test")
+        try:
+            obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        s.sendall(outgoing.read())  # the ClientHello alone
+        s.recv(65536)               # the proxy's ServerHello: it bumped
+        s.close()
+        deadline = time.time() + 5
+        while (self.metrics().get('outpost_client_tls_handshake_failures_total{kind="bump"}', 0) == before and
+               time.time() < deadline):
+            time.sleep(0.1)
+        self.assertEqual(self.metrics()['outpost_client_tls_handshake_failures_total{kind="bump"}'] - before, 1)
         # Still serving.
         self.put("nc/alive.txt", b"alive\n")
         self.assertEqual(self.bumped(f"https://origin.test:{ORIGIN}/nc/alive.txt").stdout, b"alive\n")
