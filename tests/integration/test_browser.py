@@ -17,6 +17,7 @@ import re
 import shutil
 import struct
 import subprocess
+import time
 import zlib
 
 import harness as h
@@ -196,9 +197,15 @@ class BrowserIntercept(h.IntegrationTest):
         r = subprocess.run(cmd, capture_output=True, timeout=90, env=env)
         return r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")[-2000:]
 
-    def served(self, obj, codes):
+    def served(self, obj, codes, timeout=5):
+        """Access-log lines for obj with one of codes (waiting for the log's once-a-second flush)."""
         url = f"https://origin.test:{ORIGIN_TLS}/{obj}"
-        return [l for l in self.outpost.access_lines() if f" {url} " in l and any(c in l for c in codes)]
+        deadline = time.time() + timeout
+        while True:
+            found = [l for l in self.outpost.access_lines() if f" {url} " in l and any(c in l for c in codes)]
+            if found or time.time() > deadline:
+                return found
+            time.sleep(0.1)
 
     def test_https_page_through_interception_then_from_cache(self):
         dom, err = self.run_chromium("p1", f"http://127.0.0.1:{h.PROXY_PORT}")
