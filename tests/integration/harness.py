@@ -201,12 +201,7 @@ class TestOrigin:
 def direct_get(port, path):
     with socket.create_connection(("127.0.0.1", port)) as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = read_until_close(s)
     return data.split(b"\r\n\r\n", 1)[1]
 
 
@@ -341,6 +336,29 @@ def _openssl(*args, cwd):
 
 
 _EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+
+def read_until_close(sock):
+    """Everything the peer sends until it closes."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def local_test_zone(workdir, names):
+    """A [dns] section whose resolver answers NAME.test -> 127.0.0.1 for each of `names` from
+    a local zone (and otherwise only knows the fake root, like every test's)."""
+    zone = os.path.join(workdir, "test.zone")
+    with open(zone, "w") as f:
+        f.write("$ORIGIN test.\n@ 3600 IN SOA ns admin 1 3600 600 86400 60\n@ 3600 IN NS ns\n"
+                "ns 3600 IN A 127.0.0.1\n" + "".join(f"{n} 3600 IN A 127.0.0.1\n" for n in names))
+    hints = os.path.join(workdir, "fake-root.hints")
+    with open(hints, "w") as f:
+        f.write(".\t3600000\tNS\tfake-root.\nfake-root.\t3600000\tA\t127.0.0.254\n")
+    return f'[dns]\nhints = "{hints}"\nlocal_zones = [{{ name = "test", file = "{zone}" }}]\n'
 
 
 def make_test_pki(d):

@@ -125,14 +125,6 @@ class Browser(h.IntegrationTest):
 
 
 ORIGIN_TLS = 8443
-ZONE = """$ORIGIN test.
-@ 3600 IN SOA ns admin 1 3600 600 86400 60
-@ 3600 IN NS ns
-ns 3600 IN A 127.0.0.1
-origin 3600 IN A 127.0.0.1
-"""
-
-
 class BrowserIntercept(h.IntegrationTest):
     @classmethod
     def setUpClass(cls):
@@ -169,18 +161,12 @@ class BrowserIntercept(h.IntegrationTest):
         for name, pem in (("Outpost interception CA", cls.ca), ("Outpost test CA", f"{c}/ca.pem")):
             subprocess.run(["certutil", "-d", f"sql:{nssdb}", "-A", "-t", "C,,", "-n", name, "-i", pem], check=True,
                            capture_output=True)
-        zone = os.path.join(cls.tmp, "test.zone")
-        with open(zone, "w") as f:
-            f.write(ZONE)
-        hints = os.path.join(cls.tmp, "fake-root.hints")
-        with open(hints, "w") as f:
-            f.write(".\t3600000\tNS\tfake-root.\nfake-root.\t3600000\tA\t127.0.0.254\n")
         cls.outpost = h.Outpost(cls.procs, cls.tmp, extra_config=(
             f'[proxy]\nlisten = ["127.0.0.1:{h.PROXY_PORT}"]\ntls_listen = ["127.0.0.1:{TLS_PORT}"]\n'
             f'tls_certificate = "{c}/good.pem"\ntls_key = "{c}/good.key"\n'
             f'[origin]\nca_file = "{c}/ca.pem"\n'
             f'[intercept]\nca_certificate = "{cls.ca}"\nca_key = "{ca_key}"\nbump = ["origin.test"]\n'
-            f'[dns]\nhints = "{hints}"\nlocal_zones = [{{ name = "test", file = "{zone}" }}]\n'),
+            + h.local_test_zone(cls.tmp, ["origin"])),
             acl=('[acl]\nallow_clients = ["127.0.0.0/8"]\nallow_hosts = ["origin.test", "localhost"]\n'
                  f'allow_networks = ["127.0.0.0/8"]\nconnect_ports = [{ORIGIN_TLS}]\n')).start()
         h.wait_port(TLS_PORT, proc=cls.outpost.proc)

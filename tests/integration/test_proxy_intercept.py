@@ -21,13 +21,6 @@ WRONG_NAME = 8445  # origin CA, for wrong.test only
 TLS_PORT = 3129    # Outpost's own TLS listener
 ADMIN = 9090
 
-ZONE = """$ORIGIN test.
-@ 3600 IN SOA ns admin 1 3600 600 86400 60
-@ 3600 IN NS ns
-ns 3600 IN A 127.0.0.1
-""" + "".join(f"{n} 3600 IN A 127.0.0.1\n" for n in ["origin", "splice", "fresh", "wrong"] + [f"c{i}" for i in range(10)])
-
-
 def start_nginx(procs, workdir, certs):
     www = os.path.join(workdir, "www")
 
@@ -67,12 +60,6 @@ class Intercept(h.IntegrationTest):
         cls.ca_key = os.path.join(cls.tmp, "intercept-ca.key")
         subprocess.run([h.OUTPOST, "ca", "init", "--cert", cls.ca, "--key", cls.ca_key], check=True,
                        capture_output=True)
-        zone = os.path.join(cls.tmp, "test.zone")
-        with open(zone, "w") as f:
-            f.write(ZONE)
-        hints = os.path.join(cls.tmp, "fake-root.hints")
-        with open(hints, "w") as f:
-            f.write(".\t3600000\tNS\tfake-root.\nfake-root.\t3600000\tA\t127.0.0.254\n")
         cls.outpost = h.Outpost(
             cls.procs, cls.tmp,
             extra_config=f'[proxy]\nlisten = ["127.0.0.1:{h.PROXY_PORT}"]\ntls_listen = ["127.0.0.1:{TLS_PORT}"]\n'
@@ -80,7 +67,8 @@ class Intercept(h.IntegrationTest):
                          f'[origin]\nca_file = "{c}/ca.pem"\n'
                          f'[intercept]\nca_certificate = "{cls.ca}"\nca_key = "{cls.ca_key}"\n'
                          f'bump = ["*.test", "127.0.0.1"]\nsplice = ["splice.test"]\npeek_timeout = 2\n'
-                         f'[dns]\nhints = "{hints}"\nlocal_zones = [{{ name = "test", file = "{zone}" }}]\n'
+                         + h.local_test_zone(cls.tmp, ["origin", "splice", "fresh", "wrong"] +
+                                             [f"c{i}" for i in range(10)]) +
                          f'[admin]\nenabled = true\nlisten = ["127.0.0.1:{ADMIN}"]\n',
             acl='[acl]\nallow_clients = ["127.0.0.0/8"]\nallow_hosts = ["*.test", "localhost"]\n'
                 f'allow_networks = ["127.0.0.0/8"]\nconnect_ports = [{ORIGIN}, {SELF_SIGNED}, {WRONG_NAME}]\n').start()
@@ -255,12 +243,7 @@ class Intercept(h.IntegrationTest):
         s.sendall(f"CONNECT origin.test:{ORIGIN} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         self.assertIn(b" 200 ", s.recv(4096))
         s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = h.read_until_close(s)
         self.assertIn(b"400", data.split(b"\r\n")[0])
 
     def test_silent_client_is_spliced_after_the_peek_timeout(self):
