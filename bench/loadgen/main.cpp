@@ -1,7 +1,8 @@
-// Load generator for the benchmark suite (issue 6), one binary with four modes: a synthetic
-// origin, a trace replayer through a forward proxy, CONNECT tunnel throughput, and idle
-// connections. Loopback only. Figures go to stdout as one JSON line, diagnostics to stderr.
-// See bench/README.md.
+// Load generator for the benchmark suite (issue 6), one binary with five modes: a synthetic
+// origin, a trace replayer through a forward proxy, CONNECT tunnel throughput, idle
+// connections, and HTTP(S) requests through a proxy (CONNECT + TLS, or absolute-form).
+// Loopback only. Figures go to stdout as one JSON line, diagnostics to stderr. See
+// bench/README.md.
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -22,6 +23,9 @@ const char kUsage[] =
             file:PATH    one request per line, "timestamp key size"
   loadgen connect --proxy ADDR --target ADDR --tunnels N --seconds D
   loadgen idle --proxy ADDR --connections N [--request http://127.x.y.z:port/path]
+  loadgen tls --server ADDR --target NAME:PORT [--path /] [--via proxy|direct] [--tls on|off]
+              [--ca FILE] [--connections 16] [--threads 2] [--requests-per-connection 0]
+              [--warmup 1] [--seconds 10]
 )";
 
 int dispatch(std::string_view mode, int argc, char** argv) {
@@ -32,6 +36,10 @@ int dispatch(std::string_view mode, int argc, char** argv) {
         Options(argc, argv, 2, {"proxy", "origin", "trace", "concurrency", "warmup-fraction", "timeout-ms"}));
   if (mode == "connect") return loadgen::run_connect(Options(argc, argv, 2, {"proxy", "target", "tunnels", "seconds"}));
   if (mode == "idle") return loadgen::run_idle(Options(argc, argv, 2, {"proxy", "connections", "request"}));
+  if (mode == "tls")
+    return loadgen::run_tls(Options(argc, argv, 2,
+                                    {"server", "target", "path", "via", "tls", "ca", "connections", "threads",
+                                     "requests-per-connection", "warmup", "seconds"}));
   throw loadgen::UsageError("unknown mode '" + std::string(mode) + "'");
 }
 
