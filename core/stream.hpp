@@ -104,6 +104,10 @@ class Stream {
 
   virtual std::optional<SocketAddress> peer_address() const = 0;
   virtual std::optional<SocketAddress> local_address() const = 0;
+  // Nothing is moving and may not for a while (an idle keep-alive connection): give back
+  // memory kept only to make traffic cheaper (a TLS stream's record buffers). Frees only
+  // what is not in use; safe at any time.
+  virtual void release_idle_memory() {}
   // The loop this stream's events come from, or nullptr when it has none (FakeStream).
   // A stream wrapping another one (tls/TlsStream) defers its own events on it.
   virtual uv_loop_s* loop() const { return nullptr; }

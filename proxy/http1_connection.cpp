@@ -37,9 +37,10 @@ Http1Connection::~Http1Connection() = default;
 
 void Http1Connection::start(bool handshake_first) {
   handshake_first_ = handshake_first;
+  tls_ = handshake_first;
   const auto& cfg = w_.settings()->config.proxy;
   if (handshake_first) set_timer(ms(cfg.header_timeout), Phase::kHead);
-  else set_timer(ms(cfg.idle_timeout), Phase::kIdle);
+  else enter_idle();
   update_reading();
 }
 
@@ -418,7 +419,7 @@ void Http1Connection::finish_exchange() {
     return;
   }
   release_request();
-  set_timer(ms(w_.settings()->config.proxy.idle_timeout), Phase::kIdle);
+  enter_idle();
   if (parser_paused_) {
     parser_.resume();
     parser_paused_ = false;
@@ -502,6 +503,14 @@ void Http1Connection::close_now() {
 
 // ---------------------------------------------------------------- timers
 
+void Http1Connection::enter_idle() {
+  auto idle = ms(w_.settings()->config.proxy.idle_timeout);
+  // Over TLS, the stream's record buffers go back a moment into the silence (not at once:
+  // the next request of a busy client would allocate them again).
+  trim_due_ = tls_ && idle > kTrimDelayMs;
+  set_timer(trim_due_ ? kTrimDelayMs : idle, Phase::kIdle);
+}
+
 void Http1Connection::set_timer(std::uint64_t ms, Phase phase) {
   phase_ = phase;
   timer_.arm(ms, [](void* self) { static_cast<Http1Connection*>(self)->on_timer(); });
@@ -525,8 +534,17 @@ void Http1Connection::on_timer() {
       if (request_ && request_->active()) request_->on_request_timeout();
       else abort();
       break;
+    case Phase::kIdle:
+      if (trim_due_ && stream_) {
+        trim_due_ = false;
+        stream_->release_idle_memory();
+        set_timer(ms(w_.settings()->config.proxy.idle_timeout) - kTrimDelayMs, Phase::kIdle);
+        break;
+      }
+      close_now();  // idle keep-alive timeout
+      break;
     default:
-      close_now();  // idle keep-alive timeout, or lingering close done
+      close_now();  // lingering close done
   }
 }
 

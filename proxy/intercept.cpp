@@ -1,5 +1,7 @@
 #include "proxy/intercept.hpp"
 
+#include <algorithm>
+
 #include "tls/leaf_cache.hpp"
 
 namespace outpost {
@@ -40,6 +42,11 @@ InterceptDecision decide_intercept(const InterceptRules& rules, const http::Url&
   } else if (hello.server_name != target.host) {
     return splice("server name " + hello.server_name + " is not the CONNECT target " + target.host);
   }
+  // What a bumped tunnel can serve: HTTP/1.1 over TLS 1.2 or later. A client offering only
+  // other protocols (h2 alone, gRPC, acme-tls/1, IMAP...) or only older TLS is passed through.
+  if (!hello.alpn.empty() && std::find(hello.alpn.begin(), hello.alpn.end(), "http/1.1") == hello.alpn.end())
+    return splice("ALPN without http/1.1");
+  if (!hello.supported_versions && hello.legacy_version < 0x0303) return splice("TLS older than 1.2");
   if (!rules.may_bump(target)) return splice("not in the bump list");
   d.bump = true;
   d.names = {target.host};

@@ -336,13 +336,24 @@ void OriginPool::park(OriginConnection* c) {
   }
   c->idle_ = true;  // it holds no read buffer: streams keep none between reads
   list.push_back(c);
-  // Watch for the origin closing it, and expire it after the idle timeout.
+  // Watch for the origin closing it, and expire it after the idle timeout. A TLS stream
+  // gives back its record buffers a moment into the silence first (at once, a busy origin's
+  // next request would allocate them again).
   c->start_reading();
-  c->timer_.arm(idle_timeout_ms_, [](void* o) {
+  static constexpr LazyTimer::Fn expire = [](void* o) {
     auto* self = static_cast<OriginConnection*>(o);
     self->pool_.unpark(self);
     self->close();
-  });
+  };
+  if (c->tls_ && idle_timeout_ms_ > kTrimDelayMs) {
+    c->timer_.arm(kTrimDelayMs, [](void* o) {
+      auto* self = static_cast<OriginConnection*>(o);
+      if (self->stream_) self->stream_->release_idle_memory();
+      self->timer_.arm(self->pool_.idle_timeout_ms_ - kTrimDelayMs, expire);
+    });
+  } else {
+    c->timer_.arm(idle_timeout_ms_, expire);
+  }
 }
 
 void OriginPool::unpark(OriginConnection* c) {

@@ -1,5 +1,7 @@
 #include "proxy/proxy_worker.hpp"
 
+#include <sys/stat.h>
+
 #include <tuple>
 
 #include <spdlog/spdlog.h>
@@ -157,6 +159,34 @@ struct ProxyWorker::Refusal {
   int open_handles = 2;
 };
 
+namespace {
+// The leaf cache for the configured CA: the one in use when the CA files are unchanged (a
+// reload keeps the leaves minted so far and the origins' names), else a new one. Called on
+// the main thread only (start-up and reloads).
+std::shared_ptr<tls::LeafCache> leaf_cache_for(const Config::Intercept& ic, std::shared_ptr<cache::Store> store) {
+  static std::weak_ptr<tls::LeafCache> current;
+  static std::string current_id;
+  auto file_id = [](const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return path + "?";
+    return path + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+           std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+  };
+  std::string id = file_id(ic.ca_certificate) + "\n" + file_id(ic.ca_key);
+  if (auto kept = current.lock(); kept && id == current_id) return kept;
+  std::string why;
+  auto leaves = tls::LeafCache::load(ic.ca_certificate, ic.ca_key, &why);
+  if (!leaves) {  // the files changed since the configuration was checked
+    spdlog::error("interception is off: cannot use the CA {} with key {}: {}", ic.ca_certificate, ic.ca_key, why);
+    return nullptr;
+  }
+  if (store) leaves->use_store(make_leaf_store(std::move(store)));
+  current = leaves;
+  current_id = std::move(id);
+  return leaves;
+}
+}  // namespace
+
 std::shared_ptr<const ProxySettings> ProxySettings::make(Config c, std::shared_ptr<cache::Store> store) {
   auto s = std::make_shared<ProxySettings>();
   std::vector<Endpoint> own = c.proxy.listen;  // the loop guard: any of our listeners
@@ -165,12 +195,7 @@ std::shared_ptr<const ProxySettings> ProxySettings::make(Config c, std::shared_p
   s->cache_policy = http::make_cache_policy(c.http_cache);
   const auto& ic = c.intercept;
   if (!ic.ca_certificate.empty() && !ic.bump.empty()) {
-    std::string why;
-    s->intercept.leaves = tls::LeafCache::load(ic.ca_certificate, ic.ca_key, &why);
-    if (!s->intercept.leaves)  // the files changed since the configuration was checked
-      spdlog::error("interception is off: cannot use the CA {} with key {}: {}", ic.ca_certificate, ic.ca_key, why);
-    else if (store)
-      s->intercept.leaves->use_store(make_leaf_store(std::move(store)));
+    s->intercept.leaves = leaf_cache_for(ic, std::move(store));
     for (const auto& p : ic.bump) s->intercept.bump.emplace_back(p);
     for (const auto& p : ic.splice) s->intercept.splice.emplace_back(p);
     s->intercept.peek_timeout = ic.peek_timeout;
@@ -329,6 +354,7 @@ tls::ServerContext* ProxyWorker::bump_context() {
 }
 
 void ProxyWorker::adopt(StreamPtr client, bool tls_handshake_first, std::string authority) {
+  if (shutting_down_) return;  // (a tunnel bumped just as the worker began to stop) closed
   auto* c = new Http1Connection(*this, std::move(client), std::move(authority));
   sessions_.insert(c);
   c->start(tls_handshake_first);

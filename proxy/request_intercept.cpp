@@ -81,13 +81,15 @@ void ProxyRequest::start_bump(const InterceptDecision& d) {
   };
   mint_ = run_blocking(
       w_.loop(),
-      [leaves, names = std::move(names)] {
+      [leaves, names = std::move(names), sni_only = d.names] {
         Minted m;
         m.leaf = leaves->find_or_mint(names, &m.error, &m.minted);
+        if (!m.leaf && names != sni_only)  // a name copied from the origin that cannot go in a leaf
+          m.leaf = leaves->find_or_mint(sni_only, &m.error, &m.minted);
         return m;
       },
       [this](Minted m) {
-        ++(m.minted ? w_.counters().tls_leaf_mints : w_.counters().tls_leaf_hits);
+        if (m.leaf) ++(m.minted ? w_.counters().tls_leaf_mints : w_.counters().tls_leaf_hits);
         finish_bump(std::move(m.leaf), m.error);
       });
 }

@@ -3,7 +3,11 @@
 #include <fcntl.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
+#include <openssl/hmac.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
@@ -29,6 +33,52 @@ using BioPtr = std::unique_ptr<BIO, BioDeleter>;
 
 PkeyPtr make_key(KeyType t) {
   return PkeyPtr(t == KeyType::kRsa2048 ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256"));
+}
+
+// The leaves' EC P-256 key, derived from the CA key: HMAC-SHA256(CA key as DER, a label)
+// as the private scalar (reduced mod the group order; zero is as likely as guessing the
+// CA key). The same CA gives the same leaf key in every run, so leaves kept in the store stay
+// usable, and no leaf key is ever written anywhere: it is as safe as the CA key file (0600)
+// and changes with the CA. Knowing it gives nothing about the CA key (HMAC is one-way).
+PkeyPtr derive_leaf_key(EVP_PKEY* ca_key) {
+  unsigned char* der = nullptr;
+  int der_len = i2d_PrivateKey(ca_key, &der);
+  if (der_len <= 0) return nullptr;
+  static const char kLabel[] = "outpost interception leaf key v1";
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned mac_len = 0;
+  bool ok = HMAC(EVP_sha256(), der, der_len, reinterpret_cast<const unsigned char*>(kLabel), sizeof kLabel - 1, mac,
+                 &mac_len) != nullptr;
+  OPENSSL_clear_free(der, static_cast<std::size_t>(der_len));
+  if (!ok) return nullptr;
+  std::unique_ptr<EC_GROUP, decltype(&EC_GROUP_free)> group(EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1),
+                                                            &EC_GROUP_free);
+  std::unique_ptr<BN_CTX, decltype(&BN_CTX_free)> bn_ctx(BN_CTX_new(), &BN_CTX_free);
+  std::unique_ptr<BIGNUM, decltype(&BN_clear_free)> priv(BN_bin2bn(mac, static_cast<int>(mac_len), nullptr),
+                                                         &BN_clear_free);
+  OPENSSL_cleanse(mac, sizeof mac);
+  if (!group || !bn_ctx || !priv) return nullptr;
+  if (BN_nnmod(priv.get(), priv.get(), EC_GROUP_get0_order(group.get()), bn_ctx.get()) != 1 || BN_is_zero(priv.get()))
+    return nullptr;
+  std::unique_ptr<EC_POINT, decltype(&EC_POINT_free)> pub(EC_POINT_new(group.get()), &EC_POINT_free);
+  if (!pub || EC_POINT_mul(group.get(), pub.get(), priv.get(), nullptr, nullptr, bn_ctx.get()) != 1) return nullptr;
+  unsigned char pub_oct[65];
+  std::size_t pub_len = EC_POINT_point2oct(group.get(), pub.get(), POINT_CONVERSION_UNCOMPRESSED, pub_oct,
+                                           sizeof pub_oct, bn_ctx.get());
+  if (pub_len == 0) return nullptr;
+  std::unique_ptr<OSSL_PARAM_BLD, decltype(&OSSL_PARAM_BLD_free)> bld(OSSL_PARAM_BLD_new(), &OSSL_PARAM_BLD_free);
+  if (!bld || OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) != 1 ||
+      OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_PRIV_KEY, priv.get()) != 1 ||
+      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, pub_oct, pub_len) != 1)
+    return nullptr;
+  std::unique_ptr<OSSL_PARAM, decltype(&OSSL_PARAM_free)> params(OSSL_PARAM_BLD_to_param(bld.get()), &OSSL_PARAM_free);
+  std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> pctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr),
+                                                                   &EVP_PKEY_CTX_free);
+  EVP_PKEY* key = nullptr;
+  if (!params || !pctx || EVP_PKEY_fromdata_init(pctx.get()) != 1 ||
+      EVP_PKEY_fromdata(pctx.get(), &key, EVP_PKEY_KEYPAIR, params.get()) != 1)
+    return nullptr;
+  return PkeyPtr(key);
 }
 
 // 128 random bits, top bit clear (a positive INTEGER of at most 16 bytes).
@@ -215,18 +265,12 @@ std::unique_ptr<LeafMinter> LeafMinter::load(const std::string& cert_file, const
     set_error(error, cert_file + " is not a CA certificate");
     return nullptr;
   }
-  m->leaf_key_ = make_key(KeyType::kEcP256);
+  m->leaf_key_ = derive_leaf_key(m->ca_key_.get());
   if (!m->leaf_key_) {
     set_error(error, "cannot make the leaf key: " + take_openssl_error("failed"));
     return nullptr;
   }
   return m;
-}
-
-bool LeafMinter::use_leaf_key(PkeyPtr key) {
-  if (!key || EVP_PKEY_eq(key.get(), ca_key_.get()) == 1) return false;
-  leaf_key_ = std::move(key);
-  return true;
 }
 
 X509Ptr LeafMinter::mint(const LeafRequest& r, std::string* error, std::int64_t now) {

@@ -2,7 +2,9 @@
 // describing it (`outpost ca show`), and minting leaf certificates from it.
 //
 // Rules kept here (the pitfalls of ../shared/notes/tls-interception.md):
-// - leaves have their own key, never the CA's (a leaked leaf key must not leak the CA);
+// - leaves have their own key, never the CA's (a leaked leaf key must not leak the CA): one
+//   key for all leaves, derived from the CA key by HMAC, so it is never written anywhere and
+//   leaves kept across restarts stay usable;
 // - a leaf's validity is at most 397 days and inside the CA's;
 // - serials are random (128 bits), so two mints never share one;
 // - the leaf's subject key identifier is its own key's, never the CA's;
@@ -58,7 +60,8 @@ struct LeafRequest {
   std::vector<std::string> names;
 };
 
-// Mints leaves from one CA, all with one key of the minter's own (made at load, EC P-256).
+// Mints leaves from one CA, all with one EC P-256 key of their own, derived from the CA key
+// (the same in every run for one CA, never stored; not the CA's key).
 // Not thread-safe: one per thread, or callers serialise (minting runs off the event loop).
 class LeafMinter {
  public:
@@ -70,9 +73,6 @@ class LeafMinter {
   // the CA. `now` is for tests (0: the clock).
   X509Ptr mint(const LeafRequest& r, std::string* error, std::int64_t now = 0);
   EVP_PKEY* leaf_key() const { return leaf_key_.get(); }
-  // Mints with `key` from now on (a key kept from an earlier run); false if it is not a
-  // private key OpenSSL can sign with, or it is the CA's own.
-  bool use_leaf_key(PkeyPtr key);
   X509* ca_certificate() const { return ca_cert_.get(); }
 
  private:

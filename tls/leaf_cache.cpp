@@ -56,13 +56,6 @@ std::int64_t not_after_of(X509* x) {
   if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &t) != 1) return 0;
   return static_cast<std::int64_t>(timegm(&t));
 }
-std::string pem_of_key(EVP_PKEY* k) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> b(BIO_new(BIO_s_mem()), &BIO_free);
-  if (!b || PEM_write_bio_PrivateKey(b.get(), k, nullptr, nullptr, 0, nullptr, nullptr) != 1) return {};
-  char* data = nullptr;
-  long n = BIO_get_mem_data(b.get(), &data);
-  return std::string(data, static_cast<std::size_t>(n));
-}
 }  // namespace
 
 void LeafCache::use_store(std::shared_ptr<LeafStore> store) {
@@ -78,15 +71,6 @@ void LeafCache::use_store(std::shared_ptr<LeafStore> store) {
     store_prefix_ += hex[md[i] & 15];
   }
   store_prefix_ += '\n';
-  const std::string key_name = store_prefix_ + "leaf-key";
-  if (auto pem = store_->get(key_name)) {
-    std::unique_ptr<BIO, decltype(&BIO_free)> b(BIO_new_mem_buf(pem->data(), static_cast<int>(pem->size())), &BIO_free);
-    PkeyPtr k(b ? PEM_read_bio_PrivateKey(b.get(), nullptr, nullptr, nullptr) : nullptr);
-    ERR_clear_error();
-    if (k && minter_->use_leaf_key(std::move(k))) return;
-  }
-  std::string pem = pem_of_key(minter_->leaf_key());
-  if (!pem.empty()) store_->put(key_name, pem, 0);
 }
 
 X509Ptr LeafCache::from_store(const std::string& key) {
@@ -125,6 +109,12 @@ void LeafCache::remember(const std::string& key, X509* x) {
 X509Ptr LeafCache::find_or_mint(const std::vector<std::string>& names, std::string* error, bool* minted) {
   if (minted) *minted = false;
   std::string key = key_of(names);
+  // The store first, without the mint lock (a disk read must not hold up other names' mints).
+  if (X509Ptr x = from_store(key)) {
+    store_hits_.fetch_add(1, std::memory_order_relaxed);
+    remember(key, x.get());
+    return x;
+  }
   std::lock_guard mint_lock(mint_mu_);
   {
     std::lock_guard lock(mu_);
@@ -132,11 +122,6 @@ X509Ptr LeafCache::find_or_mint(const std::vector<std::string>& names, std::stri
       hits_.fetch_add(1, std::memory_order_relaxed);
       return x;
     }
-  }
-  if (X509Ptr x = from_store(key)) {
-    store_hits_.fetch_add(1, std::memory_order_relaxed);
-    remember(key, x.get());
-    return x;
   }
   X509Ptr x = minter_->mint(LeafRequest{names}, error);
   if (!x) return nullptr;
@@ -170,6 +155,25 @@ std::size_t LeafCache::size() const {
   return index_.size();
 }
 
+namespace {
+// A DNS name fit to copy into a leaf: lower case letters, digits, '-', '_' and dots, labels
+// of 1..63, at most 253 in all, optionally "*." first. Anything else is left out.
+bool copyable_dns_name(std::string_view n) {
+  if (n.size() >= 2 && n[0] == '*' && n[1] == '.') n.remove_prefix(2);
+  if (n.empty() || n.size() > 253) return false;
+  std::size_t label = 0;
+  for (char c : n) {
+    if (c == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_') || ++label > 63) return false;
+  }
+  return label > 0;
+}
+}  // namespace
+
 std::vector<std::string> subject_alt_names(X509* cert) {
   std::vector<std::string> out;
   auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
@@ -178,7 +182,10 @@ std::vector<std::string> subject_alt_names(X509* cert) {
     const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
     if (g->type == GEN_DNS) {
       const auto* s = g->d.dNSName;
-      out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), static_cast<std::size_t>(ASN1_STRING_length(s)));
+      std::string n(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), static_cast<std::size_t>(ASN1_STRING_length(s)));
+      for (char& c : n)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      if (copyable_dns_name(n)) out.push_back(std::move(n));
     } else if (g->type == GEN_IPADD) {
       const auto* s = g->d.iPAddress;
       char text[INET6_ADDRSTRLEN] = {};

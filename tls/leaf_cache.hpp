@@ -4,9 +4,10 @@
 //
 // - find() is cheap (a mutex and a hash lookup) and runs on a loop thread: a name bumped
 //   before costs no minting and no pool hop.
-// - find_or_mint() blocks (minting signs with the CA key): it runs off the loop, on the pool
-//   (core/blocking_work). It holds one mutex while it looks again and mints, so N concurrent
-//   handshakes for one name, on any workers, mint once; the others find that leaf.
+// - find_or_mint() blocks (a store read; minting signs with the CA key): it runs off the
+//   loop, on the pool (core/blocking_work). It reads the store without a lock, then holds one
+//   mutex while it looks again and mints, so N concurrent handshakes for one name list, on
+//   any workers, mint once; the others find that leaf.
 // - A leaf is reused until a day before it expires; then the next request mints a new one.
 // - At most `capacity` leaves are kept; beyond it the least recently used goes.
 #pragma once
@@ -24,9 +25,9 @@
 
 namespace outpost::tls {
 
-// Where minted leaves (and the leaf key they share) outlive the process: the shared store's
-// certificate namespace (proxy/leaf_store). Both calls may block (disk): the cache calls
-// them off the loop only, and at load.
+// Where minted leaves outlive the process: the shared store's certificate namespace
+// (proxy/leaf_store). Certificates only: the leaf key is derived from the CA key at load
+// (tls/ca), never stored. Both calls may block (disk): the cache calls them off the loop.
 class LeafStore {
  public:
   virtual ~LeafStore() = default;
@@ -43,9 +44,9 @@ class LeafCache {
   static std::shared_ptr<LeafCache> load(const std::string& ca_cert, const std::string& ca_key, std::string* error,
                                          std::size_t capacity = kDefaultCapacity);
 
-  // Persists leaves in `store` from now on (call before any use, from one thread). The leaf
-  // key is taken from the store when it holds one for this CA (so leaves stored by an
-  // earlier run stay usable), else this cache's key is put there.
+  // Persists leaves in `store` from now on (call before any use, from one thread), under
+  // keys prefixed by the CA's fingerprint. Leaves stored by an earlier run with this CA are
+  // usable: the leaf key is the same (derived from the CA key).
   void use_store(std::shared_ptr<LeafStore> store);
 
   // A leaf for exactly these names, from memory (a new reference), or nullptr.
@@ -93,7 +94,9 @@ class LeafCache {
   void remember(const std::string& key, X509* x);
 };
 
-// The names of a certificate's subjectAltName (DNS names; IP addresses as text), in order.
+// The names of a certificate's subjectAltName, in order, as far as they are fit to copy into
+// a leaf: well-formed DNS names (lower-cased; "*." wildcards kept) and IP addresses as text.
+// Anything else (odd characters, NULs, over-long names) is left out.
 std::vector<std::string> subject_alt_names(X509* cert);
 
 }  // namespace outpost::tls

@@ -22,8 +22,9 @@ bool alpn_wire(const std::vector<std::string>& names, std::string* out) {
   return true;
 }
 
-// A context with what both sides share: TLS 1.2 minimum, no renegotiation, small idle
-// buffers. nullptr (and the reason) on failure.
+// A context with what both sides share: TLS 1.2 minimum, no renegotiation. Record buffers
+// are kept while a connection is busy and released when it idles (TlsStream::
+// release_idle_memory), not after every record. nullptr (and the reason) on failure.
 SSL_CTX* new_context(const SSL_METHOD* method, std::string* error) {
   ERR_clear_error();
   SSL_CTX* ctx = SSL_CTX_new(method);
@@ -33,7 +34,6 @@ SSL_CTX* new_context(const SSL_METHOD* method, std::string* error) {
   }
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   return ctx;
 }
 

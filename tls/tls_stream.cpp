@@ -12,6 +12,7 @@ namespace {
 
 // Plaintext handed to one SSL_write (four full records).
 constexpr std::size_t kEncryptPiece = 64 * 1024;
+constexpr std::size_t kRecord = 16 * 1024;  // a TLS record's largest plaintext
 
 // Where an SSL keeps its TlsStream (an ex_data slot of our own, so an SSL made elsewhere
 // from the same SSL_CTX is never taken for a stream by the callbacks).
@@ -193,6 +194,10 @@ void TlsStream::read_start() {
   schedule_if_due();  // plaintext, a close_notify or the transport's EOF may be waiting
 }
 
+void TlsStream::release_idle_memory() {
+  if (phase_ == Phase::kOpen && !closing_ && !failed_) SSL_free_buffers(ssl_);  // 0 (kept) when in use
+}
+
 void TlsStream::read_stop() {
   if (!reading_) return;
   reading_ = false;
@@ -340,24 +345,51 @@ bool TlsStream::advance_handshake() {
 }
 
 void TlsStream::encrypt() {
+  // Small slices of one write (a response head and a small body) go out as one record: one
+  // AEAD operation and one record header instead of one per slice. They are copied into a
+  // record-sized scratch buffer; a slice of a record's size or more is encrypted in place.
+  // (Sizes are plaintext: what SSL_write takes at once, it encrypts whole, since the memory
+  // BIO never refuses ciphertext.)
+  thread_local std::string gather;
   while (!plain_.empty() && !failed_ && transport_) {
     if (transport_->queued_bytes() + BIO_ctrl_pending(net_out_) >= kEncryptAhead) break;
     PlainWrite& w = plain_.front();
     if (w.index < w.slices.size()) {
-      Slice& s = w.slices[w.index];
+      const Slice& s = w.slices[w.index];
+      const char* data = s.data + w.offset;
       std::size_t n = std::min(s.size - w.offset, kEncryptPiece);
+      if (n < kRecord && w.index + 1 < w.slices.size()) {
+        gather.clear();
+        for (std::size_t i = w.index, off = w.offset; i < w.slices.size() && gather.size() < kRecord; ++i, off = 0) {
+          const Slice& t = w.slices[i];
+          std::size_t take = std::min(t.size - off, kRecord - gather.size());
+          gather.append(t.data + off, take);
+        }
+        data = gather.data();
+        n = gather.size();
+      }
       if (n > 0) {
         ERR_clear_error();
         std::size_t written = 0;
-        if (SSL_write_ex(ssl_, s.data + w.offset, n, &written) != 1) {
+        if (SSL_write_ex(ssl_, data, n, &written) != 1) {
           fail(UV_EPROTO, "TLS write failed: " + take_openssl_error("SSL_write"));
           return;
         }
-        w.offset += written;
         plain_bytes_ -= written;
-      }
-      if (w.offset == s.size) {
-        s = Slice{};  // let go of the plaintext chunk as soon as it is encrypted
+        // Past what was encrypted, letting go of each plaintext chunk as soon as it is.
+        while (written > 0) {
+          Slice& t = w.slices[w.index];
+          std::size_t step = std::min(written, t.size - w.offset);
+          w.offset += step;
+          written -= step;
+          if (w.offset == t.size) {
+            t = Slice{};
+            ++w.index;
+            w.offset = 0;
+          }
+        }
+      } else {
+        w.slices[w.index] = Slice{};  // an empty slice
         ++w.index;
         w.offset = 0;
       }
@@ -504,6 +536,12 @@ void TlsStream::read_plaintext() {
       int r = SSL_read_ex(ssl_, c->data() + c->size(), c->room(), &got);
       if (r == 1) {
         c->set_size(c->size() + got);
+        // Nothing decrypted left and no ciphertext waiting: the next call could only say
+        // "want read" (a partial record stays inside OpenSSL either way). Skip it.
+        if (SSL_pending(ssl_) == 0 && BIO_ctrl_pending(net_in_) == 0) {
+          e = SSL_ERROR_WANT_READ;
+          break;
+        }
         continue;
       }
       e = SSL_get_error(ssl_, r);

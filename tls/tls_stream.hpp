@@ -119,6 +119,10 @@ class TlsStream final : public Stream, private StreamHandler {
   std::optional<SocketAddress> peer_address() const override;
   std::optional<SocketAddress> local_address() const override;
   uv_loop_t* loop() const override { return idle_.loop; }
+  // OpenSSL's read and write record buffers (about 34 KB) go back to the heap until the next
+  // record (contexts do not set SSL_MODE_RELEASE_BUFFERS, which frees them after every
+  // record: 8 µs per keep-alive request measured, a fifth of a bumped 1 KiB hit).
+  void release_idle_memory() override;
 
  private:
   friend StreamPtr make_client_stream(ClientContext&, StreamPtr, std::string, std::string);

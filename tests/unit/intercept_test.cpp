@@ -57,6 +57,9 @@ tls::ClientHello hello(std::string sni, bool ech = false) {
   h.status = tls::ClientHello::Status::kDone;
   h.server_name = std::move(sni);
   h.ech = ech;
+  h.legacy_version = 0x0303;
+  h.supported_versions = true;
+  h.alpn = {"h2", "http/1.1"};
   return h;
 }
 
@@ -106,6 +109,22 @@ TEST(InterceptDecision, EchHidingTheNameIsSplicedGreaseEchIsNot) {
   EXPECT_FALSE(d.bump);
   // GREASE ECH (Chromium without an ECH configuration): the outer name is the target.
   EXPECT_TRUE(decide_intercept(rules({"a.example"}), target("a.example:443"), hello("a.example", true)).bump);
+}
+
+TEST(InterceptDecision, WhatABumpCannotServeIsSpliced) {
+  auto r = rules({"a.example"});
+  auto h = hello("a.example");
+  h.alpn = {"h2"};  // HTTP/2 only (gRPC clients): a bumped tunnel speaks HTTP/1.1
+  EXPECT_EQ(decide_intercept(r, target("a.example:443"), h).reason, "ALPN without http/1.1");
+  h.alpn = {"acme-tls/1"};
+  EXPECT_FALSE(decide_intercept(r, target("a.example:443"), h).bump);
+  h.alpn = {};  // no ALPN at all: HTTP/1.1 is what such clients speak
+  EXPECT_TRUE(decide_intercept(r, target("a.example:443"), h).bump);
+  h.supported_versions = false;
+  h.legacy_version = 0x0302;  // TLS 1.1 at most
+  EXPECT_EQ(decide_intercept(r, target("a.example:443"), h).reason, "TLS older than 1.2");
+  h.legacy_version = 0x0303;  // TLS 1.2 without supported_versions
+  EXPECT_TRUE(decide_intercept(r, target("a.example:443"), h).bump);
 }
 
 TEST(InterceptDecision, NotTlsMalformedOrIncompleteIsSpliced) {

@@ -1,6 +1,7 @@
 // The interception CA and leaf minting (tls/ca): every rule of tls/ca.hpp checked on real
 // certificates with OpenSSL's own verification and parsing.
 #include "tls/ca.hpp"
+#include "tls/leaf_cache.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/x509v3.h>
@@ -110,6 +111,41 @@ TEST_F(TlsCa, LeavesVerifyForTheirNamesOnlyWithTheirOwnKey) {
     EXPECT_FALSE(key_id(X509_get0_subject_key_id(leaf.get())).empty());
     EXPECT_EQ(X509_check_ca(leaf.get()), 0);
   }
+}
+
+TEST_F(TlsCa, TheLeafKeyIsDerivedFromTheCaKeyAndStable) {
+  for (KeyType t : {KeyType::kEcP256, KeyType::kRsa2048}) {
+    auto m = make_minter(t);
+    ASSERT_TRUE(m);
+    std::string error;
+    // The same CA loaded again: the same leaf key (leaves kept in the store stay usable).
+    auto again = LeafMinter::load(cert_, key_, &error);
+    ASSERT_TRUE(again) << error;
+    EXPECT_EQ(EVP_PKEY_eq(m->leaf_key(), again->leaf_key()), 1);
+    EXPECT_EQ(EVP_PKEY_get_base_id(m->leaf_key()), EVP_PKEY_EC);
+    EXPECT_NE(EVP_PKEY_eq(m->leaf_key(), X509_get0_pubkey(m->ca_certificate())), 1);
+    // A leaf from one verifies with the other's key (the key signs for the leaf).
+    auto leaf = again->mint({{"origin.test"}}, &error);
+    ASSERT_TRUE(leaf) << error;
+    EXPECT_EQ(X509_check_private_key(leaf.get(), m->leaf_key()), 1);
+    // Another CA: another leaf key.
+    auto other = make_minter(t);
+    ASSERT_TRUE(other);
+    EXPECT_NE(EVP_PKEY_eq(m->leaf_key(), other->leaf_key()), 1);
+  }
+}
+
+TEST_F(TlsCa, OnlyWellFormedNamesOfACertificateAreCopied) {
+  auto m = make_minter();
+  ASSERT_TRUE(m);
+  std::string error;
+  std::string long_label(64, 'a');
+  auto cert = m->mint({{"Good.Example", "bad name", "*.wild.example", "192.0.2.1", "a..b", long_label + ".example",
+                        "x*.example", "2001:db8::7", "under_score.example"}},
+                      &error);
+  ASSERT_TRUE(cert) << error;
+  EXPECT_EQ(subject_alt_names(cert.get()), (std::vector<std::string>{"good.example", "*.wild.example", "192.0.2.1",
+                                                                     "2001:db8::7", "under_score.example"}));
 }
 
 TEST_F(TlsCa, ValidityIsAtMost397DaysAndInsideTheCas) {
