@@ -336,6 +336,36 @@ TEST_F(TlsStreamTest, HandshakeAlpnSniAndDataBothWays) {
   EXPECT_EQ(client_events_.count("error") + server_events_.count("error"), 0);
 }
 
+TEST_F(TlsStreamTest, IdleMemoryReleasedBetweenExchangesAndSmallSlicesGathered) {
+  handshake();
+  client_->read_start();
+  for (int round = 0; round < 3; ++round) {
+    // Both sides give their record buffers back while nothing moves...
+    client_->release_idle_memory();
+    server_->release_idle_memory();
+    // ...and the next exchange allocates them again: many small slices in one write (one
+    // record), a slice after an empty one, then a slice larger than a record.
+    std::string expect;
+    std::vector<Slice> many;
+    for (int i = 0; i < 300; ++i) {
+      std::string piece = std::to_string(round) + ":" + std::to_string(i) + (i % 7 == 0 ? "" : ",");
+      expect += piece;
+      many.push_back(slice_of(piece));
+    }
+    many.push_back(Slice{});
+    std::string big(40000, static_cast<char>('a' + round));
+    expect += big;
+    many.push_back(slice_of(big));
+    server_events_.data.clear();
+    client_events_.data.clear();
+    ASSERT_GE(server_->write(std::move(many)), 0);
+    ASSERT_GE(client_->write({slice_of("ack")}), 0);
+    ASSERT_TRUE(run_until([&] { return client_events_.data.size() == expect.size() && server_events_.data == "ack"; }));
+    EXPECT_EQ(client_events_.data, expect);
+  }
+  EXPECT_EQ(client_events_.count("error") + server_events_.count("error"), 0);
+}
+
 TEST_F(TlsStreamTest, AlpnIsTheServersFirstChoiceTheClientOffersElseNone) {
   use_server_cert(pki().good, {"h2", "http/1.1"});
   client_ctx_ = client_context({"", {"http/1.1", "h2"}});
