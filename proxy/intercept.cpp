@@ -100,6 +100,9 @@ void HelloPeek::on_error(int, std::string_view what) {
 }
 
 bool HelloPeek::examine() {
+  // Parsed again only once the record being read can be complete: a client trickling its
+  // hello a byte at a time costs one parse per record, not one per byte.
+  if (!eof_ && hello_.status == tls::ClientHello::Status::kNeedMore && bytes_.size() < hello_.need) return false;
   hello_ = tls::peek_client_hello(bytes_);
   if (hello_.status == tls::ClientHello::Status::kNeedMore && !eof_) return false;
   finish({});

@@ -127,11 +127,18 @@ ClientHello peek_client_hello(std::string_view data) {
   std::string handshake;
   std::size_t pos = 0;
   std::size_t need = 0;  // the whole handshake message's length, once its header is in
-  while (true) {
+  auto more = [](std::size_t until) {  // kNeedMore: nothing changes before `until` bytes
+    ClientHello h;
+    h.need = until;
+    return h;
+  };
+  for (unsigned records = 0;; ++records) {
+    if (records == kMaxClientHelloRecords)
+      return fail(ClientHello::Status::kMalformed, "ClientHello split into too many records");
     if (data.size() - pos < 5) {
       if (pos == 0 && !data.empty() && static_cast<unsigned char>(data[0]) != kHandshakeRecord)
         return fail(ClientHello::Status::kNotTls, "not a TLS handshake record");
-      return ClientHello{};  // kNeedMore
+      return more(pos + 5);
     }
     auto type = static_cast<unsigned char>(data[pos]);
     auto major = static_cast<unsigned char>(data[pos + 1]);
@@ -140,7 +147,7 @@ ClientHello peek_client_hello(std::string_view data) {
       return pos == 0 ? fail(ClientHello::Status::kNotTls, "not a TLS handshake record")
                       : fail(ClientHello::Status::kMalformed, "a non-handshake record inside the ClientHello");
     if (len == 0 || len > (1u << 14)) return fail(ClientHello::Status::kMalformed, "bad TLS record length");
-    if (data.size() - pos - 5 < len) return ClientHello{};  // kNeedMore
+    if (data.size() - pos - 5 < len) return more(pos + 5 + len);
     handshake.append(data.substr(pos + 5, len));
     pos += 5 + len;
     if (handshake.size() > kMaxClientHello + 4) return fail(ClientHello::Status::kMalformed, "ClientHello too large");

@@ -30,11 +30,17 @@ struct ClientHello {
   std::uint16_t legacy_version = 0;
   bool supported_versions = false;  // has the supported_versions extension (TLS 1.3 capable)
   std::size_t bytes = 0;           // kDone: bytes of `data` the hello's records take
+  // kNeedMore: the answer cannot change before `data` holds this many bytes (the end of the
+  // record being read), so a caller reading in small pieces parses once per record.
+  std::size_t need = 0;
 };
 
 // The largest ClientHello accepted (beyond it: kMalformed). Real ones are under 2 KiB, with
 // post-quantum key shares under 8 KiB.
 inline constexpr std::size_t kMaxClientHello = 64 * 1024;
+// A hello split into more records than this is refused (kMalformed): real ones use one or
+// two, and each record is a parse for a caller reading piece by piece.
+inline constexpr unsigned kMaxClientHelloRecords = 64;
 
 ClientHello peek_client_hello(std::string_view data);
 

@@ -292,6 +292,37 @@ class Intercept(h.IntegrationTest):
 
     # ---------------------------------------------------------------- hostile clients
 
+    def test_hello_trickled_a_byte_at_a_time_is_bumped(self):
+        s = socket.create_connection(("127.0.0.1", h.PROXY_PORT), timeout=10)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(f"CONNECT c4.test:{ORIGIN} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        self.assertIn(b" 200 ", s.recv(4096))
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(self.ca)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_hostname="c4.test")
+        try:
+            tls.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        for b in outgoing.read():
+            s.send(bytes([b]))
+        # The rest of the handshake, verified against the interception CA: it was bumped.
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                if outgoing.pending:
+                    s.sendall(outgoing.read())
+                data = s.recv(65536)
+                self.assertTrue(data, "the proxy closed the connection")
+                incoming.write(data)
+        if outgoing.pending:
+            s.sendall(outgoing.read())
+        self.assertIn("Outpost interception CA", str(tls.getpeercert()["issuer"]))
+        s.close()
+
     def test_broken_hellos_do_not_harm_the_proxy(self):
         for payload in (b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00",  # a hello cut short, then EOF
                         b"\x16\x03\x01\xff\xff" + b"\x00" * 100,         # a record that never completes

@@ -62,8 +62,14 @@ TEST(ClientHelloPeek, RealHelloGivesSniAndAlpnAndEveryPrefixWaits) {
   EXPECT_FALSE(h.ech);
   EXPECT_TRUE(h.supported_versions);
   EXPECT_EQ(h.bytes, hello.size());
-  for (std::size_t n = 0; n < hello.size(); ++n)
-    ASSERT_EQ(peek_client_hello(std::string_view(hello).substr(0, n)).status, Status::kNeedMore) << n;
+  for (std::size_t n = 0; n < hello.size(); ++n) {
+    auto p = peek_client_hello(std::string_view(hello).substr(0, n));
+    ASSERT_EQ(p.status, Status::kNeedMore) << n;
+    // Nothing can change before the record being read is complete.
+    ASSERT_GT(p.need, n);
+    ASSERT_LE(p.need, hello.size());
+    ASSERT_EQ(p.need, n < 5 ? 5 : hello.size()) << n;  // one record
+  }
   // Bytes after the hello (the client's next flight) are not the hello's.
   auto more = peek_client_hello(hello + "\x14\x03\x03\x00\x01\x01");
   EXPECT_EQ(more.status, Status::kDone);
@@ -90,6 +96,32 @@ TEST(ClientHelloPeek, HelloSplitAcrossRecords) {
     EXPECT_EQ(h.bytes, two.size());
     EXPECT_EQ(peek_client_hello(std::string_view(two).substr(0, two.size() - 1)).status, Status::kNeedMore);
   }
+}
+
+TEST(ClientHelloPeek, ParsedOncePerRecordAndNotInTooManyRecords) {
+  std::string msg = hello_message(sni_ext("many.test"));
+  // One record per byte of the message, read a byte at a time: `need` tells the reader when
+  // to parse again, so it parses once per record.
+  std::string split;
+  for (char c : msg) split += record(std::string(1, c));
+  std::size_t parses = 0;
+  ClientHello h;
+  for (std::size_t n = 1; n <= split.size(); ++n) {
+    if (h.status == Status::kNeedMore && n < h.need) continue;
+    h = peek_client_hello(std::string_view(split).substr(0, n));
+    ++parses;
+    if (h.status != Status::kNeedMore) break;
+  }
+  ASSERT_GT(msg.size(), kMaxClientHelloRecords);
+  EXPECT_EQ(h.status, Status::kMalformed);  // more than kMaxClientHelloRecords records
+  EXPECT_LE(parses, 2 * static_cast<std::size_t>(kMaxClientHelloRecords) + 2);
+  // Within the limit it is a hello like any other.
+  std::string few;
+  std::size_t step = msg.size() / (kMaxClientHelloRecords - 1) + 1;
+  for (std::size_t i = 0; i < msg.size(); i += step) few += record(msg.substr(i, step));
+  auto ok = peek_client_hello(few);
+  ASSERT_EQ(ok.status, Status::kDone) << (ok.error ? ok.error : "");
+  EXPECT_EQ(ok.server_name, "many.test");
 }
 
 TEST(ClientHelloPeek, EncryptedClientHelloIsSeen) {
