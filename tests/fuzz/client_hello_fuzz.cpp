@@ -1,5 +1,6 @@
 // The ClientHello peek (tls/client_hello) on arbitrary bytes: never reads out of bounds, and a
-// hello it accepts is accepted again from any longer input (the peek is prefix-stable).
+// hello it accepts is accepted again from any longer input (the peek is prefix-stable), and
+// "need more" names a length beyond the input.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -17,5 +18,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::abort();
   }
   if (h.status == outpost::tls::ClientHello::Status::kMalformed && !h.error) std::abort();
+  if (h.status == outpost::tls::ClientHello::Status::kNeedMore && h.need <= size) std::abort();
   return 0;
 }
