@@ -27,19 +27,20 @@ std::optional<std::int64_t> parse_delta(std::string_view v) {
 }
 
 // Splits a header value on commas that are not inside quoted strings.
-std::vector<std::string_view> split_directives(std::string_view v) {
-  std::vector<std::string_view> out;
+// The comma-separated elements of a directive list (Cache-Control, If-None-Match), trimmed,
+// non-empty, commas inside quoted strings kept, handed to `f` one by one (nothing allocated).
+template <class F>
+void for_each_directive(std::string_view v, F&& f) {
   bool quoted = false;
   std::size_t start = 0;
   for (std::size_t i = 0; i <= v.size(); ++i) {
     if (i < v.size() && v[i] == '"') quoted = !quoted;
     if (i == v.size() || (v[i] == ',' && !quoted)) {
       auto item = trim_ows(v.substr(start, i - start));
-      if (!item.empty()) out.push_back(item);
+      if (!item.empty()) f(item);
       start = i + 1;
     }
   }
-  return out;
 }
 
 int month_index(std::string_view m) {
@@ -97,34 +98,34 @@ CacheControl CacheControl::parse(const HeaderList& h) {
       continue;
     }
     if (!iequals(f.name, "Cache-Control")) continue;
-    for (auto d : split_directives(f.value)) {
+    for_each_directive(f.value, [&cc](std::string_view d) {
       auto eq = d.find('=');
-      std::string name = to_lower(trim_ows(d.substr(0, eq)));
+      std::string_view name = trim_ows(d.substr(0, eq));  // compared without regard to case
       std::string_view arg = eq == std::string_view::npos ? std::string_view() : trim_ows(d.substr(eq + 1));
-      if (name == "no-store") cc.no_store = true;
-      else if (name == "no-cache") cc.no_cache = true;  // with or without field names: validate
-      else if (name == "private") cc.is_private = true;
-      else if (name == "public") cc.is_public = true;
-      else if (name == "must-revalidate") cc.must_revalidate = true;
-      else if (name == "proxy-revalidate") cc.proxy_revalidate = true;
-      else if (name == "only-if-cached") cc.only_if_cached = true;
-      else if (name == "no-transform") cc.no_transform = true;
-      else if (name == "max-age") {
+      if (iequals(name, "no-store")) cc.no_store = true;
+      else if (iequals(name, "no-cache")) cc.no_cache = true;  // with or without field names: validate
+      else if (iequals(name, "private")) cc.is_private = true;
+      else if (iequals(name, "public")) cc.is_public = true;
+      else if (iequals(name, "must-revalidate")) cc.must_revalidate = true;
+      else if (iequals(name, "proxy-revalidate")) cc.proxy_revalidate = true;
+      else if (iequals(name, "only-if-cached")) cc.only_if_cached = true;
+      else if (iequals(name, "no-transform")) cc.no_transform = true;
+      else if (iequals(name, "max-age")) {
         if (auto v = parse_delta(arg)) cc.max_age = cc.max_age ? std::min(*cc.max_age, *v) : *v;
         else cc.max_age = 0;  // invalid: treat as stale (§4.2.1)
-      } else if (name == "s-maxage") {
+      } else if (iequals(name, "s-maxage")) {
         if (auto v = parse_delta(arg)) cc.s_maxage = *v;
         else cc.s_maxage = 0;
-      } else if (name == "max-stale") {
+      } else if (iequals(name, "max-stale")) {
         cc.max_stale = arg.empty() ? kDeltaInfinity : parse_delta(arg).value_or(0);
-      } else if (name == "min-fresh") {
+      } else if (iequals(name, "min-fresh")) {
         if (auto v = parse_delta(arg)) cc.min_fresh = *v;
-      } else if (name == "stale-while-revalidate") {
+      } else if (iequals(name, "stale-while-revalidate")) {
         if (auto v = parse_delta(arg)) cc.stale_while_revalidate = *v;
-      } else if (name == "stale-if-error") {
+      } else if (iequals(name, "stale-if-error")) {
         if (auto v = parse_delta(arg)) cc.stale_if_error = *v;
       }
-    }
+    });
   }
   return cc;
 }
@@ -309,9 +310,9 @@ bool if_none_match(std::string_view list, std::string_view etag) {
   };
   auto mine = opaque(etag);
   if (mine.empty()) return false;
-  for (auto item : split_directives(list))
-    if (opaque(item) == mine) return true;
-  return false;
+  bool found = false;
+  for_each_directive(list, [&](std::string_view item) { found = found || opaque(item) == mine; });
+  return found;
 }
 
 Usability evaluate(const StoredResponse& r, const CacheControl& req_cc, std::int64_t now, std::int64_t* age_out) {
