@@ -122,11 +122,15 @@ void HeaderList::remove_hop_by_hop() {
     else large[i] = true;
   };
   auto marked = [&](std::size_t i) { return i < 64 ? (small >> i) & 1 : static_cast<bool>(large[i]); };
-  bool listed = false;
+  bool listed = false;  // a Connection field names a field that is not hop-by-hop anyway
   for (std::size_t i = 0; i < h_.size(); ++i) {
     if (!fixed_hop_by_hop(h_[i].name)) continue;
     mark(i);
-    listed = listed || iequals(h_[i].name, "Connection") || iequals(h_[i].name, "Proxy-Connection");
+    if (!listed && (iequals(h_[i].name, "Connection") || iequals(h_[i].name, "Proxy-Connection")))
+      for_each_list_item(h_[i].value, [&listed](std::string_view item) {
+        // "keep-alive", by far the usual, names a field removed already: no second pass.
+        if (!fixed_hop_by_hop(item)) listed = true;
+      });
   }
   if (!any) return;
   if (listed) {

@@ -29,6 +29,24 @@ TEST(HeaderList, HopByHopRemoval) {
   EXPECT_TRUE(h.has("CACHE-CONTROL"));
 }
 
+TEST(HeaderList, HopByHopRemovalWithOnlyKeepAliveOrCloseListed) {
+  HeaderList h;
+  h.add("Connection", "keep-alive");
+  h.add("Keep-Alive", "timeout=5");
+  h.add("Content-Type", "text/plain");
+  h.remove_hop_by_hop();
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_TRUE(h.has("Content-Type"));
+  // "close" is a connection option, and a field of that name goes too (RFC 9110 §7.6.1).
+  HeaderList c;
+  c.add("Close", "x");
+  c.add("Connection", "close");
+  c.add("A", "1");
+  c.remove_hop_by_hop();
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_TRUE(c.has("A"));
+}
+
 // Past 64 fields the marks live elsewhere: fixed and listed names are removed wherever they
 // stand, and a Connection field far down still names fields near the top.
 TEST(HeaderList, HopByHopRemovalInLongLists) {
