@@ -13,35 +13,6 @@
 namespace outpost {
 namespace {
 
-NetworkList fixed_networks(std::initializer_list<const char*> texts) {
-  std::size_t bad = 0;
-  return *NetworkList::parse(std::vector<std::string>(texts.begin(), texts.end()), &bad);
-}
-
-// "This host": as a destination the kernel takes it for loopback, so it is never one.
-const NetworkList& this_host() {
-  static const NetworkList l = fixed_networks({"0.0.0.0/8", "::/128"});
-  return l;
-}
-
-const NetworkList& loopback() {
-  static const NetworkList l = fixed_networks({"127.0.0.0/8", "::1/128"});
-  return l;
-}
-
-// Link-local, and the cloud metadata / platform endpoints that are not link-local.
-const NetworkList& link_local_and_metadata() {
-  static const NetworkList l = fixed_networks({
-      "169.254.0.0/16", "fe80::/10",  // 169.254.169.254: AWS, GCP, Azure, Oracle, OpenStack, ...
-      "fd00:ec2::254",                // AWS instance metadata over IPv6
-      "fd00:ec2::23",                 // AWS EKS pod identity agent over IPv6
-      "100.100.100.200",              // Alibaba Cloud metadata
-      "192.0.0.192",                  // Oracle Cloud Classic metadata
-      "168.63.129.16",                // Azure WireServer (platform agent, certificates)
-  });
-  return l;
-}
-
 std::vector<IpAddress> interface_addresses() {
   std::vector<IpAddress> out;
   ifaddrs* list = nullptr;
@@ -99,6 +70,45 @@ AccessRules::AccessRules(const Config::Acl& acl, std::vector<Endpoint> own_liste
   if (wildcard) local_addresses_ = interface_addresses();
 }
 
+// The fixed address classes, as plain comparisons (a destination check runs several of them
+// for every forwarded request). IPv4 addresses are in their IPv4-mapped form (bytes 12-15).
+namespace {
+bool equals_v4(const IpAddress& a, std::uint8_t b0, std::uint8_t b1, std::uint8_t b2, std::uint8_t b3) {
+  return a.v4 && a.bytes[12] == b0 && a.bytes[13] == b1 && a.bytes[14] == b2 && a.bytes[15] == b3;
+}
+bool zero_through(const IpAddress& a, std::size_t n) {  // bytes [0, n) are all zero
+  for (std::size_t i = 0; i < n; ++i)
+    if (a.bytes[i] != 0) return false;
+  return true;
+}
+bool equals_v6(const IpAddress& a, std::initializer_list<std::uint8_t> bytes) {
+  if (a.v4) return false;
+  std::size_t i = 0;
+  for (auto b : bytes)
+    if (a.bytes[i++] != b) return false;
+  return true;
+}
+}  // namespace
+
+bool is_this_host(const IpAddress& a) {
+  return a.v4 ? a.bytes[12] == 0 : zero_through(a, 16);  // 0.0.0.0/8, ::
+}
+
+bool is_loopback(const IpAddress& a) {
+  return a.v4 ? a.bytes[12] == 127 : zero_through(a, 15) && a.bytes[15] == 1;  // 127.0.0.0/8, ::1
+}
+
+bool is_link_local_or_metadata(const IpAddress& a) {
+  if (a.v4)
+    return (a.bytes[12] == 169 && a.bytes[13] == 254) ||  // 169.254.169.254: AWS, GCP, Azure, Oracle, OpenStack, ...
+           equals_v4(a, 100, 100, 100, 200) ||              // Alibaba Cloud metadata
+           equals_v4(a, 192, 0, 0, 192) ||                  // Oracle Cloud Classic metadata
+           equals_v4(a, 168, 63, 129, 16);                  // Azure WireServer (platform agent, certificates)
+  return (a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80) ||  // fe80::/10
+         equals_v6(a, {0xfd, 0, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54}) ||  // fd00:ec2::254, AWS metadata
+         equals_v6(a, {0xfd, 0, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x23});       // fd00:ec2::23, AWS EKS pod identity
+}
+
 bool AccessRules::connect_port_allowed(std::uint16_t port) const {
   return std::find(connect_ports_.begin(), connect_ports_.end(), port) != connect_ports_.end();
 }
@@ -124,7 +134,7 @@ bool AccessRules::is_own_listener(const IpAddress& a, std::uint16_t port) const 
     if (l.port != port) continue;
     if (l.address == a) return true;
     if (l.address.is_unspecified() &&
-        (loopback().contains(a) || std::find(local_addresses_.begin(), local_addresses_.end(), a) != local_addresses_.end()))
+        (is_loopback(a) || std::find(local_addresses_.begin(), local_addresses_.end(), a) != local_addresses_.end()))
       return true;
   }
   return false;
@@ -139,13 +149,13 @@ bool AccessRules::target_allowed(std::string_view host, const std::optional<IpAd
   if (literal) return address_allowed(*literal, port, client);
   if (!name_allowed(host)) return false;
   static const HostPattern localhost("*.localhost");
-  return !(protect_local_services_ && !loopback().contains(client) && localhost.matches(host));
+  return !(protect_local_services_ && !is_loopback(client) && localhost.matches(host));
 }
 
 bool AccessRules::address_allowed(const IpAddress& a, std::uint16_t port, const std::optional<IpAddress>& client) const {
-  if (this_host().contains(a) || is_own_listener(a, port)) return false;
-  if (deny_link_local_ && link_local_and_metadata().contains(a)) return false;
-  if (protect_local_services_ && client && !loopback().contains(*client) && loopback().contains(a)) return false;
+  if (is_this_host(a) || is_own_listener(a, port)) return false;
+  if (deny_link_local_ && is_link_local_or_metadata(a)) return false;
+  if (protect_local_services_ && client && !is_loopback(*client) && is_loopback(a)) return false;
   if (deny_networks_.contains(a)) return false;
   if (!allow_networks_.empty() && !allow_networks_.contains(a)) return false;
   return true;

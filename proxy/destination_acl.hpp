@@ -25,6 +25,14 @@ class HostPattern {
   bool subdomains_ = false;
 };
 
+// Fixed address classes (plain comparisons; equal to the NetworkLists in the comments, which
+// access_rules_test checks): "this host" (0.0.0.0/8, ::), loopback (127.0.0.0/8, ::1), and
+// link-local plus the cloud metadata and platform addresses outside it (169.254.0.0/16,
+// fe80::/10, fd00:ec2::254, fd00:ec2::23, 100.100.100.200, 192.0.0.192, 168.63.129.16).
+bool is_this_host(const IpAddress& a);
+bool is_loopback(const IpAddress& a);
+bool is_link_local_or_metadata(const IpAddress& a);
+
 class AccessRules {
  public:
   AccessRules() = default;

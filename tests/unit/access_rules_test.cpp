@@ -164,3 +164,44 @@ TEST(AccessRules, TargetRulesBeforeAnyLookupFollowTheClient) {
   EXPECT_TRUE(off.target_allowed("localhost", 8080, far));
   EXPECT_TRUE(off.target_allowed("127.0.0.1", 8080, far));
 }
+
+// The fixed classes are plain comparisons; they must say exactly what the CIDR lists say, for
+// addresses at and around every boundary and for random ones.
+TEST(AddressClasses, EqualToTheirNetworkLists) {
+  auto list = [](std::vector<std::string> t) {
+    std::size_t bad = 0;
+    return *NetworkList::parse(t, &bad);
+  };
+  NetworkList this_host = list({"0.0.0.0/8", "::/128"});
+  NetworkList loopback = list({"127.0.0.0/8", "::1/128"});
+  NetworkList meta = list({"169.254.0.0/16", "fe80::/10", "fd00:ec2::254", "fd00:ec2::23", "100.100.100.200",
+                           "192.0.0.192", "168.63.129.16"});
+  std::vector<IpAddress> probes;
+  for (const char* t : {"0.0.0.0", "0.255.255.255", "1.0.0.0", "::", "::1", "::2", "::ffff:0.0.0.1", "126.255.255.255",
+                        "127.0.0.0", "127.255.255.255", "128.0.0.0", "169.253.255.255", "169.254.0.0", "169.254.169.254",
+                        "169.255.0.0", "fe80::1", "febf:ffff::1", "fec0::1", "fe7f::1", "fd00:ec2::254", "fd00:ec2::253",
+                        "fd00:ec2::23", "fd00:ec2::1:23", "100.100.100.200", "100.100.100.201", "192.0.0.192",
+                        "192.0.0.193", "168.63.129.16", "168.63.129.17", "10.0.0.1", "2001:db8::1", "::127.0.0.1"})
+    probes.push_back(*IpAddress::parse(t));
+  std::uint64_t x = 88172645463325252ull;  // xorshift: reproducible random addresses
+  for (int i = 0; i < 20000; ++i) {
+    IpAddress a;
+    for (auto& b : a.bytes) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      b = static_cast<std::uint8_t>(x);
+    }
+    if (i % 2) {  // half of them IPv4, biased to the interesting first octets
+      a = IpAddress::from_v4(&a.bytes[0]);
+      if (i % 5 == 0) a.bytes[12] = static_cast<std::uint8_t>(std::vector<int>{0, 127, 169, 100, 192, 168}[i % 6]);
+      if (i % 10 == 1) a.bytes[13] = 254;
+    } else if (i % 4 == 0) {
+      a.bytes[0] = 0xfe;  // around fe80::/10
+    }
+    probes.push_back(a);
+  }
+  for (const auto& a : probes) {
+    EXPECT_EQ(is_this_host(a), this_host.contains(a)) << a.to_string();
+    EXPECT_EQ(is_loopback(a), loopback.contains(a)) << a.to_string();
+    EXPECT_EQ(is_link_local_or_metadata(a), meta.contains(a)) << a.to_string();
+  }
+}
