@@ -107,7 +107,11 @@ void DnsServer::handle(std::span<const std::uint8_t> wire, const IpAddress& clie
     r.answer = res.answer;
     r.authority = res.authority;
     if (res.stale && r.edns) add_extended_error(&*r.edns, ede::STALE_ANSWER);  // RFC 8767 section 6
-    if (res.rcode == rcode::SERVFAIL) ++stats_.servfail;
+    if (res.rcode == rcode::SERVFAIL) {
+      ++stats_.servfail;
+      spdlog::debug("dns: SERVFAIL for {} {}: {}", q.question[0].name.to_text(), type_to_text(q.question[0].type),
+                    res.why);
+    }
     send(r, limit);
   };
   if (!q.header.rd) {

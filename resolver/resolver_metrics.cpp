@@ -24,7 +24,8 @@ void collect_server(const DnsServerStats& s, MetricsVisitor& out) {
               d(s.truncated));
 }
 
-void collect_upstream(const UpstreamStats& s, MetricsVisitor& out) {
+void collect_upstream(const Upstream& u, MetricsVisitor& out) {
+  const UpstreamStats& s = u.stats();
   const char* help = "Queries the resolver sent to authoritative or forward servers";
   out.counter("outpost_dns_upstream_queries_total", help, {{"transport", "udp"}}, d(s.udp_sent));
   out.counter("outpost_dns_upstream_queries_total", help, {{"transport", "tcp"}}, d(s.tcp_sent));
@@ -38,6 +39,17 @@ void collect_upstream(const UpstreamStats& s, MetricsVisitor& out) {
   out.counter("outpost_dns_upstream_bad_replies_total", bad, {{"reason", "mismatched"}}, d(s.mismatched));
   out.counter("outpost_dns_upstream_bad_replies_total", bad, {{"reason", "malformed"}}, d(s.malformed));
   out.counter("outpost_dns_upstream_bad_replies_total", bad, {{"reason", "case_mismatch"}}, d(s.case_mismatches));
+  out.counter("outpost_dns_upstream_tcp_connections_total", "TCP connections the resolver opened to upstream servers",
+              {}, d(s.tcp_connections));
+  out.counter("outpost_dns_upstream_tcp_reused_total",
+              "Upstream TCP queries sent on a connection an earlier query had opened (RFC 7766 reuse, pipelined "
+              "or after an idle wait)",
+              {}, d(s.tcp_reused));
+  out.counter("outpost_dns_upstream_tcp_retries_total",
+              "Upstream TCP queries sent again on a new connection: the server closed the reused one first", {},
+              d(s.tcp_retries));
+  out.gauge("outpost_dns_upstream_tcp_idle_connections", "Upstream TCP connections kept open for reuse, no query on them",
+            {}, d(static_cast<std::uint64_t>(u.idle_tcp_connections())));
 }
 
 void collect_refresh(const RefreshStats& s, MetricsVisitor& out) {
@@ -69,7 +81,7 @@ void collect_resolutions(const ResolverMetrics& m, MetricsVisitor& out) {
 
 void collect_metrics(Resolver& resolver, const DnsServer* server, MetricsVisitor& out) {
   if (server) collect_server(server->stats(), out);
-  collect_upstream(resolver.core().upstream().stats(), out);
+  collect_upstream(resolver.core().upstream(), out);
   collect_refresh(resolver.core().refresh_stats(), out);
   collect_resolutions(resolver.metrics(), out);
 }

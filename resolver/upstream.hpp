@@ -1,6 +1,14 @@
 // Transport to upstream servers on one libuv loop: each UDP query gets its own socket bound to
 // a kernel-chosen random port and a random ID; a reply counts only if it comes from the address
 // and port asked, with the ID and question sent. TCP for truncated answers. Never blocks.
+// TCP connections are reused (RFC 7766 section 6.2.1, as Unbound's tcp-reuse): queries to a
+// server are pipelined on its open connection (IDs unique on it, replies matched by ID and
+// question, in any order), and a connection left without queries is kept kTcpIdleMs for the
+// next one (at most kMaxIdlePerServer per server and kMaxIdleTotal in all, the oldest closed
+// first). An idle connection is read all the time, so one the server closes is dropped at
+// once; a query lost because the server closed a connection it did not open is sent once
+// more, on a new connection of its own. A connection on which a query timed out takes no new
+// queries and closes when its last one ends.
 // Identical questions to the same server while one is in flight are merged (as Unbound's
 // mesh): one query goes out and every sender gets the reply; fewer queries also leave a
 // spoofer fewer chances.
@@ -9,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -34,6 +43,9 @@ struct UpstreamStats {
   std::uint64_t udp_sent = 0, tcp_sent = 0, timeouts = 0, mismatched = 0, malformed = 0;
   std::uint64_t merged = 0;  // sends that joined an identical query in flight
   std::uint64_t case_mismatches = 0;  // replies ignored: question case differed (0x20)
+  std::uint64_t tcp_connections = 0;  // TCP connections opened
+  std::uint64_t tcp_reused = 0;       // TCP queries sent on a connection an earlier query used
+  std::uint64_t tcp_retries = 0;      // TCP queries sent again: the server closed a reused connection
 };
 
 // 0x20 (draft-vixie-dnsext-dns0x20): the name with each letter's case chosen at random
@@ -66,14 +78,42 @@ class Upstream {
   const UpstreamStats& stats() const { return stats_; }
   uv_loop_t* loop() const { return loop_; }
 
+  // TCP reuse bounds (per loop). Idle connections do not keep the loop alive.
+  static constexpr std::uint32_t kTcpIdleMs = 10000;
+  static constexpr unsigned kMaxIdlePerServer = 2;
+  static constexpr unsigned kMaxIdleTotal = 32;
+  static constexpr unsigned kMaxPipelined = 32;  // queries in flight on one connection
+  std::size_t idle_tcp_connections() const { return idle_.size(); }
+  std::size_t tcp_connections() const;
+  // For tests: how long an idle connection is kept.
+  void set_tcp_idle_ms(std::uint32_t ms) { tcp_idle_ms_ = ms; }
+
  private:
   struct Request;
+  struct TcpConn;
+  struct TcpWrite;
   friend struct Request;
+  friend struct TcpConn;
   void finish(Request* r, UpstreamResult&& res);
+  void start_tcp(Request* r, bool own_connection);
+  TcpConn* open_tcp(const IpAddress& addr, std::uint16_t port, const std::string& key, bool exclusive);
+  void tcp_attach(TcpConn* c, Request* r);
+  void tcp_write(TcpConn* c, Request* r);
+  void tcp_detach(Request* r, bool abandon);
+  void tcp_read(TcpConn* c, const char* data, std::size_t n);
+  void tcp_lost(TcpConn* c, bool connected);
+  void tcp_idle(TcpConn* c);
+  void tcp_busy(TcpConn* c);
+  void close_tcp(TcpConn* c);
   uv_loop_t* loop_;
   std::uint64_t next_handle_ = 1;
   std::unordered_map<std::uint64_t, Request*> active_;     // handle -> request (several may share one)
   std::unordered_map<std::string, Request*> in_flight_;   // merge key -> request, every live one
+  // Open and connecting TCP connections by server (address and port), and the idle ones,
+  // oldest first.
+  std::unordered_map<std::string, std::vector<TcpConn*>> tcp_;
+  std::list<TcpConn*> idle_;
+  std::uint32_t tcp_idle_ms_ = kTcpIdleMs;
   UpstreamStats stats_;
 };
 
