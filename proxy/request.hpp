@@ -85,7 +85,7 @@ struct RequestState {
 
   http::MessageHead req_;
   http::Url url_;
-  std::string url_text_;
+  std::string url_text_;  // for logs; for a cacheable request also its cache key
   double start_time_ = 0;
   std::uint64_t start_ms_ = 0;
   bool head_request_ = false;
@@ -113,10 +113,9 @@ struct RequestState {
   BlockingWork mint_;
   // HTTP cache.
   bool cache_get_ = false;
-  std::string cache_key_;
   http::CacheControl req_cc_;
   std::int64_t request_time_ = 0;  // when the request went to the origin
-  bool leader_ = false;            // registered as the one fetching cache_key_
+  bool leader_ = false;            // registered as the one fetching url_text_ (the cache key)
   bool passed_ = false;            // not collapsed: the key is marked uncacheable (hit-for-miss)
   bool followed_ = false;          // already waited for a leader once
   bool revalidating_ = false;      // conditional request for a stale entry

@@ -37,11 +37,11 @@ bool unsafe_method(std::string_view m) { return m == "POST" || m == "PUT" || m =
 void ProxyRequest::start_cache_lookup() {
   auto* cache = w_.cache();
   cache_get_ = true;
-  cache_key_ = url_text_;  // the normalised URL the route made, which is the cache key
-  assert(cache_key_ == http::cache_key(url_));
+  // The normalised URL the route made is the cache key (url_text_ serves as both).
+  assert(url_text_ == http::cache_key(url_));
   req_cc_ = http::CacheControl::parse(req_.headers);
   http::CacheLookup now;
-  auto how = cache->lookup_now(cache_key_, req_.headers, &now);
+  auto how = cache->lookup_now(url_text_, req_.headers, &now);
   if (how == http::HttpCache::Now::kDone) {
     on_cache_lookup(std::move(now));
     return;
@@ -51,7 +51,7 @@ void ProxyRequest::start_cache_lookup() {
     on_cache_lookup(std::move(r));
   };
   if (how == http::HttpCache::Now::kReadVariant) cache->lookup_variant(w_.worker(), now.store_key, req_.headers, false, done);
-  else cache->lookup(w_.worker(), cache_key_, req_.headers, done);
+  else cache->lookup(w_.worker(), url_text_, req_.headers, done);
 }
 
 void ProxyRequest::on_cache_lookup(http::CacheLookup r) {
@@ -70,8 +70,8 @@ void ProxyRequest::on_cache_lookup(http::CacheLookup r) {
     if (use == http::Usability::kStaleServable || use == http::Usability::kStaleWhileRevalidate) {
       // Served stale with the client's (max-stale) or the origin's (stale-while-revalidate,
       // RFC 5861) permission; the latter also starts one background revalidation.
-      if (use == http::Usability::kStaleWhileRevalidate && cache->begin_background_refresh(cache_key_))
-        BackgroundRefresh::start(w_, url_, cache_key_, r.store_key, *r.meta, r.handle, req_.headers);
+      if (use == http::Usability::kStaleWhileRevalidate && cache->begin_background_refresh(url_text_))
+        BackgroundRefresh::start(w_, url_, url_text_, r.store_key, *r.meta, r.handle, req_.headers);
       serve_stored(r.handle, *r.meta, age, Outcome::kStaleHit, name + "; hit; ttl=" + std::to_string(ttl));
       return;
     }
@@ -103,7 +103,7 @@ void ProxyRequest::on_cache_lookup(http::CacheLookup r) {
     code_ = Outcome::kSwapFailMiss;
   }
   if (req_.method == "GET" && !followed_) {
-    auto role = cache->lead_or_follow(cache_key_, w_.worker(), [this] {
+    auto role = cache->lead_or_follow(url_text_, w_.worker(), [this] {
       return [this, current = still_current()](bool ready) {
         if (!current() || !active_) return;
         followed_ = true;
@@ -338,9 +338,9 @@ void ProxyRequest::begin_storing(const http::MessageHead& head) {
   const auto& name = settings_->config.server.name;
   std::string why;
   auto meta = cache->storable_meta(settings_->cache_policy, req_.headers, req_cc_, head, url_text_, request_time_, now_s(), &why);
-  if (revalidating_ && !meta) cache->invalidate(cache_key_);  // the new answer replaces the old
+  if (revalidating_ && !meta) cache->invalidate(url_text_);  // the new answer replaces the old
   if (meta) {
-    writer_ = cache->begin_store(cache_key_, *meta, head.content_length);
+    writer_ = cache->begin_store(url_text_, *meta, head.content_length);
     if (!writer_) why = "store refused the object";
   }
   // RFC 9211 Cache-Status, built in one buffer (this runs for every forwarded GET).
@@ -355,9 +355,9 @@ void ProxyRequest::begin_storing(const http::MessageHead& head) {
   // A pass (the key is marked uncacheable) that is again uncacheable leaves the mark as it
   // is: it lapses kPassMemory after the fetch that set it, as Varnish's hit-for-miss does,
   // and no request pays a lock on the shared map to renew it.
-  if (writer_ || !passed_) cache->learned(cache_key_, static_cast<bool>(writer_));
+  if (writer_ || !passed_) cache->learned(url_text_, static_cast<bool>(writer_));
   if (leader_) {
-    cache->settle(cache_key_, static_cast<bool>(writer_));
+    cache->settle(url_text_, static_cast<bool>(writer_));
     leader_ = false;
   }
 }
@@ -395,7 +395,7 @@ void ProxyRequest::invalidate_after_unsafe(const http::MessageHead& head) {
 
 void ProxyRequest::end_cache_participation() {
   if (leader_ && w_.cache()) {
-    w_.cache()->settle(cache_key_, false);
+    w_.cache()->settle(url_text_, false);
     leader_ = false;
   }
   if (writer_) writer_.abort();  // an uncommitted object never becomes visible
