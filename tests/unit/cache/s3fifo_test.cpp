@@ -214,18 +214,18 @@ TEST_F(AdmissionTest, HitsInMainAreFoldedIntoClockAndSketch) {
   EXPECT_EQ(policy_.order(), (V{"k2", "k3", "k4", "k5", "k6", "k7", "k8", "k0", "k1", "kB"}));
 }
 
-// A large candidate meets all the victims it would push out at once: it must be more
-// frequent than each of them; when it loses, none of them is evicted.
+// A lukewarm large candidate (estimate below 4) must be more frequent than each victim it
+// would push out; the first it does not beat ends the duel, and none of them is evicted.
 TEST_F(AdmissionTest, ALargeCandidateMustBeatEveryVictimItDisplaces) {
   Object* o[10];
   for (int i = 0; i < 10; ++i) o[i] = add(numbered("k", i));
   add("kA");
   EXPECT_EQ(evicted(), V{"k9"});
   o[1]->touch();  // k1 will pass main's tail once (estimate 2), then be an ordinary victim
-  add("kL", 300);  // kA (1) loses to k0; kL (1) needs k0, k2, k3 out and ties with them
+  add("kL", 300);  // kA (1) loses to k0; kL (1) ties with k0, its first victim, and loses
   EXPECT_EQ(evicted(), (V{"kA", "kL"}));
-  EXPECT_EQ(policy_.order(), (V{"k0", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k1"}));
-  add("kL", 300);  // estimate 2: beats k0, k2 and k3 (1 each), which all go
+  EXPECT_EQ(policy_.order(), (V{"k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8"}));
+  add("kL", 300);  // estimate 2: beats k0, k2 and k3 (1 each; k1 passes once), which all go
   EXPECT_EQ(evicted(), (V{"k0", "k2", "k3"}));
   EXPECT_EQ(policy_.order(), (V{"k4", "k5", "k6", "k7", "k8", "k1", "kL"}));
   // kM (600 bytes) needs k4..k8 and k1 out. At estimate 2 it ties with k1 (2) and loses,
@@ -240,8 +240,33 @@ TEST_F(AdmissionTest, ALargeCandidateMustBeatEveryVictimItDisplaces) {
   EXPECT_EQ(policy_.order(), (V{"kL", "kM"}));
 }
 
+// A warm candidate (estimate >= 4) passes over victims it does not beat if they hold at most
+// a quarter of its bytes: it evicts only the victims it beats, and those passed over stay at
+// main's tail in their order. More than a quarter and it loses, evicting nothing.
+TEST_F(AdmissionTest, AWarmLargeCandidatePassesOverAFewStrongerVictims) {
+  // Requests while the cache is empty only count: k2 will have estimate 6, kW and kX 4.
+  for (int i = 0; i < 5; ++i) policy_.remove(add("k2"));
+  for (int i = 0; i < 3; ++i) {
+    policy_.remove(add("kW", 400));
+    policy_.remove(add("kX", 200));
+  }
+  for (int i = 0; i < 10; ++i) add(numbered("k", i));
+  add("kA");
+  EXPECT_EQ(evicted(), V{"k9"});
+  // kA (1) loses to k0. kW (400 bytes, estimate 4) beats k0 and k1, passes over k2 (6; 100
+  // bytes, a quarter of kW), and beats k3 and k4: those four go, k2 stays at main's tail.
+  add("kW", 400);
+  EXPECT_EQ(evicted(), (V{"kA", "k0", "k1", "k3", "k4"}));
+  EXPECT_EQ(policy_.order(), (V{"k2", "k5", "k6", "k7", "k8", "kW"}));
+  // kX (200 bytes, estimate 4) meets k2 first: 100 bytes is more than a quarter of kX, so it
+  // loses and nothing else is evicted.
+  add("kX", 200);
+  EXPECT_EQ(evicted(), V{"kX"});
+  EXPECT_EQ(policy_.order(), (V{"k2", "k5", "k6", "k7", "k8", "kW"}));
+}
+
 // After a popularity shift main's victims keep their stale counts until the sketch halves;
-// warm candidates (estimate >= 7) turned away 16 times halve it early.
+// warm candidates (estimate >= 7) turned away 10 times halve it early.
 TEST_F(AdmissionTest, WarmCandidatesTurnedAwayAgeTheSketch) {
   for (int i = 0; i < 14; ++i) policy_.remove(add("v"));  // each request counts: estimate 14
   add("v");                                                // 15
@@ -250,12 +275,12 @@ TEST_F(AdmissionTest, WarmCandidatesTurnedAwayAgeTheSketch) {
   EXPECT_EQ(evicted(), V{"k9"});
   policy_.remove(held_.back().get());  // kA: small is empty, main full (900 of 900)
   // Each round, c is requested once more and then meets v (15). From round 7 on its
-  // estimate is warm; the 16th warm rejection (round 22) halves the sketch: v 15 -> 7,
-  // c 15 -> 7, and in round 23 c (8) beats v.
-  for (int round = 1; round <= 23; ++round) {
+  // estimate is warm; the 10th warm rejection (round 16) halves the sketch: v 15 -> 7,
+  // c 15 -> 7, and in round 17 c (8) beats v.
+  for (int round = 1; round <= 17; ++round) {
     add("c");
     Object* filler = add(numbered("f", round));  // pushes c to small's tail
-    if (round < 23) {
+    if (round < 17) {
       EXPECT_EQ(evicted(), V{"c"}) << "round " << round;
       policy_.remove(filler);
     } else {
