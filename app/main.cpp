@@ -165,8 +165,14 @@ static bool addresses_free(const Config& c) {
   for (const auto& w : wants)
     for (const auto& ep : *w.eps)
       if (int rc = probe_address(ep, w.tcp); rc != 0) {
-        spdlog::critical("{}: cannot use {}: {}{}", w.what, ep.to_string(), std::strerror(-rc),
-                         rc == -EADDRINUSE ? " (another program, or another Outpost, holds it)" : "");
+        std::string why = rc == -EADDRINUSE ? " (another program, or another Outpost, holds it)"
+                          : rc == -EACCES   ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+                                            : "";
+        // The DNS listener is on by default (127.0.0.1:53): say how to move it or turn it off.
+        if (w.eps == &c.dns.listen)
+          why += "; set [dns] listen to a free address, or listen = [] for no DNS server (the proxy's resolver "
+                 "works without it)";
+        spdlog::critical("{}: cannot use {}: {}{}", w.what, ep.to_string(), std::strerror(-rc), why);
         ok = false;
       }
   return ok;

@@ -10,7 +10,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 if [ "${1:-}" = "--one" ]; then  # inside the namespace: one run of one binary
   BIN=$2 D=$(mktemp -d)
   python3 "$HERE/../tests/integration/origin.py" 8080 >/dev/null 2>&1 & ORIG=$!
-  printf '[log]\nlevel = "warn"\naccess_log = ""\n[dns]\nhints = "%s/h"\n' "$D" > "$D/o.toml"
+  printf '[log]\nlevel = "warn"\naccess_log = ""\n[dns]\nhints = "%s/h"\nlisten = []\n' "$D" > "$D/o.toml"
   printf '. 3600000 NS a.root-servers.test.\na.root-servers.test. 3600000 A 127.0.0.2\n' > "$D/h"
   "$BIN" --config "$D/o.toml" >/dev/null 2>&1 & OP=$!
   for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:8080/__stats && curl -s -o /dev/null http://127.0.0.1:3128/health && break; sleep 0.1; done

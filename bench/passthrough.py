@@ -24,7 +24,7 @@ d = ctx.dir("outpost")
 conf = os.path.join(d, "o.toml")
 with open(conf, "w") as f:
     f.write(f'[log]\nlevel = "warn"\nfile = "{d}/o.log"\naccess_log = ""\n[proxy]\nlisten = ["127.0.0.1:{speed.OUTPOST}"]\n'
-            f'[dns]\nhints = "{d}/h"\n{extra}\n')
+            f'[dns]\nhints = "{d}/h"\nlisten = []\n{extra}\n')
 open(f"{d}/h", "w").write(". 3600000 NS a.root-servers.test.\na.root-servers.test. 3600000 A 127.0.0.2\n")
 p = Proc("outpost", [ctx.bin("app/outpost"), "--config", conf], cwd=d)
 peers.wait_port(speed.OUTPOST, proc=p)

@@ -69,6 +69,8 @@ enabled = $( [ $HITS = 1 ] && echo true || echo false )
 listen = ["127.0.0.1:$OUTPOST"]
 [origin]
 max_idle_per_host = 1024
+[dns]
+listen = []
 EOC
 $SRV_CPU "$OUTPOST_BIN" --config "$W/outpost.toml" & PIDS+=($!); OUTPOST_PID=$!
 

@@ -9,7 +9,7 @@ events { worker_connections 64; }
 http { access_log off; sendfile on; server { listen 127.0.0.1:18201; root $W/www; } }
 EOC
 nginx -c $W/o.conf -p $W & NP=$!
-printf '[log]\nlevel = "warn"\naccess_log = ""\n[proxy]\nlisten = ["127.0.0.1:18202"]\nresolver = "system"\n' > $W/op.toml
+printf '[log]\nlevel = "warn"\naccess_log = ""\n[proxy]\nlisten = ["127.0.0.1:18202"]\nresolver = "system"\n[dns]\nlisten = []\n' > $W/op.toml
 ${OUTPOST_BIN:-build/release/app/outpost} --config $W/op.toml & OP=$!
 sleep 0.5
 curl -s -o /dev/null -x http://127.0.0.1:18202 http://127.0.0.1:18201/1g --max-filesize 1 2>/dev/null || true

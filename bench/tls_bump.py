@@ -242,6 +242,7 @@ def outpost_config(d, pki, intercept):
         idle_timeout = 600
         [dns]
         hints = "{hints}"
+        listen = []
         local_zones = [{", ".join(zones)}]
         [cache]
         memory_size = {256 * MIB}

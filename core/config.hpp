@@ -107,9 +107,10 @@ struct Config {
     std::uint64_t segment_size = 16ull << 20;
     std::uint64_t max_object_size = 8ull << 20;
   } cache;
-  // DNS server and resolver (resolver/). Listener off unless configured: no open resolver.
+  // DNS server and resolver (resolver/). The parser's default listener is 127.0.0.1:53, on
+  // loopback only: never an open resolver unless an operator lists another address.
   struct Dns {
-    std::vector<Endpoint> listen;  // UDP and TCP on each, every worker (SO_REUSEPORT)
+    std::vector<Endpoint> listen;  // UDP and TCP on each, every worker (SO_REUSEPORT); [] = off
     NetworkList allow_recursion;   // others get REFUSED
     std::string hints;             // root hints file; empty = the embedded IANA hints
     bool qname_minimisation = true;

@@ -19,7 +19,9 @@ bool is_zone_name(const std::string& n) {
 // section of its own.
 void parse_section(ConfigTable& s, Config& config) {
   Config::Dns& d = config.dns;
-  d.listen = s.endpoints("listen", {});
+  // Loopback only by default: recursion is allowed to private networks too (allow_recursion),
+  // but nothing outside this host can reach the listener unless an operator opens one.
+  d.listen = s.endpoints("listen", {"127.0.0.1:53"});
   d.allow_recursion = s.networks("allow_recursion", {"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"});
   d.hints = s.string("hints", "");
   d.qname_minimisation = s.boolean("qname_minimisation", true);

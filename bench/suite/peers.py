@@ -50,6 +50,7 @@ max_object_size = {max_object}
 enabled = {"true" if cache else "false"}
 [dns]
 hints = "{hints}"
+listen = []
 """)
     p = Proc(name, [ctx.bin("app/outpost"), "--config", conf], cwd=d, cpu=cpu)
     wait_port(port, proc=p)

@@ -96,12 +96,16 @@ class Outpost:
         # sections; the defaults below are only used for sections it does not name.
         # Never the real root: the resolver's hints name a fake root on loopback (nothing
         # answers there unless a test starts one), so no query can leave the machine.
+        # No DNS server either (its default is 127.0.0.1:53): several Outposts share one
+        # network namespace in some tests, and the proxy tests need only the in-process
+        # resolver. A test that gives its own [dns] section gets the default listener unless
+        # it sets listen (test_outpost_dns checks the default).
         hints = os.path.join(self.dir, "fake-root.hints")
         with open(hints, "w") as f:
             f.write(".\t3600000\tNS\tfake-root.\nfake-root.\t3600000\tA\t127.0.0.254\n")
         sections = {
             "server": 'workers = 2\nname = "outpost-test"\nshutdown_grace = 5\n',
-            "dns": f'hints = "{hints}"\n',
+            "dns": f'hints = "{hints}"\nlisten = []\n',
             "log": f'level = "debug"\nfile = "{self.log}"\naccess_log = "{self.access_log}"\n',
             "proxy": f'listen = ["127.0.0.1:{self.port}"]\n',
         }
@@ -350,7 +354,8 @@ def read_until_close(sock):
 
 def local_test_zone(workdir, names):
     """A [dns] section whose resolver answers NAME.test -> 127.0.0.1 for each of `names` from
-    a local zone (and otherwise only knows the fake root, like every test's)."""
+    a local zone (and otherwise only knows the fake root, like every test's); no DNS server,
+    as the default section."""
     zone = os.path.join(workdir, "test.zone")
     with open(zone, "w") as f:
         f.write("$ORIGIN test.\n@ 3600 IN SOA ns admin 1 3600 600 86400 60\n@ 3600 IN NS ns\n"
@@ -358,7 +363,7 @@ def local_test_zone(workdir, names):
     hints = os.path.join(workdir, "fake-root.hints")
     with open(hints, "w") as f:
         f.write(".\t3600000\tNS\tfake-root.\nfake-root.\t3600000\tA\t127.0.0.254\n")
-    return f'[dns]\nhints = "{hints}"\nlocal_zones = [{{ name = "test", file = "{zone}" }}]\n'
+    return f'[dns]\nhints = "{hints}"\nlisten = []\nlocal_zones = [{{ name = "test", file = "{zone}" }}]\n'
 
 
 def make_test_pki(d):

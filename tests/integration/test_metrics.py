@@ -410,8 +410,9 @@ class Metrics(h.IntegrationTest):
         try:
             h.wait_port(3200, proc=p)
             listening = subprocess.run(["ss", "-Htlnp"], capture_output=True, text=True, check=True).stdout
-            ports = {line.split()[3].rsplit(":", 1)[1] for line in listening.splitlines() if f"pid={p.pid}," in line}
-            self.assertEqual(ports, {"3200"}, listening)
+            ports = {line.split()[3] for line in listening.splitlines() if f"pid={p.pid}," in line}
+            # The proxy and the default DNS listener, both on loopback; no admin port.
+            self.assertEqual(ports, {"127.0.0.1:3200", "127.0.0.1:53"}, listening)
         finally:
             p.terminate()
             p.wait(10)

@@ -151,7 +151,7 @@ class Reload(h.IntegrationTest):
                     f'refresh_patterns = [{{ pattern = "\\\\.txt$", min = {refresh_min}, percent = 0, max = {refresh_min} }}]\n')
 
         self.op = h.Outpost(self.procs, d, port=PROXY_PORT + 1, acl=ACL,
-                            extra_config=self.config(d, "", "info", 67108864) + http_config(0, 0))
+                            extra_config=self.config(d, "listen = []\n", "info", 67108864) + http_config(0, 0))
 
         def x_cache(path):
             out = h.curl("-s", "-D", "-", "-o", "/dev/null", origin.url(path), proxy=PROXY_PORT + 1).stdout.decode()
@@ -172,7 +172,7 @@ class Reload(h.IntegrationTest):
         self.assertEqual(x_cache("/a.txt"), "MISS")
         self.assertEqual(connections() - base, 2)
 
-        self.op.write_config(self.config(d, "", "info", 67108864) + http_config(3600, 8), ACL)
+        self.op.write_config(self.config(d, "listen = []\n", "info", 67108864) + http_config(3600, 8), ACL)
         self.sighup_and_wait()
         # The new pattern: an hour of freshness, so the second request is a hit; and the pool
         # now keeps the connection, so the next miss reuses it.

@@ -17,7 +17,16 @@ const auto* const kRegistered = ::testing::AddGlobalTestEnvironment(new Register
 
 TEST(DnsConfig, DefaultIsSafe) {
   auto c = Config::load_default();
-  EXPECT_TRUE(c.dns.listen.empty());  // no DNS listener unless configured
+  // A DNS listener on loopback only: nothing outside this host reaches it.
+  ASSERT_EQ(c.dns.listen.size(), 1u);
+  EXPECT_EQ(c.dns.listen[0].to_string(), "127.0.0.1:53");
+  // The same without the embedded default: a file without [dns], or without the key.
+  for (auto* text : {"", "[dns]\nhints = \"\"\n"}) {
+    auto f = Config::parse(text, "t.toml");
+    ASSERT_EQ(f.dns.listen.size(), 1u) << text;
+    EXPECT_EQ(f.dns.listen[0].to_string(), "127.0.0.1:53") << text;
+  }
+  EXPECT_TRUE(Config::parse("[dns]\nlisten = []\n", "t.toml").dns.listen.empty());
   EXPECT_TRUE(c.dns.allow_recursion.contains(*outpost::IpAddress::parse("127.0.0.1")));
   EXPECT_TRUE(c.dns.allow_recursion.contains(*outpost::IpAddress::parse("192.168.1.1")));
   EXPECT_FALSE(c.dns.allow_recursion.contains(*outpost::IpAddress::parse("8.8.8.8")));
