@@ -3,7 +3,8 @@ servers answer every UDP query truncated (TC=1, no records), so each question go
 TCP, and count the connections they accept and the queries on each:
   keep.test.  keeps its connections open and answers every query on them; names starting with
               "slow" are answered 300 ms late, the rest at once (out of order when pipelined);
-  once.test.  answers one query per connection, then closes it;
+  once.test.  answers one query per connection, then closes it (names starting with "slow"
+              300 ms late);
   idle.test.  closes a connection after 0.5 s without a query (an idle timeout shorter than the
               resolver's own);
   race.test.  answers the first query on a connection; the second one it reads and closes the
@@ -158,7 +159,7 @@ def close_wait_sockets(addr):
     """TCP sockets in CLOSE-WAIT towards ADDR:53: connections the server closed and this side
     still holds."""
     out = subprocess.run(["ss", "-Htn", "state", "close-wait", "dst", addr + ":53"], capture_output=True,
-                         text=True).stdout
+                         text=True, check=True).stdout
     return [l for l in out.splitlines() if l.strip()]
 
 
@@ -259,9 +260,10 @@ class TcpReuseTest(unittest.TestCase):
         self.assertEqual([len(c) for c in once.names_per_connection()], [1] * 5)
         self.assertEqual(self.delta(before)["tcp_retries"], 0)
         self.assertEqual(close_wait_sockets(ONCE), [])
-        # At once: they share a connection, the server answers one and closes it, every other
-        # question is sent again on a connection of its own (once) and answered there.
-        names = ["par%d.once.test." % i for i in range(5)]
+        # At once: they share a connection (the first answer takes 300 ms, so the others find
+        # it busy and join it), the server answers one and closes it, every other question is
+        # sent again on a connection of its own (once) and answered there.
+        names = ["slow%d.once.test." % i for i in range(5)]
         self.resolve_all_at_once(names)
         d = self.delta(before)
         self.assertGreaterEqual(d["tcp_retries"], 1, d)
