@@ -361,17 +361,22 @@ std::uint64_t Upstream::send(const IpAddress& addr, std::uint16_t port, const Qu
     rc = uv_udp_send(&r->send_req, &r->udp, &b, 1, nullptr, [](uv_udp_send_t*, int) {});
   }
   if (rc != 0) {
-    // Report the failure from the timer so the callback never runs inside send().
     spdlog::debug("dns upstream {}: {}", r->addr.to_string(), uv_strerror(rc));
-    uv_timer_start(
-        &r->timer,
-        [](uv_timer_t* t) {
-          auto* r = static_cast<Request*>(t->data);
-          r->owner->finish(r, UpstreamResult{UpstreamResult::Kind::network_error, {}, 0, 0});
-        },
-        0, 0);
+    fail_soon(r);
   }
   return handle;
+}
+
+// A network error for `r`, reported from its timer on the next loop turn, so that the callback
+// never runs inside send().
+void Upstream::fail_soon(Request* r) {
+  uv_timer_start(
+      &r->timer,
+      [](uv_timer_t* t) {
+        auto* r = static_cast<Request*>(t->data);
+        r->owner->finish(r, UpstreamResult{UpstreamResult::Kind::network_error, {}, 0, 0});
+      },
+      0, 0);
 }
 
 // ---- TCP: connections shared by the queries to one server ------------------------------------
@@ -393,14 +398,7 @@ void Upstream::start_tcp(Request* r, bool own_connection) {
   if (!use) {
     use = open_tcp(r->addr, r->port, key, own_connection);
     if (!use) {
-      // Reported from the timer so that the callback never runs inside send().
-      uv_timer_start(
-          &r->timer,
-          [](uv_timer_t* t) {
-            auto* r = static_cast<Request*>(t->data);
-            r->owner->finish(r, UpstreamResult{UpstreamResult::Kind::network_error, {}, 0, 0});
-          },
-          0, 0);
+      fail_soon(r);
       return;
     }
     r->opened_conn = true;

@@ -95,6 +95,7 @@ class Upstream {
   friend struct Request;
   friend struct TcpConn;
   void finish(Request* r, UpstreamResult&& res);
+  void fail_soon(Request* r);  // a network error, delivered on the next loop turn
   void start_tcp(Request* r, bool own_connection);
   TcpConn* open_tcp(const IpAddress& addr, std::uint16_t port, const std::string& key, bool exclusive);
   void tcp_attach(TcpConn* c, Request* r);

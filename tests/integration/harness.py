@@ -342,6 +342,21 @@ def _openssl(*args, cwd):
 _EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
 
+def nginx_tls_server(port, certs, name, root, extra=""):
+    """An nginx server block for a test origin over TLS on 127.0.0.1:port with certs/NAME.pem
+    and NAME.key: /fresh/ cacheable for an hour, /nc/ no-store."""
+    return f"""
+        server {{
+            listen 127.0.0.1:{port} ssl;
+            ssl_certificate {certs}/{name}.pem;
+            ssl_certificate_key {certs}/{name}.key;
+            root {root};
+            {extra}
+            location /fresh/ {{ expires 1h; }}
+            location /nc/ {{ add_header Cache-Control no-store; }}
+        }}"""
+
+
 def read_until_close(sock):
     """Everything the peer sends until it closes."""
     data = b""

@@ -25,16 +25,7 @@ def start_nginx(procs, workdir, certs):
     www = os.path.join(workdir, "www")
 
     def server(port, name, extra=""):
-        return f"""
-        server {{
-            listen 127.0.0.1:{port} ssl;
-            ssl_certificate {certs}/{name}.pem;
-            ssl_certificate_key {certs}/{name}.key;
-            root {www};
-            {extra}
-            location /fresh/ {{ expires 1h; }}
-            location /nc/ {{ add_header Cache-Control no-store; }}
-        }}"""
+        return h.nginx_tls_server(port, certs, name, www, extra)
     servers = ("ssl_protocols TLSv1.2 TLSv1.3;\nssl_session_cache shared:tls:1m;\n" + server(GOOD, "good") +
                server(SELF_SIGNED, "self") + server(WRONG_NAME, "wrong") +
                server(ONE_SHOT, "good", "keepalive_requests 1;") + server(EXPIRED, "expired"))

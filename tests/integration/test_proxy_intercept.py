@@ -21,19 +21,12 @@ WRONG_NAME = 8445  # origin CA, for wrong.test only
 TLS_PORT = 3129    # Outpost's own TLS listener
 ADMIN = 9090
 
+
 def start_nginx(procs, workdir, certs):
     www = os.path.join(workdir, "www")
 
     def server(port, name):
-        return f"""
-        server {{
-            listen 127.0.0.1:{port} ssl;
-            ssl_certificate {certs}/{name}.pem;
-            ssl_certificate_key {certs}/{name}.key;
-            root {www};
-            location /fresh/ {{ expires 1h; }}
-            location /nc/ {{ add_header Cache-Control no-store; }}
-        }}"""
+        return h.nginx_tls_server(port, certs, name, www)
     servers = ("ssl_protocols TLSv1.2 TLSv1.3;\n" + server(ORIGIN, "origin") + server(SELF_SIGNED, "self") +
                server(WRONG_NAME, "wrong"))
     return h.Nginx(procs, workdir, extra_http=servers, access_format="$server_port $connection $request_uri",
