@@ -45,6 +45,7 @@ sys.path.insert(0, os.path.join(HERE, "suite"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import harness  # noqa: E402  make_test_pki, sign_leaf, in_private_netns
 from common import Proc, wait_port  # noqa: E402
+import peers  # noqa: E402  squid_common
 
 BUILD = os.environ.get("BUILD_DIR", os.path.join(ROOT, "build", "release"))
 OUTPOST = os.path.join(BUILD, "app", "outpost")
@@ -195,18 +196,7 @@ def start_squid(d, pki):
             cache_mem 256 MB
             maximum_object_size_in_memory 2 MB
             maximum_object_size 8 MB
-            access_log none
-            cache_store_log none
-            cache_log {d}/cache.log
-            pid_filename {d}/squid.pid
-            coredump_dir {d}
-            pinger_enable off
-            shutdown_lifetime 1 seconds
-            visible_hostname outpost-bench
-            max_filedescriptors 65536
-            client_idle_pconn_timeout 10 minutes
-            workers 1
-            """))
+            """) + peers.squid_common(d))
     for root, dirs, files in os.walk(d):
         for name in dirs + files:
             shutil.chown(os.path.join(root, name), "proxy", "proxy")

@@ -57,6 +57,23 @@ listen = []
     return Server(name, p, port, True)
 
 
+def squid_common(d):
+    """What every benchmark Squid gets: no logs but its cache.log in `d`, one worker, many
+    descriptors, idle client connections kept (the peers run the same way)."""
+    return f"""access_log none
+cache_store_log none
+cache_log {d}/cache.log
+pid_filename {d}/squid.pid
+coredump_dir {d}
+pinger_enable off
+shutdown_lifetime 1 seconds
+visible_hostname outpost-bench
+max_filedescriptors 65536
+client_idle_pconn_timeout 10 minutes
+workers 1
+"""
+
+
 def squid(ctx, port, memory=256 * MIB, disk_dir=None, disk_size=1024 * MIB, max_object=8 * MIB,
           cache=True, name="squid", cpu=None):
     """Squid 5 in the foreground (-N), one worker (its SMP mode needs a shared rock store; the
@@ -80,18 +97,7 @@ maximum_object_size_in_memory {max_object // 1024} KB
 maximum_object_size {max_object // 1024} KB
 memory_replacement_policy heap GDSF
 cache_replacement_policy heap LFUDA
-access_log none
-cache_store_log none
-cache_log {d}/cache.log
-pid_filename {d}/squid.pid
-coredump_dir {d}
-pinger_enable off
-shutdown_lifetime 1 seconds
-visible_hostname outpost-bench
-max_filedescriptors 65536
-client_idle_pconn_timeout 10 minutes
-workers 1
-""")
+{squid_common(d)}""")
     shutil.chown(d, "proxy", "proxy")
     if disk_line:
         run(["squid", "-N", "-z", "-f", conf], timeout=120)
