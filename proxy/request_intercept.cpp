@@ -4,7 +4,6 @@
 
 #include <algorithm>
 
-#include "core/uv_write.hpp"
 #include "proxy/intercept.hpp"
 #include "proxy/proxy_worker.hpp"
 #include "proxy/request.hpp"
