@@ -166,6 +166,21 @@ bool NetworkList::contains(const IpAddress& a) const {
   return false;
 }
 
+bool is_host_name(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  std::size_t label = 0;
+  for (char c : name) {
+    if (c == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    if (!ok || ++label > 63) return false;
+  }
+  return label > 0;
+}
+
 std::optional<Endpoint> Endpoint::parse(std::string_view text) {
   Endpoint e;
   std::string_view port;

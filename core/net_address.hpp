@@ -50,6 +50,11 @@ class NetworkList {
   std::vector<Cidr> nets_;
 };
 
+// A DNS host name as URLs, SNI and certificates carry it: letters (either case), digits, '-'
+// and '_', labels of 1 to 63 separated by single dots, at most 253 in all, no trailing dot.
+// (Digits alone pass: whether a name may look like an address is the caller's rule.)
+bool is_host_name(std::string_view name);
+
 // "host:port", "[v6]:port", "v4:port".
 struct Endpoint {
   std::string host;

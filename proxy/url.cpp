@@ -149,18 +149,10 @@ std::uint16_t default_port_of(std::string_view scheme) {
 }  // namespace
 
 bool valid_host(std::string_view host) {
-  if (host.empty() || host.size() > 253) return false;
-  std::size_t label = 0;
-  for (char c : host) {
-    if (c == '.') {
-      if (label == 0) return false;
-      label = 0;
-      continue;
-    }
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-    if (!ok || ++label > 63) return false;
-  }
-  return true;
+  // A URL's host may end in the root's dot ("example.com.").
+  if (host.size() > 253) return false;
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  return is_host_name(host);
 }
 
 std::optional<Url> parse_absolute_url(std::string_view text, UrlError* err) {

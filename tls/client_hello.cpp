@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "core/net_address.hpp"
+
 namespace outpost::tls {
 namespace {
 
@@ -54,22 +56,7 @@ ClientHello fail(ClientHello::Status s, const char* why) {
 
 // RFC 6066 §3: a host_name is an ASCII DNS name without a trailing dot, never an IP literal.
 bool sni_name_ok(std::string_view n) {
-  if (n.empty() || n.size() > 253 || n.back() == '.') return false;
-  bool all_digits_or_dots = true;
-  std::size_t label = 0;
-  for (char c : n) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-              c == '.';
-    if (!ok) return false;
-    if (c == '.') {
-      if (label == 0) return false;
-      label = 0;
-    } else if (++label > 63) {
-      return false;
-    }
-    if (!(c == '.' || (c >= '0' && c <= '9'))) all_digits_or_dots = false;
-  }
-  return !all_digits_or_dots;
+  return is_host_name(n) && n.find_first_not_of("0123456789.") != std::string_view::npos;
 }
 
 const char* parse_extensions(Reader exts, ClientHello& h) {

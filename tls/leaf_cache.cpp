@@ -7,6 +7,8 @@
 
 #include <ctime>
 
+#include "core/net_address.hpp"
+
 namespace outpost::tls {
 
 std::shared_ptr<LeafCache> LeafCache::load(const std::string& ca_cert, const std::string& ca_key, std::string* error,
@@ -156,21 +158,10 @@ std::size_t LeafCache::size() const {
 }
 
 namespace {
-// A DNS name fit to copy into a leaf: lower case letters, digits, '-', '_' and dots, labels
-// of 1..63, at most 253 in all, optionally "*." first. Anything else is left out.
+// A DNS name fit to copy into a leaf (lower-cased before): a host name, "*." first allowed.
 bool copyable_dns_name(std::string_view n) {
   if (n.size() >= 2 && n[0] == '*' && n[1] == '.') n.remove_prefix(2);
-  if (n.empty() || n.size() > 253) return false;
-  std::size_t label = 0;
-  for (char c : n) {
-    if (c == '.') {
-      if (label == 0) return false;
-      label = 0;
-      continue;
-    }
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_') || ++label > 63) return false;
-  }
-  return label > 0;
+  return is_host_name(n);
 }
 }  // namespace
 

@@ -115,3 +115,20 @@ TEST(Cidr, EveryPrefixLengthAgreesWithABitByBitCheck) {
     EXPECT_TRUE(c->contains(base));
   }
 }
+
+TEST(HostName, LabelsLettersDigitsHyphensUnderscores) {
+  for (const char* ok : {"a", "Example.COM", "a-b.c_d.e", "123.example", "1.2.3.4", "x.y"})
+    EXPECT_TRUE(is_host_name(ok)) << ok;
+  std::string label63(63, 'a'), label64(64, 'a');
+  EXPECT_TRUE(is_host_name(label63 + ".x"));
+  EXPECT_FALSE(is_host_name(label64 + ".x"));
+  std::string long_name;
+  while (long_name.size() < 253) long_name += "abcdefghi.";
+  long_name.resize(253);
+  if (long_name.back() == '.') long_name.back() = 'z';
+  EXPECT_TRUE(is_host_name(long_name));
+  EXPECT_FALSE(is_host_name(long_name + "z"));
+  for (const char* bad : {"", ".", "a.", ".a", "a..b", "a b", "a/b", "*.a", "a:80", "é.test"})
+    EXPECT_FALSE(is_host_name(bad)) << bad;
+  EXPECT_FALSE(is_host_name(std::string_view("a\0b", 3)));
+}
