@@ -357,8 +357,11 @@ def nginx_tls_server(port, certs, name, root, extra=""):
         }}"""
 
 
-def read_until_close(sock):
-    """Everything the peer sends until it closes."""
+def read_until_close(sock, timeout=None):
+    """Everything the peer sends until it closes; with `timeout`, socket.timeout is raised if
+    it never does."""
+    if timeout is not None:
+        sock.settimeout(timeout)
     data = b""
     while True:
         chunk = sock.recv(65536)

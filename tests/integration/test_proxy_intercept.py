@@ -117,6 +117,24 @@ class Intercept(h.IntegrationTest):
         t.close()
         return der
 
+    @staticmethod
+    def client_hello(server_name, cafile=None):
+        """A TLS client over memory BIOs that has written its ClientHello: (SSLObject, incoming
+        BIO, outgoing BIO, the hello's bytes). Verifies against `cafile`, or not at all."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if cafile:
+            ctx.load_verify_locations(cafile)
+        else:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_hostname=server_name)
+        try:
+            tls.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        return tls, incoming, outgoing, outgoing.read()
+
     def x509_text(self, der):
         return subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-text", "-fingerprint", "-sha256"],
                               input=der, capture_output=True, check=True).stdout.decode()
@@ -290,15 +308,8 @@ class Intercept(h.IntegrationTest):
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.sendall(f"CONNECT c4.test:{ORIGIN} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         self.assertIn(b" 200 ", s.recv(4096))
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.load_verify_locations(self.ca)
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = ctx.wrap_bio(incoming, outgoing, server_hostname="c4.test")
-        try:
-            tls.do_handshake()
-        except ssl.SSLWantReadError:
-            pass
-        for b in outgoing.read():
+        tls, incoming, outgoing, hello = self.client_hello("c4.test", self.ca)
+        for b in hello:
             s.send(bytes([b]))
         # The rest of the handshake, verified against the interception CA: it was bumped.
         while True:
@@ -338,16 +349,7 @@ class Intercept(h.IntegrationTest):
         s = socket.create_connection(("127.0.0.1", h.PROXY_PORT), timeout=10)
         s.sendall(f"CONNECT c3.test:{ORIGIN} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         s.recv(4096)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        obj = ctx.wrap_bio(incoming, outgoing, server_hostname="c3.test")
-        try:
-            obj.do_handshake()
-        except ssl.SSLWantReadError:
-            pass
-        s.sendall(outgoing.read())  # the ClientHello alone
+        s.sendall(self.client_hello("c3.test")[3])  # the ClientHello alone
         s.recv(65536)               # the proxy's ServerHello: it bumped
         s.close()
         deadline = time.time() + 5

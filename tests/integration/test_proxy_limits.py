@@ -115,17 +115,6 @@ def close_all(socks):
         s.close()
 
 
-def read_until_close(s, timeout=10):
-    """Everything the peer sends until it closes; raises socket.timeout if it never does."""
-    s.settimeout(timeout)
-    out = b""
-    while True:
-        c = s.recv(65536)
-        if not c:
-            return out
-        out += c
-
-
 def curl_from(source, url, port):
     return h.curl("-i", "--interface", source, url, proxy=port, check=False, timeout=20)
 
@@ -256,7 +245,7 @@ class RefusedClients(FloodTest):
             self.assertEqual(h.status_of(r.stdout), 200, r.stdout[:300])
             # Each of them was answered 403 and closed by the proxy (not kept for idle_timeout).
             for s in held[:5] + held[-5:]:
-                out = read_until_close(s)
+                out = h.read_until_close(s, timeout=10)
                 self.assertEqual(h.status_of(out), 403, out[:200])
                 self.assertIn(b"Connection: close", out)
         finally:
@@ -272,7 +261,7 @@ class RefusedClients(FloodTest):
             # and this send would fail with a broken pipe.
             s.sendall(body)
             time.sleep(0.3)
-            out = read_until_close(s)  # a reset would raise ConnectionResetError here
+            out = h.read_until_close(s, timeout=10)  # a reset would raise ConnectionResetError here
         self.assertEqual(h.status_of(out), 403, out[:200])
         self.assertTrue(h.complete_response(out), out)
         self.assertIn(b"not allowed to use this proxy", out)
