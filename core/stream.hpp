@@ -108,6 +108,9 @@ class Stream {
   // memory kept only to make traffic cheaper (a TLS stream's record buffers). Frees only
   // what is not in use; safe at any time.
   virtual void release_idle_memory() {}
+  // How long into a silence its owner waits before calling release_idle_memory(): at once, a
+  // busy peer's next exchange would allocate everything again.
+  static constexpr std::uint64_t kIdleMemoryDelayMs = 1000;
   // The loop this stream's events come from, or nullptr when it has none (FakeStream).
   // A stream wrapping another one (tls/TlsStream) defers its own events on it.
   virtual uv_loop_s* loop() const { return nullptr; }

@@ -507,8 +507,8 @@ void Http1Connection::enter_idle() {
   auto idle = ms(w_.settings()->config.proxy.idle_timeout);
   // Over TLS, the stream's record buffers go back a moment into the silence (not at once:
   // the next request of a busy client would allocate them again).
-  trim_due_ = tls_ && idle > kTrimDelayMs;
-  set_timer(trim_due_ ? kTrimDelayMs : idle, Phase::kIdle);
+  trim_due_ = tls_ && idle > Stream::kIdleMemoryDelayMs;
+  set_timer(trim_due_ ? Stream::kIdleMemoryDelayMs : idle, Phase::kIdle);
 }
 
 void Http1Connection::set_timer(std::uint64_t ms, Phase phase) {
@@ -538,7 +538,7 @@ void Http1Connection::on_timer() {
       if (trim_due_ && stream_) {
         trim_due_ = false;
         stream_->release_idle_memory();
-        set_timer(ms(w_.settings()->config.proxy.idle_timeout) - kTrimDelayMs, Phase::kIdle);
+        set_timer(ms(w_.settings()->config.proxy.idle_timeout) - Stream::kIdleMemoryDelayMs, Phase::kIdle);
         break;
       }
       close_now();  // idle keep-alive timeout

@@ -149,7 +149,6 @@ class Http1Connection final : private http::ParserListener, private StreamHandle
   bool handshake_first_ = false;  // a TLS handshake comes first and is not counted yet
   bool tls_ = false;              // the stream is TLS (its idle memory is worth trimming)
   bool trim_due_ = false;         // idle: the first timer trims the stream, the next closes
-  static constexpr std::uint64_t kTrimDelayMs = 1000;
   bool closing_ = false;
   bool client_eof_ = false;
   // The exchange in flight, as this connection frames it.

@@ -345,11 +345,11 @@ void OriginPool::park(OriginConnection* c) {
     self->pool_.unpark(self);
     self->close();
   };
-  if (c->tls_ && idle_timeout_ms_ > kTrimDelayMs) {
-    c->timer_.arm(kTrimDelayMs, [](void* o) {
+  if (c->tls_ && idle_timeout_ms_ > Stream::kIdleMemoryDelayMs) {
+    c->timer_.arm(Stream::kIdleMemoryDelayMs, [](void* o) {
       auto* self = static_cast<OriginConnection*>(o);
       if (self->stream_) self->stream_->release_idle_memory();
-      self->timer_.arm(self->pool_.idle_timeout_ms_ - kTrimDelayMs, expire);
+      self->timer_.arm(self->pool_.idle_timeout_ms_ - Stream::kIdleMemoryDelayMs, expire);
     });
   } else {
     c->timer_.arm(idle_timeout_ms_, expire);

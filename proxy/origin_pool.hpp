@@ -190,7 +190,6 @@ class OriginPool {
   std::uint64_t idle_timeout_ms_;
   std::unordered_map<std::string, std::vector<OriginConnection*>> idle_;
   static constexpr std::size_t kSweepAbove = 256;  // origins with an empty idle list
-  static constexpr std::uint64_t kTrimDelayMs = 1000;  // idle TLS: record buffers freed after this
   std::size_t opened_ = 0;
   std::uint64_t reused_ = 0;
   std::uint64_t bytes_received_ = 0;
