@@ -15,7 +15,8 @@ namespace outpost::dns {
 
 namespace type {
 inline constexpr std::uint16_t A = 1, NS = 2, CNAME = 5, SOA = 6, PTR = 12, MX = 15, TXT = 16, AAAA = 28,
-                               SRV = 33, DNAME = 39, OPT = 41, DS = 43, RRSIG = 46, ANY = 255;
+                               SRV = 33, DNAME = 39, OPT = 41, DS = 43, RRSIG = 46, NSEC = 47, DNSKEY = 48,
+                               NSEC3 = 50, NSEC3PARAM = 51, ANY = 255;
 }
 namespace rcode {
 inline constexpr std::uint16_t NOERROR = 0, FORMERR = 1, SERVFAIL = 2, NXDOMAIN = 3, NOTIMP = 4, REFUSED = 5;

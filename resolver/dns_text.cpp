@@ -15,7 +15,8 @@ struct TypeName {
 constexpr TypeName kTypes[] = {{type::A, "A"},         {type::NS, "NS"},     {type::CNAME, "CNAME"}, {type::SOA, "SOA"},
                                {type::PTR, "PTR"},     {type::MX, "MX"},     {type::TXT, "TXT"},     {type::AAAA, "AAAA"},
                                {type::SRV, "SRV"},     {type::DNAME, "DNAME"}, {type::OPT, "OPT"},   {type::DS, "DS"},
-                               {type::RRSIG, "RRSIG"}, {type::ANY, "ANY"}};
+                               {type::RRSIG, "RRSIG"}, {type::NSEC, "NSEC"}, {type::DNSKEY, "DNSKEY"},
+                               {type::NSEC3, "NSEC3"}, {type::NSEC3PARAM, "NSEC3PARAM"}, {type::ANY, "ANY"}};
 
 std::string quote(const std::string& s) {
   std::string out = "\"";

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "resolver/dnssec_records.hpp"
+
 namespace outpost::dns {
 
 namespace {
@@ -229,6 +231,19 @@ bool parse_rdata(std::uint16_t t, const std::vector<Token>& f, const Name& origi
       }
       if (txt.strings.empty()) return *why = "TXT needs a string", false;
       *out = txt;
+      return true;
+    }
+    case type::DS:
+    case type::DNSKEY:
+    case type::RRSIG:
+    case type::NSEC:
+    case type::NSEC3:
+    case type::NSEC3PARAM: {
+      std::vector<std::string> fields;
+      for (auto& tok : f) fields.push_back(tok.text);
+      RdataOpaque o;
+      if (!dnssec_rdata_from_text(t, fields, origin, &o.bytes, why)) return false;
+      *out = std::move(o);
       return true;
     }
     default:
