@@ -127,6 +127,10 @@ struct Config {
     std::uint32_t stale_client_timeout = 1800;  // milliseconds
     bool prefetch = false;
     bool use_0x20 = false;
+    // DNSSEC validation (resolver/validator.hpp); anchors: DS/DNSKEY records in zone-file
+    // syntax, empty = the root's KSK-2017 built in.
+    bool dnssec_validation = false;
+    std::string trust_anchor_file;
     struct LocalZone {
       std::string name;
       std::string file;

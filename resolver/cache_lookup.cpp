@@ -14,9 +14,11 @@ struct Reader {
   DnsCache& cache;
   std::uint64_t now_ms;
   bool stale_ok;
+  bool checked_only;
   CacheAnswer& out;
 
-  void note(const Freshness& f) {
+  void note(const Freshness& f, Security s) {
+    out.resolution.security = least(out.resolution.security, s);
     if (f.expired()) out.stale = true;
     if (f.nearly_expired()) out.prefetch = true;
   }
@@ -24,13 +26,15 @@ struct Reader {
     Freshness f;
     // Only answers (RFC 2181 5.4.1): glue and a parent's NS sets are there to reach servers.
     auto set = cache.peek_rrset(name, type, now_ms, kAnswerTrust, &f, stale_ok);
-    if (set) note(f);
+    if (set && checked_only && set->security == Security::unchecked) return std::nullopt;
+    if (set) note(f, set->security);
     return set;
   }
   std::optional<NegativeEntry> negative(const Name& name, std::uint16_t type) {
     Freshness f;
     auto neg = cache.peek_negative(name, type, now_ms, &f, stale_ok);
-    if (neg) note(f);
+    if (neg && checked_only && neg->security == Security::unchecked) return std::nullopt;
+    if (neg) note(f, neg->security);
     return neg;
   }
 };
@@ -52,10 +56,11 @@ std::optional<ChainLink> cached_dname_link(Reader& read, const Name& at) {
 }  // namespace
 
 CacheAnswer lookup_in_cache(DnsCache& cache, const Question& q, std::uint64_t now_ms, unsigned max_chain,
-                            bool stale_ok) {
+                            bool stale_ok, bool checked_only) {
   CacheAnswer out;
   out.resolution.from_cache = true;
-  Reader read{cache, now_ms, stale_ok, out};
+  out.resolution.security = Security::secure;  // lowered by each entry used
+  Reader read{cache, now_ms, stale_ok, checked_only, out};
   Name at = q.name;
   std::vector<Name> seen{at};
   for (;;) {

@@ -13,11 +13,13 @@ struct CacheAnswer {
   unsigned cnames = 0;    // CNAME links followed
   bool stale = false;     // an entry used had expired (only with stale_ok)
   bool prefetch = false;  // an entry used is in the last tenth of its TTL (Freshness::nearly_expired)
+  // resolution.security: the least of the entries used.
 };
 
 // With stale_ok, expired entries kept for serve-stale (RFC 8767) are used as well, and a
 // cached SERVFAIL is passed over: the lookup of a stale answer once resolution has failed.
+// With checked_only (DNSSEC validation on), entries stored unchecked count as absent.
 CacheAnswer lookup_in_cache(DnsCache& cache, const Question& q, std::uint64_t now_ms, unsigned max_chain,
-                            bool stale_ok = false);
+                            bool stale_ok = false, bool checked_only = false);
 
 }  // namespace outpost::dns

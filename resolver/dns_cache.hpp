@@ -50,6 +50,7 @@ struct NegativeEntry {
   bool nxdomain = false;  // else NODATA for the asked type
   std::optional<RRset> soa;  // with its TTL already counted down
   std::uint32_t ttl = 0;
+  Security security = Security::unchecked;  // as validated when it was stored
 };
 
 // Helpers shared by the implementations: the entry key (lower-case name, kind, type) and the
@@ -60,6 +61,13 @@ std::string dns_cache_key(char kind, const Name& name, std::uint16_t type);
 std::string nxdomain_cache_key(const Name& name);
 std::string nodata_cache_key(const Name& name, std::uint16_t type);
 std::uint32_t clamp_ttl(const CacheLimits& limits, std::uint32_t ttl);
+// Whether a live cached RRset stays when another arrives: better trust stays; at equal trust a
+// validated one stays over an unchecked one (a name server's address looked up without
+// validation does not undo a validated answer).
+inline bool keeps_over(Trust old_trust, Security old_sec, Trust new_trust, Security new_sec) {
+  if (old_trust != new_trust) return old_trust > new_trust;
+  return old_sec != Security::unchecked && new_sec == Security::unchecked;
+}
 // A negative answer's TTL (already the lesser of the SOA's TTL and MINIMUM): clamped, then at
 // most max_negative_ttl.
 std::uint32_t clamp_negative_ttl(const CacheLimits& limits, std::uint32_t ttl);
@@ -98,8 +106,9 @@ class DnsCache {
   virtual std::optional<RRset> peek_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms, Trust at_least,
                                           Freshness* fresh, bool stale_ok) = 0;
   // NXDOMAIN covers every type of the name; NODATA only `type`.
+  // `security`: what DNSSEC validation made of the denial (RRsets carry theirs in RRset::security).
   virtual void put_negative(const Name& name, std::uint16_t type, bool nxdomain, const std::optional<RRset>& soa,
-                            std::uint32_t ttl, std::uint64_t now_ms) = 0;
+                            std::uint32_t ttl, std::uint64_t now_ms, Security security = Security::unchecked) = 0;
   std::optional<NegativeEntry> get_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms) {
     return peek_negative(name, type, now_ms, nullptr, false);
   }

@@ -2,6 +2,8 @@
 
 #include "core/config_section.hpp"
 #include "resolver/hints.hpp"
+#include "resolver/validator.hpp"
+#include "resolver/zone_file.hpp"
 
 namespace outpost::dns {
 
@@ -38,6 +40,8 @@ void parse_section(ConfigTable& s, Config& config) {
   d.stale_client_timeout = static_cast<std::uint32_t>(s.integer("stale_client_timeout", 1800, 0, 10000));
   d.prefetch = s.boolean("prefetch", false);
   d.use_0x20 = s.boolean("use_0x20", false);
+  d.dnssec_validation = s.boolean("dnssec_validation", false);
+  d.trust_anchor_file = s.string("trust_anchor_file", "");
   for (auto& z : s.tables("local_zones")) {
     Config::Dns::LocalZone lz{z.string("name", ""), z.string("file", "")};
     if (!is_zone_name(lz.name)) z.fail("name", "expected a zone name");
@@ -76,6 +80,23 @@ std::optional<ResolverSettings> load_resolver_settings(const Config::Dns& cfg, s
   rc.stale_client_timeout_ms = cfg.stale_client_timeout;
   rc.prefetch = cfg.prefetch;
   rc.use_0x20 = cfg.use_0x20;
+  rc.dnssec_validation = cfg.dnssec_validation;
+  if (cfg.trust_anchor_file.empty()) {
+    rc.trust_anchors = builtin_trust_anchors();
+  } else {
+    ZoneFileError ze;
+    auto rrs = load_zone_file(cfg.trust_anchor_file, Name::root(), &ze);
+    if (!rrs) {
+      *error = "dns.trust_anchor_file: " + cfg.trust_anchor_file + ":" + std::to_string(ze.line) + ": " + ze.reason;
+      return std::nullopt;
+    }
+    for (auto& rr : *rrs)
+      if (rr.type == type::DS || rr.type == type::DNSKEY) rc.trust_anchors.push_back(rr);
+    if (rc.trust_anchors.empty()) {
+      *error = "dns.trust_anchor_file: " + cfg.trust_anchor_file + ": no DS or DNSKEY record";
+      return std::nullopt;
+    }
+  }
   for (auto& f : cfg.forward_zones) {
     ForwardZone fz;
     auto zone = Name::from_text(f.name);

@@ -107,6 +107,11 @@ void DnsServer::handle(std::span<const std::uint8_t> wire, const IpAddress& clie
     r.answer = res.answer;
     r.authority = res.authority;
     if (res.stale && r.edns) add_extended_error(&*r.edns, ede::STALE_ANSWER);  // RFC 8767 section 6
+    // DNSSEC: AD for a validated answer to a client that shows it understands it (AD or DO set,
+    // RFC 6840 section 5.7); a bogus one's reason as an Extended DNS Error (RFC 8914).
+    r.header.ad = res.security == Security::secure && res.rcode != rcode::SERVFAIL &&
+                  (q.header.ad || (q.edns && q.edns->do_bit));
+    if (res.ede && r.edns) add_extended_error(&*r.edns, *res.ede);
     if (res.rcode == rcode::SERVFAIL) {
       ++stats_.servfail;
       spdlog::debug("dns: SERVFAIL for {} {}: {}", q.question[0].name.to_text(), type_to_text(q.question[0].type),
@@ -116,11 +121,11 @@ void DnsServer::handle(std::span<const std::uint8_t> wire, const IpAddress& clie
   };
   if (!q.header.rd) {
     // No recursion wanted: what local zones and the cache know, nothing more.
-    if (auto res = resolver_.answer_locally(question)) respond(*res);
+    if (auto res = resolver_.answer_locally(question, q.header.cd)) respond(*res);
     else respond(Resolution{rcode::SERVFAIL, {}, {}, false, true, "not in cache"});
     return;
   }
-  if (auto res = resolver_.answer_locally(question)) {
+  if (auto res = resolver_.answer_locally(question, q.header.cd)) {
     respond(*res);
     return;
   }
@@ -130,9 +135,12 @@ void DnsServer::handle(std::span<const std::uint8_t> wire, const IpAddress& clie
     return;
   }
   std::weak_ptr<bool> alive = alive_;
-  resolver_.query(question, [alive, respond](const Resolution& res) {
-    if (alive.lock()) respond(res);
-  });
+  resolver_.query(
+      question,
+      [alive, respond](const Resolution& res) {
+        if (alive.lock()) respond(res);
+      },
+      {}, q.header.cd);
 }
 
 // ---- TCP -----------------------------------------------------------------------------------

@@ -26,7 +26,14 @@ IterativeQuery::IterativeQuery(ResolverCore& core, std::uint64_t id, Question q,
 
 std::uint64_t IterativeQuery::now() const { return core_.now_ms(); }
 
-void IterativeQuery::start() { begin_name(); }
+void IterativeQuery::start() {
+  if (validating()) result_.security = Security::secure;  // lowered by each part of the answer
+  begin_name();
+}
+
+bool IterativeQuery::validating() const {
+  return mode_dnssec_ == QueryMode::validate && core_.config().dnssec_validation;
+}
 
 void IterativeQuery::cancel() {
   if (done_) return;
@@ -44,7 +51,9 @@ void IterativeQuery::finish(std::uint16_t rcode, std::string why) {
   result_.rcode = rcode;
   result_.why = std::move(why);
   result_.from_cache = !used_network_;
-  if (rcode == rcode::SERVFAIL && used_network_) core_.cache().put_servfail(original_.name, original_.type, now());
+  // A bogus answer is remembered by the validator instead: a CD query may still have it.
+  if (rcode == rcode::SERVFAIL && used_network_ && result_.security != Security::bogus)
+    core_.cache().put_servfail(original_.name, original_.type, now());
   auto cb = std::move(cb_);
   core_.retire(id_);
   cb(result_);
@@ -54,8 +63,9 @@ void IterativeQuery::finish(std::uint16_t rcode, std::string why) {
 bool IterativeQuery::answer_from_cache() {
   // The links already followed count against the same limit.
   auto ca = lookup_in_cache(core_.cache(), {qname_, original_.type, kClassIN}, now(),
-                            core_.config().max_cname_chain - chain_links());
+                            core_.config().max_cname_chain - chain_links(), false, validating());
   auto& chain = ca.resolution.answer;
+  if (validating()) result_.security = least(result_.security, ca.resolution.security);
   result_.answer.insert(result_.answer.end(), chain.begin(), chain.end());
   if (ca.complete) {
     result_.authority = std::move(ca.resolution.authority);
@@ -171,6 +181,7 @@ void IterativeQuery::start_ns_lookup(const Name& ns_name, std::uint16_t qtype) {
   auto gen = dp_generation_;
   auto self_id = id_;
   auto& core = core_;
+  // Server addresses are not validated (as Unbound's iterator targets): they only reach servers.
   core_.start_subquery({ns_name, qtype, kClassIN}, depth_ + 1, budget_,
                        [this, &core, self_id, gen, ns_name, qtype](const Resolution& r) {
                          if (!core.alive(self_id) || done_) return;
@@ -189,7 +200,7 @@ void IterativeQuery::start_ns_lookup(const Name& ns_name, std::uint16_t qtype) {
                          if (auto* s = dp_.find(ns_name)) s->resolved = true;
                          if (!upstream_handle_) next_query();
                        },
-                       trace_);
+                       trace_, QueryMode::unchecked);
 }
 
 void IterativeQuery::send_to(const IpAddress& addr, bool tcp, bool edns) {
@@ -307,7 +318,7 @@ void IterativeQuery::on_reply(const IpAddress& addr, const Question& sent, bool 
   if (minimised) {
     if (kind == ResponseType::nxdomain) {
       // RFC 8020 (strict minimisation only): nothing exists below a name that does not exist.
-      handle_negative(m, true, qname_);
+      handle_negative(m, true, qname_, Security::unchecked);
       return;
     }
     // No zone cut at this label: add the next one and ask the same servers.
@@ -315,9 +326,41 @@ void IterativeQuery::on_reply(const IpAddress& addr, const Question& sent, bool 
     next_query();
     return;
   }
+  if (mode_dnssec_ == QueryMode::raw) {
+    // The validator checks these itself.
+    for (auto& rr : m.answer)
+      if (rr.type == type::RRSIG) result_.dnssec.push_back(rr);
+    for (auto& rr : m.authority)
+      if (rr.type == type::RRSIG || rr.type == type::NSEC || rr.type == type::NSEC3) result_.dnssec.push_back(rr);
+  }
+  if (validating() && (kind == ResponseType::answer || kind == ResponseType::cname || kind == ResponseType::nxdomain ||
+                       kind == ResponseType::nodata)) {
+    auto msg = std::make_shared<const Message>(std::move(m));
+    auto self_id = id_;
+    auto& core = core_;
+    core_.validator().validate(msg, sent, kind, dp_.zone, {budget_, depth_, trace_},
+                               [this, &core, self_id, msg, kind](const Verdict& v) {
+                                 if (!core.alive(self_id) || done_) return;
+                                 accept(*msg, kind, v);
+                               });
+    return;
+  }
+  accept(m, kind, Verdict{Security::unchecked, std::nullopt, {}});
+}
+
+void IterativeQuery::accept(const Message& m, ResponseType kind, const Verdict& v) {
+  if (v.security == Security::bogus) {
+    result_.security = Security::bogus;
+    result_.ede = v.ede;
+    core_.validator().remember_bogus(original_, v);
+    finish(rcode::SERVFAIL, "DNSSEC bogus: " + v.why);
+    return;
+  }
+  if (validating()) result_.security = least(result_.security, v.security);
+  const Security sec = v.security;
   switch (kind) {
     case ResponseType::answer:
-      cache_answer_rrsets(m);
+      cache_answer_rrsets(m, sec);
       // A CNAME (or ANY) question is answered by the records at the name itself.
       if (original_.type != type::CNAME && original_.type != type::ANY && !take_chain(m)) return;
       for (auto& rr : m.answer)
@@ -325,18 +368,18 @@ void IterativeQuery::on_reply(const IpAddress& addr, const Question& sent, bool 
       finish(rcode::NOERROR);
       return;
     case ResponseType::cname:
-      cache_answer_rrsets(m);
+      cache_answer_rrsets(m, sec);
       if (!take_chain(m)) return;
       begin_name();
       return;
     case ResponseType::nxdomain:
       // RFC 6604: with a CNAME chain, NXDOMAIN speaks of the chain's last name.
-      cache_answer_rrsets(m);
+      cache_answer_rrsets(m, sec);
       if (!take_chain(m)) return;
-      handle_negative(m, true, qname_);
+      handle_negative(m, true, qname_, sec);
       return;
     case ResponseType::nodata:
-      handle_negative(m, false, qname_);
+      handle_negative(m, false, qname_, sec);
       return;
     default:
       finish(rcode::SERVFAIL, "unexpected response");
@@ -395,7 +438,7 @@ void IterativeQuery::handle_referral(const Message& m) {
   next_query();
 }
 
-void IterativeQuery::handle_negative(const Message& m, bool nxdomain, const Name& owner) {
+void IterativeQuery::handle_negative(const Message& m, bool nxdomain, const Name& owner, Security sec) {
   std::optional<RRset> soa;
   for (auto& set : group_rrsets(m.authority))
     if (set.type == type::SOA) soa = set;
@@ -404,13 +447,13 @@ void IterativeQuery::handle_negative(const Message& m, bool nxdomain, const Name
     // RFC 2308 section 5: the lesser of the SOA's TTL and its MINIMUM field.
     ttl = std::min(soa->ttl, std::get<RdataSoa>(soa->rdata.front()).minimum);
     soa->ttl = ttl;
-    core_.cache().put_negative(owner, original_.type, nxdomain, soa, ttl, now());
+    core_.cache().put_negative(owner, original_.type, nxdomain, soa, ttl, now(), sec);
   }
   if (soa) soa->append_to(&result_.authority, clamp_negative_ttl(core_.cache().limits(), ttl));
   finish(nxdomain ? rcode::NXDOMAIN : rcode::NOERROR);
 }
 
-void IterativeQuery::cache_answer_rrsets(const Message& m) {
+void IterativeQuery::cache_answer_rrsets(const Message& m, Security sec) {
   Trust t = m.header.aa ? Trust::answer : Trust::answer_noaa;
   auto additional = group_rrsets(m.additional);
   auto under_dname = [&m](const Name& n) {
@@ -418,6 +461,8 @@ void IterativeQuery::cache_answer_rrsets(const Message& m) {
                        [&n](const ResourceRecord& rr) { return rr.type == type::DNAME && synthesize_cname(rr, n); });
   };
   for (auto& set : group_rrsets(m.answer)) {
+    if (set.type == type::RRSIG) continue;  // checked by the validator, not kept
+    set.security = sec;
     // A CNAME a DNAME implies is not cached: the cache synthesizes it from the DNAME, so
     // that answers from the cache carry the DNAME too.
     if (set.type == type::CNAME && under_dname(set.name)) continue;

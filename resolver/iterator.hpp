@@ -9,10 +9,20 @@
 
 #include "resolver/delegation.hpp"
 #include "resolver/resolution.hpp"
+#include "resolver/response_type.hpp"
 
 namespace outpost::dns {
 
 class ResolverCore;
+struct Verdict;
+
+// How a query treats DNSSEC (when validation is on at all).
+enum class QueryMode {
+  validate,   // answers validated, cached with their verdict, only validated cache entries used
+  unchecked,  // no validation: a client's CD query, server addresses, priming
+  raw,        // the validator's own DS/DNSKEY fetches: no validation, the final name always asked
+              // upstream, the response's RRSIGs and NSEC/NSEC3 records kept (Resolution::dnssec)
+};
 
 // Limits that keep one client question from causing unbounded work (shared with sub-queries).
 struct WorkBudget {
@@ -30,6 +40,10 @@ class IterativeQuery {
   // This query refreshes a cached answer (prefetch, serve-stale): it asks the servers
   // whatever the cache holds for the names it resolves (delegations still come from the cache).
   void mark_refresh() { refresh_ = true; }
+  void set_mode(QueryMode m) {
+    mode_dnssec_ = m;
+    if (m == QueryMode::raw) refresh_ = true;
+  }
   void cancel();
   bool done() const { return done_; }
   std::uint64_t id() const { return id_; }
@@ -45,9 +59,12 @@ class IterativeQuery {
   void send_to(const IpAddress& addr, bool tcp, bool edns = true);
   void on_reply(const IpAddress& addr, const Question& sent, bool tcp, bool edns, struct UpstreamResult&& res);
   bool take_chain(const Message& m);
+  bool validating() const;
+  // A final response (answer, CNAME, NXDOMAIN, NODATA) with its validation verdict.
+  void accept(const Message& m, ResponseType kind, const Verdict& v);
   void handle_referral(const Message& m);
-  void handle_negative(const Message& m, bool nxdomain, const Name& owner);
-  void cache_answer_rrsets(const Message& m);
+  void handle_negative(const Message& m, bool nxdomain, const Name& owner, Security sec);
+  void cache_answer_rrsets(const Message& m, Security sec);
   void finish(std::uint16_t rcode, std::string why = {});
   Question wire_question() const;
   // Alias links followed so far (CNAMEs, DNAMEs), from upstream and from the cache alike.
@@ -80,6 +97,7 @@ class IterativeQuery {
   bool priming_ = false;  // this is the priming query
   bool primed_ = false;   // waited for priming once already: the hints it is, whatever came of it
   bool refresh_ = false;  // see mark_refresh()
+  QueryMode mode_dnssec_ = QueryMode::validate;
 };
 
 }  // namespace outpost::dns

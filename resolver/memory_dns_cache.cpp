@@ -78,7 +78,8 @@ void MemoryDnsCache::put_rrset(const RRset& set, Trust trust, std::uint64_t now_
   std::uint32_t ttl = clamp(set.ttl);
   std::lock_guard lk(s.mu);
   auto it = s.map.find(k);
-  if (it != s.map.end() && it->second.expires_ms > now_ms && it->second.trust > trust) return;
+  if (it != s.map.end() && it->second.expires_ms > now_ms && keeps_over(it->second.trust, it->second.rrset.security, trust, set.security))
+    return;
   Entry e;
   e.expires_ms = now_ms + ttl * 1000ull;
   e.ttl = ttl;
@@ -101,7 +102,7 @@ std::optional<RRset> MemoryDnsCache::peek_rrset(const Name& name, std::uint16_t 
 }
 
 void MemoryDnsCache::put_negative(const Name& name, std::uint16_t type, bool nxdomain, const std::optional<RRset>& soa,
-                                  std::uint32_t ttl, std::uint64_t now_ms) {
+                                  std::uint32_t ttl, std::uint64_t now_ms, Security security) {
   auto k = nxdomain ? nxdomain_cache_key(name) : nodata_cache_key(name, type);
   auto& s = shard_for(k);
   ttl = clamp_negative_ttl(limits(), ttl);
@@ -110,6 +111,7 @@ void MemoryDnsCache::put_negative(const Name& name, std::uint16_t type, bool nxd
   e.ttl = ttl;
   e.nxdomain = nxdomain;
   e.soa = soa;
+  e.security = security;
   std::lock_guard lk(s.mu);
   insert(s, std::move(k), std::move(e), now_ms);
 }
@@ -125,6 +127,7 @@ std::optional<NegativeEntry> MemoryDnsCache::peek_negative(const Name& name, std
     out.nxdomain = e->nxdomain;
     out.ttl = remaining_ttl(e->expires_ms, now_ms);
     out.soa = e->soa;
+    out.security = e->security;
     if (out.soa) out.soa->ttl = out.ttl;
     return out;
   }

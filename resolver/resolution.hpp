@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "resolver/dns_message.hpp"
+#include "resolver/rrset.hpp"
 
 namespace outpost::dns {
 
@@ -17,6 +17,13 @@ struct Resolution {
   bool from_cache = false;                // no upstream query was needed
   std::string why;                        // for SERVFAIL: a short reason (logs, traces)
   bool stale = false;                     // served from expired records (RFC 8767)
+  // DNSSEC: what validation made of the whole answer (every link of a CNAME chain); secure
+  // answers get the AD bit. For bogus ones (SERVFAIL) the Extended DNS Error (RFC 8914).
+  Security security = Security::unchecked;
+  std::optional<std::uint16_t> ede;
+  // The validator's own fetches (DS, DNSKEY) only: the final response's RRSIGs and the
+  // NSEC/NSEC3 records of its authority section, unvalidated.
+  std::vector<ResourceRecord> dnssec;
 };
 
 using ResolutionCallback = std::function<void(const Resolution&)>;

@@ -53,11 +53,13 @@ void Resolver::shutdown() {
 
 void Resolver::update(const ResolverContext& context) { core_->update(context.config, context.local_zones); }
 
-Resolver::Handle Resolver::query(const Question& q, ResolutionCallback cb, TraceSink trace) {
-  return core_->start(q, std::move(cb), std::move(trace));
+Resolver::Handle Resolver::query(const Question& q, ResolutionCallback cb, TraceSink trace, bool checking_disabled) {
+  return core_->start(q, std::move(cb), std::move(trace), checking_disabled);
 }
 
-std::optional<Resolution> Resolver::answer_locally(const Question& q) { return core_->answer_locally(q); }
+std::optional<Resolution> Resolver::answer_locally(const Question& q, bool checking_disabled) {
+  return core_->answer_locally(q, checking_disabled);
+}
 
 Resolver::Handle Resolver::resolve(std::string_view host, AddressCallback cb) {
   // Host lookups get handles from their own range, apart from query() handles.

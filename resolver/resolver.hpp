@@ -72,11 +72,13 @@ class Resolver {
   // The callback runs exactly once unless cancel(handle) is called first.
   Handle resolve(std::string_view host, AddressCallback cb);
   // Any question; the callback gets the full resolution (rcode, records).
-  Handle query(const Question& q, ResolutionCallback cb, TraceSink trace = {});
+  // checking_disabled: the client's CD bit (RFC 4035 section 3.2.2): no DNSSEC validation,
+  // so bogus data is answered too.
+  Handle query(const Question& q, ResolutionCallback cb, TraceSink trace = {}, bool checking_disabled = false);
   // After cancel() the callback is never called. Unknown or finished handles are ignored.
   void cancel(Handle h);
   // Local zones and cache only; nullopt if the network would be needed.
-  std::optional<Resolution> answer_locally(const Question& q);
+  std::optional<Resolution> answer_locally(const Question& q, bool checking_disabled = false);
   // Ends all work (no more callbacks) and closes this resolver's handles on the loop.
   void shutdown();
   // A reload: the context's settings and local zones from now on (its cache stays: the

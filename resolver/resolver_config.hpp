@@ -44,6 +44,12 @@ struct ResolverConfig {
   // reply's question must match it byte for byte; a server that keeps failing is asked
   // without it for a while (ServerSelection).
   bool use_0x20 = false;
+  // DNSSEC validation (RFC 4033-4035; validator.hpp): answers are checked from these trust
+  // anchors (DS or DNSKEY records) down; secure ones get the AD bit, bogus ones SERVFAIL with
+  // an Extended DNS Error, remembered bogus_ttl seconds.
+  bool dnssec_validation = false;
+  std::vector<ResourceRecord> trust_anchors;
+  std::uint32_t bogus_ttl = 60;
 };
 
 }  // namespace outpost::dns

@@ -25,6 +25,7 @@ void ResolverCore::close_wait(StaleWait* w) {
 ResolverCore::ResolverCore(uv_loop_t* loop, std::shared_ptr<const ResolverConfig> config, std::shared_ptr<DnsCache> cache,
                            std::shared_ptr<const LocalZones> local)
     : loop_(loop), config_(std::move(config)), cache_(std::move(cache)), local_(std::move(local)), upstream_(loop) {
+  upstream_.set_dnssec_ok(config_->dnssec_validation);
   tick_ = new uv_timer_t;
   uv_timer_init(loop_, tick_);
   tick_->data = this;
@@ -93,11 +94,19 @@ void ResolverCore::cancel(std::uint64_t id) {
   if (it != queries_.end()) it->second->cancel();
 }
 
-std::optional<Resolution> ResolverCore::answer_locally(const Question& q) {
+std::optional<Resolution> ResolverCore::answer_locally(const Question& q, bool checking_disabled) {
   if (auto rc = unresolvable_type_rcode(q.type)) return Resolution{*rc, {}, {}, false, true, "not a data type"};
   if (local_)
     if (auto r = local_->answer(q)) return r;
-  auto ca = lookup_in_cache(*cache_, q, now_ms(), config_->max_cname_chain);
+  const bool validating = config_->dnssec_validation && !checking_disabled;
+  if (validating)
+    if (auto bogus = validator_.cached_bogus(q)) {
+      Resolution r{rcode::SERVFAIL, {}, {}, false, true, "DNSSEC bogus (cached): " + bogus->why};
+      r.security = Security::bogus;
+      r.ede = bogus->ede;
+      return r;
+    }
+  auto ca = lookup_in_cache(*cache_, q, now_ms(), config_->max_cname_chain, false, validating);
   if (!ca.complete) return std::nullopt;
   if (ca.resolution.rcode == rcode::SERVFAIL && config_->serve_stale) {
     // RFC 8767 section 5: after a failure, stale data is answered without asking again
@@ -112,7 +121,7 @@ std::optional<Resolution> ResolverCore::answer_locally(const Question& q) {
 }
 
 std::optional<Resolution> ResolverCore::stale_answer(const Question& q) {
-  auto ca = lookup_in_cache(*cache_, q, now_ms(), config_->max_cname_chain, true);
+  auto ca = lookup_in_cache(*cache_, q, now_ms(), config_->max_cname_chain, true, config_->dnssec_validation);
   if (!ca.complete || !ca.stale || ca.resolution.rcode == rcode::SERVFAIL) return std::nullopt;
   Resolution r = std::move(ca.resolution);
   r.stale = true;
@@ -184,13 +193,13 @@ void ResolverCore::refresh(const Question& q, bool prefetch, ResolutionCallback 
   raw->start();
 }
 
-std::uint64_t ResolverCore::start(const Question& q, ResolutionCallback cb, TraceSink trace) {
-  if (auto r = answer_locally(q)) {
+std::uint64_t ResolverCore::start(const Question& q, ResolutionCallback cb, TraceSink trace, bool checking_disabled) {
+  if (auto r = answer_locally(q, checking_disabled)) {
     std::uint64_t id = next_id_++;
     defer(id, [cb = std::move(cb), r = std::move(*r)] { cb(r); });
     return id;
   }
-  if (config_->serve_stale && !trace)
+  if (config_->serve_stale && !trace && !checking_disabled)
     if (auto stale = stale_answer(q)) return start_with_stale(q, std::move(*stale), std::move(cb));
   auto budget = std::make_shared<WorkBudget>(WorkBudget{config_->max_sends, now_ms()});
   // The iterator may finish inside start() (cache hits along the way): such a result is held
@@ -201,7 +210,8 @@ std::uint64_t ResolverCore::start(const Question& q, ResolutionCallback cb, Trac
     if (*sync) defer(id, [cb, r] { cb(r); });
     else cb(r);
   };
-  std::uint64_t started = start_subquery(q, 0, std::move(budget), std::move(wrapped), std::move(trace));
+  std::uint64_t started = start_subquery(q, 0, std::move(budget), std::move(wrapped), std::move(trace),
+                                         checking_disabled ? QueryMode::unchecked : QueryMode::validate);
   *sync = false;
   return started;
 }
@@ -225,15 +235,17 @@ void ResolverCore::prime_root(std::uint64_t waiter, std::function<void()> done, 
       },
       std::move(to_waiters));
   query->mark_priming();
+  query->set_mode(QueryMode::unchecked);
   auto* raw = query.get();
   queries_[id] = std::move(query);
   raw->start();
 }
 
 std::uint64_t ResolverCore::start_subquery(const Question& q, unsigned depth, std::shared_ptr<WorkBudget> budget,
-                                           ResolutionCallback cb, TraceSink trace) {
+                                           ResolutionCallback cb, TraceSink trace, QueryMode mode) {
   std::uint64_t id = next_id_++;
   auto query = std::make_unique<IterativeQuery>(*this, id, q, depth, std::move(budget), std::move(cb), std::move(trace));
+  query->set_mode(mode);
   auto* raw = query.get();
   queries_[id] = std::move(query);
   raw->start();

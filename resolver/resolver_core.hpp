@@ -16,6 +16,7 @@
 #include "resolver/resolver_metrics.hpp"
 #include "resolver/server_selection.hpp"
 #include "resolver/upstream.hpp"
+#include "resolver/validator.hpp"
 
 namespace outpost::dns {
 
@@ -28,12 +29,13 @@ class ResolverCore {
   ResolverCore& operator=(const ResolverCore&) = delete;
 
   // Starts resolving; the callback runs once, never inside start(). Returns an id for cancel().
-  std::uint64_t start(const Question& q, ResolutionCallback cb, TraceSink trace = {});
+  // checking_disabled: a client's CD bit, answered without DNSSEC validation.
+  std::uint64_t start(const Question& q, ResolutionCallback cb, TraceSink trace = {}, bool checking_disabled = false);
   void cancel(std::uint64_t id);
   // Local zones, then the cache; nullopt if the network would be needed. A hit due a
   // prefetch starts one (ResolverConfig::prefetch); with serve-stale, a recently failed
   // question is answered stale if it can be (RFC 8767's failure recheck).
-  std::optional<Resolution> answer_locally(const Question& q);
+  std::optional<Resolution> answer_locally(const Question& q, bool checking_disabled = false);
   // Runs fn on the next loop turn (dropped by shutdown()).
   void post(std::function<void()> fn) { defer(0, std::move(fn)); }
   // Stops everything (pending callbacks are not called) and closes the loop handles.
@@ -43,11 +45,13 @@ class ResolverCore {
   void update(std::shared_ptr<const ResolverConfig> config, std::shared_ptr<const LocalZones> local) {
     config_ = std::move(config);
     local_ = std::move(local);
+    upstream_.set_dnssec_ok(config_->dnssec_validation);
+    validator_.clear();  // the trust anchors may have changed
   }
 
   // For IterativeQuery.
   std::uint64_t start_subquery(const Question& q, unsigned depth, std::shared_ptr<WorkBudget> budget,
-                               ResolutionCallback cb, TraceSink trace);
+                               ResolutionCallback cb, TraceSink trace, QueryMode mode = QueryMode::validate);
   void retire(std::uint64_t id);
   // Runs `done` (from the loop) once the root priming query has ended; one priming query at a
   // time per worker, whoever asks for it. The priming steps go to the trace of each waiting
@@ -56,6 +60,7 @@ class ResolverCore {
   bool alive(std::uint64_t id) const;
   Upstream& upstream() { return upstream_; }
   ServerSelection& selection() { return selection_; }
+  Validator& validator() { return validator_; }
   DnsCache& cache() { return *cache_; }
   const ResolverConfig& config() const { return *config_; }
   std::uint64_t now_ms() const { return uv_now(loop_); }
@@ -85,6 +90,7 @@ class ResolverCore {
   std::shared_ptr<const LocalZones> local_;
   Upstream upstream_;
   ServerSelection selection_;
+  Validator validator_{*this};
   std::uint64_t next_id_ = 1;
   std::unordered_map<std::uint64_t, std::unique_ptr<IterativeQuery>> queries_;
   // Finished queries are destroyed, and early results delivered, on the next loop turn.

@@ -4,6 +4,16 @@
 
 namespace outpost::dns {
 
+const char* to_string(Security s) {
+  switch (s) {
+    case Security::unchecked: return "unchecked";
+    case Security::bogus: return "bogus";
+    case Security::insecure: return "insecure";
+    case Security::secure: return "secure";
+  }
+  return "?";
+}
+
 std::vector<ResourceRecord> RRset::to_records(std::uint32_t ttl_now) const {
   std::vector<ResourceRecord> out;
   append_to(&out, ttl_now);

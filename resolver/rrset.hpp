@@ -6,12 +6,20 @@
 
 namespace outpost::dns {
 
+// What DNSSEC validation (RFC 4033 section 5) made of data, ordered so that the security of
+// several pieces together is the least of theirs. Unchecked: not validated (validation off,
+// a CD query, or data only used to reach servers).
+enum class Security : std::uint8_t { unchecked = 0, bogus = 1, insecure = 2, secure = 3 };
+inline Security least(Security a, Security b) { return a < b ? a : b; }
+const char* to_string(Security s);
+
 struct RRset {
   Name name;
   std::uint16_t type = 0;
   std::uint16_t cls = kClassIN;
   std::uint32_t ttl = 0;  // the smallest TTL of the records (RFC 2181 5.2)
   std::vector<Rdata> rdata;
+  Security security = Security::unchecked;  // as validated (cached with the set)
 
   // The records with the given TTL.
   std::vector<ResourceRecord> to_records(std::uint32_t ttl_now) const;

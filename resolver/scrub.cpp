@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "resolver/dnssec_records.hpp"
 #include "resolver/response_type.hpp"
 
 namespace outpost::dns {
@@ -37,10 +38,17 @@ ScrubStats scrub_response(Message* m, const Question& asked, const Name& zone) {
     if (rr.type == type::DNAME)
       return asked.type == type::DNAME ? rr.name == asked.name
                                        : std::find(dnames.begin(), dnames.end(), rr.name) != dnames.end();
-    return on_chain(rr.name) && (rr.type == asked.type || rr.type == type::CNAME || asked.type == type::ANY);
+    // An RRSIG stays with the RRset it covers (DNSSEC; the validator checks it).
+    const std::uint16_t t = rr.type == type::RRSIG && asked.type != type::RRSIG ? rrsig_covered(rr) : rr.type;
+    if (t == type::DNAME && rr.type == type::RRSIG)
+      return std::find(dnames.begin(), dnames.end(), rr.name) != dnames.end() || rr.name == asked.name;
+    return on_chain(rr.name) && (t == asked.type || t == type::CNAME || asked.type == type::ANY);
   });
   // Authority: NS and SOA at an ancestor of a name on the chain, inside the bailiwick.
   st.dropped += filter(&m->authority, [&](const ResourceRecord& rr) {
+    // DNSSEC denial records and signatures inside the bailiwick (the validator checks them;
+    // NSEC3 owners are hashes, so nothing ties them to the chain).
+    if (rr.type == type::NSEC || rr.type == type::NSEC3 || rr.type == type::RRSIG) return rr.name.is_subdomain_of(zone);
     if (rr.type != type::NS && rr.type != type::SOA) return false;
     if (!rr.name.is_subdomain_of(zone)) return false;
     return std::any_of(chain.begin(), chain.end(), [&](const Name& n) { return n.is_subdomain_of(rr.name); });

@@ -27,10 +27,11 @@ StoreDnsCache::StoreDnsCache(std::shared_ptr<cache::Store> store, CacheLimits li
 std::uint32_t StoreDnsCache::clamp(std::uint32_t ttl) const { return clamp_ttl(limits(), ttl); }
 
 void StoreDnsCache::put(const std::string& key, const Meta& meta, const Message& body, std::uint64_t keep_ms) {
-  std::string md(10, '\0');
+  std::string md(11, '\0');
   for (int i = 0; i < 8; ++i) md[i] = static_cast<char>(meta.expires_ms >> (56 - 8 * i));
   md[8] = static_cast<char>(meta.trust);
   md[9] = meta.nxdomain ? 1 : 0;
+  md[10] = static_cast<char>(meta.security);
   auto wire = write_message(body);
   store_->insert(cache::Namespace::kDns, key, md, std::string_view(reinterpret_cast<const char*>(wire.data()), wire.size()),
                  static_cast<std::int64_t>((meta.expires_ms + keep_ms) / 1000 + 1));
@@ -41,11 +42,14 @@ std::optional<StoreDnsCache::Meta> StoreDnsCache::get(const std::string& key, st
   auto h = store_->lookup(cache::Namespace::kDns, key);
   if (!h) return std::nullopt;
   auto md = h.metadata();
-  if (md.size() != 10) return std::nullopt;
+  // 10 bytes: written before DNSSEC (unchecked).
+  if (md.size() != 10 && md.size() != 11) return std::nullopt;
   Meta m;
   for (int i = 0; i < 8; ++i) m.expires_ms = m.expires_ms << 8 | static_cast<unsigned char>(md[i]);
   m.trust = static_cast<Trust>(md[8]);
   m.nxdomain = md[9] != 0;
+  if (md.size() == 11 && md[10] >= 0 && md[10] <= static_cast<char>(Security::secure))
+    m.security = static_cast<Security>(md[10]);
   if (m.expires_ms <= now_wall_ms) {
     // Expired: kept for stale answers within stale_max_age, never given to normal lookups.
     if (m.expires_ms + stale_keep_ms() <= now_wall_ms) {
@@ -65,11 +69,11 @@ std::optional<StoreDnsCache::Meta> StoreDnsCache::get(const std::string& key, st
 
 void StoreDnsCache::put_rrset(const RRset& set, Trust trust, std::uint64_t now_ms) {
   auto key = key_of(kRrset, set.name, set.type);
-  if (auto old = get(key, wall(now_ms), nullptr); old && old->trust > trust) return;
+  if (auto old = get(key, wall(now_ms), nullptr); old && keeps_over(old->trust, old->security, trust, set.security)) return;
   std::uint32_t ttl = clamp(set.ttl);
   Message body;
   set.append_to(&body.answer, ttl);
-  put(key, {wall(now_ms) + ttl * 1000ull, trust, false}, body, stale_keep_ms());
+  put(key, {wall(now_ms) + ttl * 1000ull, trust, false, set.security}, body, stale_keep_ms());
 }
 
 std::optional<RRset> StoreDnsCache::peek_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms,
@@ -79,6 +83,7 @@ std::optional<RRset> StoreDnsCache::peek_rrset(const Name& name, std::uint16_t t
   if (!m || m->trust < at_least || body.answer.empty()) return std::nullopt;
   auto sets = group_rrsets(body.answer);
   RRset out = sets.front();
+  out.security = m->security;
   // The records were stored with the (clamped) TTL they were given.
   if (fresh) *fresh = freshness_of(m->expires_ms, out.ttl, wall(now_ms));
   out.ttl = remaining_ttl(m->expires_ms, wall(now_ms));
@@ -86,12 +91,12 @@ std::optional<RRset> StoreDnsCache::peek_rrset(const Name& name, std::uint16_t t
 }
 
 void StoreDnsCache::put_negative(const Name& name, std::uint16_t type, bool nxdomain, const std::optional<RRset>& soa,
-                                 std::uint32_t ttl, std::uint64_t now_ms) {
+                                 std::uint32_t ttl, std::uint64_t now_ms, Security security) {
   ttl = clamp_negative_ttl(limits(), ttl);
   Message body;
   if (soa) soa->append_to(&body.authority, ttl);
   put(nxdomain ? nxdomain_cache_key(name) : nodata_cache_key(name, type),
-      {wall(now_ms) + ttl * 1000ull, Trust::answer, nxdomain}, body, stale_keep_ms());
+      {wall(now_ms) + ttl * 1000ull, Trust::answer, nxdomain, security}, body, stale_keep_ms());
 }
 
 std::optional<NegativeEntry> StoreDnsCache::peek_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms,
@@ -102,6 +107,7 @@ std::optional<NegativeEntry> StoreDnsCache::peek_negative(const Name& name, std:
     if (!m) continue;
     NegativeEntry out;
     out.nxdomain = m->nxdomain;
+    out.security = m->security;
     out.ttl = remaining_ttl(m->expires_ms, wall(now_ms));
     std::uint32_t stored_ttl = 0;  // known from the SOA stored with it
     if (!body.authority.empty()) {

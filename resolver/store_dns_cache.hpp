@@ -25,7 +25,7 @@ class StoreDnsCache final : public DnsCache {
   std::optional<RRset> peek_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms, Trust at_least,
                                   Freshness* fresh, bool stale_ok) override;
   void put_negative(const Name& name, std::uint16_t type, bool nxdomain, const std::optional<RRset>& soa,
-                    std::uint32_t ttl, std::uint64_t now_ms) override;
+                    std::uint32_t ttl, std::uint64_t now_ms, Security security = Security::unchecked) override;
   std::optional<NegativeEntry> peek_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms,
                                              Freshness* fresh, bool stale_ok) override;
   void put_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) override;
@@ -37,6 +37,7 @@ class StoreDnsCache final : public DnsCache {
     std::uint64_t expires_ms = 0;  // unix ms
     Trust trust = Trust::glue;
     bool nxdomain = false;
+    Security security = Security::unchecked;
   };
   // `keep_ms`: how long past its expiry the entry stays (serve-stale; 0 for SERVFAIL marks).
   void put(const std::string& key, const Meta& meta, const Message& body, std::uint64_t keep_ms);

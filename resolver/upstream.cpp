@@ -318,7 +318,7 @@ std::uint64_t Upstream::send(const IpAddress& addr, std::uint16_t port, const Qu
   }
 
   r->id = random_id();
-  r->wire = write_message(make_query(r->id, r->question.name, q.type, rd, edns));
+  r->wire = write_message(query_message(r->id, r->question.name, q.type, rd, edns));
   sockaddr_storage ss;
   to_sockaddr(addr, port, &ss);
   ++stats_.udp_sent;
@@ -483,8 +483,14 @@ void Upstream::tcp_attach(TcpConn* c, Request* r) {
     c->queued.push_back(r);
 }
 
+Message Upstream::query_message(std::uint16_t id, const Name& qname, std::uint16_t qtype, bool rd, bool edns) const {
+  Message m = make_query(id, qname, qtype, rd, edns);
+  if (m.edns) m.edns->do_bit = dnssec_ok_;
+  return m;
+}
+
 void Upstream::tcp_write(TcpConn* c, Request* r) {
-  auto wire = write_message(make_query(r->id, r->question.name, r->question.type, r->rd, r->edns));
+  auto wire = write_message(query_message(r->id, r->question.name, r->question.type, r->rd, r->edns));
   auto* w = new TcpWrite;
   w->conn = c;
   w->req.data = w;

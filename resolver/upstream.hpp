@@ -85,6 +85,9 @@ class Upstream {
   static constexpr unsigned kMaxPipelined = 32;  // queries in flight on one connection
   std::size_t idle_tcp_connections() const { return idle_.size(); }
   std::size_t tcp_connections() const;
+  // DNSSEC: every query with EDNS sets the DO bit (RFC 3225), so that servers send RRSIGs
+  // and NSEC/NSEC3 records (the validator's input).
+  void set_dnssec_ok(bool on) { dnssec_ok_ = on; }
   // For tests: how long an idle connection is kept.
   void set_tcp_idle_ms(std::uint32_t ms) { tcp_idle_ms_ = ms; }
 
@@ -106,6 +109,7 @@ class Upstream {
   void tcp_idle(TcpConn* c);
   void tcp_busy(TcpConn* c);
   void close_tcp(TcpConn* c);
+  Message query_message(std::uint16_t id, const Name& qname, std::uint16_t qtype, bool rd, bool edns) const;
   uv_loop_t* loop_;
   std::uint64_t next_handle_ = 1;
   std::unordered_map<std::uint64_t, Request*> active_;     // handle -> request (several may share one)
@@ -115,6 +119,7 @@ class Upstream {
   std::unordered_map<std::string, std::vector<TcpConn*>> tcp_;
   std::list<TcpConn*> idle_;
   std::uint32_t tcp_idle_ms_ = kTcpIdleMs;
+  bool dnssec_ok_ = false;
   UpstreamStats stats_;
 };
 

@@ -1,6 +1,11 @@
 // The [dns] section of the configuration (resolver/dns_config.cpp).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+
 #include "core/config.hpp"
 #include "resolver/dns_config.hpp"
 
@@ -148,4 +153,45 @@ TEST(DnsConfig, ServeStalePrefetchAnd0x20) {
   EXPECT_EQ(on->limits.stale_max_age, 3600u);
   EXPECT_TRUE(on->config.prefetch);
   EXPECT_TRUE(on->config.use_0x20);
+}
+
+TEST(DnsConfig, DnssecValidationOffByDefaultWithTheRootAnchorBuiltIn) {
+  auto c = Config::load_default();
+  EXPECT_FALSE(c.dns.dnssec_validation);
+  EXPECT_TRUE(c.dns.trust_anchor_file.empty());
+  std::string error;
+  auto s = outpost::dns::load_resolver_settings(c.dns, &error);
+  ASSERT_TRUE(s) << error;
+  EXPECT_FALSE(s->config.dnssec_validation);
+  // The root's KSK-2017 as a DS record.
+  ASSERT_EQ(s->config.trust_anchors.size(), 1u);
+  EXPECT_TRUE(s->config.trust_anchors[0].name.is_root());
+  EXPECT_EQ(s->config.trust_anchors[0].type, outpost::dns::type::DS);
+}
+
+TEST(DnsConfig, TrustAnchorFile) {
+  char path[] = "/tmp/outpost-anchor-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  std::string text = "test. 3600 IN DS 12345 13 2 "
+                     "E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n"
+                     "test. 3600 IN A 192.0.2.1\n";
+  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  auto c = Config::parse(std::string("[dns]\ndnssec_validation = true\ntrust_anchor_file = \"") + path + "\"\n", "t.toml");
+  EXPECT_TRUE(c.dns.dnssec_validation);
+  std::string error;
+  auto s = outpost::dns::load_resolver_settings(c.dns, &error);
+  ASSERT_TRUE(s) << error;
+  EXPECT_TRUE(s->config.dnssec_validation);
+  ASSERT_EQ(s->config.trust_anchors.size(), 1u);  // the A record is not an anchor
+  EXPECT_EQ(s->config.trust_anchors[0].name.to_text(), "test.");
+  // A file without anchors, or a bad one, stops the start with the file's name.
+  std::ofstream(path) << "test. 3600 IN DS 1 2 3\n";
+  EXPECT_FALSE(outpost::dns::load_resolver_settings(c.dns, &error));
+  EXPECT_NE(error.find(path), std::string::npos) << error;
+  std::ofstream(path) << "test. 3600 IN A 192.0.2.1\n";
+  EXPECT_FALSE(outpost::dns::load_resolver_settings(c.dns, &error));
+  EXPECT_NE(error.find("no DS or DNSKEY"), std::string::npos) << error;
+  unlink(path);
 }

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "resolver/dnssec_crypto.hpp"
+#include "resolver/dnssec_denial.hpp"
 #include "resolver/zone_file.hpp"
 
 using namespace outpost::dns;
@@ -50,6 +51,8 @@ srv IN SRV 0 5 80 Www.example.
 alias IN CNAME www
 txt IN TXT "hello" "world"
 deep.a.b IN A 192.0.2.3
+sub IN NS ns.sub
+ns.sub IN A 192.0.2.50
 )";
 
 struct Signed {
@@ -59,6 +62,7 @@ struct Signed {
   std::vector<ResourceRecord> sigs;
   std::vector<DnskeyRdata> keys;
   std::vector<ResourceRecord> ds;  // SHA-256 and SHA-384 DS records of the KSKs
+  std::vector<RRset> nsec3_chain, nsec_chain;  // the zone signed with NSEC3, and again with NSEC
 };
 
 class DnssecSigned : public ::testing::Test {
@@ -75,6 +79,7 @@ class DnssecSigned : public ::testing::Test {
                       "dnssec-dsfromkey -a SHA-384 $k.key >> ds && dnssec-keygen -q -a $a example. >/dev/null; done && "
                       "cat K*.key >> example.zone && "
                       "dnssec-signzone -q -o example. -N keep -e +315360000 -3 abcd -H 3 example.zone >/dev/null 2>&1 && "
+                      "dnssec-signzone -q -o example. -N keep -e +315360000 -f example.nsec example.zone >/dev/null 2>&1 && "
                       "echo ok";
     ASSERT_EQ(run(cmd), "ok\n") << z->dir;
     ZoneFileError err;
@@ -84,6 +89,12 @@ class DnssecSigned : public ::testing::Test {
     std::vector<ResourceRecord> data;
     for (auto& rr : *rrs) (rr.type == type::RRSIG ? z->sigs : data).push_back(rr);
     z->sets = group_rrsets(data);
+    for (auto& set : z->sets)
+      if (set.type == type::NSEC3) z->nsec3_chain.push_back(set);
+    auto nsec = parse_zone_text(slurp(z->dir + "/example.nsec"), N("example."), 300, &err);
+    ASSERT_TRUE(nsec) << err.line << ": " << err.reason;
+    for (auto& set : group_rrsets(*nsec))
+      if (set.type == type::NSEC) z->nsec_chain.push_back(set);
     for (auto& rr : data)
       if (rr.type == type::DNSKEY) z->keys.push_back(*parse_dnskey(rr.rdata));
     auto ds = parse_zone_text(slurp(z->dir + "/ds"), N("example."), 300, &err);
@@ -123,6 +134,7 @@ Signed* DnssecSigned::z = nullptr;
 TEST_F(DnssecSigned, EverySignatureOfEveryAlgorithmVerifies) {
   std::map<int, int> per_algorithm;
   for (auto& set : z->sets) {
+    if (set.name.is_subdomain_of(N("sub.example."))) continue;  // a delegation and its glue: not signed
     auto sigs = sigs_of(set);
     ASSERT_FALSE(sigs.empty()) << set.name.to_text() << " " << type_to_text(set.type);
     for (auto& s : sigs) {
@@ -233,6 +245,39 @@ TEST_F(DnssecSigned, Nsec3HashesNameTheOwners) {
   }
   auto none = base32hex(nsec3_hash(N("absent.example."), 1, param->salt, param->iterations));
   EXPECT_EQ(std::count(owners.begin(), owners.end(), none), 0);
+}
+
+// What the zone's own NSEC and NSEC3 chains prove, and what they do not.
+TEST_F(DnssecSigned, DenialProofs) {
+  for (auto* chain : {&z->nsec_chain, &z->nsec3_chain}) {
+    SCOPED_TRACE(chain == &z->nsec_chain ? "NSEC" : "NSEC3");
+    ASSERT_GT(chain->size(), 5u);
+    DenialSet d(*chain, N("example."));
+    EXPECT_EQ(d.nxdomain(N("absent.example.")), Proof::proven);
+    EXPECT_EQ(d.nxdomain(N("deeper.absent.example.")), Proof::proven);
+    EXPECT_EQ(d.nxdomain(N("www.example.")), Proof::missing);     // exists
+    EXPECT_EQ(d.nxdomain(N("b.example.")), Proof::missing);       // an empty non-terminal
+    EXPECT_EQ(d.nxdomain(N("x.w.example.")), Proof::missing);     // the wildcard *.w makes it
+    EXPECT_EQ(d.nodata(N("www.example."), type::TXT), Proof::proven);
+    EXPECT_EQ(d.nodata(N("www.example."), type::A), Proof::missing);
+    EXPECT_EQ(d.nodata(N("alias.example."), type::A), Proof::missing);  // a CNAME is there
+    EXPECT_EQ(d.nodata(N("a.b.example."), type::A), Proof::proven);     // empty non-terminal
+    EXPECT_EQ(d.nodata(N("x.w.example."), type::TXT), Proof::proven);   // the wildcard has no TXT
+    EXPECT_EQ(d.nodata(N("absent.example."), type::A), Proof::missing);
+    EXPECT_EQ(d.wildcard_expansion(N("host.w.example."), N("w.example.")), Proof::proven);
+    EXPECT_EQ(d.wildcard_expansion(N("www.example."), N("example.")), Proof::missing);
+    EXPECT_EQ(d.ds_absence(N("sub.example.")), DenialSet::Cut::insecure_delegation);
+    EXPECT_EQ(d.ds_absence(N("www.example.")), DenialSet::Cut::not_a_cut);
+    EXPECT_EQ(d.ds_absence(N("absent.example.")), DenialSet::Cut::unproven);
+    // Names below a delegation are not the parent's to deny.
+    EXPECT_EQ(d.nxdomain(N("x.sub.example.")), Proof::missing);
+    // Records of another zone prove nothing here.
+    DenialSet other(*chain, N("other."));
+    EXPECT_EQ(other.nxdomain(N("absent.other.")), Proof::missing);
+  }
+  // Without the records that cover the name, nothing is proven.
+  std::vector<RRset> one(z->nsec_chain.begin(), z->nsec_chain.begin() + 1);
+  EXPECT_EQ(DenialSet(one, N("example.")).nxdomain(N("zzz.example.")), Proof::missing);
 }
 
 TEST(DnssecRecords, RfcKeyTagAndHashVectors) {

@@ -1,0 +1,121 @@
+// DNSSEC validation (RFC 4033-4035, 5155, 6840; Unbound's validator module): the chain of
+// trust from a trust anchor down to the zone that signed an answer, and the verdict on each
+// response the iterator accepts. One per worker (ResolverCore), not thread-safe.
+//
+// Keys: find_keys(Z) walks down from the closest trust anchor one label at a time. For each
+// name C between a secure zone P and Z it asks DS C (a raw query: the response's RRSIGs and
+// NSEC/NSEC3 records come back unvalidated) and checks the answer with P's keys: a DS set
+// leads to DNSKEY C, believed when a key matching a DS signs the DNSKEY set; a denial
+// proving C a delegation without DS makes C (and everything below) insecure; one proving C no
+// zone cut leaves P's keys in force for the next label. Anything else is bogus. Results are
+// kept per zone (secure and insecure for their TTLs, bogus for bogus_ttl).
+//
+// Responses: each answer RRset and each SOA/NSEC/NSEC3 of a denial must carry a valid RRSIG
+// by its zone's keys (an unsigned one in a secure zone is bogus: RRSIGs missing); negative
+// answers and wildcard expansions need their NSEC/NSEC3 proof (dnssec_denial.hpp); an
+// NSEC3 opt-out span makes a denial insecure.
+#pragma once
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "resolver/dnssec_records.hpp"
+#include "resolver/iterator.hpp"
+#include "resolver/response_type.hpp"
+
+namespace outpost::dns {
+
+class ResolverCore;
+
+// Extended DNS Error codes (RFC 8914) given for bogus answers.
+namespace ede {
+inline constexpr std::uint16_t DNSSEC_BOGUS = 6, SIGNATURE_EXPIRED = 7, SIGNATURE_NOT_YET_VALID = 8,
+                               DNSKEY_MISSING = 9, RRSIGS_MISSING = 10, NSEC_MISSING = 12;
+}
+
+struct Verdict {
+  Security security = Security::secure;
+  std::optional<std::uint16_t> ede;
+  std::string why;
+};
+
+// The keys of a zone, as far as the chain of trust goes.
+struct KeyEntry {
+  Name zone;  // the zone whose keys these are (for a name that is no zone cut: its zone's)
+  Security security = Security::bogus;
+  std::vector<DnskeyRdata> keys;  // secure only
+  std::optional<std::uint16_t> ede;
+  std::string why;
+  std::uint64_t expires_ms = 0;
+};
+
+// The built-in trust anchor: the root zone's KSK-2017 (key tag 20326) as a DS record.
+std::vector<ResourceRecord> builtin_trust_anchors();
+
+// Checks `set` against its RRSIGs with the keys of a secure zone at unix time `now`.
+// *wildcard_encloser is set when a signature proves a wildcard expansion.
+Verdict verify_rrset(const RRset& set, const std::vector<RrsigRdata>& sigs, const KeyEntry& keys, std::uint32_t now,
+                     std::optional<Name>* wildcard_encloser = nullptr);
+
+// A zone's DNSKEY RRset checked against what the parent (or an anchor) vouches for: DS records,
+// or trusted DNSKEYs. Secure when a key they match signs the set; insecure when none of
+// them has an algorithm and digest we support (RFC 4035 section 5.2); else bogus.
+KeyEntry keys_from_parent(const Name& zone, const RRset& dnskeys, const std::vector<RrsigRdata>& sigs,
+                          const std::vector<DsRdata>& ds, const std::vector<DnskeyRdata>& trusted, std::uint32_t now);
+
+class Validator {
+ public:
+  struct Context {  // the work of the query that asks
+    std::shared_ptr<WorkBudget> budget;
+    unsigned depth = 0;
+    TraceSink trace;
+  };
+  using KeyCallback = std::function<void(const KeyEntry&)>;
+  using VerdictCallback = std::function<void(const Verdict&)>;
+
+  explicit Validator(ResolverCore& core) : core_(core) {}
+
+  // The response `m` (scrubbed, classified as answer, cname, nxdomain or nodata) to `sent`
+  // from a server of `zone`. The callback may run before validate() returns.
+  void validate(std::shared_ptr<const Message> m, const Question& sent, ResponseType kind, const Name& zone,
+                const Context& ctx, VerdictCallback cb);
+  // The keys for `zone`; the callback may run before find_keys() returns.
+  void find_keys(const Name& zone, const Context& ctx, KeyCallback cb);
+
+  // Bogus verdicts, kept bogus_ttl so that a bogus name is not validated again for every query.
+  void remember_bogus(const Question& q, const Verdict& v);
+  std::optional<Verdict> cached_bogus(const Question& q);
+  // Forgets every key and verdict (new trust anchors).
+  void clear();
+
+ private:
+  struct Walk;
+  struct Job;
+  void next_zone(std::shared_ptr<Job> job);
+  Verdict judge(const Job& job);
+  const KeyEntry* cached(const Name& zone);
+  void store(const Name& name, KeyEntry e);
+  void complete(const std::string& key, const KeyEntry& e);
+  void step(std::shared_ptr<Walk> w);
+  void on_ds(std::shared_ptr<Walk> w, const Name& c, const Resolution& r);
+  void on_dnskey(std::shared_ptr<Walk> w, const Name& c, std::vector<DsRdata> ds, std::vector<DnskeyRdata> trusted,
+                 const Resolution& r);
+  void fetch(const Name& name, std::uint16_t type, const Context& ctx, ResolutionCallback cb);
+  KeyEntry failed(const Name& zone, std::uint16_t code, std::string why) const;
+  std::uint64_t now_ms() const;
+  std::uint32_t now_unix() const;
+
+  ResolverCore& core_;
+  std::unordered_map<std::string, KeyEntry> keys_;                    // by lower-case wire name
+  std::unordered_map<std::string, std::vector<KeyCallback>> pending_;  // walks in flight, by target
+  struct Bogus {
+    Verdict verdict;
+    std::uint64_t expires_ms = 0;
+  };
+  std::unordered_map<std::string, Bogus> bogus_;
+};
+
+}  // namespace outpost::dns
