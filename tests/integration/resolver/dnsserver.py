@@ -194,7 +194,16 @@ class OutpostPairTest(unittest.TestCase):
 
     @classmethod
     def make_servers(cls):
+        """Objects with start() and stop() (scripted servers, peers) run beside the tree."""
         return []
+
+    @classmethod
+    def make_hierarchy(cls, workdir):
+        return dnsfixture.Hierarchy(workdir, extra_zones=cls.EXTRA_ZONES)
+
+    @classmethod
+    def on_extra(cls):
+        return cls.ON_EXTRA
 
     @classmethod
     def setUpClass(cls):
@@ -203,14 +212,14 @@ class OutpostPairTest(unittest.TestCase):
             raise RuntimeError("run through netns_run.sh")
         cls.tmp = tempfile.mkdtemp(prefix=cls.__name__ + "-")
         cls.procs = harness.Processes()
-        cls.h = dnsfixture.Hierarchy(os.path.join(cls.tmp, "dns"), extra_zones=cls.EXTRA_ZONES)
+        cls.h = cls.make_hierarchy(os.path.join(cls.tmp, "dns"))
         cls.h.start()
         cls.scripted = cls.make_servers()
         for s in cls.scripted:
             s.start()
         hints, outpost = cls.h.write_hints(), os.environ["OUTPOST_BIN"]
         cls.on = OutpostResolver(outpost, cls.procs, os.path.join(cls.tmp, "on"), hints, 53, 9145, 3128,
-                                 extra=cls.ON_EXTRA)
+                                 extra=cls.on_extra())
         cls.off = OutpostResolver(outpost, cls.procs, os.path.join(cls.tmp, "off"), hints, 5354, 9146, 3129)
 
     @classmethod

@@ -1,0 +1,190 @@
+"""DNSSEC validation (issue 13) on a signed fake hierarchy served by NSD (dnsfixture.signed:
+root, test., signed and NSEC3 children, an unsigned child, a broken signature, expired
+RRSIGs, a DS that matches no key, an NSEC3 opt-out zone with an unsigned child), signed at
+test time by dnssec-signzone, with the test root's KSK as the only trust anchor.
+
+Two Outposts: `on` validates (dnssec_validation = true, trust_anchor_file = the test root's
+DS), `off` has the defaults (validation off). Checked: AD only on validated answers and only
+to clients that set AD or DO; insecure answers without AD; bogus answers SERVFAIL with the
+Extended DNS Error that says why (6, 7, 9), and answered anyway with CD; NXDOMAIN, NODATA,
+wildcards, empty non-terminals and CNAMEs proven by NSEC and by NSEC3; cached answers keep
+their verdict; where Unbound is installed it gets the same anchor and must agree on every
+question (rcode and AD)."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "resolver"))
+
+from dnsfixture import signed  # noqa: E402
+from dnsserver import OutpostPairTest, dig, ede_codes, flags, section, status  # noqa: E402
+
+UNBOUND_ADDR = "127.0.0.53"
+
+# (name, type, rcode, AD, first answer value or None)
+SECURE_CASES = [
+    ("www.signed.test.", "A", "NOERROR", True, "192.0.2.1"),
+    ("www.nsec3.test.", "A", "NOERROR", True, "192.0.2.2"),
+    ("nothere.signed.test.", "A", "NXDOMAIN", True, None),
+    ("nothere.nsec3.test.", "A", "NXDOMAIN", True, None),
+    ("www.signed.test.", "TXT", "NOERROR", True, None),
+    ("www.nsec3.test.", "TXT", "NOERROR", True, None),
+    ("host.wild.signed.test.", "A", "NOERROR", True, "192.0.2.9"),
+    ("host.wild.nsec3.test.", "A", "NOERROR", True, "192.0.2.10"),
+    ("host.wild.signed.test.", "AAAA", "NOERROR", True, None),
+    ("host.wild.nsec3.test.", "AAAA", "NOERROR", True, None),
+    ("ent.signed.test.", "A", "NOERROR", True, None),
+    ("ent.nsec3.test.", "A", "NOERROR", True, None),
+    ("alias.signed.test.", "A", "NOERROR", True, "www.signed.test."),
+    ("alias.nsec3.test.", "A", "NOERROR", True, "www.nsec3.test."),
+    ("signed.test.", "DNSKEY", "NOERROR", True, None),
+    ("nsec3.test.", "DS", "NOERROR", True, None),
+    ("nothere.test.", "A", "NXDOMAIN", True, None),
+    ("www.optout.test.", "A", "NOERROR", True, "192.0.2.6"),
+]
+INSECURE_CASES = [
+    ("www.unsigned.test.", "A", "NOERROR", False, "192.0.2.7"),
+    ("nothere.unsigned.test.", "A", "NXDOMAIN", False, None),
+    ("www.child.optout.test.", "A", "NOERROR", False, "192.0.2.8"),
+]
+# (name, EDE code, the value CD gets)
+BOGUS_CASES = [
+    ("www.broken.test.", 6, "192.0.2.66"),
+    ("www.expired.test.", 7, "192.0.2.4"),
+    ("www.nokey.test.", 9, "192.0.2.5"),
+]
+
+
+def first_value(out):
+    rows = section(out, "ANSWER")
+    return rows[0][4] if rows else None
+
+
+class Unbound:
+    """Unbound as a validating peer on UNBOUND_ADDR:53 with the same hints and anchor."""
+
+    def __init__(self, workdir, hints, anchor):
+        self.workdir, self.hints, self.anchor, self.proc = workdir, hints, anchor, None
+
+    def start(self):
+        workdir = self.workdir
+        os.makedirs(workdir, exist_ok=True)
+        conf = os.path.join(workdir, "unbound.conf")
+        with open(conf, "w") as f:
+            f.write(f"""server:
+  interface: {UNBOUND_ADDR}
+  port: 53
+  do-ip6: no
+  do-not-query-localhost: no
+  chroot: ""
+  username: ""
+  directory: "{workdir}"
+  pidfile: "{workdir}/unbound.pid"
+  use-syslog: no
+  logfile: "{workdir}/unbound.log"
+  verbosity: 1
+  root-hints: "{self.hints}"
+  trust-anchor-file: "{self.anchor}"
+  trust-anchor-signaling: no
+  root-key-sentinel: no
+  local-zone: "test." nodefault
+  module-config: "validator iterator"
+  access-control: 127.0.0.0/8 allow
+  ede: yes
+remote-control:
+  control-enable: no
+""")
+        self.proc = subprocess.Popen(["unbound", "-d", "-c", conf], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while "status:" not in dig(UNBOUND_ADDR, "ns.root.", "A"):
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("unbound did not start; see " + workdir)
+            time.sleep(0.2)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@unittest.skipUnless(signed.tools_present(), "bind9-utils (dnssec-signzone) not installed")
+class DnssecTest(OutpostPairTest):
+    """`on` validates with the test root's anchor; `off` has the defaults (validation off)."""
+
+    @classmethod
+    def make_hierarchy(cls, workdir):
+        return signed.SignedHierarchy(workdir)
+
+    @classmethod
+    def on_extra(cls):
+        return f'dnssec_validation = true\ntrust_anchor_file = "{cls.h.tree.anchor_file}"\n'
+
+    @classmethod
+    def make_servers(cls):
+        cls.unbound = None
+        if shutil.which("unbound"):
+            cls.unbound = Unbound(os.path.join(cls.tmp, "unbound"), cls.h.write_hints(), cls.h.tree.anchor_file)
+            return [cls.unbound]
+        return []
+
+    def check(self, out, name, rcode, ad, value):
+        self.assertEqual(status(out), rcode, out)
+        self.assertEqual("ad" in flags(out), ad, out)
+        if value is not None:
+            self.assertEqual(first_value(out), value, out)
+
+    def test_secure_answers_and_denials_get_ad(self):
+        for name, qtype, rcode, ad, value in SECURE_CASES:
+            with self.subTest(name=name, type=qtype):
+                self.check(self.on.dig(name, qtype, "+dnssec"), name, rcode, ad, value)
+                # From the cache: the same verdict.
+                self.check(self.on.dig(name, qtype, "+dnssec"), name, rcode, ad, value)
+
+    def test_ad_only_to_clients_that_ask(self):
+        out = self.on.dig("www.signed.test.", "A", "+noadflag")
+        self.check(out, "www.signed.test.", "NOERROR", False, "192.0.2.1")
+        out = self.on.dig("www.signed.test.", "A", "+adflag")
+        self.check(out, "www.signed.test.", "NOERROR", True, "192.0.2.1")
+        # Validation off: never AD.
+        out = self.off.dig("www.signed.test.", "A", "+dnssec")
+        self.check(out, "www.signed.test.", "NOERROR", False, "192.0.2.1")
+
+    def test_insecure_answers_without_ad(self):
+        for name, qtype, rcode, ad, value in INSECURE_CASES:
+            with self.subTest(name=name):
+                self.check(self.on.dig(name, qtype, "+dnssec"), name, rcode, ad, value)
+                self.check(self.on.dig(name, qtype, "+dnssec"), name, rcode, ad, value)
+
+    def test_bogus_is_servfail_with_ede_and_cd_answers(self):
+        for name, code, value in BOGUS_CASES:
+            with self.subTest(name=name):
+                for _ in range(2):  # the second from the bogus cache
+                    out = self.on.dig(name, "A", "+dnssec")
+                    self.assertEqual(status(out), "SERVFAIL", out)
+                    self.assertIn(code, ede_codes(out), out)
+                out = self.on.dig(name, "A", "+dnssec", "+cd")
+                self.check(out, name, "NOERROR", False, value)
+                # Validation off: the data as served.
+                self.check(self.off.dig(name, "A"), name, "NOERROR", False, value)
+
+    def test_same_verdicts_as_unbound(self):
+        if not self.unbound:
+            self.skipTest("unbound not installed")
+        cases = [(n, t) for n, t, *_ in SECURE_CASES + INSECURE_CASES] + [(n, "A") for n, *_ in BOGUS_CASES]
+        for name, qtype in cases:
+            with self.subTest(name=name, type=qtype):
+                ours = self.on.dig(name, qtype, "+dnssec")
+                theirs = dig(UNBOUND_ADDR, name, qtype, "+dnssec")
+                self.assertEqual(status(ours), status(theirs), "ours:\n%s\nunbound:\n%s" % (ours, theirs))
+                self.assertEqual("ad" in flags(ours), "ad" in flags(theirs), "ours:\n%s\nunbound:\n%s" % (ours, theirs))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
