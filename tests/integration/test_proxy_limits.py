@@ -22,17 +22,36 @@ ACL_ONLY_127_0_0_2 = ACL_DEFAULT.replace('allow_clients = ["127.0.0.0/8"]', 'all
 class LimitedOutpost(h.Outpost):
     """Outpost started with a given RLIMIT_NOFILE (soft, hard)."""
 
+    started = []  # this test's, for FloodTest.tearDown
+
     def __init__(self, procs, workdir, nofile, **kw):
         super().__init__(procs, workdir, **kw)
         self.nofile = nofile
+        LimitedOutpost.started.append(self)
 
     def start(self):
+        # Under UBSan (the asan preset), a vptr check whose type is not yet in the runtime's
+        # cache reads the vtable through a pipe() probe; with no descriptor left the probe
+        # fails and a valid object is reported as having an invalid vptr. These processes are
+        # driven out of descriptors on purpose, so they do not halt on UBSan reports (the
+        # preset compiles only vptr as recoverable) and the tests check afterwards that every
+        # report was that one (sanitizer_reports()).
+        env = dict(os.environ)
+        env["UBSAN_OPTIONS"] = ":".join(filter(None, [env.get("UBSAN_OPTIONS", ""), "halt_on_error=0"]))
         with open(os.path.join(self.dir, "stderr.log"), "ab") as err:
             self.proc = self.procs.start([h.OUTPOST, "--config", self.config_path], stdout=subprocess.DEVNULL,
-                                         stderr=err,
+                                         stderr=err, env=env,
                                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, self.nofile))
         h.wait_port(self.port, proc=self.proc)
         return self
+
+    def sanitizer_reports(self):
+        """UBSan reports in this process's stderr other than the one its descriptor exhaustion
+        causes (an invalid vptr whose memory "cannot be printed": the probe found no pipe)."""
+        with open(os.path.join(self.dir, "stderr.log"), errors="replace") as f:
+            text = f.read()
+        reports = re.split(r"(?m)^(?=\S+:\d+:\d+: runtime error: )", text)[1:]
+        return [r for r in reports if not ("object has invalid vptr" in r and "<memory cannot be printed>" in r)]
 
     def open_fds(self):
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
@@ -58,7 +77,7 @@ class LimitedOutpost(h.Outpost):
         base = self.open_fds()
         self.lower_fd_limit(60)
         for _ in range(waves - 1):
-            close_all(flood(self.port, n))
+            close_all(self.flood(n))
             # Let the proxy close this wave's sessions, and after the accept pause the closed
             # connections still in its backlog, or the next wave may all be shed while the table
             # is still full. (A spinning worker never gets there: go on anyway.)
@@ -67,10 +86,20 @@ class LimitedOutpost(h.Outpost):
                 while self.open_fds() > base + 2 and time.time() < deadline:
                     time.sleep(0.05)
                 time.sleep(0.6)
-        held = flood(self.port, n)
+        held = self.flood(n)
         if not self.wait_at_fd_limit(timeout=3):
-            held += flood(self.port, n)  # the wave met leftovers of the previous one: once more
+            held += self.flood(n)  # the wave met leftovers of the previous one: once more
         return held
+
+    def flood(self, n):
+        """flood() to this Outpost; a refused connection means it has died: say how."""
+        try:
+            return flood(self.port, n)
+        except ConnectionRefusedError:
+            time.sleep(0.5)
+            raise AssertionError(f"connection refused; exit status {self.proc.poll()}; stderr:\n"
+                                 + open(os.path.join(self.dir, "stderr.log"), errors="replace").read()[-3000:]
+                                 + "\nlog:\n" + self.log_text()[-3000:])
 
     def cpu_seconds(self):
         with open(f"/proc/{self.proc.pid}/stat") as f:
@@ -127,6 +156,13 @@ class FloodTest(h.IntegrationTest):
         _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         cls.origin = h.TestOrigin(cls.procs)
+
+    def setUp(self):
+        LimitedOutpost.started.clear()
+
+    def tearDown(self):
+        for op in LimitedOutpost.started:
+            self.assertEqual(op.sanitizer_reports(), [], f"UBSan in {op.dir}")
 
 
 class DescriptorLimit(FloodTest):
