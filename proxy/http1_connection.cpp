@@ -50,7 +50,7 @@ ProxyRequest& Http1Connection::new_request() {
   if (request_) w_.retire_request(std::move(request_));
   request_ = w_.take_request();
   // The exchange as this connection frames it.
-  request_done_ = response_started_ = response_done_ = chunked_out_ = close_after_ = upgraded_ = false;
+  request_done_ = response_started_ = response_done_ = chunked_out_ = close_after_ = connect_ = upgraded_ = false;
   http11_ = true;
   bytes_out_ = first_byte_ms_ = 0;
   return *request_;
@@ -193,6 +193,7 @@ int Http1Connection::on_message_head(http::MessageHead& head) {
   const auto& cfg = w_.settings()->config.proxy;
   ProxyRequest& req = new_request();
   http11_ = head.major == 1 && head.minor >= 1;
+  connect_ = head.is_connect;
   // A CONNECT connection never carries another request after it (tunnel or refusal).
   close_after_ = !head.keep_alive || w_.shutting_down() || head.is_connect;
   bool has_body = head.chunked || (head.has_length && head.content_length > 0);
@@ -202,7 +203,7 @@ int Http1Connection::on_message_head(http::MessageHead& head) {
     timer_.stop();
     phase_ = Phase::kWaiting;
   }
-  req.begin(std::move(head), *this, client_);
+  req.begin(head, *this, client_);  // takes the head (the parser gets an empty one back)
   return closing_ ? -1 : 0;
 }
 
@@ -219,7 +220,7 @@ int Http1Connection::on_message_end() {
     timer_.stop();
     phase_ = Phase::kWaiting;
   }
-  bool connect = parser_.head().is_connect;
+  bool connect = connect_;
   if (request_ && request_->active()) request_->on_request_end();
   if (closing_) return -1;
   if (connect) return 0;  // llhttp stops with HPE_PAUSED_UPGRADE
@@ -228,7 +229,7 @@ int Http1Connection::on_message_end() {
 
 // ---------------------------------------------------------------- the response sink
 
-void Http1Connection::start(http::ResponseHead head, BodyFraming framing, std::string transfer_codings) {
+void Http1Connection::start(const http::ResponseHead& head, BodyFraming framing, std::string_view transfer_codings) {
   if (closing_) return;
   response_started_ = true;
   http::Http1Framing f;
@@ -240,7 +241,7 @@ void Http1Connection::start(http::ResponseHead head, BodyFraming framing, std::s
     case BodyFraming::kUnknown:
       if (http11_) {
         chunked_out_ = f.chunked = true;
-        f.transfer_codings = std::move(transfer_codings);
+        f.transfer_codings = transfer_codings;
       } else {
         close_after_ = true;  // HTTP/1.0: the end of the body is the close
       }

@@ -89,7 +89,7 @@ class Http1Connection final : private http::ParserListener, private StreamHandle
   void on_error(int status, std::string_view what) override;
   void on_write_done() override;
   // ResponseSink (for the request in flight)
-  void start(http::ResponseHead head, BodyFraming framing, std::string transfer_codings) override;
+  void start(const http::ResponseHead& head, BodyFraming framing, std::string_view transfer_codings) override;
   void interim(http::ResponseHead head) override;
   void send(std::vector<Slice> body) override;
   void send(Slice body) override;
@@ -158,6 +158,7 @@ class Http1Connection final : private http::ParserListener, private StreamHandle
   bool chunked_out_ = false;
   bool close_after_ = false;
   bool http11_ = true;
+  bool connect_ = false;   // the request is a CONNECT (its head went to the request)
   bool upgraded_ = false;  // CONNECT: the bytes after the head belong to the tunnel
   std::uint64_t bytes_out_ = 0;
   std::uint64_t first_byte_ms_ = 0;

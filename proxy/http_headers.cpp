@@ -37,14 +37,14 @@ std::vector<std::string_view> split_list(std::string_view value) {
 }
 
 const std::string* HeaderList::find(std::string_view name) const {
-  for (const auto& h : h_)
+  for (const auto& h : *this)
     if (iequals(h.name, name)) return &h.value;
   return nullptr;
 }
 
 std::string HeaderList::joined(std::string_view name) const {
   std::string out;
-  for (const auto& h : h_) {
+  for (const auto& h : *this) {
     if (!iequals(h.name, name)) continue;
     if (!out.empty()) out += ", ";
     out += h.value;
@@ -53,7 +53,7 @@ std::string HeaderList::joined(std::string_view name) const {
 }
 
 bool HeaderList::has_token(std::string_view name, std::string_view token) const {
-  for (const auto& h : h_) {
+  for (const auto& h : *this) {
     if (!iequals(h.name, name)) continue;
     for (auto item : split_list(h.value))
       if (iequals(item, token)) return true;
@@ -62,7 +62,7 @@ bool HeaderList::has_token(std::string_view name, std::string_view token) const 
 }
 
 void HeaderList::remove(std::string_view name) {
-  h_.erase(std::remove_if(h_.begin(), h_.end(), [&](const Header& h) { return iequals(h.name, name); }), h_.end());
+  remove_if([&](const Header& h) { return iequals(h.name, name); });
 }
 
 void HeaderList::set(std::string_view name, std::string value) {
@@ -114,7 +114,7 @@ void HeaderList::remove_hop_by_hop() {
   // before every field is decided.
   std::uint64_t small = 0;
   std::vector<bool> large;
-  if (h_.size() > 64) large.resize(h_.size());
+  if (n_ > 64) large.resize(n_);
   bool any = false;
   auto mark = [&](std::size_t i) {
     any = true;
@@ -123,7 +123,7 @@ void HeaderList::remove_hop_by_hop() {
   };
   auto marked = [&](std::size_t i) { return i < 64 ? (small >> i) & 1 : static_cast<bool>(large[i]); };
   bool listed = false;  // a Connection field names a field that is not hop-by-hop anyway
-  for (std::size_t i = 0; i < h_.size(); ++i) {
+  for (std::size_t i = 0; i < n_; ++i) {
     if (!fixed_hop_by_hop(h_[i].name)) continue;
     mark(i);
     if (!listed && (iequals(h_[i].name, "Connection") || iequals(h_[i].name, "Proxy-Connection")))
@@ -135,24 +135,24 @@ void HeaderList::remove_hop_by_hop() {
   if (!any) return;
   if (listed) {
     HopByHop hop(*this);
-    for (std::size_t i = 0; i < h_.size(); ++i)
+    for (std::size_t i = 0; i < n_; ++i)
       if (!marked(i) && hop.contains(h_[i].name)) mark(i);
   }
   std::size_t out = 0;
-  for (std::size_t i = 0; i < h_.size(); ++i)
+  for (std::size_t i = 0; i < n_; ++i)
     if (!marked(i)) {
-      if (out != i) h_[out] = std::move(h_[i]);
+      if (out != i) swap_fields(out, i);
       ++out;
     }
-  h_.resize(out);
+  n_ = out;
 }
 
 void HeaderList::serialize(std::string& out) const {
   std::size_t start = out.size(), n = start;
-  for (const auto& h : h_) n += h.name.size() + h.value.size() + 4;
+  for (const auto& h : *this) n += h.name.size() + h.value.size() + 4;
   out.resize(n);  // sized once, then filled with plain copies
   char* d = out.data() + start;
-  for (const auto& h : h_) {
+  for (const auto& h : *this) {
     std::memcpy(d, h.name.data(), h.name.size());
     d += h.name.size();
     *d++ = ':';

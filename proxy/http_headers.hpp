@@ -22,12 +22,43 @@ struct Header {
   std::string value;
 };
 
+// The fields live in [0, size()) of a vector whose tail keeps the strings of fields
+// cleared or removed earlier: a list reused for message after message (a connection's
+// parser, a pooled request) fills those strings again instead of allocating new ones.
+// Copies take only the live fields; release_memory() gives the tail back.
 class HeaderList {
  public:
-  void add(std::string name, std::string value) { h_.push_back({std::move(name), std::move(value)}); }
-  // Copies both in place (the parser's path: no temporaries to move around).
+  using const_iterator = std::vector<Header>::const_iterator;
+  HeaderList() = default;
+  HeaderList(const HeaderList& o) : h_(o.begin(), o.end()), n_(o.n_) {}
+  HeaderList(HeaderList&& o) noexcept : h_(std::move(o.h_)), n_(o.n_) { o.n_ = 0; }
+  HeaderList& operator=(const HeaderList& o) {
+    if (this != &o) {
+      clear();
+      for (const auto& f : o) add_copy(f.name, f.value);
+    }
+    return *this;
+  }
+  HeaderList& operator=(HeaderList&& o) noexcept {
+    h_ = std::move(o.h_);
+    n_ = o.n_;
+    o.n_ = 0;
+    return *this;
+  }
+
+  void add(std::string name, std::string value) {
+    if (n_ < h_.size()) {
+      h_[n_].name = std::move(name);
+      h_[n_].value = std::move(value);
+    } else {
+      h_.push_back({std::move(name), std::move(value)});
+    }
+    ++n_;
+  }
+  // Copies both in place (the parser's path: into a reused field's strings).
   void add_copy(std::string_view name, std::string_view value) {
-    auto& h = h_.emplace_back();
+    if (n_ == h_.size()) h_.emplace_back();
+    auto& h = h_[n_++];
     h.name.assign(name);
     h.value.assign(value);
   }
@@ -39,11 +70,30 @@ class HeaderList {
   // True when a comma-separated list header holds `token` (case-insensitive).
   bool has_token(std::string_view name, std::string_view token) const;
   void remove(std::string_view name);
+  // Removes the fields for which `pred(const Header&)` holds, keeping the others' order.
+  template <class Pred>
+  void remove_if(Pred&& pred) {
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < n_; ++i)
+      if (!pred(h_[i])) {
+        if (out != i) swap_fields(out, i);
+        ++out;
+      }
+    n_ = out;
+  }
   void set(std::string_view name, std::string value);
-  std::size_t size() const { return h_.size(); }
-  auto begin() const { return h_.begin(); }
-  auto end() const { return h_.end(); }
-  std::vector<Header>& raw() { return h_; }
+  std::size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  const_iterator begin() const { return h_.cbegin(); }
+  const_iterator end() const { return h_.cbegin() + static_cast<std::ptrdiff_t>(n_); }
+  // No fields; their strings are kept for the next message.
+  void clear() { n_ = 0; }
+  void reserve(std::size_t n) { h_.reserve(n); }
+  // No fields and no memory kept.
+  void release_memory() {
+    std::vector<Header>().swap(h_);
+    n_ = 0;
+  }
 
   // Removes the hop-by-hop fields (HopByHop below).
   void remove_hop_by_hop();
@@ -51,7 +101,14 @@ class HeaderList {
   void serialize(std::string& out) const;
 
  private:
+  // Swaps whole fields (their strings keep their buffers, so nothing is freed).
+  void swap_fields(std::size_t a, std::size_t b) {
+    h_[a].name.swap(h_[b].name);
+    h_[a].value.swap(h_[b].value);
+  }
+
   std::vector<Header> h_;
+  std::size_t n_ = 0;  // live fields: h_[0, n_)
 };
 
 // The hop-by-hop fields of one message (RFC 9110 §7.6.1): Connection and every name it

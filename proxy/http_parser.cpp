@@ -95,7 +95,7 @@ void MessageHead::clear() {
   status = 0;
   reason.clear();
   major = minor = 1;
-  headers.raw().clear();  // keeps its capacity for the next message
+  headers.clear();  // keeps the fields' strings for the next message
   keep_alive = chunked = has_length = is_connect = false;
   transfer_codings.clear();
   content_length = 0;
@@ -111,10 +111,6 @@ const llhttp_settings_t& HttpParser::settings() {
     s.on_url = cb_url;
     s.on_status = cb_status;
     s.on_method = cb_method;
-    s.on_header_field = cb_header_field;
-    s.on_header_field_complete = cb_header_field_complete;
-    s.on_header_value = cb_header_value;
-    s.on_header_value_complete = cb_header_value_complete;
     s.on_headers_complete = cb_headers_complete;
     s.on_body = cb_body;
     s.on_message_complete = cb_message_complete;
@@ -135,10 +131,6 @@ void HttpParser::reset() {
   llhttp_reset(&parser_);
   parser_.data = this;
   head_.clear();
-  field_.clear();
-  value_.clear();
-  field_view_ = value_view_ = {};
-  header_bytes_ = 0;
   error_status_ = 0;
   error_reason_ = nullptr;
   in_message_ = head_done_ = paused_for_us_ = false;
@@ -150,6 +142,8 @@ void HttpParser::resume() { llhttp_resume(&parser_); }
 void HttpParser::enter_head_phase() {
   phase_ = Phase::kHead;
   line_ = Line::kPreamble;
+  in_fields_ = false;
+  if (!fields_.empty()) std::string().swap(fields_);
 }
 
 int HttpParser::fail(int status, const char* reason) {
@@ -161,11 +155,7 @@ int HttpParser::fail(int status, const char* reason) {
 int HttpParser::cb_message_begin(llhttp_t* p) {
   auto* self = static_cast<HttpParser*>(p->data);
   self->head_.clear();
-  self->head_.headers.raw().reserve(16);  // one allocation for a typical head, not five
-  self->field_.clear();
-  self->value_.clear();
-  self->field_view_ = self->value_view_ = {};
-  self->header_bytes_ = 0;
+  self->head_.headers.reserve(16);  // one allocation for a typical head, not five
   self->in_message_ = true;
   self->head_done_ = false;
   return 0;
@@ -191,70 +181,43 @@ int HttpParser::cb_status(llhttp_t* p, const char* at, std::size_t len) {
   return 0;
 }
 
-int HttpParser::cb_header_field(llhttp_t* p, const char* at, std::size_t len) {
-  auto* self = static_cast<HttpParser*>(p->data);
-  for (std::size_t i = 0; i < len; ++i)
-    if (!kTchar[static_cast<unsigned char>(at[i])])
-      return self->fail(self->bad_message_status(), "invalid character in header name");
-  self->header_bytes_ += len;
-  if (self->header_bytes_ > self->limits_.max_headers) return self->fail(431, "header section too large");
-  add_span(self->field_, self->field_view_, at, len);
-  return 0;
-}
-
-int HttpParser::cb_header_field_complete(llhttp_t* p) {
-  auto* self = static_cast<HttpParser*>(p->data);
-  // llhttp 8.1 takes ": value" as a field with an empty name.
-  if (self->field_.empty() && self->field_view_.empty())
-    return self->fail(self->bad_message_status(), "empty header name");
-  return 0;
-}
-
-int HttpParser::cb_header_value(llhttp_t* p, const char* at, std::size_t len) {
-  auto* self = static_cast<HttpParser*>(p->data);
-  // The value's characters were checked by scan_head (no controls but HTAB) before llhttp
-  // read them.
-  self->header_bytes_ += len;
-  if (self->header_bytes_ > self->limits_.max_headers) return self->fail(431, "header section too large");
-  add_span(self->value_, self->value_view_, at, len);
-  return 0;
-}
-
-int HttpParser::cb_header_value_complete(llhttp_t* p) {
-  auto* self = static_cast<HttpParser*>(p->data);
-  self->header_bytes_ += 4;  // ": " and CRLF count against the limit too
-  std::string_view field = self->field_view_.empty() ? std::string_view(self->field_) : self->field_view_;
-  std::string_view value = self->value_view_.empty() ? std::string_view(self->value_) : self->value_view_;
-  self->head_.headers.add_copy(field, trim_ows(value));
-  self->field_.clear();
-  self->value_.clear();
-  self->field_view_ = self->value_view_ = {};
-  return 0;
-}
-
-void HttpParser::add_span(std::string& text, std::string_view& view, const char* at, std::size_t len) {
-  if (len == 0) return;
-  if (text.empty() && view.empty()) {
-    view = {at, len};
-    return;
+namespace {
+// The fields llhttp acts on (framing, keep-alive, upgrade); it is given these lines only.
+bool framing_field(std::string_view n) {
+  switch (n.size()) {
+    case 7: return iequals(n, "Upgrade");
+    case 10: return iequals(n, "Connection");
+    case 14: return iequals(n, "Content-Length");
+    case 16: return iequals(n, "Proxy-Connection");
+    case 17: return iequals(n, "Transfer-Encoding");
+    default: return false;
   }
-  if (!view.empty()) {
-    text.assign(view);
-    view = {};
-  }
-  text.append(at, len);
 }
+}  // namespace
 
-void HttpParser::spill_views() {
-  // The read these views point into is not kept after llhttp returns.
-  if (!field_view_.empty()) {
-    field_.assign(field_view_);
-    field_view_ = {};
+bool HttpParser::parse_fields(std::string_view lines, std::string& framing) {
+  const int bad = bad_message_status();
+  std::size_t bytes = 0;
+  // scan_head checked the lines: each ends in CRLF, none starts with SP/HTAB (obs-fold),
+  // none holds a control character other than HTAB; the section ends with an empty line.
+  while (lines.size() > 2) {
+    std::size_t eol = lines.find("\r\n");
+    std::string_view line = lines.substr(0, eol);
+    lines.remove_prefix(eol + 2);
+    std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) return fail(bad, "header line without a colon"), false;
+    std::string_view name = line.substr(0, colon);
+    if (name.empty()) return fail(bad, "empty header name"), false;
+    for (char c : name)
+      if (!kTchar[static_cast<unsigned char>(c)]) return fail(bad, "invalid character in header name"), false;
+    std::string_view raw_value = line.substr(colon + 1);
+    bytes += name.size() + raw_value.size() + 4;  // ": " and CRLF count against the limit too
+    if (bytes > limits_.max_headers) return fail(431, "header section too large"), false;
+    head_.headers.add_copy(name, trim_ows(raw_value));
+    if (framing_field(name)) framing.append(line).append("\r\n");
   }
-  if (!value_view_.empty()) {
-    value_.assign(value_view_);
-    value_view_ = {};
-  }
+  framing.append("\r\n");
+  return true;
 }
 
 bool HttpParser::check_transfer_encoding(const llhttp_t* p) {
@@ -317,11 +280,13 @@ int HttpParser::cb_headers_complete(llhttp_t* p) {
   // a body for Content-Length or chunked. F_SKIPBODY is what returning 1 here sets.
   if (self->type_ == Type::kResponse && (h.status < 200 || h.status == 204 || h.status == 304)) p->flags |= F_SKIPBODY;
   self->head_done_ = true;
+  // The listener may take the head (swap it for an empty one of its own): read it first.
+  const bool chunked_body = h.chunked && !h.is_connect;
   int rc = self->listener_->on_message_head(h);
   // llhttp would read a chunked body next (a CONNECT goes to the tunnel instead): the
   // decoder reads it while llhttp stays paused here.
   bool body_follows = rc == 0 || rc == HPE_PAUSED;
-  if (h.chunked && !h.is_connect && !(p->flags & F_SKIPBODY) && body_follows) {
+  if (chunked_body && !(p->flags & F_SKIPBODY) && body_follows) {
     self->phase_ = Phase::kChunked;
     self->chunked_.reset();
     if (rc == 0) {
@@ -411,6 +376,10 @@ const char* HttpParser::scan_head(const char* p, const char* end, Scan& scan) {
         } else if (line_ == Line::kEndCr) {
           scan = Scan::kHeadEnd;
           return p + 1;
+        } else if (line_ == Line::kCr && !in_fields_) {
+          line_ = Line::kStart;
+          scan = Scan::kLineEnd;  // the start line is complete
+          return p + 1;
         } else {
           line_ = line_ == Line::kCr ? Line::kStart : Line::kPreamble;
         }
@@ -439,7 +408,6 @@ const char* HttpParser::scan_head(const char* p, const char* end, Scan& scan) {
 
 ParseResult HttpParser::execute(const char*& p, const char* stop, bool& drive) {
   llhttp_errno_t err = llhttp_execute(&parser_, p, static_cast<std::size_t>(stop - p));
-  spill_views();
   ParseResult r;
   if (err == HPE_OK) {
     p = stop;
@@ -532,13 +500,53 @@ ParseResult HttpParser::feed(const ChunkRef& chunk, const char* data, std::size_
     const char* stop = end;
     Scan scan = Scan::kMore;
     if (phase_ == Phase::kHead) stop = scan_head(p, end, scan);
+    if (phase_ == Phase::kHead && in_fields_) {
+      // Header lines: ours (see the top of http_parser.hpp).
+      if (scan == Scan::kError) {
+        r = our_error();
+        continue;
+      }
+      if (scan == Scan::kMore) {
+        if (fields_.size() + static_cast<std::size_t>(stop - p) > limits_.max_headers + 4) {
+          fail(431, "header section too large");
+          r = our_error();
+          continue;
+        }
+        fields_.append(p, stop);
+        p = stop;
+        continue;
+      }
+      std::string_view lines(p, static_cast<std::size_t>(stop - p));
+      if (!fields_.empty()) lines = fields_.append(lines);
+      thread_local std::string framing;  // what llhttp is given: used within this call only
+      framing.clear();
+      if (!parse_fields(lines, framing)) {
+        r = our_error();
+        continue;
+      }
+      in_fields_ = false;
+      if (!fields_.empty()) std::string().swap(fields_);
+      // llhttp ends the head on these lines; wherever it stops in them (the end, a pause, an
+      // upgrade, an error), the input goes on after the head.
+      const char* f = framing.data();
+      r = execute(f, f + framing.size(), drive);
+      p = stop;
+      if (r.kind == ParseResult::kOk && !head_done_) {
+        // Cannot happen; if llhttp ever read a head differently, fail rather than frame the
+        // message two ways.
+        fail(bad_message_status(), "malformed header section");
+        r = our_error();
+      }
+      continue;
+    }
     r = execute(p, stop, drive);
     if (r.kind != ParseResult::kOk || p != stop) continue;
     if (scan == Scan::kError) {
       r = our_error();
-    } else if (scan == Scan::kHeadEnd && !head_done_) {
-      // Cannot happen with the lines checked; if llhttp ever read a head differently,
-      // fail rather than frame the message two ways.
+    } else if (scan == Scan::kLineEnd) {
+      in_fields_ = true;
+    } else if (scan == Scan::kHeadEnd) {
+      // Cannot happen: the head ends in the header lines, which llhttp never reads directly.
       fail(bad_message_status(), "malformed header section");
       r = our_error();
     }

@@ -4,7 +4,12 @@
 //
 // llhttp 8.1 (Debian's build, its "loose" mode) still lets some framing through that a
 // proxy must not accept, so HttpParser checks the raw bytes itself where llhttp cannot be
-// told (see DESIGN.md, proxy/):
+// told (see DESIGN.md, proxy/). llhttp reads the start line as it arrives; the header
+// lines are split into fields here (name a token, then ':', value without its OWS), and
+// llhttp is then given only the lines that frame the message (Content-Length,
+// Transfer-Encoding, Connection, Proxy-Connection, Upgrade: the fields it acts on), as
+// received, and the empty line: llhttp decides framing, keep-alive and upgrade exactly as
+// if it had read the whole head, at a fraction of the cost.
 //   - the header section: every line ends in CRLF (llhttp takes any byte after a CR, and a
 //     bare LF), no obs-fold line (llhttp folds silently), no empty field name, field names
 //     are tokens; checked on the bytes before llhttp sees them;
@@ -101,18 +106,15 @@ class HttpParser {
   };
   // Line-ending state of the header section check (scan_head).
   enum class Line { kPreamble, kPreambleCr, kText, kCr, kStart, kEndCr };
-  // Where scan_head stopped: input used up, end of the header section, or a bad byte.
-  enum class Scan { kMore, kHeadEnd, kError };
+  // Where scan_head stopped: input used up, end of the start line, end of the header
+  // section, or a bad byte.
+  enum class Scan { kMore, kLineEnd, kHeadEnd, kError };
 
   static const llhttp_settings_t& settings();
   static int cb_message_begin(llhttp_t*);
   static int cb_url(llhttp_t*, const char*, std::size_t);
   static int cb_status(llhttp_t*, const char*, std::size_t);
   static int cb_method(llhttp_t*, const char*, std::size_t);
-  static int cb_header_field(llhttp_t*, const char*, std::size_t);
-  static int cb_header_field_complete(llhttp_t*);
-  static int cb_header_value(llhttp_t*, const char*, std::size_t);
-  static int cb_header_value_complete(llhttp_t*);
   static int cb_headers_complete(llhttp_t*);
   static int cb_body(llhttp_t*, const char*, std::size_t);
   static int cb_message_complete(llhttp_t*);
@@ -123,6 +125,9 @@ class HttpParser {
   // Runs llhttp over [p, stop); advances p. kOk also when llhttp paused for us (then
   // `drive` is set if llhttp should run again even without input).
   ParseResult execute(const char*& p, const char* stop, bool& drive);
+  // The header lines (each ending in CRLF, then the final CRLF; checked by scan_head) into
+  // head_.headers, and the framing lines into `framing`; false (with error_) if bad.
+  bool parse_fields(std::string_view lines, std::string& framing);
   // Runs the chunked decoder from p; advances p.
   ParseResult decode_chunked(const char*& p, const char* end);
   // Checks Transfer-Encoding and fills head_.transfer_codings; false (with error_) if bad.
@@ -139,14 +144,10 @@ class HttpParser {
   ParserListener* listener_;
   llhttp_t parser_;
   MessageHead head_;
-  // The header field being read. llhttp hands a field in one span when it lies in one read
-  // (the usual case): then only a view of the read is kept (no copy); a field split across
-  // reads, or a view still open when llhttp returns, goes into the string.
-  std::string field_, value_;
-  std::string_view field_view_, value_view_;
-  void spill_views();
-  static void add_span(std::string& text, std::string_view& view, const char* at, std::size_t len);
-  std::size_t header_bytes_ = 0;
+  bool in_fields_ = false;  // the start line is done: header lines follow
+  // Header lines that arrived in earlier reads (a head split across reads; usually empty,
+  // and its memory given back after use).
+  std::string fields_;
   int error_status_ = 0;              // set by our own checks (fail())
   const char* error_reason_ = nullptr;
   bool in_message_ = false;

@@ -50,6 +50,7 @@ void ProxyRequest::reset() {
   end_intercept();
   end_cache_participation();
   static_cast<RequestState&>(*this) = RequestState{};
+  req_.clear();  // its buffers stay for the next request (swapped with a parser's head)
 }
 
 // ---------------------------------------------------------------- the stage machine
@@ -97,9 +98,9 @@ void ProxyRequest::open(ResponseSink& sink, const ClientInfo& client) {
   start_ms_ = uv_now(w_.loop());
 }
 
-void ProxyRequest::begin(http::MessageHead head, ResponseSink& sink, const ClientInfo& client) {
+void ProxyRequest::begin(http::MessageHead& head, ResponseSink& sink, const ClientInfo& client) {
   open(sink, client);
-  req_ = std::move(head);
+  std::swap(req_, head);
   head_request_ = req_.method == "HEAD";
   ++w_.counters().requests;
   stage_ = Stage::kRoute;
@@ -381,7 +382,10 @@ int ProxyRequest::on_forward_head(http::MessageHead& head) {
   status_ = head.status;
   origin_length_known_ = head.has_length && !head.chunked;
   if (auto* ct = head.headers.find("Content-Type")) content_type_ = *ct;
-  http::HeaderList h = std::move(head.headers);
+  // The fields are edited in place, then given back to the head: the origin connection's
+  // parser fills their buffers again for its next response.
+  http::ResponseHead out{head.status, head.reason, std::move(head.headers)};
+  http::HeaderList& h = out.headers;
   h.remove_hop_by_hop();
   bool no_body = head_request_ || head.status == 204 || head.status == 304;
   if (head.status == 204) h.remove("Content-Length");  // RFC 9110 §8.6: never on a 204
@@ -420,7 +424,8 @@ int ProxyRequest::on_forward_head(http::MessageHead& head) {
     h.add("Cache-Status", std::move(cache_status_));
   }
   if (w_.shutting_down()) sink_->close_after();
-  sink_->start({head.status, head.reason, std::move(h)}, framing, head.transfer_codings);
+  sink_->start(out, framing, head.transfer_codings);
+  head.headers = std::move(h);
   return 0;
 }
 

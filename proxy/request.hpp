@@ -83,7 +83,7 @@ struct RequestState {
   Stage stage_ = Stage::kDone;
   bool active_ = false;
 
-  http::MessageHead req_;
+  // (The request head, req_, is a member of ProxyRequest: it keeps its buffers.)
   http::Url url_;
   std::string url_text_;  // for logs; for a cacheable request also its cache key
   double start_time_ = 0;
@@ -146,7 +146,9 @@ class ProxyRequest final : private ForwardEvents, private RequestState {
 
   // A parsed request head: route it and go on. Answers go to `sink`, which must outlive
   // this request's use of it (until finish() or on_client_gone()).
-  void begin(http::MessageHead head, ResponseSink& sink, const ClientInfo& client);
+  // The head is taken by swapping: `head` is left holding this request's previous (empty)
+  // head, whose buffers the parser fills again.
+  void begin(http::MessageHead& head, ResponseSink& sink, const ClientInfo& client);
   // A request that could not be parsed or did not arrive in time: answers `status` and
   // the connection closes. `method` may be empty.
   void begin_failed(std::string method, ResponseSink& sink, const ClientInfo& client, int status,
@@ -236,6 +238,9 @@ class ProxyRequest final : private ForwardEvents, private RequestState {
   Current still_current() const { return {generation_, *generation_}; }
 
   ProxyWorker& w_;
+  // The request head: not part of RequestState, so that reset() clears it in place and its
+  // buffers (the fields' strings) serve the next request, swapped with a parser's head.
+  http::MessageHead req_;
   Forwarder fwd_;
   // Callbacks check that the request they were made for is still the current one.
   std::shared_ptr<std::uint64_t> generation_ = std::make_shared<std::uint64_t>(0);

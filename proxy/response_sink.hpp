@@ -25,8 +25,9 @@ enum class BodyFraming {
 class ResponseSink {
  public:
   // A final response head. `transfer_codings`: codings the body still carries (it is sent
-  // with "Transfer-Encoding: <codings>, chunked"; only with kUnknown, to HTTP/1.1).
-  virtual void start(http::ResponseHead head, BodyFraming framing, std::string transfer_codings = {}) = 0;
+  // with "Transfer-Encoding: <codings>, chunked"; only with kUnknown, to HTTP/1.1). The head
+  // is written before this returns: the caller keeps it (and may reuse its buffers).
+  virtual void start(const http::ResponseHead& head, BodyFraming framing, std::string_view transfer_codings = {}) = 0;
   // An interim (1xx) response; dropped for clients that cannot receive one (HTTP/1.0).
   virtual void interim(http::ResponseHead head) = 0;
   // Body bytes of the response started; the sink adds any framing.

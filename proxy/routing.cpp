@@ -118,8 +118,7 @@ bool trace_secret(std::string_view name) {
 }
 
 void strip_trace_secrets(http::HeaderList& h) {
-  auto& raw = h.raw();
-  raw.erase(std::remove_if(raw.begin(), raw.end(), [](const http::Header& f) { return trace_secret(f.name); }), raw.end());
+  h.remove_if([](const http::Header& f) { return trace_secret(f.name); });
 }
 
 Route route_request(http::MessageHead& req, const RouteContext& ctx) {

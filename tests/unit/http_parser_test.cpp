@@ -625,3 +625,57 @@ TEST(HttpParserStrict, UpgradeAfterAChunkedBody) {
   EXPECT_EQ(o.consumed, msg.size());
   EXPECT_NE(o.log.find("|x}"), std::string::npos) << o.log;
 }
+
+// The header lines are split into fields by HttpParser; llhttp sees the start line and the
+// framing lines only. The fields must come out as sent (order, duplicates, obs-text), with
+// framing decided as llhttp decides it, whatever the read boundaries.
+TEST(HttpParserFields, FieldsKeptInOrderWithOwsTrimmedAndFramingApplied) {
+  const std::string req =
+      "POST http://a.test/ HTTP/1.1\r\nHost: a.test\r\nX-A:\t one \t\r\nx-a: two\r\nX-Obs: caf\xc3\xa9\r\n"
+      "Empty:\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc";
+  Outcome o = run_all_splits(kReq, req);
+  ASSERT_EQ(o.kind, ParseResult::kOk) << o.log;
+  ASSERT_EQ(o.heads.size(), 1u);
+  const auto& h = o.heads[0].headers;
+  std::vector<std::pair<std::string, std::string>> got;
+  for (const auto& f : h) got.emplace_back(f.name, f.value);
+  std::vector<std::pair<std::string, std::string>> want = {
+      {"Host", "a.test"}, {"X-A", "one"}, {"x-a", "two"}, {"X-Obs", "caf\xc3\xa9"},
+      {"Empty", ""}, {"Content-Length", "3"}, {"Connection", "close"}};
+  EXPECT_EQ(got, want);
+  EXPECT_TRUE(o.heads[0].has_length);
+  EXPECT_EQ(o.heads[0].content_length, 3u);
+  EXPECT_FALSE(o.heads[0].keep_alive) << "Connection: close reached llhttp";
+  EXPECT_NE(o.log.find("}"), std::string::npos) << "the 3-byte body ended the message: " << o.log;
+}
+
+TEST(HttpParserFields, FramingLinesReachLlhttpAsSent) {
+  // Duplicate Content-Length, CL with TE, and an Upgrade request: llhttp's verdicts.
+  expect_rejected(kReq, "POST / HTTP/1.1\r\nX: 1\r\nContent-Length: 3\r\nY: 2\r\nContent-Length: 3\r\n\r\nabc",
+                  "two Content-Length fields apart");
+  expect_rejected(kResp, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX: y\r\ncontent-length: 4\r\n\r\nabcd",
+                  "two Content-Length fields in a response");
+  Outcome up = run_whole(kReq, "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nxyz");
+  EXPECT_EQ(up.kind, ParseResult::kUpgrade) << up.log;
+  Outcome ka = run_whole(kReq, "GET / HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n");
+  ASSERT_EQ(ka.heads.size(), 1u);
+  EXPECT_TRUE(ka.heads[0].keep_alive);
+}
+
+TEST(HttpParserFields, BadHeaderLinesAreRejected) {
+  expect_rejected_head(kReq, "GET / HTTP/1.1\r\nHost: a\r\nno colon here\r\n\r\n", "a line without a colon");
+  expect_rejected_head(kResp, "HTTP/1.1 200 OK\r\nno-colon\r\n\r\n", "a response line without a colon");
+  expect_rejected_head(kReq, "GET / HTTP/1.1\r\nX\"Y: a\r\n\r\n", "a quote in a field name");
+  expect_rejected_head(kReq, "GET / HTTP/1.1\r\n: a\r\n\r\n", "an empty field name");
+}
+
+TEST(HttpParserFields, AnEndlessHeaderSectionIsRefusedBeforeItEnds) {
+  Collector c;
+  HttpParser p(HttpParser::Type::kRequest, {1024, 200}, &c);
+  EXPECT_EQ(feed(p, "GET / HTTP/1.1\r\nX: ").kind, ParseResult::kOk);
+  ParseResult r;
+  for (int i = 0; i < 100 && r.kind == ParseResult::kOk; ++i) r = feed(p, std::string(10, 'a'));
+  EXPECT_EQ(r.kind, ParseResult::kError);
+  EXPECT_EQ(r.status, 431) << r.reason;
+  EXPECT_TRUE(c.heads.empty());
+}
