@@ -131,6 +131,7 @@ struct Config {
     // syntax, empty = the root's KSK-2017 built in.
     bool dnssec_validation = false;
     std::string trust_anchor_file;
+    bool aggressive_nsec = true;  // RFC 8198, with validation
     struct LocalZone {
       std::string name;
       std::string file;

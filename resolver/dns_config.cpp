@@ -42,6 +42,7 @@ void parse_section(ConfigTable& s, Config& config) {
   d.use_0x20 = s.boolean("use_0x20", false);
   d.dnssec_validation = s.boolean("dnssec_validation", false);
   d.trust_anchor_file = s.string("trust_anchor_file", "");
+  d.aggressive_nsec = s.boolean("aggressive_nsec", true);
   for (auto& z : s.tables("local_zones")) {
     Config::Dns::LocalZone lz{z.string("name", ""), z.string("file", "")};
     if (!is_zone_name(lz.name)) z.fail("name", "expected a zone name");
@@ -81,6 +82,7 @@ std::optional<ResolverSettings> load_resolver_settings(const Config::Dns& cfg, s
   rc.prefetch = cfg.prefetch;
   rc.use_0x20 = cfg.use_0x20;
   rc.dnssec_validation = cfg.dnssec_validation;
+  rc.aggressive_nsec = cfg.aggressive_nsec;
   if (cfg.trust_anchor_file.empty()) {
     rc.trust_anchors = builtin_trust_anchors();
   } else {

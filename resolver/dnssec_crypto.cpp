@@ -200,8 +200,8 @@ std::optional<Bytes> signed_data(const RRset& set, const RrsigRdata& sig) {
   // Canonical order: by the rdata's canonical wire form; duplicates once (RFC 4034 6.3).
   std::vector<Bytes> rdatas;
   for (auto& rd : set.rdata) rdatas.push_back(canonical_rdata(ResourceRecord{set.name, set.type, set.cls, 0, rd}));
-  std::sort(rdatas.begin(), rdatas.end());
-  rdatas.erase(std::unique(rdatas.begin(), rdatas.end()), rdatas.end());
+  std::sort(rdatas.begin(), rdatas.end(), bytes_less);
+  rdatas.erase(std::unique(rdatas.begin(), rdatas.end(), bytes_equal), rdatas.end());
   const std::string owner_wire = owner.lowercase_wire();
   for (auto& rd : rdatas) {
     data.insert(data.end(), owner_wire.begin(), owner_wire.end());
@@ -245,7 +245,7 @@ Bytes ds_digest(const Name& owner, const DnskeyRdata& key, std::uint8_t digest_t
 bool ds_matches(const Name& owner, const DnskeyRdata& key, const DsRdata& ds) {
   if (ds.algorithm != key.algorithm || ds.key_tag != key_tag(key.wire)) return false;
   auto d = ds_digest(owner, key, ds.digest_type);
-  return !d.empty() && d == ds.digest;
+  return !d.empty() && bytes_equal(d, ds.digest);
 }
 
 Bytes nsec3_hash(const Name& name, std::uint8_t algorithm, std::span<const std::uint8_t> salt, std::uint16_t iterations) {

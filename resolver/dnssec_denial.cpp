@@ -43,7 +43,7 @@ DenialSet::DenialSet(const std::vector<RRset>& records, const Name& zone) : zone
         if (!h || h->size() != n->next_hash.size() || n->hash_algorithm != 1) continue;
         // All of one response's NSEC3 records share the zone's parameters; others are ignored.
         if (!params) params = *n;
-        if (n->iterations != params->iterations || n->salt != params->salt) continue;
+        if (n->iterations != params->iterations || !bytes_equal(n->salt, params->salt)) continue;
         if (n->iterations > kMaxNsec3Iterations) nsec3_too_costly_ = true;
         nsec3_.push_back({std::move(*h), std::move(*n)});
       }
@@ -96,15 +96,14 @@ Bytes DenialSet::hash(const Name& n) const {
 const DenialSet::Nsec3* DenialSet::nsec3_matching(const Name& n) const {
   auto h = hash(n);
   for (auto& x : nsec3_)
-    if (x.hash == h) return &x;
+    if (bytes_equal(x.hash, h)) return &x;
   return nullptr;
 }
 
 const DenialSet::Nsec3* DenialSet::nsec3_covering(const Name& n) const {
   auto h = hash(n);
-  auto less = [](const Bytes& a, const Bytes& b) { return a < b; };
   for (auto& x : nsec3_)
-    if (between(less, x.hash, x.rd.next_hash, h)) return &x;
+    if (between(bytes_less, x.hash, x.rd.next_hash, h)) return &x;
   return nullptr;
 }
 

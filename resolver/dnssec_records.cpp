@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <ctime>
 
 namespace outpost::dns {
@@ -120,6 +121,16 @@ std::vector<std::string_view> labels_of(const Name& n) {
 
 }  // namespace
 
+bool bytes_less(const Bytes& a, const Bytes& b) {
+  const std::size_t n = std::min(a.size(), b.size());
+  const int c = n ? std::memcmp(a.data(), b.data(), n) : 0;
+  return c < 0 || (c == 0 && a.size() < b.size());
+}
+
+bool bytes_equal(const Bytes& a, const Bytes& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+}
+
 void append_u16(Bytes* out, std::uint32_t v) {
   out->push_back(static_cast<std::uint8_t>(v >> 8));
   out->push_back(static_cast<std::uint8_t>(v));
@@ -174,12 +185,16 @@ std::optional<TypeBitmap> TypeBitmap::parse(std::span<const std::uint8_t> wire) 
 }
 
 std::optional<DnskeyRdata> parse_dnskey_wire(std::span<const std::uint8_t> wire) {
-  Cursor c{wire};
+  if (wire.size() < 5) return std::nullopt;
+  // Sized copies: GCC 12's -Wfree-nonheap-object misfires on iterator-range vectors here.
   DnskeyRdata k;
-  if (!c.u16(&k.flags) || !c.u8(&k.protocol) || !c.u8(&k.algorithm)) return std::nullopt;
-  k.public_key = c.rest();
-  if (k.public_key.empty()) return std::nullopt;
-  k.wire.assign(wire.begin(), wire.end());
+  k.flags = static_cast<std::uint16_t>(wire[0] << 8 | wire[1]);
+  k.protocol = wire[2];
+  k.algorithm = wire[3];
+  k.public_key.resize(wire.size() - 4);
+  std::memcpy(k.public_key.data(), wire.data() + 4, k.public_key.size());
+  k.wire.resize(wire.size());
+  std::memcpy(k.wire.data(), wire.data(), wire.size());
   return k;
 }
 

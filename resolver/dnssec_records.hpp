@@ -87,6 +87,11 @@ std::uint16_t rrsig_covered(const ResourceRecord& rr);
 bool dnssec_rdata_from_text(std::uint16_t type, const std::vector<std::string>& fields, const Name& origin, Bytes* out,
                             std::string* why);
 
+// Byte-string order and equality (canonical RDATA order, NSEC3 hashes, digests). Spelled
+// out with memcmp: GCC 12 warns falsely (-Wstringop-overread) on vector's operator< in Release.
+bool bytes_less(const Bytes& a, const Bytes& b);
+bool bytes_equal(const Bytes& a, const Bytes& b);
+
 // Big-endian appenders for building wire data.
 void append_u16(Bytes* out, std::uint32_t v);
 void append_u32(Bytes* out, std::uint32_t v);

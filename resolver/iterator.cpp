@@ -85,8 +85,17 @@ bool IterativeQuery::answer_from_cache() {
   return false;
 }
 
+bool IterativeQuery::answer_from_denials() {
+  auto syn = core_.validator().synthesize(qname_, original_.type);
+  if (!syn) return false;
+  syn->soa.append_to(&result_.authority, syn->soa.ttl);
+  finish(syn->nxdomain ? rcode::NXDOMAIN : rcode::NOERROR);
+  return true;
+}
+
 void IterativeQuery::begin_name() {
   if (!priming_ && !refresh_ && answer_from_cache()) return;
+  if (!priming_ && !refresh_ && validating() && answer_from_denials()) return;
   const auto& cfg = core_.config();
   // Forward zones: the deepest one covering the name wins.
   const ForwardZone* fwd = nullptr;
@@ -350,13 +359,17 @@ void IterativeQuery::on_reply(const IpAddress& addr, const Question& sent, bool 
 
 void IterativeQuery::accept(const Message& m, ResponseType kind, const Verdict& v) {
   if (v.security == Security::bogus) {
+    core_.validator().count(v.security);
     result_.security = Security::bogus;
     result_.ede = v.ede;
     core_.validator().remember_bogus(original_, v);
     finish(rcode::SERVFAIL, "DNSSEC bogus: " + v.why);
     return;
   }
-  if (validating()) result_.security = least(result_.security, v.security);
+  if (validating()) {
+    result_.security = least(result_.security, v.security);
+    core_.validator().count(v.security);
+  }
   const Security sec = v.security;
   switch (kind) {
     case ResponseType::answer:

@@ -53,6 +53,8 @@ class IterativeQuery {
   void begin_name();
   void wait_for_priming();
   bool answer_from_cache();
+  // RFC 8198: a denial the validator's cached NSEC/NSEC3 records prove ends the query.
+  bool answer_from_denials();
   void next_query();
   bool resolve_server_names();
   void start_ns_lookup(const Name& ns_name, std::uint16_t qtype);

@@ -50,6 +50,8 @@ struct ResolverConfig {
   bool dnssec_validation = false;
   std::vector<ResourceRecord> trust_anchors;
   std::uint32_t bogus_ttl = 60;
+  // RFC 8198: NXDOMAIN and NODATA answered from cached validated NSEC/NSEC3 records.
+  bool aggressive_nsec = true;
 };
 
 }  // namespace outpost::dns

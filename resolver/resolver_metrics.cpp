@@ -60,6 +60,16 @@ void collect_refresh(const RefreshStats& s, MetricsVisitor& out) {
               d(s.prefetches));
 }
 
+void collect_validation(const ValidationStats& s, MetricsVisitor& out) {
+  const char* help = "DNSSEC verdicts on upstream responses (validation on)";
+  out.counter("outpost_dns_dnssec_verdicts_total", help, {{"verdict", "secure"}}, d(s.secure));
+  out.counter("outpost_dns_dnssec_verdicts_total", help, {{"verdict", "insecure"}}, d(s.insecure));
+  out.counter("outpost_dns_dnssec_verdicts_total", help, {{"verdict", "bogus"}}, d(s.bogus));
+  out.counter("outpost_dns_dnssec_synthesized_total",
+              "NXDOMAIN and NODATA answers proven from cached validated NSEC/NSEC3 records (RFC 8198)", {},
+              d(s.synthesized));
+}
+
 void collect_resolutions(const ResolverMetrics& m, MetricsVisitor& out) {
   static constexpr const char* kSources[] = {"client", "proxy"};
   for (int s = 0; s < ResolverMetrics::kSourceCount; ++s) {
@@ -83,6 +93,7 @@ void collect_metrics(Resolver& resolver, const DnsServer* server, MetricsVisitor
   if (server) collect_server(server->stats(), out);
   collect_upstream(resolver.core().upstream(), out);
   collect_refresh(resolver.core().refresh_stats(), out);
+  collect_validation(resolver.core().validator().stats(), out);
   collect_resolutions(resolver.metrics(), out);
 }
 

@@ -38,6 +38,13 @@ struct alignas(64) ResolverMetrics {
 };
 
 // Serve-stale and prefetch, counted by the worker's ResolverCore.
+// DNSSEC validation (one worker's validator): verdicts on responses, and denials synthesized
+// from cached NSEC/NSEC3 records (RFC 8198).
+struct ValidationStats {
+  std::uint64_t secure = 0, insecure = 0, bogus = 0;
+  std::uint64_t synthesized = 0;
+};
+
 struct RefreshStats {
   std::uint64_t stale_answers = 0;  // answers given from expired records (RFC 8767)
   std::uint64_t prefetches = 0;     // background re-resolutions started by cache hits near expiry

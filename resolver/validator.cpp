@@ -105,7 +105,7 @@ KeyEntry keys_from_parent(const Name& zone, const RRset& dnskeys, const std::vec
   for (auto& k : keys) {
     bool match = false;
     for (auto& d : ds) match |= algorithm_supported(d.algorithm) && ds_matches(zone, k, d);
-    for (auto& t : trusted) match |= t.wire == k.wire;
+    for (auto& t : trusted) match |= bytes_equal(t.wire, k.wire);
     if (match) vouched.keys.push_back(k);
   }
   e.security = Security::bogus;
@@ -166,6 +166,58 @@ KeyEntry Validator::failed(const Name& zone, std::uint16_t code, std::string why
 void Validator::clear() {
   keys_.clear();
   bogus_.clear();
+  denials_.clear();
+}
+
+void Validator::count(Security verdict) {
+  if (verdict == Security::secure) ++stats_.secure;
+  else if (verdict == Security::insecure) ++stats_.insecure;
+  else if (verdict == Security::bogus) ++stats_.bogus;
+}
+
+void Validator::remember_denial(const Name& zone, const std::vector<RRset>& proofs, const std::optional<RRset>& soa) {
+  if (!core_.config().aggressive_nsec || proofs.empty()) return;
+  if (denials_.size() >= kMaxEntries) denials_.clear();
+  auto& z = denials_[key_of(zone)];
+  z.zone = zone;
+  const auto now = now_ms();
+  auto limits = core_.cache().limits();
+  auto keep = [&](const RRset& set) { return Kept{set, now + clamp_negative_ttl(limits, set.ttl) * 1000ull}; };
+  if (soa) z.soa = keep(*soa);
+  if (z.records.size() >= 1000) std::erase_if(z.records, [now](const auto& kv) { return kv.second.expires_ms <= now; });
+  if (z.records.size() >= 1000) z.records.clear();
+  for (auto& set : proofs) z.records.insert_or_assign(dns_cache_key('P', set.name, set.type), keep(set));
+}
+
+std::optional<Validator::Synthesized> Validator::synthesize(const Name& qname, std::uint16_t qtype) {
+  if (denials_.empty() || !core_.config().aggressive_nsec) return std::nullopt;
+  const auto now = now_ms();
+  for (Name zone = qname;; zone = zone.parent()) {
+    auto it = denials_.find(key_of(zone));
+    if (it != denials_.end()) {
+      DenialZone& z = it->second;
+      // Only while the zone's keys are known secure, and with the SOA the answer needs.
+      const KeyEntry* keys = cached(zone);
+      if (!keys || keys->security != Security::secure || !(keys->zone == zone) || !z.soa || z.soa->expires_ms <= now)
+        return std::nullopt;
+      std::erase_if(z.records, [now](const auto& kv) { return kv.second.expires_ms <= now; });
+      std::vector<RRset> sets;
+      std::uint64_t expires = z.soa->expires_ms;
+      for (auto& [k, kept] : z.records) sets.push_back(kept.set);
+      DenialSet d(sets, zone);
+      std::optional<Synthesized> out;
+      if (d.nxdomain(qname) == Proof::proven) out = Synthesized{true, z.soa->set};
+      else if (d.nodata(qname, qtype) == Proof::proven) out = Synthesized{false, z.soa->set};
+      if (!out) return std::nullopt;
+      // The TTL: the least left of the SOA's and of the records' (a superset of the proof's).
+      for (auto& [k, kept] : z.records) expires = std::min(expires, kept.expires_ms);
+      out->soa.ttl = static_cast<std::uint32_t>((expires - now) / 1000);
+      out->soa.security = Security::secure;
+      ++stats_.synthesized;
+      return out;
+    }
+    if (zone.is_root()) return std::nullopt;
+  }
 }
 
 void Validator::fetch(const Name& name, std::uint16_t t, const Context& ctx, ResolutionCallback cb) {
@@ -434,13 +486,21 @@ Verdict Validator::judge(const Job& job) {
     if (!link) break;
     end = link->target();
   }
-  DenialSet d(proofs[key_of(denial_zone)], denial_zone);
+  auto& zone_proofs = proofs[key_of(denial_zone)];
+  DenialSet d(zone_proofs, denial_zone);
   const bool nx = job.kind == ResponseType::nxdomain;
   Proof p = nx ? d.nxdomain(end) : d.nodata(end, job.sent.type);
   if (p == Proof::missing)
     return bogus(ede::NSEC_MISSING,
                  std::string("no NSEC/NSEC3 proof of ") + (nx ? "NXDOMAIN" : "NODATA") + " for " + end.to_text());
-  if (p == Proof::insecure) v.security = least(v.security, Security::insecure);
+  if (p == Proof::insecure) {
+    v.security = least(v.security, Security::insecure);
+    return v;
+  }
+  std::optional<RRset> soa;
+  for (auto& set : job.authority)
+    if (set.type == type::SOA && set.name == denial_zone) soa = set;
+  remember_denial(denial_zone, zone_proofs, soa);
   return v;
 }
 

@@ -24,6 +24,7 @@
 
 #include "resolver/dnssec_records.hpp"
 #include "resolver/iterator.hpp"
+#include "resolver/resolver_metrics.hpp"
 #include "resolver/response_type.hpp"
 
 namespace outpost::dns {
@@ -88,8 +89,19 @@ class Validator {
   // Bogus verdicts, kept bogus_ttl so that a bogus name is not validated again for every query.
   void remember_bogus(const Question& q, const Verdict& v);
   std::optional<Verdict> cached_bogus(const Question& q);
-  // Forgets every key and verdict (new trust anchors).
+  // Forgets every key, verdict and denial (new trust anchors).
   void clear();
+
+  // Aggressive use of DNSSEC-validated cache (RFC 8198): the NSEC/NSEC3 records of secure
+  // denials (and wildcard proofs) are kept per zone with the zone's SOA, for their TTL; a
+  // question they prove NXDOMAIN or NODATA is answered from them without asking upstream.
+  struct Synthesized {
+    bool nxdomain = false;
+    RRset soa;  // TTL: the least of the SOA's and the records' remaining TTLs
+  };
+  std::optional<Synthesized> synthesize(const Name& qname, std::uint16_t qtype);
+  const ValidationStats& stats() const { return stats_; }
+  void count(Security verdict);
 
  private:
   struct Walk;
@@ -116,6 +128,18 @@ class Validator {
     std::uint64_t expires_ms = 0;
   };
   std::unordered_map<std::string, Bogus> bogus_;
+  struct Kept {
+    RRset set;
+    std::uint64_t expires_ms = 0;
+  };
+  struct DenialZone {
+    Name zone;
+    std::optional<Kept> soa;
+    std::unordered_map<std::string, Kept> records;  // by owner and type
+  };
+  void remember_denial(const Name& zone, const std::vector<RRset>& proofs, const std::optional<RRset>& soa);
+  std::unordered_map<std::string, DenialZone> denials_;  // by zone
+  ValidationStats stats_;
 };
 
 }  // namespace outpost::dns

@@ -174,6 +174,27 @@ class DnssecTest(OutpostPairTest):
                 # Validation off: the data as served.
                 self.check(self.off.dig(name, "A"), name, "NOERROR", False, value)
 
+    def test_aggressive_use_of_nsec(self):
+        """RFC 8198: a validated NSEC span answers other names in it without asking upstream."""
+        self.check(self.on.dig("nothere.signed.test.", "A", "+dnssec"), "", "NXDOMAIN", True, None)
+        self.check(self.on.dig("www.signed.test.", "TXT", "+dnssec"), "", "NOERROR", True, None)
+        upstream = self.on.metric("outpost_dns_upstream_queries_total", transport="udp")
+        synthesized = self.on.metric("outpost_dns_dnssec_synthesized_total")
+        # deep.ent.signed.test. < these < ns.signed.test.: the NSEC that proved "nothere" covers them.
+        for name in ("mmm.signed.test.", "no.signed.test.", "deeper.nothere.signed.test."):
+            out = self.on.dig(name, "A", "+dnssec")
+            self.check(out, name, "NXDOMAIN", True, None)
+            self.assertEqual(section(out, "AUTHORITY")[0][3], "SOA", out)
+        out = self.on.dig("www.signed.test.", "MX", "+dnssec")  # the NSEC at www has no MX
+        self.check(out, "www.signed.test.", "NOERROR", True, None)
+        self.assertEqual(section(out, "ANSWER"), [], out)
+        self.assertEqual(self.on.metric("outpost_dns_upstream_queries_total", transport="udp"), upstream)
+        self.assertEqual(self.on.metric("outpost_dns_dnssec_synthesized_total"), synthesized + 4)
+        # A name the span does not cover still goes upstream.
+        self.check(self.on.dig("nx1.signed.test.", "A", "+dnssec"), "", "NXDOMAIN", True, None)
+        self.assertGreater(self.on.metric("outpost_dns_upstream_queries_total", transport="udp"), upstream)
+        self.assertGreater(self.on.metric("outpost_dns_dnssec_verdicts_total", verdict="secure"), 0)
+
     def test_same_verdicts_as_unbound(self):
         if not self.unbound:
             self.skipTest("unbound not installed")
