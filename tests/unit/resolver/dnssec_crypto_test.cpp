@@ -13,6 +13,7 @@
 
 #include "resolver/dnssec_crypto.hpp"
 #include "resolver/dnssec_denial.hpp"
+#include "resolver/validator.hpp"
 #include "resolver/zone_file.hpp"
 
 using namespace outpost::dns;
@@ -278,6 +279,68 @@ TEST_F(DnssecSigned, DenialProofs) {
   // Without the records that cover the name, nothing is proven.
   std::vector<RRset> one(z->nsec_chain.begin(), z->nsec_chain.begin() + 1);
   EXPECT_EQ(DenialSet(one, N("example.")).nxdomain(N("zzz.example.")), Proof::missing);
+}
+
+// The validator's building blocks on the signed zone: the DNSKEY set against its DS records,
+// then RRsets against the keys, with the Extended DNS Error each failure gives.
+TEST_F(DnssecSigned, KeysFromParentAndVerdicts) {
+  const RRset* dnskeys = nullptr;
+  for (auto& set : z->sets)
+    if (set.type == type::DNSKEY) dnskeys = &set;
+  ASSERT_TRUE(dnskeys);
+  std::vector<RrsigRdata> key_sigs;
+  for (auto& rr : sigs_of(*dnskeys)) key_sigs.push_back(*parse_rrsig(rr.rdata));
+  std::vector<DsRdata> ds;
+  for (auto& rr : z->ds) ds.push_back(*parse_ds(rr.rdata));
+  const auto now = static_cast<std::uint32_t>(time(nullptr));
+  KeyEntry keys = keys_from_parent(N("example."), *dnskeys, key_sigs, ds, {}, now);
+  ASSERT_EQ(keys.security, Security::secure) << keys.why;
+  EXPECT_EQ(keys.keys.size(), 8u);
+  // One DS is enough; so is a trusted DNSKEY (a trust anchor's form).
+  EXPECT_EQ(keys_from_parent(N("example."), *dnskeys, key_sigs, {ds[3]}, {}, now).security, Security::secure);
+  // Each key signs the DNSKEY set here (dnssec-signzone's choice), so each vouches for it
+  // when trusted; a trusted key that is not in the set vouches for nothing.
+  for (auto& k : keys.keys)
+    EXPECT_EQ(keys_from_parent(N("example."), *dnskeys, key_sigs, {}, {k}, now).security, Security::secure);
+  auto stranger = keys.keys[0];
+  stranger.wire.back() ^= 1;
+  EXPECT_EQ(keys_from_parent(N("example."), *dnskeys, key_sigs, {}, {stranger}, now).ede, ede::DNSKEY_MISSING);
+  // A DS matching no key: DNSKEY missing; unsigned DNSKEY set: RRSIGs missing; expired: 7.
+  auto wrong = ds[0];
+  wrong.digest[0] ^= 1;
+  auto e = keys_from_parent(N("example."), *dnskeys, key_sigs, {wrong}, {}, now);
+  EXPECT_EQ(e.security, Security::bogus);
+  EXPECT_EQ(e.ede, ede::DNSKEY_MISSING);
+  e = keys_from_parent(N("example."), *dnskeys, {}, ds, {}, now);
+  EXPECT_EQ(e.ede, ede::RRSIGS_MISSING);
+  e = keys_from_parent(N("example."), *dnskeys, key_sigs, ds, {}, key_sigs[0].expiration + 10);
+  EXPECT_EQ(e.ede, ede::SIGNATURE_EXPIRED);
+  // Only unsupported algorithms or digests: insecure (RFC 4035 section 5.2).
+  auto unknown = ds[0];
+  unknown.algorithm = 200;
+  EXPECT_EQ(keys_from_parent(N("example."), *dnskeys, key_sigs, {unknown}, {}, now).security, Security::insecure);
+  unknown = ds[0];
+  unknown.digest_type = 99;
+  EXPECT_EQ(keys_from_parent(N("example."), *dnskeys, key_sigs, {unknown}, {}, now).security, Security::insecure);
+
+  for (auto& set : z->sets) {
+    if (!(set.name == N("www.example.")) || set.type != type::A) continue;
+    std::vector<RrsigRdata> sigs;
+    for (auto& rr : sigs_of(set)) sigs.push_back(*parse_rrsig(rr.rdata));
+    EXPECT_EQ(verify_rrset(set, sigs, keys, now).security, Security::secure);
+    EXPECT_EQ(verify_rrset(set, {}, keys, now).ede, ede::RRSIGS_MISSING);
+    EXPECT_EQ(verify_rrset(set, sigs, keys, sigs[0].expiration + 10).ede, ede::SIGNATURE_EXPIRED);
+    RRset changed = set;
+    std::get<RdataA>(changed.rdata[0]).addr[0] ^= 1;
+    EXPECT_EQ(verify_rrset(changed, sigs, keys, now).ede, ede::DNSSEC_BOGUS);
+    // Keys of another zone (or none) cannot vouch for it.
+    KeyEntry other = keys;
+    other.zone = N("other.");
+    EXPECT_EQ(verify_rrset(set, sigs, other, now).ede, ede::DNSKEY_MISSING);
+    KeyEntry none = keys;
+    none.keys.clear();
+    EXPECT_EQ(verify_rrset(set, sigs, none, now).ede, ede::DNSKEY_MISSING);
+  }
 }
 
 TEST(DnssecRecords, RfcKeyTagAndHashVectors) {
