@@ -8,6 +8,7 @@
 //           [--scan EVERY,LENGTH] [--shift EVERY,BY]   (one-pass scans; popularity shifts)
 //   hitrate --trace FILE          (plain text, one request per line: "timestamp key size")
 //   common: [--sizes 0.001,0.01,...] [--policies lru,sieve,...] [--markdown out.md] [--plot out.png]
+//           [--by-size 1]   (byte miss ratio per object size class too)
 //           [--small FRACTION]   (Outpost's small queue)  [--threshold N] [--ghost FRACTION]   (S3-FIFO's)
 // "Outpost" is the store as configured by default (S3-FIFO queues + sketch admission),
 // "S3-FIFO" the same store with frequency_admission = false and a 10% small queue.
@@ -92,8 +93,18 @@ std::vector<Contender> contenders(const Options& opt, const ChunkRef& zeros) {
   };
 }
 
+// Size classes of --by-size: under 8 KiB, 8-64 KiB, 64-256 KiB, 256 KiB-1 MiB, 1 MiB and over.
+constexpr std::uint64_t kClassLimits[] = {8192, 65536, 262144, 1048576};
+constexpr std::size_t kClasses = std::size(kClassLimits) + 1;
+std::size_t size_class(std::uint64_t size) {
+  std::size_t c = 0;
+  while (c < std::size(kClassLimits) && size >= kClassLimits[c]) ++c;
+  return c;
+}
+
 struct Result {
   std::uint64_t hits = 0, requests = 0, hit_bytes = 0, bytes = 0;
+  std::uint64_t class_bytes[kClasses] = {}, class_hit_bytes[kClasses] = {};
   double miss() const { return 1.0 - static_cast<double>(hits) / static_cast<double>(requests); }
   double byte_miss() const { return 1.0 - static_cast<double>(hit_bytes) / static_cast<double>(bytes); }
 };
@@ -103,9 +114,12 @@ Result replay(const Trace& t, Policy& p) {
   for (auto& q : t.requests) {
     ++r.requests;
     r.bytes += q.size;
+    std::size_t c = size_class(q.size);
+    r.class_bytes[c] += q.size;
     if (p.access(q.id, t.charge(q))) {
       ++r.hits;
       r.hit_bytes += q.size;
+      r.class_hit_bytes[c] += q.size;
     }
   }
   return r;
@@ -144,7 +158,7 @@ int usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s [--zipf A --objects N --requests M --seed S --scan EVERY,LEN --shift EVERY,BY | --trace FILE]\n"
                "          [--sizes f,..] [--policies name,..] [--markdown out.md] [--plot out.png]\n"
-               "          [--threshold N] [--small F] [--ghost F]\n",
+               "          [--threshold N] [--small F] [--ghost F] [--by-size 1]\n",
                argv0);
   return 2;
 }
@@ -155,6 +169,7 @@ int main(int argc, char** argv) {
   SyntheticOptions syn;
   Options opt;
   std::string trace_file, plot, markdown;
+  bool by_size = false;
   std::vector<std::string> only;
   std::vector<double> sizes = {0.001, 0.01, 0.05, 0.1};
   for (int i = 1; i < argc; ++i) {
@@ -173,6 +188,7 @@ int main(int argc, char** argv) {
     else if (a == "--policies") only = split(v);
     else if (a == "--small") opt.small = std::stod(v);
     else if (a == "--ghost") opt.ghost = std::stod(v);
+    else if (a == "--by-size") by_size = v != "0";
     else if (a == "--threshold") opt.threshold = static_cast<unsigned>(std::stoul(v));
     else if (a == "--sizes") {
       sizes.clear();
@@ -236,6 +252,15 @@ int main(int argc, char** argv) {
     for (auto& r : rs)
       if (df) std::fprintf(df, " %g %g", r.miss(), r.byte_miss());
     std::printf("\n");
+    if (by_size)
+      for (std::size_t i = 0; i < cs.size(); ++i) {
+        std::printf("        %-10.10s byte miss by size (<8K 8-64K 64-256K 256K-1M >=1M; share of bytes):", cs[i].name.c_str());
+        for (std::size_t c = 0; c < kClasses; ++c)
+          std::printf(" %.4f (%.2f)",
+                      rs[i].class_bytes[c] ? 1.0 - static_cast<double>(rs[i].class_hit_bytes[c]) / static_cast<double>(rs[i].class_bytes[c]) : 0.0,
+                      static_cast<double>(rs[i].class_bytes[c]) / static_cast<double>(rs[i].bytes));
+        std::printf("\n");
+      }
     md += "\n";
     if (df) std::fprintf(df, "\n");
     std::fflush(stdout);
