@@ -42,6 +42,7 @@ struct Object {
   Queue queue = Queue::kNone;
   bool removed = false;    // erased/replaced/evicted: must not be (re)linked
   std::uint8_t clock = 0;  // CLOCK bits in the main queue (0..3), from folded hits
+  std::uint32_t seen = 0;  // policy time of the last folded hit or of admission (S3Fifo)
   Object* prev = nullptr;
   Object* next = nullptr;
   std::multimap<std::int64_t, Object*>::iterator expiry_pos;

@@ -9,9 +9,12 @@
 // been requested more often than the main victims it pushes out (a warm one may pass over
 // stronger victims holding at most a quarter of its bytes, which stay); otherwise it is
 // evicted and the victims stay at main's tail. Warm candidates turned away repeatedly
-// halve the sketch early, so stale popularity fades after a shift. Hits never touch the sketch: they bump the object's own counter (Object::freq)
-// lock-free, and the policy folds those counts into the sketch (and the CLOCK bits) when it
-// next looks at the object. See docs/CACHE_STORE.md for the figures.
+// halve the sketch early, and a victim's estimate is halved in the duel for each quarter of
+// the sketch's halving period since its last hit, so stale popularity fades after a shift.
+// The sketch has a doorkeeper: a key's first request only sets Bloom filter bits. Hits never
+// touch the sketch: they bump the object's own counter (Object::freq) lock-free, and the
+// policy folds those counts into the sketch (and the CLOCK bits) when it next looks at the
+// object. See docs/CACHE_STORE.md for the figures.
 // Not thread-safe: the store calls it under its policy mutex.
 #pragma once
 #include <array>
@@ -79,6 +82,9 @@ class S3Fifo {
   Object* main_victim();
   // Moves the hits counted on `o` since the last look into its CLOCK bits and the sketch.
   void fold(Object* o);
+  // A main victim's estimate in a duel: the sketch's, halved once for every quarter of the
+  // sketch's halving period that has passed since the victim's last folded hit.
+  unsigned victim_estimate(const Object* v) const;
   void drop(Object* o, std::vector<ObjRef>* victims);
   // Counters and expiry map of an object already unlinked from its queue; the policy's
   // reference.
@@ -100,6 +106,8 @@ class S3Fifo {
   FrequencySketch sketch_;
   std::vector<Object*> duel_;        // main's victims facing one candidate (reused)
   unsigned warm_rejections_ = 0;     // warm candidates turned away since the last halving
+  // Policy time: misses plus folded hits (the sketch's additions, never halved; wraps).
+  std::uint32_t now_ = 0;
   std::array<PolicyCounters, kNamespaceCount> counters_{};
 };
 

@@ -268,15 +268,16 @@ TEST_F(AdmissionTest, AWarmLargeCandidatePassesOverAFewStrongerVictims) {
 // After a popularity shift main's victims keep their stale counts until the sketch halves;
 // warm candidates (estimate >= 7) turned away 10 times halve it early.
 TEST_F(AdmissionTest, WarmCandidatesTurnedAwayAgeTheSketch) {
-  for (int i = 0; i < 14; ++i) policy_.remove(add("v"));  // each request counts: estimate 14
-  add("v");                                                // 15
+  // Each request counts; the first sets the doorkeeper's bits, the next 15 the counters.
+  for (int i = 0; i < 15; ++i) policy_.remove(add("v"));
+  add("v");  // estimate 16, the most there is
   for (int i = 1; i < 10; ++i) add(numbered("k", i));
   add("kA");  // small drains: v and k1..k8 enter main, v at its tail; k9 loses to v
   EXPECT_EQ(evicted(), V{"k9"});
   policy_.remove(held_.back().get());  // kA: small is empty, main full (900 of 900)
-  // Each round, c is requested once more and then meets v (15). From round 7 on its
-  // estimate is warm; the 10th warm rejection (round 16) halves the sketch: v 15 -> 7,
-  // c 15 -> 7, and in round 17 c (8) beats v.
+  // Each round, c is requested once more and then meets v (16). From round 7 on its
+  // estimate is warm; the 10th warm rejection (round 16, c at 16: a tie) halves the sketch
+  // and clears the doorkeeper: v 16 -> 7, c 16 -> 7, and in round 17 c (8) beats v.
   for (int round = 1; round <= 17; ++round) {
     add("c");
     Object* filler = add(numbered("f", round));  // pushes c to small's tail
@@ -287,4 +288,41 @@ TEST_F(AdmissionTest, WarmCandidatesTurnedAwayAgeTheSketch) {
       EXPECT_EQ(evicted(), V{"v"});
     }
   }
+}
+
+// A main victim's estimate is halved in the duel once for every quarter of the sketch's
+// halving period (its sample: 10 x 4096 words here, so 10 240 misses and folded hits) since
+// its own last hit, so an object that stopped being requested stops turning newcomers away
+// long before the sketch halves every key.
+TEST_F(AdmissionTest, AVictimsEstimateAgesFromItsOwnLastHit) {
+  for (int i = 0; i < 14; ++i) policy_.remove(add("v"));  // estimate 14
+  add("v");                                                // 15, last seen now
+  for (int i = 0; i < 3; ++i) policy_.remove(add("c"));    // c: 3
+  for (int i = 1; i < 10; ++i) add(numbered("k", i));
+  add("kA");  // small drains: v and k1..k8 enter main, v at its tail; k9 loses to v
+  EXPECT_EQ(evicted(), V{"k9"});
+  policy_.remove(held_.back().get());  // kA: small is empty, main full (900 of 900)
+  // Policy time goes on: requests for another key (saturated at 15: no sketch additions
+  // after the first 15, so the sketch does not halve).
+  auto advance = [&](int n) {
+    for (int i = 0; i < n; ++i) policy_.remove(add("x"));
+  };
+  auto duel = [&](int round) {
+    add("c");
+    Object* filler = add(numbered("f", round));  // pushes c to small's tail
+    V out = evicted();
+    policy_.remove(filler);
+    return out;
+  };
+  advance(9000);  // v last seen ~9 000 ago: less than a quarter of the sample
+  EXPECT_EQ(duel(1), V{"c"});  // c (4) loses to v (15)
+  advance(12000);  // now more than two quarters: v counts 15 >> 2 = 3
+  EXPECT_EQ(duel(2), V{"v"});  // c (5) beats v
+  EXPECT_EQ(policy_.order().back(), "c");
+}
+
+// The store's sketch has a doorkeeper: a Bloom filter as large as the counter table.
+TEST_F(AdmissionTest, TheSketchHasADoorkeeper) {
+  add("k0");
+  EXPECT_EQ(policy_.sketch_bytes(), 2u * 4096 * sizeof(std::uint64_t));
 }
