@@ -65,7 +65,11 @@ CacheAnswer lookup_in_cache(DnsCache& cache, const Question& q, std::uint64_t no
   std::vector<Name> seen{at};
   for (;;) {
     if (auto set = read.rrset(at, q.type)) {
-      set->append_to(&out.resolution.answer, set->ttl);
+      set->append_signed_to(&out.resolution.answer, set->ttl);
+      for (auto rr : set->proof) {
+        rr.ttl = std::min(rr.ttl, set->ttl);
+        out.resolution.authority.push_back(std::move(rr));
+      }
       out.complete = true;
       out.resolution.rcode = rcode::NOERROR;
       return out;
@@ -73,7 +77,8 @@ CacheAnswer lookup_in_cache(DnsCache& cache, const Question& q, std::uint64_t no
     if (auto neg = read.negative(at, q.type)) {
       out.complete = true;
       out.resolution.rcode = neg->nxdomain ? rcode::NXDOMAIN : rcode::NOERROR;
-      if (neg->soa) neg->soa->append_to(&out.resolution.authority, neg->ttl);
+      if (neg->soa) neg->soa->append_signed_to(&out.resolution.authority, neg->ttl);
+      for (auto& p : neg->proof) p.append_signed_to(&out.resolution.authority, neg->ttl);
       return out;
     }
     // A recent failure (after the data: a failed prefetch leaves live data answered).
@@ -85,7 +90,7 @@ CacheAnswer lookup_in_cache(DnsCache& cache, const Question& q, std::uint64_t no
     }
     if (q.type == type::CNAME) break;
     if (auto cname = read.rrset(at, type::CNAME); cname && !cname->rdata.empty()) {
-      cname->append_to(&out.resolution.answer, cname->ttl);
+      cname->append_signed_to(&out.resolution.answer, cname->ttl);
       at = std::get<RdataName>(cname->rdata.front()).name;
     } else if (auto link = cached_dname_link(read, at)) {
       out.resolution.answer.push_back(*link->dname);

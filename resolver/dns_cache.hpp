@@ -51,6 +51,7 @@ struct NegativeEntry {
   std::optional<RRset> soa;  // with its TTL already counted down
   std::uint32_t ttl = 0;
   Security security = Security::unchecked;  // as validated when it was stored
+  std::vector<RRset> proof;  // the NSEC/NSEC3 RRsets (with RRSIGs) that proved it, for DO clients
 };
 
 // Helpers shared by the implementations: the entry key (lower-case name, kind, type) and the
@@ -108,7 +109,8 @@ class DnsCache {
   // NXDOMAIN covers every type of the name; NODATA only `type`.
   // `security`: what DNSSEC validation made of the denial (RRsets carry theirs in RRset::security).
   virtual void put_negative(const Name& name, std::uint16_t type, bool nxdomain, const std::optional<RRset>& soa,
-                            std::uint32_t ttl, std::uint64_t now_ms, Security security = Security::unchecked) = 0;
+                            std::uint32_t ttl, std::uint64_t now_ms, Security security = Security::unchecked,
+                            const std::vector<RRset>& proof = {}) = 0;
   std::optional<NegativeEntry> get_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms) {
     return peek_negative(name, type, now_ms, nullptr, false);
   }

@@ -106,6 +106,17 @@ void DnsServer::handle(std::span<const std::uint8_t> wire, const IpAddress& clie
     r.header.aa = res.authoritative;
     r.answer = res.answer;
     r.authority = res.authority;
+    if (!q.edns || !q.edns->do_bit) {
+      // RFC 4035 section 3.2.1: RRSIG, NSEC and NSEC3 records only to clients that set DO
+      // (or that ask for those types).
+      const std::uint16_t asked = q.question[0].type;
+      auto dnssec_only = [asked](const ResourceRecord& rr) {
+        return (rr.type == type::RRSIG || rr.type == type::NSEC || rr.type == type::NSEC3) && rr.type != asked &&
+               asked != type::ANY;
+      };
+      std::erase_if(r.answer, dnssec_only);
+      std::erase_if(r.authority, dnssec_only);
+    }
     if (res.stale && r.edns) add_extended_error(&*r.edns, ede::STALE_ANSWER);  // RFC 8767 section 6
     // DNSSEC: AD for a validated answer to a client that shows it understands it (AD or DO set,
     // RFC 6840 section 5.7); a bogus one's reason as an Extended DNS Error (RFC 8914).

@@ -1,5 +1,7 @@
 #include "resolver/dnssec_denial.hpp"
 
+#include <algorithm>
+
 #include "resolver/dnssec_crypto.hpp"
 
 namespace outpost::dns {
@@ -30,11 +32,12 @@ bool between(Less less, const auto& owner, const auto& next, const auto& n) {
 
 DenialSet::DenialSet(const std::vector<RRset>& records, const Name& zone) : zone_(zone) {
   std::optional<Nsec3Rdata> params;
-  for (auto& set : records) {
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const RRset& set = records[i];
     if (!set.name.is_subdomain_of(zone)) continue;
     for (auto& rd : set.rdata) {
       if (set.type == type::NSEC) {
-        if (auto n = parse_nsec(rd)) nsec_.push_back({set.name, std::move(*n)});
+        if (auto n = parse_nsec(rd)) nsec_.push_back({set.name, std::move(*n), i});
       } else if (set.type == type::NSEC3) {
         auto n = parse_nsec3(rd);
         // RFC 5155 section 8.2: the owner is one hashed label directly below the zone.
@@ -45,7 +48,7 @@ DenialSet::DenialSet(const std::vector<RRset>& records, const Name& zone) : zone
         if (!params) params = *n;
         if (n->iterations != params->iterations || !bytes_equal(n->salt, params->salt)) continue;
         if (n->iterations > kMaxNsec3Iterations) nsec3_too_costly_ = true;
-        nsec3_.push_back({std::move(*h), std::move(*n)});
+        nsec3_.push_back({std::move(*h), std::move(*n), i});
       }
     }
   }
@@ -55,7 +58,7 @@ DenialSet::DenialSet(const std::vector<RRset>& records, const Name& zone) : zone
 
 const DenialSet::Nsec* DenialSet::nsec_matching(const Name& n) const {
   for (auto& x : nsec_)
-    if (x.owner == n) return &x;
+    if (x.owner == n) return use(&x);
   return nullptr;
 }
 
@@ -68,7 +71,7 @@ const DenialSet::Nsec* DenialSet::nsec_covering(const Name& n) const {
     if (n.is_subdomain_of(x.owner) &&
         ((x.rd.types.has(type::NS) && !x.rd.types.has(type::SOA)) || x.rd.types.has(type::DNAME)))
       continue;
-    return &x;
+    return use(&x);
   }
   return nullptr;
 }
@@ -76,7 +79,7 @@ const DenialSet::Nsec* DenialSet::nsec_covering(const Name& n) const {
 // An empty non-terminal: an NSEC sorts before n and its next name lies below n.
 bool DenialSet::nsec_empty_non_terminal(const Name& n) const {
   for (auto& x : nsec_)
-    if (canonical_compare(x.owner, n) < 0 && x.rd.next.is_subdomain_of(n) && !(x.rd.next == n)) return true;
+    if (canonical_compare(x.owner, n) < 0 && x.rd.next.is_subdomain_of(n) && !(x.rd.next == n)) return use(&x);
   return false;
 }
 
@@ -96,14 +99,14 @@ Bytes DenialSet::hash(const Name& n) const {
 const DenialSet::Nsec3* DenialSet::nsec3_matching(const Name& n) const {
   auto h = hash(n);
   for (auto& x : nsec3_)
-    if (bytes_equal(x.hash, h)) return &x;
+    if (bytes_equal(x.hash, h)) return use(&x);
   return nullptr;
 }
 
 const DenialSet::Nsec3* DenialSet::nsec3_covering(const Name& n) const {
   auto h = hash(n);
   for (auto& x : nsec3_)
-    if (between(bytes_less, x.hash, x.rd.next_hash, h)) return &x;
+    if (between(bytes_less, x.hash, x.rd.next_hash, h)) return use(&x);
   return nullptr;
 }
 
@@ -122,6 +125,13 @@ std::optional<DenialSet::Encloser> DenialSet::closest_encloser(const Name& qname
     return Encloser{candidate, cover};
   }
   return std::nullopt;
+}
+
+std::vector<std::size_t> DenialSet::used() const {
+  std::vector<std::size_t> out = used_;
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 // ---- proofs -------------------------------------------------------------------------------------

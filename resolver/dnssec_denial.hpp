@@ -39,15 +39,26 @@ class DenialSet {
   enum class Cut { insecure_delegation, not_a_cut, unproven };
   Cut ds_absence(const Name& name) const;
 
+  // The indexes (into the constructor's `records`) of the RRsets the proofs asked so far
+  // looked at: after a proof holds, a small superset of the records that make it.
+  std::vector<std::size_t> used() const;
+
  private:
   struct Nsec {
     Name owner;
     NsecRdata rd;
+    std::size_t set = 0;  // index of its RRset
   };
   struct Nsec3 {
     Bytes hash;  // the owner's hash (its first label, decoded)
     Nsec3Rdata rd;
+    std::size_t set = 0;
   };
+  template <typename T>
+  const T* use(const T* x) const {
+    if (x) used_.push_back(x->set);
+    return x;
+  }
   // NSEC
   const Nsec* nsec_matching(const Name& n) const;
   const Nsec* nsec_covering(const Name& n) const;
@@ -69,6 +80,7 @@ class DenialSet {
   std::vector<Nsec> nsec_;
   std::vector<Nsec3> nsec3_;
   bool nsec3_too_costly_ = false;
+  mutable std::vector<std::size_t> used_;
 };
 
 }  // namespace outpost::dns

@@ -4,6 +4,7 @@
 
 #include "core/log.hpp"
 #include "resolver/cache_lookup.hpp"
+#include "resolver/dnssec_records.hpp"
 #include "resolver/hints.hpp"
 #include "resolver/resolver_core.hpp"
 #include "resolver/response_type.hpp"
@@ -88,7 +89,8 @@ bool IterativeQuery::answer_from_cache() {
 bool IterativeQuery::answer_from_denials() {
   auto syn = core_.validator().synthesize(qname_, original_.type);
   if (!syn) return false;
-  syn->soa.append_to(&result_.authority, syn->soa.ttl);
+  syn->soa.append_signed_to(&result_.authority, syn->soa.ttl);
+  for (auto& p : syn->proof) p.append_signed_to(&result_.authority, p.ttl);
   finish(syn->nxdomain ? rcode::NXDOMAIN : rcode::NOERROR);
   return true;
 }
@@ -377,7 +379,12 @@ void IterativeQuery::accept(const Message& m, ResponseType kind, const Verdict& 
       // A CNAME (or ANY) question is answered by the records at the name itself.
       if (original_.type != type::CNAME && original_.type != type::ANY && !take_chain(m)) return;
       for (auto& rr : m.answer)
-        if (rr.name == qname_ && (rr.type == original_.type || original_.type == type::ANY)) result_.answer.push_back(rr);
+        if (rr.name == qname_ && (rr.type == original_.type || original_.type == type::ANY ||
+                                  (rr.type == type::RRSIG && rrsig_covered(rr) == original_.type)))
+          result_.answer.push_back(rr);
+      for (auto& set : group_signed_rrsets(m.answer))
+        if (set.name == qname_ && set.type == original_.type)
+          for (auto& rr : wildcard_proof(m, set)) result_.authority.push_back(rr);
       finish(rcode::NOERROR);
       return;
     case ResponseType::cname:
@@ -405,8 +412,15 @@ void IterativeQuery::accept(const Message& m, ResponseType kind, const Verdict& 
 // answer is the same whether it came from upstream or from the cache.
 bool IterativeQuery::take_chain(const Message& m) {
   while (auto link = chain_link(m.answer, qname_)) {
-    if (link->dname) result_.answer.push_back(*link->dname);
-    result_.answer.push_back(link->cname);
+    // Each link with its RRSIGs (a synthesized CNAME has none: its DNAME's stand for it).
+    auto with_sigs = [&](const ResourceRecord& link_rr) {
+      result_.answer.push_back(link_rr);
+      for (auto& rr : m.answer)
+        if (rr.type == type::RRSIG && rr.name == link_rr.name && rrsig_covered(rr) == link_rr.type)
+          result_.answer.push_back(rr);
+    };
+    if (link->dname) with_sigs(*link->dname);
+    with_sigs(link->cname);
     qname_ = link->target();
     if (std::find(seen_names_.begin(), seen_names_.end(), qname_) != seen_names_.end()) {
       finish(rcode::SERVFAIL, "CNAME loop");
@@ -453,17 +467,39 @@ void IterativeQuery::handle_referral(const Message& m) {
 
 void IterativeQuery::handle_negative(const Message& m, bool nxdomain, const Name& owner, Security sec) {
   std::optional<RRset> soa;
-  for (auto& set : group_rrsets(m.authority))
+  std::vector<RRset> proof;  // NSEC/NSEC3 with their RRSIGs, for DO clients
+  for (auto& set : group_signed_rrsets(m.authority)) {
     if (set.type == type::SOA) soa = set;
+    if (set.type == type::NSEC || set.type == type::NSEC3) proof.push_back(set);
+  }
   std::uint32_t ttl = 0;
   if (soa) {
     // RFC 2308 section 5: the lesser of the SOA's TTL and its MINIMUM field.
     ttl = std::min(soa->ttl, std::get<RdataSoa>(soa->rdata.front()).minimum);
     soa->ttl = ttl;
-    core_.cache().put_negative(owner, original_.type, nxdomain, soa, ttl, now(), sec);
+    core_.cache().put_negative(owner, original_.type, nxdomain, soa, ttl, now(), sec, proof);
   }
-  if (soa) soa->append_to(&result_.authority, clamp_negative_ttl(core_.cache().limits(), ttl));
+  if (soa) {
+    const auto answered_ttl = clamp_negative_ttl(core_.cache().limits(), ttl);
+    soa->append_signed_to(&result_.authority, answered_ttl);
+    for (auto& p : proof) p.append_signed_to(&result_.authority, answered_ttl);
+  }
   finish(nxdomain ? rcode::NXDOMAIN : rcode::NOERROR);
+}
+
+// A wildcard expansion's proof (its RRSIG's labels field counts fewer labels than the owner):
+// the authority's NSEC/NSEC3 records and their RRSIGs, for DO clients.
+std::vector<ResourceRecord> IterativeQuery::wildcard_proof(const Message& m, const RRset& set) {
+  std::vector<ResourceRecord> out;
+  bool expanded = false;
+  for (auto& sig : set.sigs)
+    if (auto s = parse_rrsig(sig)) expanded |= s->labels < set.name.label_count();
+  if (!expanded) return out;
+  for (auto& rr : m.authority)
+    if (rr.type == type::NSEC || rr.type == type::NSEC3 ||
+        (rr.type == type::RRSIG && (rrsig_covered(rr) == type::NSEC || rrsig_covered(rr) == type::NSEC3)))
+      out.push_back(rr);
+  return out;
 }
 
 void IterativeQuery::cache_answer_rrsets(const Message& m, Security sec) {
@@ -473,9 +509,9 @@ void IterativeQuery::cache_answer_rrsets(const Message& m, Security sec) {
     return std::any_of(m.answer.begin(), m.answer.end(),
                        [&n](const ResourceRecord& rr) { return rr.type == type::DNAME && synthesize_cname(rr, n); });
   };
-  for (auto& set : group_rrsets(m.answer)) {
-    if (set.type == type::RRSIG) continue;  // checked by the validator, not kept
+  for (auto& set : group_signed_rrsets(m.answer)) {
     set.security = sec;
+    set.proof = wildcard_proof(m, set);
     // A CNAME a DNAME implies is not cached: the cache synthesizes it from the DNAME, so
     // that answers from the cache carry the DNAME too.
     if (set.type == type::CNAME && under_dname(set.name)) continue;

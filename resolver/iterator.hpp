@@ -67,6 +67,7 @@ class IterativeQuery {
   void handle_referral(const Message& m);
   void handle_negative(const Message& m, bool nxdomain, const Name& owner, Security sec);
   void cache_answer_rrsets(const Message& m, Security sec);
+  static std::vector<ResourceRecord> wildcard_proof(const Message& m, const RRset& set);
   void finish(std::uint16_t rcode, std::string why = {});
   Question wire_question() const;
   // Alias links followed so far (CNAMEs, DNAMEs), from upstream and from the cache alike.

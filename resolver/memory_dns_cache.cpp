@@ -102,7 +102,8 @@ std::optional<RRset> MemoryDnsCache::peek_rrset(const Name& name, std::uint16_t 
 }
 
 void MemoryDnsCache::put_negative(const Name& name, std::uint16_t type, bool nxdomain, const std::optional<RRset>& soa,
-                                  std::uint32_t ttl, std::uint64_t now_ms, Security security) {
+                                  std::uint32_t ttl, std::uint64_t now_ms, Security security,
+                                  const std::vector<RRset>& proof) {
   auto k = nxdomain ? nxdomain_cache_key(name) : nodata_cache_key(name, type);
   auto& s = shard_for(k);
   ttl = clamp_negative_ttl(limits(), ttl);
@@ -112,6 +113,7 @@ void MemoryDnsCache::put_negative(const Name& name, std::uint16_t type, bool nxd
   e.nxdomain = nxdomain;
   e.soa = soa;
   e.security = security;
+  e.proof = proof;
   std::lock_guard lk(s.mu);
   insert(s, std::move(k), std::move(e), now_ms);
 }
@@ -128,6 +130,8 @@ std::optional<NegativeEntry> MemoryDnsCache::peek_negative(const Name& name, std
     out.ttl = remaining_ttl(e->expires_ms, now_ms);
     out.soa = e->soa;
     out.security = e->security;
+    out.proof = e->proof;
+    for (auto& p : out.proof) p.ttl = out.ttl;
     if (out.soa) out.soa->ttl = out.ttl;
     return out;
   }

@@ -17,7 +17,8 @@ class MemoryDnsCache final : public DnsCache {
   std::optional<RRset> peek_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms, Trust at_least,
                                   Freshness* fresh, bool stale_ok) override;
   void put_negative(const Name& name, std::uint16_t type, bool nxdomain, const std::optional<RRset>& soa,
-                    std::uint32_t ttl, std::uint64_t now_ms, Security security = Security::unchecked) override;
+                    std::uint32_t ttl, std::uint64_t now_ms, Security security = Security::unchecked,
+                    const std::vector<RRset>& proof = {}) override;
   std::optional<NegativeEntry> peek_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms,
                                              Freshness* fresh, bool stale_ok) override;
   void put_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) override;
@@ -34,6 +35,7 @@ class MemoryDnsCache final : public DnsCache {
     bool nxdomain = false;
     std::optional<RRset> soa;
     Security security = Security::unchecked;  // negative entries (RRsets carry their own)
+    std::vector<RRset> proof;
   };
   struct Shard {
     mutable std::mutex mu;

@@ -24,6 +24,29 @@ void RRset::append_to(std::vector<ResourceRecord>* out, std::uint32_t ttl_now) c
   for (auto& d : rdata) out->push_back({name, type, cls, ttl_now, d});
 }
 
+void RRset::append_signed_to(std::vector<ResourceRecord>* out, std::uint32_t ttl_now) const {
+  append_to(out, ttl_now);
+  for (auto& s : sigs) out->push_back({name, type::RRSIG, cls, ttl_now, s});
+}
+
+std::vector<RRset> group_signed_rrsets(const std::vector<ResourceRecord>& records) {
+  std::vector<RRset> sets;
+  for (auto& set : group_rrsets(records)) {
+    if (set.type != type::RRSIG) sets.push_back(std::move(set));
+  }
+  for (auto& rr : records) {
+    if (rr.type != type::RRSIG) continue;
+    auto* o = std::get_if<RdataOpaque>(&rr.rdata);
+    if (!o || o->bytes.size() < 2) continue;
+    const std::uint16_t covered = static_cast<std::uint16_t>(o->bytes[0] << 8 | o->bytes[1]);
+    for (auto& set : sets)
+      if (set.type == covered && set.name == rr.name &&
+          std::find(set.sigs.begin(), set.sigs.end(), rr.rdata) == set.sigs.end())
+        set.sigs.push_back(rr.rdata);
+  }
+  return sets;
+}
+
 std::vector<RRset> group_rrsets(const std::vector<ResourceRecord>& records) {
   std::vector<RRset> sets;
   for (auto& rr : records) {

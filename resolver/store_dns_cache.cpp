@@ -72,7 +72,8 @@ void StoreDnsCache::put_rrset(const RRset& set, Trust trust, std::uint64_t now_m
   if (auto old = get(key, wall(now_ms), nullptr); old && keeps_over(old->trust, old->security, trust, set.security)) return;
   std::uint32_t ttl = clamp(set.ttl);
   Message body;
-  set.append_to(&body.answer, ttl);
+  set.append_signed_to(&body.answer, ttl);
+  body.authority = set.proof;
   put(key, {wall(now_ms) + ttl * 1000ull, trust, false, set.security}, body, stale_keep_ms());
 }
 
@@ -81,9 +82,11 @@ std::optional<RRset> StoreDnsCache::peek_rrset(const Name& name, std::uint16_t t
   Message body;
   auto m = get(key_of(kRrset, name, type), wall(now_ms), &body, stale_ok);
   if (!m || m->trust < at_least || body.answer.empty()) return std::nullopt;
-  auto sets = group_rrsets(body.answer);
+  auto sets = group_signed_rrsets(body.answer);
+  if (sets.empty()) return std::nullopt;
   RRset out = sets.front();
   out.security = m->security;
+  out.proof = std::move(body.authority);
   // The records were stored with the (clamped) TTL they were given.
   if (fresh) *fresh = freshness_of(m->expires_ms, out.ttl, wall(now_ms));
   out.ttl = remaining_ttl(m->expires_ms, wall(now_ms));
@@ -91,10 +94,12 @@ std::optional<RRset> StoreDnsCache::peek_rrset(const Name& name, std::uint16_t t
 }
 
 void StoreDnsCache::put_negative(const Name& name, std::uint16_t type, bool nxdomain, const std::optional<RRset>& soa,
-                                 std::uint32_t ttl, std::uint64_t now_ms, Security security) {
+                                 std::uint32_t ttl, std::uint64_t now_ms, Security security,
+                                 const std::vector<RRset>& proof) {
   ttl = clamp_negative_ttl(limits(), ttl);
   Message body;
-  if (soa) soa->append_to(&body.authority, ttl);
+  if (soa) soa->append_signed_to(&body.authority, ttl);
+  for (auto& p : proof) p.append_signed_to(&body.additional, ttl);
   put(nxdomain ? nxdomain_cache_key(name) : nodata_cache_key(name, type),
       {wall(now_ms) + ttl * 1000ull, Trust::answer, nxdomain, security}, body, stale_keep_ms());
 }
@@ -111,10 +116,12 @@ std::optional<NegativeEntry> StoreDnsCache::peek_negative(const Name& name, std:
     out.ttl = remaining_ttl(m->expires_ms, wall(now_ms));
     std::uint32_t stored_ttl = 0;  // known from the SOA stored with it
     if (!body.authority.empty()) {
-      out.soa = group_rrsets(body.authority).front();
+      out.soa = group_signed_rrsets(body.authority).front();
       stored_ttl = out.soa->ttl;
       out.soa->ttl = out.ttl;
     }
+    out.proof = group_signed_rrsets(body.additional);
+    for (auto& p : out.proof) p.ttl = out.ttl;
     if (fresh) *fresh = freshness_of(m->expires_ms, stored_ttl, wall(now_ms));
     return out;
   }

@@ -25,7 +25,8 @@ class StoreDnsCache final : public DnsCache {
   std::optional<RRset> peek_rrset(const Name& name, std::uint16_t type, std::uint64_t now_ms, Trust at_least,
                                   Freshness* fresh, bool stale_ok) override;
   void put_negative(const Name& name, std::uint16_t type, bool nxdomain, const std::optional<RRset>& soa,
-                    std::uint32_t ttl, std::uint64_t now_ms, Security security = Security::unchecked) override;
+                    std::uint32_t ttl, std::uint64_t now_ms, Security security = Security::unchecked,
+                    const std::vector<RRset>& proof = {}) override;
   std::optional<NegativeEntry> peek_negative(const Name& name, std::uint16_t type, std::uint64_t now_ms,
                                              Freshness* fresh, bool stale_ok) override;
   void put_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) override;

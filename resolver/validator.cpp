@@ -203,15 +203,24 @@ std::optional<Validator::Synthesized> Validator::synthesize(const Name& qname, s
       std::erase_if(z.records, [now](const auto& kv) { return kv.second.expires_ms <= now; });
       std::vector<RRset> sets;
       std::uint64_t expires = z.soa->expires_ms;
-      for (auto& [k, kept] : z.records) sets.push_back(kept.set);
+      std::vector<std::uint64_t> expiry;
+      for (auto& [k, kept] : z.records) {
+        sets.push_back(kept.set);
+        expiry.push_back(kept.expires_ms);
+      }
       DenialSet d(sets, zone);
       std::optional<Synthesized> out;
       if (d.nxdomain(qname) == Proof::proven) out = Synthesized{true, z.soa->set};
       else if (d.nodata(qname, qtype) == Proof::proven) out = Synthesized{false, z.soa->set};
       if (!out) return std::nullopt;
-      // The TTL: the least left of the SOA's and of the records' (a superset of the proof's).
-      for (auto& [k, kept] : z.records) expires = std::min(expires, kept.expires_ms);
-      out->soa.ttl = static_cast<std::uint32_t>((expires - now) / 1000);
+      // The TTL: the least left of the SOA's and of the records' that make the proof.
+      for (std::size_t i : d.used()) {
+        out->proof.push_back(sets[i]);
+        expires = std::min(expires, expiry[i]);
+      }
+      const auto ttl = static_cast<std::uint32_t>((expires - now) / 1000);
+      out->soa.ttl = ttl;
+      for (auto& p : out->proof) p.ttl = ttl;
       out->soa.security = Security::secure;
       ++stats_.synthesized;
       return out;
@@ -407,8 +416,8 @@ void Validator::validate(std::shared_ptr<const Message> m, const Question& sent,
   job->server_zone = zone;
   job->ctx = ctx;
   job->cb = std::move(cb);
-  job->answer = sets_without_sigs(job->m->answer);
-  for (auto& set : sets_without_sigs(job->m->authority))
+  job->answer = group_signed_rrsets(job->m->answer);
+  for (auto& set : group_signed_rrsets(job->m->authority))
     if (set.type == type::SOA || set.type == type::NSEC || set.type == type::NSEC3) job->authority.push_back(set);
   for (auto* sets : {&job->answer, &job->authority})
     for (auto& set : *sets) {

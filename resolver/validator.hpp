@@ -98,6 +98,7 @@ class Validator {
   struct Synthesized {
     bool nxdomain = false;
     RRset soa;  // TTL: the least of the SOA's and the records' remaining TTLs
+    std::vector<RRset> proof;  // the NSEC/NSEC3 RRsets (with RRSIGs) that prove it
   };
   std::optional<Synthesized> synthesize(const Name& qname, std::uint16_t qtype);
   const ValidationStats& stats() const { return stats_; }

@@ -195,6 +195,27 @@ class DnssecTest(OutpostPairTest):
         self.assertGreater(self.on.metric("outpost_dns_upstream_queries_total", transport="udp"), upstream)
         self.assertGreater(self.on.metric("outpost_dns_dnssec_verdicts_total", verdict="secure"), 0)
 
+    def test_rrsigs_and_proofs_only_to_do_clients(self):
+        """RFC 4035 3.2.1: DO clients get the RRSIGs and the NSEC/NSEC3 proofs, from upstream,
+        from the cache and in synthesized denials alike; others get none."""
+        cases = [("www.signed.test.", "A", {"A", "RRSIG"}, set()),
+                 ("alias.nsec3.test.", "A", {"CNAME", "A", "RRSIG"}, set()),
+                 ("nothere.signed.test.", "A", set(), {"SOA", "RRSIG", "NSEC"}),
+                 ("nothere.nsec3.test.", "A", set(), {"SOA", "RRSIG", "NSEC3"}),
+                 ("www.nsec3.test.", "MX", set(), {"SOA", "RRSIG", "NSEC3"}),
+                 ("mmz.signed.test.", "A", set(), {"SOA", "RRSIG", "NSEC"}),  # synthesized (RFC 8198)
+                 ("host.wild.nsec3.test.", "A", {"A", "RRSIG"}, {"NSEC3", "RRSIG"}),  # the expansion's proof
+                 ("www.unsigned.test.", "A", {"A"}, set())]
+        for name, qtype, answer, authority in cases:
+            with self.subTest(name=name, type=qtype):
+                for _ in range(2):  # the second from the cache
+                    out = self.on.dig(name, qtype, "+dnssec")
+                    self.assertEqual({r[3] for r in section(out, "ANSWER")}, answer, out)
+                    self.assertEqual({r[3] for r in section(out, "AUTHORITY")}, authority, out)
+                out = self.on.dig(name, qtype)
+                types = {r[3] for r in section(out, "ANSWER") + section(out, "AUTHORITY")}
+                self.assertFalse(types & {"RRSIG", "NSEC", "NSEC3"}, out)
+
     def test_same_verdicts_as_unbound(self):
         if not self.unbound:
             self.skipTest("unbound not installed")
@@ -205,6 +226,10 @@ class DnssecTest(OutpostPairTest):
                 theirs = dig(UNBOUND_ADDR, name, qtype, "+dnssec")
                 self.assertEqual(status(ours), status(theirs), "ours:\n%s\nunbound:\n%s" % (ours, theirs))
                 self.assertEqual("ad" in flags(ours), "ad" in flags(theirs), "ours:\n%s\nunbound:\n%s" % (ours, theirs))
+                # The same kinds of records (RRSIGs, proofs) in each section.
+                for part in ("ANSWER", "AUTHORITY"):
+                    self.assertEqual({r[3] for r in section(ours, part)}, {r[3] for r in section(theirs, part)},
+                                     "%s\nours:\n%s\nunbound:\n%s" % (part, ours, theirs))
 
 
 if __name__ == "__main__":

@@ -327,3 +327,51 @@ TEST_P(DnsCacheContract, RecentFailureNeverHidesLiveDataButHidesNothingStale) {
   EXPECT_EQ(stale.resolution.rcode, rcode::NOERROR);
   EXPECT_TRUE(stale.stale);
 }
+
+// DNSSEC: the verdict, the RRSIGs and the proofs are kept with an entry; a validating lookup
+// uses only checked entries, and an unchecked copy does not undo a checked one.
+TEST_P(DnsCacheContract, KeepsDnssecVerdictsSignaturesAndProofs) {
+  auto cp = make();
+  auto& c = *cp;
+  RRset www = a_set("www.test.", 60);
+  www.security = Security::secure;
+  www.sigs = {RdataOpaque{{0, 1, 13, 2, 1, 2, 3, 4}}};
+  www.proof = {{N("a.test."), type::NSEC, kClassIN, 60, RdataOpaque{{0, 0, 1, 0x40}}}};
+  c.put_rrset(www, Trust::answer, 0);
+  auto got = c.get_rrset(N("www.test."), type::A, 0, Trust::answer);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->security, Security::secure);
+  EXPECT_EQ(got->sigs, www.sigs);
+  ASSERT_EQ(got->proof.size(), 1u);
+  EXPECT_EQ(got->proof[0].type, type::NSEC);
+  // An unchecked copy of equal trust leaves it; a checked one replaces it.
+  c.put_rrset(a_set("www.test.", 60, 9), Trust::answer, 0);
+  EXPECT_EQ(c.get_rrset(N("www.test."), type::A, 0, Trust::answer)->security, Security::secure);
+  RRset insecure = a_set("www.test.", 60, 9);
+  insecure.security = Security::insecure;
+  c.put_rrset(insecure, Trust::answer, 0);
+  EXPECT_EQ(c.get_rrset(N("www.test."), type::A, 0, Trust::answer)->security, Security::insecure);
+
+  RRset nsec{N("nx.test."), type::NSEC, kClassIN, 60, {RdataOpaque{{0, 0, 1, 0x40}}}};
+  nsec.sigs = {RdataOpaque{{0, 47, 13, 2, 9, 9}}};
+  RRset soa = soa_set("test.", 60, 60);
+  soa.sigs = {RdataOpaque{{0, 6, 13, 1, 7, 7}}};
+  c.put_negative(N("nx.test."), type::A, true, soa, 60, 0, Security::secure, {nsec});
+  auto neg = c.get_negative(N("nx.test."), type::A, 0);
+  ASSERT_TRUE(neg);
+  EXPECT_EQ(neg->security, Security::secure);
+  ASSERT_TRUE(neg->soa);
+  EXPECT_EQ(neg->soa->sigs, soa.sigs);
+  ASSERT_EQ(neg->proof.size(), 1u);
+  EXPECT_EQ(neg->proof[0].sigs, nsec.sigs);
+  // The lookup: every record for DO clients; checked_only passes over unchecked entries.
+  auto ca = lookup_in_cache(c, {N("nx.test."), type::A, kClassIN}, 0, 8, false, true);
+  ASSERT_TRUE(ca.complete);
+  EXPECT_EQ(ca.resolution.security, Security::secure);
+  EXPECT_EQ(ca.resolution.authority.size(), 4u);  // SOA, its RRSIG, NSEC, its RRSIG
+  c.put_rrset(a_set("plain.test.", 60), Trust::answer, 0);
+  EXPECT_FALSE(lookup_in_cache(c, {N("plain.test."), type::A, kClassIN}, 0, 8, false, true).complete);
+  auto plain = lookup_in_cache(c, {N("plain.test."), type::A, kClassIN}, 0, 8);
+  EXPECT_TRUE(plain.complete);
+  EXPECT_EQ(plain.resolution.security, Security::unchecked);
+}
