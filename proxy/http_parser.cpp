@@ -198,23 +198,33 @@ bool framing_field(std::string_view n) {
 bool HttpParser::parse_fields(std::string_view lines, std::string& framing) {
   const int bad = bad_message_status();
   std::size_t bytes = 0;
-  // scan_head checked the lines: each ends in CRLF, none starts with SP/HTAB (obs-fold),
-  // none holds a control character other than HTAB; the section ends with an empty line.
-  while (lines.size() > 2) {
-    std::size_t eol = lines.find("\r\n");
-    std::string_view line = lines.substr(0, eol);
-    lines.remove_prefix(eol + 2);
-    std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos) return fail(bad, "header line without a colon"), false;
-    std::string_view name = line.substr(0, colon);
-    if (name.empty()) return fail(bad, "empty header name"), false;
-    for (char c : name)
-      if (!kTchar[static_cast<unsigned char>(c)]) return fail(bad, "invalid character in header name"), false;
-    std::string_view raw_value = line.substr(colon + 1);
-    bytes += name.size() + raw_value.size() + 4;  // ": " and CRLF count against the limit too
+  // scan_head checked the lines: each ends in CRLF (a CR is always a line's end), none
+  // starts with SP/HTAB (obs-fold), none holds a control character other than HTAB; the
+  // section ends with the empty line. So every scan below stops inside `lines`.
+  const char* p = lines.data();
+  const char* const end = p + lines.size();
+  while (end - p > 2) {
+    const char* line = p;
+    while (kTchar[static_cast<unsigned char>(*p)]) ++p;  // the name; stops at ':' or CR at the latest
+    if (*p != ':') {
+      const char* why = *p == '\r' ? "header line without a colon" : "invalid character in header name";
+      return fail(bad, why), false;
+    }
+    if (p == line) return fail(bad, "empty header name"), false;
+    std::string_view name(line, static_cast<std::size_t>(p - line));
+    const char* v = p + 1;
+    const char* cr = static_cast<const char*>(std::memchr(v, '\r', static_cast<std::size_t>(end - v)));
+    bytes += name.size() + static_cast<std::size_t>(cr - v) + 4;  // ": " and CRLF count too
     if (bytes > limits_.max_headers) return fail(431, "header section too large"), false;
-    head_.headers.add_copy(name, trim_ows(raw_value));
-    if (framing_field(name)) framing.append(line).append("\r\n");
+    const char* e = cr;
+    while (v < e && (*v == ' ' || *v == '\t')) ++v;
+    while (e > v && (e[-1] == ' ' || e[-1] == '\t')) --e;
+    head_.headers.add_copy(name, std::string_view(v, static_cast<std::size_t>(e - v)));
+    p = cr + 2;
+    if (framing_field(name)) {
+      framing.append(line, static_cast<std::size_t>(p - line));
+      if (name.size() == 17) te_seen_ = true;  // the one framing name of that length
+    }
   }
   framing.append("\r\n");
   return true;
@@ -222,7 +232,7 @@ bool HttpParser::parse_fields(std::string_view lines, std::string& framing) {
 
 bool HttpParser::check_transfer_encoding(const llhttp_t* p) {
   auto& h = head_;
-  if (!h.headers.has("Transfer-Encoding")) return true;
+  if (!te_seen_) return true;
   auto reject = [this](int status, const char* why) {
     fail(status, why);
     return false;
@@ -520,6 +530,7 @@ ParseResult HttpParser::feed(const ChunkRef& chunk, const char* data, std::size_
       if (!fields_.empty()) lines = fields_.append(lines);
       thread_local std::string framing;  // what llhttp is given: used within this call only
       framing.clear();
+      te_seen_ = false;
       if (!parse_fields(lines, framing)) {
         r = our_error();
         continue;

@@ -145,6 +145,7 @@ class HttpParser {
   llhttp_t parser_;
   MessageHead head_;
   bool in_fields_ = false;  // the start line is done: header lines follow
+  bool te_seen_ = false;    // the head has a Transfer-Encoding field
   // Header lines that arrived in earlier reads (a head split across reads; usually empty,
   // and its memory given back after use).
   std::string fields_;
