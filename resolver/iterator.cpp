@@ -1,6 +1,7 @@
 #include "resolver/iterator.hpp"
 
 #include <algorithm>
+#include <ctime>
 
 #include "core/log.hpp"
 #include "resolver/cache_lookup.hpp"
@@ -371,8 +372,17 @@ void IterativeQuery::accept(const Message& m, ResponseType kind, const Verdict& 
   if (validating()) {
     result_.security = least(result_.security, v.security);
     core_.validator().count(v.security);
+    if (v.security == Security::secure) {
+      Message capped = m;
+      cap_ttls_to_signatures(&capped, static_cast<std::uint32_t>(std::time(nullptr)));
+      take_final(capped, kind, v.security);
+      return;
+    }
   }
-  const Security sec = v.security;
+  take_final(m, kind, v.security);
+}
+
+void IterativeQuery::take_final(const Message& m, ResponseType kind, Security sec) {
   switch (kind) {
     case ResponseType::answer:
       cache_answer_rrsets(m, sec);

@@ -64,6 +64,7 @@ class IterativeQuery {
   bool validating() const;
   // A final response (answer, CNAME, NXDOMAIN, NODATA) with its validation verdict.
   void accept(const Message& m, ResponseType kind, const Verdict& v);
+  void take_final(const Message& m, ResponseType kind, Security sec);
   void handle_referral(const Message& m);
   void handle_negative(const Message& m, bool nxdomain, const Name& owner, Security sec);
   void cache_answer_rrsets(const Message& m, Security sec);

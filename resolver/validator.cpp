@@ -125,6 +125,19 @@ KeyEntry keys_from_parent(const Name& zone, const RRset& dnskeys, const std::vec
   return e;
 }
 
+void cap_ttls_to_signatures(Message* m, std::uint32_t now) {
+  for (auto* section : {&m->answer, &m->authority})
+    for (auto& sig_rr : *section) {
+      if (sig_rr.type != type::RRSIG) continue;
+      auto sig = parse_rrsig(sig_rr.rdata);
+      if (!sig) continue;
+      const auto left = static_cast<std::int32_t>(sig->expiration - now);
+      const std::uint32_t cap = std::min<std::uint32_t>(sig->original_ttl, left > 0 ? static_cast<std::uint32_t>(left) : 0);
+      for (auto& rr : *section)
+        if (rr.name == sig_rr.name && (rr.type == sig->type_covered || &rr == &sig_rr)) rr.ttl = std::min(rr.ttl, cap);
+    }
+}
+
 // ---- keys ------------------------------------------------------------------------------------
 
 struct Validator::Walk {

@@ -67,6 +67,11 @@ Verdict verify_rrset(const RRset& set, const std::vector<RrsigRdata>& sigs, cons
 KeyEntry keys_from_parent(const Name& zone, const RRset& dnskeys, const std::vector<RrsigRdata>& sigs,
                           const std::vector<DsRdata>& ds, const std::vector<DnskeyRdata>& trusted, std::uint32_t now);
 
+// RFC 4035 section 5.3.3: a validated RRset's TTL (and its RRSIGs') is at most the RRSIG's
+// original TTL and the time left until the signature expires. Applied to the answer and
+// authority sections of a response at unix time `now`.
+void cap_ttls_to_signatures(Message* m, std::uint32_t now);
+
 class Validator {
  public:
   struct Context {  // the work of the query that asks

@@ -343,6 +343,35 @@ TEST_F(DnssecSigned, KeysFromParentAndVerdicts) {
   }
 }
 
+TEST(DnssecRecords, ValidatedTtlsAreBoundedBySignatures) {
+  // RFC 4035 section 5.3.3: at most the original TTL, and no longer than the signature lives.
+  auto sig_rdata = [](std::uint32_t original_ttl, std::uint32_t expiration) {
+    Bytes b;
+    append_u16(&b, type::A);
+    b.push_back(13);
+    b.push_back(2);
+    append_u32(&b, original_ttl);
+    append_u32(&b, expiration);
+    append_u32(&b, 1000);
+    append_u16(&b, 1);
+    b.push_back(0);  // signer: the root
+    b.push_back(0xAB);
+    return RdataOpaque{b};
+  };
+  Message m;
+  m.answer = {{N("a.test."), type::A, kClassIN, 3600, RdataA{{192, 0, 2, 1}}},
+              {N("a.test."), type::RRSIG, kClassIN, 3600, sig_rdata(300, 10000)},
+              {N("b.test."), type::A, kClassIN, 3600, RdataA{{192, 0, 2, 2}}},
+              {N("b.test."), type::RRSIG, kClassIN, 3600, sig_rdata(86400, 9100)},
+              {N("c.test."), type::A, kClassIN, 3600, RdataA{{192, 0, 2, 3}}}};
+  cap_ttls_to_signatures(&m, 9000);
+  EXPECT_EQ(m.answer[0].ttl, 300u);
+  EXPECT_EQ(m.answer[1].ttl, 300u);
+  EXPECT_EQ(m.answer[2].ttl, 100u);
+  EXPECT_EQ(m.answer[3].ttl, 100u);
+  EXPECT_EQ(m.answer[4].ttl, 3600u);  // unsigned: untouched
+}
+
 TEST(DnssecRecords, RfcKeyTagAndHashVectors) {
   // RFC 5155 appendix A: H(example) with salt aabbccdd and 12 iterations.
   Bytes salt{0xaa, 0xbb, 0xcc, 0xdd};
