@@ -56,7 +56,10 @@ BOGUS_CASES = [
     ("www.broken.test.", 6, "192.0.2.66"),
     ("www.expired.test.", 7, "192.0.2.4"),
     ("www.nokey.test.", 9, "192.0.2.5"),
+    ("www.stripped.test.", 10, "192.0.2.11"),
 ]
+# Denials without their NSEC proof: bogus (EDE 12), whatever CD says of the data.
+UNPROVEN_CASES = [("nothere.nonsec.test.", "A", "NXDOMAIN"), ("www.nonsec.test.", "TXT", "NOERROR")]
 
 
 def first_value(out):
@@ -216,10 +219,21 @@ class DnssecTest(OutpostPairTest):
                 types = {r[3] for r in section(out, "ANSWER") + section(out, "AUTHORITY")}
                 self.assertFalse(types & {"RRSIG", "NSEC", "NSEC3"}, out)
 
+    def test_denial_without_proof_is_bogus(self):
+        # The zone is fine otherwise.
+        self.check(self.on.dig("www.nonsec.test.", "A", "+dnssec"), "", "NOERROR", True, "192.0.2.12")
+        for name, qtype, rcode in UNPROVEN_CASES:
+            with self.subTest(name=name, type=qtype):
+                out = self.on.dig(name, qtype, "+dnssec")
+                self.assertEqual(status(out), "SERVFAIL", out)
+                self.assertIn(12, ede_codes(out), out)
+                self.check(self.on.dig(name, qtype, "+dnssec", "+cd"), name, rcode, False, None)
+
     def test_same_verdicts_as_unbound(self):
         if not self.unbound:
             self.skipTest("unbound not installed")
         cases = [(n, t) for n, t, *_ in SECURE_CASES + INSECURE_CASES] + [(n, "A") for n, *_ in BOGUS_CASES]
+        cases += [(n, t) for n, t, _ in UNPROVEN_CASES]
         for name, qtype in cases:
             with self.subTest(name=name, type=qtype):
                 ours = self.on.dig(name, qtype, "+dnssec")

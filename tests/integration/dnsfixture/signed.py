@@ -10,6 +10,8 @@ dnssec-signzone and dnssec-dsfromkey (Debian bind9-utils), served by NSD through
      broken.test.    signed, www's A changed after signing: bogus (EDE 6)
      expired.test.   signatures expired in 2020: bogus (EDE 7)
      nokey.test.     its DS in test. matches no key of the zone: bogus (EDE 9)
+     stripped.test.  signed, but the RRSIG over www's A removed: bogus (EDE 10)
+     nonsec.test.    signed, but every NSEC (and its RRSIG) removed: a denial without proof (EDE 12)
      optout.test.    NSEC3 with opt-out; child.optout.test. delegated without DS and without
                      an NSEC3 of its own (covered by an opt-out span): insecure
   127.0.0.6  child.optout.test. (unsigned)
@@ -36,6 +38,8 @@ CHILDREN = {
     "broken.test.": ("ECDSAP256SHA256", [], "www.broken.test. 300 IN A 192.0.2.3\n"),
     "expired.test.": ("ECDSAP256SHA256", [], "www.expired.test. 300 IN A 192.0.2.4\n"),
     "nokey.test.": ("ECDSAP256SHA256", [], "www.nokey.test. 300 IN A 192.0.2.5\n"),
+    "stripped.test.": ("ECDSAP256SHA256", [], "www.stripped.test. 300 IN A 192.0.2.11\n"),
+    "nonsec.test.": ("ECDSAP256SHA256", [], "www.nonsec.test. 300 IN A 192.0.2.12\n"),
     "optout.test.": ("ECDSAP256SHA256", ["-3", "-", "-A"],
                      "www.optout.test. 300 IN A 192.0.2.6\nchild.optout.test. 300 IN NS ns.child.optout.test.\n"
                      "ns.child.optout.test. 300 IN A 127.0.0.6\n"),
@@ -106,6 +110,11 @@ class SignedTree:
             if zone == "broken.test.":
                 text = text.replace("IN A\t\t192.0.2.3", "IN A\t\t192.0.2.66")
                 assert "192.0.2.66" in text, "could not break broken.test."
+            if zone == "stripped.test.":
+                text = "\n".join(l for l in text.splitlines() if not l.startswith("www.stripped.test.")
+                                  or "RRSIG\tA " not in l)
+            if zone == "nonsec.test.":
+                text = "\n".join(l for l in text.splitlines() if "NSEC" not in l)
             served[CHILD_ADDR][zone] = text
         tld = SOA.format(z="test.") + "test. 300 IN NS ns1.test.\nns1.test. 300 IN A 127.0.0.3\n"
         for zone in list(CHILDREN) + list(UNSIGNED):
