@@ -37,7 +37,6 @@ Http1Connection::~Http1Connection() = default;
 
 void Http1Connection::start(bool handshake_first) {
   handshake_first_ = handshake_first;
-  tls_ = handshake_first;
   const auto& cfg = w_.settings()->config.proxy;
   if (handshake_first) set_timer(ms(cfg.header_timeout), Phase::kHead);
   else enter_idle();
@@ -506,9 +505,10 @@ void Http1Connection::close_now() {
 
 void Http1Connection::enter_idle() {
   auto idle = ms(w_.settings()->config.proxy.idle_timeout);
-  // Over TLS, the stream's record buffers go back a moment into the silence (not at once:
-  // the next request of a busy client would allocate them again).
-  trim_due_ = tls_ && idle > Stream::kIdleMemoryDelayMs;
+  // The parser's head buffers (and, over TLS, the stream's record buffers) go back a moment
+  // into the silence (not at once: the next request of a busy client would allocate them
+  // again).
+  trim_due_ = idle > Stream::kIdleMemoryDelayMs;
   set_timer(trim_due_ ? Stream::kIdleMemoryDelayMs : idle, Phase::kIdle);
 }
 
@@ -539,6 +539,7 @@ void Http1Connection::on_timer() {
       if (trim_due_ && stream_) {
         trim_due_ = false;
         stream_->release_idle_memory();
+        parser_.release_memory();
         set_timer(ms(w_.settings()->config.proxy.idle_timeout) - Stream::kIdleMemoryDelayMs, Phase::kIdle);
         break;
       }

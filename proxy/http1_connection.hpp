@@ -124,7 +124,7 @@ class Http1Connection final : private http::ParserListener, private StreamHandle
   void linger_when_drained();
   void update_reading();
   void set_timer(std::uint64_t ms, Phase phase);
-  void enter_idle();  // between requests: the idle timeout (and, over TLS, a trim first)
+  void enter_idle();  // between requests: the idle timeout, after a trim of the idle buffers
   void on_timer();
   void close_now();
   // The client's TLS handshake (TLS listener or bumped tunnel) ended: done or failed.
@@ -147,8 +147,7 @@ class Http1Connection final : private http::ParserListener, private StreamHandle
   bool in_pump_ = false;
   bool any_input_ = false;  // a byte of the client's has arrived (over TLS: the handshake is done)
   bool handshake_first_ = false;  // a TLS handshake comes first and is not counted yet
-  bool tls_ = false;              // the stream is TLS (its idle memory is worth trimming)
-  bool trim_due_ = false;         // idle: the first timer trims the stream, the next closes
+  bool trim_due_ = false;         // idle: the first timer trims the parser and stream, the next closes
   bool closing_ = false;
   bool client_eof_ = false;
   // The exchange in flight, as this connection frames it.

@@ -139,6 +139,12 @@ void HttpParser::reset() {
 
 void HttpParser::resume() { llhttp_resume(&parser_); }
 
+void HttpParser::release_memory() {
+  if (in_message_) return;
+  head_ = MessageHead{};
+  if (!fields_.empty()) std::string().swap(fields_);
+}
+
 void HttpParser::enter_head_phase() {
   phase_ = Phase::kHead;
   line_ = Line::kPreamble;

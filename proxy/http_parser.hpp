@@ -92,6 +92,8 @@ class HttpParser {
   void resume();
   // Parser state back to "expecting a new message" (for a reused connection).
   void reset();
+  // Between messages: gives back the head's buffers (kept meanwhile for the next message).
+  void release_memory();
   bool message_in_progress() const { return in_message_; }
   bool head_done() const { return head_done_; }
   const MessageHead& head() const { return head_; }
