@@ -167,8 +167,10 @@ void Validator::store(const Name& name, KeyEntry e) {
   keys_[key_of(name)] = std::move(e);
 }
 
-KeyEntry Validator::failed(const Name& zone, std::uint16_t code, std::string why) const {
+KeyEntry Validator::failed(const Name& zone, std::uint16_t code, std::string why, bool transient) const {
   KeyEntry e;
+  e.transient = transient;
+  if (transient) e.expires_ms = now_ms() + std::max<std::uint32_t>(1, core_.cache().limits().servfail_ttl) * 1000ull;
   e.zone = zone;
   e.security = Security::bogus;
   e.ede = code;
@@ -329,8 +331,10 @@ void Validator::on_ds(std::shared_ptr<Walk> w, const Name& c, const Resolution& 
     step(w);
   };
   if (r.rcode != rcode::NOERROR) {
-    advance(failed(c, ede::DNSSEC_BOGUS, "DS query for " + c.to_text() + " failed: " + rcode_to_text(r.rcode) +
-                                             (r.why.empty() ? "" : " (" + r.why + ")")));
+    advance(failed(c, ede::DNSSEC_BOGUS,
+                   "DS query for " + c.to_text() + " failed: " + rcode_to_text(r.rcode) +
+                       (r.why.empty() ? "" : " (" + r.why + ")"),
+                   r.rcode == rcode::SERVFAIL));
     return;
   }
   auto answer = group_rrsets(r.answer);
@@ -383,7 +387,8 @@ void Validator::on_dnskey(std::shared_ptr<Walk> w, const Name& c, std::vector<Ds
   auto answer = group_rrsets(r.answer);
   const RRset* keys = r.rcode == rcode::NOERROR ? find_rrset(answer, c, type::DNSKEY) : nullptr;
   if (!keys) {
-    e = failed(c, ede::DNSKEY_MISSING, "no DNSKEY for " + c.to_text() + (r.why.empty() ? "" : " (" + r.why + ")"));
+    e = failed(c, ede::DNSKEY_MISSING, "no DNSKEY for " + c.to_text() + (r.why.empty() ? "" : " (" + r.why + ")"),
+               r.rcode == rcode::SERVFAIL);
   } else {
     e = keys_from_parent(c, *keys, sigs_over(r.dnssec, c, type::DNSKEY), ds, trusted, now_unix());
     if (e.security == Security::secure)
@@ -467,7 +472,7 @@ Verdict Validator::judge(const Job& job) {
       v.security = least(v.security, Security::insecure);
       continue;
     }
-    if (e.security != Security::secure) return {Security::bogus, e.ede.value_or(ede::DNSSEC_BOGUS), e.why};
+    if (e.security != Security::secure) return e.verdict();
     std::optional<Name> encloser;
     Verdict r = verify_rrset(set, sigs_over(job.m->answer, set.name, set.type), e, now, &encloser);
     if (r.security != Security::secure) return r;
@@ -483,7 +488,7 @@ Verdict Validator::judge(const Job& job) {
     if (set.type == type::SOA) denial_zone = z;
     const KeyEntry& e = job.entry(z);
     if (e.security == Security::insecure) continue;
-    if (e.security != Security::secure) return {Security::bogus, e.ede.value_or(ede::DNSSEC_BOGUS), e.why};
+    if (e.security != Security::secure) return e.verdict();
     Verdict r = verify_rrset(set, sigs_over(job.m->authority, set.name, set.type), e, now);
     if (r.security != Security::secure) return r;
     if (set.type != type::SOA) proofs[key_of(z)].push_back(set);
@@ -500,7 +505,7 @@ Verdict Validator::judge(const Job& job) {
   if (!job.keys.count(key_of(denial_zone))) denial_zone = job.zones.front();
   const KeyEntry& e = job.entry(denial_zone);
   if (e.security == Security::insecure) return {Security::insecure, std::nullopt, {}};
-  if (e.security != Security::secure) return {Security::bogus, e.ede.value_or(ede::DNSSEC_BOGUS), e.why};
+  if (e.security != Security::secure) return e.verdict();
   // The name the denial speaks of: the end of the answer's alias chain.
   Name end = job.sent.name;
   for (unsigned guard = 0; guard < 16; ++guard) {
@@ -528,7 +533,9 @@ Verdict Validator::judge(const Job& job) {
 
 void Validator::remember_bogus(const Question& q, const Verdict& v) {
   if (bogus_.size() >= kMaxEntries) bogus_.clear();
-  bogus_[question_key(q)] = {v, now_ms() + core_.config().bogus_ttl * 1000ull};
+  const std::uint32_t ttl = v.transient ? std::max<std::uint32_t>(1, core_.cache().limits().servfail_ttl)
+                                        : core_.config().bogus_ttl;
+  bogus_[question_key(q)] = {v, now_ms() + ttl * 1000ull};
 }
 
 std::optional<Verdict> Validator::cached_bogus(const Question& q) {

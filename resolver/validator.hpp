@@ -41,6 +41,9 @@ struct Verdict {
   Security security = Security::secure;
   std::optional<std::uint16_t> ede;
   std::string why;
+  // Bogus only because a DS or DNSKEY lookup failed (servers unreachable, the question's work
+  // limit): remembered servfail_ttl, not bogus_ttl.
+  bool transient = false;
 };
 
 // The keys of a zone, as far as the chain of trust goes.
@@ -51,6 +54,8 @@ struct KeyEntry {
   std::optional<std::uint16_t> ede;
   std::string why;
   std::uint64_t expires_ms = 0;
+  bool transient = false;  // see Verdict::transient
+  Verdict verdict() const { return {Security::bogus, ede.value_or(ede::DNSSEC_BOGUS), why, transient}; }
 };
 
 // The built-in trust anchor: the root zone's KSK-2017 (key tag 20326) as a DS record.
@@ -122,7 +127,7 @@ class Validator {
   void on_dnskey(std::shared_ptr<Walk> w, const Name& c, std::vector<DsRdata> ds, std::vector<DnskeyRdata> trusted,
                  const Resolution& r);
   void fetch(const Name& name, std::uint16_t type, const Context& ctx, ResolutionCallback cb);
-  KeyEntry failed(const Name& zone, std::uint16_t code, std::string why) const;
+  KeyEntry failed(const Name& zone, std::uint16_t code, std::string why, bool transient = false) const;
   std::uint64_t now_ms() const;
   std::uint32_t now_unix() const;
 
