@@ -336,19 +336,20 @@ void OriginPool::park(OriginConnection* c) {
   }
   c->idle_ = true;  // it holds no read buffer: streams keep none between reads
   list.push_back(c);
-  // Watch for the origin closing it, and expire it after the idle timeout. A TLS stream
-  // gives back its record buffers a moment into the silence first (at once, a busy origin's
-  // next request would allocate them again).
+  // Watch for the origin closing it, and expire it after the idle timeout. The parser's head
+  // buffers and a TLS stream's record buffers go back a moment into the silence first (at
+  // once, a busy origin's next request would allocate them again).
   c->start_reading();
   static constexpr LazyTimer::Fn expire = [](void* o) {
     auto* self = static_cast<OriginConnection*>(o);
     self->pool_.unpark(self);
     self->close();
   };
-  if (c->tls_ && idle_timeout_ms_ > Stream::kIdleMemoryDelayMs) {
+  if (idle_timeout_ms_ > Stream::kIdleMemoryDelayMs) {
     c->timer_.arm(Stream::kIdleMemoryDelayMs, [](void* o) {
       auto* self = static_cast<OriginConnection*>(o);
       if (self->stream_) self->stream_->release_idle_memory();
+      self->parser_.release_memory();
       self->timer_.arm(self->pool_.idle_timeout_ms_ - Stream::kIdleMemoryDelayMs, expire);
     });
   } else {
