@@ -143,6 +143,7 @@ void HttpParser::release_memory() {
   if (in_message_) return;
   head_ = MessageHead{};
   if (!fields_.empty()) std::string().swap(fields_);
+  std::string().swap(framing_);
 }
 
 void HttpParser::enter_head_phase() {
@@ -528,13 +529,15 @@ ParseResult HttpParser::feed(const ChunkRef& chunk, const char* data, std::size_
           r = our_error();
           continue;
         }
-        fields_.append(p, stop);
+        fields_.append(p, static_cast<std::size_t>(stop - p));
         p = stop;
         continue;
       }
       std::string_view lines(p, static_cast<std::size_t>(stop - p));
       if (!fields_.empty()) lines = fields_.append(lines);
-      thread_local std::string framing;  // what llhttp is given: used within this call only
+      // The parser's own buffer, not one per thread: llhttp reads it while the listener runs,
+      // and a listener may feed another parser before returning.
+      std::string& framing = framing_;
       framing.clear();
       te_seen_ = false;
       if (!parse_fields(lines, framing)) {

@@ -151,6 +151,7 @@ class HttpParser {
   // Header lines that arrived in earlier reads (a head split across reads; usually empty,
   // and its memory given back after use).
   std::string fields_;
+  std::string framing_;  // the lines llhttp is given for the head being ended
   int error_status_ = 0;              // set by our own checks (fail())
   const char* error_reason_ = nullptr;
   bool in_message_ = false;
