@@ -138,13 +138,8 @@ void HeaderList::remove_hop_by_hop() {
     for (std::size_t i = 0; i < n_; ++i)
       if (!marked(i) && hop.contains(h_[i].name)) mark(i);
   }
-  std::size_t out = 0;
-  for (std::size_t i = 0; i < n_; ++i)
-    if (!marked(i)) {
-      if (out != i) swap_fields(out, i);
-      ++out;
-    }
-  n_ = out;
+  // remove_if asks about each field once, in order: the count is the field's index.
+  remove_if([&marked, i = std::size_t{0}](const Header&) mutable { return marked(i++); });
 }
 
 void HeaderList::serialize(std::string& out) const {

@@ -70,7 +70,8 @@ class HeaderList {
   // True when a comma-separated list header holds `token` (case-insensitive).
   bool has_token(std::string_view name, std::string_view token) const;
   void remove(std::string_view name);
-  // Removes the fields for which `pred(const Header&)` holds, keeping the others' order.
+  // Removes the fields for which `pred(const Header&)` holds, keeping the others' order;
+  // `pred` is called once for each field, first to last.
   template <class Pred>
   void remove_if(Pred&& pred) {
     std::size_t out = 0;

@@ -129,3 +129,38 @@ TEST(Url, Authority) {
   EXPECT_FALSE(parse_authority("secure.test:"));
   EXPECT_TRUE(parse_authority("[::1]:443"));
 }
+
+// A list reused message after message keeps the strings of cleared and removed fields in its
+// tail; none of them may show through size(), iteration, lookups or copies.
+TEST(HeaderList, ClearedAndRemovedFieldsStayInvisible) {
+  HeaderList h;
+  h.add_copy("Connection", "keep-alive");
+  h.add_copy("X-Long-Name-Field", std::string(40, 'a'));
+  h.add_copy("Via", "1.1 a");
+  h.remove_hop_by_hop();
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_EQ(h.begin()->name, "X-Long-Name-Field");
+  EXPECT_EQ(h.find("Connection"), nullptr);
+  h.clear();
+  EXPECT_TRUE(h.empty());
+  EXPECT_EQ(h.begin(), h.end());
+  EXPECT_EQ(h.find("Via"), nullptr);
+  h.add_copy("A", "1");
+  h.add("B", "2");
+  HeaderList copy = h;
+  EXPECT_EQ(copy.size(), 2u);
+  std::string out;
+  copy.serialize(out);
+  EXPECT_EQ(out, "A: 1\r\nB: 2\r\n");
+  HeaderList assigned;
+  assigned.add_copy("Z", "9");
+  assigned = h;
+  out.clear();
+  assigned.serialize(out);
+  EXPECT_EQ(out, "A: 1\r\nB: 2\r\n");
+  HeaderList moved = std::move(h);
+  EXPECT_EQ(moved.size(), 2u);
+  EXPECT_EQ(h.size(), 0u);  // NOLINT(bugprone-use-after-move): a moved-from list is empty
+  moved.release_memory();
+  EXPECT_TRUE(moved.empty());
+}
