@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <ctime>
 #include <functional>
+#include <mutex>
 #include <future>
 #include <iostream>
 #include <memory>
@@ -20,6 +21,8 @@
 #include <vector>
 
 #include "app/ca_command.hpp"
+#include "app/control_commands.hpp"
+#include "app/ctl_command.hpp"
 #include "app/metrics_sources.hpp"
 #include "cache/cache_config.hpp"
 #include "cache/store.hpp"
@@ -35,6 +38,8 @@
 #include "resolver/resolver_metrics.hpp"
 #include "services/admin/admin_config.hpp"
 #include "services/admin/admin_service.hpp"
+#include "services/control/control_config.hpp"
+#include "services/control/control_service.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/dns_name_resolver.hpp"
 #include "proxy/http_cache.hpp"
@@ -74,6 +79,25 @@ struct App {
   double start_time = 0;
   uv_loop_t* loop = nullptr;
   uv_signal_t sig_term, sig_int, sig_hup;
+  // Work posted to the main loop from workers (the control channel's reload).
+  uv_async_t main_wake;
+  std::mutex main_mu;
+  std::vector<std::function<void()>> main_tasks;
+  bool main_wake_closed = false;  // under main_mu: nothing is posted once shutdown began
+  void post_main(std::function<void()> fn) {
+    std::lock_guard lk(main_mu);
+    if (main_wake_closed) return;
+    main_tasks.push_back(std::move(fn));
+    uv_async_send(&main_wake);
+  }
+  // Who waits for the reload in progress (`outpost ctl reload`): told once it is applied or
+  // refused.
+  std::vector<std::function<void(bool, std::string)>> reload_waiters;
+  void reload_finished(bool ok, const std::string& text) {
+    auto waiters = std::move(reload_waiters);
+    reload_waiters.clear();
+    for (auto& w : waiters) w(ok, text);
+  }
   // A reload reads its files on the thread pool (core/blocking_work.hpp); applied on `loop`.
   BlockingWork reload_work;
   bool stopping = false;
@@ -253,6 +277,27 @@ bool App::configure_services() {
   for (auto& w : workers) ptrs.push_back(w.get());
   metrics = std::make_unique<MetricsRegistry>(ptrs);
   services.push_back(std::make_unique<admin::AdminService>(*metrics, ptrs));
+  auto control = std::make_unique<control::ControlService>(ptrs);
+  ControlTargets targets;
+  targets.workers = ptrs;
+  targets.metrics = metrics.get();
+  targets.store = store.get();
+  targets.http_cache = http_cache.get();
+  targets.dns_cache = dns_context->cache;
+  targets.reload = [this](std::function<void(bool, std::string)> done) {
+    post_main([this, done = std::move(done)]() mutable {
+      if (stopping) return done(false, "shutting down");
+      reload_waiters.push_back(std::move(done));
+      reload();
+    });
+  };
+  targets.connections = [this](unsigned i) { return proxies[i] ? proxies[i]->describe_connections() : std::string(); };
+  targets.connection_count = [this](unsigned i) { return proxies[i] ? proxies[i]->session_count() : 0; };
+  targets.version = OUTPOST_VERSION;
+  targets.config_source = config.source;
+  targets.start_time = start_time;
+  add_control_commands(*control, std::move(targets));
+  services.push_back(std::move(control));
   for (auto& s : services) {
     std::string err;
     if (!s->configure(config, &err)) {
@@ -310,11 +355,17 @@ void App::shutdown(const char* why) {
   if (stopping) return;
   stopping = true;
   reload_work.cancel();  // workers are stopping: nothing more is posted to them
+  reload_waiters.clear();
   spdlog::info("{}: stopping (grace period {} s)", why, config.server.shutdown_grace);
   stop_all(config.server.shutdown_grace);
   uv_close(reinterpret_cast<uv_handle_t*>(&sig_term), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sig_int), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sig_hup), nullptr);
+  {
+    std::lock_guard lk(main_mu);
+    main_wake_closed = true;
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&main_wake), nullptr);
 }
 
 void App::reload() {
@@ -323,6 +374,7 @@ void App::reload() {
   if (!access_log.reopen(&err)) spdlog::error("cannot reopen access log: {}", err);
   if (config_path.empty()) {
     spdlog::info("SIGHUP: logs reopened (embedded configuration, nothing to reload)");
+    reload_finished(true, "logs reopened; the configuration is the embedded one: nothing to reload\n");
     return;
   }
   // Reading the configuration, the hints file and the local zone files blocks: on the thread
@@ -383,11 +435,13 @@ std::vector<std::string> App::keep_restart_only_settings(Config& fresh) const {
 void App::apply_reload(Reloaded r) {
   if (!r.config || !r.dns) {
     spdlog::error("SIGHUP: configuration not reloaded: {}", r.error);
+    reload_finished(false, "configuration not reloaded: " + r.error);
     return;
   }
   Config fresh = std::move(*r.config);
   std::vector<std::string> restart = keep_restart_only_settings(fresh);
-  if (fresh.log.level != config.log.level) {
+  // The file's level, also over one `outpost ctl log level` set meanwhile.
+  if (spdlog::level::from_str(fresh.log.level) != spdlog::get_level()) {
     spdlog::set_level(spdlog::level::from_str(fresh.log.level));
     spdlog::info("SIGHUP: log level {}", fresh.log.level);
   }
@@ -412,12 +466,15 @@ void App::apply_reload(Reloaded r) {
       if (dns[i].resolver) dns[i].resolver->update(*context);
       if (dns[i].server) dns[i].server->set_allow_recursion(allow);
     });
+  std::string answer = "configuration reloaded from " + config_path + "\n";
   if (!restart.empty()) {
     std::string keys;
     for (auto& k : restart) keys += (keys.empty() ? "" : ", ") + k;
     spdlog::warn("SIGHUP: a restart is needed to apply: {} (the old values stay in force)", keys);
+    answer += "a restart is needed to apply: " + keys + " (the old values stay in force)\n";
   }
   spdlog::info("SIGHUP: configuration reloaded from {}, logs reopened", config_path);
+  reload_finished(true, answer);
 }
 
 // Every module's section of the configuration (core/config_section.hpp), before any parse.
@@ -426,6 +483,7 @@ void register_config_sections() {
   cache::register_config_section();
   dns::register_config_section();
   admin::register_config_section();
+  control::register_config_section();
 }
 
 }  // namespace
@@ -447,8 +505,11 @@ int main(int argc, char** argv) {
   query->add_flag("--trace", q_trace, "Show each step from the root, like dig +trace");
   CaCommand ca;
   add_ca_command(cli, ca);
+  CtlCommand ctl;
+  add_ctl_command(cli, ctl);
   CLI11_PARSE(cli, argc, argv);
   if (int rc = run_ca_command(ca); rc >= 0) return rc;
+  if (int rc = run_ctl_command(ctl, app.config_path); rc >= 0) return rc;
 
   if (version) {
     std::cout << "outpost " << OUTPOST_VERSION << "\n";
@@ -520,6 +581,16 @@ int main(int argc, char** argv) {
   uv_signal_init(app.loop, &app.sig_int);
   uv_signal_init(app.loop, &app.sig_hup);
   app.sig_term.data = app.sig_int.data = app.sig_hup.data = &app;
+  uv_async_init(app.loop, &app.main_wake, [](uv_async_t* a) {
+    auto* self = static_cast<App*>(a->data);
+    std::vector<std::function<void()>> tasks;
+    {
+      std::lock_guard lk(self->main_mu);
+      tasks.swap(self->main_tasks);
+    }
+    for (auto& t : tasks) t();
+  });
+  app.main_wake.data = &app;
   if (!app.start_workers()) return 1;
   uv_signal_start(&app.sig_term, [](uv_signal_t* s, int) { static_cast<App*>(s->data)->shutdown("SIGTERM"); }, SIGTERM);
   uv_signal_start(&app.sig_int, [](uv_signal_t* s, int) { static_cast<App*>(s->data)->shutdown("SIGINT"); }, SIGINT);

@@ -430,6 +430,20 @@ void StoreImpl::purge(Namespace ns) {
   if (disk_) disk_->write_purge(ns);
 }
 
+std::vector<std::string> StoreImpl::keys_matching(Namespace ns, const std::function<bool(std::string_view)>& match,
+                                                  std::size_t limit) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < index_.size() && out.size() < limit; ++i) {
+    Shard& sh = index_.shard(i);
+    std::lock_guard lock(sh.lock);
+    for (auto& [k, e] : sh.map(ns)) {
+      if (out.size() >= limit) break;
+      if (match(k)) out.push_back(k);
+    }
+  }
+  return out;
+}
+
 StoreStats StoreImpl::stats() const {
   StoreStats s;
   for (std::size_t i = 0; i < index_.size(); ++i) {
@@ -589,6 +603,10 @@ Status Store::update_metadata(Namespace ns, std::string_view key, std::string_vi
 }
 bool Store::erase(Namespace ns, std::string_view key) { return impl_->erase(ns, key); }
 void Store::purge(Namespace ns) { impl_->purge(ns); }
+std::vector<std::string> Store::keys_matching(Namespace ns, const std::function<bool(std::string_view)>& match,
+                                              std::size_t limit) {
+  return impl_->keys_matching(ns, match, limit);
+}
 StoreStats Store::stats() const { return impl_->stats(); }
 std::uint64_t Store::max_object_size() const { return impl_->options().max_object_size; }
 void Store::flush() { impl_->flush(); }

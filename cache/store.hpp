@@ -207,6 +207,11 @@ class Store {
                          const Handle& revalidated = Handle());
   bool erase(Namespace ns, std::string_view key);  // true if something was removed
   void purge(Namespace ns);                        // drops every object of the namespace
+  // The namespace's keys (memory or disk) for which `match` is true, at most `limit` of them,
+  // in no order. Walks every shard under its lock: for operators' commands (`outpost ctl`),
+  // never the request path. `match` must not call back into the store.
+  std::vector<std::string> keys_matching(Namespace ns, const std::function<bool(std::string_view)>& match,
+                                         std::size_t limit = SIZE_MAX);
 
   StoreStats stats() const;
   // The largest body admitted (StoreOptions::max_object_size): a writer for a bigger one

@@ -29,6 +29,8 @@ class StoreImpl final : public DiskEvents {
   static std::uint64_t version_of(const Handle& h) { return h.obj_ ? h.obj_->version : 0; }
   bool erase(Namespace ns, std::string_view key);
   void purge(Namespace ns);
+  std::vector<std::string> keys_matching(Namespace ns, const std::function<bool(std::string_view)>& match,
+                                         std::size_t limit);
   StoreStats stats() const;
   void flush();
 

@@ -150,6 +150,13 @@ struct Config {
     NetworkList allow_clients;     // others get 403
     double timeout = 10;           // a request must arrive, and its answer leave, within this
   } admin;
+  // Control channel (services/control/): `outpost ctl` commands over a Unix socket. Off
+  // unless a socket path is set.
+  struct Control {
+    std::string socket;         // path of the Unix socket; empty: no control channel
+    unsigned mode = 0600;       // the socket file's permissions: they are the access control
+    double timeout = 30;        // a command must arrive, and its answer leave, within this
+  } control;
 
   std::string source;  // file name the config came from ("<default>" for the embedded one)
 

@@ -26,6 +26,7 @@ Http1Connection::Http1Connection(ProxyWorker& worker, StreamPtr stream, std::str
   stream_->set_handler(this);
   timer_.init(w_.loop(), this);
   handles_open_ = 1;
+  opened_ms_ = uv_now(w_.loop());
   if (auto peer = stream_->peer_address()) {
     client_.ip = peer->ip;
     client_.text = peer->ip.to_string();
@@ -548,6 +549,20 @@ void Http1Connection::on_timer() {
     default:
       close_now();  // lingering close done
   }
+}
+
+std::string Http1Connection::describe(std::uint64_t now_ms) const {
+  static constexpr std::string_view kPhase[] = {"idle", "head", "body", "waiting", "tunnel", "lingering"};
+  std::string out;
+  std::optional<SocketAddress> peer = stream_ ? stream_->peer_address() : std::nullopt;
+  out += peer ? peer->to_string() : client_.text;
+  out += " age=" + std::to_string((now_ms - opened_ms_) / 1000) + "s";
+  out += " phase=";
+  out += kPhase[static_cast<std::size_t>(phase_)];
+  if (!client_.authority.empty()) out += " bumped=" + client_.authority;
+  out += " sent=" + std::to_string(bytes_out_);
+  if (request_ && request_->active()) out += " request=" + request_->describe(now_ms);
+  return out;
 }
 
 }  // namespace outpost

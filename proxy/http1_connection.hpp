@@ -74,6 +74,9 @@ class Http1Connection final : private http::ParserListener, private StreamHandle
   void on_shutdown();
   // Closes at once (grace period over, or a broken exchange).
   void abort() override;
+  // For operators (`outpost ctl connections`): one line — the client's address and port, how
+  // long it has been open, its phase, the bumped tunnel's authority, the request in flight.
+  std::string describe(std::uint64_t now_ms) const;
 
  private:
   enum class Phase { kIdle, kHead, kBody, kWaiting, kTunnel, kLingering };
@@ -165,6 +168,7 @@ class Http1Connection final : private http::ParserListener, private StreamHandle
   std::vector<Slice> out_;
   std::size_t out_bytes_ = 0;
   int handles_open_ = 0;
+  std::uint64_t opened_ms_ = 0;  // uv_now when accepted (describe())
 };
 
 }  // namespace outpost

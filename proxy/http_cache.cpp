@@ -1,5 +1,6 @@
 #include "proxy/http_cache.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <spdlog/spdlog.h>
 
@@ -253,6 +254,64 @@ bool HttpCache::invalidate(const std::string& key) {
   // Variants hang off the marker: without it they can no longer be found, and eviction
   // reclaims them.
   return store_.erase(kNs, key);
+}
+
+namespace {
+// The store keys of `key` itself and of its variants (variant_store_key).
+bool is_key_or_variant(std::string_view k, std::string_view key) {
+  return k.starts_with(key) && (k.size() == key.size() || k[key.size()] == '\x1f');
+}
+}  // namespace
+
+std::size_t HttpCache::purge(const std::string& key, bool prefix) {
+  auto keys = store_.keys_matching(
+      kNs, [&](std::string_view k) { return prefix ? k.starts_with(key) : is_key_or_variant(k, key); });
+  std::size_t n = 0;
+  for (const auto& k : keys) n += store_.erase(kNs, k) ? 1 : 0;
+  return n;
+}
+
+void HttpCache::inspect(Worker& worker, const std::string& key, std::function<void(std::vector<StoredEntry>)> done) {
+  auto keys = store_.keys_matching(kNs, [&](std::string_view k) { return is_key_or_variant(k, key); });
+  std::sort(keys.begin(), keys.end());
+  struct State {
+    std::vector<StoredEntry> entries;
+    std::size_t left = 0;
+    std::function<void(std::vector<StoredEntry>)> done;
+  };
+  auto st = std::make_shared<State>();
+  st->left = keys.size();
+  st->done = std::move(done);
+  if (keys.empty()) {
+    worker.post([st] { st->done({}); });
+    return;
+  }
+  st->entries.resize(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    bool on_disk = false;
+    // Memory first (no I/O); an object only on disk is read on the store's I/O thread.
+    cache::Handle h = store_.lookup_memory(kNs, keys[i], &on_disk);
+    auto fill = [st, i, k = keys[i], &worker](cache::Handle h, bool from_disk) {
+      StoredEntry e;
+      e.store_key = k;
+      e.from_disk = from_disk;
+      if (h) {
+        e.body_size = h.body_size();
+        if (!h.metadata().starts_with(kVaryMarker)) e.meta = StoredResponse::parse(h.metadata());
+      }
+      worker.post([st, i, e = std::move(e), h = std::move(h)]() mutable {
+        st->entries[i] = std::move(e);
+        if (--st->left > 0) return;
+        // Vary markers and objects gone meanwhile are not entries.
+        std::erase_if(st->entries, [](const StoredEntry& x) { return !x.meta && x.body_size == 0; });
+        st->done(std::move(st->entries));
+      });
+    };
+    if (on_disk)
+      store_.lookup_async(kNs, keys[i], [fill](cache::Handle h) { fill(std::move(h), true); });
+    else
+      fill(std::move(h), false);
+  }
 }
 
 namespace {

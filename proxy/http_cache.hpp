@@ -99,6 +99,19 @@ class HttpCache {
   StoredResponse merge_not_modified(const CachePolicyConfig& policy, const StoredResponse& stored,
                                     const HeaderList& resp_headers,
                                     std::int64_t request_time, std::int64_t now, const std::string& url) const;
+  // For operators (`outpost ctl`): what is stored for a primary key — the response, or for a
+  // response that varies each variant — from memory or disk, handed to `done` on `worker`'s
+  // loop; and the removal of a key with its variants, or (`prefix`) of every key that starts
+  // with it. Both walk the whole namespace's index: never on the request path.
+  struct StoredEntry {
+    std::string store_key;
+    std::optional<StoredResponse> meta;  // nullopt: unreadable metadata
+    std::uint64_t body_size = 0;
+    bool from_disk = false;
+  };
+  void inspect(Worker& worker, const std::string& key, std::function<void(std::vector<StoredEntry>)> done);
+  std::size_t purge(const std::string& key, bool prefix);
+
   // stale-while-revalidate: at most one background refresh per key at a time.
   bool begin_background_refresh(const std::string& key);
   void end_background_refresh(const std::string& key);

@@ -464,4 +464,11 @@ void ProxyWorker::maybe_done() {
   done();
 }
 
+std::string ProxyWorker::describe_connections() const {
+  std::uint64_t now = uv_now(worker_.loop());
+  std::string out;
+  for (const auto* c : sessions_) out += c->describe(now) + "\n";
+  return out;
+}
+
 }  // namespace outpost

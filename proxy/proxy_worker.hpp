@@ -134,6 +134,8 @@ class ProxyWorker {
   // This worker's figures (on its loop thread, at each scrape).
   void collect_metrics(MetricsVisitor& out) const;
   std::size_t session_count() const { return sessions_.size(); }
+  // One line per client connection (Http1Connection::describe), for `outpost ctl connections`.
+  std::string describe_connections() const;
   std::size_t refusal_count() const { return refusals_.size(); }
   void session_closed(Http1Connection* s);
   // Request objects, recycled per worker: an idle connection holds none, and a request

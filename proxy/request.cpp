@@ -547,4 +547,14 @@ void ProxyRequest::on_forward_tunnel(StreamPtr origin) {
                           });
 }
 
+std::string ProxyRequest::describe(std::uint64_t now_ms) const {
+  std::string out = req_.method.empty() ? "-" : req_.method;
+  out += ' ';
+  out += url_text_.empty() ? req_.target : url_text_;
+  out += " stage=";
+  out += stage_name(stage_);
+  out += " age=" + std::to_string(now_ms >= start_ms_ ? (now_ms - start_ms_) / 1000 : 0) + "s";
+  return out;
+}
+
 }  // namespace outpost

@@ -173,6 +173,8 @@ class ProxyRequest final : private ForwardEvents, private RequestState {
   void reset();
 
   bool active() const { return active_; }
+  // For operators (`outpost ctl connections`): "METHOD URL stage=S age=Ns".
+  std::string describe(std::uint64_t now_ms) const;
 
  private:
   void open(ResponseSink& sink, const ClientInfo& client);  // the start of begin*()

@@ -62,6 +62,10 @@ std::string dns_cache_key(char kind, const Name& name, std::uint16_t type);
 std::string nxdomain_cache_key(const Name& name);
 std::string nodata_cache_key(const Name& name, std::uint16_t type);
 std::uint32_t clamp_ttl(const CacheLimits& limits, std::uint32_t ttl);
+// Whether an entry key (dns_cache_key's form) is of `name_wire` (lower-case wire form), or with
+// `subtree` of a name at or below it (label boundaries respected: "xa.test" is not under
+// "a.test").
+bool cache_key_matches(std::string_view key, std::string_view name_wire, bool subtree);
 // Whether a live cached RRset stays when another arrives: better trust stays; at equal trust a
 // validated one stays over an unchecked one (a name server's address looked up without
 // validation does not undo a validated answer).
@@ -120,6 +124,10 @@ class DnsCache {
   virtual void put_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) = 0;
   virtual bool has_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) = 0;
   virtual std::size_t size() const = 0;
+  // Drops every entry of `name` (all types, negative and SERVFAIL entries too), or with
+  // `subtree` of every name at or below it; returns how many. For operators (`outpost ctl dns
+  // flush`): it walks the whole cache.
+  virtual std::size_t erase_names(const Name& name, bool subtree) = 0;
 
  private:
   std::atomic<std::uint32_t> min_ttl_, max_ttl_, servfail_ttl_, max_negative_ttl_, stale_max_age_;

@@ -25,6 +25,16 @@ std::string dns_cache_key(char kind, const Name& n, std::uint16_t type) {
   return out;
 }
 
+bool cache_key_matches(std::string_view key, std::string_view name_wire, bool subtree) {
+  if (key.size() < 3) return false;
+  std::string_view name = key.substr(0, key.size() - 3);
+  if (!subtree) return name == name_wire;
+  // Walk the key's labels: a suffix that starts at a label is a name above it.
+  for (std::size_t pos = 0; pos < name.size(); pos += 1 + static_cast<unsigned char>(name[pos]))
+    if (name.size() - pos == name_wire.size() && name.substr(pos) == name_wire) return true;
+  return false;
+}
+
 std::string nxdomain_cache_key(const Name& n) { return dns_cache_key('X', n, 0); }
 std::string nodata_cache_key(const Name& n, std::uint16_t type) { return dns_cache_key('N', n, type); }
 
@@ -153,6 +163,16 @@ bool MemoryDnsCache::has_servfail(const Name& name, std::uint16_t type, std::uin
   std::lock_guard lk(s.mu);
   auto it = s.map.find(k);
   return it != s.map.end() && it->second.expires_ms > now_ms;
+}
+
+std::size_t MemoryDnsCache::erase_names(const Name& name, bool subtree) {
+  std::string wire = name.lowercase_wire();
+  std::size_t n = 0;
+  for (auto& s : shards_) {
+    std::lock_guard lk(s.mu);
+    n += std::erase_if(s.map, [&](const auto& kv) { return cache_key_matches(kv.first, wire, subtree); });
+  }
+  return n;
 }
 
 std::size_t MemoryDnsCache::size() const {

@@ -24,6 +24,7 @@ class MemoryDnsCache final : public DnsCache {
   void put_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) override;
   bool has_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) override;
   std::size_t size() const override;
+  std::size_t erase_names(const Name& name, bool subtree) override;
 
  private:
   enum class Kind : char { rrset = 'R', servfail = 'S' };  // negative entries: see nxdomain_cache_key

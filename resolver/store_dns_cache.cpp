@@ -136,6 +136,15 @@ bool StoreDnsCache::has_servfail(const Name& name, std::uint16_t type, std::uint
   return get(key_of(kServfail, name, type), wall(now_ms), nullptr).has_value();
 }
 
+std::size_t StoreDnsCache::erase_names(const Name& name, bool subtree) {
+  std::string wire = name.lowercase_wire();
+  auto keys = store_->keys_matching(cache::Namespace::kDns,
+                                    [&](std::string_view k) { return cache_key_matches(k, wire, subtree); });
+  std::size_t n = 0;
+  for (const auto& k : keys) n += store_->erase(cache::Namespace::kDns, k) ? 1 : 0;
+  return n;
+}
+
 std::size_t StoreDnsCache::size() const {
   auto st = store_->stats().of(cache::Namespace::kDns);
   return static_cast<std::size_t>(st.objects_memory);

@@ -32,6 +32,7 @@ class StoreDnsCache final : public DnsCache {
   void put_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) override;
   bool has_servfail(const Name& name, std::uint16_t type, std::uint64_t now_ms) override;
   std::size_t size() const override;
+  std::size_t erase_names(const Name& name, bool subtree) override;
 
  private:
   struct Meta {

@@ -2,6 +2,7 @@
 // limits, collapsed-forwarding readers and statistics.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -342,4 +343,18 @@ TEST(CacheStore, BadDiskDirFailsToOpen) {
   EXPECT_NE(err.find("/proc/no-such-dir/cache"), std::string::npos) << err;
   EXPECT_EQ(namespace_name(Namespace::kCert), "cert");
   EXPECT_EQ(status_name(Status::kBusy), "busy");
+}
+
+TEST(StoreKeys, KeysMatchingWalksTheNamespaceOnly) {
+  auto s = memory_store();
+  for (auto k : {"http://a/1", "http://a/2", "http://b/1"}) ASSERT_EQ(s->insert(Namespace::kHttp, k, "m", "body"), Status::kOk);
+  ASSERT_EQ(s->insert(Namespace::kDns, "http://a/3", "m", "body"), Status::kOk);
+  auto keys = s->keys_matching(Namespace::kHttp, [](std::string_view k) { return k.starts_with("http://a/"); });
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(keys, (std::vector<std::string>{"http://a/1", "http://a/2"}));
+  EXPECT_EQ(s->keys_matching(Namespace::kHttp, [](std::string_view) { return true; }, 2).size(), 2u);
+  EXPECT_TRUE(s->keys_matching(Namespace::kCert, [](std::string_view) { return true; }).empty());
+  for (const auto& k : keys) EXPECT_TRUE(s->erase(Namespace::kHttp, k));
+  EXPECT_EQ(s->keys_matching(Namespace::kHttp, [](std::string_view) { return true; }),
+            (std::vector<std::string>{"http://b/1"}));
 }

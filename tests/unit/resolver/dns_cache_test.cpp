@@ -375,3 +375,50 @@ TEST_P(DnsCacheContract, KeepsDnssecVerdictsSignaturesAndProofs) {
   EXPECT_TRUE(plain.complete);
   EXPECT_EQ(plain.resolution.security, Security::unchecked);
 }
+
+TEST(DnsCacheKeys, MatchNameOrSubtreeAtLabelBoundaries) {
+  std::string zone = N("a.test.").lowercase_wire();
+  auto key = [](const char* n) { return dns_cache_key('R', N(n), type::A); };
+  EXPECT_TRUE(cache_key_matches(key("a.test."), zone, false));
+  EXPECT_FALSE(cache_key_matches(key("www.a.test."), zone, false));
+  EXPECT_TRUE(cache_key_matches(key("www.a.test."), zone, true));
+  EXPECT_TRUE(cache_key_matches(key("x.y.a.test."), zone, true));
+  EXPECT_TRUE(cache_key_matches(key("a.test."), zone, true));
+  // "xa.test" ends in the bytes of "a.test" only off a label boundary; "test." is above it.
+  EXPECT_FALSE(cache_key_matches(key("xa.test."), zone, true));
+  EXPECT_FALSE(cache_key_matches(key("test."), zone, true));
+  EXPECT_FALSE(cache_key_matches(key("a.test.example."), zone, true));
+  // The root is above everything.
+  EXPECT_TRUE(cache_key_matches(key("www.a.test."), N(".").lowercase_wire(), true));
+  EXPECT_FALSE(cache_key_matches("ab", zone, true));
+}
+
+TEST_P(DnsCacheContract, EraseNamesDropsEveryKindOfANameOrASubtree) {
+  auto cp = make();
+  auto& c = *cp;
+  c.put_rrset(a_set("www.a.test.", 300), Trust::answer, 1000);
+  c.put_rrset({N("www.a.test."), type::AAAA, kClassIN, 300, {RdataAaaa{{0x20, 0x01, 0x0d, 0xb8}}}}, Trust::answer,
+              1000);
+  c.put_negative(N("www.a.test."), type::MX, false, soa_set("a.test.", 300, 60), 60, 1000);
+  c.put_rrset(a_set("deep.x.a.test.", 300), Trust::answer, 1000);
+  c.put_negative(N("nx.a.test."), type::A, true, soa_set("a.test.", 300, 60), 60, 1000);
+  c.put_servfail(N("sf.a.test."), type::A, 1000);
+  c.put_rrset(a_set("xa.test.", 300), Trust::answer, 1000);
+  c.put_rrset(a_set("b.test.", 300), Trust::answer, 1000);
+
+  EXPECT_EQ(c.erase_names(N("WWW.a.test."), false), 3u);  // A, AAAA, NODATA MX
+  EXPECT_FALSE(c.get_rrset(N("www.a.test."), type::A, 1000, Trust::glue));
+  EXPECT_FALSE(c.get_rrset(N("www.a.test."), type::AAAA, 1000, Trust::glue));
+  EXPECT_FALSE(c.get_negative(N("www.a.test."), type::MX, 1000));
+  EXPECT_TRUE(c.get_rrset(N("deep.x.a.test."), type::A, 1000, Trust::glue));
+  EXPECT_EQ(c.erase_names(N("www.a.test."), false), 0u);
+
+  EXPECT_EQ(c.erase_names(N("a.test."), true), 3u);  // deep.x, NXDOMAIN nx, SERVFAIL sf
+  EXPECT_FALSE(c.get_rrset(N("deep.x.a.test."), type::A, 1000, Trust::glue));
+  EXPECT_FALSE(c.get_negative(N("nx.a.test."), type::A, 1000));
+  EXPECT_FALSE(c.has_servfail(N("sf.a.test."), type::A, 1000));
+  EXPECT_TRUE(c.get_rrset(N("xa.test."), type::A, 1000, Trust::glue));
+  EXPECT_TRUE(c.get_rrset(N("b.test."), type::A, 1000, Trust::glue));
+  EXPECT_EQ(c.erase_names(N("."), true), 2u);
+  EXPECT_EQ(c.size(), 0u);
+}
