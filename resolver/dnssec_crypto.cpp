@@ -2,12 +2,13 @@
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
-#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 
 #include <algorithm>
 #include <memory>
+#include <string>
+#include <unordered_map>
 
 namespace outpost::dns {
 
@@ -20,21 +21,32 @@ struct Free {
   void operator()(OSSL_PARAM_BLD* p) const { OSSL_PARAM_BLD_free(p); }
   void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
   void operator()(BIGNUM* p) const { BN_free(p); }
-  void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
 };
 template <typename T>
 using Ptr = std::unique_ptr<T, Free>;
 
 
-// The digest an algorithm signs with (nullptr: none, the EdDSA algorithms sign the data).
+// The digest an algorithm signs with, fetched once per thread (an implicit fetch by name on
+// every use — what EVP_sha256() and friends cost in OpenSSL 3 — is a lookup under a lock);
+// nullptr: none, the EdDSA algorithms sign the data itself.
 const EVP_MD* algorithm_md(std::uint8_t alg) {
+  struct Mds {
+    EVP_MD* sha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+    EVP_MD* sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    EVP_MD* sha384 = EVP_MD_fetch(nullptr, "SHA384", nullptr);
+    EVP_MD* sha512 = EVP_MD_fetch(nullptr, "SHA512", nullptr);
+    ~Mds() {
+      for (EVP_MD* md : {sha1, sha256, sha384, sha512}) EVP_MD_free(md);
+    }
+  };
+  static thread_local Mds mds;
   switch (alg) {
     case 5:
-    case 7: return EVP_sha1();
+    case 7: return mds.sha1;
     case 8:
-    case 13: return EVP_sha256();
-    case 10: return EVP_sha512();
-    case 14: return EVP_sha384();
+    case 13: return mds.sha256;
+    case 10: return mds.sha512;
+    case 14: return mds.sha384;
     default: return nullptr;
   }
 }
@@ -104,38 +116,76 @@ Ptr<EVP_PKEY> public_key(const DnskeyRdata& key) {
   }
 }
 
-// ECDSA signatures are r || s in DNSSEC and DER in OpenSSL.
+// One DER INTEGER (X.690) of a big-endian unsigned number: leading zeros dropped, one zero
+// byte put back where the top bit is set (it would read as negative).
+void der_integer(Bytes* out, const std::uint8_t* p, std::size_t n) {
+  while (n > 1 && *p == 0) ++p, --n;
+  const bool pad = (*p & 0x80) != 0;
+  out->push_back(0x02);
+  out->push_back(static_cast<std::uint8_t>(n + pad));
+  if (pad) out->push_back(0);
+  out->insert(out->end(), p, p + n);
+}
+
+// ECDSA signatures are r || s in DNSSEC (RFC 6605 section 4) and DER in OpenSSL: SEQUENCE of
+// two INTEGERs, at most 2 * (48 + 3) bytes of content here, so one-byte lengths.
 std::optional<Bytes> ecdsa_der(const Bytes& sig, std::size_t coord) {
   if (sig.size() != 2 * coord) return std::nullopt;
-  Ptr<ECDSA_SIG> s(ECDSA_SIG_new());
-  BIGNUM* r = BN_bin2bn(sig.data(), static_cast<int>(coord), nullptr);
-  BIGNUM* ss = BN_bin2bn(sig.data() + coord, static_cast<int>(coord), nullptr);
-  if (!s || !r || !ss || !ECDSA_SIG_set0(s.get(), r, ss)) {
-    BN_free(r);
-    BN_free(ss);
-    return std::nullopt;
-  }
-  unsigned char* der = nullptr;
-  int len = i2d_ECDSA_SIG(s.get(), &der);
-  if (len <= 0) return std::nullopt;
-  Bytes out(der, der + len);
-  OPENSSL_free(der);
+  Bytes body;
+  body.reserve(2 * coord + 6);
+  der_integer(&body, sig.data(), coord);
+  der_integer(&body, sig.data() + coord, coord);
+  Bytes out{0x30, static_cast<std::uint8_t>(body.size())};
+  out.insert(out.end(), body.begin(), body.end());
   return out;
 }
 
+// The parsed form of a DNSKEY, ready to verify with. Building an EVP_PKEY from a key's
+// parameters and setting up a verification costs about as much as the verification itself
+// (OpenSSL 3: provider fetches and key import), and a zone's few keys sign every answer from
+// it, so each thread keeps what it built, by the key's rdata.
+struct Verifier {
+  Ptr<EVP_PKEY> pkey;
+  // RSA and ECDSA: a context set up for EVP_PKEY_verify over a digest (reused call after
+  // call); EdDSA signs the data itself and has none.
+  Ptr<EVP_PKEY_CTX> ctx;
+};
+
+const Verifier* verifier_for(const DnskeyRdata& key) {
+  constexpr std::size_t kMaxKeys = 1024;  // then the cache starts again (keys of a few hundred zones)
+  static thread_local std::unordered_map<std::string, Verifier> cache;
+  std::string id(key.wire.begin(), key.wire.end());
+  if (auto it = cache.find(id); it != cache.end()) return it->second.pkey ? &it->second : nullptr;
+  if (cache.size() >= kMaxKeys) cache.clear();
+  Verifier v;
+  v.pkey = public_key(key);
+  if (v.pkey && algorithm_md(key.algorithm)) {
+    v.ctx.reset(EVP_PKEY_CTX_new_from_pkey(nullptr, v.pkey.get(), nullptr));
+    if (!v.ctx || EVP_PKEY_verify_init(v.ctx.get()) <= 0 ||
+        EVP_PKEY_CTX_set_signature_md(v.ctx.get(), algorithm_md(key.algorithm)) <= 0)
+      v.pkey.reset();  // cannot verify with it: remembered as unusable
+  }
+  auto& slot = cache[std::move(id)] = std::move(v);
+  return slot.pkey ? &slot : nullptr;
+}
+
 bool verify_bytes(const DnskeyRdata& key, const Bytes& data, const Bytes& sig) {
-  auto pkey = public_key(key);
-  if (!pkey) return false;
-  Bytes signature = sig;
+  const Verifier* v = verifier_for(key);
+  if (!v) return false;
+  if (!v->ctx) {
+    // EdDSA: one-shot over the data.
+    Ptr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
+    if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, v->pkey.get()) != 1) return false;
+    return EVP_DigestVerify(ctx.get(), sig.data(), sig.size(), data.data(), data.size()) == 1;
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int dlen = 0;
+  if (EVP_Digest(data.data(), data.size(), digest, &dlen, algorithm_md(key.algorithm), nullptr) != 1) return false;
   if (key.algorithm == 13 || key.algorithm == 14) {
     auto der = ecdsa_der(sig, key.algorithm == 13 ? 32 : 48);
-    if (!der) return false;
-    signature = std::move(*der);
+    return der && EVP_PKEY_verify(v->ctx.get(), der->data(), der->size(), digest, dlen) == 1;
   }
-  Ptr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, algorithm_md(key.algorithm), nullptr, pkey.get()) != 1)
-    return false;
-  return EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), data.data(), data.size()) == 1;
+  return EVP_PKEY_verify(v->ctx.get(), sig.data(), sig.size(), digest, dlen) == 1;
 }
 
 // Serial number arithmetic (RFC 1982) on 32-bit times: a is before b.
@@ -229,7 +279,8 @@ SigResult verify_rrsig(const RRset& set, const RrsigRdata& sig, const DnskeyRdat
 }
 
 Bytes ds_digest(const Name& owner, const DnskeyRdata& key, std::uint8_t digest_type) {
-  const EVP_MD* md = digest_type == 1 ? EVP_sha1() : digest_type == 2 ? EVP_sha256() : digest_type == 4 ? EVP_sha384() : nullptr;
+  // The same digests as the signature algorithms': SHA-1 (as 5), SHA-256 (as 8), SHA-384 (as 14).
+  const EVP_MD* md = digest_type == 1 ? algorithm_md(5) : digest_type == 2 ? algorithm_md(8) : digest_type == 4 ? algorithm_md(14) : nullptr;
   if (!md) return {};
   Bytes input;
   const std::string o = owner.lowercase_wire();
@@ -256,7 +307,7 @@ Bytes nsec3_hash(const Name& name, std::uint8_t algorithm, std::span<const std::
   for (unsigned i = 0; i <= iterations; ++i) {
     buf.insert(buf.end(), salt.begin(), salt.end());
     unsigned len = 0;
-    if (EVP_Digest(buf.data(), buf.size(), digest.data(), &len, EVP_sha1(), nullptr) != 1 || len != 20) return {};
+    if (EVP_Digest(buf.data(), buf.size(), digest.data(), &len, algorithm_md(5), nullptr) != 1 || len != 20) return {};
     buf = digest;
   }
   return digest;
