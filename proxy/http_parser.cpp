@@ -151,6 +151,7 @@ void HttpParser::enter_head_phase() {
   line_ = Line::kPreamble;
   in_fields_ = false;
   if (!fields_.empty()) std::string().swap(fields_);
+  if (!request_line_.empty()) std::string().swap(request_line_);
 }
 
 int HttpParser::fail(int status, const char* reason) {
@@ -499,6 +500,45 @@ ParseResult HttpParser::error_result(llhttp_errno_t err) {
   return r;
 }
 
+namespace {
+// The methods llhttp is given as sent; any other token goes to llhttp as kStandIn.
+bool llhttp_reads_as_sent(std::string_view m) {
+  switch (m.size()) {
+    case 3: return m == "GET" || m == "PUT";
+    case 4: return m == "HEAD" || m == "POST";
+    case 5: return m == "PATCH" || m == "TRACE" || m == "PURGE";
+    case 6: return m == "DELETE";
+    case 7: return m == "OPTIONS" || m == "CONNECT";
+    default: return false;
+  }
+}
+// For llhttp a request's method decides nothing but CONNECT's tunnel: the body is framed
+// by Content-Length / Transfer-Encoding alone (RFC 9112 §6.3), so an extension method is
+// read as this one and the head gets its own name back.
+constexpr std::string_view kStandIn = "POST";
+}  // namespace
+
+ParseResult HttpParser::start_line(std::string_view line, bool& drive) {
+  // scan_head checked the line: empty lines first (the preamble), then text ending in CRLF.
+  std::size_t m = 0;
+  while (m < line.size() && (line[m] == '\r' || line[m] == '\n')) ++m;
+  std::size_t m_end = m;
+  while (m_end < line.size() && kTchar[static_cast<unsigned char>(line[m_end])]) ++m_end;
+  std::string_view method = line.substr(m, m_end - m);
+  // Not a token followed by SP: llhttp reads it as sent, and rejects it.
+  bool stand_in = !method.empty() && m_end < line.size() && line[m_end] == ' ' && !llhttp_reads_as_sent(method);
+  if (!stand_in) {
+    const char* f = line.data();
+    return execute(f, f + line.size(), drive);
+  }
+  // framing_ is free until the header lines: llhttp reads the substitute line from it.
+  framing_.assign(kStandIn).append(line.substr(m_end));
+  const char* f = framing_.data();
+  ParseResult r = execute(f, f + framing_.size(), drive);
+  if (r.kind == ParseResult::kOk) head_.method.assign(method);
+  return r;
+}
+
 ParseResult HttpParser::feed(const ChunkRef& chunk, const char* data, std::size_t len) {
   cur_chunk_ = &chunk;
   const char* p = data;
@@ -557,6 +597,27 @@ ParseResult HttpParser::feed(const ChunkRef& chunk, const char* data, std::size_
         fail(bad_message_status(), "malformed header section");
         r = our_error();
       }
+      continue;
+    }
+    if (type_ == Type::kRequest && phase_ == Phase::kHead && scan != Scan::kError && p < stop) {
+      // A request line: gathered until its end, then given to llhttp with its method as
+      // llhttp can read it (start_line()).
+      if (scan == Scan::kMore) {
+        if (request_line_.size() + static_cast<std::size_t>(stop - p) > limits_.max_target + kMaxLineExtra) {
+          fail(414, "request line too long");
+          r = our_error();
+          continue;
+        }
+        request_line_.append(p, static_cast<std::size_t>(stop - p));
+        p = stop;
+        continue;
+      }
+      std::string_view line(p, static_cast<std::size_t>(stop - p));
+      if (!request_line_.empty()) line = request_line_.append(line);
+      p = stop;
+      r = start_line(line, drive);
+      if (!request_line_.empty()) std::string().swap(request_line_);
+      if (r.kind == ParseResult::kOk) in_fields_ = true;
       continue;
     }
     r = execute(p, stop, drive);

@@ -4,7 +4,9 @@
 //
 // llhttp 8.1 (Debian's build, its "loose" mode) still lets some framing through that a
 // proxy must not accept, so HttpParser checks the raw bytes itself where llhttp cannot be
-// told (see DESIGN.md, proxy/). llhttp reads the start line as it arrives; the header
+// told (see DESIGN.md, proxy/). llhttp reads a response's status line as it arrives and a
+// request line once it is complete (an extension method given to llhttp as a method it
+// knows, and named again in the head: RFC 9110 §9.1 allows any token); the header
 // lines are split into fields here (name a token, then ':', value without its OWS), and
 // llhttp is then given only the lines that frame the message (Content-Length,
 // Transfer-Encoding, Connection, Proxy-Connection, Upgrade: the fields it acts on), as
@@ -130,6 +132,10 @@ class HttpParser {
   // The header lines (each ending in CRLF, then the final CRLF; checked by scan_head) into
   // head_.headers, and the framing lines into `framing`; false (with error_) if bad.
   bool parse_fields(std::string_view lines, std::string& framing);
+  // A complete request line (after any empty lines): to llhttp, an extension method as
+  // kStandIn (llhttp 8.1 knows a fixed list of methods; RFC 9110 §9.1 allows any token)
+  // and then back in head_.method.
+  ParseResult start_line(std::string_view line, bool& drive);
   // Runs the chunked decoder from p; advances p.
   ParseResult decode_chunked(const char*& p, const char* end);
   // Checks Transfer-Encoding and fills head_.transfer_codings; false (with error_) if bad.
@@ -152,6 +158,10 @@ class HttpParser {
   // and its memory given back after use).
   std::string fields_;
   std::string framing_;  // the lines llhttp is given for the head being ended
+  // A request line that arrived in pieces (usually empty), bounded by max_target plus
+  // kMaxLineExtra.
+  std::string request_line_;
+  static constexpr std::size_t kMaxLineExtra = 1024;
   int error_status_ = 0;              // set by our own checks (fail())
   const char* error_reason_ = nullptr;
   bool in_message_ = false;

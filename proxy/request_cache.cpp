@@ -31,7 +31,6 @@ std::vector<Slice> body_range(const std::vector<Slice>& body, std::uint64_t firs
   return out;
 }
 
-bool unsafe_method(std::string_view m) { return m == "POST" || m == "PUT" || m == "DELETE" || m == "PATCH"; }
 }  // namespace
 
 void ProxyRequest::start_cache_lookup() {
@@ -373,7 +372,7 @@ void ProxyRequest::refresh_from_304(const http::MessageHead& head) {
 void ProxyRequest::invalidate_after_unsafe(const http::MessageHead& head) {
   // RFC 9111 §4.4: a non-error response to an unsafe method invalidates the target URI and
   // the Location / Content-Location URIs on the same host.
-  if (!unsafe_method(req_.method) || head.status < 200 || head.status >= 400) return;
+  if (method_safe(req_.method) || head.status < 200 || head.status >= 400) return;
   auto* cache = w_.cache();
   cache->invalidate(http::cache_key(url_));
   for (const char* name : {"Location", "Content-Location"}) {

@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "core/config.hpp"
+#include "proxy/http_chars.hpp"
 
 namespace outpost {
 namespace {
@@ -102,10 +103,14 @@ std::optional<http::LocalResponse> apply_max_forwards(http::MessageHead& req) {
 }  // namespace
 
 bool method_supported(std::string_view m) {
-  for (std::string_view known : {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT", "PURGE"})
-    if (m == known) return true;
-  return false;
+  // RFC 9110 §9.1: any token; the parser admits nothing else, this keeps the rule here too.
+  if (m.empty()) return false;
+  for (char c : m)
+    if (!http::is_tchar(static_cast<unsigned char>(c))) return false;
+  return true;
 }
+
+bool method_safe(std::string_view m) { return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE"; }
 
 bool method_idempotent(std::string_view m) {
   return m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS" || m == "TRACE";

@@ -52,8 +52,11 @@ struct RouteContext {
 // is decremented on a forwarded OPTIONS or TRACE).
 Route route_request(http::MessageHead& req, const RouteContext& ctx);
 
-// The methods Outpost forwards or answers (others get 501).
+// The methods Outpost forwards or answers: any token (RFC 9110 §9.1; others get 501).
 bool method_supported(std::string_view method);
+// RFC 9110 §9.2.1: GET, HEAD, OPTIONS, TRACE. Every other method, extension methods among
+// them, is unsafe: its non-error response invalidates the target (RFC 9111 §4.4).
+bool method_safe(std::string_view method);
 bool method_idempotent(std::string_view method);  // RFC 9110 §9.2.2
 // RFC 9110 §9.3.8: a TRACE echo (and a TRACE forwarded for the origin to echo) must not
 // carry credentials (cross-site tracing reads HttpOnly cookies and proxy credentials).

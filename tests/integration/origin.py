@@ -219,6 +219,12 @@ class Handler(BaseHTTPRequestHandler):
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = handle_any
 
+    def __getattr__(self, name):
+        # Extension methods (RFC 9110 §9.1: any token) are answered like the others.
+        if name.startswith("do_"):
+            return self.handle_any
+        raise AttributeError(name)
+
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True

@@ -314,6 +314,28 @@ class HttpCache(h.IntegrationTest):
         self.get(p)
         self.assertEqual(self.origin.count(p), 3)
 
+    def test_s4_4_extension_methods_are_unsafe_and_invalidate(self):
+        # RFC 9110 §9.2.1: only GET, HEAD, OPTIONS and TRACE are safe; a non-error response to
+        # any other method, extension methods included, invalidates the target (RFC 9111 §4.4).
+        p = self.script("s4_4_ext", headers=[["Cache-Control", "max-age=60"]])
+        self.get(p)
+        self.get(p)
+        self.assertEqual(self.origin.count(p), 1)
+        status, _, _ = self.get(p, method="BREW")
+        self.assertEqual(status, 200)
+        self.get(p)
+        self.assertEqual(self.origin.count(p), 3)  # BREW, then the GET refetched
+        # Safe methods leave it: OPTIONS and TRACE reach the origin, the entry stays.
+        self.get(p, method="OPTIONS")
+        self.get(p)
+        self.assertEqual(self.origin.count(p), 4)
+        # An error answer to an unsafe method invalidates nothing.
+        e = self.script("s4_4_ext_err", status=405, headers=[["Cache-Control", "max-age=60"]])
+        self.get(e)
+        self.get(e, method="PROPPATCH")
+        self.get(e)
+        self.assertEqual(self.origin.count(e), 2)
+
     # ---- RFC 9110 §14 ranges
     def test_rfc9110_s14_ranges_from_stored_object(self):
         body = "0123456789abcdefghij"

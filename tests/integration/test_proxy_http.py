@@ -79,6 +79,40 @@ class ProxyHttp(h.IntegrationTest):
         self.assertEqual(self.echo("-X", "DELETE", self.origin.url("/echo"))["method"], "DELETE")
         self.assertEqual(self.echo("-X", "OPTIONS", self.origin.url("/echo"))["method"], "OPTIONS")
 
+    def test_extension_methods_forwarded_as_sent(self):
+        # RFC 9110 §9.1: any method token goes to the origin as sent, with its body (framed by
+        # Content-Length or chunked alone), on a kept-alive connection; methods are
+        # case-sensitive, so "get" stays "get".
+        O = h.ORIGIN_PORT
+        for method in ("PROPFIND", "BREW", "get", "M-SEARCH", "X_LONG-Method.v2!"):
+            raw = (f"{method} http://127.0.0.1:{O}/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+                   ).encode()
+            out = h.raw_exchange(raw)
+            self.assertEqual(h.status_of(out), 200, out[:200])
+            info = json.loads(out.split(b"\r\n\r\n", 1)[1])
+            self.assertEqual(info["method"], method)
+            self.assertEqual(info["body_length"], 5)
+        # A chunked body, and the request line arriving a byte at a time, then a GET behind
+        # it on the same connection.
+        raw = (f"MKCALENDAR http://127.0.0.1:{O}/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "3\r\nabc\r\n0\r\n\r\n"
+               f"GET http://127.0.0.1:{O}/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").encode()
+        with socket.create_connection(("127.0.0.1", h.PROXY_PORT), timeout=10) as s:
+            for i in range(len(raw)):
+                s.sendall(raw[i:i + 1])
+            out = h.read_until_close(s)
+        bodies = [json.loads(part.split(b"\r\n\r\n", 1)[1].split(b"}", 1)[0] + b"}")
+                  for part in out.split(b"HTTP/1.1 200")[1:]]
+        self.assertEqual([b["method"] for b in bodies], ["MKCALENDAR", "GET"], out[:400])
+        self.assertEqual(bodies[0]["body_length"], 3)
+        line = []
+        for _ in range(50):  # the access log is flushed every second
+            line = [l for l in self.outpost.access_lines() if "MKCALENDAR" in l]
+            if line:
+                break
+            time.sleep(0.1)
+        self.assertTrue(line and " TCP_MISS/200 " in line[-1], line)
+
     def test_chunked_response_reframed(self):
         expected = h.direct_get(h.ORIGIN_PORT, "/bytes?n=100000")
         r = h.curl("-i", self.origin.url("/bytes?n=100000&chunked=1"))

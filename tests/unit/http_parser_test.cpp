@@ -104,6 +104,56 @@ TEST(HttpParser, ConnectIsUpgrade) {
   EXPECT_EQ(c.heads.at(0).target, "a.test:443");
 }
 
+TEST(HttpParser, ExtensionMethodsAreReadAsSent) {
+  // RFC 9110 §9.1: any token is a method; llhttp 8.1 knows a list, so the parser gives it
+  // a stand-in and the head names the method as sent. Framing is the fields' alone.
+  Collector c;
+  HttpParser p(HttpParser::Type::kRequest, {}, &c);
+  c.end_rc = 0;
+  std::string text =
+      "\r\nBREW http://a.test/pot HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+      "get http://a.test/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
+      "M-SEARCH * HTTP/1.1\r\n\r\n"
+      "PROPFIND http://a.test/d HTTP/1.0\r\n\r\n";
+  auto r = feed(p, text);
+  EXPECT_EQ(r.kind, ParseResult::kOk) << r.reason;
+  ASSERT_EQ(c.heads.size(), 4u);
+  EXPECT_EQ(c.heads[0].method, "BREW");
+  EXPECT_EQ(c.heads[0].target, "http://a.test/pot");
+  EXPECT_EQ(c.heads[0].content_length, 3u);
+  EXPECT_EQ(c.heads[1].method, "get");
+  EXPECT_TRUE(c.heads[1].chunked);
+  EXPECT_EQ(c.heads[2].method, "M-SEARCH");
+  EXPECT_EQ(c.heads[2].target, "*");
+  EXPECT_EQ(c.heads[3].method, "PROPFIND");
+  EXPECT_EQ(c.heads[3].minor, 0);
+  EXPECT_FALSE(c.heads[3].is_connect);
+  EXPECT_EQ(c.body, "abchi");
+  EXPECT_EQ(c.ends, 4);
+}
+
+TEST(HttpParser, RequestLineInPiecesIsBoundedAndKeepsItsMethod) {
+  Collector c;
+  HttpParser p(HttpParser::Type::kRequest, {100, 200}, &c);
+  std::string line = "PROPPATCH http://a.test/" + std::string(50, 'x') + " HTTP/1.1\r\nHost: a\r\n\r\n";
+  for (char ch : line) {
+    auto r = feed(p, std::string(1, ch));
+    ASSERT_EQ(r.kind, ParseResult::kOk) << r.reason;
+    ASSERT_EQ(r.consumed, 1u);
+  }
+  ASSERT_EQ(c.heads.size(), 1u);
+  EXPECT_EQ(c.heads[0].method, "PROPPATCH");
+  EXPECT_EQ(c.heads[0].target, "http://a.test/" + std::string(50, 'x'));
+  // An endless line in pieces is refused at the limit, before it ends.
+  Collector d;
+  HttpParser q(HttpParser::Type::kRequest, {100, 200}, &d);
+  ParseResult r;
+  for (int i = 0; i < 200 && r.kind == ParseResult::kOk; ++i) r = feed(q, i == 0 ? "BREW /" : "aaaaaaaaaaaaaaaaaaaa");
+  EXPECT_EQ(r.kind, ParseResult::kError);
+  EXPECT_EQ(r.status, 414);
+  EXPECT_TRUE(d.heads.empty());
+}
+
 struct BadRequest {
   const char* name;
   std::string text;
@@ -133,6 +183,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadRequest{"nul_in_value", std::string("GET / HTTP/1.1\r\nX: a\0b\r\n\r\n", 26), 400},
         BadRequest{"bare_lf", "GET / HTTP/1.1\nX: a\n\n", 400},
         BadRequest{"bad_method", "G(T / HTTP/1.1\r\n\r\n", 400},
+        BadRequest{"method_then_tab", "BREW\t/ HTTP/1.1\r\n\r\n", 400},
+        BadRequest{"no_target", "BREW\r\n\r\n", 400},
+        BadRequest{"extension_long_target", "BREW /" + std::string(200, 'a') + " HTTP/1.1\r\n\r\n", 414},
+        BadRequest{"extension_http2", "BREW / HTTP/2.0\r\n\r\n", 505},
         BadRequest{"long_target", "GET /" + std::string(200, 'a') + " HTTP/1.1\r\n\r\n", 414},
         BadRequest{"big_headers", "GET / HTTP/1.1\r\nX: " + std::string(300, 'a') + "\r\n\r\n", 431},
         BadRequest{"http2", "GET / HTTP/2.0\r\n\r\n", 505}));

@@ -73,9 +73,16 @@ TEST_F(RoutingTest, VersionMethodAndBodyLimit) {
   auto r = route(h2);
   EXPECT_EQ(r.status, 505);
   EXPECT_TRUE(r.close);
-  auto odd = head("BREW", "http://example.com/");
-  EXPECT_EQ(route(odd).status, 501);
-  EXPECT_FALSE(route(odd).close);
+  // RFC 9110 §9.1: any method token is forwarded; an extension method is never cacheable.
+  for (const char* m : {"BREW", "PROPFIND", "get", "M-SEARCH"}) {
+    auto odd = head(m, "http://example.com/");
+    auto r = route(odd);
+    EXPECT_EQ(r.kind, Route::Kind::kForward) << m;
+    EXPECT_FALSE(r.cacheable) << m;
+  }
+  auto not_token = head("BR(EW", "http://example.com/");
+  EXPECT_EQ(route(not_token).status, 501);
+  EXPECT_FALSE(route(not_token).close);
   auto ftp = head("GET", "ftp://example.com/");
   EXPECT_EQ(route(ftp).status, 501);
   auto bad = head("GET", "http://exa mple.com/");
@@ -194,3 +201,9 @@ TEST_F(RoutingTest, DestinationRulesBeforeAnyLookup) {
 }
 
 }  // namespace
+
+TEST(Routing, OnlyTheFourSafeMethodsAreSafe) {
+  for (const char* m : {"GET", "HEAD", "OPTIONS", "TRACE"}) EXPECT_TRUE(method_safe(m)) << m;
+  for (const char* m : {"POST", "PUT", "DELETE", "PATCH", "BREW", "PROPFIND", "get", "SEARCH"})
+    EXPECT_FALSE(method_safe(m)) << m;
+}
