@@ -50,18 +50,42 @@ int month_index(std::string_view m) {
   return -1;
 }
 
-bool read_int(std::string_view s, int* out) {
-  if (s.empty()) return false;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return ec == std::errc() && p == s.data() + s.size();
+bool short_day_name(std::string_view d) {
+  for (std::string_view n : {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"})
+    if (d == n) return true;
+  return false;
 }
 
+bool long_day_name(std::string_view d) {
+  for (std::string_view n : {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"})
+    if (d == n) return true;
+  return false;
+}
+
+// Exactly `s.size()` decimal digits (no sign, no space).
+bool digits(std::string_view s, int* out) {
+  if (s.empty()) return false;
+  int v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  *out = v;
+  return true;
+}
+
+bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+// time-of-day = hour ":" minute ":" second, two digits each (RFC 9110 §5.6.7; 60: a leap
+// second), on a date that exists.
 std::optional<std::int64_t> make_time(int year, int mon, int day, std::string_view hms) {
   int h, m, sec;
-  if (hms.size() != 8 || hms[2] != ':' || hms[5] != ':' || !read_int(hms.substr(0, 2), &h) ||
-      !read_int(hms.substr(3, 2), &m) || !read_int(hms.substr(6, 2), &sec))
+  if (hms.size() != 8 || hms[2] != ':' || hms[5] != ':' || !digits(hms.substr(0, 2), &h) ||
+      !digits(hms.substr(3, 2), &m) || !digits(hms.substr(6, 2), &sec))
     return std::nullopt;
-  if (mon < 0 || day < 1 || day > 31 || h > 23 || m > 59 || sec > 60) return std::nullopt;
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (mon < 0 || day < 1 || h > 23 || m > 59 || sec > 60) return std::nullopt;
+  if (day > kDays[mon] + (mon == 1 && leap(year) ? 1 : 0)) return std::nullopt;
   std::tm tm{};
   tm.tm_year = year - 1900;
   tm.tm_mon = mon;
@@ -131,26 +155,59 @@ CacheControl CacheControl::parse(const HeaderList& h) {
 }
 
 std::optional<std::int64_t> parse_http_date(std::string_view s) {
-  s = trim_ows(s);
-  auto w = words(s);
+  // RFC 9110 §5.6.7, exactly: one SP between the parts, the tokens as written, two-digit
+  // day, hour, minute and second (asctime's day is SP DIGIT below 10). Anything else is an
+  // invalid date (an Expires that is one means "already expired", RFC 9111 §5.3).
   int day, year;
-  // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
-  if (w.size() == 6 && w[0].size() == 4 && w[0][3] == ',' && w[5] == "GMT") {
-    if (!read_int(w[1], &day) || !read_int(w[3], &year)) return std::nullopt;
-    return make_time(year, month_index(w[2]), day, w[4]);
+  // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
+  if (s.size() == 29 && s.substr(3, 2) == ", " && s[7] == ' ' && s[11] == ' ' && s[16] == ' ' &&
+      s.substr(25) == " GMT") {
+    if (!short_day_name(s.substr(0, 3)) || !digits(s.substr(5, 2), &day) || !digits(s.substr(12, 4), &year))
+      return std::nullopt;
+    return make_time(year, month_index(s.substr(8, 3)), day, s.substr(17, 8));
   }
-  // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
-  if (w.size() == 4 && !w[0].empty() && w[0].back() == ',' && w[3] == "GMT" && w[1].size() == 9) {
-    if (!read_int(w[1].substr(0, 2), &day) || !read_int(w[1].substr(7, 2), &year)) return std::nullopt;
+  // asctime: "Sun Nov  6 08:49:37 1994"
+  if (s.size() == 24 && s[3] == ' ' && s[7] == ' ' && s[10] == ' ' && s[19] == ' ') {
+    std::string_view d = s.substr(8, 2);
+    if (d[0] == ' ') d = d.substr(1);
+    else if (d[0] == '0') return std::nullopt;  // 2DIGIT / ( SP DIGIT ): "06" is not a form
+    if (!short_day_name(s.substr(0, 3)) || !digits(d, &day) || !digits(s.substr(20, 4), &year)) return std::nullopt;
+    return make_time(year, month_index(s.substr(4, 3)), day, s.substr(11, 8));
+  }
+  // rfc850-date: "Sunday, 06-Nov-94 08:49:37 GMT"
+  auto comma = s.find(',');
+  if (comma != std::string_view::npos && s.size() == comma + 24 && long_day_name(s.substr(0, comma))) {
+    std::string_view t = s.substr(comma);  // ", 06-Nov-94 08:49:37 GMT"
+    if (t.substr(0, 2) != ", " || t[4] != '-' || t[8] != '-' || t[11] != ' ' || t.substr(20) != " GMT")
+      return std::nullopt;
+    if (!digits(t.substr(2, 2), &day) || !digits(t.substr(9, 2), &year)) return std::nullopt;
     year += year < 70 ? 2000 : 1900;  // RFC 9110 §5.6.7: two-digit years
-    return make_time(year, month_index(w[1].substr(3, 3)), day, w[2]);
-  }
-  // asctime: Sun Nov  6 08:49:37 1994
-  if (w.size() == 5) {
-    if (!read_int(w[2], &day) || !read_int(w[4], &year)) return std::nullopt;
-    return make_time(year, month_index(w[1]), day, w[3]);
+    return make_time(year, month_index(t.substr(5, 3)), day, t.substr(12, 8));
   }
   return std::nullopt;
+}
+
+std::optional<std::int64_t> parse_age(const HeaderList& h, bool* invalid) {
+  *invalid = false;
+  const std::string* value = nullptr;
+  for (const auto& f : h) {
+    if (!iequals(f.name, "Age")) continue;
+    if (value) {  // a second Age field: no single value
+      *invalid = true;
+      return std::nullopt;
+    }
+    value = &f.value;
+  }
+  if (!value) return std::nullopt;
+  // delta-seconds = 1*DIGIT (RFC 9111 §1.2.2), not quoted, no sign, no list.
+  std::string_view v = *value;
+  if (v.empty() || v.front() == '"') {
+    *invalid = true;
+    return std::nullopt;
+  }
+  auto n = parse_delta(v);
+  if (!n) *invalid = true;
+  return n;
 }
 
 bool RefreshRule::compile(std::string* error) {
@@ -214,11 +271,21 @@ bool is_storable(std::string_view method, const HeaderList& req_headers, const C
 
 std::int64_t freshness_lifetime(int status, const HeaderList& h, const CacheControl& cc, const CachePolicyConfig& cfg,
                                 const std::string& url) {
+  // An Age that is not one non-negative integer: the response's age is unknown, so it is
+  // treated as stale whatever its lifetime (issue 14; RFC 9111 §4.2.3 needs age_value).
+  bool bad_age = false;
+  parse_age(h, &bad_age);
+  if (bad_age) return 0;
   if (cc.s_maxage) return *cc.s_maxage;
   if (cc.max_age) return *cc.max_age;
-  // Dates as plain integers (-1: absent or invalid).
+  // Dates as plain integers (-1: absent or invalid; a second field of the name is invalid).
   auto date_of = [&h](const char* name) -> std::int64_t {
-    const std::string* v = h.find(name);
+    const std::string* v = nullptr;
+    for (const auto& f : h) {
+      if (!iequals(f.name, name)) continue;
+      if (v) return -1;
+      v = &f.value;
+    }
     if (!v) return -1;
     auto t = parse_http_date(*v);
     return t ? *t : -1;
@@ -247,7 +314,8 @@ std::int64_t freshness_lifetime(int status, const HeaderList& h, const CacheCont
 
 std::int64_t current_age(const StoredResponse& r, std::int64_t now) {
   std::int64_t age_value = 0;
-  if (auto* a = r.headers.find("Age")) age_value = parse_delta(*a).value_or(0);
+  bool bad_age = false;
+  age_value = parse_age(r.headers, &bad_age).value_or(0);  // invalid: the lifetime is 0 already
   std::int64_t date_value = r.response_time;
   if (auto* d = r.headers.find("Date"))
     if (auto v = parse_http_date(*d)) date_value = *v;
@@ -457,7 +525,8 @@ std::optional<StoredResponse> StoredResponse::parse(std::string_view b) {
   if (!line(&l) || !num(l, &r.status)) return std::nullopt;
   if (!line(&l)) return std::nullopt;
   r.reason = std::string(l);
-  if (!line(&l) || l.size() != 3 || l[1] != '.') return std::nullopt;
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (!line(&l) || l.size() != 3 || l[1] != '.' || !digit(l[0]) || !digit(l[2])) return std::nullopt;
   r.major = l[0] - '0';
   r.minor = l[2] - '0';
   if (!line(&l)) return std::nullopt;

@@ -26,8 +26,15 @@ struct CacheControl {
   static CacheControl parse(const HeaderList& h);
 };
 
-// RFC 9110 §5.6.7 HTTP-date (IMF-fixdate, RFC 850, asctime) → unix seconds, or nullopt.
+// RFC 9110 §5.6.7 HTTP-date (IMF-fixdate, RFC 850, asctime), each exactly as the grammar
+// writes it (spacing, day and month names, digit counts, a date that exists) → unix
+// seconds, or nullopt.
 std::optional<std::int64_t> parse_http_date(std::string_view s);
+
+// The Age field (RFC 9111 §5.1): its value when there is exactly one Age field holding
+// delta-seconds (saturated); nullopt when absent, or (with *invalid) when there are several
+// fields or the value is anything else (a list, quotes, a sign, a fraction).
+std::optional<std::int64_t> parse_age(const HeaderList& h, bool* invalid);
 
 // A Squid-style refresh_pattern: URLs matching `regex` without explicit freshness get
 // lifetime = clamp(percent% of (Date - Last-Modified), min, max); min when there is no

@@ -205,9 +205,12 @@ std::optional<StoredResponse> HttpCache::storable_meta(const CachePolicyConfig& 
   meta.major = resp.major;
   meta.minor = resp.minor;
   meta.headers = resp.headers;
+  // RFC 9111 §3.1: every field is kept as received — unknown and legacy ones (Set-Cookie2)
+  // too — but the hop-by-hop ones and the proxy's own (Proxy-Authenticate is hop-by-hop,
+  // Proxy-Authentication-Info is not), and Set-Cookie, never handed to another client.
   meta.headers.remove_hop_by_hop();
-  meta.headers.remove("Set-Cookie");  // never handed to another client
-  meta.headers.remove("Set-Cookie2");
+  meta.headers.remove("Proxy-Authentication-Info");
+  meta.headers.remove("Set-Cookie");
   meta.request_time = request_time;
   meta.response_time = now;
   meta.lifetime = freshness_lifetime(resp.status, resp.headers, resp_cc, policy, url);
@@ -223,7 +226,8 @@ StoredResponse HttpCache::merge_not_modified(const CachePolicyConfig& policy, co
   HeaderList fresh = resp_headers;
   fresh.remove_hop_by_hop();
   auto skip = [](const std::string& n) {
-    return iequals(n, "Content-Length") || iequals(n, "Set-Cookie") || iequals(n, "Content-Range");
+    return iequals(n, "Content-Length") || iequals(n, "Set-Cookie") || iequals(n, "Content-Range") ||
+           iequals(n, "Proxy-Authentication-Info");
   };
   for (const auto& f : fresh)
     if (!skip(f.name)) meta.headers.remove(f.name);

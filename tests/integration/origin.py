@@ -14,7 +14,8 @@ Endpoints (all counted, see /__stats):
   /__stats         JSON: {"requests": {path: count}, "connections": N,
                    "last_headers": {path: [[k, v], ...]},  (the last request's headers per path)
                    "peak_waiting": {path: N}}  (most /script/ requests in their delay at once)
-  Script keys: status, headers, body, delay, content_type, etag / last_modified (the origin
+  Script keys: status, headers, body, delay, content_type, date (the Date field's value, as
+  sent), etag / last_modified (the origin
   answers matching If-None-Match / If-Modified-Since with 304), body_from_header (the body is
   the request's value of that header), chunked (no Content-Length).
   /__reset         clears the counters and scripts
@@ -79,7 +80,12 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def date_time_string(self, timestamp=None):
+        # A script's "date" replaces the Date field the server adds.
+        return getattr(self, "fixed_date", None) or super().date_time_string(timestamp)
+
     def handle_any(self):
+        self.fixed_date = None
         url = urlsplit(self.path)
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
         body = self.read_body()
@@ -173,6 +179,7 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 STATS["waiting"][p] -= 1
             headers = list(spec.get("headers", []))
+            self.fixed_date = spec.get("date")
             etag, lm = spec.get("etag"), spec.get("last_modified")
             if etag:
                 headers.append(["ETag", etag])

@@ -130,6 +130,33 @@ class HttpCache(h.IntegrationTest):
         self.assertEqual(self.origin.count(p), 2)
         self.assertEqual(h2.get("set-cookie"), "session=alice")
 
+    def test_s3_1_unknown_and_legacy_fields_stored_and_returned_unchanged(self):
+        # RFC 9111 §3.1: all received fields are stored, unrecognised ones included, except
+        # the hop-by-hop ones and the proxy's own (Proxy-Authentication-Info).
+        fields = [["Cache-Control", "max-age=600"], ["Set-Cookie2", 'id="1"; Version="1"'],
+                  ["X-Legacy", "caf\u00e9 ,  spaced\tout"], ["P3P", 'CP="NOI DSP"'], ["X-Dup", "one"],
+                  ["X-Dup", "two"], ["x-lower-case", "kept"], ["Proxy-Authentication-Info", "nextnonce=abc"]]
+        p = self.script("s3_1_fields", headers=fields)
+        raw = f"GET {self.origin.url(p)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+        miss = h.raw_exchange(raw)
+        hit = h.raw_exchange(raw)
+        self.assertEqual(self.origin.count(p), 1)
+        self.assertIn(b"X-Cache: HIT", hit)
+
+        def fields_of(resp):
+            head = resp.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]
+            return [l for l in head if not l.lower().startswith((b"age:", b"x-cache:", b"cache-status:", b"date:",
+                                                                  b"via:", b"connection:", b"server:"))]
+        expected = [b"Set-Cookie2: " + fields[1][1].encode(), "X-Legacy: caf\u00e9 ,  spaced\tout".encode("latin-1"),
+                    b'P3P: CP="NOI DSP"', b"X-Dup: one", b"X-Dup: two", b"x-lower-case: kept"]
+        for line in expected:
+            self.assertIn(line, fields_of(miss))
+            self.assertIn(line, fields_of(hit))
+        self.assertNotIn(b"Proxy-Authentication-Info", hit)
+        # Order kept too: the hit's fields are the miss's, less the proxy's own.
+        self.assertEqual([l for l in fields_of(miss) if not l.startswith(b"Proxy-Authentication-Info")],
+                         fields_of(hit))
+
     def test_s3_status_codes_heuristic_and_explicit(self):
         lm = http_date(NOW - 86400 * 10)
         p = self.script("s3_404", status=404, last_modified=lm, body="gone")
@@ -186,6 +213,56 @@ class HttpCache(h.IntegrationTest):
         self.get(q)
         self.get(q)
         self.assertEqual(self.origin.count(q), 2)
+
+    def test_s4_2_3_age_that_is_not_one_integer_is_stale(self):
+        # One Age field of digits counts; anything else (a sign, a list, quotes, two fields)
+        # leaves the age unknown and the stored response stale: the next request goes on.
+        ok = self.script("age_ok", headers=[["Cache-Control", "max-age=600"], ["Age", "10"]])
+        self.get(ok)
+        self.get(ok)
+        self.assertEqual(self.origin.count(ok), 1)
+        for i, ages in enumerate((["-1"], ["10, 20"], ['"10"'], ["1.5"], ["10", "10"])):
+            p = self.script(f"age_bad_{i}", headers=[["Cache-Control", "max-age=600"]] + [["Age", a] for a in ages])
+            self.get(p)
+            status, hdrs, _ = self.get(p)
+            self.assertEqual(status, 200)
+            self.assertEqual(self.origin.count(p), 2, ages)
+            self.assertIn("miss", hdrs["x-cache"].lower())
+
+    def test_s4_2_1_expires_and_date_in_their_three_exact_forms(self):
+        later = time.time() + 3600
+        forms = {
+            "imf": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(later)),
+            "rfc850": time.strftime("%A, %d-%b-%y %H:%M:%S GMT", time.gmtime(later)),
+            "asctime": time.strftime("%a %b %e %H:%M:%S %Y", time.gmtime(later)),
+        }
+        for name, value in forms.items():
+            p = self.script(f"expires_{name}", headers=[["Expires", value]])
+            self.get(p)
+            _, hdrs, _ = self.get(p)
+            self.assertEqual(self.origin.count(p), 1, value)
+            self.assertIn("HIT", hdrs["x-cache"])
+        imf = forms["imf"]
+        bad = {
+            "two_spaces": imf.replace(", ", ",  "),
+            "utc": imf.replace("GMT", "UTC"),
+            "lower": imf.replace("GMT", "gmt"),
+            "short_year": time.strftime("%a, %d %b %y %H:%M:%S GMT", time.gmtime(later)),
+            "asctime_short_year": time.strftime("%a %b %e %H:%M:%S %y", time.gmtime(later)),
+            "asctime_zone": time.strftime("%a %b %e %H:%M:%S %Y GMT", time.gmtime(later)),
+        }
+        for name, value in bad.items():
+            p = self.script(f"expires_bad_{name}", headers=[["Expires", value]])
+            self.get(p)
+            self.get(p)
+            self.assertEqual(self.origin.count(p), 2, value)
+        # An Expires in the future against a Date that is not an HTTP-date: Expires - Date
+        # cannot be computed, so stale.
+        p = self.script("expires_bad_date", headers=[["Expires", imf]],
+                        date=time.strftime("%a, %d %b %Y %H:%M:%S UTC", time.gmtime()))
+        self.get(p)
+        self.get(p)
+        self.assertEqual(self.origin.count(p), 2)
 
     def test_s4_2_2_heuristic_freshness_from_last_modified(self):
         p = self.script("s4_2_2_heur", last_modified=http_date(NOW - 86400 * 30))

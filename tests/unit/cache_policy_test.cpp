@@ -22,6 +22,84 @@ TEST(HttpDate, ThreeFormats) {
   EXPECT_FALSE(parse_http_date("0"));
   EXPECT_FALSE(parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT"));
   EXPECT_FALSE(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT"));
+  EXPECT_EQ(parse_http_date("Thu, 29 Feb 2024 00:00:00 GMT"), 1709164800);
+  EXPECT_EQ(parse_http_date("Thu Feb 29 00:00:00 2024"), 1709164800);
+  EXPECT_EQ(parse_http_date("Thursday, 29-Feb-24 00:00:00 GMT"), 1709164800);
+}
+
+TEST(HttpDate, OnlyTheExactFormsAreDates) {
+  // RFC 9110 §5.6.7: spacing, tokens and digit counts as the grammar writes them.
+  for (const char* bad : {
+           "Sun, 06 Nov 1994 08:49:37 UTC",      // not GMT
+           "Sun, 06 Nov 1994 08:49:37 gmt",      // case
+           "sun, 06 Nov 1994 08:49:37 GMT",      // day name case
+           "Sun, 06 nov 1994 08:49:37 GMT",      // month case
+           "Sun,  06 Nov 1994 08:49:37 GMT",     // two spaces
+           "Sun, 6 Nov 1994 08:49:37 GMT",       // one-digit day
+           "Sun, 06 Nov 94 08:49:37 GMT",        // two-digit year in IMF-fixdate
+           "Sun, 06 Nov 1994 8:49:37 GMT",       // one-digit hour
+           "Sun, 06 Nov 1994 08:49:37",          // no zone
+           "Sun 06 Nov 1994 08:49:37 GMT",       // no comma
+           "Foo, 06 Nov 1994 08:49:37 GMT",      // no such day
+           "Sun, 31 Nov 1994 08:49:37 GMT",      // no such date
+           "Tue, 29 Feb 2023 08:49:37 GMT",      // not a leap year
+           "Sun, +6 Nov 1994 08:49:37 GMT",      // a sign
+           "Sun, 06 Nov 1994 08:49:37 GMT ",     // trailing space
+           " Sun, 06 Nov 1994 08:49:37 GMT",     // leading space
+           "Sun, 06 Nov 1994 08:60:37 GMT",      // minute 60
+           "Sunday, 6-Nov-94 08:49:37 GMT",      // RFC 850 one-digit day
+           "Sun, 06-Nov-94 08:49:37 GMT",        // RFC 850 with a short day name
+           "Sunday, 06-Nov-1994 08:49:37 GMT",   // RFC 850 four-digit year
+           "Sunday,06-Nov-94 08:49:37 GMT",      // no space
+           "Sun Nov 6 08:49:37 1994",            // asctime single space before a one-digit day
+           "Sun Nov 06 08:49:37 1994",           // asctime zero-padded day
+           "Sun Nov  6 08:49:37 94",             // asctime two-digit year
+           "Sun Nov  6 08:49:37 1994 GMT",       // asctime with a zone
+           "1994-11-06T08:49:37Z", "-1", "0", ""})
+    EXPECT_FALSE(parse_http_date(bad)) << bad;
+  EXPECT_EQ(parse_http_date("Sun Nov 16 08:49:37 1994"), T0 + 10 * 86400);
+  EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:60 GMT"), T0 + 23);  // a leap second
+}
+
+TEST(AgeField, OneNonNegativeIntegerOrInvalid) {
+  bool invalid = true;
+  EXPECT_FALSE(parse_age(headers({{"Date", "x"}}), &invalid));
+  EXPECT_FALSE(invalid);
+  EXPECT_EQ(parse_age(headers({{"Age", "0"}}), &invalid), 0);
+  EXPECT_FALSE(invalid);
+  EXPECT_EQ(parse_age(headers({{"age", "3600"}}), &invalid), 3600);
+  EXPECT_EQ(parse_age(headers({{"Age", "99999999999999999999999"}}), &invalid), kDeltaInfinity);  // saturated
+  EXPECT_FALSE(invalid);
+  for (const char* bad : {"-1", "+5", "1.5", "\"10\"", "10, 20", "10 20", "abc", "0x10", ""}) {
+    EXPECT_FALSE(parse_age(headers({{"Age", bad}}), &invalid)) << bad;
+    EXPECT_TRUE(invalid) << bad;
+  }
+  EXPECT_FALSE(parse_age(headers({{"Age", "10"}, {"Age", "10"}}), &invalid));
+  EXPECT_TRUE(invalid);
+}
+
+TEST(Freshness, InvalidAgeExpiresOrDateMeansStale) {
+  const char* date = "Sun, 06 Nov 1994 08:49:37 GMT";
+  auto h = headers({{"Date", date}, {"Cache-Control", "max-age=100"}, {"Age", "5"}});
+  EXPECT_EQ(freshness_lifetime(200, h, CacheControl::parse(h), cfg, "u"), 100);
+  for (const char* bad : {"-5", "5, 6", "\"5\"", "five"}) {
+    h.set("Age", bad);
+    EXPECT_EQ(freshness_lifetime(200, h, CacheControl::parse(h), cfg, "u"), 0) << bad;
+  }
+  h.set("Age", "5");
+  h.add("Age", "5");
+  EXPECT_EQ(freshness_lifetime(200, h, CacheControl::parse(h), cfg, "u"), 0);
+  // Expires - Date: either not an exact HTTP-date, or given twice, is stale.
+  auto e = headers({{"Date", date}, {"Expires", "Sun, 06 Nov 1994 09:49:37 GMT"}});
+  EXPECT_EQ(freshness_lifetime(200, e, CacheControl::parse(e), cfg, "u"), 3600);
+  e.set("Expires", "Sun, 06 Nov 1994 09:49:37 UTC");
+  EXPECT_EQ(freshness_lifetime(200, e, CacheControl::parse(e), cfg, "u"), 0);
+  e.set("Expires", "Sun, 06 Nov 1994 09:49:37 GMT");
+  e.set("Date", "Sun,  06 Nov 1994 08:49:37 GMT");
+  EXPECT_EQ(freshness_lifetime(200, e, CacheControl::parse(e), cfg, "u"), 0);
+  e.set("Date", date);
+  e.add("Expires", "Sun, 06 Nov 1994 10:49:37 GMT");
+  EXPECT_EQ(freshness_lifetime(200, e, CacheControl::parse(e), cfg, "u"), 0);
 }
 
 TEST(CacheControl, Directives) {
