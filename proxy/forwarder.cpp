@@ -92,7 +92,7 @@ void Forwarder::send_head() {
   auto& out = out_;  // reused: the stream leaves it empty with its capacity
   out.clear();
   out.push_back(slice_of(head));
-  origin_->begin_exchange(t_.head_request, settings_->config.origin.read_timeout);
+  origin_->begin_exchange(t_.head_request, settings_->config.origin.read_timeout, t_.upgrade);
   head_sent_ = true;
   auto pending = std::move(pending_);
   pending_.clear();
@@ -164,6 +164,18 @@ int Forwarder::on_origin_head(http::MessageHead& head) {
 }
 
 int Forwarder::on_origin_body(Slice body) { return events_.on_forward_body(std::move(body)); }
+
+void Forwarder::on_origin_upgraded(const http::MessageHead& head, Slice early) {
+  if (!origin_) return;
+  response_started_ = true;
+  StreamPtr s = origin_->detach_stream();  // closes the connection object
+  origin_ = nullptr;
+  if (!s) {
+    fail({502, Outcome::kMiss, "The origin server's connection closed at its protocol switch.", "closed at 101"});
+    return;
+  }
+  events_.on_forward_upgraded(head, std::move(s), std::move(early));
+}
 
 int Forwarder::on_origin_end() {
   OriginConnection* c = origin_;

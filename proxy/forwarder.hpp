@@ -53,6 +53,9 @@ class ForwardEvents {
   virtual void on_forward_failed(const ForwardFailure& f) = 0;
   // CONNECT: the origin's connected stream.
   virtual void on_forward_tunnel(StreamPtr origin) = 0;
+  // An upgrade asked for (Target::upgrade) and accepted: the origin's 101 head, its stream,
+  // and the bytes it sent after the 101 (the new protocol's, for the client).
+  virtual void on_forward_upgraded(const http::MessageHead& head, StreamPtr origin, Slice early) = 0;
   // The request body queue went below the low-water mark (see Forwarder::body_congested).
   virtual void on_forward_body_drained() = 0;
 
@@ -68,6 +71,7 @@ class Forwarder final : private OriginEvents {
     bool head_request = false;  // the response has no body
     bool idempotent = false;    // may be retried on a fresh connection
     bool body_chunked = false;  // the request body goes chunked
+    bool upgrade = false;       // the head asks for an upgrade: a 101 ends the HTTP exchange
     std::optional<IpAddress> client;
   };
 
@@ -106,6 +110,7 @@ class Forwarder final : private OriginEvents {
   int on_origin_head(http::MessageHead& head) override;
   int on_origin_body(Slice body) override;
   int on_origin_end() override;
+  void on_origin_upgraded(const http::MessageHead& head, Slice early) override;
   void on_origin_error(int uv_status, bool timeout, const std::string& what) override;
   void on_origin_write_done() override;
   void on_origin_read_processed() override;

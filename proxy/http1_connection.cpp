@@ -50,7 +50,7 @@ ProxyRequest& Http1Connection::new_request() {
   if (request_) w_.retire_request(std::move(request_));
   request_ = w_.take_request();
   // The exchange as this connection frames it.
-  request_done_ = response_started_ = response_done_ = chunked_out_ = close_after_ = connect_ = upgraded_ = false;
+  request_done_ = response_started_ = response_done_ = chunked_out_ = close_after_ = connect_ = upgrade_ = upgraded_ = false;
   http11_ = true;
   bytes_out_ = first_byte_ms_ = 0;
   return *request_;
@@ -167,8 +167,9 @@ void Http1Connection::pump() {
       unparsed_.push_front(std::move(rest));
     }
     if (r.kind == http::ParseResult::kUpgrade) {
-      // CONNECT: whatever follows the request head belongs to the tunnel; reading waits for
-      // the tunnel (the client's bytes then go straight to the origin).
+      // CONNECT or an upgrade: whatever follows the request head belongs to the tunnel;
+      // reading waits for it (the client's bytes then go straight to the origin), or for
+      // the close after a refused upgrade's answer.
       upgraded_ = true;
       block_reading_ |= kBlockUpgrade;
       update_reading();
@@ -194,8 +195,10 @@ int Http1Connection::on_message_head(http::MessageHead& head) {
   ProxyRequest& req = new_request();
   http11_ = head.major == 1 && head.minor >= 1;
   connect_ = head.is_connect;
-  // A CONNECT connection never carries another request after it (tunnel or refusal).
-  close_after_ = !head.keep_alive || w_.shutting_down() || head.is_connect;
+  upgrade_ = head.upgrade && !head.is_connect;
+  // A CONNECT or upgrade connection never carries another request after it (tunnel or
+  // refusal).
+  close_after_ = !head.keep_alive || w_.shutting_down() || head.is_connect || upgrade_;
   bool has_body = head.chunked || (head.has_length && head.content_length > 0);
   if (has_body && !head.is_connect) {
     set_timer(ms(cfg.body_timeout), Phase::kBody);
@@ -220,7 +223,7 @@ int Http1Connection::on_message_end() {
     timer_.stop();
     phase_ = Phase::kWaiting;
   }
-  bool connect = connect_;
+  bool connect = connect_ || upgrade_;
   if (request_ && request_->active()) request_->on_request_end();
   if (closing_) return -1;
   if (connect) return 0;  // llhttp stops with HPE_PAUSED_UPGRADE

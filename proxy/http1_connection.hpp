@@ -161,6 +161,10 @@ class Http1Connection final : private http::ParserListener, private StreamHandle
   bool close_after_ = false;
   bool http11_ = true;
   bool connect_ = false;   // the request is a CONNECT (its head went to the request)
+  // The request asks for an upgrade (llhttp: Upgrade with "Connection: upgrade"): what
+  // follows its head is not HTTP, whether the origin switches (a tunnel) or not (the
+  // connection closes after the answer).
+  bool upgrade_ = false;
   bool upgraded_ = false;  // CONNECT: the bytes after the head belong to the tunnel
   std::uint64_t bytes_out_ = 0;
   std::uint64_t first_byte_ms_ = 0;

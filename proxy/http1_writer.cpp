@@ -34,6 +34,7 @@ void append_response_head(std::string& out, const ResponseHead& head, const Http
   else out.append(head.reason);
   out.append("\r\n", 2);
   head.headers.serialize(out);
+  if (framing.interim && head.status == 101) out += "Connection: Upgrade\r\n";  // RFC 9110 §7.8
   if (!framing.interim) {
     if (framing.chunked) append_chunked_coding(out, framing.transfer_codings);
     if (framing.close) out += "Connection: close\r\n";

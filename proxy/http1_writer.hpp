@@ -26,7 +26,7 @@ struct Http1Framing {
   std::string transfer_codings;  // codings the body still carries, before chunked
   bool close = false;            // Connection: close
   bool client_http10 = false;    // a 1.0 client is told keep-alive explicitly
-  bool interim = false;          // a 1xx: no connection or framing fields
+  bool interim = false;          // a 1xx: no framing fields; a 101 gets "Connection: Upgrade"
 };
 
 std::string write_response_head(const ResponseHead& head, const Http1Framing& framing);

@@ -96,7 +96,7 @@ void MessageHead::clear() {
   reason.clear();
   major = minor = 1;
   headers.clear();  // keeps the fields' strings for the next message
-  keep_alive = chunked = has_length = is_connect = false;
+  keep_alive = chunked = has_length = is_connect = upgrade = false;
   transfer_codings.clear();
   content_length = 0;
 }
@@ -280,6 +280,7 @@ int HttpParser::cb_headers_complete(llhttp_t* p) {
     h.status = p->status_code;
   }
   h.keep_alive = llhttp_should_keep_alive(p) != 0;
+  h.upgrade = p->upgrade != 0;  // set by llhttp before this callback
   h.chunked = (p->flags & F_CHUNKED) != 0;
   if (p->flags & F_CONTENT_LENGTH) {
     h.has_length = true;

@@ -53,6 +53,9 @@ struct MessageHead {
   bool has_length = false;     // Content-Length present
   std::uint64_t content_length = 0;
   bool is_connect = false;
+  // llhttp's reading of an upgrade: a request with Upgrade and "Connection: upgrade", a 101
+  // response with both, or a CONNECT. The bytes after such a message are not HTTP.
+  bool upgrade = false;
   void clear();
 };
 

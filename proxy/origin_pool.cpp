@@ -52,11 +52,15 @@ void OriginConnection::touch() {
              [](void* self) { static_cast<OriginConnection*>(self)->fail(UV_ETIMEDOUT, true, "origin read timeout"); });
 }
 
-void OriginConnection::begin_exchange(bool head_request, double read_timeout_s) {
+void OriginConnection::begin_exchange(bool head_request, double read_timeout_s, bool upgrade) {
   parser_.reset();
   skip_body_ = head_request;
+  upgrade_asked_ = upgrade;
+  switched_ = false;
   keep_alive_ = false;
-  unsafe_to_reuse_ = false;
+  // After an upgrade the origin refused, the connection may still be HTTP; not reusing it
+  // costs one connection per refusal and leaves no doubt.
+  unsafe_to_reuse_ = upgrade;
   protocol_error_.clear();
   timeout_ms_ = static_cast<std::uint64_t>(read_timeout_s * 1000);
   touch();
@@ -142,6 +146,14 @@ void OriginConnection::on_read(Slice data) {
   OriginEvents* reader = owner_;
   auto r = parser_.feed(data.chunk, data.data, data.size);
   in_read_ = false;
+  if (switched_ && r.kind == http::ParseResult::kUpgrade) {
+    // The rest of this read is the new protocol's. The owner takes the stream (or drops
+    // the connection); nothing of it is HTTP any more, so it is never pooled.
+    keep_alive_ = false;
+    Slice early{data.chunk, data.data + r.consumed, data.size - r.consumed};
+    if (owner_) owner_->on_origin_upgraded(parser_.head(), std::move(early));
+    return;
+  }
   // Only to an owner that still holds this connection: one that released it at the end of
   // the response has flushed already, and may be serving another request by now.
   if (reader && reader == owner_) reader->on_origin_read_processed();
@@ -171,9 +183,19 @@ int OriginConnection::on_message_head(http::MessageHead& head) {
   // reused: the declared bytes may still arrive and would read as the next response.
   bool declares_body = head.chunked || (head.has_length && head.content_length > 0);
   if (head.status < 200) {
-    if (head.status == 101) {  // we never ask for an upgrade
-      protocol_error_ = "unrequested protocol switch (101)";
-      return -1;
+    if (head.status == 101) {
+      if (!upgrade_asked_) {
+        protocol_error_ = "unrequested protocol switch (101)";
+        return -1;
+      }
+      // RFC 9110 §15.2.2 / RFC 6455 §4.2.2: the switch names its protocol in Upgrade and
+      // Connection; llhttp's upgrade flag says both are there.
+      if (!head.upgrade) {
+        protocol_error_ = "101 without Upgrade and Connection: upgrade";
+        return -1;
+      }
+      switched_ = true;
+      return 0;  // the head ends the message; llhttp stops with an upgrade (see on_read)
     }
     if (declares_body) unsafe_to_reuse_ = true;
     owner_->on_origin_interim(head);
@@ -199,7 +221,7 @@ int OriginConnection::on_message_body(Slice body) {
 
 int OriginConnection::on_message_end() {
   if (closing_ || !owner_) return -1;
-  if (parser_.head().status < 200) return 0;  // interim: the final response follows
+  if (parser_.head().status < 200) return 0;  // interim: the final response follows (a 101: see on_read)
   keep_alive_ = keep_alive_ && parser_.head().keep_alive && !unsafe_to_reuse_;
   int rc = owner_->on_origin_end();
   // One response per request: anything after it is unsolicited; stop here.

@@ -51,6 +51,13 @@ class OriginEvents {
   virtual int on_origin_head(http::MessageHead& head) = 0;
   virtual int on_origin_body(Slice body) = 0;
   virtual int on_origin_end() = 0;
+  // The exchange asked for an upgrade and the origin switched protocols (a 101 with Upgrade
+  // and "Connection: upgrade"): the 101's head and the bytes after it in the same read. The
+  // connection is the owner's to detach_stream() now, or to drop.
+  virtual void on_origin_upgraded(const http::MessageHead& head, Slice early) {
+    (void)head;
+    (void)early;
+  }
   // Connection failed or broke. `timeout`: no answer within the configured time.
   virtual void on_origin_error(int uv_status, bool timeout, const std::string& what) = 0;
   // A write to the origin finished (back-pressure bookkeeping).
@@ -83,8 +90,10 @@ class OriginConnection : private http::ParserListener, private StreamHandler {
   // A TLS connection's verified origin certificate (borrowed), else nullptr.
   X509* peer_certificate() const;
   // Begins one request/response exchange: resets the parser, starts reading and the
-  // read timeout. `head_request`: the response has no body.
-  void begin_exchange(bool head_request, double read_timeout_s);
+  // read timeout. `head_request`: the response has no body. `upgrade`: the request asks for
+  // a protocol switch, so a 101 ends the exchange (on_origin_upgraded); otherwise a 101 is
+  // an error.
+  void begin_exchange(bool head_request, double read_timeout_s, bool upgrade = false);
   int write(std::vector<Slice>&& slices);  // Stream::write()'s rule on the list
   std::size_t write_queue_size() const;
   // Back-pressure from the client: no reads, and the read timeout stops while paused.
@@ -125,6 +134,8 @@ class OriginConnection : private http::ParserListener, private StreamHandler {
   bool closing_ = false;
   bool idle_ = false;
   bool skip_body_ = false;
+  bool upgrade_asked_ = false;  // this exchange's request asks for an upgrade
+  bool switched_ = false;       // ... and the origin's 101 accepted it
   bool keep_alive_ = false;
   bool unsafe_to_reuse_ = false;  // the response declared a body it cannot have
   bool in_read_ = false;

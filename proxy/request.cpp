@@ -151,6 +151,7 @@ void ProxyRequest::run_route() {
       advance();
       return;
     case Route::Kind::kForward:
+      websocket_ = route.websocket;
       set_stage(route.cacheable ? Stage::kCacheLookup : Stage::kResolve);
       advance();
       return;
@@ -289,6 +290,7 @@ void ProxyRequest::start_forward() {
   t.head_request = head_request_;
   t.idempotent = method_idempotent(req_.method);
   t.body_chunked = req_.chunked;
+  t.upgrade = websocket_;
   t.client = client_.ip;
   set_stage(Stage::kResolve);
   fwd_.start(w_, settings_, std::move(t));
@@ -333,6 +335,12 @@ void ProxyRequest::forward_request_head(std::string& out) {
     if (revalidating_ && revalidation_replaces(n)) continue;
     if (trace && trace_secret(n)) continue;  // the origin echoes what it gets
     http::append_field(out, n, f.value);
+  }
+  if (websocket_) {
+    // The upgrade is asked of the origin again (both fields are hop-by-hop): the client's
+    // protocol list as sent.
+    out.append("Connection: Upgrade\r\nUpgrade: ", 30);
+    out.append(req_.headers.joined("Upgrade")).append("\r\n", 2);
   }
   if (cfg.proxy.via) {
     out.append("Via: ", 5);
@@ -521,8 +529,28 @@ void ProxyRequest::on_forward_failed(const ForwardFailure& f) {
 
 void ProxyRequest::on_forward_tunnel(StreamPtr origin) {
   set_stage(Stage::kTunnel);
-  w_.request_metrics().tunnel_opened();
   status_ = 200;
+  if (!peeked_client_) sink_->start({200, "Connection established", {}}, BodyFraming::kTunnel);
+  start_tunnel(std::move(origin));
+}
+
+void ProxyRequest::on_forward_upgraded(const http::MessageHead& head, StreamPtr origin, Slice early) {
+  // RFC 9110 §7.8: the origin switched to the protocol asked for; the 101 goes to the
+  // client with the origin's end-to-end fields (Sec-WebSocket-Accept, ...) and the Upgrade
+  // it chose, then whatever the origin sent after it, and the two connections are spliced.
+  set_stage(Stage::kTunnel);
+  status_ = 101;
+  http::ResponseHead out{101, head.reason, head.headers};
+  out.headers.remove_hop_by_hop();
+  out.headers.add("Upgrade", head.headers.joined("Upgrade"));
+  if (settings_->config.proxy.via) http::append_via(out.headers, head.major, head.minor, settings_->config.server.name);
+  sink_->start(out, BodyFraming::kTunnel);
+  if (early.size) sink_->send(std::move(early));
+  start_tunnel(std::move(origin));
+}
+
+void ProxyRequest::start_tunnel(StreamPtr origin) {
+  w_.request_metrics().tunnel_opened();
   std::vector<Slice> early;
   bool client_eof = false;
   StreamPtr client;
@@ -532,7 +560,6 @@ void ProxyRequest::on_forward_tunnel(StreamPtr origin) {
     client_eof = peeked_eof_;
     peeked_bytes_.clear();
   } else {
-    sink_->start({200, "Connection established", {}}, BodyFraming::kTunnel);
     client = sink_->take_stream(&early, &client_eof);
   }
   auto current = still_current();

@@ -6,7 +6,8 @@
 //     │            ├────────► kFollow (collapsed onto another fetch) ─► kDone
 //     │            └────────► kCollapsedWait ─► kCacheLookup | kResolve
 //     ├─► kResolve ─► kConnect ─► kAwaitHead ─► kRelay ──────────────► kDone
-//     │     ▲            └──────► kTunnel (CONNECT) ─────────────────► kDone
+//     │     ▲            │             └──────► kTunnel (WebSocket 101) ► kDone
+//     │     │            └──────► kTunnel (CONNECT) ─────────────────► kDone
 //     ├─► kPeek (CONNECT that may be intercepted: proxy/intercept.hpp)
 //     │     ├── splice ─► kResolve ─► ... kTunnel
 //     │     └── bump ──► kMint (a leaf minted off the loop) ─► kDone: the client's stream
@@ -101,7 +102,8 @@ struct RequestState {
   bool origin_length_known_ = false;
   bool response_paused_ = false;   // the forwarder holds the response for a slow client
   bool body_paused_ = false;       // the connection holds the request body for a slow origin
-  // Tunnel (CONNECT).
+  // Tunnel (CONNECT, or a WebSocket upgrade the origin accepted).
+  bool websocket_ = false;  // forwarded as an upgrade (Route::websocket)
   Tunnel* tunnel_ = nullptr;
   std::uint64_t tunnel_bytes_ = 0;
   // Interception (request_intercept.cpp): the peek, and the client's stream held (answered
@@ -200,6 +202,9 @@ class ProxyRequest final : private ForwardEvents, private RequestState {
   void on_forward_read_processed() override;
   void on_forward_failed(const ForwardFailure& f) override;
   void on_forward_tunnel(StreamPtr origin) override;
+  void on_forward_upgraded(const http::MessageHead& head, StreamPtr origin, Slice early) override;
+  // Splices the client's stream (taken from the sink) and `origin`.
+  void start_tunnel(StreamPtr origin);
   void on_forward_body_drained() override;
 
   // Interception (request_intercept.cpp).

@@ -182,7 +182,10 @@ Route route_request(http::MessageHead& req, const RouteContext& ctx) {
     // body has no defined meaning (RFC 9110 §9.3.1) yet may change the answer, which the
     // cache key would not show.
     bool has_body = req.chunked || (req.has_length && req.content_length > 0);
-    r.cacheable = ctx.cache_enabled && (req.method == "GET" || req.method == "HEAD") && !has_body;
+    // Other upgrades (h2c, ...) go on as ordinary requests: Upgrade is hop-by-hop.
+    r.websocket = req.upgrade && req.method == "GET" && req.minor >= 1 && !has_body &&
+                  req.headers.has_token("Upgrade", "websocket");
+    r.cacheable = ctx.cache_enabled && (req.method == "GET" || req.method == "HEAD") && !has_body && !r.websocket;
   }
   r.url_text = url->to_string();
   r.url = std::move(*url);

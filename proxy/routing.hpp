@@ -34,6 +34,10 @@ struct Route {
   http::Url url;
   std::string url_text;  // for logs: the normalised URL, or the target as sent
   bool cacheable = false;
+  // kForward: a WebSocket opening handshake (RFC 6455 §4.1: GET, HTTP/1.1, Upgrade:
+  // websocket, Connection: upgrade) that goes to the origin as an upgrade; its 101 makes the
+  // exchange a tunnel.
+  bool websocket = false;
   http::LocalResponse local;
 };
 

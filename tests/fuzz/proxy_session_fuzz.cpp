@@ -246,6 +246,7 @@ class ClientChecker {
     explicit RequestEvents(ClientChecker* s) : self(s) {}
     int on_message_head(http::MessageHead& h) override {
       self->methods_.push_back(h.method);
+      self->upgrades_.push_back(h.upgrade && !h.is_connect);
       return 0;
     }
     int on_message_body(Slice) override { return 0; }
@@ -261,6 +262,11 @@ class ClientChecker {
 
   int on_response(const http::MessageHead& h) {
     if (h.major != 1 || h.minor != 1) log_.violation("a response that is not HTTP/1.1");
+    if (h.status == 101) {  // a switch: only to a request that asked for one, and nothing HTTP after it
+      if (finals_ >= upgrades_.size() || !upgrades_[finals_]) log_.violation("a 101 to a request that asked for no upgrade");
+      tunnel_ = true;
+      return 0;
+    }
     if (h.status < 200) return 0;  // interim: the final response follows
     std::size_t i = finals_++;
     if (i > methods_.size()) log_.violation("more final responses than requests");
@@ -274,6 +280,7 @@ class ClientChecker {
   http::HttpParser requests_;
   http::HttpParser responses_;
   std::vector<std::string> methods_;
+  std::vector<bool> upgrades_;  // per request: it asked for an upgrade (not CONNECT)
   std::size_t finals_ = 0;
   bool requests_open_ = true;
   bool tunnel_ = false;
@@ -287,9 +294,16 @@ class OriginChecker : http::ParserListener {
  public:
   void received(std::string_view bytes) {
     Transcript::keep(log_.from_proxy, bytes);
+    if (!open_) return;
     feed(requests_, bytes, [&](const http::ParseResult& r) {
       if (r.kind == http::ParseResult::kError) log_.violation("the proxy sent an origin a malformed request: " + r.reason);
-      if (r.kind == http::ParseResult::kUpgrade) log_.violation("the proxy sent an origin an upgrade or CONNECT");
+      if (r.kind == http::ParseResult::kUpgrade) {
+        // A WebSocket handshake is the one upgrade the proxy asks for; what follows it on this
+        // connection is the tunnel's (or nothing: the connection is not reused).
+        if (!websocket_) log_.violation("the proxy sent an origin an upgrade other than WebSocket, or a CONNECT");
+        open_ = false;
+        return false;
+      }
       return true;
     });
   }
@@ -300,12 +314,15 @@ class OriginChecker : http::ParserListener {
     std::size_t hosts = 0;
     for (const auto& f : h.headers) hosts += http::iequals(f.name, "Host");
     if (hosts != 1) log_.violation("a request to an origin with " + std::to_string(hosts) + " Host fields");
+    websocket_ = h.upgrade && !h.is_connect && h.method == "GET" && h.headers.has_token("Upgrade", "websocket");
     return 0;
   }
   int on_message_body(Slice) override { return 0; }
   int on_message_end() override { return HPE_PAUSED; }
 
   http::HttpParser requests_{http::HttpParser::Type::kRequest, {1 << 20, 1 << 20}, this};
+  bool websocket_ = false;  // the last request head was a WebSocket handshake
+  bool open_ = true;        // still HTTP
   Transcript log_;
 };
 

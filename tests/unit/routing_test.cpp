@@ -207,3 +207,30 @@ TEST(Routing, OnlyTheFourSafeMethodsAreSafe) {
   for (const char* m : {"POST", "PUT", "DELETE", "PATCH", "BREW", "PROPFIND", "get", "SEARCH"})
     EXPECT_FALSE(method_safe(m)) << m;
 }
+
+TEST_F(RoutingTest, WebSocketHandshakesGoAsUpgradesOthersAsPlainRequests) {
+  auto ws = [](const char* method, const char* upgrade, bool llhttp_upgrade, int minor = 1) {
+    auto h = head(method, "http://example.com/chat", minor);
+    h.headers.add("Upgrade", upgrade);
+    h.headers.add("Connection", "Upgrade");
+    h.upgrade = llhttp_upgrade;
+    return h;
+  };
+  auto good = ws("GET", "websocket", true);
+  auto r = route(good);
+  EXPECT_EQ(r.kind, Route::Kind::kForward);
+  EXPECT_TRUE(r.websocket);
+  EXPECT_FALSE(r.cacheable);
+  auto listed = ws("GET", "foo/2, WebSocket", true);
+  EXPECT_TRUE(route(listed).websocket);
+  for (auto h : {ws("GET", "h2c", true), ws("POST", "websocket", true), ws("GET", "websocket", false),
+                 ws("GET", "websocket", true, 0)}) {
+    auto rr = route(h);
+    EXPECT_EQ(rr.kind, Route::Kind::kForward);
+    EXPECT_FALSE(rr.websocket) << h.method << " " << *h.headers.find("Upgrade") << " 1." << h.minor;
+  }
+  auto with_body = ws("GET", "websocket", true);
+  with_body.has_length = true;
+  with_body.content_length = 3;
+  EXPECT_FALSE(route(with_body).websocket);
+}

@@ -117,6 +117,18 @@ seeds = {
     "shutdown_while_busy": [QUICK, csend(0, get("/g")), csend(1, get("/g2")), osend(0, resp(200, "Content-Length: 4\r\n", "ab")),
                             csend(2, get("/idle")), osend(0, resp(200, "Content-Length: 0\r\n")),
                             shutdown(10), osend(1, "cd"), wait(15)],
+    "websocket_tunnel": [0, csend(0, get("/ws", "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: a\r\n")
+                                  + "\x81\x85abcd"),
+                         osend(0, resp(101, "Upgrade: websocket\r\nConnection: Upgrade\r\n", "\x81\x02hi")),
+                         csend(0, "more"), osend(0, "\x88\x00"), oshut(0), cshut(0)],
+    "websocket_refused_then_plain": [0, csend(0, get("/wr", "Upgrade: websocket\r\nConnection: upgrade\r\n")),
+                                     osend(0, resp(403, "Content-Length: 2\r\n", "no")),
+                                     csend(1, get("/wr2", "Upgrade: h2c\r\nConnection: Upgrade\r\n")),
+                                     osend(0, resp(101, "Upgrade: h2c\r\nConnection: Upgrade\r\n"))],
+    "extension_methods": [0, csend(0, "BREW " + O + "/pot HTTP/1.1\r\nContent-Length: 3\r\n\r\ntea"),
+                          osend(0, resp(418, "Content-Length: 0\r\n")),
+                          csend(0, "get " + O + "/x HTTP/1.1\r\n\r\nPROPFIND " + O + "/d HTTP/1.1\r\n\r\n"),
+                          osend(0, resp(200, "Content-Length: 0\r\n")), osend(0, resp(207, "Content-Length: 0\r\n"))],
     "no_cache_unsafe_invalidate": [NO_CACHE, csend(0, "DELETE " + O + "/u HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
                                    osend(0, resp(200, "Content-Location: /u\r\nContent-Length: 0\r\n"))],
 }
