@@ -383,6 +383,19 @@ bool if_none_match(std::string_view list, std::string_view etag) {
   return found;
 }
 
+bool not_modified_for(const HeaderList& req, const HeaderList& resp) {
+  if (auto* inm = req.find("If-None-Match")) {
+    auto* etag = resp.find("ETag");
+    return etag && if_none_match(*inm, *etag);
+  }
+  auto* ims = req.find("If-Modified-Since");
+  auto* lm = resp.find("Last-Modified");
+  if (!ims || !lm) return false;
+  auto since = parse_http_date(*ims);
+  auto modified = parse_http_date(*lm);
+  return since && modified && *modified <= *since;
+}
+
 Usability evaluate(const StoredResponse& r, const CacheControl& req_cc, std::int64_t now, std::int64_t* age_out) {
   auto cc = CacheControl::parse(r.headers);
   std::int64_t age = current_age(r, now);

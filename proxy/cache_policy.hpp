@@ -98,6 +98,11 @@ bool vary_matches(const StoredResponse& r, const HeaderList& req_headers);
 // RFC 9110 §8.8.3.2 weak comparison; `list` is an If-None-Match value ("*" matches anything).
 bool if_none_match(std::string_view list, std::string_view etag);
 
+// RFC 9110 §13.2.2 for a GET whose selected representation has `resp_headers` (a 200):
+// true when the request's If-None-Match matches the ETag, or, without If-None-Match, its
+// If-Modified-Since is not before the Last-Modified — the answer is then 304.
+bool not_modified_for(const HeaderList& req_headers, const HeaderList& resp_headers);
+
 // What a cache does with a stored response for this request (§4.2.4, RFC 5861).
 enum class Usability {
   kFresh,                 // serve

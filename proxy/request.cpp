@@ -333,6 +333,7 @@ void ProxyRequest::forward_request_head(std::string& out) {
       continue;
     }
     if (revalidating_ && revalidation_replaces(n)) continue;
+    if (unconditional_ && (http::iequals(n, "If-None-Match") || http::iequals(n, "If-Modified-Since"))) continue;
     if (trace && trace_secret(n)) continue;  // the origin echoes what it gets
     http::append_field(out, n, f.value);
   }
@@ -387,7 +388,10 @@ int ProxyRequest::on_forward_head(http::MessageHead& head) {
     else invalidate_after_unsafe(head);
   }
   set_stage(Stage::kRelay);
-  status_ = head.status;
+  // The client's conditional, held back from the origin, is answered from its 200 (which
+  // is being stored, or at least was fetched): a 304 now, and the body only into the store.
+  withhold_body_ = unconditional_ && head.status == 200 && http::not_modified_for(req_.headers, head.headers);
+  status_ = withhold_body_ ? 304 : head.status;
   origin_length_known_ = head.has_length && !head.chunked;
   if (auto* ct = head.headers.find("Content-Type")) content_type_ = *ct;
   // The fields are edited in place, then given back to the head: the origin connection's
@@ -395,7 +399,12 @@ int ProxyRequest::on_forward_head(http::MessageHead& head) {
   http::ResponseHead out{head.status, head.reason, std::move(head.headers)};
   http::HeaderList& h = out.headers;
   h.remove_hop_by_hop();
-  bool no_body = head_request_ || head.status == 204 || head.status == 304;
+  if (withhold_body_) {
+    out.status = 304;  // with the 200's fields but its framing (RFC 9110 §15.4.5)
+    out.reason.clear();
+    h.remove("Content-Length");
+  }
+  bool no_body = head_request_ || out.status == 204 || out.status == 304;
   if (head.status == 204) h.remove("Content-Length");  // RFC 9110 §8.6: never on a 204
   BodyFraming framing = BodyFraming::kNone;
   if (!no_body) {
@@ -440,7 +449,7 @@ int ProxyRequest::on_forward_head(http::MessageHead& head) {
 int ProxyRequest::on_forward_body(Slice body) {
   if (absorb_) return 0;
   if (writer_ && writer_.append(body.view()) != cache::Status::kOk) writer_.abort();
-  if (follows_own_writer_) return 0;  // the client reads the stored copy (pump_reader)
+  if (follows_own_writer_ || withhold_body_) return 0;  // the client reads the stored copy (pump_reader), or had a 304
   body_relayed_ += body.size;
   sink_->send(std::move(body));
   return 0;

@@ -121,6 +121,8 @@ struct RequestState {
   bool passed_ = false;            // not collapsed: the key is marked uncacheable (hit-for-miss)
   bool followed_ = false;          // already waited for a leader once
   bool revalidating_ = false;      // conditional request for a stale entry
+  bool unconditional_ = false;     // a conditional GET on a miss, sent without its conditionals
+  bool withhold_body_ = false;     // the client got a 304: the origin's body goes to the store only
   bool absorb_ = false;            // the origin's answer is not relayed (304 refresh, stale-if-error)
   bool serve_stale_on_end_ = false;
   cache::Handle stale_;

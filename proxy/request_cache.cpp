@@ -118,6 +118,14 @@ void ProxyRequest::on_cache_lookup(http::CacheLookup r) {
     }
     leader_ = role == http::HttpCache::Collapse::kLead;
     passed_ = role == http::HttpCache::Collapse::kPass;
+    // A conditional GET on a miss: its 304 could not be stored, and the object would stay
+    // out of the cache until a plain GET. When the answer may well be storable (the key is
+    // not marked uncacheable, nothing in the request forbids it), the object is fetched
+    // whole, stored, and the client's conditional answered from it (nginx, Varnish).
+    unconditional_ = !passed_ && !req_cc_.no_store && !req_.headers.has("Authorization") &&
+                     (req_.headers.has("If-None-Match") || req_.headers.has("If-Modified-Since")) &&
+                     !req_.headers.has("If-Match") && !req_.headers.has("If-Unmodified-Since") &&
+                     !req_.headers.has("If-Range") && !req_.headers.has("Range");
   }
   set_stage(Stage::kResolve);
   advance();
@@ -137,16 +145,7 @@ void ProxyRequest::serve_stored(const cache::Handle& h, const http::StoredRespon
   bool no_body = meta.status == 204 || meta.status == 304;
 
   // Client conditionals against the stored response (RFC 9110 §13.2.2).
-  bool not_modified = false;
-  if (meta.status == 200) {
-    if (auto* inm = req.headers.find("If-None-Match")) {
-      if (auto* etag = meta.headers.find("ETag")) not_modified = http::if_none_match(*inm, *etag);
-    } else if (auto* ims = req.headers.find("If-Modified-Since")) {
-      auto since = http::parse_http_date(*ims);
-      auto lm = meta.headers.find("Last-Modified") ? http::parse_http_date(*meta.headers.find("Last-Modified")) : std::nullopt;
-      not_modified = since && lm && *lm <= *since;
-    }
-  }
+  bool not_modified = meta.status == 200 && http::not_modified_for(req.headers, meta.headers);
   if (not_modified) {
     if (code_ == Outcome::kMemHit || code_ == Outcome::kHit) code_ = Outcome::kImsHit;
     status_ = 304;

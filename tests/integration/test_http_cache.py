@@ -343,6 +343,48 @@ class HttpCache(h.IntegrationTest):
         self.log_code(p, "TCP_IMS_HIT")
 
     # ---- §5.2.1 request directives
+    def test_conditional_miss_fetched_whole_stored_and_answered_from_it(self):
+        # A conditional GET on a miss goes to the origin without its conditionals when the
+        # answer may be stored; the 200 is stored and the client's conditional answered from
+        # it (304 here), so the next plain GET is a hit.
+        body = "x" * 50000
+        p = self.script("cond_miss", etag='"c1"', headers=[["Cache-Control", "max-age=600"]], body=body)
+        status, hdrs, got = self.get(p, 'If-None-Match: "c1"')
+        self.assertEqual(status, 304)
+        self.assertEqual(got, b"")
+        self.assertEqual(hdrs.get("etag"), '"c1"')
+        self.assertNotIn("content-length", hdrs)
+        self.assertNotIn("if-none-match", self.origin.last_headers(p))
+        self.assertIn("stored", hdrs["cache-status"])
+        status, hdrs, got = self.get(p)
+        self.assertEqual((status, len(got)), (200, len(body)))
+        self.assertIn("HIT", hdrs["x-cache"])
+        self.assertEqual(self.origin.count(p), 1)
+        self.log_code("/script/cond_miss", "TCP_MISS")
+        # If-Modified-Since, and a conditional that does not match: the 200 goes on whole.
+        lm = http_date(NOW - 3600)
+        q = self.script("cond_miss_ims", last_modified=lm, headers=[["Cache-Control", "max-age=600"]], body="ims")
+        status, _, got = self.get(q, f"If-Modified-Since: {lm}")
+        self.assertEqual((status, got), (304, b""))
+        self.assertNotIn("if-modified-since", self.origin.last_headers(q))
+        r = self.script("cond_miss_changed", etag='"new"', headers=[["Cache-Control", "max-age=600"]], body="changed")
+        status, _, got = self.get(r, 'If-None-Match: "old"')
+        self.assertEqual((status, got), (200, b"changed"))
+        self.get(r)
+        self.assertEqual(self.origin.count(r), 1)
+
+    def test_conditional_miss_on_a_key_known_uncacheable_goes_as_sent(self):
+        # Once the key is known not to be storable (hit-for-miss), the conditional goes to the
+        # origin as the client sent it and the origin's 304 comes back.
+        p = self.script("cond_nostore", etag='"n1"', headers=[["Cache-Control", "no-store"]], body="secret")
+        status, _, got = self.get(p, 'If-None-Match: "n1"')
+        self.assertEqual((status, got), (304, b""))  # answered from the unstored 200
+        self.assertNotIn("if-none-match", self.origin.last_headers(p))
+        status, _, _ = self.get(p, 'If-None-Match: "n1"')
+        self.assertEqual(status, 304)
+        self.assertEqual(self.origin.last_headers(p).get("if-none-match"), '"n1"')
+        self.assertEqual(self.origin.count(p), 2)
+
     def test_s5_2_1_request_directives(self):
         p = self.script("s5_2_1_req", headers=[["Cache-Control", "max-age=60"]], etag='"r"')
         self.get(p)

@@ -234,6 +234,29 @@ class HostileOriginFraming(h.IntegrationTest):
             time.sleep(0.2)
         self.assertTrue(self.get(path).endswith(b"swr v2"))
 
+    def test_conditional_miss_origin_cuts_the_body_after_its_head(self):
+        # The client's conditional is answered 304 from the origin's 200 head while the body
+        # goes only to the store; the origin dies mid-body: the client keeps its 304, nothing
+        # is stored, and the next GET is the origin's again.
+        head = (b"HTTP/1.1 200 OK\r\nETag: \"cut\"\r\nCache-Control: max-age=3600\r\n"
+                b"Content-Length: 100000\r\n\r\n")
+        self.origin.route("/cond-cut", head + b"a" * 1000, 0.3, CLOSE)
+        out = self.get("/cond-cut", "-H", 'If-None-Match: "cut"')
+        self.assertEqual(h.status_of(out), 304, out[:300])
+        self.assertNotIn(b"if-none-match", self.origin.heads["/cond-cut"].lower().encode())
+        self.origin.route("/cond-cut", ok("whole", b'ETag: "cut"\r\nCache-Control: max-age=3600\r\n'))
+        time.sleep(0.6)  # until the origin has cut it (a GET before then follows the writer, and is cut too)
+        out = self.get("/cond-cut")
+        self.assertTrue(out.endswith(b"whole"), out[-200:])
+        self.assertEqual(self.origin.count("/cond-cut"), 2)
+
+    def test_conditional_miss_origin_answers_304_anyway(self):
+        # Asked unconditionally, the origin still says 304: relayed as it is, nothing stored.
+        self.origin.route("/cond-304", b'HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n')
+        out = self.get("/cond-304", "-H", 'If-None-Match: "x"')
+        self.assertEqual(h.status_of(out), 304, out[:300])
+        self.assert_genuine("/cond-304-next")
+
     def test_unexpected_bytes_close_the_connection(self):
         # After a clean 200 the origin sends more bytes: the connection is never reused.
         self.origin.route("/extra-a", ok("extra", b"Cache-Control: no-store\r\n") + b"GARBAGE")

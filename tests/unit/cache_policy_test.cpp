@@ -386,3 +386,18 @@ TEST(StoredResponse, RoundTrip) {
   EXPECT_FALSE(StoredResponse::parse("garbage"));
   EXPECT_FALSE(StoredResponse::parse(r.serialize().substr(0, 20)));
 }
+
+TEST(Conditionals, NotModifiedForA200) {
+  auto resp = headers({{"ETag", "W/\"v1\""}, {"Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"}});
+  EXPECT_TRUE(not_modified_for(headers({{"If-None-Match", "\"v0\", \"v1\""}}), resp));  // weak comparison
+  EXPECT_TRUE(not_modified_for(headers({{"If-None-Match", "*"}}), resp));
+  EXPECT_FALSE(not_modified_for(headers({{"If-None-Match", "\"v2\""}}), resp));
+  // If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2).
+  EXPECT_FALSE(not_modified_for(headers({{"If-None-Match", "\"v2\""}, {"If-Modified-Since", "Sun, 06 Nov 1994 08:49:37 GMT"}}), resp));
+  EXPECT_TRUE(not_modified_for(headers({{"If-Modified-Since", "Sun, 06 Nov 1994 08:49:37 GMT"}}), resp));
+  EXPECT_TRUE(not_modified_for(headers({{"If-Modified-Since", "Mon, 07 Nov 1994 08:49:37 GMT"}}), resp));
+  EXPECT_FALSE(not_modified_for(headers({{"If-Modified-Since", "Sat, 05 Nov 1994 08:49:37 GMT"}}), resp));
+  EXPECT_FALSE(not_modified_for(headers({{"If-Modified-Since", "Sun,  06 Nov 1994 08:49:37 GMT"}}), resp));  // not a date
+  EXPECT_FALSE(not_modified_for(headers({{"If-None-Match", "\"v1\""}}), headers({})));  // no ETag
+  EXPECT_FALSE(not_modified_for(headers({}), resp));
+}
