@@ -1,8 +1,12 @@
 #include "proxy/http_cache.hpp"
 
-#include <algorithm>
-#include <chrono>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
 
 #include <thread>
 
@@ -113,11 +117,11 @@ CacheLookup HttpCache::variant_result(const std::string& vk, const HeaderList& r
   r.from_disk = from_disk;
   r.swap_fail = swap_fail;
   if (v) {
-    r.meta = StoredResponse::parse(v.metadata());
+    r.meta = parse_stored_response(v.metadata());
     if (r.meta && vary_matches(*r.meta, req_headers)) r.handle = std::move(v);
     else r.meta.reset();
   } else if ((r.reader = store_.attach(kNs, vk))) {
-    r.meta = StoredResponse::parse(r.reader.metadata());
+    r.meta = parse_stored_response(r.reader.metadata());
     if (!r.meta) r.reader = cache::Reader();
   }
   return r;
@@ -129,7 +133,7 @@ CacheLookup HttpCache::primary_result(const std::string& key, const HeaderList& 
   r.store_key = key;
   r.from_disk = from_disk;
   if (h) {
-    r.meta = StoredResponse::parse(h.metadata());
+    r.meta = parse_stored_response(h.metadata());
     if (!r.meta) {
       spdlog::warn("http cache: unreadable metadata for {}, dropping it", key);
       store_.erase(kNs, key);
@@ -142,7 +146,7 @@ CacheLookup HttpCache::primary_result(const std::string& key, const HeaderList& 
     if (r.reader.metadata().starts_with(kVaryMarker)) {
       r.reader = cache::Reader();
     } else {
-      r.meta = StoredResponse::parse(r.reader.metadata());
+      r.meta = parse_stored_response(r.reader.metadata());
       if (!r.meta || !vary_matches(*r.meta, req_headers)) {
         r.reader = cache::Reader();
         r.meta.reset();
@@ -371,27 +375,71 @@ ResponseHead stored_response_head(const StoredResponse& m, int status, std::int6
                                   bool via, const std::string& cache_status, bool hit,
                                   const HeaderList* override_headers, std::string_view content_range) {
   ResponseHead head;
-  head.status = status;
-  if (status == m.status) head.reason = m.reason;
-  for (const auto& f : override_headers ? *override_headers : m.headers) {
-    if (iequals(f.name, "Age") || iequals(f.name, "Via") || iequals(f.name, "X-Cache") ||
-        iequals(f.name, "Cache-Status"))
-      continue;
-    // A 304 carries the headers a 200 would, without body framing (RFC 9110 §15.4.5);
-    // a 206 gets its Content-Range from the caller.
-    if (status == 304 && iequals(f.name, "Content-Length")) continue;
-    if (status == 206 && iequals(f.name, "Content-Range")) continue;
-    head.headers.add(f.name, f.value);
-  }
-  if (!content_range.empty()) head.headers.add("Content-Range", std::string(content_range));
-  head.headers.add("Age", std::to_string(std::max<std::int64_t>(0, age)));
-  if (via) {
-    if (auto prior = m.headers.joined("Via"); !prior.empty()) head.headers.add("Via", prior);
-    append_via(head.headers, m.major, m.minor, name);
-  }
-  head.headers.add("X-Cache", std::string(hit ? "HIT" : "MISS") + " from " + name);
-  head.headers.add("Cache-Status", cache_status);
+  fill_stored_response_head(head, m, status, age, name, via, cache_status, hit, override_headers, content_range);
   return head;
+}
+
+void fill_stored_response_head(ResponseHead& head, const StoredResponse& m, int status, std::int64_t age,
+                               const std::string& name, bool via, std::string_view cache_status, bool hit,
+                               const HeaderList* override_headers, std::string_view content_range,
+                               std::int64_t content_length) {
+  head.status = status;
+  if (status == m.status) head.reason.assign(m.reason);
+  else head.reason.clear();
+  auto& h = head.headers;
+  h.clear();
+  // A 304 carries the headers a 200 would, without body framing (RFC 9110 §15.4.5); a 206
+  // gets its Content-Range from the caller.
+  const bool own_length = status == 304 || content_length != kKeepLength;
+  for (const auto& f : override_headers ? *override_headers : m.headers) {
+    const auto& n = f.name;
+    if (iequals(n, "Age") || iequals(n, "Via") || iequals(n, "X-Cache") || iequals(n, "Cache-Status")) continue;
+    if (own_length && iequals(n, "Content-Length")) continue;
+    if (status == 206 && iequals(n, "Content-Range")) continue;
+    h.add_copy(n, f.value);
+  }
+  char num[24];
+  if (content_length >= 0) {
+    auto e = std::to_chars(num, num + sizeof num, content_length).ptr;
+    h.add_copy("Content-Length", std::string_view(num, static_cast<std::size_t>(e - num)));
+  }
+  if (!content_range.empty()) h.add_copy("Content-Range", content_range);
+  {
+    auto e = std::to_chars(num, num + sizeof num, std::max<std::int64_t>(0, age)).ptr;
+    h.add_copy("Age", std::string_view(num, static_cast<std::size_t>(e - num)));
+  }
+  thread_local std::string buf;
+  if (via) {
+    buf.clear();
+    if (m.headers.has("Via")) buf.append(m.headers.joined("Via")).append(", ");
+    append_via_entry(buf, m.major, m.minor, name);
+    h.add_copy("Via", buf);
+  }
+  buf.assign(hit ? "HIT from " : "MISS from ").append(name);
+  h.add_copy("X-Cache", buf);
+  h.add_copy("Cache-Status", cache_status);
+}
+
+std::shared_ptr<const StoredResponse> parse_stored_response(std::string_view bytes) {
+  struct Slot {
+    std::string bytes;
+    std::shared_ptr<const StoredResponse> parsed;
+  };
+  constexpr std::size_t kSlots = 64;  // per thread; a slot holds a copy of the bytes
+  constexpr std::size_t kMaxBytes = 16 * 1024;  // larger metadata is parsed each time
+  thread_local std::array<Slot, kSlots> memo;
+  auto h = reinterpret_cast<std::uintptr_t>(bytes.data()) ^ (bytes.size() * 0x9E3779B97F4A7C15ull);
+  h ^= h >> 29;
+  Slot& s = memo[(h * 0xBF58476D1CE4E5B9ull >> 58) % kSlots];
+  if (s.parsed && s.bytes == bytes) return s.parsed;
+  auto r = StoredResponse::parse(bytes);
+  if (!r) return nullptr;
+  auto p = std::make_shared<const StoredResponse>(std::move(*r));
+  if (bytes.size() <= kMaxBytes) {
+    s.bytes.assign(bytes);
+    s.parsed = p;
+  }
+  return p;
 }
 
 }  // namespace outpost::http

@@ -24,7 +24,9 @@ namespace outpost::http {
 struct CacheLookup {
   cache::Handle handle;                // a committed object, or empty
   cache::Reader reader;                // else: an object still being written (collapsed forwarding)
-  std::optional<StoredResponse> meta;  // parsed metadata of handle or reader
+  // Parsed metadata of handle or reader; shared with this thread's parse memo
+  // (parse_stored_response), so a hit does not parse the same bytes again.
+  std::shared_ptr<const StoredResponse> meta;
   std::string store_key;               // where the object for this request lives / would live
   bool from_disk = false;
   bool swap_fail = false;              // indexed, but the disk record failed its check on read
@@ -150,5 +152,18 @@ class HttpCache {
 ResponseHead stored_response_head(const StoredResponse& m, int status, std::int64_t age, const std::string& name,
                                   bool via, const std::string& cache_status, bool hit,
                                   const HeaderList* override_headers = nullptr, std::string_view content_range = {});
+// The same into `head`, whose strings are reused (a request keeps one head for answer after
+// answer: no allocation on a warm hit). `content_length`: kKeepLength sends the stored
+// Content-Length (if any), kDropLength none, any other value replaces it.
+inline constexpr std::int64_t kKeepLength = -2, kDropLength = -1;
+void fill_stored_response_head(ResponseHead& head, const StoredResponse& m, int status, std::int64_t age,
+                               const std::string& name, bool via, std::string_view cache_status, bool hit,
+                               const HeaderList* override_headers = nullptr, std::string_view content_range = {},
+                               std::int64_t content_length = kKeepLength);
+
+// StoredResponse::parse through a small per-thread memo keyed by the bytes themselves (a
+// stored object's metadata is immutable; the same bytes always parse the same way): hits on
+// an object parse its metadata once per thread, not once per hit. nullptr: unreadable.
+std::shared_ptr<const StoredResponse> parse_stored_response(std::string_view bytes);
 
 }  // namespace outpost::http

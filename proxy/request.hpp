@@ -223,7 +223,7 @@ class ProxyRequest final : private ForwardEvents, private RequestState {
   void on_cache_lookup(http::CacheLookup r);
   void serve_stored(const cache::Handle& h, const http::StoredResponse& meta, std::int64_t age, Outcome code,
                     const std::string& cache_status);
-  void send_stored(http::ResponseHead head, BodyFraming framing, std::vector<Slice> body);
+  void send_stored(const http::ResponseHead& head, BodyFraming framing, std::vector<Slice> body);
   void follow_reader(cache::Reader reader, const http::StoredResponse& meta);
   bool follow_own_writer();
   void pump_reader();
@@ -250,6 +250,9 @@ class ProxyRequest final : private ForwardEvents, private RequestState {
   // The request head: not part of RequestState, so that reset() clears it in place and its
   // buffers (the fields' strings) serve the next request, swapped with a parser's head.
   http::MessageHead req_;
+  // The head of an answer from the cache, kept (cleared) from request to request: its
+  // strings are filled again instead of allocated on every hit.
+  http::ResponseHead stored_head_;
   Forwarder fwd_;
   // Callbacks check that the request they were made for is still the current one.
   std::shared_ptr<std::uint64_t> generation_ = std::make_shared<std::uint64_t>(0);

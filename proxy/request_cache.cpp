@@ -83,7 +83,7 @@ void ProxyRequest::on_cache_lookup(http::CacheLookup r) {
     if (has_validators) {
       revalidating_ = true;
       stale_ = r.handle;
-      stale_meta_ = r.meta;
+      stale_meta_ = *r.meta;
       stale_store_key_ = r.store_key;
       set_stage(Stage::kResolve);
       advance();
@@ -149,13 +149,10 @@ void ProxyRequest::serve_stored(const cache::Handle& h, const http::StoredRespon
   if (not_modified) {
     if (code_ == Outcome::kMemHit || code_ == Outcome::kHit) code_ = Outcome::kImsHit;
     status_ = 304;
-    send_stored(http::stored_response_head(meta, 304, age, name, via, cache_status, true), BodyFraming::kNone, {});
+    http::fill_stored_response_head(stored_head_, meta, 304, age, name, via, cache_status, true);
+    send_stored(stored_head_, BodyFraming::kNone, {});
     return;
   }
-
-  http::HeaderList headers = meta.headers;
-  headers.remove("Content-Length");
-  if (!no_body) headers.add("Content-Length", std::to_string(size));
 
   // Range requests on a complete stored 200 (RFC 9110 §14).
   const std::string* range = req.method == "GET" && meta.status == 200 ? req.headers.find("Range") : nullptr;
@@ -224,11 +221,13 @@ void ProxyRequest::serve_stored(const cache::Handle& h, const http::StoredRespon
   status_ = meta.status;
   std::vector<Slice> body;
   if (!head_request_ && !no_body) body = h.body();  // zero copy: the slices keep their chunks alive
-  send_stored(http::stored_response_head(meta, meta.status, age, name, via, cache_status, true, &headers),
-              body.empty() ? BodyFraming::kNone : BodyFraming::kLength, std::move(body));
+  // The stored fields with the object's own length (a stored 204/304 gets none).
+  http::fill_stored_response_head(stored_head_, meta, meta.status, age, name, via, cache_status, true, nullptr, {},
+                                  no_body ? http::kDropLength : static_cast<std::int64_t>(size));
+  send_stored(stored_head_, body.empty() ? BodyFraming::kNone : BodyFraming::kLength, std::move(body));
 }
 
-void ProxyRequest::send_stored(http::ResponseHead head, BodyFraming framing, std::vector<Slice> body) {
+void ProxyRequest::send_stored(const http::ResponseHead& head, BodyFraming framing, std::vector<Slice> body) {
   set_stage(Stage::kDone);
   sink_->cork();  // head and body in one write (end() sends it)
   sink_->start(std::move(head), framing);

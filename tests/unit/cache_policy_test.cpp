@@ -1,5 +1,6 @@
 // RFC 9111 arithmetic with a controllable clock: every time is an argument.
 #include "proxy/cache_policy.hpp"
+#include "proxy/http_cache.hpp"
 
 #include <gtest/gtest.h>
 
@@ -400,4 +401,64 @@ TEST(Conditionals, NotModifiedForA200) {
   EXPECT_FALSE(not_modified_for(headers({{"If-Modified-Since", "Sun,  06 Nov 1994 08:49:37 GMT"}}), resp));  // not a date
   EXPECT_FALSE(not_modified_for(headers({{"If-None-Match", "\"v1\""}}), headers({})));  // no ETag
   EXPECT_FALSE(not_modified_for(headers({}), resp));
+}
+
+// The per-thread parse memo answers by the bytes, never by where they are: a buffer that
+// held one object's metadata and now holds another's (same address, same length) parses as
+// the new one.
+TEST(StoredResponse, ParseMemoGoesByTheBytesNotTheAddress) {
+  StoredResponse a;
+  a.headers = headers({{"ETag", "\"aaaa\""}});
+  StoredResponse b = a;
+  b.headers = headers({{"ETag", "\"bbbb\""}});
+  std::string buf = a.serialize();
+  ASSERT_EQ(buf.size(), b.serialize().size());
+  auto first = parse_stored_response(buf);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(parse_stored_response(buf), first);  // the same bytes: the memo's copy
+  std::string copy = buf;  // the same bytes elsewhere: a parse of them (in its own slot)
+  EXPECT_EQ(*parse_stored_response(copy)->headers.find("ETag"), "\"aaaa\"");
+  buf = b.serialize();  // same length: the string keeps its buffer
+  auto second = parse_stored_response(buf);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(*second->headers.find("ETag"), "\"bbbb\"");
+  EXPECT_EQ(*first->headers.find("ETag"), "\"aaaa\"");  // a holder's copy never changes
+  EXPECT_FALSE(parse_stored_response("garbage"));
+}
+
+// A head reused from answer to answer shows only the latest answer's fields; the stored
+// Content-Length is kept, dropped or replaced; Age, Via, X-Cache and Cache-Status are ours.
+TEST(StoredResponse, FilledHeadReusedAcrossAnswers) {
+  StoredResponse m;
+  m.status = 200;
+  m.reason = "Fine";
+  m.headers = headers({{"Content-Type", "text/plain"}, {"Content-Length", "5"}, {"Age", "9"}, {"Via", "1.0 up"},
+                       {"X-Cache", "MISS from up"}, {"Cache-Status", "up"}, {"X-Extra-Field-With-A-Long-Name", "v"}});
+  ResponseHead head;
+  fill_stored_response_head(head, m, 200, 7, "op", true, "op; hit", true, nullptr, {}, 123);
+  std::vector<std::pair<std::string, std::string>> got;
+  for (const auto& f : head.headers) got.emplace_back(f.name, f.value);
+  std::vector<std::pair<std::string, std::string>> want = {
+      {"Content-Type", "text/plain"}, {"X-Extra-Field-With-A-Long-Name", "v"}, {"Content-Length", "123"},
+      {"Age", "7"}, {"Via", "1.0 up, 1.1 op"}, {"X-Cache", "HIT from op"}, {"Cache-Status", "op; hit"}};
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(head.reason, "Fine");
+
+  StoredResponse small;
+  small.status = 204;
+  small.headers = headers({{"Content-Length", "0"}});
+  fill_stored_response_head(head, small, 204, -3, "op", false, "x", false, nullptr, {}, kDropLength);
+  got.clear();
+  for (const auto& f : head.headers) got.emplace_back(f.name, f.value);
+  want = {{"Age", "0"}, {"X-Cache", "MISS from op"}, {"Cache-Status", "x"}};
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(head.status, 204);
+  EXPECT_EQ(head.headers.find("Content-Type"), nullptr);  // the earlier answer's fields are gone
+
+  fill_stored_response_head(head, m, 200, 1, "op", false, "x", true);  // kKeepLength
+  EXPECT_EQ(*head.headers.find("Content-Length"), "5");
+  fill_stored_response_head(head, m, 304, 1, "op", false, "x", true);
+  EXPECT_EQ(head.headers.find("Content-Length"), nullptr);  // a 304 has no framing of its own
+  EXPECT_EQ(head.reason, "");
+  EXPECT_EQ(stored_response_head(m, 200, 1, "op", false, "x", true).headers.size(), 6u);
 }
