@@ -96,6 +96,7 @@ struct Config {
     double heuristic_percent = 10;
     double heuristic_max = 86400;
     bool store_set_cookie = false;
+    unsigned max_variants = 32;  // Vary variants stored per URL; 0 = no limit
     std::vector<RefreshPattern> refresh_patterns;
   } http_cache;
 

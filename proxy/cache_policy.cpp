@@ -328,10 +328,87 @@ std::int64_t current_age(const StoredResponse& r, std::int64_t now) {
 }
 
 namespace {
-// Normalises a request header value for Vary matching: fields combined, whitespace around
-// list commas removed, case kept (RFC 9111 §4.1 allows normalisation that keeps semantics).
+// q-value of one list element's parameters ("gzip;q=0.5" → 0.5; none → 1; a malformed
+// one → 1, as if absent). Thousandths, as RFC 9110 §12.4.2 writes them.
+int qvalue_of(std::string_view params) {
+  constexpr auto npos = std::string_view::npos;
+  std::size_t i = 0;
+  while (i <= params.size()) {
+    std::size_t semi = params.find(';', i);
+    std::string_view p = trim_ows(params.substr(i, semi == npos ? npos : semi - i));
+    i = semi == npos ? params.size() + 1 : semi + 1;
+    auto eq = p.find('=');
+    if (eq == npos || !iequals(trim_ows(p.substr(0, eq)), "q")) continue;
+    std::string_view v = trim_ows(p.substr(eq + 1));
+    if (v.empty() || v.size() > 5 || (v[0] != '0' && v[0] != '1') || (v.size() > 1 && v[1] != '.')) return 1000;
+    int q = (v[0] - '0') * 1000;
+    int scale = 100;
+    for (char c : v.substr(std::min<std::size_t>(2, v.size()))) {
+      if (c < '0' || c > '9') return 1000;
+      q += (c - '0') * scale;
+      scale /= 10;
+    }
+    return std::min(q, 1000);
+  }
+  return 1000;
+}
+
+// Accept-Encoding as the set of codings it accepts (RFC 9110 §12.5.3): lower case, aliases
+// folded, q=0 dropped, sorted, once each; q-values otherwise do not matter, since any answer
+// the origin chose for one set is acceptable to every request with that set. "identity" is
+// acceptable unless refused, so it is left out, and a request that accepts nothing else
+// ("" or "identity") is "identity" (an absent field, "", accepts anything).
+std::string normalised_codings(std::string_view v) {
+  std::vector<std::string> codings;
+  bool identity_refused = false;
+  for (auto item : split_list(v)) {
+    auto semi = item.find(';');
+    std::string c = to_lower(trim_ows(item.substr(0, semi)));
+    int q = semi == std::string_view::npos ? 1000 : qvalue_of(item.substr(semi + 1));
+    if (c == "x-gzip") c = "gzip";
+    if (c == "x-compress") c = "compress";
+    if (c == "identity") {
+      identity_refused = q == 0;
+      continue;
+    }
+    if (q > 0 && !c.empty()) codings.push_back(std::move(c));
+  }
+  std::sort(codings.begin(), codings.end());
+  codings.erase(std::unique(codings.begin(), codings.end()), codings.end());
+  std::string out;
+  for (const auto& c : codings) out.append(out.empty() ? "" : ",").append(c);
+  if (identity_refused) out.append(out.empty() ? "" : ",").append("!identity");
+  return out.empty() ? "identity" : out;
+}
+
+// Accept-Language as the ordered list of the ranges it accepts: lower case, q=0 dropped,
+// most wanted first (stable for equal weights), once each, without the weights.
+std::string normalised_languages(std::string_view v) {
+  std::vector<std::pair<int, std::string>> ranges;
+  for (auto item : split_list(v)) {
+    auto semi = item.find(';');
+    std::string tag = to_lower(trim_ows(item.substr(0, semi)));
+    int q = semi == std::string_view::npos ? 1000 : qvalue_of(item.substr(semi + 1));
+    if (q > 0 && !tag.empty()) ranges.emplace_back(q, std::move(tag));
+  }
+  std::stable_sort(ranges.begin(), ranges.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::string out;
+  std::vector<std::string_view> seen;
+  for (const auto& [q, tag] : ranges) {
+    if (std::find(seen.begin(), seen.end(), tag) != seen.end()) continue;
+    seen.push_back(tag);
+    out.append(out.empty() ? "" : ",").append(tag);
+  }
+  return out;
+}
+
+// Normalises a request header value for Vary matching (RFC 9111 §4.1 allows normalisation
+// that keeps semantics): Accept-Encoding and Accept-Language by their meaning (above);
+// other fields combined, whitespace around list commas removed, case kept.
 std::string normalised(const HeaderList& req, std::string_view name) {
   std::string joined = req.joined(name);
+  if (iequals(name, "Accept-Encoding")) return req.has(name) ? normalised_codings(joined) : std::string();
+  if (iequals(name, "Accept-Language")) return normalised_languages(joined);
   std::string out;
   for (auto item : split_list(joined)) {
     if (!out.empty()) out += ',';

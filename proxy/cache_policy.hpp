@@ -58,6 +58,7 @@ struct CachePolicyConfig {
   double heuristic_percent = 10;
   std::int64_t heuristic_max = 86400;
   bool store_set_cookie = false;  // responses with Set-Cookie are not stored by default
+  std::size_t max_variants = 32;  // per URL (HttpCache::begin_store); 0 = no limit
 };
 
 // What the cache keeps about a response next to its body (the store's metadata bytes).

@@ -7,6 +7,8 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <functional>
 
 #include <thread>
 
@@ -21,6 +23,7 @@ CachePolicyConfig make_cache_policy(const Config::HttpCache& cfg) {
   policy.heuristic_percent = cfg.heuristic_percent;
   policy.heuristic_max = static_cast<std::int64_t>(cfg.heuristic_max);
   policy.store_set_cookie = cfg.store_set_cookie;
+  policy.max_variants = cfg.max_variants;
   for (const auto& p : cfg.refresh_patterns) {
     RefreshRule r;
     r.pattern = p.pattern;
@@ -95,10 +98,24 @@ void HttpCache::finish_lookup(Worker& worker, const std::string& key, const Head
   done(primary_result(key, req_headers, std::move(h), from_disk, swap_fail));
 }
 
+namespace {
+// A Vary marker's metadata: kVaryMarker, the names, then a line listing the variants stored
+// under it (older markers end after the names).
+std::string_view marker_names(std::string_view metadata) {
+  auto rest = metadata.substr(kVaryMarker.size());
+  return rest.substr(0, rest.find('\n'));
+}
+std::string_view marker_variants(std::string_view metadata) {
+  auto rest = metadata.substr(kVaryMarker.size());
+  auto nl = rest.find('\n');
+  return nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+}
+}  // namespace
+
 std::string HttpCache::variant_key_of(const std::string& key, const cache::Handle& marker, const HeaderList& req_headers) const {
   // A Vary marker: the names it lists select the variant from this request.
   std::vector<std::string> names;
-  for (auto n : split_list(marker.metadata().substr(kVaryMarker.size()))) names.emplace_back(n);
+  for (auto n : split_list(marker_names(marker.metadata()))) names.emplace_back(n);
   return variant_key(key, names, req_headers);
 }
 
@@ -175,19 +192,47 @@ HttpCache::Now HttpCache::lookup_now(const std::string& key, const HeaderList& r
   return Now::kDone;
 }
 
-cache::Writer HttpCache::begin_store(const std::string& key, const StoredResponse& meta, std::uint64_t expected_size) {
+cache::Writer HttpCache::begin_store(const std::string& key, const StoredResponse& meta, std::uint64_t expected_size,
+                                     std::size_t max_variants, std::string* why) {
   // Too large to be admitted: no writer (collapsed followers fetch their own, and nothing
   // is copied for an object the store would drop at its limit).
-  if (expected_size > store_.max_object_size()) return cache::Writer();
+  if (expected_size > store_.max_object_size()) {
+    if (why) *why = "larger than max_object_size";
+    return cache::Writer();
+  }
   std::string store_key = key;
   std::int64_t expiry = expiry_of(meta);
   if (!meta.vary.empty()) {
     std::string names;
     for (const auto& [n, v] : meta.vary) names += (names.empty() ? "" : ", ") + n;
-    store_.insert(kNs, key, std::string(kVaryMarker) + names, "", expiry + 86400);
     store_key = variant_store_key(key, meta.vary);
+    // The variants stored under this marker so far (when it names the same fields): one
+    // URL whose requests vary endlessly (a Vary on User-Agent, Cookie, ...) stops at the cap.
+    char mine[17];
+    std::snprintf(mine, sizeof mine, "%016zx", std::hash<std::string>{}(store_key));
+    std::string listed;
+    bool on_disk = false;
+    cache::Handle m = store_.lookup_memory(kNs, key, &on_disk);
+    if (m && m.metadata().starts_with(kVaryMarker) && marker_names(m.metadata()) == names)
+      listed = marker_variants(m.metadata());
+    std::size_t count = 0;
+    bool known = false;
+    for (auto h : split_list(listed)) {
+      ++count;
+      known = known || h == mine;
+    }
+    if (!known) {
+      if (max_variants && count >= max_variants) {
+        if (why) *why = "more than max_variants variants of this URL";
+        return cache::Writer();
+      }
+      listed.append(listed.empty() ? "" : ",").append(mine);
+    }
+    store_.insert(kNs, key, std::string(kVaryMarker) + names + "\n" + listed, "", expiry + 86400);
   }
-  return store_.writer(kNs, store_key, meta.serialize(), expiry);
+  cache::Writer w = store_.writer(kNs, store_key, meta.serialize(), expiry);
+  if (!w && why) *why = "store refused the object";
+  return w;
 }
 
 std::optional<StoredResponse> HttpCache::storable_meta(const CachePolicyConfig& policy, const HeaderList& req_headers,

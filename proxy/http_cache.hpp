@@ -54,8 +54,11 @@ class HttpCache {
                       std::function<void(CacheLookup)> done);
 
   // Starts storing a response (metadata complete, Vary recorded). Writes a Vary marker under
-  // the primary key when the response varies. Returns an empty writer if the store refuses.
-  cache::Writer begin_store(const std::string& key, const StoredResponse& meta, std::uint64_t expected_size);
+  // the primary key when the response varies; the marker also lists the variants stored
+  // under it (a hash each), and a new one beyond `max_variants` (0: no limit) is refused.
+  // Returns an empty writer if the store refuses, with the reason in `why`.
+  cache::Writer begin_store(const std::string& key, const StoredResponse& meta, std::uint64_t expected_size,
+                            std::size_t max_variants = 0, std::string* why = nullptr);
 
   // A 304 refreshed a stored response: replace its metadata (§4.3.4), keep the body.
   // `revalidated` is the object that was revalidated: if the key has been replaced since,

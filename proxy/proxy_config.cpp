@@ -106,6 +106,7 @@ void parse_http_cache(ConfigTable& s, Config& config) {
   hc.heuristic_percent = s.number("heuristic_percent", 10, 0, 100);
   hc.heuristic_max = s.number("heuristic_max", 86400, 0, 86400.0 * 365);
   hc.store_set_cookie = s.boolean("store_set_cookie", false);
+  hc.max_variants = static_cast<unsigned>(s.integer("max_variants", 32, 0, 100000));
   for (auto& r : s.tables("refresh_patterns", "expected { pattern = \"...\", min = S, percent = P, max = S }")) {
     Config::HttpCache::RefreshPattern p;
     p.pattern = r.string("pattern", "");

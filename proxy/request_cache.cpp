@@ -337,8 +337,7 @@ void ProxyRequest::begin_storing(const http::MessageHead& head) {
   auto meta = cache->storable_meta(settings_->cache_policy, req_.headers, req_cc_, head, url_text_, request_time_, now_s(), &why);
   if (revalidating_ && !meta) cache->invalidate(url_text_);  // the new answer replaces the old
   if (meta) {
-    writer_ = cache->begin_store(url_text_, *meta, head.content_length);
-    if (!writer_) why = "store refused the object";
+    writer_ = cache->begin_store(url_text_, *meta, head.content_length, settings_->cache_policy.max_variants, &why);
   }
   // RFC 9211 Cache-Status, built in one buffer (this runs for every forwarded GET).
   cache_status_.clear();

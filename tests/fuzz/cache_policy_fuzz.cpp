@@ -1,5 +1,6 @@
 // The cache's field-value parsers on arbitrary bytes (proxy/cache_policy): HTTP-dates, Age,
-// Cache-Control, Range, and the stored metadata. Checks: no crash or overflow; a date that
+// Cache-Control, Vary-normalised Accept-Encoding / Accept-Language, Range, and the stored
+// metadata. Checks: no crash or overflow; a date that
 // parses names a moment that prints back as the same IMF-fixdate when given in that form;
 // an Age that parses is all digits; a range plan stays inside the representation, its parts
 // in order of first byte disjoint and non-adjacent; stored metadata that parses serializes
@@ -45,6 +46,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           if (c < '0' || c > '9') std::abort();
       } else if (!invalid) {
         std::abort();  // an Age field is there: valid or invalid, never absent
+      }
+      {
+        // Vary normalisation (Accept-Encoding, Accept-Language): the same request always
+        // selects the variant it stored.
+        HeaderList req, vary;
+        req.add("Accept-Encoding", std::string(in));
+        req.add("Accept-Language", std::string(in));
+        vary.add("Vary", "Accept-Encoding, Accept-Language");
+        StoredResponse r;
+        record_vary(vary, req, &r);
+        if (!vary_matches(r, req)) std::abort();
       }
       h.add("Cache-Control", std::string(in));
       h.add("Expires", std::string(in));

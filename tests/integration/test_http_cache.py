@@ -190,6 +190,45 @@ class HttpCache(h.IntegrationTest):
         self.assertEqual(self.get(p)[2], b"")  # absent header is its own variant
         self.assertEqual(self.origin.count(p), 3)
 
+    def test_s4_1_vary_accept_encoding_and_language_normalised(self):
+        # Browsers that say the same thing differently share a variant: Accept-Encoding by the
+        # set of codings accepted, Accept-Language by the ranges in order of preference.
+        p = self.script("vary_norm_ae", headers=[["Cache-Control", "max-age=60"], ["Vary", "Accept-Encoding"]],
+                        body_from_header="Accept-Encoding")
+        self.assertEqual(self.get(p, "Accept-Encoding: gzip, deflate, br")[2], b"gzip, deflate, br")
+        for same in ("br, gzip, deflate", "GZIP;q=1.0, deflate;q=0.5, br", "deflate,gzip,br,identity"):
+            _, hdrs, body = self.get(p, f"Accept-Encoding: {same}")
+            self.assertEqual(body, b"gzip, deflate, br", same)
+            self.assertIn("HIT", hdrs["x-cache"], same)
+        self.assertEqual(self.origin.count(p), 1)
+        self.assertEqual(self.get(p, "Accept-Encoding: gzip, deflate, br;q=0")[2], b"gzip, deflate, br;q=0")
+        self.assertEqual(self.get(p, "Accept-Encoding: identity")[2], b"identity")
+        self.assertEqual(self.origin.count(p), 3)
+        q = self.script("vary_norm_al", headers=[["Cache-Control", "max-age=60"], ["Vary", "Accept-Language"]],
+                        body_from_header="Accept-Language")
+        self.assertEqual(self.get(q, "Accept-Language: en-US,en;q=0.9")[2], b"en-US,en;q=0.9")
+        self.assertEqual(self.get(q, "Accept-Language: en-us, en;q=0.5, xx;q=0")[2], b"en-US,en;q=0.9")
+        self.assertEqual(self.get(q, "Accept-Language: en,en-US")[2], b"en,en-US")  # another preference
+        self.assertEqual(self.origin.count(q), 2)
+
+    def test_s4_1_variants_per_url_are_capped(self):
+        # http_cache.max_variants (32): the 33rd distinct variant of one URL is served but not
+        # stored; the stored ones stay hits.
+        p = self.script("vary_cap", headers=[["Cache-Control", "max-age=60"], ["Vary", "X-Variant"]],
+                        body_from_header="X-Variant")
+        for i in range(32):
+            _, hdrs, _ = self.get(p, f"X-Variant: v{i}")
+            self.assertIn("stored", hdrs["cache-status"], i)
+        _, hdrs, body = self.get(p, "X-Variant: v32")
+        self.assertEqual(body, b"v32")
+        self.assertIn("max_variants", hdrs["cache-status"])
+        self.get(p, "X-Variant: v32")
+        self.assertEqual(self.origin.count(p), 34)
+        _, hdrs, body = self.get(p, "X-Variant: v7")
+        self.assertEqual(body, b"v7")
+        self.assertIn("HIT", hdrs["x-cache"])
+        self.assertEqual(self.origin.count(p), 34)
+
     def test_s4_1_vary_star_never_matches(self):
         p = self.script("s4_1_star", headers=[["Cache-Control", "max-age=60"], ["Vary", "*"]])
         self.get(p)

@@ -462,3 +462,42 @@ TEST(StoredResponse, FilledHeadReusedAcrossAnswers) {
   EXPECT_EQ(head.reason, "");
   EXPECT_EQ(stored_response_head(m, 200, 1, "op", false, "x", true).headers.size(), 6u);
 }
+
+TEST(Vary, AcceptEncodingComparedAsTheSetOfCodingsAccepted) {
+  StoredResponse r;
+  auto vary = headers({{"Vary", "Accept-Encoding"}});
+  record_vary(vary, headers({{"Accept-Encoding", "gzip, deflate, br"}}), &r);
+  EXPECT_EQ(r.vary.at(0).second, "br,deflate,gzip");
+  for (const char* same : {"br, gzip, deflate", "GZIP;q=1.0, Deflate, br;q=0.5", "gzip,deflate,br,gzip",
+                           "x-gzip, deflate, br", "gzip, deflate, br, identity", "gzip, deflate, br, zz;q=0"})
+    EXPECT_TRUE(vary_matches(r, headers({{"Accept-Encoding", same}}))) << same;
+  for (const char* other : {"gzip, deflate", "gzip, deflate, br;q=0", "gzip, deflate, br, zstd", "*", ""})
+    EXPECT_FALSE(vary_matches(r, headers({{"Accept-Encoding", other}}))) << other;
+  EXPECT_FALSE(vary_matches(r, headers({})));
+  // Nothing but identity is not "absent" (absent accepts any coding).
+  StoredResponse plain;
+  record_vary(vary, headers({{"Accept-Encoding", ""}}), &plain);
+  EXPECT_EQ(plain.vary.at(0).second, "identity");
+  EXPECT_TRUE(vary_matches(plain, headers({{"Accept-Encoding", "identity;q=0.5"}})));
+  EXPECT_FALSE(vary_matches(plain, headers({})));
+  StoredResponse no_identity;
+  record_vary(vary, headers({{"Accept-Encoding", "gzip, identity;q=0"}}), &no_identity);
+  EXPECT_EQ(no_identity.vary.at(0).second, "gzip,!identity");
+  EXPECT_FALSE(vary_matches(no_identity, headers({{"Accept-Encoding", "gzip"}})));
+}
+
+TEST(Vary, AcceptLanguageComparedAsTheRangesInOrderOfPreference) {
+  StoredResponse r;
+  auto vary = headers({{"Vary", "Accept-Language"}});
+  record_vary(vary, headers({{"Accept-Language", "en-US,en;q=0.9,de;q=0.8"}}), &r);
+  EXPECT_EQ(r.vary.at(0).second, "en-us,en,de");
+  for (const char* same : {"en-us, en;q=0.5, de;q=0.1", "de;q=0.2, en-US, en;q=0.7", "EN-US,en;q=0.9,de;q=0.8,fr;q=0",
+                           "en-US;q=1.000,en;q=0.900,de;q=0.800"})
+    EXPECT_TRUE(vary_matches(r, headers({{"Accept-Language", same}}))) << same;
+  for (const char* other : {"en,en-US,de", "en-US,en", "de,en-US,en", "en-US,en;q=0.9,de;q=0.8,fr"})
+    EXPECT_FALSE(vary_matches(r, headers({{"Accept-Language", other}}))) << other;
+  // Malformed weights count as absent (1), never crash.
+  StoredResponse odd;
+  record_vary(vary, headers({{"Accept-Language", "en;q=, de;q=2, fr;q=0.1234, it;q"}}), &odd);
+  EXPECT_EQ(odd.vary.at(0).second, "en,de,fr,it");
+}

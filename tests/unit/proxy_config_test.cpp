@@ -42,6 +42,8 @@ TEST(ProxyConfig, EmptyFileGivesDefaults) {
   EXPECT_EQ(c.proxy.listen.at(0).port, 3128);
   EXPECT_EQ(c.acl.connect_ports, std::vector<std::uint16_t>{443});
   EXPECT_TRUE(c.http_cache.enabled);
+  EXPECT_EQ(c.http_cache.max_variants, 32u);
+  EXPECT_EQ(Config::parse("[http_cache]\nmax_variants = 0\n", "t.toml").http_cache.max_variants, 0u);
 }
 
 TEST(ProxyConfig, UnknownKeyNamesFileAndLine) {
