@@ -24,6 +24,8 @@
 #include "app/control_commands.hpp"
 #include "app/ctl_command.hpp"
 #include "app/metrics_sources.hpp"
+#include "auth/auth_config.hpp"
+#include "auth/authenticator.hpp"
 #include "cache/cache_config.hpp"
 #include "cache/store.hpp"
 #include "core/blocking_work.hpp"
@@ -62,6 +64,8 @@ struct App {
   std::shared_ptr<cache::Store> store;
   std::unique_ptr<http::HttpCache> http_cache;
   std::shared_ptr<dns::ResolverContext> dns_context;
+  // Proxy authentication ([auth]): the running one (null when off); a reload loads another.
+  std::shared_ptr<const auth::Authenticator> authenticator;
   // Per worker: the recursive resolver, its DNS server (if [dns] listen is set), and the
   // proxy's view of it.
   struct DnsParts {
@@ -124,6 +128,8 @@ struct App {
   struct Reloaded {
     std::optional<Config> config;
     std::optional<dns::ResolverSettings> dns;
+    std::shared_ptr<const auth::Authenticator> auth;
+    std::vector<std::string> auth_warnings;
     std::string error;
   };
   void apply_reload(Reloaded r);
@@ -207,7 +213,7 @@ bool App::start_workers() {
   unsigned n = config.server.workers ? config.server.workers : std::max(1u, std::thread::hardware_concurrency());
   worker_count = n;
   apply_connection_cap(config);
-  auto settings = ProxySettings::make(config, store);
+  auto settings = ProxySettings::make(config, store, authenticator);
   std::vector<std::future<std::string>> started;
   for (unsigned i = 0; i < n; ++i) {
     workers.push_back(std::make_unique<Worker>(i));
@@ -390,7 +396,17 @@ void App::reload() {
           return r;
         }
         r.dns = dns::load_resolver_settings(r.config->dns, &r.error);
-        if (!r.dns) r.error = "DNS: " + r.error;
+        if (!r.dns) {
+          r.error = "DNS: " + r.error;
+          return r;
+        }
+        // The user database (a file today): read here, off the loop.
+        std::string auth_error;
+        r.auth = auth::load_authenticator(r.config->auth, &auth_error, &r.auth_warnings);
+        if (!auth_error.empty()) {
+          r.error = "auth: " + auth_error;
+          r.dns.reset();
+        }
         return r;
       },
       [this](Reloaded r) { apply_reload(std::move(r)); });
@@ -439,6 +455,8 @@ void App::apply_reload(Reloaded r) {
     return;
   }
   Config fresh = std::move(*r.config);
+  for (auto& w : r.auth_warnings) spdlog::warn("auth: {}", w);
+  authenticator = std::move(r.auth);
   std::vector<std::string> restart = keep_restart_only_settings(fresh);
   // The file's level, also over one `outpost ctl log level` set meanwhile.
   if (spdlog::level::from_str(fresh.log.level) != spdlog::get_level()) {
@@ -459,7 +477,7 @@ void App::apply_reload(Reloaded r) {
   dns_context = context;
 
   config = std::move(fresh);
-  auto settings = ProxySettings::make(config, store);
+  auto settings = ProxySettings::make(config, store, authenticator);
   for (std::size_t i = 0; i < workers.size(); ++i)
     workers[i]->post([this, i, settings, context, allow = config.dns.allow_recursion] {
       proxies[i]->update_settings(settings);
@@ -484,6 +502,7 @@ void register_config_sections() {
   dns::register_config_section();
   admin::register_config_section();
   control::register_config_section();
+  auth::register_config_section();
 }
 
 }  // namespace
@@ -531,6 +550,14 @@ int main(int argc, char** argv) {
       std::cerr << "outpost: configuration error: " << e << "\n";
       return 2;
     }
+    std::vector<std::string> warnings;
+    e.clear();
+    auth::load_authenticator(app.config.auth, &e, &warnings);
+    for (auto& w : warnings) std::cerr << "outpost: auth: " << w << "\n";
+    if (!e.empty()) {
+      std::cerr << "outpost: configuration error: auth: " << e << "\n";
+      return 2;
+    }
     std::cout << "outpost: configuration " << app.config.source << " is valid\n";
     return 0;
   }
@@ -575,6 +602,17 @@ int main(int argc, char** argv) {
       spdlog::critical("DNS: {}", err);
       return 1;
     }
+    std::vector<std::string> warnings;
+    err.clear();
+    app.authenticator = auth::load_authenticator(app.config.auth, &err, &warnings);
+    for (auto& w : warnings) spdlog::warn("auth: {}", w);
+    if (!err.empty()) {
+      spdlog::critical("auth: {}", err);
+      return 1;
+    }
+    if (app.authenticator)
+      spdlog::info("proxy authentication: {} back end, realm \"{}\"", app.authenticator->backend_name(),
+                   app.authenticator->realm());
   }
   app.loop = uv_default_loop();
   uv_signal_init(app.loop, &app.sig_term);

@@ -151,6 +151,23 @@ struct Config {
     NetworkList allow_clients;     // others get 403
     double timeout = 10;           // a request must arrive, and its answer leave, within this
   } admin;
+  // Proxy authentication (auth/, used by proxy/): Basic credentials checked against a back
+  // end, verdicts cached; rules by user and group. Off unless a back end is named.
+  struct Auth {
+    std::string backend = "none";  // "none" or "htpasswd"
+    std::string realm = "Outpost";
+    std::string htpasswd_file;     // user:hash lines (bcrypt $2y$/$2b$, SHA-crypt $5$/$6$, yescrypt $y$)
+    std::string group_file;        // "group: user user ..." lines (Apache's AuthGroupFile); optional
+    double cache_ttl = 300;        // seconds a verdict (good or bad) is kept
+    struct Rule {
+      bool allow = true;
+      std::vector<std::string> users;   // names; "*" any authenticated user
+      std::vector<std::string> groups;
+      std::vector<std::string> hosts;   // destination host patterns (as acl.allow_hosts); empty: any
+    };
+    std::vector<Rule> rules;       // first match wins
+    bool default_allow = true;     // no rule matched
+  } auth;
   // Control channel (services/control/): `outpost ctl` commands over a Unix socket. Off
   // unless a socket path is set.
   struct Control {

@@ -76,7 +76,20 @@ void AccessLogBuffer::add(const AccessLogEntry& e) {
   // URLs come from the network: never let them break the one-line-per-request format.
   for (char c : e.url.empty() ? std::string_view("error:invalid-request") : e.url)
     buf_ += (c == ' ' || c == '\n' || c == '\r' || c == '\t') ? '+' : c;
-  buf_ += " - ";
+  buf_ += ' ';
+  // The user as Squid writes it: URL-encoded (a name may hold spaces or any byte).
+  if (e.user.empty()) buf_ += '-';
+  for (unsigned char c : e.user) {
+    if (c > 0x20 && c < 0x7f && c != '%') {
+      buf_ += static_cast<char>(c);
+    } else {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      buf_ += '%';
+      buf_ += kHex[c >> 4];
+      buf_ += kHex[c & 15];
+    }
+  }
+  buf_ += ' ';
   buf_ += e.hierarchy;
   buf_ += '/';
   buf_ += e.peer.empty() ? "-" : e.peer;

@@ -33,6 +33,7 @@ struct AccessLogEntry {
   unsigned long long bytes = 0;
   std::string_view method;
   std::string_view url;
+  std::string_view user;       // the authenticated user, or empty ("-")
   std::string_view hierarchy;  // HIER_DIRECT, HIER_NONE
   std::string_view peer;       // address or "-"
   std::string_view content_type;

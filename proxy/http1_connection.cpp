@@ -16,7 +16,8 @@ constexpr std::uint64_t kLingerMs = 2000;
 std::uint64_t ms(double seconds) { return static_cast<std::uint64_t>(seconds * 1000); }
 }  // namespace
 
-Http1Connection::Http1Connection(ProxyWorker& worker, StreamPtr stream, std::string authority)
+Http1Connection::Http1Connection(ProxyWorker& worker, StreamPtr stream, std::string authority, std::string user,
+                                 std::vector<std::string> groups)
     : w_(worker),
       stream_(std::move(stream)),
       parser_(http::HttpParser::Type::kRequest,
@@ -32,6 +33,8 @@ Http1Connection::Http1Connection(ProxyWorker& worker, StreamPtr stream, std::str
     client_.text = peer->ip.to_string();
   }
   client_.authority = std::move(authority);
+  client_.user = std::move(user);
+  client_.groups = std::move(groups);
 }
 
 Http1Connection::~Http1Connection() = default;

@@ -62,7 +62,8 @@ class SliceQueue {
 class Http1Connection final : private http::ParserListener, private StreamHandler, private ResponseSink {
  public:
   // `authority`: inside an intercepted tunnel to this "host:port" (ClientInfo::authority).
-  Http1Connection(ProxyWorker& worker, StreamPtr stream, std::string authority = {});
+  Http1Connection(ProxyWorker& worker, StreamPtr stream, std::string authority = {}, std::string user = {},
+                  std::vector<std::string> groups = {});
   Http1Connection(const Http1Connection&) = delete;
   Http1Connection& operator=(const Http1Connection&) = delete;
 

@@ -180,6 +180,7 @@ const char* reason_phrase(int status) {
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
+    case 407: return "Proxy Authentication Required";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";

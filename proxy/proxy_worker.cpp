@@ -127,6 +127,19 @@ void ProxyWorker::collect_metrics(MetricsVisitor& out) const {
   out.counter("outpost_tls_leaf_cache_hits_total", "Intercepted tunnels that used a leaf minted before", {},
               static_cast<double>(counters_.tls_leaf_hits));
   out.gauge("outpost_tunnels", "Open CONNECT tunnels", {}, static_cast<double>(m.tunnels_opened - m.tunnels_closed));
+  if (settings_->auth) {
+    for (auto [result, n] : {std::pair<const char*, unsigned long long>{"ok", counters_.auth_ok},
+                             {"missing", counters_.auth_missing},
+                             {"bad", counters_.auth_bad},
+                             {"unavailable", counters_.auth_unavailable},
+                             {"denied", counters_.auth_denied}})
+      out.counter("outpost_proxy_auth_total",
+                  "Requests by what proxy authentication made of them (ok; missing or bad credentials: 407; "
+                  "back end unavailable: 503; denied by the user rules: 403)",
+                  {{"result", result}}, static_cast<double>(n));
+    out.counter("outpost_proxy_auth_cached_total", "Credentials judged from the verdict cache (no back-end check)", {},
+                static_cast<double>(counters_.auth_cached));
+  }
 
   out.counter("outpost_origin_connections_opened_total", "Connections opened to origins (each a TCP connect)", {},
               static_cast<double>(pool_.connections_opened()));
@@ -187,8 +200,11 @@ std::shared_ptr<tls::LeafCache> leaf_cache_for(const Config::Intercept& ic, std:
 }
 }  // namespace
 
-std::shared_ptr<const ProxySettings> ProxySettings::make(Config c, std::shared_ptr<cache::Store> store) {
+std::shared_ptr<const ProxySettings> ProxySettings::make(Config c, std::shared_ptr<cache::Store> store,
+                                                         std::shared_ptr<const auth::Authenticator> auth) {
   auto s = std::make_shared<ProxySettings>();
+  s->auth = std::move(auth);
+  s->user_rules = UserRules(c.auth);
   std::vector<Endpoint> own = c.proxy.listen;  // the loop guard: any of our listeners
   own.insert(own.end(), c.proxy.tls_listen.begin(), c.proxy.tls_listen.end());
   s->rules = AccessRules(c.acl, std::move(own));
@@ -353,9 +369,11 @@ tls::ServerContext* ProxyWorker::bump_context() {
   return bump_context_.get();
 }
 
-void ProxyWorker::adopt(StreamPtr client, bool tls_handshake_first, std::string authority) {
+void ProxyWorker::adopt(StreamPtr client, bool tls_handshake_first, std::string authority, std::string user,
+                        std::vector<std::string> groups) {
   if (shutting_down_) return;  // (a tunnel bumped just as the worker began to stop) closed
-  auto* c = new Http1Connection(*this, std::move(client), std::move(authority));
+  auto* c = new Http1Connection(*this, std::move(client), std::move(authority), std::move(user),
+                               std::move(groups));
   sessions_.insert(c);
   c->start(tls_handshake_first);
 }

@@ -13,6 +13,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "auth/authenticator.hpp"
 #include "core/config.hpp"
 #include "core/metrics.hpp"
 #include "core/worker_pool.hpp"
@@ -23,6 +24,7 @@
 #include "proxy/name_resolver.hpp"
 #include "proxy/origin_pool.hpp"
 #include "proxy/outcome.hpp"
+#include "proxy/user_rules.hpp"
 #include "tls/tls_context.hpp"
 
 namespace outpost {
@@ -33,11 +35,18 @@ class ProxyRequest;
 // Immutable settings snapshot; SIGHUP builds a new one and hands it to every worker.
 struct ProxySettings {
   Config config;
+  // Proxy authentication ([auth]): null when off. Shared by every worker (thread-safe), new
+  // with each snapshot; and the rules by user and group.
+  std::shared_ptr<const auth::Authenticator> auth;
+  UserRules user_rules;
   AccessRules rules;
   http::CachePolicyConfig cache_policy;  // from config.http_cache
   InterceptRules intercept;              // from config.intercept
   // `store`: where minted interception leaves are kept (none: memory of this process only).
-  static std::shared_ptr<const ProxySettings> make(Config c, std::shared_ptr<cache::Store> store = nullptr);
+  // `auth`: the authenticator [auth] describes (auth::load_authenticator reads its files,
+  // so the caller runs it where blocking is fine); null: none.
+  static std::shared_ptr<const ProxySettings> make(Config c, std::shared_ptr<cache::Store> store = nullptr,
+                                                   std::shared_ptr<const auth::Authenticator> auth = nullptr);
 };
 
 struct ProxyCounters {
@@ -51,6 +60,9 @@ struct ProxyCounters {
   unsigned long long tls_spliced = 0;  // CONNECT tunnels peeked at and passed through
   unsigned long long tls_leaf_mints = 0;  // leaf certificates minted for bumped tunnels
   unsigned long long tls_leaf_hits = 0;   // bumped tunnels served a leaf minted before
+  // Proxy authentication, by what became of a request's credentials.
+  unsigned long long auth_ok = 0, auth_missing = 0, auth_bad = 0, auth_unavailable = 0, auth_denied = 0;
+  unsigned long long auth_cached = 0;  // verdicts taken from the cache (no back-end check)
   // Clients' TLS handshakes with the proxy: on its TLS listener, and inside bumped tunnels.
   unsigned long long tls_listener_handshakes = 0, tls_listener_resumed = 0, tls_listener_handshake_failures = 0;
   unsigned long long tls_bump_handshakes = 0, tls_bump_resumed = 0, tls_bump_handshake_failures = 0;
@@ -110,8 +122,10 @@ class ProxyWorker {
   bool start(std::string* error);
   // Serves HTTP/1 on a connected client stream (an accepted socket; a TLS stream or a
   // FakeStream in tests): the worker owns the connection until it closes.
-  // `authority`: the connection is inside an intercepted tunnel to this "host:port".
-  void adopt(StreamPtr client, bool tls_handshake_first = false, std::string authority = {});
+  // `authority`: the connection is inside an intercepted tunnel to this "host:port", which
+  // `user` opened (authenticated; empty without proxy authentication).
+  void adopt(StreamPtr client, bool tls_handshake_first = false, std::string authority = {}, std::string user = {},
+             std::vector<std::string> groups = {});
   // The server context of intercepted tunnels (no certificate of its own: each stream
   // brings its minted leaf); made at first use. nullptr if OpenSSL cannot make one.
   tls::ServerContext* bump_context();

@@ -30,6 +30,7 @@ std::string_view ProxyRequest::stage_name(Stage s) {
     case Stage::kTunnel: return "tunnel";
     case Stage::kPeek: return "peek";
     case Stage::kMint: return "mint";
+    case Stage::kAuth: return "auth";
     case Stage::kDone: return "done";
   }
   return "?";
@@ -84,6 +85,7 @@ void ProxyRequest::advance() {
     case Stage::kTunnel:
     case Stage::kPeek:
     case Stage::kMint:
+    case Stage::kAuth:
     case Stage::kDone:
       return;  // driven by events
   }
@@ -134,6 +136,25 @@ void ProxyRequest::run_route() {
       discard_body_ = true;
       answer_local(std::move(route.local), route.outcome);
       return;
+    default:
+      break;
+  }
+  if (settings_->auth) {
+    // Who the client is, before any cache, lookup or connection serves it.
+    route_kind_ = route.kind;
+    route_cacheable_ = route.cacheable;
+    route_websocket_ = route.websocket;
+    start_auth();
+    return;
+  }
+  proceed(route.kind, route.cacheable, route.websocket);
+}
+
+void ProxyRequest::proceed(Route::Kind kind, bool cacheable, bool websocket) {
+  switch (kind) {
+    case Route::Kind::kReject:
+    case Route::Kind::kLocal:
+      return;  // answered in run_route()
     case Route::Kind::kPurge:
       answer_purge();
       return;
@@ -151,8 +172,8 @@ void ProxyRequest::run_route() {
       advance();
       return;
     case Route::Kind::kForward:
-      websocket_ = route.websocket;
-      set_stage(route.cacheable ? Stage::kCacheLookup : Stage::kResolve);
+      websocket_ = websocket;
+      set_stage(cacheable ? Stage::kCacheLookup : Stage::kResolve);
       advance();
       return;
   }
@@ -242,6 +263,7 @@ void ProxyRequest::log_exchange() {
   e.method = req_.method;
   e.url = url_text_;
   e.hierarchy = hierarchy_;
+  e.user = user_;
   std::string peer;
   if (peer_ && w_.access_log().enabled()) peer = peer_->to_string();
   e.peer = peer;
@@ -270,6 +292,7 @@ void ProxyRequest::on_client_gone() {
     spdlog::debug("client {}: {} {} ended in stage {}", client_.text, req_.method, url_text_, stage_name(stage_));
   end_cache_participation();
   end_intercept();
+  auth_work_.cancel();
   if (tunnel_) {
     tunnel_bytes_ += tunnel_->totals().to_client;
     w_.pool().count_tunnel_bytes(tunnel_->totals().to_client);

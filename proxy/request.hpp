@@ -26,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/backend.hpp"
 #include "core/blocking_work.hpp"
 #include "core/chunk.hpp"
 #include "core/net_address.hpp"
@@ -62,6 +63,7 @@ enum class ProxyRequestStage : std::uint8_t {
   kTunnel,
   kPeek,
   kMint,
+  kAuth,  // credentials checked on the thread pool (request_auth.cpp)
   kDone,
 };
 
@@ -72,6 +74,10 @@ struct ClientInfo {
   // A connection inside an intercepted (bumped) tunnel: the tunnel's "host:port". Its
   // origin-form requests are for https://authority/... (routing.hpp).
   std::string authority;
+  // The user the CONNECT of that tunnel authenticated as: requests inside it are that user's
+  // (a browser sends no Proxy-Authorization inside TLS to the origin).
+  std::string user;
+  std::vector<std::string> groups;
 };
 
 // Everything one request holds, reset as a whole between requests (ProxyRequest::reset),
@@ -113,6 +119,14 @@ struct RequestState {
   std::string peeked_bytes_;
   bool peeked_eof_ = false;
   BlockingWork mint_;
+  // Proxy authentication (request_auth.cpp): the route decided before the credentials were
+  // checked, the check on the pool, and who the request is (for the log and the rules).
+  Route::Kind route_kind_ = Route::Kind::kReject;
+  bool route_cacheable_ = false;
+  bool route_websocket_ = false;
+  BlockingWork auth_work_;
+  std::string user_;
+  std::vector<std::string> user_groups_;
   // HTTP cache.
   bool cache_get_ = false;
   http::CacheControl req_cc_;
@@ -186,6 +200,13 @@ class ProxyRequest final : private ForwardEvents, private RequestState {
   void set_stage(Stage s);
   void advance();
   void run_route();
+  // What a route decided for a request that may go on (after authentication, if on).
+  void proceed(Route::Kind kind, bool cacheable, bool websocket);
+  // Proxy authentication (request_auth.cpp): credentials from Proxy-Authorization, checked
+  // through the settings' Authenticator (cache, else the pool), then the user rules.
+  void start_auth();
+  void on_auth_verdict(const auth::Identity& id, const std::string& user);
+  void challenge(const std::string& detail);
 
   // Answers.
   void reject(int status, const std::string& detail, Outcome code, bool close = false);

@@ -115,7 +115,7 @@ void ProxyRequest::finish_bump(tls::X509Ptr leaf, const std::string& error) {
   }
   ++w_.counters().tls_bumped;
   // The tunnel's bytes now belong to a new connection of the worker's; this CONNECT is over.
-  w_.adopt(std::move(stream), true, url_.authority());
+  w_.adopt(std::move(stream), true, url_.authority(), user_, user_groups_);
   sink_->end();
 }
 

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Proxy authentication with the htpasswd back end ([auth]): an htpasswd file made by Apache's
+htpasswd (bcrypt, SHA-256 crypt, SHA-512 crypt, and an Apache-MD5 line Outpost refuses) and a
+group file. curl without credentials gets 407 with Proxy-Authenticate; with good ones the
+answer, and the user in the access log's user column; wrong passwords, unknown users,
+malformed and non-Basic credentials get 407; no password (nor its base64) ever reaches a log.
+The rules by group (a guest refused one host by name, 403, allowed others); CONNECT the same
+way (407 and close without credentials, a tunnel with them); the verdict cache (one check for
+many requests, /metrics); SIGHUP with a user removed (refused at once, cache and all) and one
+added, and a reload whose file is missing (refused whole, the old users still work)."""
+import base64
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import dnsfixture
+import harness as h
+
+ADMIN_PORT = 9146
+TUNNEL_PORT = 8443   # a test origin reached through CONNECT
+USERS = {"alice": ("-B", "wonder land"), "bob": ("-5", "b0b-pass"), "carol": ("-2", "c@rol"),
+         "dave": ("-m", "apr1-pass")}
+
+
+def htpasswd(path, user, flag, password, create=False):
+    args = ["htpasswd", "-b"] + (["-c"] if create else []) + ([flag] if flag else []) + [path, user, password]
+    subprocess.run(args, check=True, capture_output=True)
+
+
+def basic(user, password):
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+class ProxyAuth(h.IntegrationTest):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.hier = dnsfixture.Hierarchy(os.path.join(cls.tmp, "dns"))
+        cls.hier.start()
+        cls.hints = cls.hier.write_hints()
+        cls.origin = h.TestOrigin(cls.procs)
+        cls.tunnel_origin = h.TestOrigin(cls.procs, port=TUNNEL_PORT)
+        cls.users = os.path.join(cls.tmp, "htpasswd")
+        first = True
+        for user, (flag, password) in USERS.items():
+            htpasswd(cls.users, user, flag, password, create=first)
+            first = False
+        cls.groups = os.path.join(cls.tmp, "groups")
+        with open(cls.groups, "w") as f:
+            f.write("# staff and guests\nstaff: alice bob\nguests: carol\n")
+        cls.outpost = h.Outpost(cls.procs, cls.tmp, extra_config=(
+            f'[dns]\nhints = "{cls.hints}"\nlisten = []\n'
+            f'[admin]\nenabled = true\nlisten = ["127.0.0.1:{ADMIN_PORT}"]\n'
+            f'[auth]\nbackend = "htpasswd"\nrealm = "Outpost test"\nhtpasswd_file = "{cls.users}"\n'
+            f'group_file = "{cls.groups}"\ncache_ttl = 300\n'
+            'rules = [{ action = "deny", groups = ["guests"], hosts = ["origin.a.test"] }]\n')).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.hier.stop()
+        super().tearDownClass()
+
+    def get(self, url, *extra):
+        """curl through the proxy: (status, headers text)."""
+        r = h.curl("-s", "-o", "/dev/null", "-D", "-", *extra, url, check=False)
+        head = r.stdout.decode(errors="replace")
+        m = re.match(r"HTTP/1\.1 (\d+)", head)
+        self.assertIsNotNone(m, head + r.stderr.decode(errors="replace"))
+        return int(m.group(1)), head
+
+    def as_user(self, user, url=None):
+        return self.get(url or self.origin.url("/echo"), "-U", f"{user}:{USERS[user][1]}")
+
+    def metric(self, name, labels=""):
+        with urllib.request.urlopen(f"http://127.0.0.1:{ADMIN_PORT}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        m = re.search(rf"^{re.escape(name + labels)} (\S+)$", text, re.M)
+        return float(m.group(1)) if m else 0.0
+
+    def access_line_for(self, marker):
+        for _ in range(50):
+            lines = [l for l in self.outpost.access_lines() if marker in l]
+            if lines:
+                return lines[-1]
+            time.sleep(0.1)
+        self.fail(f"no access-log line with {marker}")
+
+    def wait_log(self, text, timeout=10):
+        """The log once it holds `text` (it is flushed every second)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline and text not in self.outpost.log_text():
+            time.sleep(0.1)
+        log = self.outpost.log_text()
+        self.assertIn(text, log)
+        return log
+
+    def test_no_credentials_407(self):
+        status, head = self.get(self.origin.url("/anon-only"))
+        self.assertEqual(status, 407)
+        self.assertIn('Proxy-Authenticate: Basic realm="Outpost test", charset="UTF-8"', head)
+        line = self.access_line_for("/anon-only")
+        self.assertIn("TCP_DENIED/407", line)
+        self.assertRegex(line, r" GET http://127\.0\.0\.1:8080/anon-only - HIER_NONE/")
+        self.assertEqual(self.origin.count("/anon-only"), 0)  # nothing reached the origin
+
+    def test_good_credentials_every_hash_and_user_in_log(self):
+        for user in ("alice", "bob", "carol"):
+            status, _ = self.get(self.origin.url(f"/echo?u={user}"), "-U", f"{user}:{USERS[user][1]}")
+            self.assertEqual(status, 200, user)
+            line = self.access_line_for(f"/echo?u={user}")
+            self.assertRegex(line, rf" GET http://127\.0\.0\.1:8080/echo\?u={user} {user} HIER_DIRECT/")
+            # The credentials are the proxy's: never forwarded.
+            self.assertNotIn("proxy-authorization", self.origin.last_headers("/echo"))
+
+    def test_bad_credentials_407_and_never_logged(self):
+        cases = [("alice", "wrong password!"), ("nosuchuser", "whatever-pw"), ("dave", USERS["dave"][1])]
+        for user, password in cases:
+            status, head = self.get(self.origin.url("/echo?bad"), "-U", f"{user}:{password}")
+            self.assertEqual(status, 407, user)
+            self.assertIn("Proxy-Authenticate: Basic", head)
+        log = self.wait_log("user alice not authenticated (wrong password)")
+        self.assertIn("user nosuchuser not authenticated (unknown user)", log)
+        # dave's Apache-MD5 hash was refused when the file was read.
+        self.assertRegex(log, r"htpasswd:4: user dave has a password hash in Apache MD5")
+        # Malformed and other schemes, raw.
+        for value, why in (("Basic !!!notbase64", "not base64"), ("Basic " + base64.b64encode(b"nocolon").decode(),
+                                                                    "without a ':'"),
+                           ("Digest username=\"alice\"", "other than Basic")):
+            resp = h.raw_exchange(f"GET {self.origin.url('/echo')} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+                                  f"Proxy-Authorization: {value}\r\nConnection: close\r\n\r\n".encode(),
+                                  until_close=True)
+            self.assertEqual(h.status_of(resp), 407, value)
+            time.sleep(0.05)
+        log = self.wait_log("Basic credentials that are not base64, 407")
+        self.assertIn("Basic credentials without a ':' between user and password, 407", log)
+        self.assertIn("Proxy-Authorization in a scheme other than Basic, 407", log)
+        # No password, nor its base64, anywhere in the logs (the debug level logs a lot).
+        self.outpost.access_lines()
+        time.sleep(1.2)  # the access log is flushed every second
+        with open(self.outpost.access_log) as f:
+            access = f.read()
+        log = self.outpost.log_text()
+        for user, (_, password) in USERS.items():
+            for secret in (password, base64.b64encode(f"{user}:{password}".encode()).decode()):
+                self.assertNotIn(secret, log)
+                self.assertNotIn(secret, access)
+        self.assertNotIn("wrong password!", log + access)
+
+    def test_group_rules(self):
+        status, head = self.as_user("carol", "http://origin.a.test:8080/echo?guest")
+        self.assertEqual(status, 403, head)
+        self.assertIn("TCP_DENIED/403", self.access_line_for("/echo?guest"))
+        self.assertEqual(self.as_user("carol", self.origin.url("/echo?guest-ip"))[0], 200)
+        self.assertEqual(self.as_user("alice", "http://origin.a.test:8080/echo?staff")[0], 200)
+
+    def test_connect(self):
+        # Without credentials: 407 and the connection closes.
+        resp = h.raw_exchange(f"CONNECT 127.0.0.1:{TUNNEL_PORT} HTTP/1.1\r\nHost: 127.0.0.1:{TUNNEL_PORT}\r\n\r\n"
+                              .encode(), until_close=True)
+        self.assertEqual(h.status_of(resp), 407)
+        self.assertIn(b"Proxy-Authenticate: Basic", resp)
+        # With them: a tunnel (curl -p: CONNECT, then the request through it).
+        r = h.curl("-s", "-p", "-U", f"bob:{USERS['bob'][1]}", f"http://127.0.0.1:{TUNNEL_PORT}/echo?tunnel")
+        self.assertIn(b'"path": "/echo?tunnel"', r.stdout)
+        line = self.access_line_for(f"CONNECT 127.0.0.1:{TUNNEL_PORT}")
+        self.assertIn("TCP_TUNNEL/200", line)
+        self.assertRegex(line, rf"CONNECT 127\.0\.0\.1:{TUNNEL_PORT} bob HIER_DIRECT/")
+        # A guest refused a host by name: 403 for the CONNECT too.
+        r = h.curl("-s", "-p", "-U", f"carol:{USERS['carol'][1]}", "-o", "/dev/null", "-w", "%{http_connect}",
+                   f"http://origin.a.test:{TUNNEL_PORT}/", check=False)
+        self.assertEqual(r.stdout, b"403")
+
+    def test_verdicts_are_cached(self):
+        self.assertEqual(self.as_user("bob", self.origin.url("/echo?warm"))[0], 200)
+        before = self.metric("outpost_proxy_auth_cached_total")
+        for i in range(10):
+            self.assertEqual(self.as_user("bob", self.origin.url(f"/echo?cached={i}"))[0], 200)
+        self.assertEqual(self.metric("outpost_proxy_auth_cached_total") - before, 10)
+        self.assertGreater(self.metric("outpost_proxy_auth_total", '{result="ok"}'), 0)
+
+    def test_reload(self):
+        self.assertEqual(self.as_user("alice")[0], 200)
+        with open(self.users) as f:
+            saved = f.read()
+        try:
+            subprocess.run(["htpasswd", "-D", self.users, "alice"], check=True, capture_output=True)
+            htpasswd(self.users, "erin", "-B", "erin-pass")
+            self.outpost.proc.send_signal(signal.SIGHUP)
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                if self.get(self.origin.url("/echo"), "-U", "erin:erin-pass")[0] == 200:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(self.get(self.origin.url("/echo"), "-U", "erin:erin-pass")[0], 200)
+            # alice's verdict was cached: the new file is a new cache.
+            self.assertEqual(self.as_user("alice")[0], 407)
+            # A file that cannot be read: the reload is refused, the users of the last one stay.
+            os.rename(self.users, self.users + ".away")
+            self.outpost.proc.send_signal(signal.SIGHUP)
+            self.wait_log("configuration not reloaded: auth:")
+            self.assertEqual(self.get(self.origin.url("/echo"), "-U", "erin:erin-pass")[0], 200)
+            os.rename(self.users + ".away", self.users)
+        finally:
+            with open(self.users, "w") as f:
+                f.write(saved)
+            self.outpost.proc.send_signal(signal.SIGHUP)
+            deadline = time.time() + 10
+            while time.time() < deadline and self.as_user("alice")[0] != 200:
+                time.sleep(0.1)
+        self.assertEqual(self.as_user("alice")[0], 200)
+
+
+if __name__ == "__main__":
+    h.main()
