@@ -7,7 +7,9 @@ malformed and non-Basic credentials get 407; no password (nor its base64) ever r
 The rules by group (a guest refused one host by name, 403, allowed others); CONNECT the same
 way (407 and close without credentials, a tunnel with them); the verdict cache (one check for
 many requests, /metrics); SIGHUP with a user removed (refused at once, cache and all) and one
-added, and a reload whose file is missing (refused whole, the old users still work)."""
+added, and a reload whose file is missing (refused whole, the old users still work).
+Intercepted traffic: a bumped CONNECT authenticates like any other, and the requests inside
+its tunnel (which carry no credentials) are its user's, in the access log too."""
 import base64
 import os
 import re
@@ -81,9 +83,10 @@ class ProxyAuth(h.IntegrationTest):
         m = re.search(rf"^{re.escape(name + labels)} (\S+)$", text, re.M)
         return float(m.group(1)) if m else 0.0
 
-    def access_line_for(self, marker):
+    def access_line_for(self, marker, also=""):
+        """The last access-log line with `marker` (and `also`), once there is one."""
         for _ in range(50):
-            lines = [l for l in self.outpost.access_lines() if marker in l]
+            lines = [l for l in self.outpost.access_lines() if marker in l and also in l]
             if lines:
                 return lines[-1]
             time.sleep(0.1)
@@ -166,8 +169,8 @@ class ProxyAuth(h.IntegrationTest):
         # With them: a tunnel (curl -p: CONNECT, then the request through it).
         r = h.curl("-s", "-p", "-U", f"bob:{USERS['bob'][1]}", f"http://127.0.0.1:{TUNNEL_PORT}/echo?tunnel")
         self.assertIn(b'"path": "/echo?tunnel"', r.stdout)
-        line = self.access_line_for(f"CONNECT 127.0.0.1:{TUNNEL_PORT}")
-        self.assertIn("TCP_TUNNEL/200", line)
+        # (A tunnel is logged when it closes, a moment after curl is done.)
+        line = self.access_line_for(f"CONNECT 127.0.0.1:{TUNNEL_PORT}", also="TCP_TUNNEL/200")
         self.assertRegex(line, rf"CONNECT 127\.0\.0\.1:{TUNNEL_PORT} bob HIER_DIRECT/")
         # A guest refused a host by name: 403 for the CONNECT too.
         r = h.curl("-s", "-p", "-U", f"carol:{USERS['carol'][1]}", "-o", "/dev/null", "-w", "%{http_connect}",
@@ -212,6 +215,61 @@ class ProxyAuth(h.IntegrationTest):
             while time.time() < deadline and self.as_user("alice")[0] != 200:
                 time.sleep(0.1)
         self.assertEqual(self.as_user("alice")[0], 200)
+
+
+class InterceptAuth(h.IntegrationTest):
+    """[auth] with [intercept]: HTTPS through a bumped tunnel (curl trusting Outpost's CA, an
+    nginx origin signed by a test CA, names from a local zone)."""
+    PROXY = h.PROXY_PORT + 20
+    ORIGIN = 8444
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        c = os.path.join(cls.tmp, "certs")
+        os.makedirs(c)
+        h.make_test_pki(c)
+        h.sign_leaf(c, "origin", "DNS:origin.test")
+        cls.nginx = h.Nginx(cls.procs, cls.tmp, extra_http=h.nginx_tls_server(cls.ORIGIN, c, "origin",
+                                                                              os.path.join(cls.tmp, "www")),
+                            extra_ports=(cls.ORIGIN,))
+        cls.nginx.put_file("hello.txt", b"hello through the bump\n")
+        cls.ca = os.path.join(cls.tmp, "intercept-ca.pem")
+        ca_key = os.path.join(cls.tmp, "intercept-ca.key")
+        subprocess.run([h.OUTPOST, "ca", "init", "--cert", cls.ca, "--key", ca_key], check=True, capture_output=True)
+        cls.users = os.path.join(cls.tmp, "htpasswd")
+        htpasswd(cls.users, "bob", "-5", USERS["bob"][1], create=True)
+        cls.outpost = h.Outpost(
+            cls.procs, cls.tmp, port=cls.PROXY,
+            extra_config=f'[origin]\nca_file = "{c}/ca.pem"\n'
+                         f'[intercept]\nca_certificate = "{cls.ca}"\nca_key = "{ca_key}"\nbump = ["*.test"]\n'
+                         + h.local_test_zone(cls.tmp, ["origin"]) +
+                         f'[auth]\nbackend = "htpasswd"\nhtpasswd_file = "{cls.users}"\n',
+            acl='[acl]\nallow_clients = ["127.0.0.0/8"]\nallow_hosts = ["*.test"]\n'
+                f'allow_networks = ["127.0.0.0/8"]\nconnect_ports = [{cls.ORIGIN}]\n').start()
+
+    def test_bumped_requests_are_the_connect_user(self):
+        url = f"https://origin.test:{self.ORIGIN}/hello.txt"
+        r = h.curl("-s", "--cacert", self.ca, "-U", f"bob:{USERS['bob'][1]}", url, proxy=self.PROXY)
+        self.assertEqual(r.stdout, b"hello through the bump\n")
+        lines = []
+        for _ in range(50):
+            lines = self.outpost.access_lines()
+            if any(" GET " in l for l in lines) and any(" CONNECT " in l for l in lines):
+                break
+            time.sleep(0.1)
+        connect = [l for l in lines if f" CONNECT origin.test:{self.ORIGIN} " in l]
+        get = [l for l in lines if f" GET {url} " in l]
+        self.assertTrue(connect and get, lines)
+        self.assertRegex(connect[-1], rf"TCP_TUNNEL/200 .* CONNECT origin\.test:{self.ORIGIN} bob HIER_NONE/- bump:origin\.test")
+        self.assertRegex(get[-1], rf"/200 \d+ GET {re.escape(url)} bob HIER_DIRECT/")
+        # Without credentials the CONNECT is refused and nothing is bumped.
+        r = h.curl("-s", "--cacert", self.ca, "-o", "/dev/null", "-w", "%{http_connect}", url, proxy=self.PROXY,
+                   check=False)
+        self.assertEqual(r.stdout, b"407")
+        r = h.curl("-s", "--cacert", self.ca, "-o", "/dev/null", "-w", "%{http_connect}", "-U", "bob:nope", url,
+                   proxy=self.PROXY, check=False)
+        self.assertEqual(r.stdout, b"407")
 
 
 if __name__ == "__main__":
