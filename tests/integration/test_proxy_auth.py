@@ -8,6 +8,8 @@ The rules by group (a guest refused one host by name, 403, allowed others); CONN
 way (407 and close without credentials, a tunnel with them); the verdict cache (one check for
 many requests, /metrics); SIGHUP with a user removed (refused at once, cache and all) and one
 added, and a reload whose file is missing (refused whole, the old users still work).
+Headless Chromium (driven over the DevTools protocol, answering its proxy-credentials
+prompt) loads a page and its script as a user; with a wrong password it gets only 407s.
 Intercepted traffic: a bumped CONNECT authenticates like any other, and the requests inside
 its tunnel (which carry no credentials) are its user's, in the access log too."""
 import base64
@@ -19,6 +21,7 @@ import subprocess
 import time
 import urllib.request
 
+import cdp
 import dnsfixture
 import harness as h
 
@@ -215,6 +218,76 @@ class ProxyAuth(h.IntegrationTest):
             while time.time() < deadline and self.as_user("alice")[0] != 200:
                 time.sleep(0.1)
         self.assertEqual(self.as_user("alice")[0], 200)
+
+    def browse(self, user, password, port):
+        """Loads a page through the proxy in headless Chromium, answering every proxy
+        credentials prompt with user/password once per request. The page's text (or None if
+        it did not load) and the number of prompts."""
+        import shutil
+        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+        self.assertIsNotNone(chromium, "chromium is needed (scripts/install-deps.sh test)")
+        profile = os.path.join(self.tmp, f"profile-{user}-{port}")
+        os.makedirs(profile, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+        env["HOME"] = self.tmp
+        proc = self.procs.start(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--disable-dev-shm-usage", f"--user-data-dir={profile}", f"--remote-debugging-port={port}",
+             f"--proxy-server=http://127.0.0.1:{h.PROXY_PORT}", "--proxy-bypass-list=<-loopback>", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        prompts = {}
+        state = {"loaded": False, "failed": False}
+        try:
+            c = cdp.Cdp(port)
+
+            def on_event(msg):
+                m, p = msg["method"], msg.get("params", {})
+                if m == "Fetch.requestPaused":
+                    c.send("Fetch.continueRequest", requestId=p["requestId"])
+                elif m == "Fetch.authRequired":
+                    rid = p["requestId"]
+                    prompts[rid] = prompts.get(rid, 0) + 1
+                    self.assertEqual(p["authChallenge"]["source"], "Proxy")
+                    self.assertEqual(p["authChallenge"]["realm"], "Outpost test")
+                    answer = ({"response": "ProvideCredentials", "username": user, "password": password}
+                              if prompts[rid] == 1 else {"response": "CancelAuth"})
+                    c.send("Fetch.continueWithAuth", requestId=rid, authChallengeResponse=answer)
+                elif m == "Page.loadEventFired":
+                    state["loaded"] = True
+
+            c.call("Page.enable", on_event)
+            c.call("Fetch.enable", on_event, handleAuthRequests=True, patterns=[{"urlPattern": "*"}])
+            c.call("Page.navigate", on_event, url=self.origin.url("/script/page.html"))
+            deadline = time.time() + 30
+            while not state["loaded"] and time.time() < deadline:
+                on_event(c.next_event())
+            text = c.call("Runtime.evaluate", on_event, expression="document.body ? document.body.innerText : ''",
+                          returnByValue=True)["result"].get("value")
+            c.close()
+            return text, sum(prompts.values())
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+    def test_chromium_page_as_a_user(self):
+        self.origin.script("/script/page.html", content_type="text/html",
+                           body='<!DOCTYPE html><html><body><p id="x">script did not run</p>'
+                                '<script src="/script/app.js"></script></body></html>')
+        self.origin.script("/script/app.js", content_type="application/javascript",
+                           body="document.getElementById('x').textContent = 'script ran as a user';")
+        text, prompts = self.browse("alice", USERS["alice"][1], 9223)
+        self.assertIn("script ran as a user", text or "")
+        self.assertGreaterEqual(prompts, 1)
+        page = self.access_line_for("/script/page.html", also="/200 ")
+        self.assertRegex(page, r" GET http://127\.0\.0\.1:8080/script/page\.html alice HIER_DIRECT/")
+        self.assertRegex(self.access_line_for("/script/app.js", also="/200 "), r" alice HIER_DIRECT/")
+        # A wrong password: the prompt comes back, is cancelled, and nothing reaches the origin.
+        before = self.origin.count("/script/page.html")
+        text, prompts = self.browse("alice", "not her password", 9224)
+        self.assertNotIn("script ran", text or "")
+        self.assertGreaterEqual(prompts, 2)
+        self.assertEqual(self.origin.count("/script/page.html"), before)
 
 
 class InterceptAuth(h.IntegrationTest):
