@@ -38,9 +38,10 @@ def request_on(s, path, host="127.0.0.1", port=h.ORIGIN_PORT):
 
 
 def reload(op):
-    """SIGHUP, then waits (up to 5 s) for the log to say the configuration was reloaded."""
+    """SIGHUP, then waits (up to 30 s: a loaded machine) for the log to say the configuration
+    was reloaded."""
     op.proc.send_signal(signal.SIGHUP)
-    deadline = time.time() + 5
+    deadline = time.time() + 30
     while "configuration reloaded" not in op.log_text() and time.time() < deadline:
         time.sleep(0.05)
 
@@ -90,7 +91,11 @@ class Signals(h.IntegrationTest):
         self.assertEqual(h.status_of(request_on(s, "/bytes?n=1")), 200)
         op.write_config("", acl.replace('"127.0.0.0/8"]\nallow_net', '"10.0.0.0/8"]\nallow_net'))
         reload(op)
-        self.assertEqual(h.status_of(request_on(s, "/bytes?n=1")), 403)
+        answer = request_on(s, "/bytes?n=1")
+        # (Once seen in a loaded CI-like run: the connection closed without an answer. Say
+        # what Outpost was doing if it happens again.)
+        self.assertEqual(h.status_of(answer), 403,
+                         f"answer {answer[:200]!r}; outpost exit status {op.proc.poll()}; log:\n{op.log_text()[-3000:]}")
         s.close()
         self.assertEqual(op.stop(), 0)
 
