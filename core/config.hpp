@@ -97,6 +97,7 @@ struct Config {
     double heuristic_max = 86400;
     bool store_set_cookie = false;
     unsigned max_variants = 32;  // Vary variants stored per URL; 0 = no limit
+    std::string targeted_cache_control;  // RFC 9213 field obeyed before Cache-Control; "" = none
     std::vector<RefreshPattern> refresh_patterns;
   } http_cache;
 

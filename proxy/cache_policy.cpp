@@ -6,6 +6,8 @@
 #include <ctime>
 #include <regex>
 
+#include "proxy/http_chars.hpp"
+
 namespace outpost::http {
 
 namespace {
@@ -154,6 +156,133 @@ CacheControl CacheControl::parse(const HeaderList& h) {
   return cc;
 }
 
+namespace {
+bool sf_key_start(char c) { return (c >= 'a' && c <= 'z') || c == '*'; }
+bool sf_key_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.' || c == '*';
+}
+
+// One bare item (RFC 8941 §3.3): an integer (its value in *integer), a decimal, a string, a
+// token or a boolean (its value in *boolean); false if malformed. Advances i.
+bool sf_bare_item(std::string_view v, std::size_t& i, std::optional<std::int64_t>* integer, bool* boolean) {
+  if (i >= v.size()) return false;
+  char c = v[i];
+  if (c == '?') {
+    if (i + 1 >= v.size() || (v[i + 1] != '0' && v[i + 1] != '1')) return false;
+    *boolean = v[i + 1] == '1';
+    i += 2;
+    return true;
+  }
+  if (c == '"') {
+    for (++i; i < v.size(); ++i) {
+      if (v[i] == '\\') {
+        if (++i >= v.size() || (v[i] != '"' && v[i] != '\\')) return false;
+      } else if (v[i] == '"') {
+        ++i;
+        return true;
+      } else if (v[i] < 0x20 || v[i] > 0x7e) {
+        return false;
+      }
+    }
+    return false;
+  }
+  if (c == '-' || (c >= '0' && c <= '9')) {
+    bool neg = c == '-';
+    if (neg) ++i;
+    std::size_t start = i, digits = 0;
+    std::int64_t n = 0;
+    bool decimal = false;
+    for (; i < v.size() && ((v[i] >= '0' && v[i] <= '9') || (v[i] == '.' && !decimal)); ++i) {
+      if (v[i] == '.') {
+        decimal = true;
+        continue;
+      }
+      if (++digits > 15) return false;
+      if (!decimal) n = n * 10 + (v[i] - '0');
+    }
+    if (i == start || v[i - 1] == '.') return false;
+    if (!decimal) *integer = neg ? -n : n;
+    return true;
+  }
+  if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '*') {
+    for (++i; i < v.size() && (is_tchar(static_cast<unsigned char>(v[i])) || v[i] == ':' || v[i] == '/'); ++i) {
+    }
+    return true;
+  }
+  return false;
+}
+}  // namespace
+
+std::optional<CacheControl> CacheControl::parse_targeted(const HeaderList& h, std::string_view field) {
+  if (field.empty() || !h.has(field)) return std::nullopt;
+  std::string v = h.joined(field);
+  CacheControl cc;
+  std::size_t i = 0, members = 0;
+  auto ows = [&] {
+    while (i < v.size() && (v[i] == ' ' || v[i] == '\t')) ++i;
+  };
+  ows();
+  while (i < v.size()) {
+    // key [ "=" bare-item ] *( ";" key [ "=" bare-item ] )
+    if (!sf_key_start(v[i])) return std::nullopt;
+    std::size_t k = i;
+    while (i < v.size() && sf_key_char(v[i])) ++i;
+    std::string_view key(v.data() + k, i - k);
+    std::optional<std::int64_t> integer;
+    bool boolean = true;
+    if (i < v.size() && v[i] == '=') {
+      ++i;
+      if (!sf_bare_item(v, i, &integer, &boolean)) return std::nullopt;
+    }
+    while (i < v.size() && v[i] == ';') {  // parameters: checked, ignored
+      ++i;
+      while (i < v.size() && v[i] == ' ') ++i;
+      if (i >= v.size() || !sf_key_start(v[i])) return std::nullopt;
+      while (i < v.size() && sf_key_char(v[i])) ++i;
+      std::optional<std::int64_t> pi;
+      bool pb = true;
+      if (i < v.size() && v[i] == '=' && !sf_bare_item(v, ++i, &pi, &pb)) return std::nullopt;
+    }
+    ++members;
+    auto delta = [&](std::optional<std::int64_t>* out) {
+      // A delta must be a non-negative integer; anything else makes the directive invalid,
+      // and for freshness an invalid max-age means stale (as in Cache-Control).
+      *out = integer && *integer >= 0 ? *integer : 0;
+    };
+    if (key == "no-store") cc.no_store = boolean;
+    else if (key == "no-cache") cc.no_cache = boolean;
+    else if (key == "private") cc.is_private = boolean;
+    else if (key == "public") cc.is_public = boolean;
+    else if (key == "must-revalidate") cc.must_revalidate = boolean;
+    else if (key == "proxy-revalidate") cc.proxy_revalidate = boolean;
+    else if (key == "max-age") delta(&cc.max_age);
+    else if (key == "s-maxage") delta(&cc.s_maxage);
+    else if (key == "stale-while-revalidate") delta(&cc.stale_while_revalidate);
+    else if (key == "stale-if-error") delta(&cc.stale_if_error);
+    ows();
+    if (i == v.size()) break;
+    if (v[i] != ',') return std::nullopt;
+    ++i;
+    ows();
+    if (i == v.size()) return std::nullopt;  // a trailing comma
+  }
+  if (members == 0) return std::nullopt;
+  return cc;
+}
+
+CacheControl response_cache_control(const HeaderList& h, std::string_view targeted, bool* used) {
+  if (used) *used = false;
+  if (!targeted.empty()) {
+    if (auto cc = CacheControl::parse_targeted(h, targeted)) {
+      if (used) *used = true;
+      return *cc;
+    }
+  }
+  return CacheControl::parse(h);
+}
+
+CacheControl StoredResponse::cache_control() const { return response_cache_control(headers, cc_field); }
+
 std::optional<std::int64_t> parse_http_date(std::string_view s) {
   // RFC 9110 §5.6.7, exactly: one SP between the parts, the tokens as written, two-digit
   // day, hour, minute and second (asctime's day is SP DIGIT below 10). Anything else is an
@@ -256,7 +385,10 @@ bool is_storable(std::string_view method, const HeaderList& req_headers, const C
   if (!cfg.store_set_cookie && resp_headers.has("Set-Cookie")) return no("response sets a cookie");
   if (resp_headers.has("Content-Range")) return no("partial content");
   if (resp_headers.has_token("Vary", "*")) return no("Vary: *");
-  bool explicit_freshness = resp_cc.max_age || resp_cc.s_maxage || resp_headers.has("Expires") || resp_cc.is_public;
+  bool targeted = false;
+  if (!cfg.targeted_field.empty()) response_cache_control(resp_headers, cfg.targeted_field, &targeted);
+  bool expires = !targeted && resp_headers.has("Expires");  // RFC 9213 §2.2: ignored beside a targeted field
+  bool explicit_freshness = resp_cc.max_age || resp_cc.s_maxage || expires || resp_cc.is_public;
   if (explicit_freshness || resp_cc.no_cache) return true;
   if (heuristically_cacheable(status)) {
     // Heuristic freshness needs something to go on, or a refresh rule that gives a minimum;
@@ -291,12 +423,16 @@ std::int64_t freshness_lifetime(int status, const HeaderList& h, const CacheCont
     return t ? *t : -1;
   };
   const std::int64_t date = date_of("Date");
-  if (h.find("Expires")) {
+  bool targeted = false;
+  if (!cfg.targeted_field.empty()) response_cache_control(h, cfg.targeted_field, &targeted);
+  if (!targeted && h.find("Expires")) {
     const std::int64_t exp = date_of("Expires");
     if (exp < 0 || date < 0) return 0;  // invalid Expires (e.g. "0"): already expired
     return std::max<std::int64_t>(0, exp - date);
   }
-  if (!heuristically_cacheable(status)) return 0;
+  // RFC 9111 §4.2.2: heuristics for a heuristically cacheable status, or any status that
+  // is marked explicitly cacheable (public).
+  if (!heuristically_cacheable(status) && !cc.is_public) return 0;
   const RefreshRule* rule = nullptr;
   for (const auto& r : cfg.rules)
     if (r.matches(url)) {
@@ -474,7 +610,7 @@ bool not_modified_for(const HeaderList& req, const HeaderList& resp) {
 }
 
 Usability evaluate(const StoredResponse& r, const CacheControl& req_cc, std::int64_t now, std::int64_t* age_out) {
-  auto cc = CacheControl::parse(r.headers);
+  auto cc = r.cache_control();
   std::int64_t age = current_age(r, now);
   if (age_out) *age_out = age;
   std::int64_t lifetime = r.lifetime;
@@ -494,7 +630,7 @@ Usability evaluate(const StoredResponse& r, const CacheControl& req_cc, std::int
 }
 
 bool stale_if_error_allows(const StoredResponse& r, const CacheControl& req_cc, std::int64_t now) {
-  auto cc = CacheControl::parse(r.headers);
+  auto cc = r.cache_control();
   if (cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage) return false;
   std::int64_t staleness = current_age(r, now) - r.lifetime;
   std::optional<std::int64_t> allowed = req_cc.stale_if_error ? req_cc.stale_if_error : cc.stale_if_error;
@@ -593,6 +729,7 @@ std::string StoredResponse::serialize() const {
   for (const auto& [n, v] : vary) s += n + "\n" + v + "\n";
   s += std::to_string(headers.size()) + "\n";
   for (const auto& h : headers) s += h.name + "\n" + h.value + "\n";
+  if (!cc_field.empty()) s += "T " + cc_field + "\n";  // absent in older records
   return s;
 }
 
@@ -639,6 +776,7 @@ std::optional<StoredResponse> StoredResponse::parse(std::string_view b) {
     if (!line(&a) || !line(&v)) return std::nullopt;
     r.headers.add(std::string(a), std::string(v));
   }
+  if (line(&l) && l.starts_with("T ") && l.size() > 2) r.cc_field = std::string(l.substr(2));
   return r;
 }
 

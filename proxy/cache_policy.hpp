@@ -24,7 +24,17 @@ struct CacheControl {
   std::optional<std::int64_t> max_age, s_maxage, max_stale, min_fresh;
   std::optional<std::int64_t> stale_while_revalidate, stale_if_error;
   static CacheControl parse(const HeaderList& h);
+  // RFC 9213: the directives of a targeted field (e.g. CDN-Cache-Control), a Structured
+  // Fields Dictionary (RFC 8941): booleans, integers, tokens or strings, parameters ignored.
+  // nullopt when the field is absent, empty or not a valid dictionary (then Cache-Control
+  // and Expires govern as usual).
+  static std::optional<CacheControl> parse_targeted(const HeaderList& h, std::string_view field);
 };
+
+// The directives that govern a response: the targeted field's when `targeted` names one
+// that the response carries validly (Cache-Control and Expires are then ignored, RFC 9213
+// §2.2; `*used` is set), else Cache-Control's.
+CacheControl response_cache_control(const HeaderList& h, std::string_view targeted, bool* used = nullptr);
 
 // RFC 9110 §5.6.7 HTTP-date (IMF-fixdate, RFC 850, asctime), each exactly as the grammar
 // writes it (spacing, day and month names, digit counts, a date that exists) → unix
@@ -59,6 +69,7 @@ struct CachePolicyConfig {
   std::int64_t heuristic_max = 86400;
   bool store_set_cookie = false;  // responses with Set-Cookie are not stored by default
   std::size_t max_variants = 32;  // per URL (HttpCache::begin_store); 0 = no limit
+  std::string targeted_field;     // RFC 9213 targeted field obeyed (e.g. "CDN-Cache-Control"); "" = none
 };
 
 // What the cache keeps about a response next to its body (the store's metadata bytes).
@@ -72,6 +83,11 @@ struct StoredResponse {
   std::int64_t lifetime = 0;      // freshness lifetime computed at store time (§4.2.1)
   std::vector<std::pair<std::string, std::string>> vary;  // lower-case name, normalised request value
   bool vary_star = false;
+  // The targeted field (RFC 9213) whose directives governed this response when it was
+  // stored; empty: Cache-Control (and Expires).
+  std::string cc_field;
+  // The directives that govern it (cc_field's, or Cache-Control's).
+  CacheControl cache_control() const;
   std::string serialize() const;
   static std::optional<StoredResponse> parse(std::string_view bytes);
 };

@@ -24,6 +24,7 @@ CachePolicyConfig make_cache_policy(const Config::HttpCache& cfg) {
   policy.heuristic_max = static_cast<std::int64_t>(cfg.heuristic_max);
   policy.store_set_cookie = cfg.store_set_cookie;
   policy.max_variants = cfg.max_variants;
+  policy.targeted_field = cfg.targeted_cache_control;
   for (const auto& p : cfg.refresh_patterns) {
     RefreshRule r;
     r.pattern = p.pattern;
@@ -246,7 +247,8 @@ std::optional<StoredResponse> HttpCache::storable_meta(const CachePolicyConfig& 
     if (why) *why = "transfer-coded body (" + resp.transfer_codings + ")";
     return std::nullopt;
   }
-  auto resp_cc = CacheControl::parse(resp.headers);
+  bool targeted = false;
+  auto resp_cc = response_cache_control(resp.headers, policy.targeted_field, &targeted);
   if (!is_storable("GET", req_headers, req_cc, resp.status, resp.headers, resp_cc, policy, url, why)) return std::nullopt;
   StoredResponse meta;
   meta.status = resp.status;
@@ -263,6 +265,7 @@ std::optional<StoredResponse> HttpCache::storable_meta(const CachePolicyConfig& 
   meta.request_time = request_time;
   meta.response_time = now;
   meta.lifetime = freshness_lifetime(resp.status, resp.headers, resp_cc, policy, url);
+  if (targeted) meta.cc_field = policy.targeted_field;
   record_vary(resp.headers, req_headers, &meta);
   return meta;
 }
@@ -284,8 +287,10 @@ StoredResponse HttpCache::merge_not_modified(const CachePolicyConfig& policy, co
     if (!skip(f.name)) meta.headers.add(f.name, f.value);
   meta.request_time = request_time;
   meta.response_time = now;
-  auto cc = CacheControl::parse(meta.headers);
+  bool targeted = false;
+  auto cc = response_cache_control(meta.headers, policy.targeted_field, &targeted);
   meta.lifetime = freshness_lifetime(meta.status, meta.headers, cc, policy, url);
+  meta.cc_field = targeted ? policy.targeted_field : std::string();
   return meta;
 }
 

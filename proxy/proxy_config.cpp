@@ -5,6 +5,7 @@
 #include <regex>
 
 #include "core/config_section.hpp"
+#include "proxy/http_chars.hpp"
 #include "tls/leaf_cache.hpp"
 #include "tls/tls_context.hpp"
 
@@ -107,6 +108,12 @@ void parse_http_cache(ConfigTable& s, Config& config) {
   hc.heuristic_max = s.number("heuristic_max", 86400, 0, 86400.0 * 365);
   hc.store_set_cookie = s.boolean("store_set_cookie", false);
   hc.max_variants = static_cast<unsigned>(s.integer("max_variants", 32, 0, 100000));
+  hc.targeted_cache_control = s.string("targeted_cache_control", "");
+  for (char c : hc.targeted_cache_control)
+    if (!http::is_tchar(static_cast<unsigned char>(c))) {
+      s.fail("targeted_cache_control", "must be a header field name, e.g. \"CDN-Cache-Control\"");
+      break;
+    }
   for (auto& r : s.tables("refresh_patterns", "expected { pattern = \"...\", min = S, percent = P, max = S }")) {
     Config::HttpCache::RefreshPattern p;
     p.pattern = r.string("pattern", "");

@@ -1,5 +1,5 @@
 // The cache's field-value parsers on arbitrary bytes (proxy/cache_policy): HTTP-dates, Age,
-// Cache-Control, Vary-normalised Accept-Encoding / Accept-Language, Range, and the stored
+// Cache-Control and RFC 9213 targeted fields, Vary-normalised Accept-Encoding / Accept-Language, Range, and the stored
 // metadata. Checks: no crash or overflow; a date that
 // parses names a moment that prints back as the same IMF-fixdate when given in that form;
 // an Age that parses is all digits; a range plan stays inside the representation, its parts
@@ -57,6 +57,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         StoredResponse r;
         record_vary(vary, req, &r);
         if (!vary_matches(r, req)) std::abort();
+      }
+      {
+        // RFC 9213 targeted field: a dictionary parse that never fails loudly; what it
+        // accepts gives no negative delta.
+        HeaderList t;
+        t.add("CDN-Cache-Control", std::string(in));
+        if (auto cc = CacheControl::parse_targeted(t, "CDN-Cache-Control"))
+          if ((cc->max_age && *cc->max_age < 0) || (cc->s_maxage && *cc->s_maxage < 0)) std::abort();
       }
       h.add("Cache-Control", std::string(in));
       h.add("Expires", std::string(in));

@@ -303,6 +303,51 @@ class HttpCache(h.IntegrationTest):
         self.get(p)
         self.assertEqual(self.origin.count(p), 2)
 
+    def test_rfc9213_targeted_cache_control_when_configured(self):
+        # http_cache.targeted_cache_control = "CDN-Cache-Control": that field's directives
+        # govern in place of Cache-Control (and Expires); without the option it is ignored.
+        d = os.path.join(self.tmp, "targeted")
+        os.makedirs(d)
+        accel = h.Outpost(self.procs, d, port=3141, extra_config='[proxy]\nlisten = ["127.0.0.1:3141"]\n'
+                          '[http_cache]\ntargeted_cache_control = "CDN-Cache-Control"\n').start()
+        try:
+            p = self.script("targeted_store", headers=[["Cache-Control", "no-store"], ["CDN-Cache-Control", "max-age=600"]])
+            self.get(p, proxy=3141)
+            _, hdrs, _ = self.get(p, proxy=3141)
+            self.assertIn("HIT", hdrs["x-cache"])
+            self.assertEqual(self.origin.count(p), 1)
+            self.get(p)  # the forward proxy obeys Cache-Control: no-store
+            self.get(p)
+            self.assertEqual(self.origin.count(p), 3)
+            q = self.script("targeted_private", headers=[["Cache-Control", "public, max-age=600"],
+                                                         ["CDN-Cache-Control", "private"]])
+            self.get(q, proxy=3141)
+            self.get(q, proxy=3141)
+            self.assertEqual(self.origin.count(q), 2)
+            # A malformed targeted field is ignored: Cache-Control governs.
+            r = self.script("targeted_bad", headers=[["Cache-Control", "max-age=600"], ["CDN-Cache-Control", "max-age=,"]])
+            self.get(r, proxy=3141)
+            self.get(r, proxy=3141)
+            self.assertEqual(self.origin.count(r), 1)
+        finally:
+            accel.stop()
+
+    def test_s4_2_2_heuristic_freshness_for_any_status_when_public(self):
+        # RFC 9111 §4.2.2: a response marked public may get a heuristic lifetime whatever its
+        # status: a 302 with Last-Modified an hour old is fresh for 10% of that.
+        p = self.script("public_302", status=302, last_modified=http_date(NOW - 36000),
+                        headers=[["Cache-Control", "public"], ["Location", "/elsewhere"]])
+        status, _, _ = self.get(p)
+        self.assertEqual(status, 302)
+        status, hdrs, _ = self.get(p)
+        self.assertEqual(status, 302)
+        self.assertIn("HIT", hdrs["x-cache"])
+        self.assertEqual(self.origin.count(p), 1)
+        q = self.script("plain_302", status=302, last_modified=http_date(NOW - 36000), headers=[["Location", "/x"]])
+        self.get(q)
+        self.get(q)
+        self.assertEqual(self.origin.count(q), 2)
+
     def test_s4_2_2_heuristic_freshness_from_last_modified(self):
         p = self.script("s4_2_2_heur", last_modified=http_date(NOW - 86400 * 30))
         self.get(p)

@@ -501,3 +501,73 @@ TEST(Vary, AcceptLanguageComparedAsTheRangesInOrderOfPreference) {
   record_vary(vary, headers({{"Accept-Language", "en;q=, de;q=2, fr;q=0.1234, it;q"}}), &odd);
   EXPECT_EQ(odd.vary.at(0).second, "en,de,fr,it");
 }
+
+TEST(TargetedCacheControl, Rfc9213DictionaryParsed) {
+  auto cc = CacheControl::parse_targeted(headers({{"CDN-Cache-Control", "max-age=600, must-revalidate, stale-if-error=5"}}),
+                                         "cdn-cache-control");
+  ASSERT_TRUE(cc);
+  EXPECT_EQ(cc->max_age, 600);
+  EXPECT_TRUE(cc->must_revalidate);
+  EXPECT_EQ(cc->stale_if_error, 5);
+  auto flags = CacheControl::parse_targeted(headers({{"CDN-Cache-Control", "no-store, private=?0;x=1, no-cache=?1"}}),
+                                            "CDN-Cache-Control");
+  ASSERT_TRUE(flags);
+  EXPECT_TRUE(flags->no_store);
+  EXPECT_FALSE(flags->is_private);  // ?0: false
+  EXPECT_TRUE(flags->no_cache);
+  EXPECT_EQ(CacheControl::parse_targeted(headers({{"CDN-Cache-Control", "max-age=-5"}}), "CDN-Cache-Control")->max_age, 0);
+  EXPECT_EQ(CacheControl::parse_targeted(headers({{"CDN-Cache-Control", "max-age=\"60\""}}), "CDN-Cache-Control")->max_age, 0);
+  // Not a valid dictionary, empty or absent: nullopt (Cache-Control governs).
+  for (const char* bad : {"", "Max-Age=60", "max-age=60,", "max-age=60 no-store", "max-age==1", "max-age=6x", "max-age=\"x",
+                          ", max-age=1", "max-age=1.", "no-store;", "no-store=?2"})
+    EXPECT_FALSE(CacheControl::parse_targeted(headers({{"CDN-Cache-Control", bad}}), "CDN-Cache-Control")) << bad;
+  EXPECT_FALSE(CacheControl::parse_targeted(headers({{"Cache-Control", "max-age=1"}}), "CDN-Cache-Control"));
+  EXPECT_FALSE(CacheControl::parse_targeted(headers({{"CDN-Cache-Control", "max-age=1"}}), ""));
+}
+
+TEST(TargetedCacheControl, TakesPrecedenceOverCacheControlAndExpires) {
+  CachePolicyConfig t;
+  t.targeted_field = "CDN-Cache-Control";
+  auto h = headers({{"Date", "Sun, 06 Nov 1994 08:49:37 GMT"}, {"Expires", "Sun, 06 Nov 1994 09:49:37 GMT"},
+                    {"Cache-Control", "no-store"}, {"CDN-Cache-Control", "max-age=120"}});
+  bool used = false;
+  auto cc = response_cache_control(h, t.targeted_field, &used);
+  EXPECT_TRUE(used);
+  EXPECT_FALSE(cc.no_store);
+  EXPECT_TRUE(is_storable("GET", {}, {}, 200, h, cc, t, "u", nullptr));
+  EXPECT_EQ(freshness_lifetime(200, h, cc, t, "u"), 120);
+  // Without the option the field is just a field: Cache-Control's no-store holds.
+  auto plain = response_cache_control(h, "", &used);
+  EXPECT_FALSE(used);
+  EXPECT_FALSE(is_storable("GET", {}, {}, 200, h, plain, cfg, "u", nullptr));
+  // The targeted private / no-store win over a permissive Cache-Control.
+  auto priv = headers({{"Cache-Control", "public, max-age=600"}, {"CDN-Cache-Control", "private"}});
+  EXPECT_FALSE(is_storable("GET", {}, {}, 200, priv, response_cache_control(priv, t.targeted_field), t, "u", nullptr));
+  // Expires is ignored beside a valid targeted field (no max-age there: heuristics or none).
+  auto exp = headers({{"Date", "Sun, 06 Nov 1994 08:49:37 GMT"}, {"Expires", "Sun, 06 Nov 1994 09:49:37 GMT"},
+                      {"CDN-Cache-Control", "must-revalidate"}});
+  EXPECT_EQ(freshness_lifetime(200, exp, response_cache_control(exp, t.targeted_field), t, "u"), 0);
+  // An invalid targeted field is ignored: Expires governs again.
+  exp.set("CDN-Cache-Control", "max-age=");
+  EXPECT_EQ(freshness_lifetime(200, exp, response_cache_control(exp, t.targeted_field), t, "u"), 3600);
+  // Stored, the field name travels with the response, so evaluation later obeys it too.
+  StoredResponse r;
+  r.headers = headers({{"Cache-Control", "max-age=600"}, {"CDN-Cache-Control", "no-cache"}});
+  r.lifetime = 600;
+  r.request_time = r.response_time = T0;
+  EXPECT_EQ(evaluate(r, {}, T0 + 1, nullptr), Usability::kFresh);
+  r.cc_field = "CDN-Cache-Control";
+  EXPECT_EQ(evaluate(r, {}, T0 + 1, nullptr), Usability::kMustValidate);
+  auto again = StoredResponse::parse(r.serialize());
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->cc_field, "CDN-Cache-Control");
+}
+
+TEST(Freshness, HeuristicForAnyStatusWhenPublic) {
+  auto h = headers({{"Date", "Sun, 06 Nov 1994 08:49:37 GMT"}, {"Last-Modified", "Sun, 06 Nov 1994 06:49:37 GMT"}});
+  EXPECT_EQ(freshness_lifetime(302, h, CacheControl::parse(h), cfg, "u"), 0);
+  h.add("Cache-Control", "public");
+  EXPECT_EQ(freshness_lifetime(302, h, CacheControl::parse(h), cfg, "u"), 720);
+  EXPECT_EQ(freshness_lifetime(307, h, CacheControl::parse(h), cfg, "u"), 720);
+  EXPECT_TRUE(is_storable("GET", {}, {}, 302, h, CacheControl::parse(h), cfg, "u", nullptr));
+}

@@ -44,6 +44,12 @@ TEST(ProxyConfig, EmptyFileGivesDefaults) {
   EXPECT_TRUE(c.http_cache.enabled);
   EXPECT_EQ(c.http_cache.max_variants, 32u);
   EXPECT_EQ(Config::parse("[http_cache]\nmax_variants = 0\n", "t.toml").http_cache.max_variants, 0u);
+  EXPECT_EQ(c.http_cache.targeted_cache_control, "");
+  EXPECT_EQ(Config::parse("[http_cache]\ntargeted_cache_control = \"CDN-Cache-Control\"\n", "t.toml")
+                .http_cache.targeted_cache_control,
+            "CDN-Cache-Control");
+  EXPECT_EQ(error_of("[http_cache]\ntargeted_cache_control = \"CDN Cache\"\n"),
+            "t.toml:2: http_cache.targeted_cache_control: must be a header field name, e.g. \"CDN-Cache-Control\"");
 }
 
 TEST(ProxyConfig, UnknownKeyNamesFileAndLine) {
