@@ -43,6 +43,12 @@ class LimitedOutpost(h.Outpost):
                                          stderr=err, env=env,
                                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, self.nofile))
         h.wait_port(self.port, proc=self.proc)
+        # Every worker's listeners open before the floods: the first worker accepts while the
+        # others still open theirs, and a flood that took the last descriptors then would make
+        # the startup fail (seen in a loaded fresh-clone run: "dns listen ... (tcp): Too many
+        # open files", exit 1).
+        if self.wait_log(r"outpost \S+ started: ", timeout=30) is None:
+            raise AssertionError("Outpost never logged that it started:\n" + self.log_text())
         return self
 
     def sanitizer_reports(self):
