@@ -78,36 +78,40 @@ def probe(addr, port, timeout=10):
         raise RuntimeError("no answer from %s:%d" % (addr, port))
 
 
-def start_outpost(outpost_bin, workdir, hints, workers=1, cpu=None, name="outpost-bench"):
+def start_outpost(outpost_bin, workdir, hints, workers=1, cpu=None, name="outpost-bench", anchor=None):
     """The outpost binary with its DNS server on SERVERS["outpost"] (WORKERS workers, each with
     its own SO_REUSEPORT listener), the DNS cache in the memory store (no disk tier), no access
-    log; pinned to CPU (taskset) if given. Returns the Proc once the server answers."""
+    log; pinned to CPU (taskset) if given. ANCHOR (a file of DS/DNSKEY records): DNSSEC
+    validation on with that trust anchor; else validation off (the fake root is unsigned).
+    Returns the Proc once the server answers."""
     addr, port = SERVERS["outpost"]
     conf = os.path.join(workdir, name + ".toml")
+    dnssec = f'dnssec_validation = true\ntrust_anchor_file = "{anchor}"\n' if anchor else "dnssec_validation = false\n"
     with open(conf, "w") as f:
         f.write(f'[server]\nworkers = {workers}\n[log]\nlevel = "error"\naccess_log = ""\n'
                 f'[proxy]\nlisten = ["127.0.0.1:{PROXY_PORT}"]\n[cache]\ndisk_dir = ""\n'
-                f'[dns]\nlisten = ["{addr}:{port}"]\nhints = "{hints}"\n')
+                f'[dns]\nlisten = ["{addr}:{port}"]\nhints = "{hints}"\n' + dnssec)
     p = Proc(name, [outpost_bin, "--config", conf], cwd=workdir, cpu=cpu)
     probe(addr, port)
     return p
 
 
-def start_unbound(workdir, hints, threads=1, cpu=None, name="unbound-bench"):
+def start_unbound(workdir, hints, threads=1, cpu=None, name="unbound-bench", anchor=None):
     """Unbound (unbound_peer's settings) on SERVERS["unbound"] with THREADS threads; pinned to CPU
-    if given. Returns the Proc once it answers."""
+    if given; validating with ANCHOR if given. Returns the Proc once it answers."""
     addr, port = SERVERS["unbound"]
-    conf = unbound_peer.write_conf(workdir, addr, port, hints, threads=threads, name=name)
+    conf = unbound_peer.write_conf(workdir, addr, port, hints, threads=threads, name=name, anchor=anchor)
     p = Proc(name, unbound_peer.argv(conf), cwd=workdir, cpu=cpu)
     probe(addr, port)
     return p
 
 
-def start_server(which, outpost_bin, workdir, hints, threads=1, cpu=None):
-    """start_outpost or start_unbound by name ("outpost" / "unbound"), THREADS workers/threads."""
+def start_server(which, outpost_bin, workdir, hints, threads=1, cpu=None, anchor=None):
+    """start_outpost or start_unbound by name ("outpost" / "unbound"), THREADS workers/threads,
+    validating with ANCHOR if given (both get the same one)."""
     if which == "outpost":
-        return start_outpost(outpost_bin, workdir, hints, workers=threads, cpu=cpu)
-    return start_unbound(workdir, hints, threads=threads, cpu=cpu)
+        return start_outpost(outpost_bin, workdir, hints, workers=threads, cpu=cpu, anchor=anchor)
+    return start_unbound(workdir, hints, threads=threads, cpu=cpu, anchor=anchor)
 
 
 def run_program(program, *args):

@@ -8,6 +8,11 @@ comparison of the resolver issue (bench/dns/cares_compare, whose driver function
      c-ares at 1 and 10 in flight (per-name p50 / p99), dnsperf at 200 in flight (throughput).
   3. c-ares comparison: c-ares -> warm Outpost server vs c-ares -> warm Unbound, and Outpost's
      in-process lookups (Resolver::resolve / Resolver::query, no server hop).
+  4. DNSSEC validation: the signed tree of tests/integration/dnsfixture/signed.py plus a signed
+     many.test, both servers validating with the test root's DS as trust anchor: cache hits as
+     in 1 on signed names, and cold resolution of the signed names at 100 in flight (validation
+     on, and off for comparison).
+Parts 1-3 run with validation off on both servers (the fake root there is unsigned).
 Every server is started and stopped by PID; the fixture's NSD servers too (by their pidfiles)."""
 import os
 import statistics
@@ -20,10 +25,18 @@ from common import cell, md_table, plot, ratio, stat3
 sys.path.insert(0, os.path.join(common.ROOT, "bench", "dns"))
 import cares_compare as cc  # noqa: E402  (also puts tests/integration on sys.path)
 import dnsfixture  # noqa: E402
+from dnsfixture import signed  # noqa: E402
 
 # Cached names of the fixture for the cache-hit load (the set dnsperf_vs_unbound.py used).
 HOT = ["www.a.test A", "www.a.test AAAA", "mail.a.test A", "final.a.test A", "host.b.example A",
        "chain.a.test A", "txt.a.test TXT", "a.test MX", "www.slow.test A", "long.count.test A"]
+# Cached names of the signed tree (dnsfixture.signed) for cache hits with validation on: secure
+# (NSEC and NSEC3 zones), a wildcard expansion, a CNAME, NODATA and NXDOMAIN proofs, an insecure
+# (unsigned) zone, and a name of the signed many.test.
+SIGNED_HOT = ["www.signed.test A", "www.nsec3.test A", "txt.signed.test TXT", "alias.signed.test A",
+              "host.wild.signed.test A", "www.signed.test AAAA", "www.nsec3.test TXT", "nothere.signed.test A",
+              "www.unsigned.test A", "n1.many.test A"]
+SIGNED_COLD_INFLIGHT = 100
 # (label, workers = Unbound threads, server CPU, dnsperf threads, dnsperf CPU); None = not pinned.
 HIT_SETUPS = [("1 worker / 1 thread, server on CPU 0, dnsperf (1 thread) on CPU 1", 1, 0, 1, 1),
               ("2 workers / 2 threads, unpinned, dnsperf with 2 threads", 2, None, 2, None)]
@@ -75,22 +88,22 @@ def dnsperf(server, qfile, seconds=None, clients=HIT_CLIENTS, inflight=HIT_INFLI
             "lost": field("Queries lost", int), "rcodes": rcodes}
 
 
-def measure_cache_hit(ctx, p, fx, hints, work):
+def measure_cache_hit(ctx, p, fx, hints, work, names=HOT, anchor=None, tag="hot"):
     """Per run, per setup, per server: a fresh server, warm-up (one pass through the names, then
     warm_seconds of load; not timed), then hit_seconds of dnsperf. Also the server's CPU seconds
     per 100k answers and how busy it was while timed, and how many queries for long.count.test
     reached its authoritative server (the fixture's counting relay) while timed: 0 when every
-    answer was a cache hit."""
-    hot = os.path.join(work, "hot.txt")
+    answer was a cache hit. ANCHOR: both servers validate with that trust anchor."""
+    hot = os.path.join(work, tag + ".txt")
     with open(hot, "w") as f:
-        f.write("\n".join(HOT) + "\n")
+        f.write("\n".join(names) + "\n")
     res = {label: {s: [] for s in cc.SERVERS} for label, *_ in HIT_SETUPS}
     for r in range(ctx.runs):
         for label, threads, server_cpu, client_threads, client_cpu in HIT_SETUPS:
             for server in cc.SERVERS:
-                proc = cc.start_server(server, ctx.bin("app/outpost"), work, hints, threads, server_cpu)
+                proc = cc.start_server(server, ctx.bin("app/outpost"), work, hints, threads, server_cpu, anchor)
                 try:
-                    dnsperf(server, hot, inflight=len(HOT), cpu=client_cpu)
+                    dnsperf(server, hot, inflight=len(names), cpu=client_cpu)
                     dnsperf(server, hot, p["warm_seconds"], threads=client_threads, cpu=client_cpu)
                     upstream0, cpu0, t0 = fx.relay.count("long.count.test"), proc.cpu_seconds(), time.monotonic()
                     m = dnsperf(server, hot, p["hit_seconds"], threads=client_threads, cpu=client_cpu)
@@ -104,20 +117,24 @@ def measure_cache_hit(ctx, p, fx, hints, work):
                     ctx.log(f"dns: warning: {server} {label}: {m['lost']} lost, "
                             f"{m['upstream_during_run']} upstream queries while timed")
                 res[label][server].append(m)
-        ctx.log(f"dns: cache-hit run {r + 1}/{ctx.runs} done")
+        ctx.log(f"dns: cache-hit ({tag}) run {r + 1}/{ctx.runs} done")
     return res
 
 
-def measure_cold_dnsperf(ctx, p, hints, work):
+def measure_cold_dnsperf(ctx, p, hints, work, anchor=None, inflight=COLD_INFLIGHT_DNSPERF, names=None):
     """Per run, per server: a fresh (empty-cache) server, 1 thread, unpinned (the NSD servers need
-    CPU too), dnsperf through cold_names distinct names once, COLD_INFLIGHT_DNSPERF outstanding."""
-    names = cc.write_names(os.path.join(work, "cold-dnsperf.txt"), p["cold_names"], " A")
+    CPU too), dnsperf through cold_names distinct names once (NAMES: that query file instead),
+    INFLIGHT outstanding; validating with ANCHOR if given."""
+    names = names or cc.write_names(os.path.join(work, "cold-dnsperf.txt"), p["cold_names"], " A")
     res = {s: [] for s in cc.SERVERS}
     for _ in range(ctx.runs):
         for server in cc.SERVERS:
-            proc = cc.start_server(server, ctx.bin("app/outpost"), work, hints)
+            proc = cc.start_server(server, ctx.bin("app/outpost"), work, hints, anchor=anchor)
             try:
-                res[server].append(dnsperf(server, names, clients=COLD_CLIENTS, inflight=COLD_INFLIGHT_DNSPERF))
+                cpu0 = proc.cpu_seconds()
+                m = dnsperf(server, names, clients=COLD_CLIENTS, inflight=inflight)
+                m["cpu_us_per_query"] = (proc.cpu_seconds() - cpu0) / max(m["completed"], 1) * 1e6
+                res[server].append(m)
             finally:
                 proc.stop()
     return res
@@ -134,6 +151,55 @@ def measure_cares(ctx, p, hints, work):
         runs.append({"/".join(map(str, k)): v for k, v in res.items()})
         ctx.log(f"dns: c-ares run {r + 1}/{ctx.runs} done")
     return runs
+
+
+def signed_hierarchy(work, n):
+    """dnsfixture.signed's tree (signed root as the trust anchor, test., signed/NSEC3/unsigned
+    children...) plus many.test. with N names (n0.many.test ...), signed ECDSAP256SHA256 with
+    NSEC (as most signed zones are), on the children's server 127.0.0.5."""
+    body = "".join("n%d.many.test. 3600 IN A 198.18.%d.%d\n" % (i, i // 250 % 250, i % 250 + 1) for i in range(n))
+    signed.CHILDREN["many.test."] = ("ECDSAP256SHA256", [], body)
+    try:
+        return signed.SignedHierarchy(workdir=os.path.join(work, "signed"))
+    finally:
+        del signed.CHILDREN["many.test."]
+
+
+def wait_stopped(fx):
+    """Hierarchy.stop() signals the NSD servers; wait until they are gone (their addresses are
+    reused by the next tree)."""
+    pids = []
+    for pidfile in fx.nsd_pids:
+        try:
+            with open(pidfile) as f:
+                pids.append(int(f.read().strip()))
+        except (OSError, ValueError):
+            pass
+    fx.stop()
+    deadline = time.monotonic() + 10
+    while pids and time.monotonic() < deadline:
+        pids = [pid for pid in pids if os.path.exists(f"/proc/{pid}")]
+        time.sleep(0.05)
+
+
+def measure_dnssec(ctx, p, work):
+    """The signed tree: cache hits with validation on (both servers given the test root's DS as
+    their only trust anchor), then cold resolution of the signed many.test names at
+    SIGNED_COLD_INFLIGHT in flight, with validation on and, for comparison, off."""
+    t0 = time.monotonic()
+    fx = signed_hierarchy(work, p["cold_names"])
+    ctx.log(f"dns: signed tree made in {time.monotonic() - t0:.1f} s")
+    try:
+        fx.start()
+        hints, anchor = fx.write_hints(), fx.tree.anchor_file
+        hit = measure_cache_hit(ctx, p, fx, hints, work, names=SIGNED_HOT, anchor=anchor, tag="signed-hot")
+        names = cc.write_names(os.path.join(work, "signed-cold.txt"), p["cold_names"], " A")
+        cold_on = measure_cold_dnsperf(ctx, p, hints, work, anchor=anchor, inflight=SIGNED_COLD_INFLIGHT, names=names)
+        cold_off = measure_cold_dnsperf(ctx, p, hints, work, inflight=SIGNED_COLD_INFLIGHT, names=names)
+        ctx.log("dns: signed cold dnsperf done")
+    finally:
+        wait_stopped(fx)
+    return {"cache_hit": hit, "cold_validating": cold_on, "cold_not_validating": cold_off}
 
 
 # ---------------------------------------------------------------- tables
@@ -176,9 +242,25 @@ def cold_table(cares_runs, cold_dnsperf, p):
                                      cares_col(cares_runs, f"cold/unbound/{k}", metric), None, hib))
     label = f"dnsperf, {COLD_INFLIGHT_DNSPERF} in flight, {p['cold_names']} names"
     for key, measure, digits, hib in (("qps", "queries/s", 0, True), ("avg_ms", "average latency, ms", 2, False),
-                                      ("lost", "queries lost", 0, False)):
+                                      ("lost", "queries lost", 0, False),
+                                      ("cpu_us_per_query", "server CPU µs per query", 0, False)):
         rows.append(side_by_side(label, measure, [m[key] for m in cold_dnsperf["outpost"]],
                                  [m[key] for m in cold_dnsperf["unbound"]], digits, hib))
+    return md_table(["client, load", "measure", "Outpost", "Unbound", "Outpost/Unbound"], rows)
+
+
+def signed_cold_table(res, p):
+    rows = []
+    for key, how in (("cold_validating", "validation on"), ("cold_not_validating", "validation off")):
+        label = f"dnsperf, {SIGNED_COLD_INFLIGHT} in flight, {p['cold_names']} signed names, {how}"
+        for measure, digits, hib, get in (("queries/s", 0, True, lambda m: m["qps"]),
+                                          ("average latency, ms", 2, False, lambda m: m["avg_ms"]),
+                                          ("queries lost", 0, False, lambda m: m["lost"]),
+                                          ("server CPU µs per query", 0, False, lambda m: m["cpu_us_per_query"]),
+                                          ("answers not NOERROR", 0, False,
+                                           lambda m: m["completed"] - m["rcodes"].get("NOERROR", 0))):
+            rows.append(side_by_side(label, measure, [get(m) for m in res[key]["outpost"]],
+                                     [get(m) for m in res[key]["unbound"]], digits, hib))
     return md_table(["client, load", "measure", "Outpost", "Unbound", "Outpost/Unbound"], rows)
 
 
@@ -239,9 +321,11 @@ def run_section(ctx):
         ctx.log("dns: cold dnsperf done")
         cares_runs = measure_cares(ctx, p, hints, work)
     finally:
-        fx.stop()
+        wait_stopped(fx)
+    dnssec = measure_dnssec(ctx, p, work)
     ctx.raw["dns"] = {"params": p, "loadavg_at_start": load, "cache_hit": hit, "cold_dnsperf": cold,
-                      "cares": cares_runs, "servers": {s: "%s:%d" % a for s, a in cc.SERVERS.items()}}
+                      "cares": cares_runs, "dnssec": dnssec,
+                      "servers": {s: "%s:%d" % a for s, a in cc.SERVERS.items()}}
     runs = f"{ctx.runs} runs, median [min–max]" if ctx.runs > 1 else "1 run"
     addr_o, addr_u = ("%s:%d" % cc.SERVERS[s] for s in ("outpost", "unbound"))
     upstream = sum(m["upstream_during_run"] for setup in hit.values() for ms in setup.values() for m in ms)
@@ -298,7 +382,27 @@ again one at a time, from the call to its callback; cold = a fresh context, each
 per cold name), `query` asks A only (what c-ares asks).
 
 {inproc_table(cares_runs)}
-{latency_plot(ctx, cares_runs)}"""
+{latency_plot(ctx, cares_runs)}
+### DNSSEC validation (signed tree)
+
+The signed tree of the `resolver.dnssec` test (`tests/integration/dnsfixture/signed.py`, signed
+at the start of the section by dnssec-signzone: RSASHA256 root, ECDSA P-256 `test.`, ECDSA
+P-384 / Ed25519 NSEC3 / unsigned / ... children) with one more child, `many.test`
+({p['cold_names']} A names, ECDSA P-256, NSEC). Both servers validate with the same trust anchor,
+the test root's DS (Outpost: `[dns] dnssec_validation = true`, `trust_anchor_file`; Unbound:
+`module-config: "validator iterator"`, `trust-anchor-file`); every other setting as above.
+Queries without DO (as stub resolvers ask).
+
+Cache hits, as above, on {len(SIGNED_HOT)} cached names of the signed tree (secure NSEC and NSEC3
+answers, a wildcard expansion, a CNAME, NODATA and NXDOMAIN, an insecure zone):
+
+{hit_table(dnssec["cache_hit"])}
+Cold resolution of the signed names `n*.many.test`, each asked once, {SIGNED_COLD_INFLIGHT} in flight,
+{COLD_CLIENTS} dnsperf clients, a fresh server each (1 worker / 1 thread, unpinned); each name
+needs one upstream exchange and one RRSIG verification once `many.test`'s keys are validated.
+The same with validation off on both servers shows what validating costs each:
+
+{signed_cold_table(dnssec, p)}"""
 
 
 run = run_section  # the name the issue's brief used

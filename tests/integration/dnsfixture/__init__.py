@@ -182,9 +182,18 @@ class _Thread(threading.Thread):
             self.counts[key] = self.counts.get(key, 0) + 1
 
     def stop(self):
+        """Closes the sockets and waits for the thread: shutdown() first wakes a thread blocked
+        in recvfrom or accept (a plain close() would leave the port bound until the next
+        datagram came, so a new fixture could not bind it)."""
         self.stopping = True
         for s in self.sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             s.close()
+        if self.is_alive() and self is not threading.current_thread():
+            self.join(2)
 
 
 def _udp_and_tcp(addr):
@@ -210,9 +219,11 @@ class SilentServer(_Thread):
         while not self.stopping:
             try:
                 u.recvfrom(65535)
-                self.received += 1
             except OSError:
                 return
+            if self.stopping:
+                return
+            self.received += 1
 
 
 class CountingRelay(_Thread):
@@ -230,6 +241,8 @@ class CountingRelay(_Thread):
             try:
                 data, peer = s.recvfrom(65535)
             except OSError:
+                return
+            if self.stopping:
                 return
             self._note(_qname(data))
             up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -262,6 +275,8 @@ class SpoofingServer(_Thread):
             try:
                 data, peer = s.recvfrom(65535)
             except OSError:
+                return
+            if self.stopping:
                 return
             if len(data) < 17:
                 continue
@@ -380,6 +395,8 @@ class ScriptedServer(_Thread):
             try:
                 data, peer = u.recvfrom(65535)
             except OSError:
+                return
+            if self.stopping:
                 return
             out = self._answer(data)
             if out:
