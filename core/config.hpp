@@ -130,7 +130,7 @@ struct Config {
     bool prefetch = false;
     bool use_0x20 = false;
     // DNSSEC validation (resolver/validator.hpp); anchors: DS/DNSKEY records in zone-file
-    // syntax, empty = the root's KSK-2017 built in.
+    // syntax, empty = the root's KSK-2017 and KSK-2024 built in.
     bool dnssec_validation = false;
     std::string trust_anchor_file;
     bool aggressive_nsec = true;  // RFC 8198, with validation

@@ -197,6 +197,20 @@ Proof DenialSet::wildcard_expansion(const Name& qname, const Name& encloser) con
   return Proof::proven;
 }
 
+Proof DenialSet::wildcard_synthesis(const Name& qname, const Name& encloser) const {
+  if (!qname.is_subdomain_of(encloser) || qname.label_count() <= encloser.label_count()) return Proof::missing;
+  if (!nsec_.empty()) {
+    auto* cover = nsec_covering(qname);
+    if (!cover || nsec_matching(qname) || !(nsec_closest_encloser(qname, *cover) == encloser)) return Proof::missing;
+    return Proof::proven;
+  }
+  if (nsec3_.empty() || nsec3_too_costly_) return Proof::missing;
+  const Name next_closer = qname.suffix(encloser.label_count() + 1);
+  if (nsec3_matching(next_closer)) return Proof::missing;
+  auto* cover = nsec3_covering(next_closer);
+  return cover && !cover->rd.opt_out() ? Proof::proven : Proof::missing;
+}
+
 DenialSet::Cut DenialSet::ds_absence(const Name& name) const {
   auto classify = [](const TypeBitmap& t) {
     if (t.has(type::SOA) || t.has(type::DS)) return Cut::unproven;  // the child's apex answered, or DS exists

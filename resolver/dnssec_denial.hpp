@@ -34,6 +34,11 @@ class DenialSet {
   Proof nodata(const Name& qname, std::uint16_t qtype) const;
   // A wildcard expansion: no closer name than the wildcard's parent `encloser` exists for qname.
   Proof wildcard_expansion(const Name& qname, const Name& encloser) const;
+  // For synthesizing a wildcard answer (RFC 8198 section 5.3): qname does not exist and
+  // `encloser` (whose wildcard the caller knows exists) is its closest encloser — with NSEC,
+  // the record covering qname shares no more labels with it than `encloser`; with NSEC3, the
+  // next closer name below `encloser` is covered, and not by an opt-out span.
+  Proof wildcard_synthesis(const Name& qname, const Name& encloser) const;
 
   // For a DS question at `name` with no DS answered (the chain of trust walking down):
   enum class Cut { insecure_delegation, not_a_cut, unproven };

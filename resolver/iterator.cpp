@@ -90,6 +90,14 @@ bool IterativeQuery::answer_from_cache() {
 bool IterativeQuery::answer_from_denials() {
   auto syn = core_.validator().synthesize(qname_, original_.type);
   if (!syn) return false;
+  if (syn->answer) {
+    // A wildcard's expansion (RFC 8198 section 5.3), with the NSEC/NSEC3 records that prove
+    // no closer name exists (RFC 4035 section 3.1.3.3).
+    syn->answer->append_signed_to(&result_.answer, syn->answer->ttl);
+    for (auto& p : syn->proof) p.append_signed_to(&result_.authority, p.ttl);
+    finish(rcode::NOERROR);
+    return true;
+  }
   syn->soa.append_signed_to(&result_.authority, syn->soa.ttl);
   for (auto& p : syn->proof) p.append_signed_to(&result_.authority, p.ttl);
   finish(syn->nxdomain ? rcode::NXDOMAIN : rcode::NOERROR);

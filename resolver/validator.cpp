@@ -54,9 +54,12 @@ bool synthesized(const RRset& set, const std::vector<ResourceRecord>& answer) {
 
 std::vector<ResourceRecord> builtin_trust_anchors() {
   ZoneFileError err;
+  // IANA root-anchors.xml: KSK-2017 and KSK-2024. KSK-2024 alone signs the root's DNSKEY set
+  // since the rollover of 2026-10-11: an anchor set without it finds every answer bogus.
   auto rrs = parse_zone_text(
-      ". 172800 IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n", Name::root(), 0,
-      &err);
+      ". 172800 IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n"
+      ". 172800 IN DS 38696 8 2 683D2D0ACB8C9B712A1948B27F741219298D0A450D612C483AF444A4C0FB2B16\n",
+      Name::root(), 0, &err);
   return rrs ? *rrs : std::vector<ResourceRecord>{};
 }
 
@@ -190,6 +193,23 @@ void Validator::count(Security verdict) {
   else if (verdict == Security::bogus) ++stats_.bogus;
 }
 
+void Validator::remember_wildcard(const Name& zone, const RRset& expansion, const Name& encloser,
+                                  const std::vector<RRset>& proofs) {
+  if (!core_.config().aggressive_nsec || proofs.empty()) return;
+  RRset wildcard = expansion;
+  wildcard.name = encloser;
+  if (!wildcard.name.prepend("*")) return;
+  wildcard.proof.clear();
+  wildcard.security = Security::secure;
+  remember_denial(zone, proofs, std::nullopt);
+  auto& z = denials_[key_of(zone)];
+  const auto now = now_ms();
+  if (z.wildcards.size() >= 100) std::erase_if(z.wildcards, [now](const auto& kv) { return kv.second.expires_ms <= now; });
+  if (z.wildcards.size() >= 100) z.wildcards.clear();
+  const auto expires = now + clamp_ttl(core_.cache().limits(), wildcard.ttl) * 1000ull;
+  z.wildcards.insert_or_assign(dns_cache_key('W', wildcard.name, wildcard.type), Kept{std::move(wildcard), expires});
+}
+
 void Validator::remember_denial(const Name& zone, const std::vector<RRset>& proofs, const std::optional<RRset>& soa) {
   if (!core_.config().aggressive_nsec || proofs.empty()) return;
   if (denials_.size() >= kMaxEntries) denials_.clear();
@@ -204,6 +224,41 @@ void Validator::remember_denial(const Name& zone, const std::vector<RRset>& proo
   for (auto& set : proofs) z.records.insert_or_assign(dns_cache_key('P', set.name, set.type), keep(set));
 }
 
+std::optional<Validator::Synthesized> Validator::wildcard_answer(DenialZone& z, const Name& qname, std::uint16_t qtype,
+                                                                 std::uint64_t now) {
+  std::erase_if(z.wildcards, [now](const auto& kv) { return kv.second.expires_ms <= now; });
+  // The deepest wildcard of the asked type above the name: only the closest encloser's can
+  // make its answer (a proof for a higher one fails: a closer name exists).
+  const Kept* best = nullptr;
+  for (auto& [k, kept] : z.wildcards) {
+    const Name encloser = kept.set.name.parent();
+    if (kept.set.type != qtype || !qname.is_subdomain_of(encloser) || qname.label_count() <= encloser.label_count())
+      continue;
+    if (!best || encloser.label_count() > best->set.name.label_count() - 1) best = &kept;
+  }
+  if (!best) return std::nullopt;
+  std::vector<RRset> sets;
+  std::vector<std::uint64_t> expiry;
+  for (auto& [k, kept] : z.records) {
+    sets.push_back(kept.set);
+    expiry.push_back(kept.expires_ms);
+  }
+  DenialSet d(sets, z.zone);
+  if (d.wildcard_synthesis(qname, best->set.name.parent()) != Proof::proven) return std::nullopt;
+  Synthesized out;
+  out.answer = best->set;
+  out.answer->name = qname;  // the RRSIGs keep their labels field: the wildcard's
+  std::uint64_t expires = best->expires_ms;
+  for (std::size_t i : d.used()) {
+    out.proof.push_back(sets[i]);
+    expires = std::min(expires, expiry[i]);
+  }
+  const auto ttl = static_cast<std::uint32_t>((expires - now) / 1000);
+  out.answer->ttl = ttl;
+  for (auto& p : out.proof) p.ttl = ttl;
+  return out;
+}
+
 std::optional<Validator::Synthesized> Validator::synthesize(const Name& qname, std::uint16_t qtype) {
   if (denials_.empty() || !core_.config().aggressive_nsec) return std::nullopt;
   const auto now = now_ms();
@@ -211,32 +266,37 @@ std::optional<Validator::Synthesized> Validator::synthesize(const Name& qname, s
     auto it = denials_.find(key_of(zone));
     if (it != denials_.end()) {
       DenialZone& z = it->second;
-      // Only while the zone's keys are known secure, and with the SOA the answer needs.
+      // Only while the zone's keys are known secure.
       const KeyEntry* keys = cached(zone);
-      if (!keys || keys->security != Security::secure || !(keys->zone == zone) || !z.soa || z.soa->expires_ms <= now)
-        return std::nullopt;
+      if (!keys || keys->security != Security::secure || !(keys->zone == zone)) return std::nullopt;
       std::erase_if(z.records, [now](const auto& kv) { return kv.second.expires_ms <= now; });
-      std::vector<RRset> sets;
-      std::uint64_t expires = z.soa->expires_ms;
-      std::vector<std::uint64_t> expiry;
-      for (auto& [k, kept] : z.records) {
-        sets.push_back(kept.set);
-        expiry.push_back(kept.expires_ms);
-      }
-      DenialSet d(sets, zone);
       std::optional<Synthesized> out;
-      if (d.nxdomain(qname) == Proof::proven) out = Synthesized{true, z.soa->set};
-      else if (d.nodata(qname, qtype) == Proof::proven) out = Synthesized{false, z.soa->set};
-      if (!out) return std::nullopt;
-      // The TTL: the least left of the SOA's and of the records' that make the proof.
-      for (std::size_t i : d.used()) {
-        out->proof.push_back(sets[i]);
-        expires = std::min(expires, expiry[i]);
+      // Denials need the zone's SOA for the answer.
+      if (z.soa && z.soa->expires_ms > now) {
+        std::vector<RRset> sets;
+        std::uint64_t expires = z.soa->expires_ms;
+        std::vector<std::uint64_t> expiry;
+        for (auto& [k, kept] : z.records) {
+          sets.push_back(kept.set);
+          expiry.push_back(kept.expires_ms);
+        }
+        DenialSet d(sets, zone);
+        if (d.nxdomain(qname) == Proof::proven) out = Synthesized{true, z.soa->set, {}, std::nullopt};
+        else if (d.nodata(qname, qtype) == Proof::proven) out = Synthesized{false, z.soa->set, {}, std::nullopt};
+        if (out) {
+          // The TTL: the least left of the SOA's and of the records' that make the proof.
+          for (std::size_t i : d.used()) {
+            out->proof.push_back(sets[i]);
+            expires = std::min(expires, expiry[i]);
+          }
+          const auto ttl = static_cast<std::uint32_t>((expires - now) / 1000);
+          out->soa.ttl = ttl;
+          for (auto& p : out->proof) p.ttl = ttl;
+          out->soa.security = Security::secure;
+        }
       }
-      const auto ttl = static_cast<std::uint32_t>((expires - now) / 1000);
-      out->soa.ttl = ttl;
-      for (auto& p : out->proof) p.ttl = ttl;
-      out->soa.security = Security::secure;
+      if (!out && !z.wildcards.empty()) out = wildcard_answer(z, qname, qtype, now);
+      if (!out) return std::nullopt;
       ++stats_.synthesized;
       return out;
     }
@@ -464,7 +524,7 @@ Verdict Validator::judge(const Job& job) {
   const auto now = now_unix();
   Verdict v;
   // Answer RRsets.
-  std::vector<std::pair<Name, Name>> wildcards;  // (owner, closest encloser)
+  std::vector<std::pair<const RRset*, Name>> wildcards;  // (expansion, closest encloser)
   for (auto& set : job.answer) {
     if (synthesized(set, job.m->answer)) continue;
     const KeyEntry& e = job.entry(job.zone_of(set));
@@ -476,7 +536,7 @@ Verdict Validator::judge(const Job& job) {
     std::optional<Name> encloser;
     Verdict r = verify_rrset(set, sigs_over(job.m->answer, set.name, set.type), e, now, &encloser);
     if (r.security != Security::secure) return r;
-    if (encloser) wildcards.emplace_back(set.name, *encloser);
+    if (encloser) wildcards.emplace_back(&set, *encloser);
   }
   const bool negative = job.kind == ResponseType::nxdomain || job.kind == ResponseType::nodata;
   if (!negative && wildcards.empty()) return v;
@@ -493,13 +553,15 @@ Verdict Validator::judge(const Job& job) {
     if (r.security != Security::secure) return r;
     if (set.type != type::SOA) proofs[key_of(z)].push_back(set);
   }
-  for (auto& [owner, encloser] : wildcards) {
+  for (auto& [set, encloser] : wildcards) {
+    const Name& owner = set->name;
     Name z = job.zones.front();
     for (auto& zz : job.zones)
       if (owner.is_subdomain_of(zz) && zz.label_count() >= z.label_count()) z = zz;
     Proof p = DenialSet(proofs[key_of(z)], z).wildcard_expansion(owner, encloser);
     if (p == Proof::missing) return bogus(ede::NSEC_MISSING, "wildcard answer for " + owner.to_text() + " without proof");
     if (p == Proof::insecure) v.security = least(v.security, Security::insecure);
+    else remember_wildcard(z, *set, encloser, proofs[key_of(z)]);  // RFC 8198 section 5.3
   }
   if (!negative) return v;
   if (!job.keys.count(key_of(denial_zone))) denial_zone = job.zones.front();

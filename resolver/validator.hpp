@@ -58,7 +58,8 @@ struct KeyEntry {
   Verdict verdict() const { return {Security::bogus, ede.value_or(ede::DNSSEC_BOGUS), why, transient}; }
 };
 
-// The built-in trust anchor: the root zone's KSK-2017 (key tag 20326) as a DS record.
+// The built-in trust anchors: the root zone's KSK-2017 (key tag 20326) and KSK-2024 (38696) as
+// DS records.
 std::vector<ResourceRecord> builtin_trust_anchors();
 
 // Checks `set` against its RRSIGs with the keys of a secure zone at unix time `now`.
@@ -103,12 +104,15 @@ class Validator {
   void clear();
 
   // Aggressive use of DNSSEC-validated cache (RFC 8198): the NSEC/NSEC3 records of secure
-  // denials (and wildcard proofs) are kept per zone with the zone's SOA, for their TTL; a
+  // denials and of wildcard expansions are kept per zone with the zone's SOA, for their TTL; a
   // question they prove NXDOMAIN or NODATA is answered from them without asking upstream.
+  // Validated wildcard RRsets are kept too (section 5.3): a question whose name they prove
+  // absent, below a wildcard of the asked type, is answered with the wildcard's expansion.
   struct Synthesized {
     bool nxdomain = false;
-    RRset soa;  // TTL: the least of the SOA's and the records' remaining TTLs
+    RRset soa;  // TTL: the least of the SOA's and the records' remaining TTLs (denials)
     std::vector<RRset> proof;  // the NSEC/NSEC3 RRsets (with RRSIGs) that prove it
+    std::optional<RRset> answer;  // a wildcard answer: the expansion, with the wildcard's RRSIGs
   };
   std::optional<Synthesized> synthesize(const Name& qname, std::uint16_t qtype);
   const ValidationStats& stats() const { return stats_; }
@@ -147,8 +151,11 @@ class Validator {
     Name zone;
     std::optional<Kept> soa;
     std::unordered_map<std::string, Kept> records;  // by owner and type
+    std::unordered_map<std::string, Kept> wildcards;  // validated wildcard RRsets, by owner and type
   };
   void remember_denial(const Name& zone, const std::vector<RRset>& proofs, const std::optional<RRset>& soa);
+  void remember_wildcard(const Name& zone, const RRset& expansion, const Name& encloser, const std::vector<RRset>& proofs);
+  std::optional<Synthesized> wildcard_answer(DenialZone& z, const Name& qname, std::uint16_t qtype, std::uint64_t now);
   std::unordered_map<std::string, DenialZone> denials_;  // by zone
   ValidationStats stats_;
 };

@@ -10,6 +10,8 @@ Extended DNS Error that says why (6, 7, 9), and answered anyway with CD; NXDOMAI
 wildcards, empty non-terminals and CNAMEs proven by NSEC and by NSEC3; cached answers keep
 their verdict; where Unbound is installed it gets the same anchor and must agree on every
 question (rcode and AD)."""
+import base64
+import hashlib
 import os
 import shutil
 import signal
@@ -60,6 +62,15 @@ BOGUS_CASES = [
 ]
 # Denials without their NSEC proof: bogus (EDE 12), whatever CD says of the data.
 UNPROVEN_CASES = [("nothere.nonsec.test.", "A", "NXDOMAIN"), ("www.nonsec.test.", "TXT", "NOERROR")]
+
+
+def nsec3_hash(name, salt, iterations):
+    """RFC 5155 section 5: the base32hex (upper case) SHA-1 hash of NAME's lower-case wire form."""
+    wire = b"".join(bytes([len(l)]) + l.encode() for l in name.lower().strip(".").split(".")) + b"\0"
+    h = hashlib.sha1(wire + salt).digest()
+    for _ in range(iterations):
+        h = hashlib.sha1(h + salt).digest()
+    return base64.b32hexencode(h).decode()
 
 
 def first_value(out):
@@ -197,6 +208,64 @@ class DnssecTest(OutpostPairTest):
         self.check(self.on.dig("nx1.signed.test.", "A", "+dnssec"), "", "NXDOMAIN", True, None)
         self.assertGreater(self.on.metric("outpost_dns_upstream_queries_total", transport="udp"), upstream)
         self.assertGreater(self.on.metric("outpost_dns_dnssec_verdicts_total", verdict="secure"), 0)
+
+    def test_aggressive_wildcard_answers(self):
+        """RFC 8198 section 5.3: once a wildcard expansion has been validated, another name the
+        same NSEC (or NSEC3) proves absent below the wildcard's parent is answered with the
+        wildcard's data (AD, its RRSIG, the proof) without asking upstream; the answer is what
+        Unbound gives (from upstream or its own cache). A name the proof does not cover, or one
+        whose closer encloser exists, still goes upstream."""
+        first = self.on.dig("host.wild.signed.test.", "A", "+dnssec")
+        self.check(first, "", "NOERROR", True, "192.0.2.9")
+        nsec3_first = self.on.dig("host.wild.nsec3.test.", "A", "+dnssec")
+        self.check(nsec3_first, "", "NOERROR", True, "192.0.2.10")
+        # NSEC3: names whose hashes fall in the span that proved host.wild.nsec3.test absent.
+        span = [r for r in section(nsec3_first, "AUTHORITY") if r[3] == "NSEC3"]
+        self.assertEqual(len(span), 1, nsec3_first)
+        low, high = span[0][0].split(".")[0].upper(), span[0][8].upper()
+        salt, iterations = bytes.fromhex(span[0][7]), int(span[0][6])
+
+        def covered(name):
+            h = nsec3_hash(name, salt, iterations)
+            return low < h < high if low < high else (h > low or h < high)
+        nsec3_names = [n for n in ("syn%d.wild.nsec3.test." % i for i in range(400)) if covered(n)][:2]
+        self.assertEqual(len(nsec3_names), 2)
+        upstream = self.on.metric("outpost_dns_upstream_queries_total", transport="udp")
+        synthesized = self.on.metric("outpost_dns_dnssec_synthesized_total")
+        cases = [("syn.wild.signed.test.", "192.0.2.9"), ("a.b.wild.signed.test.", "192.0.2.9")]
+        cases += [(n, "192.0.2.10") for n in nsec3_names]
+        for name, value in cases:
+            with self.subTest(name=name):
+                out = self.on.dig(name, "A", "+dnssec")
+                self.check(out, name, "NOERROR", True, value)
+                self.assertEqual({r[3] for r in section(out, "ANSWER")}, {"A", "RRSIG"}, out)
+                self.assertEqual(section(out, "ANSWER")[0][0].lower(), name, out)
+                proof = "NSEC3" if "nsec3" in name else "NSEC"
+                self.assertEqual({r[3] for r in section(out, "AUTHORITY")}, {proof, "RRSIG"}, out)
+                plain = self.on.dig(name, "A")  # dig sets AD: AD back, but no RRSIG or proof
+                self.check(plain, name, "NOERROR", True, value)
+                self.assertEqual({r[3] for r in section(plain, "ANSWER")}, {"A"}, plain)
+                self.assertEqual(section(plain, "AUTHORITY"), [], plain)
+                if self.unbound:
+                    theirs = dig(UNBOUND_ADDR, name, "A", "+dnssec")
+                    self.assertEqual((status(out), "ad" in flags(out), first_value(out)),
+                                     (status(theirs), "ad" in flags(theirs), first_value(theirs)),
+                                     "ours:\n%s\nunbound:\n%s" % (out, theirs))
+                    for part in ("ANSWER", "AUTHORITY"):
+                        self.assertEqual({r[3] for r in section(out, part)}, {r[3] for r in section(theirs, part)},
+                                         "%s\nours:\n%s\nunbound:\n%s" % (part, out, theirs))
+        self.assertEqual(self.on.metric("outpost_dns_upstream_queries_total", transport="udp"), upstream)
+        self.assertEqual(self.on.metric("outpost_dns_dnssec_synthesized_total"), synthesized + 2 * len(cases))
+        # A name outside the NSEC3 span goes upstream; a type the wildcard has no RRset of gets
+        # no wildcard data (NODATA); nor does a name below an existing one (deep.ent.signed.test
+        # is its closest encloser, not the wildcard's parent).
+        outside = next(n for n in ("out%d.wild.nsec3.test." % i for i in range(400)) if not covered(n))
+        self.check(self.on.dig(outside, "A", "+dnssec"), outside, "NOERROR", True, "192.0.2.10")
+        self.assertGreater(self.on.metric("outpost_dns_upstream_queries_total", transport="udp"), upstream)
+        out = self.on.dig("syn2.wild.signed.test.", "TXT", "+dnssec")
+        self.check(out, "", "NOERROR", True, None)
+        self.assertEqual(section(out, "ANSWER"), [], out)
+        self.check(self.on.dig("x.deep.ent.signed.test.", "A", "+dnssec"), "", "NXDOMAIN", True, None)
 
     def test_rrsigs_and_proofs_only_to_do_clients(self):
         """RFC 4035 3.2.1: DO clients get the RRSIGs and the NSEC/NSEC3 proofs, from upstream,

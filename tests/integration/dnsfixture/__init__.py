@@ -189,7 +189,7 @@ class _Thread(threading.Thread):
         for s in self.sockets:
             try:
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
+            except (OSError, AttributeError):  # not connected; or a test's socket-like wrapper
                 pass
             s.close()
         if self.is_alive() and self is not threading.current_thread():

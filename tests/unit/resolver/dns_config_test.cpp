@@ -8,6 +8,7 @@
 
 #include "core/config.hpp"
 #include "resolver/dns_config.hpp"
+#include "resolver/dnssec_records.hpp"
 
 using outpost::Config;
 using outpost::ConfigError;
@@ -163,10 +164,20 @@ TEST(DnsConfig, DnssecValidationOffByDefaultWithTheRootAnchorBuiltIn) {
   auto s = outpost::dns::load_resolver_settings(c.dns, &error);
   ASSERT_TRUE(s) << error;
   EXPECT_FALSE(s->config.dnssec_validation);
-  // The root's KSK-2017 as a DS record.
-  ASSERT_EQ(s->config.trust_anchors.size(), 1u);
-  EXPECT_TRUE(s->config.trust_anchors[0].name.is_root());
-  EXPECT_EQ(s->config.trust_anchors[0].type, outpost::dns::type::DS);
+  // The root's KSK-2017 and KSK-2024 as DS records (KSK-2024 signs the root's keys since the
+  // rollover of 2026-10-11).
+  ASSERT_EQ(s->config.trust_anchors.size(), 2u);
+  std::vector<std::uint16_t> tags;
+  for (auto& rr : s->config.trust_anchors) {
+    EXPECT_TRUE(rr.name.is_root());
+    ASSERT_EQ(rr.type, outpost::dns::type::DS);
+    auto ds = outpost::dns::parse_ds(rr.rdata);
+    ASSERT_TRUE(ds);
+    EXPECT_EQ(ds->algorithm, 8);
+    EXPECT_EQ(ds->digest_type, 2);
+    tags.push_back(ds->key_tag);
+  }
+  EXPECT_EQ(tags, (std::vector<std::uint16_t>{20326, 38696}));
 }
 
 TEST(DnsConfig, TrustAnchorFile) {
