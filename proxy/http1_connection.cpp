@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <iterator>
+
 #include "core/uv_write.hpp"
 #include "proxy/proxy_worker.hpp"
 #include "tls/tls_stream.hpp"
@@ -559,6 +561,7 @@ void Http1Connection::on_timer() {
 
 std::string Http1Connection::describe(std::uint64_t now_ms) const {
   static constexpr std::string_view kPhase[] = {"idle", "head", "body", "waiting", "tunnel", "lingering"};
+  static_assert(std::size(kPhase) == static_cast<std::size_t>(Phase::kLingering) + 1, "a name for every phase");
   std::string out;
   std::optional<SocketAddress> peer = stream_ ? stream_->peer_address() : std::nullopt;
   out += peer ? peer->to_string() : client_.text;

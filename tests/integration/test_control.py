@@ -134,12 +134,13 @@ class Control(h.IntegrationTest):
         # The same families and label sets; every counter of the proxy and the resolver the
         # same value (the admin and control channels count their own use, process figures
         # move). A request is counted when its exchange ends, which may be a moment after
-        # curl has its answer: compare a /metrics scrape taken between two equal ctl stats.
+        # curl has its answer, and a background task may add a label set: compare a /metrics
+        # scrape taken between two equal ctl stats.
         for _ in range(50):
             before = parse_samples(self.ctl("stats").stdout)
             theirs = scrape()
             ours = parse_samples(self.ctl("stats").stdout)
-            if stable(before) == stable(ours):
+            if stable(before) == stable(ours) and set(before) == set(ours) == set(theirs):
                 break
             time.sleep(0.1)
         self.assertEqual(set(ours), set(theirs))
