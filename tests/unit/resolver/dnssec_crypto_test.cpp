@@ -267,6 +267,20 @@ TEST_F(DnssecSigned, DenialProofs) {
     EXPECT_EQ(d.nodata(N("absent.example."), type::A), Proof::missing);
     EXPECT_EQ(d.wildcard_expansion(N("host.w.example."), N("w.example.")), Proof::proven);
     EXPECT_EQ(d.wildcard_expansion(N("www.example."), N("example.")), Proof::missing);
+    // RFC 8198 5.3: a wildcard answer only where its parent is the closest encloser.
+    EXPECT_EQ(DenialSet(*chain, N("example.")).wildcard_synthesis(N("host.w.example."), N("w.example.")), Proof::proven);
+    EXPECT_EQ(DenialSet(*chain, N("example.")).wildcard_synthesis(N("a.b.host.w.example."), N("w.example.")),
+              Proof::proven);
+    EXPECT_EQ(DenialSet(*chain, N("example.")).wildcard_synthesis(N("*.w.example."), N("w.example.")),
+              Proof::missing);  // the wildcard itself exists
+    EXPECT_EQ(DenialSet(*chain, N("example.")).wildcard_synthesis(N("www.example."), N("example.")),
+              Proof::missing);  // exists
+    EXPECT_EQ(DenialSet(*chain, N("example.")).wildcard_synthesis(N("x.a.b.example."), N("example.")),
+              Proof::missing);  // a.b.example. exists: it is the closest encloser
+    EXPECT_EQ(DenialSet(*chain, N("example.")).wildcard_synthesis(N("x.b.example."), N("example.")),
+              Proof::missing);  // b.example. (an empty non-terminal) is
+    EXPECT_EQ(DenialSet(*chain, N("example.")).wildcard_synthesis(N("w.example."), N("w.example.")),
+              Proof::missing);
     EXPECT_EQ(d.ds_absence(N("sub.example.")), DenialSet::Cut::insecure_delegation);
     EXPECT_EQ(d.ds_absence(N("www.example.")), DenialSet::Cut::not_a_cut);
     EXPECT_EQ(d.ds_absence(N("absent.example.")), DenialSet::Cut::unproven);
