@@ -230,7 +230,7 @@ void ProxyRequest::serve_stored(const cache::Handle& h, const http::StoredRespon
 void ProxyRequest::send_stored(const http::ResponseHead& head, BodyFraming framing, std::vector<Slice> body) {
   set_stage(Stage::kDone);
   sink_->cork();  // head and body in one write (end() sends it)
-  sink_->start(std::move(head), framing);
+  sink_->start(head, framing);
   if (!body.empty()) sink_->send(std::move(body));
   sink_->end();
 }
