@@ -172,25 +172,20 @@ void ProxyRequest::serve_stored(const cache::Handle& h, const http::StoredRespon
   const auto& ranges = plan.ranges;
   if (plan.kind == http::RangePlan::Kind::kPartial || plan.kind == http::RangePlan::Kind::kUnsatisfiable) {
     if (plan.kind == http::RangePlan::Kind::kUnsatisfiable) {
-      http::HeaderList h416 = meta.headers;
-      h416.remove("Content-Length");
-      h416.add("Content-Length", "0");
       status_ = 416;
-      send_stored(http::stored_response_head(meta, 416, age, name, via, cache_status, true, &h416,
-                                             "bytes */" + std::to_string(size)),
-                  BodyFraming::kNone, {});
+      http::fill_stored_response_head(stored_head_, meta, 416, age, name, via, cache_status, true, nullptr,
+                                      "bytes */" + std::to_string(size), 0);
+      send_stored(stored_head_, BodyFraming::kNone, {});
       return;
     }
     status_ = 206;
     if (ranges.size() == 1) {
       auto [a, b] = ranges[0];
-      http::HeaderList h206 = meta.headers;
-      h206.remove("Content-Length");
-      h206.add("Content-Length", std::to_string(b - a + 1));
-      send_stored(http::stored_response_head(
-                      meta, 206, age, name, via, cache_status, true, &h206,
-                      "bytes " + std::to_string(a) + "-" + std::to_string(b) + "/" + std::to_string(size)),
-                  BodyFraming::kLength, body_range(h.body(), a, b));
+      http::fill_stored_response_head(
+          stored_head_, meta, 206, age, name, via, cache_status, true, nullptr,
+          "bytes " + std::to_string(a) + "-" + std::to_string(b) + "/" + std::to_string(size),
+          static_cast<std::int64_t>(b - a + 1));
+      send_stored(stored_head_, BodyFraming::kLength, body_range(h.body(), a, b));
       return;
     }
     // Several ranges: multipart/byteranges.
