@@ -42,6 +42,7 @@
 #include "services/admin/admin_service.hpp"
 #include "services/control/control_config.hpp"
 #include "services/control/control_service.hpp"
+#include "services/pac/pac_script.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/dns_name_resolver.hpp"
 #include "proxy/http_cache.hpp"
@@ -79,6 +80,7 @@ struct App {
   std::unique_ptr<MetricsRegistry> metrics;
   // Started in this order on each worker (after its proxy), drained in reverse before it.
   std::vector<std::unique_ptr<Service>> services;
+  admin::AdminService* admin_service = nullptr;
   std::atomic<std::size_t> services_draining{0};
   double start_time = 0;
   uv_loop_t* loop = nullptr;
@@ -231,6 +233,13 @@ bool App::start_workers() {
       NameResolver& names = config.proxy.resolver == "system" ? static_cast<NameResolver&>(system_resolver)
                                                               : static_cast<NameResolver&>(*d.names);
       proxies[i] = std::make_unique<ProxyWorker>(w, settings, names, access_log, http_cache.get());
+      // The PAC script ([pac]) on the proxy port and the admin listener, from this worker's
+      // current settings snapshot (read on its own thread).
+      OwnPageFn pages = [this, i](std::string_view path, std::string_view host, bool proxy_port) {
+        return pac::page(proxies[i]->settings()->config, path, host, proxy_port);
+      };
+      proxies[i]->set_own_pages(pages);
+      admin_service->set_own_pages(i, std::move(pages));
       std::string err;
       if (!config.dns.listen.empty()) {
         d.server = std::make_unique<dns::DnsServer>(w.loop(), *d.resolver, dns::make_server_options(config.dns));
@@ -282,7 +291,9 @@ bool App::configure_services() {
   std::vector<Worker*> ptrs;
   for (auto& w : workers) ptrs.push_back(w.get());
   metrics = std::make_unique<MetricsRegistry>(ptrs);
-  services.push_back(std::make_unique<admin::AdminService>(*metrics, ptrs));
+  auto admin = std::make_unique<admin::AdminService>(*metrics, ptrs);
+  admin_service = admin.get();
+  services.push_back(std::move(admin));
   auto control = std::make_unique<control::ControlService>(ptrs);
   ControlTargets targets;
   targets.workers = ptrs;
@@ -502,6 +513,7 @@ void register_config_sections() {
   dns::register_config_section();
   admin::register_config_section();
   control::register_config_section();
+  pac::register_config_section();
   auth::register_config_section();
 }
 

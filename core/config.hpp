@@ -177,6 +177,18 @@ struct Config {
     double timeout = 30;        // a command must arrive, and its answer leave, within this
   } control;
 
+  // Proxy auto-config (services/pac/): /proxy.pac and /wpad.dat on the proxy port and the
+  // admin listener. Off unless enabled.
+  struct Pac {
+    bool enabled = false;
+    std::vector<std::string> proxies;          // "host:port" in order; empty: where the script was fetched
+    std::vector<std::string> direct_domains;   // "example.com" (exact), ".example.com" / "*.example.com"
+    std::vector<std::string> direct_networks;  // CIDRs: IP-literal hosts (and resolved names) go DIRECT
+    bool direct_plain_hosts = true;            // names without a dot go DIRECT
+    bool resolve_names = false;                // the browser resolves names to test direct_networks
+    bool fallback_direct = false;              // "; DIRECT" after the proxies
+  } pac;
+
   std::string source;  // file name the config came from ("<default>" for the embedded one)
 
   // Parses TOML text; throws ConfigError. A module's section that this program did not

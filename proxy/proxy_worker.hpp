@@ -16,6 +16,7 @@
 #include "auth/authenticator.hpp"
 #include "core/config.hpp"
 #include "core/metrics.hpp"
+#include "core/own_page.hpp"
 #include "core/worker_pool.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/destination_acl.hpp"
@@ -140,6 +141,9 @@ class ProxyWorker {
   OriginPool& pool() { return pool_; }
   AccessLogBuffer& access_log() { return alog_; }
   NameResolver& resolver() { return resolver_; }
+  // Pages the services add to the proxy's own (the PAC script): set by app/ before start().
+  void set_own_pages(OwnPageFn fn) { own_pages_ = std::move(fn); }
+  const OwnPageFn& own_pages() const { return own_pages_; }
   http::HttpCache* cache() { return cache_; }
   Worker& worker() { return worker_; }
   bool shutting_down() const { return shutting_down_; }
@@ -180,6 +184,7 @@ class ProxyWorker {
   Worker& worker_;
   std::shared_ptr<const ProxySettings> settings_;
   NameResolver& resolver_;
+  OwnPageFn own_pages_;
   http::HttpCache* cache_;
   OriginPool pool_;
   AccessLogBuffer alog_;

@@ -122,7 +122,8 @@ void ProxyRequest::fail(int status, const std::string& detail) {
 }
 
 void ProxyRequest::run_route() {
-  RouteContext ctx{settings_->config, settings_->rules, client_.ip, w_.cache() != nullptr, client_.authority};
+  RouteContext ctx{settings_->config, settings_->rules, client_.ip, w_.cache() != nullptr, client_.authority,
+                   &w_.own_pages()};
   Route route = route_request(req_, ctx);  // a local: nothing of it is kept but what is moved out
   // For logs: the normalised URL, or the target as sent.
   if (!route.url_text.empty()) url_text_ = std::move(route.url_text);

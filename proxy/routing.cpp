@@ -36,13 +36,19 @@ http::LocalResponse allow_response() {
 }
 
 // Origin-form targets are Outpost's own pages.
-Route route_local(const http::MessageHead& req) {
+Route route_local(const http::MessageHead& req, const RouteContext& ctx) {
   std::string path = req.target.substr(0, req.target.find('?'));
+  bool get = req.method == "GET" || req.method == "HEAD";
   Route r;
+  std::optional<OwnPage> page;
   if (req.target == "*" && req.method == "OPTIONS") r = local(allow_response());
-  else if (path == "/health" && (req.method == "GET" || req.method == "HEAD"))
-    r = local(http::local_response(200, "text/plain", "ok\n"));
-  else r = reject(404, "No such page on this proxy: " + path, Outcome::kMiss);
+  else if (path == "/health" && get) r = local(http::local_response(200, "text/plain", "ok\n"));
+  else if (get && ctx.own_pages && *ctx.own_pages) {
+    const std::string* host = req.headers.find("Host");
+    page = (*ctx.own_pages)(path, host ? std::string_view(*host) : std::string_view(), true);
+  }
+  if (page) r = local(http::local_response(200, page->content_type, std::move(page->body)));
+  else if (r.kind != Route::Kind::kLocal) r = reject(404, "No such page on this proxy: " + path, Outcome::kMiss);
   r.url_text = req.target;
   return r;
 }
@@ -140,7 +146,7 @@ Route route_request(http::MessageHead& req, const RouteContext& ctx) {
   http::UrlError err{};
   if (!ctx.authority.empty()) {
     if (req.is_connect) return reject(405, "CONNECT inside an intercepted connection is not supported.", Outcome::kNone, true);
-    if (req.target == "*" && req.method == "OPTIONS") return route_local(req);
+    if (req.target == "*" && req.method == "OPTIONS") return route_local(req, ctx);
     if (!req.target.empty() && req.target[0] == '/') {
       std::string absolute;
       absolute.reserve(8 + ctx.authority.size() + req.target.size());
@@ -153,7 +159,7 @@ Route route_request(http::MessageHead& req, const RouteContext& ctx) {
     }
   } else {
     if (req.is_connect) return route_connect(req, ctx);
-    if (!req.target.empty() && (req.target[0] == '/' || req.target == "*")) return route_local(req);
+    if (!req.target.empty() && (req.target[0] == '/' || req.target == "*")) return route_local(req, ctx);
     url = http::parse_absolute_url(req.target, &err);
   }
   if (!url) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/net_address.hpp"
+#include "core/own_page.hpp"
 #include "proxy/destination_acl.hpp"
 #include "proxy/error_page.hpp"
 #include "proxy/http_parser.hpp"
@@ -50,6 +51,9 @@ struct RouteContext {
   // https://authority/path (not Outpost's own pages); an absolute-form target must name the
   // same https authority (else 421), and CONNECT is refused.
   std::string_view authority;
+  // Pages the services add to the proxy's own (origin-form GET/HEAD; the PAC script); null
+  // or empty: none.
+  const OwnPageFn* own_pages = nullptr;
 };
 
 // Decides what to do with `req`. May rewrite the head where the rules say so (Max-Forwards

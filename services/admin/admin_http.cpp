@@ -86,6 +86,7 @@ Request parse_request(std::string_view head) {
       version[6] != '.' || !std::isdigit(static_cast<unsigned char>(version[7])))
     return bad(400, "bad HTTP version");
   if (version.substr(5, 2) != "1.") return bad(505, "only HTTP/1.x is served");
+  std::string host;
   while (!head.empty()) {
     if (!next_line(&line)) return bad(400, "bare CR or LF in a header line");
     if (line.front() == ' ' || line.front() == '\t') return bad(400, "obs-fold header line");
@@ -95,6 +96,7 @@ Request parse_request(std::string_view head) {
     if (!is_field_value(value)) return bad(400, "control character in a header value");
     if (iequals(name, "transfer-encoding") || (iequals(name, "content-length") && value != "0"))
       return bad(400, "a request body is not accepted");
+    if (iequals(name, "host")) host = std::string(value);
   }
   Request r;
   r.head = method == "HEAD";
@@ -105,6 +107,8 @@ Request parse_request(std::string_view head) {
   else {
     Request nf = bad(404, "no page " + std::string(path));
     nf.head = r.head;
+    nf.path = std::string(path);
+    nf.host = std::move(host);
     return nf;
   }
   return r;

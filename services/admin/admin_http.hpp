@@ -15,6 +15,10 @@ struct Request {
   Page page = Page::kNone;
   bool head = false;   // HEAD: answer without a body
   std::string reason;  // why it was refused, for the log
+  // The path (without query) and the Host field, also for a 404: a page a service adds
+  // (AdminService::set_own_pages) may answer it.
+  std::string path;
+  std::string host;
 };
 
 // Longest request head accepted; a longer one is answered 431.

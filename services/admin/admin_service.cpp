@@ -182,6 +182,14 @@ class AdminService::Local::Connection {
       answer(403, error_response(403, req.head));
       return;
     }
+    if (req.status == 404) {
+      if (const auto& pages = local_.owner_.pages_[local_.worker_.index()]) {
+        if (auto p = pages(req.path, req.host, false)) {
+          answer(200, make_response(200, p->content_type, p->body, req.head));
+          return;
+        }
+      }
+    }
     if (req.status) {
       refuse(req.status, req.reason, req.head);
       return;
@@ -284,7 +292,7 @@ void AdminService::Local::drain(std::function<void()> done) {
 }
 
 AdminService::AdminService(MetricsRegistry& metrics, std::vector<Worker*> workers)
-    : metrics_(metrics), workers_(std::move(workers)) {}
+    : metrics_(metrics), workers_(std::move(workers)), pages_(workers_.size()) {}
 
 AdminService::~AdminService() = default;
 

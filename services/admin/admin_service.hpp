@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/own_page.hpp"
 #include "core/service.hpp"
 
 namespace outpost::admin {
@@ -32,6 +33,9 @@ class AdminService final : public Service {
   void collect_metrics(Worker& worker, MetricsVisitor& out) override;
   std::vector<std::string> reload(const Config& config) override;
   void drain(Worker& worker, std::function<void()> done) override;
+  // Pages other services add (the PAC script), per worker, called on that worker's thread:
+  // set before start() there. A path no page answers stays a 404.
+  void set_own_pages(unsigned worker, OwnPageFn fn) { pages_.at(worker) = std::move(fn); }
 
  private:
   class Local;  // one worker's listeners and connections
@@ -39,6 +43,7 @@ class AdminService final : public Service {
   MetricsRegistry& metrics_;
   std::vector<Worker*> workers_;
   std::vector<std::unique_ptr<Local>> locals_;
+  std::vector<OwnPageFn> pages_;
 };
 
 }  // namespace outpost::admin
