@@ -43,6 +43,8 @@
 #include "services/control/control_config.hpp"
 #include "services/control/control_service.hpp"
 #include "services/pac/pac_script.hpp"
+#include "services/dhcp/dhcp_config.hpp"
+#include "services/dhcp/dhcp_service.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/dns_name_resolver.hpp"
 #include "proxy/http_cache.hpp"
@@ -315,6 +317,7 @@ bool App::configure_services() {
   targets.start_time = start_time;
   add_control_commands(*control, std::move(targets));
   services.push_back(std::move(control));
+  services.push_back(std::make_unique<dhcp::DhcpService>());
   for (auto& s : services) {
     std::string err;
     if (!s->configure(config, &err)) {
@@ -514,6 +517,7 @@ void register_config_sections() {
   admin::register_config_section();
   control::register_config_section();
   pac::register_config_section();
+  dhcp::register_config_section();
   auth::register_config_section();
 }
 

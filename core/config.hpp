@@ -188,6 +188,39 @@ struct Config {
     bool resolve_names = false;                // the browser resolves names to test direct_networks
     bool fallback_direct = false;              // "; DIRECT" after the proxies
   } pac;
+  // DHCP server with WPAD (services/dhcp/): leases from address pools on one interface, the
+  // resolver and /wpad.dat handed out as options. Off unless enabled.
+  struct Dhcp {
+    struct Pool {
+      std::string subnet;                    // "10.0.0.0/24": the network the pool serves
+      std::string first, last;               // the range handed out, inside the subnet
+      std::vector<std::string> routers;      // option 3
+      std::vector<std::string> dns_servers;  // option 6; empty: the section's
+      std::string domain_name;               // option 15; empty: the section's
+      double lease_time = 0;                 // option 51; 0: the section's
+      bool operator==(const Pool&) const = default;
+    };
+    struct Reservation {
+      std::string mac;        // "02:00:00:00:00:01" (hardware address), or
+      std::string client_id;  // option 61 as hex bytes "01:02:00:00:00:00:01"
+      std::string address;
+      bool operator==(const Reservation&) const = default;
+    };
+    bool enabled = false;
+    std::string interface;                 // the one interface served (SO_BINDTODEVICE)
+    std::string server_address;            // option 54; empty: the interface's IPv4 address
+    std::uint16_t port = 67;               // server port (clients always get answers on 68)
+    std::string lease_file = "/var/lib/outpost/dhcp.leases";
+    double lease_time = 3600;
+    double offer_time = 60;                // an offered address is held this long
+    double decline_time = 600;             // a declined address stays unused this long
+    std::vector<std::string> dns_servers;  // empty: Outpost's own resolver ([dns] listen)
+    std::string domain_name;
+    std::string wpad_url;                  // option 252; empty: http://<proxy>/wpad.dat; "none": not sent
+    std::vector<Pool> pools;
+    std::vector<Reservation> reservations;
+    bool operator==(const Dhcp&) const = default;
+  } dhcp;
 
   std::string source;  // file name the config came from ("<default>" for the embedded one)
 
