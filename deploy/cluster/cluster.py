@@ -3,13 +3,14 @@
 whole` + `hash-type consistent`, health checks on each node's /health) over N Outpost
 processes on their own loopback addresses (127.0.1.1, 127.0.1.2, ...), each with its own
 cache directory and admin port, and optionally a Prometheus scraping every node's /metrics.
-The same topology as deploy/compose.yaml (plans), for fast tests and for machines without a
+The same topology as deploy/compose.yaml (one HAProxy template: deploy/haproxy.cfg.in), for fast tests and for machines without a
 container engine.
 
   deploy/cluster/cluster.py up   [--dir DIR] [--nodes N] [--listen 127.0.0.1:3128]
                                  [--outpost BIN] [--set section.key=TOML] ... [--prometheus PORT]
   deploy/cluster/cluster.py status [--dir DIR]
   deploy/cluster/cluster.py down [--dir DIR]
+  deploy/cluster/cluster.py haproxy-config [--nodes N]   (> deploy/compose/haproxy.cfg without --nodes)
 
 `up` writes DIR/node-<i>/outpost.toml, DIR/haproxy.cfg and DIR/prometheus.yml, starts
 everything in the background (logs beside the configs) and returns once every node answers
@@ -69,45 +70,48 @@ def node_config(i, d, overrides):
     return "\n".join(out) + "\n"
 
 
+TEMPLATE = os.path.join(ROOT, "deploy", "haproxy.cfg.in")
+COMPOSE_SLOTS = 16
+
+
+def render_haproxy(what, global_lines, bind, server_options, servers, tail=""):
+    """deploy/haproxy.cfg.in with its @FIELDS@ filled in."""
+    with open(TEMPLATE) as f:
+        text = f.read()
+    for key, value in (("@WHAT@", what), ("@GLOBAL@", "".join(f"  {l}\n" for l in global_lines)),
+                       ("@BIND@", bind), ("@SERVER_OPTIONS@", server_options),
+                       ("@SERVERS@", "".join(f"  {l}\n" for l in servers)), ("@TAIL@", tail)):
+        text = text.replace(key, value)
+    return text
+
+
 def haproxy_config(n, listen, d):
     # Two descriptors a proxied connection, within this process's limit.
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     limit = hard if hard != resource.RLIM_INFINITY else 1 << 20
     maxconn = max(256, min(100000, (limit - 100) // 2))
-    servers = "\n".join(f"  server node-{i} {node_addr(i)}:{PROXY_PORT} check" for i in range(1, n + 1))
     host, _, port = listen.rpartition(":")
-    return f"""# HAProxy in front of {n} Outpost nodes (written by deploy/cluster/cluster.py)
-global
-  maxconn {maxconn}
-  log stdout format raw local0 warning
+    return render_haproxy(f"{n} processes on {node_addr(1)}..{node_addr(n)} (deploy/cluster/cluster.py)",
+                          [f"maxconn {maxconn}"], f"{host}:{port}", "",
+                          [f"server node-{i} {node_addr(i)}:{PROXY_PORT} check" for i in range(1, n + 1)])
 
-defaults
-  mode http
-  log global
-  timeout connect 5s
-  timeout client 300s
-  timeout server 300s
-  timeout tunnel 1h
-  timeout http-keep-alive 120s
-  option http-keep-alive
-  # The nodes see HAProxy as their client; the origin still learns who asked.
-  option forwardfor
 
-frontend proxy
-  bind {host}:{port}
-  default_backend outposts
-
-# Each URL goes to one node (its cache holds it); a node that leaves moves only its own share
-# of the URLs to the others, and they come back when it does.
-backend outposts
-  balance uri whole
-  hash-type consistent
-  option httpchk HEAD /health
-  http-check expect status 200
-  default-server inter 1s fall 2 rise 2
-{servers}
+def compose_haproxy_config(slots=COMPOSE_SLOTS):
+    """deploy/compose/haproxy.cfg: servers node-1..node-SLOTS found by name through Docker's
+    DNS, so adding a node to the compose file needs no change here (up to SLOTS nodes)."""
+    tail = """
+# Docker's embedded DNS: node-<i> resolves while that container exists. A slot whose name does
+# not resolve stays in maintenance, outside the hash; a node recreated with a new address is
+# followed within a second. maxconn: HAProxy derives it from its file descriptor limit.
+resolvers docker
+  nameserver docker 127.0.0.11:53
+  timeout resolve 1s
+  hold valid 5s
 """
+    return render_haproxy(f"the node-<i> containers of deploy/compose.yaml (up to {slots})", [], ":3128",
+                          " resolvers docker resolve-prefer ipv4 init-addr none",
+                          [f"server node-{i} node-{i}:{PROXY_PORT} check" for i in range(1, slots + 1)], tail)
 
 
 def prometheus_config(n):
@@ -278,6 +282,10 @@ def cmd_status(a):
     sys.exit(1 if bad else 0)
 
 
+def cmd_haproxy_config(a):
+    sys.stdout.write(haproxy_config(a.nodes, a.listen, None) if a.nodes else compose_haproxy_config())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -293,8 +301,12 @@ def main():
     down.add_argument("--grace", type=float, default=15, help="seconds to drain before SIGKILL")
     st = sub.add_parser("status")
     st.add_argument("--dir", default=DEFAULT_DIR)
+    hc = sub.add_parser("haproxy-config", help="print HAProxy's config: the compose stack's "
+                        "(deploy/compose/haproxy.cfg) or, with --nodes, this script's")
+    hc.add_argument("--nodes", type=int, help="a cluster.py config for this many nodes")
+    hc.add_argument("--listen", default="127.0.0.1:3128")
     a = ap.parse_args()
-    {"up": cmd_up, "down": cmd_down, "status": cmd_status}[a.cmd](a)
+    {"up": cmd_up, "down": cmd_down, "status": cmd_status, "haproxy-config": cmd_haproxy_config}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ real: Outpost itself, nginx, the project's test origin, curl, Chromium.
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -280,6 +281,44 @@ class Nginx:
         with open(path, "wb") as f:
             f.write(data)
         return path
+
+
+def http_get(url, proxy=None, timeout=10):
+    """GET URL (through the HTTP proxy PROXY if given): (status, {lower-case header: value}, body)."""
+    import urllib.request
+    handlers = [urllib.request.ProxyHandler({"http": proxy} if proxy else {})]
+    with urllib.request.build_opener(*handlers).open(url, timeout=timeout) as r:
+        return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+
+
+def metric(text, name, **labels):
+    """The sum of the Prometheus samples NAME in TEXT whose labels include LABELS."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        m = re.match(r'([^{\s]+)(?:\{(.*)\})?\s+(\S+)', line)
+        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        if all(got.get(k) == v for k, v in labels.items()):
+            total += float(m.group(3))
+    return total
+
+
+def prometheus_up(port, done, timeout):
+    """Prometheus' `up` series on 127.0.0.1:PORT as {instance: "1"/"0"}, asked again until
+    DONE(it) holds or TIMEOUT seconds pass (then the last answer)."""
+    deadline = time.time() + timeout
+    up = {}
+    while time.time() < deadline:
+        try:
+            _, _, b = http_get(f"http://127.0.0.1:{port}/api/v1/query?query=up")
+            up = {r["metric"]["instance"]: r["value"][1] for r in json.loads(b)["data"]["result"]}
+        except OSError:
+            pass
+        if done(up):
+            break
+        time.sleep(1)
+    return up
 
 
 def curl(*args, proxy=PROXY_PORT, timeout=60, check=True):

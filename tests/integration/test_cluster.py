@@ -15,29 +15,13 @@ import unittest
 import urllib.request
 
 import harness as h
+from harness import http_get, metric
 
 CLUSTER = os.path.join(h.HERE, "..", "..", "deploy", "cluster", "cluster.py")
 FRONT = 3128
 PROM = 9090
 URLS = [f"http://127.0.0.1:{h.ORIGIN_PORT}/script/o{i}" for i in range(60)]
 
-
-def http_get(url, proxy=None, timeout=10):
-    handlers = [urllib.request.ProxyHandler({"http": proxy} if proxy else {})]
-    with urllib.request.build_opener(*handlers).open(url, timeout=timeout) as r:
-        return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
-
-
-def metric(text, name, **labels):
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        m = re.match(r'([^{\s]+)(?:\{(.*)\})?\s+(\S+)', line)
-        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
-        if all(got.get(k) == v for k, v in labels.items()):
-            total += float(m.group(3))
-    return total
 
 
 class Cluster(unittest.TestCase):
@@ -146,17 +130,7 @@ class Cluster(unittest.TestCase):
                 self.assertIn(third[u][0], ("node-1", "node-3"))
 
     def test_2_prometheus_scrapes_every_node(self):
-        deadline = time.time() + 60
-        up = {}
-        while time.time() < deadline:
-            try:
-                _, _, b = http_get(f"http://127.0.0.1:{PROM}/api/v1/query?query=up")
-                up = {r["metric"]["instance"]: r["value"][1] for r in json.loads(b)["data"]["result"]}
-            except OSError:
-                pass
-            if len(up) == 3:
-                break
-            time.sleep(1)
+        up = h.prometheus_up(PROM, lambda up: len(up) == 3, 60)
         self.assertEqual(sorted(up), [f"127.0.1.{i}:9145" for i in (1, 2, 3)])
         # node-2 may have been stopped by test 1 already; the two others are up.
         self.assertEqual(up["127.0.1.1:9145"], "1")

@@ -1,11 +1,15 @@
 """deploy/systemd/outpost.service and deploy/logrotate/outpost, checked by the real tools:
 systemd-analyze verifies the unit (no unknown or misspelt directive, the ExecStart binary runs
 `--check-config`) and rates its sandbox; logrotate rotates a running Outpost's logs with the
-snippet's own postrotate signal, and the next lines land in the new files, none lost."""
+snippet's own postrotate signal, and the next lines land in the new files, none lost. The
+container files without an engine (test_docker runs them): HAProxy's two configs come from the
+one template and pass `haproxy -c`, the compose file passes `docker-compose config`, the
+image's Outpost config passes `--check-config`."""
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -38,6 +42,35 @@ class DeployFiles(unittest.TestCase):
         with open(path, "w") as f:  # the one change: where this build's binary is
             f.write(text.replace("/usr/local/bin/outpost", os.path.abspath(h.OUTPOST)))
         return path
+
+    def test_container_files_are_valid_and_share_haproxys_template(self):
+        cluster = os.path.join(DEPLOY, "cluster", "cluster.py")
+        compose_cfg = subprocess.run([sys.executable, cluster, "haproxy-config"], capture_output=True, text=True,
+                                     check=True).stdout
+        self.assertEqual(read(os.path.join(DEPLOY, "compose", "haproxy.cfg")), compose_cfg,
+                         "deploy/compose/haproxy.cfg: write it again with `cluster.py haproxy-config`")
+        three = subprocess.run([sys.executable, cluster, "haproxy-config", "--nodes", "3"], capture_output=True,
+                               text=True, check=True).stdout
+        # The same frontend and backend rules in both; only the servers and how they are found differ.
+        for text in (compose_cfg, three):
+            for line in ("balance uri whole", "hash-type consistent", "option httpchk HEAD /health",
+                         "default-server inter 1s fall 2 rise 2", "server node-3 "):
+                self.assertIn("  " + line, text)
+        for name, text in (("compose", compose_cfg), ("cluster", three)):
+            path = os.path.join(self.tmp, f"haproxy-{name}.cfg")
+            with open(path, "w") as f:
+                f.write(text)
+            r = subprocess.run(["haproxy", "-c", "-f", path], capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, f"{name}: {r.stdout}{r.stderr}")
+        r = subprocess.run([h.OUTPOST, "--config", os.path.join(DEPLOY, "container", "outpost.toml"), "--check-config"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        compose = shutil.which("docker-compose")
+        self.assertIsNotNone(compose, "docker-compose missing (scripts/install-deps.sh test)")
+        r = subprocess.run([compose, "-f", os.path.join(DEPLOY, "compose.yaml"), "config", "--services"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(r.stdout.split()), ["haproxy", "node-1", "node-2", "node-3", "prometheus"])
 
     def test_unit_verifies_cleanly_and_is_sandboxed(self):
         tool = shutil.which("systemd-analyze")
