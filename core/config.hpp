@@ -50,6 +50,12 @@ struct Config {
     std::vector<Endpoint> tls_listen;
     std::string tls_certificate;
     std::string tls_key;
+    // Transparent interception: listeners for plain-HTTP connections the kernel redirects to
+    // Outpost (clients that know nothing of a proxy), and how the original destination is
+    // found: "redirect" (NAT: iptables/nftables REDIRECT or DNAT, SO_ORIGINAL_DST) or
+    // "tproxy" (TPROXY; the listeners get IP_TRANSPARENT).
+    std::vector<Endpoint> intercept_listen;
+    std::string intercept_mode = "redirect";
   } proxy;
 
   struct Origin {

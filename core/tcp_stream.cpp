@@ -1,10 +1,39 @@
 #include "core/tcp_stream.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <string>
 
 #include "core/uv_write.hpp"
 
 namespace outpost {
+
+namespace {
+// linux/netfilter_ipv4.h SO_ORIGINAL_DST and linux/netfilter_ipv6/ip6_tables.h
+// IP6T_SO_ORIGINAL_DST (those headers clash with <netinet/in.h>).
+constexpr int kSoOriginalDst = 80;
+constexpr int kIp6tSoOriginalDst = 80;
+}  // namespace
+
+std::optional<SocketAddress> original_destination(int fd, bool tproxy, std::string* error) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    *error = std::string("getsockname: ") + std::strerror(errno);
+    return std::nullopt;
+  }
+  if (!tproxy) {
+    bool v6 = ss.ss_family == AF_INET6;
+    len = sizeof ss;
+    if (::getsockopt(fd, v6 ? SOL_IPV6 : SOL_IP, v6 ? kIp6tSoOriginalDst : kSoOriginalDst, &ss, &len) != 0) {
+      *error = std::string("no original destination (SO_ORIGINAL_DST: ") + std::strerror(errno) + ")";
+      return std::nullopt;
+    }
+  }
+  auto a = SocketAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss));
+  if (!a) *error = "original destination of an unknown address family";
+  return a;
+}
 
 TcpStream::TcpStream(uv_loop_t* loop) {
   uv_tcp_init(loop, &tcp_);

@@ -6,6 +6,12 @@
 
 namespace outpost {
 
+// Where a connection redirected to one of our sockets by the kernel was going: for NAT
+// redirection (iptables/nftables REDIRECT or DNAT) the conntrack entry's original destination
+// (SO_ORIGINAL_DST, IP6T_SO_ORIGINAL_DST); for TPROXY (`tproxy`) the socket's own local
+// address. nullopt with `*error` set when the kernel has none.
+std::optional<SocketAddress> original_destination(int fd, bool tproxy, std::string* error);
+
 class TcpStream final : public Stream {
  public:
   // An unconnected stream on `loop`: then connect(), open() or accept_from(). Allocate it

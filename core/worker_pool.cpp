@@ -68,7 +68,7 @@ namespace {
 // A socket of `type` bound to `ep`, or -errno. `share`: SO_REUSEPORT (one socket per worker)
 // and SO_REUSEADDR, non-blocking; without it only TCP gets SO_REUSEADDR (an earlier run's
 // TIME_WAIT is no conflict; on UDP it would let the socket share the port).
-int bind_socket(const Endpoint& ep, int type, bool share) {
+int bind_socket(const Endpoint& ep, int type, bool share, bool transparent = false) {
   sockaddr_storage ss;
   socklen_t len;
   if (!ep.to_sockaddr(&ss, &len)) return -EINVAL;
@@ -78,6 +78,14 @@ int bind_socket(const Endpoint& ep, int type, bool share) {
   if (share || type == SOCK_STREAM) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (share) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  // TPROXY: accept connections addressed to other hosts (needs CAP_NET_ADMIN).
+  if (transparent &&
+      (ss.ss_family == AF_INET6 ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof one)
+                                : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof one)) != 0) {
+    int e = errno;
+    ::close(fd);
+    return -e;
+  }
   if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     int e = errno;
     ::close(fd);
@@ -87,8 +95,8 @@ int bind_socket(const Endpoint& ep, int type, bool share) {
 }
 }  // namespace
 
-int open_listen_socket(const Endpoint& ep, int backlog) {
-  int fd = bind_socket(ep, SOCK_STREAM, true);
+int open_listen_socket(const Endpoint& ep, int backlog, bool transparent) {
+  int fd = bind_socket(ep, SOCK_STREAM, true, transparent);
   if (fd >= 0 && ::listen(fd, backlog) != 0) {
     int e = errno;
     ::close(fd);
@@ -121,8 +129,8 @@ Acceptor::~Acceptor() {
   if (spare_fd_ >= 0) ::close(spare_fd_);
 }
 
-int Acceptor::listen(const Endpoint& ep) {
-  int fd = open_listen_socket(ep);
+int Acceptor::listen(const Endpoint& ep, bool transparent) {
+  int fd = open_listen_socket(ep, 4096, transparent);
   if (fd < 0) return fd;
   auto* l = new Listener{{}, fd, this};
   if (int rc = uv_poll_init_socket(loop_, &l->poll, fd); rc != 0) {

@@ -46,7 +46,7 @@ class Worker {
 
 // Creates a non-blocking listening TCP socket with SO_REUSEPORT (one per worker) and returns
 // its fd, or -errno.
-int open_listen_socket(const Endpoint& ep, int backlog = 4096);
+int open_listen_socket(const Endpoint& ep, int backlog = 4096, bool transparent = false);
 // The UDP counterpart: a bound non-blocking datagram socket with SO_REUSEPORT (one per
 // worker; the kernel spreads datagrams over them by source). fd or -errno. UdpListener
 // (core/udp_listener.hpp) reads and answers on it.
@@ -98,7 +98,9 @@ class Acceptor {
   Acceptor& operator=(const Acceptor&) = delete;
 
   // Opens a listening socket on `ep` (SO_REUSEPORT) and starts accepting; 0 or -errno.
-  int listen(const Endpoint& ep);
+  // `transparent`: IP_TRANSPARENT, for connections TPROXY hands over (their local address is
+  // the destination the client asked for).
+  int listen(const Endpoint& ep, bool transparent = false);
   // Stops accepting for good: listeners closed (their backlog is reset by the kernel).
   void close();
 

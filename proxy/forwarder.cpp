@@ -6,10 +6,20 @@
 
 namespace outpost {
 void Forwarder::start(ProxyWorker& worker, std::shared_ptr<const ProxySettings> settings, Target target) {
+  // Request body that arrived before the start (while the request waited for its
+  // authentication or its Host check) is kept for the origin.
+  auto early = std::move(pending_);
+  std::size_t early_bytes = pending_bytes_;
   cancel();
+  pending_ = std::move(early);
+  pending_bytes_ = early_bytes;
   w_ = &worker;
   settings_ = std::move(settings);
   t_ = std::move(target);
+  if (t_.pin) {
+    use_addresses({&t_.pin->ip, 1});
+    return;
+  }
   if (const auto& lit = t_.url.literal) {
     use_addresses({&*lit, 1});
     return;
@@ -38,7 +48,7 @@ void Forwarder::on_resolved(ResolveResult r) {
 void Forwarder::use_addresses(std::span<const IpAddress> found) {
   bool any_denied = false;
   for (auto& a : found) {
-    if (settings_->rules.address_allowed(a, t_.url.port, t_.client)) addrs_.push_back(a);
+    if (settings_->rules.address_allowed(a, port(), t_.client)) addrs_.push_back(a);
     else any_denied = true;
   }
   if (addrs_.empty()) {
@@ -55,6 +65,7 @@ void Forwarder::connect_next() {
   OriginKey origin = w_->pool().key_for(t_.url, t_.tunnel);
   key_.clear();  // reused: keeps its capacity from request to request
   origin.append_to(key_);
+  if (t_.pin) key_.append("@").append(t_.pin->to_string());  // only for the same destination
   // A tunnel's connection is its own (never pooled, never taken from the pool).
   OriginConnection* c =
       t_.tunnel ? new OriginConnection(w_->pool(), origin, key_) : w_->pool().acquire(origin, key_);
@@ -68,7 +79,7 @@ void Forwarder::connect_next() {
     return;
   }
   const IpAddress& a = addrs_[next_addr_++ % addrs_.size()];
-  c->connect(a, t_.url.port, settings_->config.origin.connect_timeout);
+  c->connect(a, port(), settings_->config.origin.connect_timeout);
 }
 
 void Forwarder::on_origin_connected() {

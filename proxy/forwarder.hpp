@@ -73,6 +73,9 @@ class Forwarder final : private OriginEvents {
     bool body_chunked = false;  // the request body goes chunked
     bool upgrade = false;       // the head asks for an upgrade: a 101 ends the HTTP exchange
     std::optional<IpAddress> client;
+    // Transparent interception: connect to this address and port (the client's original
+    // destination) instead of resolving the URL's host; pooled apart from other connections.
+    std::optional<SocketAddress> pin;
   };
 
   explicit Forwarder(ForwardEvents& events) : events_(events) {}
@@ -81,7 +84,8 @@ class Forwarder final : private OriginEvents {
   Forwarder& operator=(const Forwarder&) = delete;
 
   void start(ProxyWorker& worker, std::shared_ptr<const ProxySettings> settings, Target target);
-  // Request body: buffered until the head is sent, then written (chunk-framed if chunked).
+  // Request body: buffered until the head is sent (also when it comes before start()), then
+  // written (chunk-framed if chunked).
   void send_body(Slice body);
   void end_body();
   // More request body would exceed the high-water mark: stop reading the client until
@@ -98,6 +102,7 @@ class Forwarder final : private OriginEvents {
   X509* new_origin_certificate() const { return origin_ && !origin_reused_ ? origin_->peer_certificate() : nullptr; }
 
  private:
+  std::uint16_t port() const { return t_.pin ? t_.pin->port : t_.url.port; }
   void on_resolved(ResolveResult r);
   void connect_next();
   void send_head();

@@ -19,7 +19,7 @@ std::uint64_t ms(double seconds) { return static_cast<std::uint64_t>(seconds * 1
 }  // namespace
 
 Http1Connection::Http1Connection(ProxyWorker& worker, StreamPtr stream, std::string authority, std::string user,
-                                 std::vector<std::string> groups)
+                                 std::vector<std::string> groups, std::optional<SocketAddress> original_dst)
     : w_(worker),
       stream_(std::move(stream)),
       parser_(http::HttpParser::Type::kRequest,
@@ -37,6 +37,7 @@ Http1Connection::Http1Connection(ProxyWorker& worker, StreamPtr stream, std::str
   client_.authority = std::move(authority);
   client_.user = std::move(user);
   client_.groups = std::move(groups);
+  client_.original_dst = original_dst;
 }
 
 Http1Connection::~Http1Connection() = default;
@@ -569,6 +570,7 @@ std::string Http1Connection::describe(std::uint64_t now_ms) const {
   out += " phase=";
   out += kPhase[static_cast<std::size_t>(phase_)];
   if (!client_.authority.empty()) out += " bumped=" + client_.authority;
+  if (client_.original_dst) out += " intercepted=" + client_.original_dst->to_string();
   out += " sent=" + std::to_string(bytes_out_);
   if (request_ && request_->active()) out += " request=" + request_->describe(now_ms);
   return out;

@@ -62,8 +62,9 @@ class SliceQueue {
 class Http1Connection final : private http::ParserListener, private StreamHandler, private ResponseSink {
  public:
   // `authority`: inside an intercepted tunnel to this "host:port" (ClientInfo::authority).
+  // `original_dst`: transparently intercepted, to this destination (ClientInfo::original_dst).
   Http1Connection(ProxyWorker& worker, StreamPtr stream, std::string authority = {}, std::string user = {},
-                  std::vector<std::string> groups = {});
+                  std::vector<std::string> groups = {}, std::optional<SocketAddress> original_dst = {});
   Http1Connection(const Http1Connection&) = delete;
   Http1Connection& operator=(const Http1Connection&) = delete;
 

@@ -31,6 +31,8 @@ void parse_proxy(ConfigTable& s, Config& config) {
   p.tls_listen = s.endpoints("tls_listen", {});
   p.tls_certificate = s.string("tls_certificate", "");
   p.tls_key = s.string("tls_key", "");
+  p.intercept_listen = s.endpoints("intercept_listen", {});
+  p.intercept_mode = s.string("intercept_mode", "redirect", {"redirect", "tproxy"});
   if (!p.tls_listen.empty()) {
     if (p.tls_certificate.empty()) s.fail("tls_certificate", "tls_listen needs a certificate (PEM file)");
     if (p.tls_key.empty()) s.fail("tls_key", "tls_listen needs a private key (PEM file)");

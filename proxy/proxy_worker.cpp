@@ -85,6 +85,19 @@ void ProxyWorker::collect_metrics(MetricsVisitor& out) const {
   out.counter("outpost_fd_exhaustion_episodes_total", "Episodes of accept() failing for lack of file descriptors", {},
               static_cast<double>(c.fd_exhaustions));
   out.gauge("outpost_client_connections", "Open client connections", {}, static_cast<double>(sessions_.size()));
+  if (!settings_->config.proxy.intercept_listen.empty()) {
+    const char* help = "Transparently intercepted connections: accepted with their original destination, or refused "
+                       "(not redirected)";
+    out.counter("outpost_intercept_connections_total", help, {{"result", "accepted"}}, static_cast<double>(c.intercepted));
+    out.counter("outpost_intercept_connections_total", help, {{"result", "refused"}},
+                static_cast<double>(c.intercept_refused));
+    help = "Intercepted requests by whether their Host resolves to the original destination (unverified: forwarded "
+           "there, never cached)";
+    out.counter("outpost_intercept_host_checks_total", help, {{"result", "verified"}},
+                static_cast<double>(c.intercept_host_verified));
+    out.counter("outpost_intercept_host_checks_total", help, {{"result", "unverified"}},
+                static_cast<double>(c.intercept_host_unverified));
+  }
 
   const auto& m = request_metrics_;
   for (std::size_t o = 0; o < kOutcomeCount; ++o)
@@ -207,6 +220,7 @@ std::shared_ptr<const ProxySettings> ProxySettings::make(Config c, std::shared_p
   s->user_rules = UserRules(c.auth);
   std::vector<Endpoint> own = c.proxy.listen;  // the loop guard: any of our listeners
   own.insert(own.end(), c.proxy.tls_listen.begin(), c.proxy.tls_listen.end());
+  own.insert(own.end(), c.proxy.intercept_listen.begin(), c.proxy.intercept_listen.end());
   s->rules = AccessRules(c.acl, std::move(own));
   s->cache_policy = http::make_cache_policy(c.http_cache);
   const auto& ic = c.intercept;
@@ -235,15 +249,16 @@ ProxyWorker::ProxyWorker(Worker& worker, std::shared_ptr<const ProxySettings> se
       cache_(cache),
       pool_(worker.loop(), settings_->config.origin.max_idle_per_host, settings_->config.origin.idle_timeout),
       alog_(access_log, worker.loop()),
-      acceptor_(worker.loop(), kBusyResponse, acceptor_callbacks(false)),
+      acceptor_(worker.loop(), kBusyResponse, acceptor_callbacks(ListenerKind::kPlain)),
       // Shed connections on a TLS listener get no plaintext answer (a TLS client could not
       // read it): they are closed.
-      tls_acceptor_(worker.loop(), "", acceptor_callbacks(true)) {
+      tls_acceptor_(worker.loop(), "", acceptor_callbacks(ListenerKind::kTls)),
+      intercept_acceptor_(worker.loop(), kBusyResponse, acceptor_callbacks(ListenerKind::kIntercept)) {
   pool_.set_tls_trust(settings_->config.origin.ca_file);
 }
 
-Acceptor::Callbacks ProxyWorker::acceptor_callbacks(bool tls) {
-  return {[this, tls](int fd, const sockaddr_storage& peer) { on_accepted(fd, peer, tls); },
+Acceptor::Callbacks ProxyWorker::acceptor_callbacks(ListenerKind kind) {
+  return {[this, kind](int fd, const sockaddr_storage& peer) { on_accepted(fd, peer, kind); },
           [this](int error, std::size_t shed, bool first) { on_fd_exhausted(error, shed, first); },
           [this] {
             spdlog::info("worker {}: accepting connections again after running out of file descriptors",
@@ -316,10 +331,19 @@ bool ProxyWorker::start(std::string* error) {
       return false;
     }
   }
+  bool tproxy = settings_->config.proxy.intercept_mode == "tproxy";
+  for (const auto& ep : settings_->config.proxy.intercept_listen) {
+    if (int rc = intercept_acceptor_.listen(ep, tproxy); rc != 0) {
+      *error = "cannot listen on " + ep.to_string() + " (intercept" + (tproxy ? ", IP_TRANSPARENT" : "") +
+               "): " + uv_strerror(rc) + (tproxy && rc == UV_EPERM ? " (TPROXY needs CAP_NET_ADMIN)" : "");
+      return false;
+    }
+  }
   return true;
 }
 
-void ProxyWorker::on_accepted(int fd, const sockaddr_storage& peer, bool tls) {
+void ProxyWorker::on_accepted(int fd, const sockaddr_storage& peer, ListenerKind kind) {
+  const bool tls = kind == ListenerKind::kTls;
   // The client check comes first: a refused client costs no session, buffer or slot.
   IpAddress ip = IpAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&peer));
   if (!settings_->rules.client_allowed(ip)) {
@@ -353,11 +377,30 @@ void ProxyWorker::on_accepted(int fd, const sockaddr_storage& peer, bool tls) {
     return;  // the stream closes itself
   }
   ++counters_.connections_accepted;
+  std::optional<SocketAddress> original_dst;
+  if (kind == ListenerKind::kIntercept) {
+    // A connection that was not redirected (a client that dialled the intercept port
+    // itself) has no destination of its own: forwarding it would loop back here.
+    std::string why;
+    original_dst = original_destination(fd, settings_->config.proxy.intercept_mode == "tproxy", &why);
+    auto local = tcp->local_address();
+    if (original_dst && local && *original_dst == *local) {
+      original_dst.reset();
+      why = "not redirected (addressed to this listener itself)";
+    }
+    if (!original_dst) {
+      ++counters_.intercept_refused;
+      spdlog::debug("worker {}: intercepted connection from {} refused: {}", worker_.index(), ip.to_string(), why);
+      tcp->close();
+      return;
+    }
+    ++counters_.intercepted;
+  }
   if (tls) {
     stream = tls::make_server_stream(*tls_contexts_.back(), std::move(stream));
     if (!stream) return;
   }
-  adopt(std::move(stream), tls);
+  adopt(std::move(stream), tls, {}, {}, {}, original_dst);
 }
 
 tls::ServerContext* ProxyWorker::bump_context() {
@@ -370,10 +413,10 @@ tls::ServerContext* ProxyWorker::bump_context() {
 }
 
 void ProxyWorker::adopt(StreamPtr client, bool tls_handshake_first, std::string authority, std::string user,
-                        std::vector<std::string> groups) {
+                        std::vector<std::string> groups, std::optional<SocketAddress> original_dst) {
   if (shutting_down_) return;  // (a tunnel bumped just as the worker began to stop) closed
   auto* c = new Http1Connection(*this, std::move(client), std::move(authority), std::move(user),
-                               std::move(groups));
+                               std::move(groups), original_dst);
   sessions_.insert(c);
   c->start(tls_handshake_first);
 }
@@ -437,6 +480,7 @@ void ProxyWorker::begin_shutdown(double grace_s, std::function<void()> done) {
   on_done_ = std::move(done);
   acceptor_.close();
   tls_acceptor_.close();
+  intercept_acceptor_.close();
   std::vector<Refusal*> refusals(refusals_.begin(), refusals_.end());
   for (auto* r : refusals) finish_refusal(r);
   auto background = std::move(background_);

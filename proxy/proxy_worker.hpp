@@ -67,6 +67,11 @@ struct ProxyCounters {
   // Clients' TLS handshakes with the proxy: on its TLS listener, and inside bumped tunnels.
   unsigned long long tls_listener_handshakes = 0, tls_listener_resumed = 0, tls_listener_handshake_failures = 0;
   unsigned long long tls_bump_handshakes = 0, tls_bump_resumed = 0, tls_bump_handshake_failures = 0;
+  // Transparent interception: connections taken with their original destination, refused
+  // (no original destination: not redirected), and requests whose Host was or was not
+  // that destination's (unverified ones are forwarded there but never cached).
+  unsigned long long intercepted = 0, intercept_refused = 0;
+  unsigned long long intercept_host_verified = 0, intercept_host_unverified = 0;
 };
 
 // Per-request figures of one worker, for the metrics. Written and read only on the worker's
@@ -125,8 +130,9 @@ class ProxyWorker {
   // FakeStream in tests): the worker owns the connection until it closes.
   // `authority`: the connection is inside an intercepted tunnel to this "host:port", which
   // `user` opened (authenticated; empty without proxy authentication).
+  // `original_dst`: a transparently intercepted connection, to this destination.
   void adopt(StreamPtr client, bool tls_handshake_first = false, std::string authority = {}, std::string user = {},
-             std::vector<std::string> groups = {});
+             std::vector<std::string> groups = {}, std::optional<SocketAddress> original_dst = {});
   // The server context of intercepted tunnels (no certificate of its own: each stream
   // brings its minted leaf); made at first use. nullptr if OpenSSL cannot make one.
   tls::ServerContext* bump_context();
@@ -168,9 +174,10 @@ class ProxyWorker {
 
  private:
   struct Refusal;
-  // A new client on a plain (`tls` false) or TLS listener.
-  void on_accepted(int fd, const sockaddr_storage& peer, bool tls);
-  Acceptor::Callbacks acceptor_callbacks(bool tls);
+  enum class ListenerKind { kPlain, kTls, kIntercept };
+  // A new client on one of the listeners.
+  void on_accepted(int fd, const sockaddr_storage& peer, ListenerKind kind);
+  Acceptor::Callbacks acceptor_callbacks(ListenerKind kind);
   // The context of the TLS listeners, made from the settings (again at a reload: a renewed
   // certificate takes effect for new connections); false and a log line if it cannot be.
   bool load_tls_certificate();
@@ -190,6 +197,7 @@ class ProxyWorker {
   AccessLogBuffer alog_;
   Acceptor acceptor_;
   Acceptor tls_acceptor_;
+  Acceptor intercept_acceptor_;  // transparent interception ([proxy] intercept_listen)
   // The current one is back(); older ones stay while their connections may use them.
   std::vector<std::unique_ptr<tls::ServerContext>> tls_contexts_;
   std::unique_ptr<tls::ServerContext> bump_context_;

@@ -31,6 +31,7 @@ std::string_view ProxyRequest::stage_name(Stage s) {
     case Stage::kPeek: return "peek";
     case Stage::kMint: return "mint";
     case Stage::kAuth: return "auth";
+    case Stage::kVerifyHost: return "verify-host";
     case Stage::kDone: return "done";
   }
   return "?";
@@ -86,6 +87,7 @@ void ProxyRequest::advance() {
     case Stage::kPeek:
     case Stage::kMint:
     case Stage::kAuth:
+    case Stage::kVerifyHost:
     case Stage::kDone:
       return;  // driven by events
   }
@@ -123,7 +125,7 @@ void ProxyRequest::fail(int status, const std::string& detail) {
 
 void ProxyRequest::run_route() {
   RouteContext ctx{settings_->config, settings_->rules, client_.ip, w_.cache() != nullptr, client_.authority,
-                   &w_.own_pages()};
+                   &w_.own_pages(), client_.original_dst ? &*client_.original_dst : nullptr};
   Route route = route_request(req_, ctx);  // a local: nothing of it is kept but what is moved out
   // For logs: the normalised URL, or the target as sent.
   if (!route.url_text.empty()) url_text_ = std::move(route.url_text);
@@ -139,6 +141,19 @@ void ProxyRequest::run_route() {
       return;
     default:
       break;
+  }
+  if (client_.original_dst) {
+    // The client does not know it talks to a proxy: it cannot answer a 407.
+    if (settings_->auth) {
+      reject(403, "This network's proxy needs authentication, which intercepted connections cannot give.",
+             Outcome::kDenied);
+      return;
+    }
+    route_kind_ = route.kind;
+    route_cacheable_ = route.cacheable;
+    route_websocket_ = route.websocket;
+    verify_intercepted_host();
+    return;
   }
   if (settings_->auth) {
     // Who the client is, before any cache, lookup or connection serves it.
@@ -316,6 +331,7 @@ void ProxyRequest::start_forward() {
   t.body_chunked = req_.chunked;
   t.upgrade = websocket_;
   t.client = client_.ip;
+  t.pin = client_.original_dst;
   set_stage(Stage::kResolve);
   fwd_.start(w_, settings_, std::move(t));
   if (request_done_ && !req_.is_connect) fwd_.end_body();

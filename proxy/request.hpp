@@ -64,6 +64,7 @@ enum class ProxyRequestStage : std::uint8_t {
   kPeek,
   kMint,
   kAuth,  // credentials checked on the thread pool (request_auth.cpp)
+  kVerifyHost,  // transparently intercepted: does Host resolve to the original destination?
   kDone,
 };
 
@@ -78,6 +79,9 @@ struct ClientInfo {
   // (a browser sends no Proxy-Authorization inside TLS to the origin).
   std::string user;
   std::vector<std::string> groups;
+  // A transparently intercepted connection ([proxy] intercept_listen): where the client was
+  // connecting. Its requests go there, whatever their Host says (routing.hpp).
+  std::optional<SocketAddress> original_dst;
 };
 
 // Everything one request holds, reset as a whole between requests (ProxyRequest::reset),
@@ -119,6 +123,10 @@ struct RequestState {
   std::string peeked_bytes_;
   bool peeked_eof_ = false;
   BlockingWork mint_;
+  // Transparent interception: the lookup of Host checking it against the original
+  // destination, and its verdict (only a verified request may use or change the cache).
+  std::unique_ptr<ResolveRequest> host_check_;
+  bool host_verified_ = false;
   // Proxy authentication (request_auth.cpp): the route decided before the credentials were
   // checked, the check on the pool, and who the request is (for the log and the rules).
   Route::Kind route_kind_ = Route::Kind::kReject;
@@ -238,6 +246,10 @@ class ProxyRequest final : private ForwardEvents, private RequestState {
   void end_intercept();  // stops the peek and the minting, drops the held client stream
   // Inside a bumped tunnel: the origin's names, for the leaves minted for it later.
   void note_origin_certificate();
+  // Transparent interception: the request goes to the original destination whatever its
+  // Host says; it may use the cache (and invalidate it) only if Host is that destination.
+  void verify_intercepted_host();
+  void on_host_checked(bool verified, const std::string& why);
 
   // Caching (request_cache.cpp).
   void start_cache_lookup();

@@ -365,6 +365,8 @@ void ProxyRequest::invalidate_after_unsafe(const http::MessageHead& head) {
   // RFC 9111 §4.4: a non-error response to an unsafe method invalidates the target URI and
   // the Location / Content-Location URIs on the same host.
   if (method_safe(req_.method) || head.status < 200 || head.status >= 400) return;
+  // An intercepted request whose Host is not where it went says nothing about Host's URLs.
+  if (client_.original_dst && !host_verified_) return;
   auto* cache = w_.cache();
   cache->invalidate(http::cache_key(url_));
   for (const char* name : {"Location", "Content-Location"}) {

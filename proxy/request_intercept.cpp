@@ -125,7 +125,53 @@ void ProxyRequest::note_origin_certificate() {
   if (X509* cert = fwd_.new_origin_certificate()) leaves->note_origin(client_.authority, tls::subject_alt_names(cert));
 }
 
+void ProxyRequest::verify_intercepted_host() {
+  const SocketAddress& dst = *client_.original_dst;
+  if (route_kind_ != Route::Kind::kForward) {  // PURGE (by an allowed client): as asked
+    proceed(route_kind_, route_cacheable_, route_websocket_);
+    return;
+  }
+  if (url_.port != dst.port) {
+    on_host_checked(false, "port " + std::to_string(url_.port) + " is not the connection's");
+    return;
+  }
+  if (url_.literal) {
+    on_host_checked(*url_.literal == dst.ip, "another address");
+    return;
+  }
+  set_stage(Stage::kVerifyHost);
+  auto current = still_current();
+  auto lookup = w_.resolver().resolve(w_.loop(), url_.host, [this, current](ResolveResult r) {
+    if (!current()) return;
+    host_check_.reset();  // finished
+    const IpAddress& want = client_.original_dst->ip;
+    if (r.status != 0) {
+      on_host_checked(false, "it does not resolve: " + r.error);
+      return;
+    }
+    bool found = std::find(r.addresses.begin(), r.addresses.end(), want) != r.addresses.end();
+    on_host_checked(found, "it resolves to other addresses");
+  });
+  if (lookup) host_check_ = std::move(lookup);  // null: answered already
+}
+
+void ProxyRequest::on_host_checked(bool verified, const std::string& why) {
+  host_verified_ = verified;
+  if (verified) {
+    ++w_.counters().intercept_host_verified;
+  } else {
+    ++w_.counters().intercept_host_unverified;
+    spdlog::info("client {}: {} {}: Host is not the intercepted destination {} ({}): forwarded there, not cached",
+                 client_.text, req_.method, url_text_, client_.original_dst->to_string(), why);
+  }
+  proceed(route_kind_, route_cacheable_ && verified, route_websocket_);
+}
+
 void ProxyRequest::end_intercept() {
+  if (host_check_) {
+    host_check_->cancel();
+    host_check_.reset();
+  }
   if (peek_) {
     peek_->cancel();
     peek_ = nullptr;

@@ -9,6 +9,7 @@
 
 #include "core/net_address.hpp"
 #include "core/own_page.hpp"
+#include "core/stream.hpp"
 #include "proxy/destination_acl.hpp"
 #include "proxy/error_page.hpp"
 #include "proxy/http_parser.hpp"
@@ -54,6 +55,11 @@ struct RouteContext {
   // Pages the services add to the proxy's own (origin-form GET/HEAD; the PAC script); null
   // or empty: none.
   const OwnPageFn* own_pages = nullptr;
+  // A transparently intercepted connection: the destination its client was connecting to.
+  // Origin-form targets then mean http://Host/path (with the connection's port when Host
+  // names none; the destination itself without a Host), never Outpost's own pages; CONNECT
+  // is refused. Where the request goes is the destination, not the Host (proxy/request.cpp).
+  const SocketAddress* intercepted = nullptr;
 };
 
 // Decides what to do with `req`. May rewrite the head where the rules say so (Max-Forwards

@@ -234,3 +234,54 @@ TEST_F(RoutingTest, WebSocketHandshakesGoAsUpgradesOthersAsPlainRequests) {
   with_body.content_length = 3;
   EXPECT_FALSE(route(with_body).websocket);
 }
+
+// Transparent interception: origin-form requests are for http://Host/path, on the port the
+// client connected to when Host names none; the destination itself without Host.
+class InterceptedRoutingTest : public RoutingTest {
+ protected:
+  Route route_to(http::MessageHead& h, const char* dst) {
+    auto a = SocketAddress{*IpAddress::parse(std::string_view(dst).substr(0, std::string_view(dst).find(':'))),
+                           static_cast<std::uint16_t>(std::stoi(std::string(dst).substr(std::string(dst).find(':') + 1)))};
+    RouteContext ctx{config_, rules_, IpAddress::parse("127.0.0.1"), true, {}, nullptr, &a};
+    return route_request(h, ctx);
+  }
+};
+
+TEST_F(InterceptedRoutingTest, OriginFormUsesHostAndTheConnectionsPort) {
+  auto h = head("GET", "/a?b");
+  h.headers.add("Host", "Example.com");
+  auto r = route_to(h, "192.0.2.1:80");
+  ASSERT_EQ(r.kind, Route::Kind::kForward);
+  EXPECT_EQ(r.url_text, "http://example.com/a?b");
+  EXPECT_TRUE(r.cacheable);
+  auto other_port = head("GET", "/x");
+  other_port.headers.add("Host", "example.com");
+  EXPECT_EQ(route_to(other_port, "192.0.2.1:8080").url_text, "http://example.com:8080/x");
+  auto explicit_port = head("GET", "/x");
+  explicit_port.headers.add("Host", "example.com:81");
+  EXPECT_EQ(route_to(explicit_port, "192.0.2.1:8080").url.port, 81);  // the request decides whether it matches
+  auto v6 = head("GET", "/x");
+  v6.headers.add("Host", "[2001:db8::1]");
+  EXPECT_EQ(route_to(v6, "192.0.2.1:8080").url_text, "http://[2001:db8::1]:8080/x");
+}
+
+TEST_F(InterceptedRoutingTest, NoHostMeansTheDestination) {
+  auto h = head("GET", "/old", 0);
+  auto r = route_to(h, "192.0.2.7:80");
+  ASSERT_EQ(r.kind, Route::Kind::kForward);
+  EXPECT_EQ(r.url_text, "http://192.0.2.7/old");
+}
+
+TEST_F(InterceptedRoutingTest, OwnPagesAreTheOriginsAndConnectIsRefused) {
+  auto health = head("GET", "/health");
+  health.headers.add("Host", "example.com");
+  auto r = route_to(health, "192.0.2.1:80");
+  EXPECT_EQ(r.kind, Route::Kind::kForward);  // the origin's /health, not Outpost's
+  auto connect = head("CONNECT", "example.com:443");
+  EXPECT_EQ(route_to(connect, "192.0.2.1:80").status, 405);
+  auto https = head("GET", "https://example.com/");
+  EXPECT_EQ(route_to(https, "192.0.2.1:80").status, 400);
+  auto bad_host = head("GET", "/");
+  bad_host.headers.add("Host", "exa mple.com");
+  EXPECT_EQ(route_to(bad_host, "192.0.2.1:80").status, 400);
+}
