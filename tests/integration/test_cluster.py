@@ -110,6 +110,15 @@ class Cluster(unittest.TestCase):
         before = self.origin_counts()
         os.kill(self.pids["node-2"], 15)
         deadline = time.time() + 20
+        while time.time() < deadline and os.path.exists(f"/proc/{self.pids['node-2']}") and \
+                open(f"/proc/{self.pids['node-2']}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+            time.sleep(0.02)
+        # Gone, and HAProxy's checks (1 s apart, 2 to fail) have not marked it down yet: its URL
+        # is redispatched to another node, not answered with a 503.
+        status, headers, _ = http_get([u for u in URLS if first[u][0] == "node-2"][0], proxy=f"http://127.0.0.1:{FRONT}")
+        self.assertEqual(status, 200)
+        self.assertIn(headers.get("x-cache", "").rsplit(" ", 1)[-1], ("node-1", "node-3"))
+        deadline = time.time() + 20
         while time.time() < deadline:
             try:
                 _, headers, _ = http_get([u for u in URLS if first[u][0] == "node-2"][0],

@@ -169,8 +169,9 @@ class Docker(unittest.TestCase):
         cls.threads = []
         cls.procs = []
         os.makedirs(CACHE, exist_ok=True)
-        # One run of this test at a time on a machine (one dockerd, one data root).
-        cls.lock = open(os.path.join(CACHE, "docker-test.lock"), "a")
+        # One run of this test at a time on a machine (one dockerd, its socket, docker0), whatever
+        # its cache directory.
+        cls.lock = open(RUN + ".lock", "a")
         fcntl.flock(cls.lock, fcntl.LOCK_EX)
         try:
             cls.start_engine()
