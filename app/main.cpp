@@ -45,6 +45,10 @@
 #include "services/pac/pac_script.hpp"
 #include "services/dhcp/dhcp_config.hpp"
 #include "services/dhcp/dhcp_service.hpp"
+#include "services/snmp/snmp_config.hpp"
+#include "services/snmp/snmp_service.hpp"
+#include "services/sntp/sntp_config.hpp"
+#include "services/sntp/sntp_server.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/dns_name_resolver.hpp"
 #include "proxy/http_cache.hpp"
@@ -196,6 +200,8 @@ static bool addresses_free(const Config& c) {
                              {&c.dns.listen, false, "dns.listen (UDP)"},
                              {&c.dns.listen, true, "dns.listen (TCP)"}};
   if (c.admin.enabled) wants.push_back({&c.admin.listen, true, "admin.listen"});
+  if (c.snmp.enabled) wants.push_back({&c.snmp.listen, false, "snmp.listen (UDP)"});
+  if (c.sntp.enabled) wants.push_back({&c.sntp.listen, false, "sntp.listen (UDP)"});
   bool ok = true;
   for (const auto& w : wants)
     for (const auto& ep : *w.eps)
@@ -321,6 +327,8 @@ bool App::configure_services() {
   add_control_commands(*control, std::move(targets));
   services.push_back(std::move(control));
   services.push_back(std::make_unique<dhcp::DhcpService>());
+  services.push_back(std::make_unique<snmp::SnmpService>(*metrics, ptrs, OUTPOST_VERSION));
+  services.push_back(std::make_unique<sntp::SntpServer>(ptrs));
   for (auto& s : services) {
     std::string err;
     if (!s->configure(config, &err)) {
@@ -525,6 +533,8 @@ void register_config_sections() {
   control::register_config_section();
   pac::register_config_section();
   dhcp::register_config_section();
+  snmp::register_config_section();
+  sntp::register_config_section();
   auth::register_config_section();
 }
 

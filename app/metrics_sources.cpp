@@ -1,5 +1,10 @@
 #include "app/metrics_sources.hpp"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+
 namespace outpost {
 
 namespace {
@@ -52,6 +57,22 @@ void collect_process_metrics(std::string_view version, double start_time, unsign
   out.gauge("outpost_build_info", "Always 1; the version in a label", {{"version", version}}, 1);
   out.gauge("outpost_start_time_seconds", "When this process started (Unix time)", {}, start_time);
   out.gauge("outpost_workers", "Worker threads", {}, workers);
+  rusage ru{};
+  if (getrusage(RUSAGE_SELF, &ru) == 0) {
+    double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                 static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    out.counter("outpost_process_cpu_seconds_total", "User and system CPU time of the process", {}, cpu);
+    out.gauge("outpost_process_max_resident_memory_bytes", "Peak resident memory of the process", {},
+              static_cast<double>(ru.ru_maxrss) * 1024);
+  }
+  // /proc/self/statm: size resident ... in pages.
+  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+    unsigned long size = 0, resident = 0;
+    if (std::fscanf(f, "%lu %lu", &size, &resident) == 2)
+      out.gauge("outpost_process_resident_memory_bytes", "Resident memory of the process", {},
+                static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)));
+    std::fclose(f);
+  }
 }
 
 }  // namespace outpost

@@ -227,6 +227,30 @@ struct Config {
     std::vector<Reservation> reservations;
     bool operator==(const Dhcp&) const = default;
   } dhcp;
+  // SNMP agent (services/snmp/): Squid's enterprise MIB and Outpost's own subtree, read-only,
+  // as a standalone SNMPv2c agent on UDP and/or an AgentX subagent of the host's snmpd. Off
+  // unless enabled.
+  struct Snmp {
+    bool enabled = false;
+    std::vector<Endpoint> listen;  // SNMPv2c over UDP, every worker (SO_REUSEPORT); [] = none
+    std::string community;         // v2c community (required with listen)
+    NetworkList allow_clients;     // others are dropped without an answer
+    std::string agentx;            // AgentX master: a Unix socket path or "tcp:ADDR:PORT"; "" = none
+    double agentx_timeout = 5;     // seconds for the master's answers (Open, Register)
+    double agentx_retry = 5;       // seconds between attempts to reach the master
+  } snmp;
+  // SNTP server (services/sntp/): the host clock to NTPv3/v4 clients. Off unless enabled.
+  struct Sntp {
+    bool enabled = false;
+    std::vector<Endpoint> listen;  // UDP, every worker (SO_REUSEPORT)
+    unsigned stratum = 10;         // what the answers claim (1-15)
+    std::string reference_id = "LOCL";  // 1-4 ASCII ("GPS", "LOCL") or the upstream's IPv4 address
+    NetworkList allow_clients;     // others are dropped without an answer
+    double rate = 8;               // requests per second per client address (token bucket) ...
+    double burst = 16;             // ... and its depth; over it: a KoD RATE, or nothing
+    double root_delay = 0;         // seconds to the reference clock (what the host's sync adds)
+    double root_dispersion = 0.01; // seconds of error claimed towards it
+  } sntp;
 
   std::string source;  // file name the config came from ("<default>" for the embedded one)
 

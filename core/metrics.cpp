@@ -190,6 +190,38 @@ const Histogram* MetricSet::find_histogram(std::string_view name, std::initializ
   return s == it->second.samples.end() || !s->second.hist ? nullptr : &*s->second.hist;
 }
 
+double MetricSet::sum(std::string_view name, std::initializer_list<Label> match) const {
+  auto it = families_.find(name);
+  if (it == families_.end() || it->second.type == Type::kHistogram) return 0;
+  std::vector<std::string> wanted;
+  for (const auto& l : match) wanted.push_back(render_labels({l}));
+  double total = 0;
+  for (const auto& [labels, sample] : it->second.samples) {
+    bool ok = true;
+    for (const auto& w : wanted) {
+      // A rendered label is name="value" with the value escaped; it matches at the start or
+      // after a comma, and ends at a comma or the end.
+      std::size_t at = 0;
+      bool found = false;
+      while ((at = labels.find(w, at)) != std::string::npos) {
+        bool starts = at == 0 || labels[at - 1] == ',';
+        bool ends = at + w.size() == labels.size() || labels[at + w.size()] == ',';
+        if (starts && ends) {
+          found = true;
+          break;
+        }
+        ++at;
+      }
+      if (!found) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) total += sample.value;
+  }
+  return total;
+}
+
 // One scrape in progress: the sum so far and how many workers have not answered yet.
 struct MetricsRegistry::Gathering {
   std::mutex mu;

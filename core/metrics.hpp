@@ -109,6 +109,9 @@ class MetricSet final : public MetricsVisitor {
   // A counter's or gauge's value (for tests and checks); nullopt if never reported.
   std::optional<double> value(std::string_view name, std::initializer_list<Label> labels = {}) const;
   const Histogram* find_histogram(std::string_view name, std::initializer_list<Label> labels = {}) const;
+  // The sum of a counter or gauge family's samples whose labels include every one of `match`
+  // (all of them when empty); 0 if none (the SNMP agent's view of /metrics' figures).
+  double sum(std::string_view name, std::initializer_list<Label> match = {}) const;
 
  private:
   enum class Type { kCounter, kGauge, kHistogram };

@@ -6,7 +6,8 @@ BUILD_PKGS="build-essential cmake pkg-config ccache libuv1-dev libssl-dev libcry
  libgtest-dev libgmock-dev libbenchmark-dev libtomlplusplus-dev libspdlog-dev libcli11-dev"
 TEST_PKGS="curl nginx-light chromium libnss3-tools python3 iproute2 util-linux openssl clang libclang-rt-14-dev procps
  nsd knot-dnsutils dnsutils prometheus bind9-utils unbound python3-websockets apache2-utils haproxy systemd logrotate
- busybox isc-dhcp-client docker.io docker-compose debootstrap iptables"
+ busybox isc-dhcp-client docker.io docker-compose debootstrap iptables
+ snmp snmpd chrony python3-ntplib"
 # The benchmark peers and tools (bench/run): Squid, nginx, Unbound, NSD, wrk, dnsperf, gnuplot.
 BENCH_PKGS="curl nginx-light squid-openssl unbound nsd wrk dnsperf gnuplot-nox python3 iproute2 util-linux procps"
 PKGS="$BUILD_PKGS"
