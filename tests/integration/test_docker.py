@@ -208,6 +208,13 @@ class Docker(unittest.TestCase):
                 break
             if docker("info", check=False, timeout=20).returncode == 0:
                 log(f"dockerd up (pid {cls.dockerd.pid})")
+                # The data root is this test's own: containers a killed run left behind (restarted
+                # by their restart policy) would hold old ports and subnets. Images stay.
+                left = docker("ps", "-aq").stdout.split()
+                if left:
+                    docker("rm", "-f", "-v", *left, timeout=120)
+                docker("network", "prune", "-f", timeout=60)
+                docker("volume", "prune", "-f", timeout=60)
                 return
             time.sleep(0.5)
         with open(cls.dockerd_log, errors="replace") as f:
