@@ -63,7 +63,9 @@ bool prefix_key(const std::string& text, std::string* key, std::string* error) {
 std::string describe_entry(const http::HttpCache::StoredEntry& e, std::int64_t now) {
   std::string out;
   auto sep = e.store_key.find('\x1f');
-  if (sep != std::string::npos) {
+  if (!e.parts.empty()) {
+    out += "parts: " + e.parts + "\n";
+  } else if (sep != std::string::npos) {
     std::string vary = e.store_key.substr(sep + 1);
     for (auto& c : vary)
       if (c == '\x1f') c = ' ';

@@ -104,6 +104,11 @@ struct Config {
     bool store_set_cookie = false;
     unsigned max_variants = 32;  // Vary variants stored per URL; 0 = no limit
     std::string targeted_cache_control;  // RFC 9213 field obeyed before Cache-Control; "" = none
+    // Partial content: a Range miss starting below this offset fetches the whole object
+    // (Squid's range_offset_limit; 0, Squid's default, never does).
+    std::uint64_t range_offset_limit = 0;
+    unsigned range_max_parts = 32;                     // stored ranges per object
+    double range_parts_percent = 25;  // of cache.memory_size, for all parts objects together; 0 = none stored
     std::vector<RefreshPattern> refresh_patterns;
   } http_cache;
 

@@ -70,6 +70,9 @@ struct CachePolicyConfig {
   bool store_set_cookie = false;  // responses with Set-Cookie are not stored by default
   std::size_t max_variants = 32;  // per URL (HttpCache::begin_store); 0 = no limit
   std::string targeted_field;     // RFC 9213 targeted field obeyed (e.g. "CDN-Cache-Control"); "" = none
+  std::uint64_t range_offset_limit = 0;  // a Range miss starting below this fetches the whole object
+  std::size_t range_max_parts = 32;      // stored ranges per parts object
+  std::uint64_t range_parts_memory = 64ull << 20;  // HttpCache's cap on all parts objects, bytes; 0 = none
 };
 
 // What the cache keeps about a response next to its body (the store's metadata bytes).

@@ -18,13 +18,16 @@ constexpr std::string_view kVaryMarker = "OPVARY1\n";
 const cache::Namespace kNs = cache::Namespace::kHttp;
 }  // namespace
 
-CachePolicyConfig make_cache_policy(const Config::HttpCache& cfg) {
+CachePolicyConfig make_cache_policy(const Config::HttpCache& cfg, std::uint64_t memory_size) {
   CachePolicyConfig policy;
   policy.heuristic_percent = cfg.heuristic_percent;
   policy.heuristic_max = static_cast<std::int64_t>(cfg.heuristic_max);
   policy.store_set_cookie = cfg.store_set_cookie;
   policy.max_variants = cfg.max_variants;
   policy.targeted_field = cfg.targeted_cache_control;
+  policy.range_offset_limit = cfg.range_offset_limit;
+  policy.range_max_parts = cfg.range_max_parts;
+  policy.range_parts_memory = static_cast<std::uint64_t>(static_cast<double>(memory_size) * cfg.range_parts_percent / 100);
   for (const auto& p : cfg.refresh_patterns) {
     RefreshRule r;
     r.pattern = p.pattern;
@@ -310,8 +313,76 @@ void HttpCache::refresh(const std::string& store_key, const StoredResponse& meta
 
 bool HttpCache::invalidate(const std::string& key) {
   // Variants hang off the marker: without it they can no longer be found, and eviction
-  // reclaims them.
-  return store_.erase(kNs, key);
+  // reclaims them. Stored parts of the URL go too.
+  // (Always looked for: parts a disk tier kept across a restart are not counted yet.)
+  bool parts = store_.erase(kNs, parts_key(key));
+  if (parts) drop_parts(key);
+  bool removed = store_.erase(kNs, key);
+  return removed || parts;
+}
+
+std::string HttpCache::parts_key(const std::string& key) { return key + "\x1f\x1e" "parts"; }
+
+void HttpCache::lookup_parts(Worker& worker, const std::string& key, PartsDone done) {
+  std::string pk = parts_key(key);
+  fetch(worker, pk, [this, pk, key, done = std::move(done)](cache::Handle h, bool from_disk, bool) {
+    std::shared_ptr<const PartsMeta> meta;
+    if (h) {
+      if (auto m = PartsMeta::parse(h.metadata()); m && m->parts.bytes() == h.body_size()) {
+        meta = std::make_shared<const PartsMeta>(std::move(*m));
+      } else {
+        spdlog::warn("http cache: unreadable parts of {}, dropping them", key);
+        store_.erase(kNs, pk);
+        h = cache::Handle();
+      }
+    }
+    done(std::move(h), std::move(meta), from_disk);
+  });
+}
+
+cache::Writer HttpCache::begin_parts(const std::string& key, const PartsMeta& meta, std::uint64_t memory_cap) {
+  std::uint64_t size = meta.parts.bytes();
+  if (size > memory_cap || size > store_.max_object_size()) return cache::Writer();
+  std::vector<std::string> drop;
+  {
+    std::lock_guard lk(parts_mu_);
+    if (auto it = parts_.find(key); it != parts_.end()) {
+      parts_total_ -= it->second.first;
+      parts_order_.erase(it->second.second);
+      parts_.erase(it);
+    }
+    while (parts_total_ + size > memory_cap && !parts_order_.empty()) {
+      auto& oldest = parts_order_.front();
+      auto it = parts_.find(oldest);
+      parts_total_ -= it->second.first;
+      drop.push_back(oldest);
+      parts_.erase(it);
+      parts_order_.pop_front();
+    }
+    parts_order_.push_back(key);
+    parts_.emplace(key, std::make_pair(size, std::prev(parts_order_.end())));
+    parts_total_ += size;
+    parts_live_.store(parts_.size(), std::memory_order_relaxed);
+  }
+  for (const auto& k : drop) store_.erase(kNs, parts_key(k));
+  return store_.writer(kNs, parts_key(key), meta.serialize(), expiry_of(meta.resp));
+}
+
+void HttpCache::drop_parts(const std::string& key) {
+  if (parts_live_.load(std::memory_order_relaxed) == 0) return;  // the usual case: no lock, no erase
+  store_.erase(kNs, parts_key(key));
+  std::lock_guard lk(parts_mu_);
+  if (auto it = parts_.find(key); it != parts_.end()) {
+    parts_total_ -= it->second.first;
+    parts_order_.erase(it->second.second);
+    parts_.erase(it);
+  }
+  parts_live_.store(parts_.size(), std::memory_order_relaxed);
+}
+
+std::uint64_t HttpCache::parts_bytes() const {
+  std::lock_guard lk(parts_mu_);
+  return parts_total_;
 }
 
 namespace {
@@ -355,7 +426,16 @@ void HttpCache::inspect(Worker& worker, const std::string& key, std::function<vo
       e.from_disk = from_disk;
       if (h) {
         e.body_size = h.body_size();
-        if (!h.metadata().starts_with(kVaryMarker)) e.meta = StoredResponse::parse(h.metadata());
+        if (h.metadata().starts_with(kPartsMagic)) {
+          if (auto pm = PartsMeta::parse(h.metadata())) {
+            e.meta = pm->resp;
+            for (const auto& r : pm->parts.ranges())
+              e.parts.append(e.parts.empty() ? "" : ",").append(std::to_string(r.first) + "-" + std::to_string(r.last));
+            e.parts += " of " + std::to_string(pm->complete);
+          }
+        } else if (!h.metadata().starts_with(kVaryMarker)) {
+          e.meta = StoredResponse::parse(h.metadata());
+        }
       }
       worker.post([st, i, e = std::move(e), h = std::move(h)]() mutable {
         st->entries[i] = std::move(e);

@@ -18,6 +18,8 @@
 #include "proxy/cache_policy.hpp"
 #include "proxy/http1_writer.hpp"
 #include "proxy/http_parser.hpp"
+#include "proxy/range_parts.hpp"
+#include <list>
 
 namespace outpost::http {
 
@@ -34,7 +36,9 @@ struct CacheLookup {
 
 // The cache policy [http_cache] describes (refresh patterns compiled; invalid ones were
 // refused by the config check).
-CachePolicyConfig make_cache_policy(const Config::HttpCache& cfg);
+// `memory_size`: the store's memory budget ([cache] memory_size), of which stored parts get
+// http_cache.range_parts_percent.
+CachePolicyConfig make_cache_policy(const Config::HttpCache& cfg, std::uint64_t memory_size);
 
 class HttpCache {
  public:
@@ -113,9 +117,24 @@ class HttpCache {
     std::optional<StoredResponse> meta;  // nullopt: unreadable metadata
     std::uint64_t body_size = 0;
     bool from_disk = false;
+    std::string parts;  // a parts object: its stored ranges, "first-last,... of complete"
   };
   void inspect(Worker& worker, const std::string& key, std::function<void(std::vector<StoredEntry>)> done);
   std::size_t purge(const std::string& key, bool prefix);
+
+  // Partial content: the parts of one representation (PartsMeta) live in one store object
+  // beside the primary key, under parts_key(key) (a key no URL or variant can have).
+  static std::string parts_key(const std::string& key);
+  // The parts object of `key` (memory or disk), its metadata parsed (nullptr: none, or
+  // unreadable — then dropped). `done` runs on `worker`'s loop.
+  using PartsDone = std::function<void(cache::Handle, std::shared_ptr<const PartsMeta>, bool from_disk)>;
+  void lookup_parts(Worker& worker, const std::string& key, PartsDone done);
+  // A writer replacing the parts object of `key` with `meta` (the caller writes the bytes of
+  // meta.parts in order). All parts objects together stay within `memory_cap` bytes: the
+  // oldest others are dropped to make room; empty writer if this one alone exceeds it.
+  cache::Writer begin_parts(const std::string& key, const PartsMeta& meta, std::uint64_t memory_cap);
+  void drop_parts(const std::string& key);
+  std::uint64_t parts_bytes() const;  // as counted against the cap (tests, metrics)
 
   // stale-while-revalidate: at most one background refresh per key at a time.
   bool begin_background_refresh(const std::string& key);
@@ -146,6 +165,13 @@ class HttpCache {
   std::unordered_map<std::string, bool> refreshing_;
   std::unordered_map<std::string, std::int64_t> pass_until_;  // key -> steady seconds
   std::atomic<std::size_t> pass_count_{0};  // pass_until_.size(), read without mu_
+  // Parts objects written, oldest first, with the bytes each was counted for (objects the
+  // store evicted meanwhile stay counted until they are written again or pushed out).
+  mutable std::mutex parts_mu_;
+  std::list<std::string> parts_order_;
+  std::unordered_map<std::string, std::pair<std::uint64_t, std::list<std::string>::iterator>> parts_;
+  std::uint64_t parts_total_ = 0;
+  std::atomic<std::size_t> parts_live_{0};  // parts_.size(), read without parts_mu_
 };
 
 // A stored response's head as sent from the cache: the stored fields (or `override_headers`),

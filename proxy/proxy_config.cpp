@@ -111,6 +111,9 @@ void parse_http_cache(ConfigTable& s, Config& config) {
   hc.store_set_cookie = s.boolean("store_set_cookie", false);
   hc.max_variants = static_cast<unsigned>(s.integer("max_variants", 32, 0, 100000));
   hc.targeted_cache_control = s.string("targeted_cache_control", "");
+  hc.range_offset_limit = s.integer("range_offset_limit", 0, 0, 1ull << 50);
+  hc.range_max_parts = static_cast<unsigned>(s.integer("range_max_parts", 32, 1, 4096));
+  hc.range_parts_percent = s.number("range_parts_percent", 25, 0, 100);
   for (char c : hc.targeted_cache_control)
     if (!http::is_tchar(static_cast<unsigned char>(c))) {
       s.fail("targeted_cache_control", "must be a header field name, e.g. \"CDN-Cache-Control\"");

@@ -222,7 +222,7 @@ std::shared_ptr<const ProxySettings> ProxySettings::make(Config c, std::shared_p
   own.insert(own.end(), c.proxy.tls_listen.begin(), c.proxy.tls_listen.end());
   own.insert(own.end(), c.proxy.intercept_listen.begin(), c.proxy.intercept_listen.end());
   s->rules = AccessRules(c.acl, std::move(own));
-  s->cache_policy = http::make_cache_policy(c.http_cache);
+  s->cache_policy = http::make_cache_policy(c.http_cache, c.cache.memory_size);
   const auto& ic = c.intercept;
   if (!ic.ca_certificate.empty() && !ic.bump.empty()) {
     s->intercept.leaves = leaf_cache_for(ic, std::move(store));

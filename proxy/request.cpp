@@ -374,6 +374,9 @@ void ProxyRequest::forward_request_head(std::string& out) {
     }
     if (revalidating_ && revalidation_replaces(n)) continue;
     if (unconditional_ && (http::iequals(n, "If-None-Match") || http::iequals(n, "If-Modified-Since"))) continue;
+    if ((range_mode_ == RangeMode::kFill || range_mode_ == RangeMode::kWhole) &&
+        (http::iequals(n, "Range") || http::iequals(n, "If-Range")))
+      continue;  // ours replace them (kFill), or the whole object is fetched (kWhole)
     if (trace && trace_secret(n)) continue;  // the origin echoes what it gets
     http::append_field(out, n, f.value);
   }
@@ -390,6 +393,14 @@ void ProxyRequest::forward_request_head(std::string& out) {
     out.append("\r\n", 2);
   }
   if (revalidating_) append_revalidation_fields(out);
+  if (range_mode_ == RangeMode::kFill) {
+    // Only the missing span, and only if the stored parts are still the representation.
+    out.append("Range: bytes=").append(std::to_string(fetch_range_.first)).append("-");
+    out.append(std::to_string(fetch_range_.last)).append("\r\n");
+    const auto& ph = parts_meta_->resp.headers;
+    const std::string* v = ph.find("ETag") ? ph.find("ETag") : ph.find("Last-Modified");
+    if (v) http::append_field(out, "If-Range", *v);
+  }
   request_time_ = static_cast<std::int64_t>(std::time(nullptr));
   if (own_xff && ff != "delete") {
     out.append("X-Forwarded-For: ", 17);
@@ -424,14 +435,41 @@ int ProxyRequest::on_forward_head(http::MessageHead& head) {
       }
       code_ = Outcome::kRefreshModified;
     }
-    if (cache_get_ && req_.method == "GET") begin_storing(head);
-    else invalidate_after_unsafe(head);
+    if ((range_mode_ == RangeMode::kPlain || range_mode_ == RangeMode::kFill) && head.status == 206) {
+      if (!begin_part(head)) return -1;  // answered 502
+    } else {
+      if (range_mode_ == RangeMode::kFill || range_mode_ == RangeMode::kPlain) {
+        // Not a part: a 200 (the representation changed, or the origin sends whole objects)
+        // or an error. It goes to the client as it is; the stored parts are no longer trusted.
+        if (parts_meta_) cache->drop_parts(url_text_);
+        range_mode_ = RangeMode::kNone;
+      }
+      if (cache_get_ && req_.method == "GET") begin_storing(head);
+      else invalidate_after_unsafe(head);
+      if (range_mode_ == RangeMode::kWhole) {
+        // range_offset_limit: the whole object was fetched; the client gets its range of it
+        // (unless its If-Range no longer matches: then all of it).
+        const std::string* ifr = req_.headers.find("If-Range");
+        if (head.status == 200 && head.has_length && !head.chunked && head.transfer_codings.empty() &&
+            (!ifr || http::if_range_matches(*ifr, head.headers))) {
+          auto plan = http::plan_ranges(*req_.headers.find("Range"), head.content_length);
+          if (plan.kind == http::RangePlan::Kind::kPartial && plan.ranges.size() == 1) {
+            clip_ = true;
+            client_range_ = plan.ranges[0];
+            clip_lo_ = client_range_.first;
+            clip_hi_ = client_range_.last;
+            relay_pos_ = 0;
+          }
+        }
+      }
+    }
   }
   set_stage(Stage::kRelay);
   // The client's conditional, held back from the origin, is answered from its 200 (which
   // is being stored, or at least was fetched): a 304 now, and the body only into the store.
   withhold_body_ = unconditional_ && head.status == 200 && http::not_modified_for(req_.headers, head.headers);
   status_ = withhold_body_ ? 304 : head.status;
+  if (clip_) origin_length_known_ = true;  // the client's answer has its own length (shape_range_answer)
   origin_length_known_ = head.has_length && !head.chunked;
   if (auto* ct = head.headers.find("Content-Type")) content_type_ = *ct;
   // The fields are edited in place, then given back to the head: the origin connection's
@@ -444,6 +482,7 @@ int ProxyRequest::on_forward_head(http::MessageHead& head) {
     out.reason.clear();
     h.remove("Content-Length");
   }
+  if (clip_) shape_range_answer(head, out);
   bool no_body = head_request_ || out.status == 204 || out.status == 304;
   if (head.status == 204) h.remove("Content-Length");  // RFC 9110 §8.6: never on a 204
   BodyFraming framing = BodyFraming::kNone;
@@ -483,12 +522,29 @@ int ProxyRequest::on_forward_head(http::MessageHead& head) {
   if (w_.shutting_down()) sink_->close_after();
   sink_->start(out, framing, head.transfer_codings);
   head.headers = std::move(h);
+  if (clip_ && range_mode_ == RangeMode::kFill && client_range_.first < fetch_range_.first)  // the stored bytes before the span
+    sink_->send(parts_slices_of(client_range_.first, fetch_range_.first - 1));
   return 0;
 }
 
 int ProxyRequest::on_forward_body(Slice body) {
   if (absorb_) return 0;
   if (writer_ && writer_.append(body.view()) != cache::Status::kOk) writer_.abort();
+  if (part_writer_ && !feed_part(body) && range_mode_ == RangeMode::kFill) {
+    // The client's answer mixes stored and fetched bytes, and they disagree: cut it.
+    code_ = Outcome::kMissAborted;
+    sink_->abort();
+    return -1;
+  }
+  if (clip_) {
+    // Only the bytes of [clip_lo_, clip_hi_] go to the client.
+    std::uint64_t first = relay_pos_, end = relay_pos_ + body.size;  // [first, end)
+    relay_pos_ = end;
+    std::uint64_t a = std::max(first, clip_lo_), b = std::min(end, clip_hi_ + 1);
+    if (a >= b) return 0;
+    body.data += a - first;
+    body.size = static_cast<std::size_t>(b - a);
+  }
   if (follows_own_writer_ || withhold_body_) return 0;  // the client reads the stored copy (pump_reader), or had a 304
   body_relayed_ += body.size;
   sink_->send(std::move(body));
@@ -514,6 +570,18 @@ void ProxyRequest::on_forward_end(bool body_cut) {
   if (writer_) {
     auto st = writer_.commit();
     if (st != cache::Status::kOk) spdlog::debug("http cache: {} not stored: {}", url_text_, cache::status_name(st));
+  }
+  finish_part();
+  if (clip_) {
+    if (relay_pos_ <= clip_hi_) {  // the origin's answer ended before the client's range did
+      spdlog::info("client {}: GET {}: the origin's response ended at byte {}, before the range answered ({})",
+                   client_.text, url_text_, relay_pos_, clip_hi_);
+      code_ = Outcome::kMissAborted;
+      sink_->abort();
+      return;
+    }
+    if (range_mode_ == RangeMode::kFill && fetch_range_.last < client_range_.last)  // the stored bytes after the span
+      sink_->send(parts_slices_of(fetch_range_.last + 1, client_range_.last));
   }
   // A client reading the stored copy is done when its reader reaches the end.
   if (!follows_own_writer_) {

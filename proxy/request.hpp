@@ -158,6 +158,32 @@ struct RequestState {
   // copy at its own pace (it fell behind; see follow_own_writer()).
   bool follows_own_writer_ = false;
   std::string cache_status_;  // Cache-Status (RFC 9211) value for a forwarded response
+  // Partial content (request_cache.cpp; proxy/range_parts.hpp). How a single-range GET that
+  // the stored complete object could not answer goes to the origin:
+  //   kPlain: as sent; a 206 is relayed and stored as a part (joined to the stored parts);
+  //   kFill:  the stored parts cover some of the range: only the span of the missing bytes
+  //           is asked for (Range + If-Range with the parts' validator), and the client's
+  //           range is answered from the stored bytes around the fetched ones;
+  //   kWhole: range_offset_limit: the whole object is fetched (and stored), the range
+  //           answered from it as it passes.
+  enum class RangeMode : std::uint8_t { kNone, kPlain, kFill, kWhole };
+  RangeMode range_mode_ = RangeMode::kNone;
+  bool parts_looked_ = false;
+  cache::Handle parts_;                                   // the stored parts, if any
+  std::shared_ptr<const http::PartsMeta> parts_meta_;
+  http::ByteRange client_range_;  // kFill: the client's range (resolved)
+  http::ByteRange fetch_range_;   // kFill: the span asked of the origin
+  // The origin's body passes to the client only inside [clip_lo_, clip_hi_] (kFill, kWhole);
+  // relay_pos_ is the representation offset of its next byte.
+  bool clip_ = false;
+  std::uint64_t clip_lo_ = 0, clip_hi_ = 0, relay_pos_ = 0;
+  // A 206 being stored: into the parts object, or (part_completes_) into the complete
+  // object it finishes; the stored parts it is joined with (overlaps compared byte by byte).
+  cache::Writer part_writer_;
+  http::ByteRange part_;
+  std::uint64_t part_pos_ = 0;
+  bool part_completes_ = false;
+  bool part_merges_ = false;
 };
 
 class ProxyRequest final : private ForwardEvents, private RequestState {
@@ -261,6 +287,17 @@ class ProxyRequest final : private ForwardEvents, private RequestState {
   bool follow_own_writer();
   void pump_reader();
   void begin_storing(const http::MessageHead& head);
+  // Partial content.
+  bool range_candidate() const;
+  void on_parts_lookup(cache::Handle h, std::shared_ptr<const http::PartsMeta> m, bool from_disk, bool swap_fail);
+  void cache_miss(bool swap_fail);  // the miss half of on_cache_lookup: collapse, then forward
+  void serve_parts(const cache::Handle& h, const http::PartsMeta& m, http::ByteRange want, std::int64_t age,
+                   bool from_disk);
+  bool begin_part(const http::MessageHead& head);  // a 206 to a range miss: false = 502 given
+  bool feed_part(const Slice& body);  // false: its bytes contradict the stored parts
+  std::vector<Slice> parts_slices_of(std::uint64_t first, std::uint64_t last) const;
+  void finish_part();
+  void shape_range_answer(const http::MessageHead& head, http::ResponseHead& out);
   void refresh_from_304(const http::MessageHead& head);
   void invalidate_after_unsafe(const http::MessageHead& head);
   void end_cache_participation();

@@ -4,6 +4,7 @@
 
 #include <cassert>
 #include <charconv>
+#include <cstring>
 #include <ctime>
 
 #include "proxy/background_refresh.hpp"
@@ -93,15 +94,35 @@ void ProxyRequest::on_cache_lookup(http::CacheLookup r) {
     follow_reader(std::move(r.reader), *r.meta);
     return;
   }
+  if (!parts_looked_ && range_candidate()) {
+    // A single range the complete object could not answer: perhaps its stored parts can.
+    parts_looked_ = true;
+    bool swap_fail = r.swap_fail;
+    cache->lookup_parts(w_.worker(), url_text_,
+                        [this, current = still_current(), swap_fail](cache::Handle h,
+                                                                     std::shared_ptr<const http::PartsMeta> m,
+                                                                     bool from_disk) {
+                          if (!current() || !active_) return;
+                          on_parts_lookup(std::move(h), std::move(m), from_disk, swap_fail);
+                        });
+    return;
+  }
+  cache_miss(r.swap_fail);
+}
+
+void ProxyRequest::cache_miss(bool swap_fail) {
+  auto* cache = w_.cache();
   if (req_cc_.only_if_cached) {
     reject(504, "The response is not in the cache and the request says only-if-cached.", Outcome::kMiss);
     return;
   }
-  if (r.swap_fail) {
+  if (swap_fail) {
     spdlog::warn("http cache: stored copy of {} failed its check on read; fetching it again", url_text_);
     code_ = Outcome::kSwapFailMiss;
   }
-  if (req_.method == "GET" && !followed_) {
+  // Range requests do not collapse: a 206 tells nothing of whether the whole object may be
+  // stored, and followers would get the whole of it.
+  if (req_.method == "GET" && !followed_ && !req_.headers.has("Range")) {
     auto role = cache->lead_or_follow(url_text_, w_.worker(), [this] {
       return [this, current = still_current()](bool ready) {
         if (!current() || !active_) return;
@@ -303,7 +324,7 @@ bool ProxyRequest::follow_own_writer() {
   // body goes on into the store at the origin's pace and this client reads the stored copy
   // at its own, like a follower. Only with a known length, so the writer cannot give up for
   // size halfway, and a body relayed as it came (no re-chunking to continue).
-  if (!writer_ || !origin_length_known_ || head_request_) return false;
+  if (!writer_ || !origin_length_known_ || head_request_ || clip_) return false;
   reader_ = writer_.reader();
   if (!reader_) return false;
   reader_skip_ = body_relayed_;
@@ -347,6 +368,7 @@ void ProxyRequest::begin_storing(const http::MessageHead& head) {
   // is: it lapses kPassMemory after the fetch that set it, as Varnish's hit-for-miss does,
   // and no request pays a lock on the shared map to renew it.
   if (writer_ || !passed_) cache->learned(url_text_, static_cast<bool>(writer_));
+  if (writer_) cache->drop_parts(url_text_);  // a complete object supersedes stored parts
   if (leader_) {
     cache->settle(url_text_, static_cast<bool>(writer_));
     leader_ = false;
@@ -392,7 +414,273 @@ void ProxyRequest::end_cache_participation() {
     leader_ = false;
   }
   if (writer_) writer_.abort();  // an uncommitted object never becomes visible
+  if (part_writer_) part_writer_.abort();
   reader_ = cache::Reader();
+}
+
+// ---------------------------------------------------------------- partial content
+
+namespace {
+// The stored bytes of the representation's range `r` (every byte of it stored), as slices
+// of the parts object's body.
+std::vector<Slice> parts_slices(const cache::Handle& h, const http::PartSet& parts, http::ByteRange r) {
+  std::vector<Slice> out;
+  for (auto s : parts.stored_within(r)) {
+    std::uint64_t off = parts.body_offset(s.first);
+    for (auto& x : body_range(h.body(), off, off + (s.last - s.first))) out.push_back(std::move(x));
+  }
+  return out;
+}
+
+// Whether `data` equals the stored body's bytes from offset `off`.
+bool stored_equals(const std::vector<Slice>& body, std::uint64_t off, const char* data, std::uint64_t n) {
+  for (const auto& s : body_range(body, off, off + n - 1)) {
+    if (std::memcmp(s.data, data, s.size) != 0) return false;
+    data += s.size;
+  }
+  return true;
+}
+
+std::size_t field_count(const http::HeaderList& h, std::string_view name) {
+  std::size_t n = 0;
+  for (const auto& f : h)
+    if (http::iequals(f.name, name)) ++n;
+  return n;
+}
+
+std::string range_text(http::ByteRange r, std::uint64_t complete) {
+  return "bytes " + std::to_string(r.first) + "-" + std::to_string(r.last) + "/" + std::to_string(complete);
+}
+}  // namespace
+
+bool ProxyRequest::range_candidate() const {
+  // One single-range Range field on a GET whose answer may be stored, and no conditional
+  // but If-Range (a range under If-None-Match... goes as sent).
+  const auto& policy = settings_->cache_policy;
+  if (req_.method != "GET" || req_cc_.no_store || req_.headers.has("Authorization")) return false;
+  if (policy.range_parts_memory == 0 && policy.range_offset_limit == 0) return false;
+  if (field_count(req_.headers, "Range") != 1 || field_count(req_.headers, "If-Range") > 1) return false;
+  if (!http::parse_single_range(*req_.headers.find("Range"))) return false;
+  for (std::string_view n : {"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since"})
+    if (req_.headers.has(n)) return false;
+  return true;
+}
+
+void ProxyRequest::on_parts_lookup(cache::Handle h, std::shared_ptr<const http::PartsMeta> m, bool from_disk,
+                                   bool swap_fail) {
+  const auto& policy = settings_->cache_policy;
+  const std::string& range = *req_.headers.find("Range");
+  if (m && !http::vary_matches(m->resp, req_.headers)) m.reset();
+  if (m) {
+    parts_ = std::move(h);
+    parts_meta_ = m;
+    const std::string* if_range = req_.headers.find("If-Range");
+    bool applies = !if_range || http::if_range_matches(*if_range, m->resp.headers);
+    std::int64_t age = 0;
+    auto use = http::evaluate(m->resp, req_cc_, now_s(), &age);
+    bool usable = use == http::Usability::kFresh || use == http::Usability::kStaleServable;
+    auto plan = http::plan_ranges(range, m->complete);
+    if (applies && usable && plan.kind == http::RangePlan::Kind::kUnsatisfiable) {
+      discard_body_ = true;
+      code_ = from_disk ? Outcome::kHit : Outcome::kMemHit;
+      status_ = 416;
+      set_stage(Stage::kServeStored);
+      const auto& name = settings_->config.server.name;
+      http::fill_stored_response_head(stored_head_, m->resp, 416, age, name, settings_->config.proxy.via,
+                                      name + "; hit", true, nullptr, "bytes */" + std::to_string(m->complete), 0);
+      send_stored(stored_head_, BodyFraming::kNone, {});
+      return;
+    }
+    if (applies && plan.kind == http::RangePlan::Kind::kPartial && plan.ranges.size() == 1) {
+      auto want = plan.ranges[0];
+      if (m->parts.covers(want)) {
+        if (usable) {
+          serve_parts(parts_, *m, want, age, from_disk);
+          return;
+        }
+      } else if (auto gaps = m->parts.gaps(want); !(gaps.size() == 1 && gaps[0] == want)) {
+        // Partly stored: ask only for the span of the missing bytes, under If-Range with the
+        // parts' validator (a 200 instead means the representation changed). Stale parts
+        // may serve here: the origin's 206 confirms they are current.
+        range_mode_ = RangeMode::kFill;
+        client_range_ = want;
+        fetch_range_ = {gaps.front().first, gaps.back().last};
+        cache_miss(swap_fail);
+        return;
+      }
+    }
+  }
+  auto spec = http::parse_single_range(range);
+  if (policy.range_offset_limit > 0 && spec->first && *spec->first < policy.range_offset_limit) {
+    range_mode_ = RangeMode::kWhole;  // Squid's range_offset_limit
+  } else if (policy.range_parts_memory > 0) {
+    range_mode_ = RangeMode::kPlain;
+  }
+  cache_miss(swap_fail);
+}
+
+void ProxyRequest::serve_parts(const cache::Handle& h, const http::PartsMeta& m, http::ByteRange want,
+                               std::int64_t age, bool from_disk) {
+  const auto& name = settings_->config.server.name;
+  discard_body_ = true;
+  code_ = from_disk ? Outcome::kHit : Outcome::kMemHit;
+  hierarchy_ = "HIER_NONE";
+  if (auto* ct = m.resp.headers.find("Content-Type")) content_type_ = *ct;
+  set_stage(Stage::kServeStored);
+  status_ = 206;
+  http::fill_stored_response_head(stored_head_, m.resp, 206, age, name, settings_->config.proxy.via,
+                                  name + "; hit; ttl=" + std::to_string(m.resp.lifetime - age) + "; detail=parts",
+                                  true, nullptr, range_text(want, m.complete),
+                                  static_cast<std::int64_t>(want.last - want.first + 1));
+  send_stored(stored_head_, BodyFraming::kLength, parts_slices(h, m.parts, want));
+}
+
+bool ProxyRequest::begin_part(const http::MessageHead& head) {
+  // A 206 to a single-range miss. Stored as a part only when it is one range of a known
+  // complete length, its body framed as that range's length, with a strong validator, and
+  // storable as the 200 it is a part of would be.
+  auto* cache = w_.cache();
+  const auto& policy = settings_->cache_policy;
+  const auto& name = settings_->config.server.name;
+  std::optional<http::ContentRange> cr;
+  if (field_count(head.headers, "Content-Range") == 1) cr = http::parse_content_range(*head.headers.find("Content-Range"));
+  std::uint64_t len = cr ? cr->last - cr->first + 1 : 0;
+  bool framing_ok = cr && head.transfer_codings.empty() && (!head.has_length || head.chunked || head.content_length == len);
+  bool same = cr && parts_meta_ && cr->complete == parts_meta_->complete &&
+              http::same_representation(parts_meta_->resp.headers, head.headers);
+  if (range_mode_ == RangeMode::kFill &&
+      !(framing_ok && same && cr->first <= fetch_range_.first && cr->last >= fetch_range_.last)) {
+    spdlog::info("client {}: GET {}: the origin's 206 (Content-Range \"{}\") does not hold bytes {}-{} of the stored "
+                 "parts' representation; parts dropped",
+                 client_.text, url_text_, head.headers.joined("Content-Range"), fetch_range_.first, fetch_range_.last);
+    cache->drop_parts(url_text_);
+    reject(502, "The origin server's partial response does not match the range asked or the parts stored.",
+           Outcome::kMiss);
+    return false;
+  }
+  std::string why;
+  if (!framing_ok) {
+    why = "206 without one Content-Range matching its body";
+  } else if (cr->complete > cache->store().max_object_size()) {
+    why = "larger than max_object_size";
+  } else if (auto plan = http::plan_ranges(*req_.headers.find("Range"), cr->complete);
+             range_mode_ == RangeMode::kPlain && !(plan.kind == http::RangePlan::Kind::kPartial &&
+                                                   plan.ranges.size() == 1 && cr->first <= plan.ranges[0].last &&
+                                                   cr->last >= plan.ranges[0].first)) {
+    why = "206 for another range than asked";
+  } else {
+    http::MessageHead rep;  // the 200 this is a part of
+    rep.status = 200;
+    rep.reason = "OK";
+    rep.major = head.major;
+    rep.minor = head.minor;
+    rep.headers = head.headers;
+    rep.headers.remove("Content-Range");
+    rep.headers.set("Content-Length", std::to_string(cr->complete));
+    auto meta = cache->storable_meta(policy, req_.headers, req_cc_, rep, url_text_, request_time_, now_s(), &why);
+    if (meta && http::strong_validator(meta->headers).empty()) {
+      meta.reset();
+      why = "no strong validator to join parts by";
+    }
+    if (meta) {
+      http::PartsMeta pm;
+      pm.complete = cr->complete;
+      pm.resp = *meta;
+      part_merges_ = same && parts_meta_->resp.vary == meta->vary;
+      if (part_merges_) pm.parts = parts_meta_->parts;
+      // (otherwise the stored parts are of another representation: this one replaces them)
+      pm.parts.add({cr->first, cr->last});
+      if (pm.parts.count() > policy.range_max_parts) {
+        why = "more than range_max_parts ranges";
+      } else if (pm.parts.complete(pm.complete)) {
+        part_writer_ = cache->begin_store(url_text_, *meta, pm.complete, policy.max_variants, &why);
+        part_completes_ = static_cast<bool>(part_writer_);
+      } else {
+        part_writer_ = cache->begin_parts(url_text_, pm, policy.range_parts_memory);
+        if (!part_writer_) why = "over range_parts_percent of the memory";
+      }
+      if (part_writer_) {
+        part_ = {cr->first, cr->last};
+        part_pos_ = cr->first;
+        if (part_merges_ && cr->first > 0)  // the stored bytes before this part
+          for (const auto& s : parts_slices(parts_, parts_meta_->parts, {0, cr->first - 1})) part_writer_.append(s.view());
+      } else if (parts_meta_ && !part_merges_) {
+        cache->drop_parts(url_text_);
+      }
+    }
+  }
+  cache_status_ = name + (range_mode_ == RangeMode::kFill ? "; fwd=partial" : "; fwd=uri-miss") + "; fwd-status=206";
+  if (part_writer_) cache_status_ += "; stored";
+  else cache_status_ += "; detail=\"" + why + "\"";
+  if (range_mode_ == RangeMode::kFill) {
+    clip_ = true;
+    clip_lo_ = fetch_range_.first;
+    clip_hi_ = fetch_range_.last;
+    relay_pos_ = cr->first;
+  }
+  return true;
+}
+
+std::vector<Slice> ProxyRequest::parts_slices_of(std::uint64_t first, std::uint64_t last) const {
+  return parts_slices(parts_, parts_meta_->parts, {first, last});
+}
+
+bool ProxyRequest::feed_part(const Slice& body) {
+  if (!part_writer_ || body.size == 0) return true;
+  std::uint64_t first = part_pos_, last = part_pos_ + body.size - 1;
+  if (last > part_.last) {
+    spdlog::info("client {}: GET {}: the origin's 206 body is longer than its Content-Range; not stored", client_.text,
+                 url_text_);
+    part_writer_.abort();
+    return true;
+  }
+  if (part_merges_) {
+    // Bytes of the stored parts again: a strong validator says they are the same; a hostile
+    // or broken origin may say otherwise, and then nothing of either is kept.
+    for (auto s : parts_meta_->parts.stored_within({first, last})) {
+      if (!stored_equals(parts_.body(), parts_meta_->parts.body_offset(s.first), body.data + (s.first - first),
+                         s.last - s.first + 1)) {
+        spdlog::warn("http cache: {}: a 206 with the stored parts' validator has other bytes at {}-{}; parts dropped",
+                     url_text_, s.first, s.last);
+        part_writer_.abort();
+        w_.cache()->drop_parts(url_text_);
+        return false;
+      }
+    }
+  }
+  if (part_writer_.append(body.view()) != cache::Status::kOk) part_writer_.abort();
+  part_pos_ = last + 1;
+  return true;
+}
+
+void ProxyRequest::finish_part() {
+  if (!part_writer_) return;
+  if (part_pos_ != part_.last + 1) {  // shorter than its Content-Range
+    spdlog::info("client {}: GET {}: the origin's 206 body is shorter than its Content-Range; not stored", client_.text,
+                 url_text_);
+    part_writer_.abort();
+    return;
+  }
+  if (part_merges_ && part_.last + 1 < parts_meta_->complete)  // the stored bytes after it
+    for (const auto& s : parts_slices(parts_, parts_meta_->parts, {part_.last + 1, parts_meta_->complete - 1}))
+      part_writer_.append(s.view());
+  auto st = part_writer_.commit();
+  if (st != cache::Status::kOk) spdlog::debug("http cache: part of {} not stored: {}", url_text_, cache::status_name(st));
+  else if (part_completes_) w_.cache()->drop_parts(url_text_);  // joined into the complete object
+}
+
+void ProxyRequest::shape_range_answer(const http::MessageHead& head, http::ResponseHead& out) {
+  // The client's range, answered from the response passing by: kFill (stored bytes around
+  // the fetched span) or kWhole (the whole 200, of which the client gets its range).
+  auto& h = out.headers;
+  h.remove("Content-Length");
+  h.remove("Content-Range");
+  std::uint64_t complete = range_mode_ == RangeMode::kFill ? parts_meta_->complete : head.content_length;
+  out.status = 206;  // a single range keeps its 206 even when it is all of it ("bytes=0-")
+  out.reason = "Partial Content";
+  h.add("Content-Range", range_text(client_range_, complete));
+  h.add("Content-Length", std::to_string(client_range_.last - client_range_.first + 1));
+  status_ = out.status;
 }
 
 }  // namespace outpost

@@ -4,7 +4,11 @@
 // parses names a moment that prints back as the same IMF-fixdate when given in that form;
 // an Age that parses is all digits; a range plan stays inside the representation, its parts
 // in order of first byte disjoint and non-adjacent; stored metadata that parses serializes
-// to bytes that parse to the same fields.
+// to bytes that parse to the same fields. Partial content (proxy/range_parts): a
+// Content-Range or single range-spec that parses is in order; a PartSet built from any
+// sequence of ranges equals a bitmap of the bytes added (sorted, disjoint, non-adjacent; its
+// covers, gaps, stored sub-ranges and body offsets agree with the bitmap); parts metadata
+// that parses serializes to bytes that parse to the same ranges.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -13,6 +17,7 @@
 #include <string_view>
 
 #include "proxy/cache_policy.hpp"
+#include "proxy/range_parts.hpp"
 
 using namespace outpost::http;
 
@@ -87,9 +92,64 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             if (i != j && plan.ranges[i].first <= plan.ranges[j].last + 1 && plan.ranges[j].first <= plan.ranges[i].last + 1)
               std::abort();  // overlapping or touching parts were to be coalesced
       }
+      if (auto cr = parse_content_range(in); cr && (cr->first > cr->last || cr->last >= cr->complete)) std::abort();
+      if (auto s = parse_single_range(in)) {
+        if (s->first && s->last && *s->last < *s->first) std::abort();
+        if (!s->first && s->suffix == 0) std::abort();
+      }
+      if ((mode >> 4) & 1) {
+        // The input as (first, last) byte pairs added to a PartSet over 256 bytes.
+        bool bits[256] = {};
+        PartSet set;
+        for (std::size_t i = 0; i + 1 < in.size(); i += 2) {
+          auto a = static_cast<std::uint8_t>(in[i]), b = static_cast<std::uint8_t>(in[i + 1]);
+          if (a > b) std::swap(a, b);
+          set.add({a, b});
+          for (unsigned x = a; x <= b; ++x) bits[x] = true;
+        }
+        bool seen[256] = {};
+        std::uint64_t off = 0;
+        const ByteRange* prev = nullptr;
+        for (const auto& r : set.ranges()) {
+          if (r.first > r.last || r.last > 255 || (prev && r.first <= prev->last + 1)) std::abort();
+          for (auto x = r.first; x <= r.last; ++x) {
+            seen[x] = true;
+            if (set.body_offset(x) != off++) std::abort();
+          }
+          prev = &r;
+        }
+        for (unsigned x = 0; x < 256; ++x)
+          if (seen[x] != bits[x]) std::abort();
+        if (set.bytes() != off) std::abort();
+        std::uint64_t a = in.empty() ? 0 : static_cast<std::uint8_t>(in[0]), b = mode;
+        if (a > b) std::swap(a, b);
+        ByteRange q{a, b};
+        bool all = true;
+        for (auto x = a; x <= b; ++x) all = all && bits[x];
+        if (set.covers(q) != all) std::abort();
+        bool mark[256] = {};
+        for (auto g : set.gaps(q))
+          for (auto x = g.first; x <= g.last; ++x) {
+            if (bits[x] || x < a || x > b || mark[x]) std::abort();
+            mark[x] = true;
+          }
+        for (auto s : set.stored_within(q))
+          for (auto x = s.first; x <= s.last; ++x) {
+            if (!bits[x] || x < a || x > b || mark[x]) std::abort();
+            mark[x] = true;
+          }
+        for (auto x = a; x <= b; ++x)
+          if (!mark[x]) std::abort();  // every byte of q is a gap or stored, once
+      }
       break;
     }
     case 3: {
+      if (auto pm = PartsMeta::parse(in)) {
+        auto again = PartsMeta::parse(pm->serialize());
+        if (!again || again->complete != pm->complete || !(again->parts == pm->parts)) std::abort();
+        for (const auto& r : pm->parts.ranges())
+          if (r.last >= pm->complete) std::abort();
+      }
       auto r = StoredResponse::parse(in);
       if (r) {
         auto again = StoredResponse::parse(r->serialize());

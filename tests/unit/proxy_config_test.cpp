@@ -44,6 +44,12 @@ TEST(ProxyConfig, EmptyFileGivesDefaults) {
   EXPECT_TRUE(c.http_cache.enabled);
   EXPECT_EQ(c.http_cache.max_variants, 32u);
   EXPECT_EQ(Config::parse("[http_cache]\nmax_variants = 0\n", "t.toml").http_cache.max_variants, 0u);
+  EXPECT_EQ(c.http_cache.range_offset_limit, 0u);  // Squid's default: ranges go as sent
+  EXPECT_EQ(c.http_cache.range_max_parts, 32u);
+  EXPECT_EQ(c.http_cache.range_parts_percent, 25);
+  EXPECT_EQ(Config::parse("[http_cache]\nrange_offset_limit = 1048576\n", "t.toml").http_cache.range_offset_limit,
+            1048576u);
+  EXPECT_NE(error_of("[http_cache]\nrange_max_parts = 0\n"), "");
   EXPECT_EQ(c.http_cache.targeted_cache_control, "");
   EXPECT_EQ(Config::parse("[http_cache]\ntargeted_cache_control = \"CDN-Cache-Control\"\n", "t.toml")
                 .http_cache.targeted_cache_control,
