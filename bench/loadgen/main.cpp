@@ -19,7 +19,9 @@ const char kUsage[] =
   loadgen replay --proxy ADDR --origin ADDR --trace SPEC [--concurrency 32]
                  [--warmup-fraction 0] [--timeout-ms 30000]
       SPEC  synthetic:objects=N,requests=M[,alpha=0.8,seed=1,size_median=8192,size_sigma=1.5,
-                      size_max=4194304,mix=c80/n5/s10/v5,reval=10,scan=0]
+                      size_max=4194304,mix=c80/n5/s10/v5,reval=10,scan=0,big_min=262144,chunk=65536]
+            mix kinds: c cacheable, n no-store, s short TTL, v no-cache, r media fetched in
+            chunk-sized ranges (sizes big_min..size_max), l varies on Accept-Encoding/-Language
             file:PATH    one request per line, "timestamp key size"
   loadgen connect --proxy ADDR --target ADDR --tunnels N --seconds D
   loadgen idle --proxy ADDR --connections N [--request http://127.x.y.z:port/path]

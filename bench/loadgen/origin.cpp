@@ -37,13 +37,18 @@ constexpr int kBlastWritesInFlight = 4;
 
 // What each kind of object says about caching. Kinds with validators answer conditional
 // requests with 304 when the validator matches.
+// Kind r (media) answers a "Range: bytes=A-B" inside the object with a 206; kind l varies
+// on Accept-Encoding and Accept-Language (the body is the same: identity, one language).
 struct Kind {
   char code;
   const char* cache_control;
   bool validators;  // ETag and Last-Modified
+  bool ranges = false;
+  bool vary = false;
 };
-constexpr Kind kKinds[] = {
-    {'c', "max-age=3600", true}, {'n', "no-store", false}, {'s', "max-age=2", true}, {'v', "no-cache", true}};
+constexpr Kind kKinds[] = {{'c', "max-age=3600", true},        {'n', "no-store", false},
+                           {'s', "max-age=2", true},           {'v', "no-cache", true},
+                           {'r', "max-age=3600", true, true},  {'l', "max-age=3600", true, false, true}};
 
 struct ObjectRequest {
   std::uint64_t id;
@@ -80,7 +85,7 @@ struct HttpConn {
   uv_tcp_t tcp;
   llhttp_t parser;
   Worker* worker = nullptr;
-  std::string url, field, if_none_match, if_modified_since;
+  std::string url, field, if_none_match, if_modified_since, range;
   std::string* value = nullptr;  // the header value being collected, when it is one we use
   bool has_if_none_match = false;
   bool close_after = false;  // the request asked for the connection to end
@@ -221,29 +226,49 @@ void serve_object(HttpConn* c, const ObjectRequest& obj, bool head_only) {
                       (c->has_if_none_match ? etag_matches(c->if_none_match, etag)
                                             : !c->if_modified_since.empty() &&
                                                   not_modified_since(c->if_modified_since, g_origin.last_modified));
+  // "bytes=A-B" (or "bytes=A-") inside the object, for the kinds that serve ranges.
+  std::uint64_t first = 0, last = obj.size - 1;
+  bool partial = false;
+  if (obj.kind->ranges && !not_modified && c->range.substr(0, 6) == "bytes=") {
+    std::string_view spec = std::string_view(c->range).substr(6);
+    std::size_t dash = spec.find('-');
+    auto a = dash == std::string_view::npos ? std::nullopt : parse_u64(spec.substr(0, dash));
+    auto b = dash == std::string_view::npos || dash + 1 == spec.size() ? std::optional<std::uint64_t>(obj.size - 1)
+                                                                        : parse_u64(spec.substr(dash + 1));
+    if (a && b && *a <= *b && *a < obj.size) {
+      first = *a;
+      last = std::min(*b, obj.size - 1);
+      partial = true;
+    }
+  }
   auto* w = new ResponseWrite;
-  int len =
-      std::snprintf(w->head, sizeof w->head, "HTTP/1.1 %s\r\nDate: %s\r\nCache-Control: %s\r\n",
-                    not_modified ? "304 Not Modified" : "200 OK", worker_date(c->worker), obj.kind->cache_control);
+  int len = std::snprintf(w->head, sizeof w->head, "HTTP/1.1 %s\r\nDate: %s\r\nCache-Control: %s\r\n",
+                          not_modified ? "304 Not Modified" : partial ? "206 Partial Content" : "200 OK",
+                          worker_date(c->worker), obj.kind->cache_control);
   if (obj.kind->validators)
     len += std::snprintf(w->head + len, sizeof w->head - len, "ETag: %s\r\nLast-Modified: %s\r\n", etag,
                          g_origin.last_modified_text);
+  if (obj.kind->vary) len += std::snprintf(w->head + len, sizeof w->head - len, "Vary: Accept-Encoding, Accept-Language\r\n");
+  if (obj.kind->ranges) len += std::snprintf(w->head + len, sizeof w->head - len, "Accept-Ranges: bytes\r\n");
+  if (partial)
+    len += std::snprintf(w->head + len, sizeof w->head - len, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
+                         first, last, obj.size);
   if (!not_modified)
     len += std::snprintf(w->head + len, sizeof w->head - len,
-                         "Content-Type: application/octet-stream\r\nContent-Length: %" PRIu64 "\r\n", obj.size);
+                         "Content-Type: application/octet-stream\r\nContent-Length: %" PRIu64 "\r\n", last - first + 1);
   len += std::snprintf(w->head + len, sizeof w->head - len, "%s\r\n", c->close_after ? "Connection: close\r\n" : "");
   if (not_modified) {
     n.not_modified.fetch_add(1, std::memory_order_relaxed);
     send_response(c, w, len, nullptr, 0);
     return;
   }
-  std::size_t body_len = head_only ? 0 : obj.size;
+  std::size_t body_len = head_only ? 0 : last - first + 1;
   if (!head_only) {
     n.full.fetch_add(1, std::memory_order_relaxed);
     n.body_bytes.fetch_add(body_len, std::memory_order_relaxed);
   }
   // Deterministic content per id: the pattern from an id-dependent offset.
-  const char* body = g_origin.pattern.data() + (obj.id * 2654435761u) % kPatternSlack;
+  const char* body = g_origin.pattern.data() + (obj.id * 2654435761u) % kPatternSlack + first;
   send_response(c, w, len, body, body_len);
 }
 
@@ -306,6 +331,7 @@ int on_message_begin(llhttp_t* p) {
   c->field.clear();
   c->if_none_match.clear();
   c->if_modified_since.clear();
+  c->range.clear();
   c->value = nullptr;
   c->has_if_none_match = false;
   return 0;
@@ -331,6 +357,9 @@ int on_header_field_complete(llhttp_t* p) {
   } else if (iequals(c->field, "if-modified-since")) {
     c->if_modified_since.clear();
     c->value = &c->if_modified_since;
+  } else if (iequals(c->field, "range")) {
+    c->range.clear();
+    c->value = &c->range;
   }
   c->field.clear();
   return 0;

@@ -181,6 +181,20 @@ std::string Replay::request_text(const TraceRequest& r) const {
   int n = std::snprintf(buf, sizeof buf, "GET http://%s/o/%u/%u/%c HTTP/1.1\r\nHost: %s\r\n", cfg_.origin_text.c_str(),
                         r.id, r.size, r.kind, cfg_.origin_text.c_str());
   if (r.revalidate) n += std::snprintf(buf + n, sizeof buf - n, "If-None-Match: \"%u-1\"\r\n", r.id);
+  if (r.kind == 'r') n += std::snprintf(buf + n, sizeof buf - n, "Range: bytes=%u-%u\r\n", r.range_first, r.range_last);
+  if (r.kind == 'l') {
+    // Browsers saying the same thing in different words (0-3: one preference, as Chrome,
+    // Firefox and curl-ish clients spell it), and clients that prefer something else (4, 5).
+    static const char* const kSpellings[kVariantSpellings][2] = {
+        {"gzip, deflate, br", "en-US,en;q=0.9"},
+        {"br, gzip, deflate", "en-US, en;q=0.9"},
+        {"gzip,deflate,br", "en-us,en;q=0.9"},
+        {"gzip, deflate, br;q=1.0", "en-US,en;q=0.8"},
+        {"gzip, deflate", "en-US,en;q=0.9"},
+        {"gzip, deflate, br", "de-DE,de;q=0.9,en;q=0.8"}};
+    n += std::snprintf(buf + n, sizeof buf - n, "Accept-Encoding: %s\r\nAccept-Language: %s\r\n",
+                       kSpellings[r.variant][0], kSpellings[r.variant][1]);
+  }
   n += std::snprintf(buf + n, sizeof buf - n, "\r\n");
   return std::string(buf, static_cast<std::size_t>(n));
 }
@@ -220,6 +234,11 @@ void Replay::record(std::size_t index, int err, const Response& r, double latenc
   }
   ++f.status[r.status];
   bool ok = (r.status >= 200 && r.status < 300) || r.status == 304;
+  const TraceRequest& tr = trace_.requests[index];
+  if (ok && r.status == 206 && (tr.kind != 'r' || r.body_bytes != tr.range_last - tr.range_first + 1)) {
+    ok = false;  // a partial answer to the wrong range
+    ++f.length_mismatches;
+  }
   if (ok && r.status == 200 && r.body_bytes != trace_.requests[index].size) {
     ok = false;  // a truncated or padded body: the cheap integrity check
     ++f.length_mismatches;

@@ -47,12 +47,15 @@ struct SyntheticSpec {
   double size_median = 8192;
   double size_sigma = 1.5;
   std::uint64_t size_max = kDefaultSizeMax;
-  unsigned mix[4] = {80, 5, 10, 5};  // percent of objects of each kind, in kKindCodes order
+  unsigned mix[6] = {80, 5, 10, 5, 0, 0};  // percent of objects of each kind, in kKindCodes order
+  std::uint64_t big_min = 262144;  // kind r objects: sizes uniform in [big_min, size_max]
+  std::uint64_t chunk = 65536;     // kind r requests: one chunk-aligned range of this size
   double reval = 10;                 // percent of repeat requests sent as revalidations
   bool scan = false;
 };
 
-constexpr char kKindCodes[4] = {'c', 'n', 's', 'v'};
+constexpr char kKindCodes[6] = {'c', 'n', 's', 'v', 'r', 'l'};
+constexpr unsigned kKinds = 6;
 
 bool has_validators(char kind) { return kind != 'n'; }
 
@@ -65,15 +68,15 @@ double spec_real(std::string_view key, std::string_view value, double min, doubl
 }
 
 // "c80/n5/s10/v5": percentages per kind, summing to 100; a kind left out gets 0.
-void parse_mix(std::string_view text, unsigned (&mix)[4]) {
+void parse_mix(std::string_view text, unsigned (&mix)[6]) {
   std::fill(std::begin(mix), std::end(mix), 0u);
   unsigned total = 0;
   while (!text.empty()) {
     std::size_t slash = text.find('/');
     std::string_view part = text.substr(0, slash);
-    const char* kind = part.empty() ? nullptr : std::find(kKindCodes, kKindCodes + 4, part[0]);
+    const char* kind = part.empty() ? nullptr : std::find(kKindCodes, kKindCodes + kKinds, part[0]);
     auto pct = part.empty() ? std::nullopt : parse_u64(part.substr(1));
-    if (!kind || kind == kKindCodes + 4 || !pct || *pct > 100)
+    if (!kind || kind == kKindCodes + kKinds || !pct || *pct > 100)
       throw UsageError("trace spec: mix wants parts like c80/n5/s10/v5, not '" + std::string(part) + "'");
     mix[kind - kKindCodes] += static_cast<unsigned>(*pct);
     total += static_cast<unsigned>(*pct);
@@ -101,6 +104,8 @@ SyntheticSpec parse_synthetic(std::string_view text) {
     else if (key == "mix") parse_mix(value, s.mix);
     else if (key == "reval") s.reval = spec_real(key, value, 0, 100);
     else if (key == "scan") s.scan = spec_integer(key, value, 0, 1) == 1;
+    else if (key == "big_min") s.big_min = spec_integer(key, value, 64, kMaxObjectSize);
+    else if (key == "chunk") s.chunk = spec_integer(key, value, 1, kMaxObjectSize);
     else throw UsageError("trace spec: unknown key '" + std::string(key) + "'");
   }
   if (s.objects == 0 || s.requests == 0) throw UsageError("trace spec: synthetic needs objects=N and requests=M");
@@ -130,8 +135,12 @@ Trace synthetic_trace(const SyntheticSpec& s) {
     double pick = objects_rng.uniform() * 100;
     unsigned k = 0;
     double edge = s.mix[0];
-    while (k < 3 && pick >= edge) edge += s.mix[++k];
+    while (k < kKinds - 1 && pick >= edge) edge += s.mix[++k];
     kinds[id] = kKindCodes[k];
+    if (kinds[id] == 'r') {  // large media: drawn from their own range of sizes
+      std::uint64_t lo = std::min(s.big_min, s.size_max);
+      sizes[id] = static_cast<std::uint32_t>(lo + objects_rng.below(s.size_max - lo + 1));
+    }
   }
 
   Trace t;
@@ -154,7 +163,21 @@ Trace synthetic_trace(const SyntheticSpec& s) {
       ++t.objects;
       t.footprint += sizes[id];
     }
-    t.requests.push_back({id, sizes[id], kinds[id], revalidate});
+    TraceRequest tr{id, sizes[id], kinds[id], revalidate};
+    // Drawn for every request too, for the same reason.
+    double where = requests_rng.uniform();
+    auto spelling = static_cast<std::uint8_t>(requests_rng.below(kVariantSpellings));
+    if (tr.kind == 'r') {
+      // A player's chunk: the early chunks of a file are asked for most (u² skews to 0).
+      std::uint64_t chunks = (sizes[id] + s.chunk - 1) / s.chunk;
+      auto c = std::min<std::uint64_t>(static_cast<std::uint64_t>(where * where * static_cast<double>(chunks)), chunks - 1);
+      tr.range_first = static_cast<std::uint32_t>(c * s.chunk);
+      tr.range_last = static_cast<std::uint32_t>(std::min<std::uint64_t>((c + 1) * s.chunk, sizes[id]) - 1);
+      tr.revalidate = false;
+    } else if (tr.kind == 'l') {
+      tr.variant = spelling;
+    }
+    t.requests.push_back(tr);
   }
   return t;
 }

@@ -10,9 +10,16 @@ namespace loadgen {
 struct TraceRequest {
   std::uint32_t id;
   std::uint32_t size;
-  char kind;        // c, n, s or v: what the origin says about caching (see origin.cpp)
+  char kind;        // c, n, s, v, r or l: what the origin says about caching (see origin.cpp)
   bool revalidate;  // send If-None-Match: the client has fetched this object before
+  // Kind r (media fetched in pieces): the byte range asked for, inclusive.
+  std::uint32_t range_first = 0, range_last = 0;
+  // Kind l (varies on Accept-Encoding and Accept-Language): which spelling of those two
+  // fields the client sends (replay.cpp's table; some spell the same preferences
+  // differently, some differ).
+  std::uint8_t variant = 0;
 };
+inline constexpr unsigned kVariantSpellings = 6;
 
 struct Trace {
   std::vector<TraceRequest> requests;

@@ -23,8 +23,9 @@ MIB = 1 << 20
 class Ctx:
     """What every suite gets: mode, directories, binaries, and the log."""
 
-    def __init__(self, quick, out, work, build, trace=None):
+    def __init__(self, quick, out, work, build, trace=None, before=None):
         self.quick = quick
+        self.before = before                   # another Outpost binary to compare with (hitrate)
         self.trace = trace                     # a public "timestamp key size" trace to replay too
         self.runs = 1 if quick else 3          # each figure: median of `runs`, with min and max
         self.out = out                         # bench/results/<date>[-quick]

@@ -86,6 +86,9 @@ def main():
     ap.add_argument("--out", default="", help="result directory (default bench/results/<date>[-quick])")
     ap.add_argument("--trace", default=None, help='also replay this "timestamp key size" trace (hitrate)')
     ap.add_argument("--build", default=os.path.join(common.ROOT, "build", "release"))
+    ap.add_argument("--before", default=None,
+                    help="another outpost binary (an older build): the hit-rate section's ranges and variants "
+                         "rows run it beside this build's")
     args = ap.parse_args()
     wanted = [s for s in args.only.split(",") if s] or list(SECTIONS)
     for s in wanted:
@@ -98,7 +101,8 @@ def main():
     work = tempfile.mkdtemp(prefix="outpost-bench.")
     os.chmod(work, 0o755)
     ctx = common.Ctx(args.quick, out, work, os.path.abspath(args.build),
-                      os.path.abspath(args.trace) if args.trace else None)
+                      os.path.abspath(args.trace) if args.trace else None,
+                      os.path.abspath(args.before) if args.before else None)
     versions = common.versions(ctx)
     ctx.raw["versions"] = versions
     ctx.raw["machine"] = common.machine()

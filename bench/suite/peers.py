@@ -22,7 +22,7 @@ class Server:
 
 
 def outpost(ctx, port, workers=2, memory=256 * MIB, disk_dir="", disk_size=1024 * MIB,
-            connect_ports=(443,), max_object=8 * MIB, cache=True, name="outpost", cpu=None):
+            connect_ports=(443,), max_object=8 * MIB, cache=True, name="outpost", cpu=None, binary=None):
     d = ctx.dir(name)
     hints = os.path.join(d, "root.hints")
     with open(hints, "w") as f:  # a fake root on loopback: the bench never resolves real names
@@ -52,7 +52,7 @@ enabled = {"true" if cache else "false"}
 hints = "{hints}"
 listen = []
 """)
-    p = Proc(name, [ctx.bin("app/outpost"), "--config", conf], cwd=d, cpu=cpu)
+    p = Proc(name, [binary or ctx.bin("app/outpost"), "--config", conf], cwd=d, cpu=cpu)
     wait_port(port, proc=p)
     return Server(name, p, port, True)
 
