@@ -118,10 +118,7 @@ void S3Fifo::insert(Object* o, std::int64_t now, std::vector<ObjRef>* victims) {
   ++c.objects;
   c.bytes += o->charge;
   ++c.admissions;
-  if (o->expiry != 0) {
-    o->expiry_pos = expiry_.emplace(o->expiry, o);
-    o->in_expiry = true;
-  }
+  if (o->expiry != 0) expiry_.emplace(o->expiry, o);
   std::uint64_t h = key_hash(o->ns, o->key);
   o->seen = ++now_;
   if (opt_.admission) {
@@ -148,10 +145,7 @@ ObjRef S3Fifo::release(Object* o) {
   auto& c = counters_[static_cast<std::size_t>(o->ns)];
   --c.objects;
   c.bytes -= o->charge;
-  if (o->in_expiry) {
-    expiry_.erase(o->expiry_pos);
-    o->in_expiry = false;
-  }
+  if (o->expiry != 0) expiry_.erase({o->expiry, o});
   return ObjRef::adopt(o);
 }
 
@@ -178,10 +172,7 @@ void S3Fifo::replace(Object* old, Object* fresh, std::int64_t now, std::vector<O
   auto& c = counters_[static_cast<std::size_t>(fresh->ns)];
   ++c.objects;
   c.bytes += fresh->charge;
-  if (fresh->expiry != 0) {
-    fresh->expiry_pos = expiry_.emplace(fresh->expiry, fresh);
-    fresh->in_expiry = true;
-  }
+  if (fresh->expiry != 0) expiry_.emplace(fresh->expiry, fresh);
   victims->push_back(remove(old));
   evict(now, victims);
 }

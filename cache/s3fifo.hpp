@@ -20,7 +20,7 @@
 #include <array>
 #include <cstdint>
 #include <deque>
-#include <map>
+#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -95,7 +95,9 @@ class S3Fifo {
   Options opt_;
   const std::uint64_t small_target_;
   List small_, main_;
-  std::multimap<std::int64_t, Object*> expiry_;
+  // Objects with an expiry hint, earliest first (keyed by the object too, so that releasing
+  // one needs no iterator stored in Object).
+  std::set<std::pair<std::int64_t, Object*>> expiry_;
   struct Ghost {
     std::uint64_t hash, seq, bytes;
   };

@@ -124,6 +124,29 @@ TEST_F(S3FifoTest, LongDeadObjectsAreEvictedFirst) {
   EXPECT_EQ(evicted(), V{"f0"});
 }
 
+// The expiry set is keyed by (expiry, object): objects sharing an expiry second leave it one
+// by one as they are removed or replaced, and only the ones still there are evicted as dead.
+TEST_F(S3FifoTest, ObjectsSharingAnExpiryLeaveTheExpirySetOneByOne) {
+  Object* a = add("e0", 100, 90);
+  add("e1", 100, 90);
+  Object* c = add("e2", 100, 90);
+  Object* d = add("e3", 100, 90);
+  for (int i = 0; i < 6; ++i) add(numbered("k", i));
+  EXPECT_TRUE(policy_.remove(a));
+  ObjRef fresh = build_object(opt_, Namespace::kHttp, "e2", "", {Slice{ChunkRef(), filler_.data(), 98}}, 0);
+  policy_.replace(c, fresh.get(), now_, &victims_);  // the new e2 has no expiry
+  EXPECT_EQ(evicted(), V{"e2"});                     // the replaced object, not a victim
+  EXPECT_TRUE(policy_.remove(d));
+  add("kX");
+  add("kY");
+  EXPECT_TRUE(evicted().empty());  // they fit in the room of the two removed
+  add("kZ");
+  EXPECT_EQ(evicted(), V{"e1"});  // the one long-dead object left (not e0 or e3, removed)
+  add("kW");
+  EXPECT_EQ(evicted(), V{"e2"});  // then the small queue's tail: the new e2, not dead
+  EXPECT_EQ(policy_.counters(Namespace::kHttp).objects, 10u);
+}
+
 TEST_F(S3FifoTest, SizeAwareLargeColdObjectLeavesQuickly) {
   for (int i = 0; i < 8; ++i) {
     Object* o = add(numbered("k", i));
