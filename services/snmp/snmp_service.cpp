@@ -6,6 +6,7 @@
 #include <array>
 #include <chrono>
 
+#include "core/log.hpp"
 #include "core/udp_listener.hpp"
 #include "services/snmp/agentx_subagent.hpp"
 #include "services/snmp/ber.hpp"
@@ -23,7 +24,6 @@ constexpr std::string_view kDropNames[kDropCount] = {"client", "community", "ver
 enum Pdu : std::size_t { kGet, kGetNext, kGetBulk, kSet, kPduCount };
 constexpr std::string_view kPduNames[kPduCount] = {"get", "getnext", "getbulk", "set"};
 
-constexpr std::uint64_t kLogIntervalMs = 10000;  // a drop reason is logged at most once per this
 constexpr std::uint64_t kGatherTimeoutMs = 5000;
 
 double unix_now() {
@@ -143,15 +143,9 @@ class SnmpService::Local {
 
   void drop(Drop reason, const UdpPeer& from, const std::string& detail) {
     ++dropped_[reason];
-    std::uint64_t now = uv_now(worker_.loop());
-    auto& last = last_logged_[reason];
-    if (last != 0 && now - last < kLogIntervalMs) {
-      ++suppressed_[reason];
-      return;
-    }
-    std::string more = suppressed_[reason] ? " (" + std::to_string(suppressed_[reason]) + " more since the last line)" : "";
-    suppressed_[reason] = 0;
-    last = now;
+    std::uint64_t held = 0;
+    if (!log_limits_[reason].allow(uv_now(worker_.loop()), &held)) return;
+    std::string more = held ? " (" + std::to_string(held) + " more since the last line)" : "";
     spdlog::warn("snmp: dropped a datagram from {}: {}{}", from.ip().to_string(), detail, more);
   }
 
@@ -227,8 +221,7 @@ class SnmpService::Local {
   std::uint64_t generation_ = 0;
   std::array<std::uint64_t, kPduCount> answered_{};
   std::array<std::uint64_t, kDropCount> dropped_{};
-  std::array<std::uint64_t, kDropCount> last_logged_{};
-  std::array<std::uint64_t, kDropCount> suppressed_{};
+  std::array<log::Limiter, kDropCount> log_limits_{};
 };
 
 SnmpService::SnmpService(MetricsRegistry& metrics, std::vector<Worker*> workers, std::string version)

@@ -8,6 +8,7 @@
 #include <ctime>
 #include <unordered_map>
 
+#include "core/log.hpp"
 #include "core/udp_listener.hpp"
 #include "services/sntp/ntp_packet.hpp"
 
@@ -19,7 +20,6 @@ namespace {
 enum Result : std::size_t { kAnswered, kKod, kRateDropped, kWrongMode, kVersion, kMalformed, kClient, kResultCount };
 constexpr std::string_view kResultNames[kResultCount] = {"answered", "kod", "rate_dropped", "ignored_mode",
                                                          "bad_version", "malformed", "client"};
-constexpr std::uint64_t kLogIntervalMs = 10000;
 constexpr std::uint64_t kKodIntervalMs = 1000;  // at most one KoD per client per second
 
 Timestamp now_ntp() {
@@ -85,15 +85,9 @@ class SntpServer::Local {
  private:
   void count_drop(Result r, const UdpPeer& from, const std::string& why) {
     ++results_[r];
-    std::uint64_t now = uv_now(worker_.loop());
-    auto& last = last_logged_[r];
-    if (last != 0 && now - last < kLogIntervalMs) {
-      ++suppressed_[r];
-      return;
-    }
-    std::string more = suppressed_[r] ? " (" + std::to_string(suppressed_[r]) + " more since the last line)" : "";
-    suppressed_[r] = 0;
-    last = now;
+    std::uint64_t held = 0;
+    if (!log_limits_[r].allow(uv_now(worker_.loop()), &held)) return;
+    std::string more = held ? " (" + std::to_string(held) + " more since the last line)" : "";
     spdlog::warn("sntp: ignored a datagram from {}: {}{}", from.ip().to_string(), why, more);
   }
 
@@ -175,8 +169,7 @@ class SntpServer::Local {
   std::int8_t precision_ = -20;
   std::unordered_map<std::string, Bucket> buckets_;
   std::array<std::uint64_t, kResultCount> results_{};
-  std::array<std::uint64_t, kResultCount> last_logged_{};
-  std::array<std::uint64_t, kResultCount> suppressed_{};
+  std::array<log::Limiter, kResultCount> log_limits_{};
 };
 
 SntpServer::SntpServer(std::vector<Worker*> workers) : workers_(std::move(workers)) {}

@@ -17,6 +17,7 @@ import tempfile
 import textwrap
 import time
 import unittest
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUTPOST = os.environ.get("OUTPOST_BIN", os.path.join(HERE, "../../build/dev/app/outpost"))
@@ -289,6 +290,18 @@ def http_get(url, proxy=None, timeout=10):
     handlers = [urllib.request.ProxyHandler({"http": proxy} if proxy else {})]
     with urllib.request.build_opener(*handlers).open(url, timeout=timeout) as r:
         return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+
+
+def scrape_metrics(port, host="127.0.0.1"):
+    """/metrics of the admin endpoint as {sample name with labels: value}."""
+    with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    return out
 
 
 def metric(text, name, **labels):

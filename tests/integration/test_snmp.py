@@ -13,12 +13,9 @@
   tried again, while the standalone agent goes on answering."""
 import os
 import re
-import signal
 import socket
 import subprocess
-import threading
 import time
-import urllib.request
 
 import harness as h
 
@@ -139,14 +136,7 @@ class Snmp(h.IntegrationTest):
         return self.tool(name, *args, target=f"127.0.0.1:{MASTER_PORT}", v3=True, check=check)
 
     def metrics(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{ADMIN_PORT}/metrics", timeout=10) as r:
-            text = r.read().decode()
-        out = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                k, v = line.rsplit(" ", 1)
-                out[k] = float(v)
-        return out
+        return h.scrape_metrics(ADMIN_PORT)
 
     def family_sum(self, m, name, must=""):
         return sum(v for k, v in m.items() if (k == name or k.startswith(name + "{")) and must in k)
