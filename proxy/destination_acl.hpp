@@ -58,10 +58,11 @@ class AccessRules {
   // which depends on who asks, does not apply to them.
   bool address_allowed(const IpAddress& a, std::uint16_t port,
                        const std::optional<IpAddress>& client = std::nullopt) const;
+  // One of Outpost's own listeners, in any spelling (a wildcard listener: any local address).
+  bool is_own_listener(const IpAddress& a, std::uint16_t port) const;
 
  private:
   bool name_allowed(std::string_view host) const;  // the host rules alone
-  bool is_own_listener(const IpAddress& a, std::uint16_t port) const;
 
   NetworkList clients_;
   std::vector<std::uint16_t> connect_ports_;

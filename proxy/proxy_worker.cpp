@@ -383,8 +383,7 @@ void ProxyWorker::on_accepted(int fd, const sockaddr_storage& peer, ListenerKind
     // itself) has no destination of its own: forwarding it would loop back here.
     std::string why;
     original_dst = original_destination(fd, settings_->config.proxy.intercept_mode == "tproxy", &why);
-    auto local = tcp->local_address();
-    if (original_dst && local && *original_dst == *local) {
+    if (original_dst && settings_->rules.is_own_listener(original_dst->ip, original_dst->port)) {
       original_dst.reset();
       why = "not redirected (addressed to this listener itself)";
     }

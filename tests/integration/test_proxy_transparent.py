@@ -8,7 +8,8 @@
 The client knows nothing of the proxy: it connects to the origin's address, the router's
 kernel hands the connection to Outpost, which finds the original destination
 (SO_ORIGINAL_DST), forwards there, caches by Host only when Host resolves to that
-destination, and logs it. Traffic to other ports is routed untouched. The namespaces and
+destination, and logs it. Traffic to other ports is routed untouched. Port 81 is taken by
+TPROXY instead (iptables mangle TPROXY, a second Outpost with intercept_mode = "tproxy"). The namespaces and
 the /run/netns they are named in exist only inside this test's private namespaces."""
 import http.client
 import json
@@ -22,6 +23,7 @@ import harness as h
 
 P = h.PROXY_PORT
 IP_PORT = 3129
+TPROXY_PORT = 3130
 ADMIN = 9145
 CLIENT, INET = "op-tp-client", "op-tp-inet"
 ROUTER_C, CLIENT_IP = "10.1.0.1", "10.1.0.2"
@@ -102,10 +104,17 @@ class TransparentInterception(h.IntegrationTest):
         run("sysctl", "-qw", "net.ipv4.ip_forward=1")
         run("iptables", "-t", "nat", "-A", "PREROUTING", "-i", "tp-c", "-p", "tcp", "--dport", "80",
             "-j", "REDIRECT", "--to-ports", str(IP_PORT))
+        # Port 81 goes by TPROXY to a second Outpost (intercept_mode = "tproxy"): the packets
+        # keep their destination and reach its IP_TRANSPARENT listener through a local route.
+        run("iptables", "-t", "mangle", "-A", "PREROUTING", "-i", "tp-c", "-p", "tcp", "--dport", "81",
+            "-j", "TPROXY", "--on-port", str(TPROXY_PORT), "--on-ip", ROUTER_C, "--tproxy-mark", "0x1/0x1")
+        run("ip", "rule", "add", "fwmark", "1", "lookup", "100")
+        run("ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100")
 
         cls.origin = OriginAt(cls.procs, ORIGIN_IP, 80)
         cls.other = OriginAt(cls.procs, OTHER_IP, 80)        # a host that is not origin.test
         cls.side = OriginAt(cls.procs, ORIGIN_IP, 8080)      # a port that is not redirected
+        cls.tp_origin = OriginAt(cls.procs, ORIGIN_IP, 81)   # reached through TPROXY
 
         zone = os.path.join(cls.tmp, "test.zone")
         with open(zone, "w") as f:
@@ -120,6 +129,12 @@ class TransparentInterception(h.IntegrationTest):
         acl = ('[acl]\nallow_clients = ["127.0.0.0/8", "10.1.0.0/24"]\nallow_networks = ["10.2.0.0/24"]\n'
                'allow_hosts = ["*.test"]\n')
         cls.outpost = h.Outpost(cls.procs, cls.tmp, extra, acl=acl).start()
+        tp_dir = os.path.join(cls.tmp, "tproxy")
+        os.makedirs(tp_dir)
+        tp_extra = (f'[proxy]\nlisten = ["127.0.0.1:{P + 1}"]\nintercept_listen = ["{ROUTER_C}:{TPROXY_PORT}"]\n'
+                    'intercept_mode = "tproxy"\n'
+                    f'[dns]\nhints = "{hints}"\nlisten = []\nlocal_zones = [{{ name = "test", file = "{zone}" }}]\n')
+        cls.tproxy = h.Outpost(cls.procs, tp_dir, tp_extra, port=P + 1, acl=acl).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -220,6 +235,23 @@ class TransparentInterception(h.IntegrationTest):
         r = client_curl(f"http://{ROUTER_C}:{IP_PORT}/", timeout=5)
         self.assertNotEqual(r.returncode, 0, "not redirected: nothing to forward to (it would loop)")
         self.assertEqual(self.metric("outpost_intercept_connections_total", 'result="refused"'), refused + 1)
+
+    def test_tproxy(self):
+        path = "/script/tproxy"
+        self.tp_origin.script(path, body="through tproxy\n", headers=[["Cache-Control", "max-age=600"]])
+        for _ in range(2):
+            status, _, body = client_get(f"http://origin.test:81{path}", "--resolve", f"origin.test:81:{ORIGIN_IP}")
+            self.assertEqual((status, body), (200, "through tproxy\n"))
+        self.assertEqual(self.tp_origin.count(path), 1, "the second fetch must be a hit")
+        lines = [l for l in self.tproxy.access_lines(wait_for=2) if path in l]
+        self.assertEqual(len(lines), 2, lines)
+        self.assertTrue(any(f"HIER_DIRECT/{ORIGIN_IP}" in l for l in lines), lines)
+        # Dialled directly, the listener has no other destination to offer: refused.
+        self.assertNotEqual(client_curl(f"http://{ROUTER_C}:{TPROXY_PORT}/", timeout=5).returncode, 0)
+        deadline = time.time() + 10
+        while "not redirected" not in self.tproxy.log_text() and time.time() < deadline:
+            time.sleep(0.2)
+        self.assertIn("not redirected", self.tproxy.log_text())
 
     def test_http10_without_host_goes_to_the_destination(self):
         path = "/script/nohost"
