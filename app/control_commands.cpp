@@ -182,13 +182,24 @@ void add_control_commands(ControlService& control, ControlTargets targets) {
               });
 
   control.add("dns flush", "NAME | --zone NAME", "drop a name's cached DNS entries, or a whole zone's",
-              [t](Worker&, const Args& args, Reply reply) {
+              [t](Worker& home, const Args& args, Reply reply) {
                 bool zone = !args.empty() && args[0] == "--zone";
                 if (args.size() != (zone ? 2u : 1u)) return reply(false, "usage: dns flush NAME | dns flush --zone NAME");
                 auto name = dns::Name::from_text(args.back());
                 if (!name) return reply(false, "not a domain name: " + args.back());
                 std::size_t n = t->dns_cache->erase_names(*name, zone);
-                reply(true, "flushed " + std::to_string(n) + " entr" + (n == 1 ? "y" : "ies") + "\n");
+                std::string text = "flushed " + std::to_string(n) + " entr" + (n == 1 ? "y" : "ies") + "\n";
+                if (!t->dns_flush_worker) return reply(true, text);
+                // What each worker keeps on its own, derived from the shared cache, goes whole
+                // (a reply or a key may rest on the flushed names): kept replies, DNSSEC keys,
+                // aggressive-NSEC records, bogus verdicts.
+                on_each_worker(
+                    t->workers, home,
+                    [t](unsigned i) {
+                      t->dns_flush_worker(i);
+                      return std::string();
+                    },
+                    [reply, text](std::vector<std::string>) { reply(true, text); });
               });
 
   control.add("dns lookup", "NAME", "what the DNS cache holds for a name, with TTLs left",

@@ -29,6 +29,9 @@ struct ControlTargets {
   cache::Store* store = nullptr;
   http::HttpCache* http_cache = nullptr;  // null when [http_cache] is off
   std::shared_ptr<dns::DnsCache> dns_cache;
+  // On worker i's loop thread: drop what it keeps from the DNS cache (kept replies, DNSSEC
+  // keys, aggressive-NSEC records, bogus verdicts) after `dns flush`.
+  std::function<void(unsigned)> dns_flush_worker;
   // Starts a reload (from any thread); `done(ok, text)` runs once it is applied or refused,
   // on any thread.
   std::function<void(std::function<void(bool, std::string)>)> reload;

@@ -238,6 +238,7 @@ bool App::start_workers() {
     workers[i]->start([this, i, settings, promise](Worker& w) {
       auto& d = dns[i];
       d.resolver = std::make_unique<dns::Resolver>(w.loop(), dns_context);
+      if (i == 0) d.resolver->track_trust_anchors();  // RFC 5011: one worker probes
       d.names = std::make_unique<DnsNameResolver>(*d.resolver);
       NameResolver& names = config.proxy.resolver == "system" ? static_cast<NameResolver&>(system_resolver)
                                                               : static_cast<NameResolver&>(*d.names);
@@ -318,6 +319,10 @@ bool App::configure_services() {
       reload_waiters.push_back(std::move(done));
       reload();
     });
+  };
+  targets.dns_flush_worker = [this](unsigned i) {
+    if (dns[i].server) dns[i].server->clear_reply_cache();
+    if (dns[i].resolver) dns[i].resolver->flush_worker_caches();
   };
   targets.connections = [this](unsigned i) { return proxies[i] ? proxies[i]->describe_connections() : std::string(); };
   targets.connection_count = [this](unsigned i) { return proxies[i] ? proxies[i]->session_count() : 0; };
@@ -420,7 +425,7 @@ void App::reload() {
           r.error = e.what();
           return r;
         }
-        r.dns = dns::load_resolver_settings(r.config->dns, &r.error);
+        r.dns = dns::load_resolver_settings(r.config->dns, &r.error, r.config->cache.disk_dir);
         if (!r.dns) {
           r.error = "DNS: " + r.error;
           return r;
@@ -511,7 +516,10 @@ void App::apply_reload(Reloaded r) {
     workers[i]->post([this, i, settings, context, allow = config.dns.allow_recursion] {
       proxies[i]->update_settings(settings);
       if (dns[i].resolver) dns[i].resolver->update(*context);
-      if (dns[i].server) dns[i].server->set_allow_recursion(allow);
+      if (dns[i].server) {
+        dns[i].server->set_allow_recursion(allow);
+        dns[i].server->clear_reply_cache();  // settings (validation, TTL caps) may have changed
+      }
     });
   std::string answer = "configuration reloaded from " + config_path + "\n";
   if (!restart.empty()) {
@@ -579,7 +587,7 @@ int main(int argc, char** argv) {
   }
   if (check) {
     std::string e;
-    if (!dns::make_resolver_context(app.config.dns, &e)) {
+    if (!dns::make_resolver_context(app.config.dns, &e, nullptr, app.config.cache.disk_dir)) {
       std::cerr << "outpost: configuration error: " << e << "\n";
       return 2;
     }
@@ -596,7 +604,7 @@ int main(int argc, char** argv) {
   }
   if (query->parsed()) {
     std::string e;
-    auto ctx = dns::make_resolver_context(app.config.dns, &e);
+    auto ctx = dns::make_resolver_context(app.config.dns, &e, nullptr, app.config.cache.disk_dir);
     auto qname = dns::Name::from_text(q_name);
     auto qtype = dns::type_from_text(q_type);
     if (!ctx || !qname || !qtype) {
@@ -630,7 +638,7 @@ int main(int argc, char** argv) {
       spdlog::info("cache store: disk tier {} with {} record(s) recovered in {:.3f} s", app.config.cache.disk_dir,
                    st.recovered_records, st.recovery_seconds);
     if (app.config.http_cache.enabled) app.http_cache = std::make_unique<http::HttpCache>(*app.store);
-    app.dns_context = dns::make_resolver_context(app.config.dns, &err, app.store);
+    app.dns_context = dns::make_resolver_context(app.config.dns, &err, app.store, app.config.cache.disk_dir);
     if (!app.dns_context) {
       spdlog::critical("DNS: {}", err);
       return 1;

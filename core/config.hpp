@@ -145,6 +145,16 @@ struct Config {
     bool dnssec_validation = false;
     std::string trust_anchor_file;
     bool aggressive_nsec = true;  // RFC 8198, with validation
+    // Names at or below which answers are not validated (Unbound's domain-insecure): private
+    // names, local or forwarded zones under a TLD the real root denies.
+    std::vector<std::string> domain_insecure;
+    // RFC 5011 tracking of the trust anchors: the state file (default: "dns-trust-anchors" in
+    // [cache] disk_dir when the built-in anchors are used; "" there and no disk_dir: in memory).
+    // Given with trust_anchor_file, those anchors are tracked from there.
+    std::string auto_trust_anchor_file;
+    // For tests only: RFC 5011's hold-down (30 days) and probe interval (0: the RFC's).
+    std::uint32_t auto_trust_hold_down = 30 * 86400;
+    std::uint32_t auto_trust_probe_interval = 0;
     struct LocalZone {
       std::string name;
       std::string file;

@@ -21,6 +21,9 @@ struct Reader {
     out.resolution.security = least(out.resolution.security, s);
     if (f.expired()) out.stale = true;
     if (f.nearly_expired()) out.prefetch = true;
+    out.fresh_ms = std::min(out.fresh_ms, f.remaining_ms);
+    out.until_prefetch_ms =
+        std::min(out.until_prefetch_ms, f.remaining_ms - static_cast<std::int64_t>(f.original_ttl) * 100);
   }
   std::optional<RRset> rrset(const Name& name, std::uint16_t type) {
     Freshness f;

@@ -13,6 +13,9 @@ struct CacheAnswer {
   unsigned cnames = 0;    // CNAME links followed
   bool stale = false;     // an entry used had expired (only with stale_ok)
   bool prefetch = false;  // an entry used is in the last tenth of its TTL (Freshness::nearly_expired)
+  // The least time left of the entries used: until the first expires, and until the first
+  // enters the last tenth of its TTL (ms; negative once it has).
+  std::int64_t fresh_ms = INT64_MAX, until_prefetch_ms = INT64_MAX;
   // resolution.security: the least of the entries used.
 };
 

@@ -2,6 +2,7 @@
 
 #include "core/config_section.hpp"
 #include "resolver/hints.hpp"
+#include "resolver/trust_anchors.hpp"
 #include "resolver/validator.hpp"
 #include "resolver/zone_file.hpp"
 
@@ -43,6 +44,12 @@ void parse_section(ConfigTable& s, Config& config) {
   d.dnssec_validation = s.boolean("dnssec_validation", false);
   d.trust_anchor_file = s.string("trust_anchor_file", "");
   d.aggressive_nsec = s.boolean("aggressive_nsec", true);
+  d.auto_trust_anchor_file = s.string("auto_trust_anchor_file", "");
+  d.auto_trust_hold_down = static_cast<std::uint32_t>(s.integer("auto_trust_hold_down", 30 * 86400, 0, 365 * 86400));
+  d.auto_trust_probe_interval = static_cast<std::uint32_t>(s.integer("auto_trust_probe_interval", 0, 0, 15 * 86400));
+  d.domain_insecure = s.strings("domain_insecure", {});
+  for (auto& n : d.domain_insecure)
+    if (!is_zone_name(n)) s.fail("domain_insecure", "expected zone names, got \"" + n + "\"");
   for (auto& z : s.tables("local_zones")) {
     Config::Dns::LocalZone lz{z.string("name", ""), z.string("file", "")};
     if (!is_zone_name(lz.name)) z.fail("name", "expected a zone name");
@@ -64,7 +71,8 @@ void parse_section(ConfigTable& s, Config& config) {
 
 void register_config_section() { outpost::register_config_section("dns", &parse_section); }
 
-std::optional<ResolverSettings> load_resolver_settings(const Config::Dns& cfg, std::string* error) {
+std::optional<ResolverSettings> load_resolver_settings(const Config::Dns& cfg, std::string* error,
+                                                       const std::string& cache_dir) {
   ResolverSettings out;
   ResolverConfig& rc = out.config;
   if (cfg.hints.empty()) {
@@ -83,6 +91,14 @@ std::optional<ResolverSettings> load_resolver_settings(const Config::Dns& cfg, s
   rc.use_0x20 = cfg.use_0x20;
   rc.dnssec_validation = cfg.dnssec_validation;
   rc.aggressive_nsec = cfg.aggressive_nsec;
+  for (auto& n : cfg.domain_insecure) {
+    auto name = Name::from_text(n);
+    if (!name) {
+      *error = "dns.domain_insecure: bad name " + n;
+      return std::nullopt;
+    }
+    rc.domain_insecure.push_back(*name);
+  }
   if (cfg.trust_anchor_file.empty()) {
     rc.trust_anchors = builtin_trust_anchors();
   } else {
@@ -96,6 +112,19 @@ std::optional<ResolverSettings> load_resolver_settings(const Config::Dns& cfg, s
       if (rr.type == type::DS || rr.type == type::DNSKEY) rc.trust_anchors.push_back(rr);
     if (rc.trust_anchors.empty()) {
       *error = "dns.trust_anchor_file: " + cfg.trust_anchor_file + ": no DS or DNSKEY record";
+      return std::nullopt;
+    }
+  }
+  // RFC 5011: the built-in anchors are always tracked (their state in the cache directory,
+  // else in memory); anchors from trust_anchor_file when auto_trust_anchor_file is given.
+  std::string state_file = cfg.auto_trust_anchor_file;
+  if (state_file.empty() && cfg.trust_anchor_file.empty() && !cache_dir.empty()) state_file = cache_dir + "/dns-trust-anchors";
+  if (cfg.dnssec_validation && (cfg.trust_anchor_file.empty() || !cfg.auto_trust_anchor_file.empty())) {
+    AutoTrustSettings ats{state_file, cfg.auto_trust_hold_down, cfg.auto_trust_probe_interval};
+    rc.anchor_tracker = std::make_shared<TrustAnchorTracker>(rc.trust_anchors, ats);
+    std::string why;
+    if (!rc.anchor_tracker->load(&why)) {
+      *error = "dns.auto_trust_anchor_file: " + why;
       return std::nullopt;
     }
   }
@@ -148,8 +177,8 @@ std::vector<std::string> restart_needed(const Config::Dns& running, const Config
 }
 
 std::shared_ptr<ResolverContext> make_resolver_context(const Config::Dns& cfg, std::string* error,
-                                                       std::shared_ptr<cache::Store> store) {
-  auto s = load_resolver_settings(cfg, error);
+                                                       std::shared_ptr<cache::Store> store, const std::string& cache_dir) {
+  auto s = load_resolver_settings(cfg, error, cache_dir);
   if (!s) return nullptr;
   return ResolverContext::create(std::move(s->config), s->limits, std::move(s->local_zones), std::move(store),
                                  cfg.cache_entries);

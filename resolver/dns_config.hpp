@@ -23,7 +23,9 @@ struct ResolverSettings {
   std::shared_ptr<const LocalZones> local_zones;  // null without local zones
   CacheLimits limits;
 };
-std::optional<ResolverSettings> load_resolver_settings(const Config::Dns& cfg, std::string* error);
+// cache_dir: [cache] disk_dir, where the RFC 5011 state of the built-in anchors is kept.
+std::optional<ResolverSettings> load_resolver_settings(const Config::Dns& cfg, std::string* error,
+                                                       const std::string& cache_dir = "");
 
 // The [dns] keys changed from `running` to `fresh` that only a restart applies ("dns.listen",
 // "dns.cache_entries"); everything else is applied live by a reload.
@@ -33,7 +35,8 @@ std::vector<std::string> restart_needed(const Config::Dns& running, const Config
 // (namespace "dns") when given, else into a private memory cache of cfg.cache_entries.
 // nullptr with *error (naming the file and line) when something cannot be used.
 std::shared_ptr<ResolverContext> make_resolver_context(const Config::Dns& cfg, std::string* error,
-                                                       std::shared_ptr<cache::Store> store = nullptr);
+                                                       std::shared_ptr<cache::Store> store = nullptr,
+                                                       const std::string& cache_dir = "");
 DnsServerOptions make_server_options(const Config::Dns& cfg);
 
 }  // namespace outpost::dns

@@ -37,7 +37,42 @@ Message make_reply(const Message& query, std::uint16_t rc) {
 
 // ---- query handling --------------------------------------------------------------------------
 
+namespace {
+
+std::size_t reply_limit(bool tcp, bool edns, std::uint16_t udp_size) {
+  // The client's UDP limit: 512 without EDNS, else what it offers, within our own limit.
+  if (tcp) return 65535;
+  return edns ? std::clamp<std::size_t>(udp_size, 512, kMaxUdpPayload) : 512;
+}
+
+}  // namespace
+
+bool DnsServer::answer_from_replies(const PlainQuery& pq, std::span<const std::uint8_t> wire, const IpAddress& client,
+                                    bool tcp, std::vector<std::uint8_t>* out) {
+  if (!opt_.allow_recursion.contains(client)) return false;
+  std::uint64_t started_ns = uv_hrtime();
+  if (!replies_.answer(pq, wire, uv_now(loop_), reply_limit(tcp, pq.edns, pq.udp_size), out)) return false;
+  ++stats_.queries;
+  ++stats_.answered;
+  resolver_.metrics().record(ResolverMetrics::kClient, true, false, static_cast<double>(uv_hrtime() - started_ns) / 1e9);
+  return true;
+}
+
 void DnsServer::handle(std::span<const std::uint8_t> wire, const IpAddress& client, bool tcp, Reply reply) {
+  PlainQuery pq;
+  const bool plain = parse_plain_query(wire, &pq);
+  if (plain) {
+    std::vector<std::uint8_t> out;
+    if (answer_from_replies(pq, wire, client, tcp, &out)) {
+      reply(std::move(out));
+      return;
+    }
+  }
+  handle_parsed(wire, client, tcp, plain ? &pq : nullptr, std::move(reply));
+}
+
+void DnsServer::handle_parsed(std::span<const std::uint8_t> wire, const IpAddress& client, bool tcp,
+                              const PlainQuery* plain, Reply reply) {
   ++stats_.queries;
   Header h;
   if (parse_header(wire, &h) != Status::ok || h.qr) {
@@ -64,9 +99,7 @@ void DnsServer::handle(std::span<const std::uint8_t> wire, const IpAddress& clie
     send(err, 512);
     return;
   }
-  // The client's UDP limit: 512 without EDNS, else what it offers, within our own limit.
-  std::size_t limit = 65535;
-  if (!tcp) limit = q.edns ? std::clamp<std::size_t>(q.edns->udp_size, 512, kMaxUdpPayload) : 512;
+  const std::size_t limit = reply_limit(tcp, q.edns.has_value(), q.edns ? q.edns->udp_size : 0);
   if (q.header.opcode != opcode::QUERY) {
     ++stats_.notimp;
     Message r = make_reply(q, rcode::NOTIMP);
@@ -98,7 +131,9 @@ void DnsServer::handle(std::span<const std::uint8_t> wire, const IpAddress& clie
     return;
   }
   // From here on the question is a resolution (ResolverMetrics), timed to its answer.
-  auto respond = [this, q, limit, send, started_ns = uv_hrtime()](const Resolution& res) {
+  std::shared_ptr<PlainQuery> keep;  // set: the reply may be kept (ReplyCache)
+  if (plain) keep = std::make_shared<PlainQuery>(*plain);
+  auto respond = [this, q, limit, keep, reply, started_ns = uv_hrtime()](const Resolution& res) {
     resolver_.metrics().record(ResolverMetrics::kClient, res.from_cache || res.authoritative,
                                res.rcode == rcode::SERVFAIL, static_cast<double>(uv_hrtime() - started_ns) / 1e9);
     Message r = make_reply(q, res.rcode);
@@ -128,7 +163,12 @@ void DnsServer::handle(std::span<const std::uint8_t> wire, const IpAddress& clie
       spdlog::debug("dns: SERVFAIL for {} {}: {}", q.question[0].name.to_text(), type_to_text(q.question[0].type),
                     res.why);
     }
-    send(r, limit);
+    auto out = write_message(r, limit);
+    if (out.size() > 2 && (out[2] & 0x02)) ++stats_.truncated;
+    else if (keep && res.reuse_ms && !res.stale && !res.ede)
+      replies_.store(*keep, out, uv_now(loop_), res.reuse_ms, res.security == Security::secure);
+    ++stats_.answered;
+    reply(std::move(out));
   };
   if (!q.header.rd) {
     // No recursion wanted: what local zones and the cache know, nothing more.
@@ -263,8 +303,19 @@ bool DnsServer::start(std::string* error) {
   // UDP through core's UdpListener (recvmmsg batches in, a batch's cache hits out with one
   // sendmmsg); replies that come after stop() are dropped by the alive_ token.
   udp_ = std::make_unique<UdpListener>(loop_, [this](std::span<const std::uint8_t> data, const UdpPeer& from) {
+    // The hot path first: a kept reply goes out without building a callback.
+    PlainQuery pq;
+    const bool plain = parse_plain_query(data, &pq);
+    IpAddress client = from.ip();
+    if (plain) {
+      std::vector<std::uint8_t> out;
+      if (answer_from_replies(pq, data, client, false, &out)) {
+        udp_->send(from, std::move(out));
+        return;
+      }
+    }
     std::weak_ptr<bool> alive = alive_;
-    handle(data, from.ip(), false, [this, from, alive](std::vector<std::uint8_t> out) {
+    handle_parsed(data, client, false, plain ? &pq : nullptr, [this, from, alive](std::vector<std::uint8_t> out) {
       if (!out.empty() && alive.lock()) udp_->send(from, std::move(out));
     });
   });

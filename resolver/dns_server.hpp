@@ -2,7 +2,9 @@
 // answer clients from local zones, the cache and the resolver. Recursion only for allowed
 // networks (others REFUSED); RD=0 answered from cache only; FORMERR for malformed queries and
 // meta-TYPE questions, REFUSED for zone transfers (query_types.hpp), NOTIMP for other opcodes;
-// UDP answers truncated to the client's EDNS size with TC set.
+// UDP answers truncated to the client's EDNS size with TC set. Replies answered from the cache
+// are kept in a per-worker ReplyCache, and a plain query that finds one live there is answered
+// from it before anything else is done (after the ACL).
 #pragma once
 #include <uv.h>
 
@@ -15,6 +17,7 @@
 #include "core/udp_listener.hpp"
 #include "core/worker_pool.hpp"
 #include "resolver/dns_message.hpp"
+#include "resolver/reply_cache.hpp"
 #include "resolver/resolver.hpp"
 
 namespace outpost::dns {
@@ -45,6 +48,9 @@ class DnsServer {
   const DnsServerStats& stats() const { return stats_; }
   // A reload: who may ask for recursion, from the next query on.
   void set_allow_recursion(NetworkList allowed) { opt_.allow_recursion = std::move(allowed); }
+  // Drops the kept replies (`outpost ctl dns flush`, a reload). Loop thread only.
+  void clear_reply_cache() { replies_.clear(); }
+  const ReplyCache& reply_cache() const { return replies_; }
 
   // The reply to one query (wire in, wire out; empty = send nothing), for the transports and
   // for tests. `reply` runs once, possibly later; max_udp is 0 for TCP.
@@ -55,6 +61,13 @@ class DnsServer {
   struct TcpConn;
   friend struct TcpConn;
   void on_tcp_accepted(int fd, const sockaddr_storage& peer);
+  // A plain query (already parsed into *pq) answered from the kept replies: true with *out
+  // filled, counted as answered. False: not allowed recursion, or no live reply kept.
+  // handle() past the kept replies; `plain`: the query's PlainQuery if it is one.
+  void handle_parsed(std::span<const std::uint8_t> wire, const IpAddress& client, bool tcp, const PlainQuery* plain,
+                     Reply reply);
+  bool answer_from_replies(const PlainQuery& pq, std::span<const std::uint8_t> wire, const IpAddress& client, bool tcp,
+                           std::vector<std::uint8_t>* out);
 
   uv_loop_t* loop_;
   Resolver& resolver_;
@@ -63,6 +76,7 @@ class DnsServer {
   std::unique_ptr<UdpListener> udp_;
   std::unique_ptr<Acceptor> tcp_accept_;
   std::vector<std::shared_ptr<TcpConn>> conns_;
+  ReplyCache replies_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

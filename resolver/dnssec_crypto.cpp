@@ -264,10 +264,11 @@ std::optional<Bytes> signed_data(const RRset& set, const RrsigRdata& sig) {
   return data;
 }
 
-SigResult verify_rrsig(const RRset& set, const RrsigRdata& sig, const DnskeyRdata& key, std::uint32_t now) {
+SigResult verify_rrsig(const RRset& set, const RrsigRdata& sig, const DnskeyRdata& key, std::uint32_t now,
+                       bool revoked_ok) {
   if (!algorithm_supported(sig.algorithm)) return SigResult::unsupported;
   if (sig.type_covered != set.type || sig.algorithm != key.algorithm || key.protocol != 3 || !key.zone_key() ||
-      key.revoked() || sig.key_tag != key_tag(key.wire) || !set.name.is_subdomain_of(sig.signer))
+      (key.revoked() && !revoked_ok) || sig.key_tag != key_tag(key.wire) || !set.name.is_subdomain_of(sig.signer))
     return SigResult::malformed;
   auto data = signed_data(set, sig);
   if (!data) return SigResult::malformed;

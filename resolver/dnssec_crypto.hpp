@@ -30,7 +30,10 @@ std::optional<Bytes> signed_data(const RRset& set, const RrsigRdata& sig);
 // Verifies one RRSIG over `set` with `key` at time `now` (unix seconds; serial arithmetic on
 // the validity window, RFC 4034 section 3.1.5). The caller matched signer, key tag and
 // algorithm; this checks them again.
-SigResult verify_rrsig(const RRset& set, const RrsigRdata& sig, const DnskeyRdata& key, std::uint32_t now);
+// revoked_ok: a key with the REVOKE bit may verify too (only RFC 5011's check that a revoked
+// key signed its own DNSKEY set; such a key never validates data).
+SigResult verify_rrsig(const RRset& set, const RrsigRdata& sig, const DnskeyRdata& key, std::uint32_t now,
+                       bool revoked_ok = false);
 
 // The DS digest of a DNSKEY (RFC 4034 section 5.1.4); empty for an unsupported digest type.
 Bytes ds_digest(const Name& owner, const DnskeyRdata& key, std::uint8_t digest_type);

@@ -17,6 +17,10 @@ struct Resolution {
   bool from_cache = false;                // no upstream query was needed
   std::string why;                        // for SERVFAIL: a short reason (logs, traces)
   bool stale = false;                     // served from expired records (RFC 8767)
+  // Answers from the cache (ResolverCore::answer_locally): for how many ms from now the same
+  // answer stays right — every entry used fresh and, with prefetch on, out of its last tenth —
+  // so the DNS server may keep the reply it wrote (ReplyCache). 0: not to be kept.
+  std::uint64_t reuse_ms = 0;
   // DNSSEC: what validation made of the whole answer (every link of a CNAME chain); secure
   // answers get the AD bit. For bogus ones (SERVFAIL) the Extended DNS Error (RFC 8914).
   Security security = Security::unchecked;

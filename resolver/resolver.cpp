@@ -53,6 +53,10 @@ void Resolver::shutdown() {
 
 void Resolver::update(const ResolverContext& context) { core_->update(context.config, context.local_zones); }
 
+void Resolver::flush_worker_caches() { core_->validator().clear(); }
+
+void Resolver::track_trust_anchors() { core_->track_trust_anchors(); }
+
 Resolver::Handle Resolver::query(const Question& q, ResolutionCallback cb, TraceSink trace, bool checking_disabled) {
   return core_->start(q, std::move(cb), std::move(trace), checking_disabled);
 }

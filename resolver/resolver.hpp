@@ -84,6 +84,11 @@ class Resolver {
   // A reload: the context's settings and local zones from now on (its cache stays: the
   // cache is shared, and its limits are set once for all workers, DnsCache::set_limits).
   void update(const ResolverContext& context);
+  // Forgets what this worker derived from the shared cache (`outpost ctl dns flush`): the
+  // validator's keys, its aggressive-NSEC records and wildcards, and its bogus verdicts.
+  void flush_worker_caches();
+  // RFC 5011: this worker probes the trust points (one worker per process; ResolverCore).
+  void track_trust_anchors();
 
   ResolverCore& core() { return *core_; }
   // This worker's resolution figures; the DNS server records its clients' resolutions here.

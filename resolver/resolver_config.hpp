@@ -4,9 +4,13 @@
 #include <cstdint>
 #include <vector>
 
+#include <memory>
+
 #include "resolver/delegation.hpp"
 
 namespace outpost::dns {
+
+class TrustAnchorTracker;
 
 struct ForwardZone {
   Name zone;  // "." forwards everything
@@ -49,9 +53,20 @@ struct ResolverConfig {
   // an Extended DNS Error, remembered bogus_ttl seconds.
   bool dnssec_validation = false;
   std::vector<ResourceRecord> trust_anchors;
+  // RFC 5011 (trust_anchors.hpp): when set, the anchors in use are the tracker's (which starts
+  // from trust_anchors and follows the trust points' key rollovers); shared by every worker.
+  std::shared_ptr<TrustAnchorTracker> anchor_tracker;
   std::uint32_t bogus_ttl = 60;
   // RFC 8198: NXDOMAIN and NODATA answered from cached validated NSEC/NSEC3 records.
   bool aggressive_nsec = true;
+  // Unbound's domain-insecure: questions at or below these names, and zones there, are not
+  // validated (insecure: no AD, never bogus), whatever the chain of trust above says.
+  std::vector<Name> domain_insecure;
+  bool is_domain_insecure(const Name& n) const {
+    for (auto& d : domain_insecure)
+      if (n.is_subdomain_of(d)) return true;
+    return false;
+  }
 };
 
 }  // namespace outpost::dns

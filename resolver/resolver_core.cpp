@@ -1,10 +1,14 @@
 #include "resolver/resolver_core.hpp"
 
 #include <algorithm>
+#include <ctime>
+
+#include "core/log.hpp"
 
 #include "resolver/cache_lookup.hpp"
 #include "resolver/hints.hpp"
 #include "resolver/query_types.hpp"
+#include "resolver/trust_anchors.hpp"
 
 namespace outpost::dns {
 
@@ -43,10 +47,69 @@ void ResolverCore::shutdown() {
   refreshes_.clear();
   for (auto& [id, w] : stale_waits_) close_wait(w);
   stale_waits_.clear();
+  if (anchor_timer_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(anchor_timer_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    anchor_timer_ = nullptr;
+  }
   if (tick_) {
     tick_->data = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(tick_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
     tick_ = nullptr;
+  }
+}
+
+void ResolverCore::track_trust_anchors() {
+  if (anchor_timer_) return;
+  anchor_timer_ = new uv_timer_t;
+  uv_timer_init(loop_, anchor_timer_);
+  anchor_timer_->data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(anchor_timer_));  // never what keeps a loop running
+  uv_timer_start(anchor_timer_, [](uv_timer_t* t) { static_cast<ResolverCore*>(t->data)->probe_trust_anchors(); }, 0, 0);
+}
+
+void ResolverCore::probe_trust_anchors() {
+  auto tracker = config_->anchor_tracker;
+  auto rearm = [this](std::uint64_t seconds) {
+    if (anchor_timer_)
+      uv_timer_start(anchor_timer_, [](uv_timer_t* t) { static_cast<ResolverCore*>(t->data)->probe_trust_anchors(); },
+                     seconds * 1000, 0);
+  };
+  if (!tracker || !config_->dnssec_validation) {
+    rearm(60);  // a reload may turn it on
+    return;
+  }
+  auto points = tracker->trust_points();
+  if (points.empty()) {
+    rearm(3600);
+    return;
+  }
+  auto left = std::make_shared<std::size_t>(points.size());
+  auto next = std::make_shared<std::uint32_t>(UINT32_MAX);
+  for (const Name& zone : points) {
+    auto budget = std::make_shared<WorkBudget>(WorkBudget{config_->max_sends, now_ms()});
+    auto done = [this, tracker, zone, left, next, rearm](const Resolution& r) {
+      std::vector<RrsigRdata> sigs;
+      for (auto& rr : r.dnssec)
+        if (rr.type == type::RRSIG && rr.name == zone && rrsig_covered(rr) == type::DNSKEY)
+          if (auto s = parse_rrsig(rr.rdata)) sigs.push_back(std::move(*s));
+      auto sets = group_rrsets(r.answer);
+      const RRset* keys = r.rcode == rcode::NOERROR ? find_rrset(sets, zone, type::DNSKEY) : nullptr;
+      std::uint32_t wait = 0;
+      if (keys && !sigs.empty()) {
+        auto outcome = tracker->update(zone, *keys, sigs, static_cast<std::uint32_t>(std::time(nullptr)));
+        for (auto& line : outcome.changes) spdlog::warn("dns: trust anchor (RFC 5011): {}", line);
+        if (!outcome.validated)
+          spdlog::warn("dns: trust anchor (RFC 5011): the DNSKEY set of {} is signed by no trusted key", zone.to_text());
+        wait = outcome.validated ? outcome.next_probe_s : tracker->retry_after_failure();
+      } else {
+        wait = tracker->retry_after_failure();
+        spdlog::info("dns: trust anchor (RFC 5011): no signed DNSKEY set for {} ({}); again in {} s", zone.to_text(),
+                     r.why.empty() ? rcode_to_text(r.rcode) : r.why, wait);
+      }
+      *next = std::min(*next, wait);
+      if (--*left == 0) rearm(*next);
+    };
+    start_subquery({zone, type::DNSKEY, kClassIN}, 0, std::move(budget), std::move(done), {}, QueryMode::raw);
   }
 }
 
@@ -117,6 +180,10 @@ std::optional<Resolution> ResolverCore::answer_locally(const Question& q, bool c
     }
   }
   if (ca.prefetch && config_->prefetch) refresh(q, true, {});
+  if (!ca.stale && (ca.resolution.rcode == rcode::NOERROR || ca.resolution.rcode == rcode::NXDOMAIN)) {
+    std::int64_t left = config_->prefetch ? ca.until_prefetch_ms : ca.fresh_ms;
+    if (left > 0 && left != INT64_MAX) ca.resolution.reuse_ms = static_cast<std::uint64_t>(left);
+  }
   return ca.resolution;
 }
 

@@ -40,6 +40,10 @@ class ResolverCore {
   void post(std::function<void()> fn) { defer(0, std::move(fn)); }
   // Stops everything (pending callbacks are not called) and closes the loop handles.
   void shutdown();
+  // RFC 5011 active refresh, on one worker: each trust point's DNSKEY set fetched at start and
+  // then as the tracker says (trust_anchors.hpp), and handed to the configuration's
+  // anchor_tracker. Nothing while there is none (validation off, or static anchors).
+  void track_trust_anchors();
   // New settings and local zones (a reload): questions started from now on use them; running
   // ones read the settings afresh at each step (they keep no pointers into them).
   void update(std::shared_ptr<const ResolverConfig> config, std::shared_ptr<const LocalZones> local) {
@@ -107,6 +111,8 @@ class ResolverCore {
   std::unordered_map<std::uint64_t, StaleWait*> stale_waits_;  // client id -> its wait
   RefreshStats refresh_stats_;
   uv_timer_t* tick_ = nullptr;
+  void probe_trust_anchors();
+  uv_timer_t* anchor_timer_ = nullptr;  // track_trust_anchors()
 };
 
 }  // namespace outpost::dns

@@ -10,7 +10,8 @@ namespace {
 
 double d(std::uint64_t v) { return static_cast<double>(v); }
 
-void collect_server(const DnsServerStats& s, MetricsVisitor& out) {
+void collect_server(const DnsServer& server, MetricsVisitor& out) {
+  const DnsServerStats& s = server.stats();
   out.counter("outpost_dns_queries_total", "Queries received by the DNS server", {}, d(s.queries));
   out.counter("outpost_dns_responses_total", "Responses sent by the DNS server", {}, d(s.answered));
   const char* err_help = "DNS server responses with an error rcode (NXDOMAIN is an answer, not counted here)";
@@ -22,6 +23,9 @@ void collect_server(const DnsServerStats& s, MetricsVisitor& out) {
               d(s.dropped));
   out.counter("outpost_dns_truncated_total", "UDP responses truncated to the client's size (TC set)", {},
               d(s.truncated));
+  out.counter("outpost_dns_reply_cache_hits_total",
+              "Queries answered with a reply kept from an earlier identical question (per-worker reply cache)", {},
+              d(server.reply_cache().stats().hits));
 }
 
 void collect_upstream(const Upstream& u, MetricsVisitor& out) {
@@ -90,7 +94,7 @@ void collect_resolutions(const ResolverMetrics& m, MetricsVisitor& out) {
 }  // namespace
 
 void collect_metrics(Resolver& resolver, const DnsServer* server, MetricsVisitor& out) {
-  if (server) collect_server(server->stats(), out);
+  if (server) collect_server(*server, out);
   collect_upstream(resolver.core().upstream(), out);
   collect_refresh(resolver.core().refresh_stats(), out);
   collect_validation(resolver.core().validator().stats(), out);

@@ -5,6 +5,7 @@
 #include "resolver/dnssec_crypto.hpp"
 #include "resolver/dnssec_denial.hpp"
 #include "resolver/resolver_core.hpp"
+#include "resolver/trust_anchors.hpp"
 #include "resolver/zone_file.hpp"
 
 namespace outpost::dns {
@@ -309,6 +310,13 @@ void Validator::fetch(const Name& name, std::uint16_t t, const Context& ctx, Res
 }
 
 void Validator::find_keys(const Name& zone, const Context& ctx, KeyCallback cb) {
+  if (auto& tracker = core_.config().anchor_tracker)
+    if (std::uint64_t g = tracker->generation(); g != anchor_generation_) {
+      // RFC 5011: the anchors changed (a key became trusted or was revoked).
+      anchor_generation_ = g;
+      keys_.clear();
+      bogus_.clear();
+    }
   if (auto* e = cached(zone)) {
     cb(*e);
     return;
@@ -316,8 +324,20 @@ void Validator::find_keys(const Name& zone, const Context& ctx, KeyCallback cb) 
   auto& waiting = pending_[key_of(zone)];
   waiting.push_back(std::move(cb));
   if (waiting.size() > 1) return;  // a walk for this zone is under way
-  // The closest trust anchor at or above the zone.
-  const auto& anchors = core_.config().trust_anchors;
+  if (core_.config().is_domain_insecure(zone)) {
+    KeyEntry e;
+    e.zone = zone;
+    e.security = Security::insecure;
+    e.why = zone.to_text() + " is under domain_insecure";
+    store(zone, e);
+    complete(key_of(zone), e);
+    return;
+  }
+  // The closest trust anchor at or above the zone (RFC 5011: the tracker's current set; a
+  // change of it drops the keys and verdicts found with the old one).
+  std::shared_ptr<const std::vector<ResourceRecord>> tracked;
+  if (auto& tracker = core_.config().anchor_tracker) tracked = tracker->anchors();
+  const auto& anchors = tracked ? *tracked : core_.config().trust_anchors;
   std::optional<Name> anchor;
   for (auto& rr : anchors)
     if (zone.is_subdomain_of(rr.name) && (!anchor || rr.name.label_count() > anchor->label_count())) anchor = rr.name;
@@ -487,6 +507,13 @@ struct Validator::Job {
 
 void Validator::validate(std::shared_ptr<const Message> m, const Question& sent, ResponseType kind, const Name& zone,
                          const Context& ctx, VerdictCallback cb) {
+  if (core_.config().is_domain_insecure(sent.name)) {
+    Verdict v;
+    v.security = Security::insecure;
+    v.why = sent.name.to_text() + " is under domain_insecure";
+    cb(v);
+    return;
+  }
   auto job = std::make_shared<Job>();
   job->m = std::move(m);
   job->sent = sent;

@@ -136,6 +136,7 @@ class Validator {
   std::uint32_t now_unix() const;
 
   ResolverCore& core_;
+  std::uint64_t anchor_generation_ = 0;  // the tracker's (RFC 5011), when keys_ was last valid
   std::unordered_map<std::string, KeyEntry> keys_;                    // by lower-case wire name
   std::unordered_map<std::string, std::vector<KeyCallback>> pending_;  // walks in flight, by target
   struct Bogus {

@@ -223,13 +223,23 @@ class Control(h.IntegrationTest):
         for name in ("www.a.test", "final.a.test", "chain.a.test", "nosuch.a.test", "a.test"):
             self.assertEqual(self.ctl("dns", "lookup", name, check=False).returncode, 1, name)
         self.assertIn("192.0.2.4", self.ctl("dns", "lookup", "host.b.example").stdout)
-        # The resolver asks upstream again after a flush (the counting relay sees it).
-        self.dig("long.count.test", "A")
-        self.dig("long.count.test", "A")
+        # The resolver asks upstream again after a flush (the counting relay sees it), though
+        # the worker kept its reply: the digs come from one source port, so one worker answers
+        # them (SO_REUSEPORT), the third from the reply it kept at the second.
+        def kept_hits():
+            with urllib.request.urlopen(f"http://127.0.0.1:{ADMIN_PORT}/metrics", timeout=10) as r:
+                return parse_samples(r.read().decode())["outpost_dns_reply_cache_hits_total"]
+
+        same_port = "-b127.0.0.1#53531"
+        hits0 = kept_hits()
+        for _ in range(3):
+            self.assertIn("192.0.2.9", self.dig(same_port, "long.count.test", "A"))
         self.assertEqual(self.hier.relay.count("long.count.test"), 1)
+        self.assertEqual(kept_hits(), hits0 + 1)
         self.ctl("dns", "flush", "long.count.test")
-        self.assertIn("192.0.2.9", self.dig("long.count.test", "A"))
+        self.assertIn("192.0.2.9", self.dig(same_port, "long.count.test", "A"))
         self.assertEqual(self.hier.relay.count("long.count.test"), 2)
+        self.assertEqual(kept_hits(), hits0 + 1)
         r = self.ctl("dns", "flush", "bad..name", check=False)
         self.assertEqual(r.returncode, 1)
 

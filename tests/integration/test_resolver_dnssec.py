@@ -298,6 +298,29 @@ class DnssecTest(OutpostPairTest):
                 self.assertIn(12, ede_codes(out), out)
                 self.check(self.on.dig(name, qtype, "+dnssec", "+cd"), name, rcode, False, None)
 
+    def test_domain_insecure(self):
+        """domain_insecure (Unbound's): questions at or below those names are answered without
+        validation (no AD, never bogus), everything else is still validated. Applied to `off` by
+        a reload (which also drops its kept replies), then taken back."""
+        validating = f'dnssec_validation = true\ntrust_anchor_file = "{self.h.tree.anchor_file}"\n'
+        self.off.reload(validating + 'domain_insecure = ["broken.test", "nonsec.test"]\n')
+        try:
+            for _ in range(2):  # resolved, then from the cache (and the kept reply)
+                self.check(self.off.dig("www.broken.test.", "A", "+dnssec"), "www.broken.test.", "NOERROR", False,
+                           "192.0.2.66")
+                self.check(self.off.dig("nothere.nonsec.test.", "A", "+dnssec"), "nothere.nonsec.test.", "NXDOMAIN",
+                           False, None)
+                self.check(self.off.dig("www.signed.test.", "A", "+dnssec"), "www.signed.test.", "NOERROR", True,
+                           "192.0.2.1")
+                out = self.off.dig("www.expired.test.", "A", "+dnssec")
+                self.assertEqual(status(out), "SERVFAIL", out)
+            # Without it, questions there are validated again (answers already cached as
+            # insecure stay so until they expire or are flushed: a question not asked yet).
+            self.off.reload(validating)
+            self.assertEqual(status(self.off.dig("www.nonsec.test.", "TXT")), "SERVFAIL")
+        finally:
+            self.off.reload("dnssec_validation = false\n")
+
     def test_same_verdicts_as_unbound(self):
         if not self.unbound:
             self.skipTest("unbound not installed")

@@ -18,6 +18,7 @@ dnssec-signzone and dnssec-dsfromkey (Debian bind9-utils), served by NSD through
 """
 import os
 import subprocess
+import time
 
 import dnsfixture
 
@@ -73,6 +74,7 @@ class SignedTree:
         os.makedirs(self.dir, exist_ok=True)
         self.zones = {}
         self.ds = {}  # zone -> DS lines for its parent
+        self.keys = {}  # zone -> (KSK, ZSK) key file names (without .key), in self.dir
 
     def _keys(self, zone, alg):
         ksk = _run(["dnssec-keygen", "-q", "-a", alg, "-f", "KSK", zone], self.dir).strip()
@@ -81,6 +83,7 @@ class SignedTree:
 
     def _sign(self, zone, alg, body, extra=(), ds_from=None):
         ksk, zsk = self._keys(zone, alg)
+        self.keys[zone] = (ksk, zsk)
         path = os.path.join(self.dir, zone + "zone")
         with open(path, "w") as f:
             f.write("$ORIGIN %s\n%s" % (zone, body))
@@ -125,6 +128,7 @@ class SignedTree:
         root = (SOA.format(z=".").replace("ns..", "ns.root.").replace("admin..", "admin.root.") +
                 ". 300 IN NS ns.root.\nns.root. 300 IN A 127.0.0.2\ntest. 300 IN NS ns1.test.\n"
                 "ns1.test. 300 IN A 127.0.0.3\n" + self.ds["test."])
+        self.root_body = root
         root_text, root_ksk = self._sign(".", "RSASHA256", root)
         served["127.0.0.2"] = {".": root_text}
         served["127.0.0.3"] = {"test.": tld_text}
@@ -137,6 +141,41 @@ class SignedTree:
         return self
 
 
+    # ---- a root KSK rollover (RFC 5011 tests)
+
+    def new_root_ksk(self):
+        """A new RSASHA256 KSK for the root (not published yet); its key file name."""
+        return _run(["dnssec-keygen", "-q", "-a", "RSASHA256", "-f", "KSK", "."], self.dir).strip()
+
+    def revoke(self, key):
+        """A copy of KEY with the REVOKE bit set (dnssec-revoke); the new key file name."""
+        before = set(os.listdir(self.dir))
+        _run(["dnssec-revoke", "-K", self.dir, key], self.dir)
+        made = [f for f in set(os.listdir(self.dir)) - before if f.endswith(".key")]
+        assert len(made) == 1, made
+        return made[0][:-len(".key")]
+
+    def root_with(self, ksks, phase):
+        """The root zone (as built) publishing KSKS (key file names) and its ZSK, each KSK
+        signing the DNSKEY set: the signed text, for SignedHierarchy.serve_root."""
+        d = os.path.join(self.dir, "root-" + phase)
+        os.makedirs(d, exist_ok=True)
+        keys = list(ksks) + [self.keys["."][1]]
+        path = os.path.join(d, "root.zone")
+        with open(path, "w") as f:
+            f.write("$ORIGIN .\n" + self.root_body)
+            for k in keys:
+                with open(os.path.join(self.dir, k + ".key")) as kf:
+                    f.write(kf.read())
+                for ext in (".key", ".private"):
+                    with open(os.path.join(self.dir, k + ext)) as src, open(os.path.join(d, k + ext), "w") as dst:
+                        dst.write(src.read())
+        _run(["dnssec-signzone", "-P", "-O", "full", "-q", "-o", ".", "-N", "keep", "-K", d, "-f", path + ".signed",
+              path] + [k + ".key" for k in keys], d)
+        with open(path + ".signed") as f:
+            return f.read()
+
+
 class SignedHierarchy(dnsfixture.Hierarchy):
     """The signed tree on NSD instead of the unsigned ZONES (the helper servers still run)."""
 
@@ -144,3 +183,29 @@ class SignedHierarchy(dnsfixture.Hierarchy):
         super().__init__(workdir)
         self.tree = SignedTree(self.workdir).build()
         self.zones = self.tree.zones
+
+    def serve_root(self, text):
+        """The root's NSD (127.0.0.2) serves TEXT as the root zone from now on: the zone file is
+        rewritten and NSD reloads it (SIGHUP) without going away, and this returns once it
+        serves the new DNSKEY set."""
+        addr = "127.0.0.2"
+        d = os.path.join(self.workdir, "nsd-" + addr)
+        path = os.path.join(d, "zone0.zone")
+        with open(path, "w") as f:
+            f.write("$ORIGIN .\n" + text)
+        st = os.stat(path)
+        os.utime(path, (st.st_atime + 2, st.st_mtime + 2))  # a changed mtime, whatever the clock's grain
+        self.zones[addr] = {".": text}
+        with open(os.path.join(d, "nsd.pid")) as f:
+            os.kill(int(f.read().strip()), 1)
+        want = sorted(f[4] + " " + "".join(f[7:])[-16:] for f in (l.split() for l in text.splitlines())
+                      if len(f) > 7 and f[3] == "DNSKEY")
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            out = subprocess.run(["dig", "@" + addr, "+norec", "+short", "+time=1", "+tries=1", ".", "DNSKEY"],
+                                 capture_output=True, text=True).stdout
+            got = sorted(f[0] + " " + "".join(f[3:])[-16:] for f in (l.split() for l in out.splitlines()) if len(f) > 3)
+            if got == want:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("NSD on %s did not load the new root zone" % addr)
