@@ -244,6 +244,7 @@ void IterativeQuery::send_to(const IpAddress& addr, bool tcp, bool edns) {
   std::uint32_t timeout = tcp ? std::max<std::uint32_t>(core_.selection().timeout_ms(addr) * 2, 1000)
                               : core_.selection().timeout_ms(addr);
   const bool caps = core_.config().use_0x20 && core_.selection().use_0x20(addr, now());
+  sent_ms_ = now();
   upstream_handle_ = core_.upstream().send(addr, port, q, mode_ == Mode::forward, tcp, timeout,
                                            [this, &core, self_id, addr, q, tcp, edns](UpstreamResult&& res) {
                                              if (!core.alive(self_id) || done_) return;
@@ -287,13 +288,13 @@ void IterativeQuery::on_reply(const IpAddress& addr, const Question& sent, bool 
     return;
   }
   if (res.kind != UpstreamResult::Kind::ok) {
-    if (!res.shared) sel.report_timeout(addr, now());
+    if (!res.shared) sel.report_timeout(addr, now(), sent_ms_);
     emit(res.kind == UpstreamResult::Kind::timeout ? "timeout" : "network error");
     tried_.push_back(addr);
     next_query();
     return;
   }
-  if (!res.shared) sel.report_rtt(addr, res.rtt_ms);
+  if (!res.shared) sel.report_rtt(addr, res.rtt_ms, now());
   Message& m = res.message;
   if (m.header.tc && !tcp) {
     emit("truncated, retrying over TCP");

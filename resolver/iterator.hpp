@@ -96,6 +96,7 @@ class IterativeQuery {
   unsigned rounds_ = 0;
   unsigned pending_subqueries_ = 0;
   std::uint64_t upstream_handle_ = 0;
+  std::uint64_t sent_ms_ = 0;  // when the query in flight went out (ServerSelection::report_timeout)
   bool used_network_ = false;
   bool done_ = false;
   bool priming_ = false;  // this is the priming query

@@ -47,7 +47,7 @@ std::uint32_t ServerSelection::timeout_ms(const IpAddress& a) const {
   return static_cast<std::uint32_t>(std::clamp(rto, double(kMinTimeoutMs), double(kMaxTimeoutMs)));
 }
 
-void ServerSelection::report_rtt(const IpAddress& a, std::uint32_t rtt_ms) {
+void ServerSelection::report_rtt(const IpAddress& a, std::uint32_t rtt_ms, std::uint64_t now_ms) {
   Stats& s = stats_[a.bytes];
   if (!s.measured) {
     s.srtt = rtt_ms;
@@ -60,10 +60,13 @@ void ServerSelection::report_rtt(const IpAddress& a, std::uint32_t rtt_ms) {
   s.timeouts = 0;
   s.backoff_until_ms = 0;
   s.case_mismatches = 0;
+  s.last_reply_ms = std::max(s.last_reply_ms, now_ms);
+  s.replied = true;
 }
 
-void ServerSelection::report_timeout(const IpAddress& a, std::uint64_t now_ms) {
+void ServerSelection::report_timeout(const IpAddress& a, std::uint64_t now_ms, std::uint64_t sent_ms) {
   Stats& s = stats_[a.bytes];
+  if (s.replied && s.last_reply_ms >= sent_ms && sent_ms) return;  // alive: a lost datagram
   ++s.timeouts;
   s.srtt = std::min(s.srtt * 2 + 100, double(kMaxTimeoutMs) * 4);
   // Back off for longer after each consecutive timeout (1 s, 2 s, 4 s, ... up to 2 min).

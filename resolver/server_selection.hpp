@@ -32,8 +32,12 @@ class ServerSelection {
   std::optional<IpAddress> pick(const std::vector<IpAddress>& candidates, const std::vector<IpAddress>& exclude,
                                 std::uint64_t now_ms);
   std::uint32_t timeout_ms(const IpAddress& a) const;
-  void report_rtt(const IpAddress& a, std::uint32_t rtt_ms);
-  void report_timeout(const IpAddress& a, std::uint64_t now_ms);
+  void report_rtt(const IpAddress& a, std::uint32_t rtt_ms, std::uint64_t now_ms = 0);
+  // sent_ms: when the query that timed out went out. A server that has answered another query
+  // since then is alive — the datagram was lost (a busy server's full socket buffer, a busy
+  // path): the timeout counts toward neither its back-off nor its death (as a timeout among
+  // replies does not make Unbound give up on a server).
+  void report_timeout(const IpAddress& a, std::uint64_t now_ms, std::uint64_t sent_ms = 0);
   void report_lame(const IpAddress& a, std::uint64_t now_ms);
   bool dead(const IpAddress& a, std::uint64_t now_ms) const;
   // 0x20 (ResolverConfig::use_0x20): whether to randomise the case of queries to `a`.
@@ -48,6 +52,8 @@ class ServerSelection {
     double rttvar = kUnknownRttMs / 2.0;
     bool measured = false;
     std::uint32_t timeouts = 0;          // consecutive
+    std::uint64_t last_reply_ms = 0;     // when the last reply came (report_rtt's now_ms)
+    bool replied = false;
     std::uint64_t backoff_until_ms = 0;  // skip unless nothing else is left
     std::uint64_t lame_until_ms = 0;
     std::uint32_t case_mismatches = 0;  // consecutive (a good reply resets them)

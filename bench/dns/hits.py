@@ -49,10 +49,15 @@ def main():
     ap.add_argument("--perf", action="store_true")
     ap.add_argument("--signed", action="store_true")
     ap.add_argument("--setups", default="pinned,unpinned")
+    ap.add_argument("--cold", type=int, default=0,
+                    help="instead: cold resolution of N signed many.test names at 100 in flight, validation off "
+                         "(the rcodes of the bench's signed cold row)")
     args = ap.parse_args()
     outpost = os.path.join(os.path.abspath(args.build), "app", "outpost")
     work = tempfile.mkdtemp(prefix="outpost-hits.")
     os.chmod(work, 0o755)
+    if args.cold:
+        return cold(args, outpost, work)
     setups = [s for s in dns_suite.HIT_SETUPS if ("pinned" if s[2] is not None else "unpinned") in args.setups.split(",")]
     if args.signed:
         fx = dns_suite.signed_hierarchy(work, 10)
@@ -108,6 +113,27 @@ def main():
                      f"kernel {o['insn_k']:.0f} vs {u['insn_k']:.0f}")
         print(line)
     print(f"load average at end: {os.getloadavg()}")
+
+
+def cold(args, outpost, work):
+    fx = dns_suite.signed_hierarchy(work, args.cold)
+    names = cc.write_names(os.path.join(work, "cold.txt"), args.cold, " A")
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    try:
+        fx.start()
+        hints = fx.write_hints()
+        for r in range(args.runs):
+            for server in cc.SERVERS:
+                proc = cc.start_server(server, outpost, work, hints)
+                try:
+                    m = dns_suite.dnsperf(server, names, clients=dns_suite.COLD_CLIENTS,
+                                          inflight=dns_suite.SIGNED_COLD_INFLIGHT)
+                finally:
+                    proc.stop()
+                print(f"cold run {r + 1} {server:7} {m['qps']:8.0f} q/s lost {m['lost']} rcodes {m['rcodes']} "
+                      f"load {os.getloadavg()[0]:.2f}", flush=True)
+    finally:
+        dns_suite.wait_stopped(fx)
 
 
 if __name__ == "__main__":

@@ -144,6 +144,21 @@ TEST(ServerSelection, DeadServersLeftOutUntilTheirBackOffEnds) {
   EXPECT_EQ(*s.pick({a, b}, {}, 10), b);
 }
 
+// Under load a busy server drops some datagrams while it answers others: a timeout of a query
+// sent before the server's last reply is a lost datagram, not a sign of death (the bench's cold
+// runs saw a zone's only server marked dead, and its names SERVFAIL for 2 s, that way).
+TEST(ServerSelection, TimeoutsAmongRepliesAreLossesNotDeath) {
+  ServerSelection s;
+  auto a = ip("127.0.0.7");
+  s.report_rtt(a, 5, 1000);
+  for (int i = 0; i < 5; ++i) s.report_timeout(a, 1300 + i, /*sent_ms=*/900 + i);
+  EXPECT_FALSE(s.dead(a, 1400));
+  EXPECT_TRUE(s.pick({a}, {}, 1400));
+  // Silence after the last reply is what counts.
+  for (std::uint32_t i = 0; i < ServerSelection::kDeadAfterTimeouts; ++i) s.report_timeout(a, 2500, 1100);
+  EXPECT_TRUE(s.dead(a, 2600));
+}
+
 TEST(ServerSelection, UnknownServersAreTriedInRandomOrder) {
   ServerSelection s;
   std::vector<IpAddress> c{ip("127.0.0.2"), ip("127.0.0.3")};
