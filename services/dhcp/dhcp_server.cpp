@@ -61,6 +61,10 @@ bool make_settings(const Config::Dhcp& c, std::uint32_t server_id, const std::ve
       *error = where + ": the range must lie inside the subnet, first before last";
       return false;
     }
+    if (p.mask < 0xfffffffe && (p.first == p.network || p.last == (p.network | ~p.mask))) {
+      *error = where + ": the range holds the subnet's network or broadcast address";
+      return false;
+    }
     for (auto& q : s.pools)
       if ((q.network & p.mask) == p.network || (p.network & q.mask) == q.network) {
         *error = where + ": its subnet overlaps another pool's (a pool is chosen by its subnet)";

@@ -98,8 +98,9 @@ class DhcpService::Local {
     int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return fail(error, "socket", errno);
     int one = 1;
-    if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one) != 0) {
+    // No SO_REUSEADDR: a second DHCP server on this interface (another Outpost, dnsmasq) is
+    // an error at start-up, never a silent share of the clients.
+    if (::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one) != 0) {
       int e = errno;
       ::close(fd);
       return fail(error, "setsockopt", e);

@@ -252,6 +252,9 @@ TEST(DhcpServer, SettingsRefuseOverlapsAndStrayReservations) {
   c.pools.pop_back();
   c.pools[0].last = "10.1.0.1";
   EXPECT_FALSE(make_settings(c, 0, {}, "", &s, &err));
+  c.pools[0].last = "10.0.255.255";
+  EXPECT_FALSE(make_settings(c, 0, {}, "", &s, &err));
+  EXPECT_NE(err.find("broadcast"), std::string::npos);
   c.pools[0].last = "10.0.0.12";
   c.reservations.push_back({"02:00:00:00:00:01", "", "192.168.0.1"});
   EXPECT_FALSE(make_settings(c, 0, {}, "", &s, &err));
