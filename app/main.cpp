@@ -624,6 +624,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::signal(SIGPIPE, SIG_IGN);
+  // LDAP checks wait on the directory in pool threads: room for them beside the pool's
+  // other work (auth/ldap.hpp). Before any loop runs: libuv sizes its pool once.
+  if (app.config.auth.backend == "ldap") reserve_blocking_threads(app.config.auth.ldap.max_pending);
   app.start_time = static_cast<double>(std::time(nullptr));
   app.fd_limit = raise_fd_limit();
   {

@@ -4,9 +4,11 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "auth/htpasswd.hpp"
+#include "auth/ldap.hpp"
 
 namespace outpost::auth {
 
@@ -16,10 +18,21 @@ std::size_t Authenticator::KeyHash::operator()(const Key& k) const noexcept {
   return h;
 }
 
+struct Authenticator::PendingSlot {
+  std::shared_ptr<const Authenticator> a;
+  explicit PendingSlot(std::shared_ptr<const Authenticator> p) : a(std::move(p)) {}
+  ~PendingSlot() { a->pending_.fetch_sub(1, std::memory_order_relaxed); }
+};
+
 Authenticator::Authenticator(std::unique_ptr<Backend> backend, const Config::Auth& config)
     : backend_(std::move(backend)),
       realm_(config.realm),
       ttl_(static_cast<std::int64_t>(config.cache_ttl * 1000)) {
+  if (std::size_t limit = backend_->max_pending()) {
+    // Other blocking work (reloads, minted certificates) keeps two of the pool's threads.
+    std::size_t pool = blocking_pool_threads();
+    pending_limit_ = std::max<std::size_t>(1, std::min(limit, pool > 2 ? pool - 2 : 1));
+  }
   if (RAND_bytes(salt_.data(), static_cast<int>(salt_.size())) != 1) {
     // No randomness from OpenSSL: the address of this object and the time are still unknown
     // to a reader of the log; the key stays a salted hash.
@@ -96,11 +109,31 @@ Identity Authenticator::verify_now(const std::string& user, const std::string& p
 
 BlockingWork Authenticator::verify(uv_loop_t* loop, std::string user, std::string password,
                                    std::function<void(Identity)> done) const {
+  std::shared_ptr<PendingSlot> slot;
+  if (pending_limit_) {
+    if (pending_.fetch_add(1, std::memory_order_relaxed) >= pending_limit_) {
+      pending_.fetch_sub(1, std::memory_order_relaxed);
+      OPENSSL_cleanse(password.data(), password.size());
+      std::string why = "back end busy: " + std::to_string(pending_limit_) + " checks pending already";
+      return run_blocking(
+          loop,
+          [why] {
+            Identity id;
+            id.verdict = Verdict::kUnavailable;
+            id.why = why;
+            return id;
+          },
+          std::move(done));
+    }
+    // Released when the work is over (or dropped before it started).
+    slot = std::make_shared<PendingSlot>(shared_from_this());
+  }
   // The work keeps the authenticator alive: a check already running finishes on its pool
   // thread even after a reload replaced this authenticator and its request went away.
   return run_blocking(
       loop,
-      [self = shared_from_this(), user = std::move(user), password = std::move(password)]() mutable {
+      [self = shared_from_this(), slot = std::move(slot), user = std::move(user),
+       password = std::move(password)]() mutable {
         Identity id = self->verify_now(user, password);
         OPENSSL_cleanse(password.data(), password.size());
         return id;
@@ -115,6 +148,11 @@ std::shared_ptr<const Authenticator> load_authenticator(const Config::Auth& conf
     auto b = HtpasswdBackend::load(config.htpasswd_file, config.group_file, error, warnings);
     if (!b) return nullptr;
     if (b->users() == 0) warnings->push_back(config.htpasswd_file + ": no usable user: nobody can log in");
+    return std::make_shared<const Authenticator>(std::move(b), config);
+  }
+  if (config.backend == "ldap") {
+    auto b = LdapBackend::load(config.ldap, error);
+    if (!b) return nullptr;
     return std::make_shared<const Authenticator>(std::move(b), config);
   }
   *error = "auth.backend: unknown back end " + config.backend;

@@ -45,7 +45,8 @@ class Authenticator : public std::enable_shared_from_this<Authenticator> {
   // The cached verdict for these credentials, if any (any thread).
   std::optional<Identity> cached(const std::string& user, const std::string& password) const;
   // Checks on the thread pool; `done` on `loop`'s thread (never inside the call) unless the
-  // returned work is cancelled or destroyed first.
+  // returned work is cancelled or destroyed first. With pending_limit() checks pending
+  // already, the verdict is "unavailable" without asking the back end.
   [[nodiscard]] BlockingWork verify(uv_loop_t* loop, std::string user, std::string password,
                                     std::function<void(Identity)> done) const;
   // The blocking check itself (a pool thread; tests): cache, or wait for the same check in
@@ -54,6 +55,9 @@ class Authenticator : public std::enable_shared_from_this<Authenticator> {
 
   // Figures: back-end checks made, and verdicts served from the cache.
   std::uint64_t backend_checks() const { return checks_.load(std::memory_order_relaxed); }
+  // Checks queued or running on the pool now, and the bound on them (0: none).
+  std::size_t pending() const { return pending_.load(std::memory_order_relaxed); }
+  std::size_t pending_limit() const { return pending_limit_; }
 
  private:
   using Key = std::array<unsigned char, 32>;
@@ -76,6 +80,11 @@ class Authenticator : public std::enable_shared_from_this<Authenticator> {
   mutable std::unordered_map<Key, Entry, KeyHash> cache_;
   mutable std::unordered_set<Key, KeyHash> in_flight_;
   mutable std::atomic<std::uint64_t> checks_{0};
+  // A remote back end's checks each hold a pool thread: at most pending_limit_ at once
+  // (Backend::max_pending, and never all of the pool's threads).
+  std::size_t pending_limit_ = 0;
+  mutable std::atomic<std::size_t> pending_{0};
+  struct PendingSlot;
 };
 
 // The authenticator [auth] describes: nullptr without error for backend "none"; nullptr

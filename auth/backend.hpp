@@ -1,5 +1,6 @@
-// A user database for proxy authentication: htpasswd today (auth/htpasswd.hpp), LDAP next.
+// A user database for proxy authentication: htpasswd (auth/htpasswd.hpp) or LDAP (auth/ldap.hpp).
 #pragma once
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +26,9 @@ class Backend {
   // Checks a password. Blocking (hashing is slow on purpose; a directory is remote): called
   // on the thread pool, from several threads at once.
   virtual Identity verify(const std::string& user, const std::string& password) const = 0;
+  // How many checks may be queued or running at once (a remote back end holds a pool thread
+  // per check while it waits); more are answered "unavailable" at once. 0: no bound.
+  virtual std::size_t max_pending() const { return 0; }
 };
 
 }  // namespace outpost::auth

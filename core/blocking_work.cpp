@@ -1,5 +1,9 @@
 #include "core/blocking_work.hpp"
 
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
 namespace outpost {
 
 struct BlockingWork::State {
@@ -44,5 +48,16 @@ void BlockingWork::cancel() {
 }
 
 bool BlockingWork::pending() const { return state_ && state_->self && !state_->cancelled; }
+
+std::size_t blocking_pool_threads() {
+  const char* v = std::getenv("UV_THREADPOOL_SIZE");
+  long n = v ? std::strtol(v, nullptr, 10) : 4;
+  return static_cast<std::size_t>(std::clamp(n, 1L, 1024L));
+}
+
+void reserve_blocking_threads(std::size_t extra) {
+  if (std::getenv("UV_THREADPOOL_SIZE") || extra == 0) return;
+  setenv("UV_THREADPOOL_SIZE", std::to_string(std::min<std::size_t>(4 + extra, 1024)).c_str(), 0);
+}
 
 }  // namespace outpost

@@ -63,6 +63,13 @@ class BlockingWork {
   std::shared_ptr<State> state_;
 };
 
+// The pool's size as libuv sizes it (UV_THREADPOOL_SIZE, 4 unless set; 1 to 1024).
+std::size_t blocking_pool_threads();
+// Makes the pool 4 + `extra` threads unless UV_THREADPOOL_SIZE is set already (the
+// operator's choice stands). libuv reads it once, at the pool's first use: call before any
+// loop runs.
+void reserve_blocking_threads(std::size_t extra);
+
 template <class Work, class Done>
 [[nodiscard]] BlockingWork run_blocking(uv_loop_t* loop, Work work, Done done) {
   using Result = std::invoke_result_t<Work&>;

@@ -176,11 +176,30 @@ struct Config {
   // Proxy authentication (auth/, used by proxy/): Basic credentials checked against a back
   // end, verdicts cached; rules by user and group. Off unless a back end is named.
   struct Auth {
-    std::string backend = "none";  // "none" or "htpasswd"
+    std::string backend = "none";  // "none", "htpasswd" or "ldap"
     std::string realm = "Outpost";
     std::string htpasswd_file;     // user:hash lines (bcrypt $2y$/$2b$, SHA-crypt $5$/$6$, yescrypt $y$)
     std::string group_file;        // "group: user user ..." lines (Apache's AuthGroupFile); optional
     double cache_ttl = 300;        // seconds a verdict (good or bad) is kept
+    // The LDAP back end (auth/ldap.hpp): simple bind as the user (bind_dn_template) or
+    // search-then-bind (base_dn, user_filter; with a service account, or anonymous).
+    struct Ldap {
+      std::string uri;                 // ldap://host[:port] or ldaps://host[:port] (several: space-separated)
+      bool starttls = false;           // StartTLS on ldap:// (TLS always verifies the server: ca_file or the system's)
+      std::string ca_file;             // CA certificates for the server's; empty: the system's
+      std::string bind_dn_template;    // "uid=%s,ou=people,dc=example,dc=org": bind as the user directly
+      std::string bind_dn;             // service account for search-then-bind; empty: anonymous search
+      std::string bind_password_file;  // its password (first line); never in the config itself
+      std::string base_dn;             // where users are searched
+      std::string user_filter = "(uid=%s)";
+      std::string group_base_dn;       // where groups are searched; empty: base_dn; both empty: no groups
+      std::string group_filter =
+          "(|(&(objectClass=groupOfNames)(member=%D))(&(objectClass=posixGroup)(memberUid=%s)))";
+      std::string group_attribute = "cn";
+      double timeout = 5;              // connecting, TLS, and each LDAP operation
+      unsigned connections = 4;        // pooled connections (at most this many operations at once)
+      unsigned max_pending = 16;       // checks queued or running; more: refused at once (unavailable)
+    } ldap;
     struct Rule {
       bool allow = true;
       std::vector<std::string> users;   // names; "*" any authenticated user

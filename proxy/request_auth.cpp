@@ -2,8 +2,9 @@
 // before any cache lookup, resolution or connection. Basic credentials (RFC 7617) from
 // Proxy-Authorization; the verdict from the settings' Authenticator — its cache on the loop,
 // else a check on the thread pool (stage kAuth) —; then the user rules. Missing or wrong
-// credentials: 407 with Proxy-Authenticate; a back end that cannot answer: 503; a user the
-// rules refuse: 403. Requests inside a bumped tunnel are the user its CONNECT authenticated
+// credentials: 407 with Proxy-Authenticate; a back end that cannot answer (a directory down,
+// slow or busy): 407 too, as Squid answers when its helper says BH, with a warning naming the
+// cause (the verdict is not cached: the next request asks again); a user the rules refuse: 403. Requests inside a bumped tunnel are the user its CONNECT authenticated
 // as. The password never reaches a log line; the user goes into the access log.
 #include <spdlog/spdlog.h>
 
@@ -73,9 +74,10 @@ void ProxyRequest::on_auth_verdict(const auth::Identity& id, const std::string& 
       return;
     case auth::Verdict::kUnavailable:
       ++counters.auth_unavailable;
-      spdlog::warn("client {}: {} {}: cannot check user {}: {} ({} back end), 503", client_.text, req_.method,
+      user_ = user;
+      spdlog::warn("client {}: {} {}: cannot check user {}: {} ({} back end), 407", client_.text, req_.method,
                    url_text_, user, id.why, settings_->auth->backend_name());
-      reject(503, "The proxy cannot check passwords right now. Try again in a moment.", Outcome::kDenied);
+      challenge("The proxy cannot check passwords right now. Try again in a moment.");
       return;
   }
   user_ = user;

@@ -5,12 +5,16 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include "auth/auth_config.hpp"
 #include "auth/authenticator.hpp"
 #include "auth/basic_credentials.hpp"
 #include "auth/htpasswd.hpp"
+#include "auth/ldap.hpp"
 #include "proxy/user_rules.hpp"
 
 using namespace outpost;
@@ -250,5 +254,128 @@ TEST_F(AuthConfig, RefusesIncompleteOrBadValues) {
   EXPECT_NE(error_of("[auth]\nrules = [{ users = [\"a\"] }]\n").find("action"), std::string::npos);
   EXPECT_NE(error_of("[auth]\nrules = [{ action = \"allow\" }]\n").find("names users or groups"), std::string::npos);
   EXPECT_NE(error_of("[auth]\nrules = [{ action = \"allow\", users = [\"a\"], port = 1 }]\n").find("port"),
+            std::string::npos);
+}
+
+TEST(Ldap, EscapesFilterValuesAndDnValues) {
+  EXPECT_EQ(ldap_filter_escape("alice"), "alice");
+  EXPECT_EQ(ldap_filter_escape("*"), "\\2a");
+  EXPECT_EQ(ldap_filter_escape("a)(uid=*"), "a\\29\\28uid=\\2a");
+  EXPECT_EQ(ldap_filter_escape(std::string("a\\b\0c", 5)), "a\\5cb\\00c");
+  EXPECT_EQ(ldap_dn_value_escape("alice"), "alice");
+  EXPECT_EQ(ldap_dn_value_escape("alice,ou=people"), "alice\\,ou\\=people");
+  EXPECT_EQ(ldap_dn_value_escape("#x y "), "\\#x y\\ ");
+  EXPECT_EQ(ldap_dn_value_escape(" a+b\"<>;\\"), "\\ a\\+b\\\"\\<\\>\\;\\\\");
+  EXPECT_EQ(ldap_expand("uid=%s,dc=t", "bob"), "uid=bob,dc=t");
+  EXPECT_EQ(ldap_expand("(|(member=%D)(memberUid=%s)(x=100%%))", "bob", "uid=bob"),
+            "(|(member=uid=bob)(memberUid=bob)(x=100%))");
+}
+
+TEST(Ldap, RefusesAnEmptyPasswordWithoutAsking) {
+  Config::Auth::Ldap cfg;
+  cfg.uri = "ldap://127.0.0.1:1";  // never contacted
+  cfg.bind_dn_template = "uid=%s,dc=t";
+  std::string error;
+  auto b = LdapBackend::load(cfg, &error);
+  ASSERT_TRUE(b) << error;
+  auto id = b->verify("alice", "");
+  EXPECT_EQ(id.verdict, Verdict::kBad);
+  EXPECT_EQ(id.why, "empty password");
+  // A directory that is not there: unavailable, with libldap's reason.
+  id = b->verify("alice", "pw");
+  EXPECT_EQ(id.verdict, Verdict::kUnavailable);
+  EXPECT_NE(id.why.find("Can't contact LDAP server"), std::string::npos) << id.why;
+  cfg.bind_dn = "cn=svc";
+  cfg.bind_password_file = "/nonexistent/secret";
+  EXPECT_FALSE(LdapBackend::load(cfg, &error));
+  EXPECT_NE(error.find("/nonexistent/secret: cannot read"), std::string::npos) << error;
+}
+
+// A back end whose checks wait until released, with a bound on pending checks.
+class GatedBackend final : public Backend {
+ public:
+  std::string_view name() const override { return "gated"; }
+  std::size_t max_pending() const override { return 2; }
+  Identity verify(const std::string&, const std::string&) const override {
+    std::unique_lock lk(mu);
+    ++waiting;
+    cv.notify_all();
+    cv.wait(lk, [&] { return open; });
+    Identity id;
+    id.verdict = Verdict::kGood;
+    return id;
+  }
+  void release() {
+    std::lock_guard lk(mu);
+    open = true;
+    cv.notify_all();
+  }
+  void wait_for(int n) {
+    std::unique_lock lk(mu);
+    cv.wait(lk, [&] { return waiting >= n; });
+  }
+  mutable std::mutex mu;
+  mutable std::condition_variable cv;
+  mutable int waiting = 0;
+  bool open = false;
+};
+
+TEST(Authenticator, BoundsPendingChecksOfARemoteBackend) {
+  Config::Auth cfg;
+  auto gated = std::make_unique<GatedBackend>();
+  auto* g = gated.get();
+  auto a = std::make_shared<const Authenticator>(std::move(gated), cfg);
+  // Two, unless the pool is too small to spare them (UV_THREADPOOL_SIZE below 4).
+  if (blocking_pool_threads() < 4) GTEST_SKIP() << "UV_THREADPOOL_SIZE below 4";
+  ASSERT_EQ(a->pending_limit(), 2u);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  std::vector<std::optional<Identity>> got(3);
+  std::vector<BlockingWork> works;
+  for (int i = 0; i < 3; ++i)
+    works.push_back(a->verify(&loop, "u" + std::to_string(i), "pw", [&got, i](Identity id) { got[i] = id; }));
+  EXPECT_EQ(a->pending(), 2u);
+  g->wait_for(2);  // both admitted checks are in the back end
+  // The third is refused at once, without the back end.
+  while (!got[2]) uv_run(&loop, UV_RUN_ONCE);
+  EXPECT_EQ(got[2]->verdict, Verdict::kUnavailable);
+  EXPECT_NE(got[2]->why.find("busy"), std::string::npos);
+  g->release();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(got[0]->verdict, Verdict::kGood);
+  EXPECT_EQ(got[1]->verdict, Verdict::kGood);
+  works.clear();
+  EXPECT_EQ(a->pending(), 0u);
+  uv_loop_close(&loop);
+}
+
+TEST_F(AuthConfig, ReadsAndChecksTheLdapKeys) {
+  auto c = Config::parse(
+      "[auth]\nbackend = \"ldap\"\nldap_uri = \"ldap://dir.test ldap://dir2.test:389\"\nldap_starttls = true\n"
+      "ldap_base_dn = \"ou=people,dc=t\"\nldap_bind_dn = \"cn=svc,dc=t\"\nldap_bind_password_file = \"/s\"\n"
+      "ldap_timeout = 2.5\nldap_connections = 3\nldap_max_pending = 9\n",
+      "t.toml");
+  EXPECT_EQ(c.auth.ldap.uri, "ldap://dir.test ldap://dir2.test:389");
+  EXPECT_TRUE(c.auth.ldap.starttls);
+  EXPECT_EQ(c.auth.ldap.user_filter, "(uid=%s)");
+  EXPECT_EQ(c.auth.ldap.timeout, 2.5);
+  EXPECT_EQ(c.auth.ldap.connections, 3u);
+  EXPECT_EQ(c.auth.ldap.max_pending, 9u);
+  auto err = [&](const std::string& keys) { return error_of("[auth]\nbackend = \"ldap\"\n" + keys); };
+  EXPECT_NE(err("").find("auth.ldap_uri"), std::string::npos);
+  EXPECT_NE(err("ldap_uri = \"http://x\"\nldap_base_dn = \"dc=t\"\n").find("auth.ldap_uri"), std::string::npos);
+  EXPECT_NE(err("ldap_uri = \"ldaps://x\"\nldap_starttls = true\nldap_base_dn = \"dc=t\"\n").find("ldap_starttls"),
+            std::string::npos);
+  EXPECT_NE(err("ldap_uri = \"ldap://x\"\n").find("auth.ldap_base_dn"), std::string::npos);
+  EXPECT_NE(err("ldap_uri = \"ldap://x\"\nldap_bind_dn_template = \"uid=alice,dc=t\"\n").find("%s"),
+            std::string::npos);
+  EXPECT_NE(err("ldap_uri = \"ldap://x\"\nldap_base_dn = \"dc=t\"\nldap_user_filter = \"uid=%s\"\n")
+                .find("auth.ldap_user_filter"),
+            std::string::npos);
+  EXPECT_NE(err("ldap_uri = \"ldap://x\"\nldap_base_dn = \"dc=t\"\nldap_bind_dn = \"cn=svc\"\n")
+                .find("auth.ldap_bind_password_file"),
+            std::string::npos);
+  EXPECT_NE(err("ldap_uri = \"ldap://x\"\nldap_base_dn = \"dc=t\"\nldap_group_filter = \"(member=%x)\"\n")
+                .find("auth.ldap_group_filter"),
             std::string::npos);
 }
