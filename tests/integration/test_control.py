@@ -265,13 +265,14 @@ class Control(h.IntegrationTest):
             slow = threading.Thread(target=lambda: h.curl("-s", "-o", "/dev/null", self.origin.url("/slow?delay=3")))
             slow.start()
             seen = ""
-            for _ in range(100):  # until the slow request is in flight (at most 10 s)
+            idle_line = rf"worker \d 127\.0\.0\.1:{port} age=\d+s phase=idle"
+            for _ in range(100):  # until the slow request is in flight and the first one is done (at most 10 s)
                 seen = self.ctl("connections").stdout
-                if "/slow?delay=3" in seen:
+                if "/slow?delay=3" in seen and re.search(idle_line, seen):
                     break
                 time.sleep(0.1)
             slow.join()
-            self.assertRegex(seen, rf"worker \d 127\.0\.0\.1:{port} age=\d+s phase=idle")
+            self.assertRegex(seen, idle_line)
             self.assertRegex(seen, r"request=GET http://127\.0\.0\.1:8080/slow\?delay=3 stage=[\w-]+ age=\d+s")
         finally:
             idle.close()

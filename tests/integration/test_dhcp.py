@@ -251,7 +251,9 @@ class Dhcp(h.IntegrationTest):
         os.chmod(cls.dhclient_script, 0o755)
         cls.dhclient_conf = os.path.join(cls.tmp, "dhclient.conf")
         with open(cls.dhclient_conf, "w") as f:
-            f.write("option wpad code 252 = text;\n"
+            # reboot: how long INIT-REBOOT is tried before DISCOVER (10 s by default; a
+            # loaded machine's fsync before the ACK can take longer).
+            f.write("option wpad code 252 = text;\nreboot 60;\n"
                     "request subnet-mask, routers, domain-name-servers, domain-name, dhcp-lease-time, wpad;\n")
         cls.dhclient_leases = os.path.join(cls.tmp, "dhclient.leases")
 
@@ -405,8 +407,10 @@ class Dhcp(h.IntegrationTest):
         self.assertNotEqual(other, ip)
 
         # Restart: the leases come back from the file.
+        serving = len(self.log_lines(r"dhcp: serving on"))
         self.assertEqual(self.outpost.stop(), 0)
         self.outpost.start()
+        self.wait_log(r"dhcp: serving on", serving + 1)
         # dhclient's INIT-REBOOT (it has a lease in its file) is ACKed with the same address.
         open(self.dhclient_log, "w").close()
         p = self.start_dhclient()
