@@ -268,14 +268,7 @@ class Dhcp(h.IntegrationTest):
 
     # --- helpers ---
     def metrics(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{ADMIN_PORT}/metrics", timeout=10) as r:
-            text = r.read().decode()
-        out = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                k, v = line.rsplit(" ", 1)
-                out[k] = float(v)
-        return out
+        return h.scrape_metrics(ADMIN_PORT)
 
     def log_lines(self, pattern):
         return [l for l in self.outpost.log_text().splitlines() if re.search(pattern, l)]

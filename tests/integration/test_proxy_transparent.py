@@ -154,14 +154,7 @@ class TransparentInterception(h.IntegrationTest):
         return found
 
     def metric(self, name, label):
-        with socket.create_connection(("127.0.0.1", ADMIN)) as s:
-            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            text = h.read_until_close(s).decode()
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith(name + "{") and label in line:
-                total += float(line.rsplit(" ", 1)[1])
-        return total
+        return sum(v for k, v in h.scrape_metrics(ADMIN).items() if k.startswith(name + "{") and label in k)
 
     def test_page_then_hit_by_name(self):
         path = "/script/by-name"
