@@ -139,8 +139,10 @@ class Outpost:
                     return int(line.split()[1])
         return 0
 
-    def access_lines(self, wait_for=1, timeout=5.0):
-        """Access-log lines (the log is flushed every second)."""
+    def access_lines(self, wait_for=1, timeout=5.0, until=None):
+        """Access-log lines (the log is flushed every second). Waits for at least `wait_for` lines
+        and, when `until` is given, for until(lines) to hold (a transaction is logged when it ends,
+        which can be after the client has its response)."""
         deadline = time.time() + timeout
         lines = []
         while time.time() < deadline:
@@ -149,7 +151,7 @@ class Outpost:
                     lines = [l.rstrip("\n") for l in f if l.strip()]
             except FileNotFoundError:
                 lines = []
-            if len(lines) >= wait_for:
+            if len(lines) >= wait_for and (until is None or until(lines)):
                 return lines
             time.sleep(0.1)
         return lines

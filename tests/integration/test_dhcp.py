@@ -22,7 +22,6 @@ import struct
 import subprocess
 import textwrap
 import time
-import urllib.request
 
 import harness as h
 

@@ -155,9 +155,10 @@ class Pac(h.IntegrationTest):
 
         dom, err = load(f"http://origin.test:{h.NGINX_PORT}/index.html", "p1")
         self.assertIn("through-the-proxy", dom, err)
-        lines = self.outpost.access_lines(wait_for=2)
-        self.assertTrue(any(f" http://origin.test:{h.NGINX_PORT}/index.html " in l and "/200 " in l for l in lines),
-                        "\n".join(lines))
+        def page_logged(lines):
+            return any(f" http://origin.test:{h.NGINX_PORT}/index.html " in l and "/200 " in l for l in lines)
+        lines = self.outpost.access_lines(until=page_logged, timeout=10)
+        self.assertTrue(page_logged(lines), "\n".join(lines))
         self.assertTrue(any("/proxy.pac" in l for l in lines), "Chromium fetched the script from the proxy port")
         # direct.test is DIRECT in the script: Chromium resolves it itself (it cannot: only the
         # proxy knows the name), so the page does not load and the proxy never sees it.
