@@ -42,6 +42,7 @@
 #include "services/admin/admin_service.hpp"
 #include "services/control/control_config.hpp"
 #include "services/control/control_service.hpp"
+#include "services/ftp/ftp_service.hpp"
 #include "services/pac/pac_script.hpp"
 #include "services/dhcp/dhcp_config.hpp"
 #include "services/dhcp/dhcp_service.hpp"
@@ -334,6 +335,8 @@ bool App::configure_services() {
   services.push_back(std::make_unique<dhcp::DhcpService>());
   services.push_back(std::make_unique<snmp::SnmpService>(*metrics, ptrs, OUTPOST_VERSION));
   services.push_back(std::make_unique<sntp::SntpServer>(ptrs));
+  services.push_back(std::make_unique<ftp::FtpService>(
+      ptrs, [this](unsigned i) { return proxies[i].get(); }, store.get()));
   for (auto& s : services) {
     std::string err;
     if (!s->configure(config, &err)) {
@@ -543,6 +546,7 @@ void register_config_sections() {
   dhcp::register_config_section();
   snmp::register_config_section();
   sntp::register_config_section();
+  ftp::register_config_section();
   auth::register_config_section();
 }
 

@@ -222,7 +222,7 @@ RegisteredSection* registered(std::string_view name) {
 // Parsed here, by core.
 const std::set<std::string> kCoreSections = {"server", "log"};
 // Declared in Config for a module that parses them (config_section.hpp).
-const std::set<std::string> kModuleSections = {"proxy", "origin", "intercept", "acl", "http_cache", "cache", "dns", "admin", "control", "auth", "pac", "dhcp", "snmp", "sntp"};
+const std::set<std::string> kModuleSections = {"proxy", "origin", "intercept", "acl", "http_cache", "cache", "dns", "admin", "control", "auth", "pac", "dhcp", "snmp", "sntp", "ftp"};
 
 // What to do with a module's section that this program did not register (config_section.hpp).
 enum class Unregistered { kError, kSkip };

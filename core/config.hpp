@@ -286,6 +286,15 @@ struct Config {
     double root_dispersion = 0.01; // seconds of error claimed towards it
   } sntp;
 
+  // FTP gateway (services/ftp/): ftp:// URLs through the proxy, as Squid serves them.
+  struct Ftp {
+    bool enabled = true;
+    std::string anonymous_password = "outpost@";  // PASS for anonymous logins
+    double timeout = 60;              // seconds without a reply or data from the server
+    std::uint64_t max_listing = 4ull << 20;  // bytes of a directory listing read at most
+    bool cache = true;                // files kept in the store, revalidated by MDTM and SIZE
+  } ftp;
+
   std::string source;  // file name the config came from ("<default>" for the embedded one)
 
   // Parses TOML text; throws ConfigError. A module's section that this program did not

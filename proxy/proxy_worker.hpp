@@ -20,6 +20,7 @@
 #include "core/worker_pool.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/destination_acl.hpp"
+#include "proxy/gateway.hpp"
 #include "proxy/http_cache.hpp"
 #include "proxy/intercept.hpp"
 #include "proxy/name_resolver.hpp"
@@ -150,6 +151,9 @@ class ProxyWorker {
   // Pages the services add to the proxy's own (the PAC script): set by app/ before start().
   void set_own_pages(OwnPageFn fn) { own_pages_ = std::move(fn); }
   const OwnPageFn& own_pages() const { return own_pages_; }
+  // The FTP gateway (services/ftp) of this worker, set by it at start; null: none.
+  void set_ftp_gateway(Gateway* g) { ftp_gateway_ = g; }
+  Gateway* ftp_gateway() const { return ftp_gateway_; }
   http::HttpCache* cache() { return cache_; }
   Worker& worker() { return worker_; }
   bool shutting_down() const { return shutting_down_; }
@@ -192,6 +196,7 @@ class ProxyWorker {
   std::shared_ptr<const ProxySettings> settings_;
   NameResolver& resolver_;
   OwnPageFn own_pages_;
+  Gateway* ftp_gateway_ = nullptr;
   http::HttpCache* cache_;
   OriginPool pool_;
   AccessLogBuffer alog_;

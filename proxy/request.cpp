@@ -5,6 +5,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "auth/basic_credentials.hpp"
 #include "core/uv_write.hpp"
 #include "proxy/proxy_worker.hpp"
 #include "proxy/tunnel.hpp"
@@ -32,6 +33,7 @@ std::string_view ProxyRequest::stage_name(Stage s) {
     case Stage::kMint: return "mint";
     case Stage::kAuth: return "auth";
     case Stage::kVerifyHost: return "verify-host";
+    case Stage::kGateway: return "gateway";
     case Stage::kDone: return "done";
   }
   return "?";
@@ -88,6 +90,7 @@ void ProxyRequest::advance() {
     case Stage::kMint:
     case Stage::kAuth:
     case Stage::kVerifyHost:
+    case Stage::kGateway:
     case Stage::kDone:
       return;  // driven by events
   }
@@ -125,7 +128,8 @@ void ProxyRequest::fail(int status, const std::string& detail) {
 
 void ProxyRequest::run_route() {
   RouteContext ctx{settings_->config, settings_->rules, client_.ip, w_.cache() != nullptr, client_.authority,
-                   &w_.own_pages(), client_.original_dst ? &*client_.original_dst : nullptr};
+                   &w_.own_pages(), client_.original_dst ? &*client_.original_dst : nullptr,
+                   settings_->config.ftp.enabled && w_.ftp_gateway()};
   Route route = route_request(req_, ctx);  // a local: nothing of it is kept but what is moved out
   // For logs: the normalised URL, or the target as sent.
   if (!route.url_text.empty()) url_text_ = std::move(route.url_text);
@@ -186,6 +190,9 @@ void ProxyRequest::proceed(Route::Kind kind, bool cacheable, bool websocket) {
       if (settings_->intercept.enabled()) content_type_ = "splice:-";
       set_stage(Stage::kResolve);
       advance();
+      return;
+    case Route::Kind::kGateway:
+      start_gateway();
       return;
     case Route::Kind::kForward:
       websocket_ = websocket;
@@ -309,6 +316,7 @@ void ProxyRequest::on_client_gone() {
   end_cache_participation();
   end_intercept();
   auth_work_.cancel();
+  if (gateway_job_) gateway_job_->cancel();
   if (tunnel_) {
     tunnel_bytes_ += tunnel_->totals().to_client;
     w_.pool().count_tunnel_bytes(tunnel_->totals().to_client);
@@ -318,6 +326,70 @@ void ProxyRequest::on_client_gone() {
   log_exchange();
   fwd_.cancel();
   set_stage(Stage::kDone);
+}
+
+// ---------------------------------------------------------------- gateways
+
+namespace {
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    auto hex = [](char c) {
+      return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    };
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+}  // namespace
+
+void ProxyRequest::start_gateway() {
+  discard_body_ = true;
+  Gateway* g = w_.ftp_gateway();
+  if (!g) {
+    reject(501, "This proxy does not forward ftp:// URLs (its FTP gateway is off).", Outcome::kNone);
+    return;
+  }
+  GatewayRequest r;
+  r.url = url_;
+  r.url.userinfo.clear();
+  // Credentials: the URL's userinfo, else Authorization: Basic (curl and browsers send it
+  // for ftp:// through a proxy after a 401).
+  if (!url_.userinfo.empty()) {
+    auto colon = url_.userinfo.find(':');
+    r.user = percent_decode(std::string_view(url_.userinfo).substr(0, colon));
+    if (colon != std::string::npos) r.password = percent_decode(std::string_view(url_.userinfo).substr(colon + 1));
+    r.credentials_given = true;
+  } else if (const std::string* a = req_.headers.find("Authorization")) {
+    auth::BasicCredentials c;
+    std::string why;
+    if (auth::parse_basic_credentials(*a, &c, &why) == auth::CredentialsStatus::kOk) {
+      r.user = std::move(c.user);
+      r.password = std::move(c.password);
+      r.credentials_given = true;
+    }
+  }
+  r.head = head_request_;
+  r.client = client_.ip;
+  r.settings = settings_;
+  set_stage(Stage::kGateway);
+  gateway_job_ = g->start(std::move(r), *this);
+}
+
+void ProxyRequest::on_gateway_peer(const IpAddress& peer) {
+  hierarchy_ = "HIER_DIRECT";
+  peer_ = peer;
+}
+
+void ProxyRequest::on_gateway_answer(int status, Outcome code, std::string_view content_type) {
+  status_ = status;
+  code_ = code;
+  content_type_.assign(content_type);
 }
 
 // ---------------------------------------------------------------- forwarding
@@ -607,6 +679,7 @@ void ProxyRequest::on_sink_drained() {
     fwd_.resume_response();
   }
   if (reader_waiting_) pump_reader();
+  if (gateway_job_) gateway_job_->on_sink_drained();
 }
 
 void ProxyRequest::on_forward_failed(const ForwardFailure& f) {

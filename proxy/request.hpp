@@ -31,6 +31,7 @@
 #include "core/chunk.hpp"
 #include "core/net_address.hpp"
 #include "proxy/forwarder.hpp"
+#include "proxy/gateway.hpp"
 #include "proxy/http_cache.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/outcome.hpp"
@@ -65,6 +66,7 @@ enum class ProxyRequestStage : std::uint8_t {
   kMint,
   kAuth,  // credentials checked on the thread pool (request_auth.cpp)
   kVerifyHost,  // transparently intercepted: does Host resolve to the original destination?
+  kGateway,  // answered by a gateway (ftp://: proxy/gateway.hpp)
   kDone,
 };
 
@@ -184,9 +186,11 @@ struct RequestState {
   std::uint64_t part_pos_ = 0;
   bool part_completes_ = false;
   bool part_merges_ = false;
+  // A gateway's exchange (ftp://): destroyed only with the request's state (reset()).
+  std::unique_ptr<GatewayJob> gateway_job_;
 };
 
-class ProxyRequest final : private ForwardEvents, private RequestState {
+class ProxyRequest final : private ForwardEvents, private GatewayEvents, private RequestState {
  public:
   using Stage = ProxyRequestStage;
   static std::string_view stage_name(Stage s);
@@ -263,6 +267,12 @@ class ProxyRequest final : private ForwardEvents, private RequestState {
   // Splices the client's stream (taken from the sink) and `origin`.
   void start_tunnel(StreamPtr origin);
   void on_forward_body_drained() override;
+
+  // Gateways (ftp://).
+  void start_gateway();
+  ResponseSink& gateway_sink() override { return *sink_; }
+  void on_gateway_peer(const IpAddress& peer) override;
+  void on_gateway_answer(int status, Outcome code, std::string_view content_type) override;
 
   // Interception (request_intercept.cpp).
   void start_peek();

@@ -191,6 +191,11 @@ Route route_request(http::MessageHead& req, const RouteContext& ctx) {
       return reject(501, "This proxy does not forward this URL scheme.", Outcome::kNone);
     return reject(400, "The request target is not a valid absolute URL.", Outcome::kNone);
   }
+  if (url->scheme == "ftp") {
+    if (!ctx.ftp_gateway) return reject(501, "This proxy does not forward ftp:// URLs (its FTP gateway is off).", Outcome::kNone);
+    if (req.method != "GET" && req.method != "HEAD")
+      return reject(501, "Only GET and HEAD of ftp:// URLs are supported.", Outcome::kNone);
+  }
   Route r;
   if (cfg.via && forwarding_loop(req, ctx.config.server.name))
     r = reject(403, "Forwarding loop detected (this proxy already appears in Via).", Outcome::kDenied);
@@ -205,6 +210,9 @@ Route route_request(http::MessageHead& req, const RouteContext& ctx) {
     }
   } else if (!ctx.rules.target_allowed(url->host, url->literal, url->port, *ctx.client)) {
     r = reject(403, "Access to " + url->host + " is denied by this proxy's rules.", Outcome::kDenied);
+  } else if (url->scheme == "ftp") {
+    r.kind = Route::Kind::kGateway;  // the destination rules above held for it as for http://
+    r.outcome = Outcome::kMiss;
   } else {
     r.kind = Route::Kind::kForward;
     r.outcome = Outcome::kMiss;

@@ -27,6 +27,7 @@ struct Route {
     kPurge,    // remove `url` from the cache (the client may)
     kConnect,  // open a tunnel to `url` (host:port)
     kForward,  // forward to `url`; `cacheable`: the cache may answer it
+    kGateway,  // ftp:// `url`: to the worker's gateway for the scheme (proxy/gateway.hpp)
   };
   Kind kind = Kind::kReject;
   int status = 0;
@@ -60,6 +61,8 @@ struct RouteContext {
   // names none; the destination itself without a Host), never Outpost's own pages; CONNECT
   // is refused. Where the request goes is the destination, not the Host (proxy/request.cpp).
   const SocketAddress* intercepted = nullptr;
+  // Whether ftp:// URLs have a gateway here ([ftp] on and wired); else they get 501.
+  bool ftp_gateway = false;
 };
 
 // Decides what to do with `req`. May rewrite the head where the rules say so (Max-Forwards

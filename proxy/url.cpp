@@ -169,7 +169,14 @@ std::optional<Url> parse_absolute_url(std::string_view text, UrlError* err) {
     ++path_start;
   if (path_start == rest.size()) path_start = std::string_view::npos;
   auto authority = rest.substr(0, path_start);
-  if (authority.find('@') != std::string_view::npos) return std::nullopt;  // userinfo is not allowed (RFC 9110 §4.2.4)
+  if (auto at = authority.rfind('@'); at != std::string_view::npos) {
+    // userinfo is not allowed in http(s) URLs (RFC 9110 §4.2.4); FTP takes its login there.
+    if (url.scheme != "ftp") return std::nullopt;
+    url.userinfo.assign(authority.substr(0, at));
+    for (char c : url.userinfo)
+      if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '/' || c == '@') return std::nullopt;
+    authority = authority.substr(at + 1);
+  }
   std::uint16_t def = default_port_of(url.scheme);
   if (!parse_host_port(authority, def ? def : 1, url)) return std::nullopt;
   std::string_view path = path_start == std::string_view::npos ? std::string_view() : rest.substr(path_start);
@@ -178,7 +185,7 @@ std::optional<Url> parse_absolute_url(std::string_view text, UrlError* err) {
   url.path.clear();
   if (path.empty() || path.front() != '/') url.path.push_back('/');
   url.path.append(path);
-  if (url.scheme != "http" && url.scheme != "https") {
+  if (url.scheme != "http" && url.scheme != "https" && url.scheme != "ftp") {
     *err = UrlError::kUnsupportedScheme;
     return std::nullopt;
   }

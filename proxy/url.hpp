@@ -16,6 +16,9 @@ struct Url {
   std::string path;  // origin-form: path and query, at least "/"
   bool host_is_ipv6 = false;
   std::optional<IpAddress> literal;  // the host as an address, when it is an IP literal
+  // ftp:// only: the userinfo as sent ("user" or "user:password", percent-encoded); never
+  // part of to_string(). Other schemes refuse a userinfo (RFC 9110 §4.2.4).
+  std::string userinfo;
 
   // "host" or "host:port" (port omitted when it is the scheme's default), as sent in Host.
   std::string authority() const;
@@ -27,7 +30,8 @@ struct Url {
 enum class UrlError { kNone, kMalformed, kUnsupportedScheme };
 
 // Parses "scheme://host[:port][/path][?query]" (fragment dropped). http and https are
-// forwarded (https over TLS to the origin); other schemes give kUnsupportedScheme.
+// forwarded (https over TLS to the origin), ftp ("ftp://[user[:password]@]host...") goes to
+// the FTP gateway; other schemes give kUnsupportedScheme.
 std::optional<Url> parse_absolute_url(std::string_view text, UrlError* err);
 // Parses CONNECT's "host:port" (port required).
 std::optional<Url> parse_authority(std::string_view text);

@@ -2,12 +2,12 @@
 # Installs what Outpost needs from Debian 12's packages (idempotent; skips apt when all present).
 # Usage: scripts/install-deps.sh [build|test|bench]
 set -eu
-BUILD_PKGS="build-essential cmake pkg-config ccache libuv1-dev libssl-dev libcrypt-dev libldap-dev node-llhttp libc-ares-dev
+BUILD_PKGS="build-essential cmake pkg-config ccache libuv1-dev libssl-dev libcrypt-dev libldap-dev node-llhttp libc-ares-dev libcurl4-openssl-dev
  libgtest-dev libgmock-dev libbenchmark-dev libtomlplusplus-dev libspdlog-dev libcli11-dev"
 TEST_PKGS="curl nginx-light chromium libnss3-tools python3 iproute2 util-linux openssl clang libclang-rt-14-dev procps
  nsd knot-dnsutils dnsutils prometheus bind9-utils unbound python3-websockets apache2-utils haproxy systemd logrotate
  busybox isc-dhcp-client docker.io docker-compose debootstrap iptables
- snmp snmpd chrony python3-ntplib slapd ldap-utils"
+ snmp snmpd chrony python3-ntplib slapd ldap-utils vsftpd"
 # The benchmark peers and tools (bench/run): Squid, nginx, Unbound, NSD, wrk, dnsperf, gnuplot.
 BENCH_PKGS="curl nginx-light squid-openssl unbound nsd wrk dnsperf gnuplot-nox python3 iproute2 util-linux procps"
 PKGS="$BUILD_PKGS"

@@ -166,7 +166,7 @@ class HttpsOrigin(h.IntegrationTest):
         self.assertEqual(after["verify_failures"] - before["verify_failures"], 1)
 
     def test_other_schemes_are_still_501(self):
-        r = h.raw_exchange(b"GET ftp://localhost/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", until_close=True)
+        r = h.raw_exchange(b"GET gopher://localhost/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", until_close=True)
         self.assertEqual(h.status_of(r), 501)
 
 

@@ -285,3 +285,29 @@ TEST_F(InterceptedRoutingTest, OwnPagesAreTheOriginsAndConnectIsRefused) {
   bad_host.headers.add("Host", "exa mple.com");
   EXPECT_EQ(route_to(bad_host, "192.0.2.1:80").status, 400);
 }
+
+// ftp:// goes to the FTP gateway when one is there, under the same destination rules as
+// http://; its userinfo is the login and never part of the URL's text.
+TEST_F(RoutingTest, FtpUrlsGoToTheGatewayUnderTheSameRules) {
+  auto h = head("GET", "ftp://bob:pw@Files.Example.COM/pub/a.txt");
+  RouteContext off{config_, rules_, IpAddress::parse("127.0.0.1"), true};
+  EXPECT_EQ(route_request(h, off).status, 501);  // no gateway
+  RouteContext on{config_, rules_, IpAddress::parse("127.0.0.1"), true, {}, nullptr, nullptr, true};
+  h = head("GET", "ftp://bob:pw@Files.Example.COM/pub/a.txt");
+  auto r = route_request(h, on);
+  ASSERT_EQ(r.kind, Route::Kind::kGateway);
+  EXPECT_EQ(r.url.scheme, "ftp");
+  EXPECT_EQ(r.url.port, 21);
+  EXPECT_EQ(r.url.userinfo, "bob:pw");
+  EXPECT_EQ(r.url_text, "ftp://files.example.com/pub/a.txt");
+  auto put = head("PUT", "ftp://files.example.com/pub/a.txt");
+  EXPECT_EQ(route_request(put, on).status, 501);
+  // The rules that need no lookup hold for ftp:// as for http://.
+  auto local = head("GET", "ftp://169.254.169.254/x");
+  auto denied = route_request(local, on);
+  EXPECT_EQ(denied.kind, Route::Kind::kReject);
+  EXPECT_EQ(denied.status, 403);
+  // userinfo stays refused in http:// URLs.
+  auto http_user = head("GET", "http://bob@example.com/");
+  EXPECT_EQ(route_request(http_user, on).status, 400);
+}
