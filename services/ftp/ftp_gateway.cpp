@@ -126,6 +126,7 @@ class FtpJob final : public GatewayJob {
     if (cancelled_) return;
     if (paused_) {
       paused_ = false;
+      g_.start_nudge();
       curl_easy_pause(easy_, CURLPAUSE_CONT);  // may deliver held data through on_write at once
       return;
     }
@@ -209,6 +210,9 @@ class FtpJob final : public GatewayJob {
       resolve_list_ = curl_slist_append(nullptr, entry.c_str());
     }
     if (directory_) {
+      // MLSD first (machine-readable facts, RFC 3659) unless this server already refused
+      // it; a refusal (500/501/502: not implemented) falls back to LIST at once.
+      mlsd_ = !g_.no_mlsd_.count(r_.url.authority());
       run(Phase::kList, r_.url.to_string(), false);
       return;
     }
@@ -244,6 +248,8 @@ class FtpJob final : public GatewayJob {
     curl_easy_setopt(e, CURLOPT_TRANSFERTEXT, 0L);
     curl_easy_setopt(e, CURLOPT_FILETIME, phase == Phase::kCheck ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_NOBODY, nobody ? 1L : 0L);
+    // A directory URL: curl sends its custom request instead of LIST.
+    if (phase == Phase::kList && mlsd_) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "MLSD");
     // RETR reads until the data connection ends, not only as far as SIZE said: a server that
     // sends more than it announced is caught (write()) instead of silently cut to SIZE.
     if (phase == Phase::kFetch) curl_easy_setopt(e, CURLOPT_IGNORE_CONTENT_LENGTH, 1L);
@@ -438,6 +444,16 @@ class FtpJob final : public GatewayJob {
   }
 
   void list_done(CURLcode rc, long reply) {
+    if (rc != CURLE_OK && mlsd_ && !listing_too_big_ && (reply == 500 || reply == 501 || reply == 502)) {
+      // No MLSD on this server: LIST, and LIST at once from now on for it.
+      spdlog::debug("ftp: {} does not implement MLSD ({}): LIST instead", r_.url.authority(), last_reply_);
+      if (g_.no_mlsd_.size() >= 4096) g_.no_mlsd_.clear();
+      g_.no_mlsd_.insert(r_.url.authority());
+      ++g_.counters_.mlsd_fallbacks;
+      mlsd_ = false;
+      listing_.clear();
+      return run(Phase::kList, r_.url.to_string(), false);
+    }
     if (rc != CURLE_OK) {
       if (listing_too_big_)
         return fail(502, Outcome::kMiss, "The directory listing is larger than ftp.max_listing.", true);
@@ -445,7 +461,8 @@ class FtpJob final : public GatewayJob {
     }
     ++g_.counters_.listings;
     phase_ = Phase::kDone;
-    auto entries = parse_listing(listing_, false);
+    if (mlsd_) ++g_.counters_.mlsd_listings;
+    auto entries = parse_listing(listing_, mlsd_);
     std::string html = render_listing(r_.url.to_string(), entries, config().server.name);
     ev_.on_gateway_answer(200, Outcome::kMiss, "text/html; charset=utf-8");
     answer(http::local_response(200, "text/html; charset=utf-8", std::move(html)));
@@ -525,6 +542,7 @@ class FtpJob final : public GatewayJob {
   unsigned long long bytes_ = 0;
   std::string listing_;
   bool listing_too_big_ = false;
+  bool mlsd_ = false;  // this listing is asked with MLSD
   cache::Handle stored_;
   std::optional<StoredMeta> stored_meta_;
   cache::Writer writer_;
@@ -681,17 +699,25 @@ void FtpGateway::run_kicked() {
 
 void FtpGateway::add(FtpJob* job) {
   curl_multi_add_handle(multi_, job->easy_);
-  // curl 7.88 does not hand a passive data connection that is still connecting to the
-  // socket callback (its FTP DO_MORE state): while transfers run, curl_multi_perform every
-  // 10 ms drives what the sockets alone would not.
-  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(nudge_)))
-    uv_timer_start(nudge_, [](uv_timer_t* t) {
-      auto* g = static_cast<FtpGateway*>(t->data);
-      int running = 0;
-      curl_multi_perform(g->multi_, &running);
-      g->finished_transfers();
-      if (running == 0) uv_timer_stop(t);
-    }, 10, 10);
+  start_nudge();
+}
+
+// curl 7.88 does not hand a passive data connection that is still connecting to the socket
+// callback (its FTP DO_MORE state): while transfers run, curl_multi_perform every 10 ms drives
+// what the sockets alone would not. Not while nothing runs (an idle gateway never wakes), nor
+// while every transfer is paused for its client (resumed: started again).
+void FtpGateway::start_nudge() {
+  if (closed_ || uv_is_active(reinterpret_cast<uv_handle_t*>(nudge_))) return;
+  uv_timer_start(nudge_, [](uv_timer_t* t) {
+    auto* g = static_cast<FtpGateway*>(t->data);
+    ++g->counters_.nudges;
+    int running = 0;
+    curl_multi_perform(g->multi_, &running);
+    g->finished_transfers();
+    bool moving = false;
+    for (FtpJob* j : g->jobs_) moving = moving || (j->in_multi_ && !j->paused_);
+    if (running == 0 || !moving) uv_timer_stop(t);
+  }, 10, 10);
 }
 
 void FtpGateway::remove(FtpJob* job) { curl_multi_remove_handle(multi_, job->easy_); }
@@ -737,10 +763,19 @@ void FtpGateway::collect(MetricsVisitor& out) const {
               static_cast<double>(c.transfers));
   out.counter("outpost_ftp_received_bytes_total", "File and listing bytes received from FTP servers", {},
               static_cast<double>(c.bytes_in));
+  out.counter("outpost_ftp_listings_total", "Directory listings served, by the command that gave them",
+              {{"command", "mlsd"}}, static_cast<double>(c.mlsd_listings));
+  out.counter("outpost_ftp_listings_total", "Directory listings served, by the command that gave them",
+              {{"command", "list"}}, static_cast<double>(c.listings - c.mlsd_listings));
+  out.counter("outpost_ftp_mlsd_fallbacks_total", "Servers that refused MLSD (LIST used for them from then on)", {},
+              static_cast<double>(c.mlsd_fallbacks));
   out.counter("outpost_ftp_stored_total", "Files the FTP gateway committed to the store", {},
               static_cast<double>(c.stored));
   out.counter("outpost_ftp_pauses_total", "FTP transfers paused for a slow client", {},
               static_cast<double>(c.pauses));
+  out.counter("outpost_ftp_loop_ticks_total",
+              "Times the gateway drove libcurl on its 10 ms tick (only while transfers move)", {},
+              static_cast<double>(c.nudges));
   out.gauge("outpost_ftp_active", "FTP gateway exchanges in progress", {}, static_cast<double>(jobs_.size()));
 }
 

@@ -16,8 +16,8 @@
 //          when it drains) and into the store; committed only when complete and as long as
 //          SIZE said. A transfer that ends early is never presented as complete: before the
 //          head it is a 502, after it the client's connection is cut.
-//   directory (path ending in '/'): LIST, parsed (ftp_listing) and rendered as HTML; not
-//          cached. A file path whose RETR fails with 550 but which is a directory (CWD
+//   directory (path ending in '/'): MLSD, or LIST when the server refuses MLSD (500/501/502;
+//          remembered per server), parsed (ftp_listing) and rendered as HTML; not cached. A file path whose RETR fails with 550 but which is a directory (CWD
 //          works) gets a 301 to the path with '/'.
 //   errors: 550 → 404, 530 → 401 (with a Basic challenge), cannot connect → 502, no reply
 //          within ftp.timeout → 504, anything else malformed → 502; the server's last reply
@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -53,6 +54,8 @@ struct FtpCounters {
   unsigned long long refreshes = 0;      // stored but changed: fetched again
   unsigned long long misses = 0;         // fetched, nothing stored before
   unsigned long long listings = 0;
+  unsigned long long mlsd_listings = 0;  // of them, from MLSD (the rest from LIST)
+  unsigned long long mlsd_fallbacks = 0; // servers that refused MLSD
   unsigned long long redirects = 0;      // a directory asked without its '/'
   unsigned long long errors = 0;         // answered with an error page
   unsigned long long cut = 0;            // a transfer that failed after the head was sent
@@ -60,6 +63,7 @@ struct FtpCounters {
   unsigned long long bytes_in = 0;       // file and listing bytes from servers
   unsigned long long stored = 0;         // files committed to the store
   unsigned long long pauses = 0;         // transfers paused for a slow client
+  unsigned long long nudges = 0;         // 10 ms ticks of curl_multi_perform (see start_nudge)
 };
 
 class FtpGateway final : public Gateway {
@@ -88,6 +92,7 @@ class FtpGateway final : public Gateway {
   void kick(FtpJob* job);
   void run_kicked();
   void add(FtpJob* job);
+  void start_nudge();
   void remove(FtpJob* job);
   void maybe_close();
 
@@ -101,6 +106,7 @@ class FtpGateway final : public Gateway {
   std::vector<FtpJob*> kicked_;
   std::unordered_set<FtpJob*> jobs_;
   std::unordered_map<curl_socket_t, Poll*> polls_;
+  std::unordered_set<std::string> no_mlsd_;  // host:port of servers that refused MLSD
   bool draining_ = false;
   bool closed_ = false;
   FtpCounters counters_;

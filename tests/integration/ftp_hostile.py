@@ -9,6 +9,9 @@ Modes (each for every connection):
   junk      the greeting is followed by junk lines that are not FTP replies
   silent    accepts and never says anything
   badpasv   EPSV refused, PASV names another host's address and a port nothing listens on
+  pasvmlsd  not hostile: EPSV refused, PASV works (its address is the real one); MLSD lists
+            /dir/ with facts (a name with spaces, a size only MLSD tells), LIST gives a
+            different listing; /f.txt is "via PASV ok\n"
 """
 import socket
 import sys
@@ -55,15 +58,37 @@ def serve(c):
         elif verb == "MDTM":
             say("213 20260101000000")
         elif verb == "SIZE":
+            if MODE == "pasvmlsd":
+                say("213 12" if cmd.endswith("f.txt") else "550 not a plain file")
+                continue
             say("213 " + ("10" if MODE == "sizelie" else "1000000"))
         elif verb == "EPSV":
-            if MODE == "badpasv":
+            if MODE in ("badpasv", "pasvmlsd"):
                 say("500 no EPSV")
                 continue
             data_srv = socket.socket()
             data_srv.bind(("127.0.0.1", 0))
             data_srv.listen(1)
             say(f"229 Entering Extended Passive Mode (|||{data_srv.getsockname()[1]}|)")
+        elif verb == "PASV" and MODE == "pasvmlsd":
+            data_srv = socket.socket()
+            data_srv.bind(("127.0.0.1", 0))
+            data_srv.listen(1)
+            p = data_srv.getsockname()[1]
+            say(f"227 Entering Passive Mode (127,0,0,1,{p >> 8},{p & 255})")
+        elif verb in ("MLSD", "LIST") and MODE == "pasvmlsd":
+            d, _ = data_srv.accept()
+            say("150 Here comes the directory listing")
+            if verb == "MLSD":
+                d.sendall(b"type=cdir;modify=20260101000000; .\r\n"
+                          b"type=file;size=123456789;modify=20260102030405;UNIX.mode=0644; only in mlsd.iso\r\n"
+                          b"type=dir;modify=20260101000000; subdir\r\n")
+            else:
+                d.sendall(b"-rw-r--r--    1 0 0 5 Jan 01 00:00 only-in-list.txt\r\n")
+            d.close()
+            data_srv.close()
+            data_srv = None
+            say("226 Directory send OK")
         elif verb == "PASV":
             # An address elsewhere: the gateway must not follow it (curl uses the control
             # connection's address), and the port has nothing behind it.
@@ -78,7 +103,7 @@ def serve(c):
             say("150 Opening BINARY mode data connection")
             n = 5000 if MODE == "sizelie" else 100000
             try:
-                d.sendall(b"x" * n)
+                d.sendall(b"via PASV ok\n" if MODE == "pasvmlsd" else b"x" * n)
             except OSError:
                 pass
             d.close()
