@@ -140,9 +140,9 @@ struct Config {
     std::uint32_t stale_client_timeout = 1800;  // milliseconds
     bool prefetch = false;
     bool use_0x20 = false;
-    // DNSSEC validation (resolver/validator.hpp); anchors: DS/DNSKEY records in zone-file
-    // syntax, empty = the root's KSK-2017 and KSK-2024 built in.
-    bool dnssec_validation = false;
+    // DNSSEC validation (resolver/validator.hpp), on by default as Debian's Unbound; anchors:
+    // DS/DNSKEY records in zone-file syntax, empty = the root's KSK-2017 and KSK-2024 built in.
+    bool dnssec_validation = true;
     std::string trust_anchor_file;
     bool aggressive_nsec = true;  // RFC 8198, with validation
     // Names at or below which answers are not validated (Unbound's domain-insecure): private

@@ -41,7 +41,7 @@ void parse_section(ConfigTable& s, Config& config) {
   d.stale_client_timeout = static_cast<std::uint32_t>(s.integer("stale_client_timeout", 1800, 0, 10000));
   d.prefetch = s.boolean("prefetch", false);
   d.use_0x20 = s.boolean("use_0x20", false);
-  d.dnssec_validation = s.boolean("dnssec_validation", false);
+  d.dnssec_validation = s.boolean("dnssec_validation", true);
   d.trust_anchor_file = s.string("trust_anchor_file", "");
   d.aggressive_nsec = s.boolean("aggressive_nsec", true);
   d.auto_trust_anchor_file = s.string("auto_trust_anchor_file", "");

@@ -67,6 +67,29 @@ void ResolverCore::track_trust_anchors() {
   uv_timer_start(anchor_timer_, [](uv_timer_t* t) { static_cast<ResolverCore*>(t->data)->probe_trust_anchors(); }, 0, 0);
 }
 
+// A wrong clock makes every signature look expired or not yet valid, and validation then
+// fails everywhere: when no RRSIG over a trust point's keys is inside its validity window,
+// the warning says so.
+static std::string clock_hint(const std::vector<RrsigRdata>& sigs, std::uint32_t now) {
+  auto before = [](std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b) < 0; };
+  bool late = false, early = false;
+  for (auto& s : sigs) {
+    if (before(s.expiration, now))
+      late = true;
+    else if (before(now, s.inception))
+      early = true;
+    else
+      return "";
+  }
+  if (!late && !early) return "";
+  char when[32] = "?";
+  std::time_t t = now;
+  std::tm tm{};
+  if (gmtime_r(&t, &tm)) std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return std::string("; every signature over it is ") + (late && !early ? "expired" : !late ? "not yet valid" : "outside its validity") +
+         " at this host's time, " + when + ": is the system clock right?";
+}
+
 void ResolverCore::probe_trust_anchors() {
   auto tracker = config_->anchor_tracker;
   auto rearm = [this](std::uint64_t seconds) {
@@ -99,7 +122,8 @@ void ResolverCore::probe_trust_anchors() {
         auto outcome = tracker->update(zone, *keys, sigs, static_cast<std::uint32_t>(std::time(nullptr)));
         for (auto& line : outcome.changes) spdlog::warn("dns: trust anchor (RFC 5011): {}", line);
         if (!outcome.validated)
-          spdlog::warn("dns: trust anchor (RFC 5011): the DNSKEY set of {} is signed by no trusted key", zone.to_text());
+          spdlog::warn("dns: trust anchor (RFC 5011): the DNSKEY set of {} is signed by no trusted key{}", zone.to_text(),
+                       clock_hint(sigs, static_cast<std::uint32_t>(std::time(nullptr))));
         wait = outcome.validated ? outcome.next_probe_s : tracker->retry_after_failure();
       } else {
         wait = tracker->retry_after_failure();

@@ -179,6 +179,7 @@ int run_inproc(const char* hints_file, const char* names_file, std::size_t infli
     auto config = outpost::Config::load_default();
     config.cache.disk_dir.clear();
     config.dns.hints = hints_file;
+    config.dns.dnssec_validation = false;  // the fake root is unsigned (validation is on by default)
     std::shared_ptr<outpost::cache::Store> store = outpost::cache::Store::open(
         outpost::cache::StoreOptions::from_config(config.cache), &err);
     if (store) ctx = make_resolver_context(config.dns, &err, store);

@@ -82,15 +82,15 @@ def start_outpost(outpost_bin, workdir, hints, workers=1, cpu=None, name="outpos
     """The outpost binary with its DNS server on SERVERS["outpost"] (WORKERS workers, each with
     its own SO_REUSEPORT listener), the DNS cache in the memory store (no disk tier), no access
     log; pinned to CPU (taskset) if given. ANCHOR (a file of DS/DNSKEY records): DNSSEC
-    validation on with that trust anchor; else validation off (the fake root is unsigned).
-    Returns the Proc once the server answers."""
+    validation with that trust anchor (on by default); else validation off (the fake root is
+    unsigned) -- the tests' harness.fake_root_keys. Returns the Proc once the server answers."""
+    import harness
     addr, port = SERVERS["outpost"]
     conf = os.path.join(workdir, name + ".toml")
-    dnssec = f'dnssec_validation = true\ntrust_anchor_file = "{anchor}"\n' if anchor else "dnssec_validation = false\n"
     with open(conf, "w") as f:
         f.write(f'[server]\nworkers = {workers}\n[log]\nlevel = "error"\naccess_log = ""\n'
                 f'[proxy]\nlisten = ["127.0.0.1:{PROXY_PORT}"]\n[cache]\ndisk_dir = ""\n'
-                f'[dns]\nlisten = ["{addr}:{port}"]\nhints = "{hints}"\n' + dnssec)
+                f'[dns]\nlisten = ["{addr}:{port}"]\n' + harness.fake_root_keys(hints, anchor))
     p = Proc(name, [outpost_bin, "--config", conf], cwd=workdir, cpu=cpu)
     probe(addr, port)
     return p

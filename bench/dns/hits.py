@@ -51,7 +51,7 @@ def main():
     ap.add_argument("--setups", default="pinned,unpinned")
     ap.add_argument("--cold", type=int, default=0,
                     help="instead: cold resolution of N signed many.test names at 100 in flight, validation off "
-                         "(the rcodes of the bench's signed cold row)")
+                         "and on (the bench's signed cold rows), with every rcode")
     args = ap.parse_args()
     outpost = os.path.join(os.path.abspath(args.build), "app", "outpost")
     work = tempfile.mkdtemp(prefix="outpost-hits.")
@@ -122,16 +122,25 @@ def cold(args, outpost, work):
     try:
         fx.start()
         hints = fx.write_hints()
+        res = {}
         for r in range(args.runs):
-            for server in cc.SERVERS:
-                proc = cc.start_server(server, outpost, work, hints)
-                try:
-                    m = dns_suite.dnsperf(server, names, clients=dns_suite.COLD_CLIENTS,
-                                          inflight=dns_suite.SIGNED_COLD_INFLIGHT)
-                finally:
-                    proc.stop()
-                print(f"cold run {r + 1} {server:7} {m['qps']:8.0f} q/s lost {m['lost']} rcodes {m['rcodes']} "
-                      f"load {os.getloadavg()[0]:.2f}", flush=True)
+            for mode, anchor in (("off", None), ("on", fx.tree.anchor_file)):
+                for server in (cc.SERVERS if r % 2 == 0 else list(cc.SERVERS)[::-1]):
+                    proc = cc.start_server(server, outpost, work, hints, anchor=anchor)
+                    try:
+                        m = dns_suite.dnsperf(server, names, clients=dns_suite.COLD_CLIENTS,
+                                              inflight=dns_suite.SIGNED_COLD_INFLIGHT)
+                    finally:
+                        proc.stop()
+                    res.setdefault(mode, {}).setdefault(server, []).append(m)
+                    print(f"cold run {r + 1} validation {mode:3} {server:7} {m['qps']:8.0f} q/s lost {m['lost']} "
+                          f"rcodes {m['rcodes']} load {os.getloadavg()[0]:.2f}", flush=True)
+        print("medians:")
+        for mode, by in res.items():
+            o, u = (statistics.median(m["qps"] for m in by[s]) for s in ("outpost", "unbound"))
+            bad = {s: sum(m["completed"] - m["rcodes"].get("NOERROR", 0) + m["lost"] for m in by[s]) for s in by}
+            print(f"  validation {mode:3} q/s {o:.0f} vs {u:.0f} = {o / u:.2f}x; not NOERROR or lost, all runs: "
+                  f"outpost {bad['outpost']}, unbound {bad['unbound']}")
     finally:
         dns_suite.wait_stopped(fx)
 

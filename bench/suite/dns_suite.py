@@ -12,7 +12,8 @@ comparison of the resolver issue (bench/dns/cares_compare, whose driver function
      many.test, both servers validating with the test root's DS as trust anchor: cache hits as
      in 1 on signed names, and cold resolution of the signed names at 100 in flight (validation
      on, and off for comparison).
-Parts 1-3 run with validation off on both servers (the fake root there is unsigned).
+Parts 1-3 run with validation off on both servers (the fake root there is unsigned: Outpost
+`dnssec_validation = false`, its one setting off the default; Unbound `module-config: "iterator"`).
 Every server is started and stopped by PID; the fixture's NSD servers too (by their pidfiles)."""
 import os
 import statistics
@@ -340,7 +341,8 @@ when the section started: {load[0]:.2f} (the 2 cores are shared with whatever el
   alone, with its own tables (cold at 10 and 100 in flight): `tests/integration/netns_run.sh python3
   bench/dns/cares_compare.py build/release/app/outpost build/release/bench/dns/cares_compare 3 5000`.
 - Outpost: `outpost --config` with `[server] workers = N`, `[dns] listen = ["{addr_o}"]`,
-  `hints` = the fake root, `[cache] disk_dir = ""` (the DNS cache in the 256 MiB memory store),
+  `hints` = the fake root, `dnssec_validation = false` (validation is on by default; this tree is
+  unsigned), `[cache] disk_dir = ""` (the DNS cache in the 256 MiB memory store),
   `[log] level = "error"`, `access_log = ""`, proxy on 127.0.0.1:{cc.PROXY_PORT} (unused).
 - Unbound on {addr_u}: `num-threads: N`, `so-reuseport: yes`, `module-config: "iterator"`,
   msg/rrset caches 64m/128m, `do-ip6: no`, `do-not-query-localhost: no`, same root hints
@@ -389,7 +391,7 @@ The signed tree of the `resolver.dnssec` test (`tests/integration/dnsfixture/sig
 at the start of the section by dnssec-signzone: RSASHA256 root, ECDSA P-256 `test.`, ECDSA
 P-384 / Ed25519 NSEC3 / unsigned / ... children) with one more child, `many.test`
 ({p['cold_names']} A names, ECDSA P-256, NSEC). Both servers validate with the same trust anchor,
-the test root's DS (Outpost: `[dns] dnssec_validation = true`, `trust_anchor_file`; Unbound:
+the test root's DS (Outpost: `[dns] trust_anchor_file`, validation on as by default; Unbound:
 `module-config: "validator iterator"`, `trust-anchor-file`); every other setting as above.
 Queries without DO (as stub resolvers ask).
 

@@ -27,6 +27,35 @@ NGINX_PORT = 8081    # nginx static origin
 NGINX_TLS_PORT = 8443
 
 
+# A resolver in a test always starts from a fake root on loopback, never the real one. DNSSEC
+# validation is on by default with the real root's anchors built in, which no fake root can
+# satisfy: these are the one place that says how a test's resolver meets its fake root --
+# a signed fake root (dnsfixture.signed) gives its own trust anchor file, and validation
+# stays on as by default; an unsigned one (every other fixture, scripted servers, or no
+# server at all) turns validation off explicitly.
+def fake_root_settings(hints, anchor=None):
+    """{key: TOML value} for the [dns] section (or `--set dns.KEY=VALUE`)."""
+    settings = {"hints": json.dumps(hints)}
+    if anchor:
+        settings["trust_anchor_file"] = json.dumps(anchor)
+    else:
+        settings["dnssec_validation"] = "false"
+    return settings
+
+
+def fake_root_keys(hints, anchor=None):
+    """The same as [dns] lines: `hints = "..."` and the DNSSEC line."""
+    return "".join(f"{k} = {v}\n" for k, v in fake_root_settings(hints, anchor).items())
+
+
+def write_fake_root_hints(path, address="127.0.0.254"):
+    """A hints file naming a fake root at ADDRESS (nothing answers there unless a test starts
+    one); returns PATH."""
+    with open(path, "w") as f:
+        f.write(f".\t3600000\tNS\tfake-root.\nfake-root.\t3600000\tA\t{address}\n")
+    return path
+
+
 def in_private_netns():
     """True when only loopback exists (the guard that keeps tests off the network)."""
     # /proc/net/dev is per network namespace (/sys may still show the host's devices).
@@ -102,12 +131,10 @@ class Outpost:
         # network namespace in some tests, and the proxy tests need only the in-process
         # resolver. A test that gives its own [dns] section gets the default listener unless
         # it sets listen (test_outpost_dns checks the default).
-        hints = os.path.join(self.dir, "fake-root.hints")
-        with open(hints, "w") as f:
-            f.write(".\t3600000\tNS\tfake-root.\nfake-root.\t3600000\tA\t127.0.0.254\n")
+        hints = write_fake_root_hints(os.path.join(self.dir, "fake-root.hints"))
         sections = {
             "server": 'workers = 2\nname = "outpost-test"\nshutdown_grace = 5\n',
-            "dns": f'hints = "{hints}"\nlisten = []\n',
+            "dns": fake_root_keys(hints) + "listen = []\n",
             "log": f'level = "debug"\nfile = "{self.log}"\naccess_log = "{self.access_log}"\n',
             "proxy": f'listen = ["127.0.0.1:{self.port}"]\n',
         }
@@ -432,10 +459,9 @@ def local_test_zone(workdir, names):
     with open(zone, "w") as f:
         f.write("$ORIGIN test.\n@ 3600 IN SOA ns admin 1 3600 600 86400 60\n@ 3600 IN NS ns\n"
                 "ns 3600 IN A 127.0.0.1\n" + "".join(f"{n} 3600 IN A 127.0.0.1\n" for n in names))
-    hints = os.path.join(workdir, "fake-root.hints")
-    with open(hints, "w") as f:
-        f.write(".\t3600000\tNS\tfake-root.\nfake-root.\t3600000\tA\t127.0.0.254\n")
-    return f'[dns]\nhints = "{hints}"\nlisten = []\nlocal_zones = [{{ name = "test", file = "{zone}" }}]\n'
+    hints = write_fake_root_hints(os.path.join(workdir, "fake-root.hints"))
+    return ("[dns]\n" + fake_root_keys(hints) +
+            f'listen = []\nlocal_zones = [{{ name = "test", file = "{zone}" }}]\n')
 
 
 def make_test_pki(d):

@@ -49,7 +49,8 @@ class Cluster(unittest.TestCase):
         cls.up = subprocess.run(
             [sys.executable, CLUSTER, "up", "--dir", cls.dir, "--nodes", "3", "--outpost", h.OUTPOST,
              "--listen", f"127.0.0.1:{FRONT}", "--prometheus", str(PROM),
-             "--set", f"dns.hints={json.dumps(hints)}", "--set", "server.workers=1",
+             *[a for k, v in h.fake_root_settings(hints).items() for a in ("--set", f"dns.{k}={v}")],
+             "--set", "server.workers=1",
              "--set", 'acl.allow_networks=["127.0.0.0/8"]', "--set", "cache.disk_size=67108864",
              "--set", "cache.segment_size=4194304", "--set", "cache.max_object_size=1048576"],
             capture_output=True, text=True, timeout=180)

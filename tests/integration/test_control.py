@@ -63,7 +63,7 @@ class Control(h.IntegrationTest):
 
     @classmethod
     def config_text(cls, level="debug", socket_path=None):
-        return (f'[dns]\nhints = "{cls.hints}"\nlisten = ["127.0.0.1:{DNS_PORT}"]\n'
+        return ("[dns]\n" + h.fake_root_keys(cls.hints) + f'listen = ["127.0.0.1:{DNS_PORT}"]\n'
                 f'[admin]\nenabled = true\nlisten = ["127.0.0.1:{ADMIN_PORT}"]\n'
                 f'[control]\nsocket = "{socket_path or cls.sock}"\ntimeout = {TIMEOUT}\n'
                 f'[log]\nlevel = "{level}"\nfile = "{cls.tmp}/outpost.log"\n'
@@ -350,7 +350,7 @@ class Control(h.IntegrationTest):
         d = os.path.join(self.tmp, "lifecycle")
         os.makedirs(d, exist_ok=True)
         sock = os.path.join(d, "c.sock")
-        cfg = (f'[dns]\nhints = "{self.hints}"\nlisten = []\n[control]\nsocket = "{sock}"\n')
+        cfg = "[dns]\n" + h.fake_root_keys(self.hints) + f'listen = []\n[control]\nsocket = "{sock}"\n'
         a = h.Outpost(self.procs, d, port=h.PROXY_PORT + 10, extra_config=cfg).start()
         self.assertIn(f"pid: {a.proc.pid}", self.ctl("status", sock=sock).stdout)
         # A second Outpost on the same socket refuses to start, and the first keeps it.

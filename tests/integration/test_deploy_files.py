@@ -100,7 +100,7 @@ class DeployFiles(unittest.TestCase):
         with open(conf, "w") as f:
             f.write(f'[log]\nlevel = "info"\nfile = "{logs}/outpost.log"\naccess_log = "{logs}/access.log"\n'
                     f'[proxy]\nlisten = ["127.0.0.1:{h.PROXY_PORT}"]\n[dns]\nlisten = []\n'
-                    f'hints = "{self.tmp}/hints"\n')
+                    + h.fake_root_keys(f"{self.tmp}/hints"))
         with open(os.path.join(self.tmp, "hints"), "w") as f:
             f.write(". 3600000 NS a.root-servers.test.\na.root-servers.test. 3600000 A 127.0.0.2\n")
         p = self.procs.start([h.OUTPOST, "--config", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -35,7 +35,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import dnsfixture as dns  # noqa: E402
-from harness import http_get, metric, prometheus_up  # noqa: E402
+from harness import fake_root_keys, http_get, metric, prometheus_up  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 DEPLOY = os.path.join(ROOT, "deploy")
@@ -251,7 +251,8 @@ class Docker(unittest.TestCase):
         # real root), their admin ports published on loopback for the test to read /metrics.
         with open(os.path.join(DEPLOY, "container", "outpost.toml")) as f:
             conf = f.read()
-        conf = conf.replace("[dns]\n", '[dns]\nhints = "/etc/outpost/root.hints"\n', 1)
+        # The image's config validates (the default); the scripted fake root is unsigned.
+        conf = conf.replace("[dns]\n", "[dns]\n" + fake_root_keys("/etc/outpost/root.hints"), 1)
         with open(os.path.join(cls.tmp, "outpost.toml"), "w") as f:
             f.write(conf)
         with open(os.path.join(cls.tmp, "root.hints"), "w") as f:

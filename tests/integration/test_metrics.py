@@ -95,15 +95,11 @@ class Metrics(h.IntegrationTest):
             [proxy]
             listen = ["127.0.0.1:{h.PROXY_PORT}", "{ELSEWHERE}:{h.PROXY_PORT}"]
 
-            [dns]
-            hints = "{cls.hier.write_hints()}"
-            listen = ["127.0.0.1:{DNS_PORT}"]
-
             [admin]
             enabled = true
             listen = ["127.0.0.1:{ADMIN_PORT}", "{ELSEWHERE}:{ADMIN_PORT}"]
             timeout = {TIMEOUT}
-            """)
+            """) + "[dns]\n" + h.fake_root_keys(cls.hier.write_hints()) + f'listen = ["127.0.0.1:{DNS_PORT}"]\n'
         cls.outpost = h.Outpost(cls.procs, cls.tmp, extra_config=extra).start()
         h.wait_port(ADMIN_PORT, proc=cls.outpost.proc)
         cls.expected = cls.make_traffic()

@@ -20,7 +20,7 @@ class OutpostDns(h.IntegrationTest):
         cls.hints = cls.hier.write_hints()
         cls.origin = h.TestOrigin(cls.procs)
         cls.outpost = h.Outpost(cls.procs, cls.tmp, extra_config=(
-            f'[dns]\nhints = "{cls.hints}"\nlisten = ["127.0.0.1:5353"]\n'),
+            "[dns]\n" + h.fake_root_keys(cls.hints) + 'listen = ["127.0.0.1:5353"]\n'),
             acl='[acl]\nallow_clients = ["127.0.0.0/8"]\nallow_hosts = ["localhost", "*.test"]\n'
                 'allow_networks = ["127.0.0.0/8", "::1/128"]\n').start()
 
@@ -54,7 +54,7 @@ class OutpostDns(h.IntegrationTest):
         stub_tcp.listen(1)
         d = os.path.join(self.tmp, "default-listen")
         os.makedirs(d, exist_ok=True)
-        op = h.Outpost(self.procs, d, port=h.PROXY_PORT + 1, extra_config=f'[dns]\nhints = "{self.hints}"\n').start()
+        op = h.Outpost(self.procs, d, port=h.PROXY_PORT + 1, extra_config="[dns]\n" + h.fake_root_keys(self.hints)).start()
         try:
             h.wait_port(53, proc=op.proc)
             r = subprocess.run(["dig", "@127.0.0.1", "-p", "53", "+time=3", "+tries=1", "www.a.test", "A"],
@@ -72,7 +72,7 @@ class OutpostDns(h.IntegrationTest):
             # which setting to change.
             d2 = os.path.join(self.tmp, "default-listen-2")
             os.makedirs(d2, exist_ok=True)
-            second = h.Outpost(self.procs, d2, port=h.PROXY_PORT + 2, extra_config=f'[dns]\nhints = "{self.hints}"\n')
+            second = h.Outpost(self.procs, d2, port=h.PROXY_PORT + 2, extra_config="[dns]\n" + h.fake_root_keys(self.hints))
             with open(os.path.join(d2, "stderr.log"), "ab") as err:
                 p = subprocess.run([h.OUTPOST, "--config", second.config_path], stdout=subprocess.DEVNULL,
                                    stderr=err, timeout=30)

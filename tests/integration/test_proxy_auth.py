@@ -58,7 +58,7 @@ class ProxyAuth(h.IntegrationTest):
         with open(cls.groups, "w") as f:
             f.write("# staff and guests\nstaff: alice bob\nguests: carol\n")
         cls.outpost = h.Outpost(cls.procs, cls.tmp, extra_config=(
-            f'[dns]\nhints = "{cls.hints}"\nlisten = []\n'
+            "[dns]\n" + h.fake_root_keys(cls.hints) + "listen = []\n"
             f'[admin]\nenabled = true\nlisten = ["127.0.0.1:{ADMIN_PORT}"]\n'
             f'[auth]\nbackend = "htpasswd"\nrealm = "Outpost test"\nhtpasswd_file = "{cls.users}"\n'
             f'group_file = "{cls.groups}"\ncache_ttl = 300\n'

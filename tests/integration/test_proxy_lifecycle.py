@@ -159,7 +159,7 @@ class Signals(h.IntegrationTest):
         u.bind(("127.0.0.1", 5356))
         hints = os.path.join(d3, "fake-root.hints")
         third = h.Outpost(self.procs, d3, port=3134,
-                          extra_config=f'[dns]\nlisten = ["127.0.0.1:5356"]\nhints = "{hints}"\n')
+                          extra_config='[dns]\nlisten = ["127.0.0.1:5356"]\n' + h.fake_root_keys(hints))
         with open(os.path.join(d3, "stderr.log"), "ab") as err:
             p = subprocess.run([h.OUTPOST, "--config", third.config_path], stdout=subprocess.DEVNULL,
                                stderr=err, timeout=30)

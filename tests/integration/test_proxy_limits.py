@@ -250,7 +250,7 @@ class DnsTcpAtTheLimit(FloodTest):
         os.makedirs(d)
         hints = os.path.join(d, "fake-root.hints")
         op = LimitedOutpost(self.procs, d, (256, 4096), port=3146, acl=ACL_DEFAULT, extra_config=(
-            f'[proxy]\nlisten = ["127.0.0.1:3146"]\n[dns]\nlisten = ["127.0.0.1:5353"]\nhints = "{hints}"\n')).start()
+            '[proxy]\nlisten = ["127.0.0.1:3146"]\n[dns]\nlisten = ["127.0.0.1:5353"]\n' + h.fake_root_keys(hints))).start()
         h.wait_port(5353, proc=op.proc)
         op.port = 5353  # the floods below go to the DNS server's TCP port
         socks = op.flood_at_fd_limit()

@@ -120,11 +120,9 @@ class TransparentInterception(h.IntegrationTest):
         with open(zone, "w") as f:
             f.write("$ORIGIN test.\n@ 3600 IN SOA ns admin 1 3600 600 86400 60\n@ 3600 IN NS ns\n"
                     f"ns 3600 IN A {ORIGIN_IP}\norigin 3600 IN A {ORIGIN_IP}\n")
-        hints = os.path.join(cls.tmp, "fake-root.hints")
-        with open(hints, "w") as f:
-            f.write(".\t3600000\tNS\tfake-root.\nfake-root.\t3600000\tA\t127.0.0.254\n")
+        hints = h.write_fake_root_hints(os.path.join(cls.tmp, "fake-root.hints"))
         extra = (f'[proxy]\nlisten = ["127.0.0.1:{P}"]\nintercept_listen = ["{ROUTER_C}:{IP_PORT}"]\n'
-                 f'[dns]\nhints = "{hints}"\nlisten = []\nlocal_zones = [{{ name = "test", file = "{zone}" }}]\n'
+                 "[dns]\n" + h.fake_root_keys(hints) + f'listen = []\nlocal_zones = [{{ name = "test", file = "{zone}" }}]\n'
                  f'[admin]\nenabled = true\nlisten = ["127.0.0.1:{ADMIN}"]\n')
         acl = ('[acl]\nallow_clients = ["127.0.0.0/8", "10.1.0.0/24"]\nallow_networks = ["10.2.0.0/24"]\n'
                'allow_hosts = ["*.test"]\n')
@@ -133,7 +131,7 @@ class TransparentInterception(h.IntegrationTest):
         os.makedirs(tp_dir)
         tp_extra = (f'[proxy]\nlisten = ["127.0.0.1:{P + 1}"]\nintercept_listen = ["{ROUTER_C}:{TPROXY_PORT}"]\n'
                     'intercept_mode = "tproxy"\n'
-                    f'[dns]\nhints = "{hints}"\nlisten = []\nlocal_zones = [{{ name = "test", file = "{zone}" }}]\n')
+                    "[dns]\n" + h.fake_root_keys(hints) + f'listen = []\nlocal_zones = [{{ name = "test", file = "{zone}" }}]\n')
         cls.tproxy = h.Outpost(cls.procs, tp_dir, tp_extra, port=P + 1, acl=acl).start()
 
     @classmethod

@@ -46,7 +46,7 @@ class Reload(h.IntegrationTest):
         log, access = os.path.join(d, "outpost.log"), os.path.join(d, "access.log")
         return (f'[log]\nlevel = "{log_level}"\nfile = "{log}"\naccess_log = "{access}"\n'
                 f'[cache]\nmemory_size = {memory_size}\n'
-                f'[dns]\nhints = "{self.hints}"\n{dns}\n')
+                "[dns]\n" + h.fake_root_keys(self.hints) + f"{dns}\n")
 
     def dig(self, name, qtype="A", source="127.0.0.1"):
         r = subprocess.run(["dig", "@127.0.0.1", "-p", str(DNS_PORT), "-b", source, "+time=3", "+tries=1",

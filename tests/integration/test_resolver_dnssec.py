@@ -3,8 +3,8 @@ root, test., signed and NSEC3 children, an unsigned child, a broken signature, e
 RRSIGs, a DS that matches no key, an NSEC3 opt-out zone with an unsigned child), signed at
 test time by dnssec-signzone, with the test root's KSK as the only trust anchor.
 
-Two Outposts: `on` validates (dnssec_validation = true, trust_anchor_file = the test root's
-DS), `off` has the defaults (validation off). Checked: AD only on validated answers and only
+Two Outposts: `on` validates by default, given nothing but trust_anchor_file = the test root's
+DS (and the fake root's hints), `off` has validation turned off. Checked: AD only on validated answers and only
 to clients that set AD or DO; insecure answers without AD; bogus answers SERVFAIL with the
 Extended DNS Error that says why (6, 7, 9), and answered anyway with CD; NXDOMAIN, NODATA,
 wildcards, empty non-terminals and CNAMEs proven by NSEC and by NSEC3; cached answers keep
@@ -130,15 +130,15 @@ remote-control:
 
 @unittest.skipUnless(signed.tools_present(), "bind9-utils (dnssec-signzone) not installed")
 class DnssecTest(OutpostPairTest):
-    """`on` validates with the test root's anchor; `off` has the defaults (validation off)."""
+    """`on` validates with the test root's anchor (the default); `off` has validation off."""
 
     @classmethod
     def make_hierarchy(cls, workdir):
         return signed.SignedHierarchy(workdir)
 
     @classmethod
-    def on_extra(cls):
-        return f'dnssec_validation = true\ntrust_anchor_file = "{cls.h.tree.anchor_file}"\n'
+    def on_anchor(cls):
+        return cls.h.tree.anchor_file
 
     @classmethod
     def make_servers(cls):
@@ -187,6 +187,45 @@ class DnssecTest(OutpostPairTest):
                 self.check(out, name, "NOERROR", False, value)
                 # Validation off: the data as served.
                 self.check(self.off.dig(name, "A"), name, "NOERROR", False, value)
+
+    def test_default_config_validates(self):
+        """The embedded default (`outpost --print-default-config`, as a fresh install runs it)
+        with nothing changed but what a test must: the fake root's hints, its trust anchor in
+        place of the real root's, ports and logs. A bogus answer is SERVFAIL with its Extended
+        DNS Error; a secure one has AD; `on` (given no dnssec_validation key) does the same."""
+        import harness
+        text = subprocess.run([os.environ["OUTPOST_BIN"], "--print-default-config"], capture_output=True, text=True,
+                              check=True).stdout
+        d = os.path.join(self.tmp, "default")
+        os.makedirs(d)
+        for old, new in (('hints = ""', f'hints = "{self.h.write_hints()}"'),
+                         ('trust_anchor_file = ""', f'trust_anchor_file = "{self.h.tree.anchor_file}"'),
+                         ('listen = ["127.0.0.1:53"]', 'listen = ["127.0.0.1:5355"]'),
+                         ('listen = ["127.0.0.1:3128"]', 'listen = ["127.0.0.1:3130"]'),
+                         ('access_log = "-"', 'access_log = ""'),
+                         ('file = ""', f'file = "{d}/outpost.log"')):
+            self.assertEqual(text.count("\n" + old + "\n"), 1, old)
+            text = text.replace("\n" + old + "\n", "\n" + new + "\n")
+        conf = os.path.join(d, "outpost.toml")
+        with open(conf, "w") as f:
+            f.write(text)
+        p = self.procs.start([os.environ["OUTPOST_BIN"], "--config", conf], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        harness.wait_port(5355, proc=p)
+        try:
+            out = dig("127.0.0.1", "www.broken.test.", "A", port=5355)
+            self.assertEqual(status(out), "SERVFAIL", out)
+            self.assertIn(6, ede_codes(out), out)
+            self.check(dig("127.0.0.1", "www.signed.test.", "A", "+adflag", port=5355), "", "NOERROR", True,
+                       "192.0.2.1")
+        finally:
+            p.terminate()
+            self.assertEqual(p.wait(timeout=15), 0)
+        with open(self.on.outpost.config_path) as f:
+            self.assertNotIn("dnssec_validation", f.read())
+        out = self.on.dig("www.broken.test.", "A")
+        self.assertEqual(status(out), "SERVFAIL", out)
+        self.assertIn(6, ede_codes(out), out)
 
     def test_aggressive_use_of_nsec(self):
         """RFC 8198: a validated NSEC span answers other names in it without asking upstream."""
@@ -302,8 +341,8 @@ class DnssecTest(OutpostPairTest):
         """domain_insecure (Unbound's): questions at or below those names are answered without
         validation (no AD, never bogus), everything else is still validated. Applied to `off` by
         a reload (which also drops its kept replies), then taken back."""
-        validating = f'dnssec_validation = true\ntrust_anchor_file = "{self.h.tree.anchor_file}"\n'
-        self.off.reload(validating + 'domain_insecure = ["broken.test", "nonsec.test"]\n')
+        anchor = self.h.tree.anchor_file
+        self.off.reload('domain_insecure = ["broken.test", "nonsec.test"]\n', anchor=anchor)
         try:
             for _ in range(2):  # resolved, then from the cache (and the kept reply)
                 self.check(self.off.dig("www.broken.test.", "A", "+dnssec"), "www.broken.test.", "NOERROR", False,
@@ -316,10 +355,10 @@ class DnssecTest(OutpostPairTest):
                 self.assertEqual(status(out), "SERVFAIL", out)
             # Without it, questions there are validated again (answers already cached as
             # insecure stay so until they expire or are flushed: a question not asked yet).
-            self.off.reload(validating)
+            self.off.reload("", anchor=anchor)
             self.assertEqual(status(self.off.dig("www.nonsec.test.", "TXT")), "SERVFAIL")
         finally:
-            self.off.reload("dnssec_validation = false\n")
+            self.off.reload("", anchor=None)
 
     def test_same_verdicts_as_unbound(self):
         if not self.unbound:

@@ -9,7 +9,10 @@ state), a hold-down of 3 s and a probe every second (the test-only settings). St
   3. KSK1 revoked (published with REVOKE, signing the keys itself): revoked.
   4. KSK1 gone, KSK2 alone: new names still validate; so they do after a restart of Outpost
      (the state file, not the configured DS, names KSK2). An Outpost with only the static DS
-     anchor (no RFC 5011) finds the same names bogus: what the test would see without it."""
+     anchor (no RFC 5011) finds the same names bogus: what the test would see without it.
+Also: an Outpost whose state file cannot be written warns and validates on (in memory); and
+one started when the root's signatures begin ten days ahead (what a clock ten days slow sees)
+answers SERVFAIL with EDE 8 and logs the probe's "is the system clock right?"."""
 import os
 import sys
 import time
@@ -19,7 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "res
 
 import harness  # noqa: E402
 from dnsfixture import signed  # noqa: E402
-from dnsserver import OutpostResolver, flags, status  # noqa: E402
+from dnsserver import OutpostResolver, ede_codes, flags, status  # noqa: E402
 
 
 def wait_for(what, check, outpost, timeout=60):
@@ -55,13 +58,13 @@ class Rfc5011Test(unittest.TestCase):
             cls.h.stop()
             cls.h.cleanup()
 
-    def start(self, name, dns_port, admin_port, proxy_port, tracking=True):
-        extra = f'dnssec_validation = true\ntrust_anchor_file = "{self.h.tree.anchor_file}"\n'
+    def start(self, name, dns_port, admin_port, proxy_port, tracking=True, state=None):
+        extra = ""
         if tracking:
-            extra += (f'auto_trust_anchor_file = "{self.state}"\nauto_trust_hold_down = 3\n'
+            extra += (f'auto_trust_anchor_file = "{state or self.state}"\nauto_trust_hold_down = 3\n'
                       'auto_trust_probe_interval = 1\n')
         return OutpostResolver(os.environ["OUTPOST_BIN"], self.procs, os.path.join(self.tmp, name), self.hints,
-                               dns_port, admin_port, proxy_port, extra=extra)
+                               dns_port, admin_port, proxy_port, extra=extra, anchor=self.h.tree.anchor_file)
 
     def state_lines(self):
         try:
@@ -87,6 +90,14 @@ class Rfc5011Test(unittest.TestCase):
         out = on.dig("www.signed.test.", "A", "+dnssec")
         self.assertEqual(status(out), "NOERROR", out)
         self.assertIn("ad", flags(out))
+        # A state file that cannot be written: a warning, and validation goes on (in memory).
+        unwritable = self.start("unwritable", 5355, 9148, 3131, state="/proc/outpost-no-such-dir/trust-anchors")
+        wait_for("the state write's warning", lambda: "could not write the state" in unwritable.outpost.log_text(),
+                 unwritable)
+        out = unwritable.dig("www.signed.test.", "A", "+dnssec")
+        self.assertEqual(status(out), "NOERROR", out)
+        self.assertIn("ad", flags(out))
+        unwritable.stop()
 
         # 2. KSK2 published: pending during the hold-down, then valid.
         ksk2 = tree.new_root_ksk()
@@ -119,6 +130,18 @@ class Rfc5011Test(unittest.TestCase):
         out = again.dig("www.signed.test.", "A", "+dnssec")
         self.assertEqual(status(out), "NOERROR", out)
         self.assertIn("ad", flags(out))
+
+        # 5. This host's clock ten days behind the signer's (the root signed with inception ten
+        # days ahead, as a slow clock sees it): new names are bogus, EDE 8 (signature not yet
+        # valid), and the trust-anchor probe's warning says to check the clock.
+        self.h.serve_root(tree.root_with([ksk2], "future", sign_args=["-s", "now+864000", "-e", "now+2592000"]))
+        again.stop()
+        slow = self.start("slow-clock", 5356, 9149, 3132)
+        wait_for("the clock warning", lambda: "is the system clock right?" in slow.outpost.log_text(), slow)
+        self.assertIn("not yet valid at this host's time", slow.outpost.log_text())
+        out = slow.dig("www.signed.test.", "A", "+dnssec")
+        self.assertEqual(status(out), "SERVFAIL", out)
+        self.assertIn(8, ede_codes(out), out)
 
 
 if __name__ == "__main__":

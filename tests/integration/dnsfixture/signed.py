@@ -155,9 +155,10 @@ class SignedTree:
         assert len(made) == 1, made
         return made[0][:-len(".key")]
 
-    def root_with(self, ksks, phase):
+    def root_with(self, ksks, phase, sign_args=()):
         """The root zone (as built) publishing KSKS (key file names) and its ZSK, each KSK
-        signing the DNSKEY set: the signed text, for SignedHierarchy.serve_root."""
+        signing the DNSKEY set: the signed text, for SignedHierarchy.serve_root. SIGN_ARGS:
+        more dnssec-signzone options (e.g. -s/-e for the signatures' validity)."""
         d = os.path.join(self.dir, "root-" + phase)
         os.makedirs(d, exist_ok=True)
         keys = list(ksks) + [self.keys["."][1]]
@@ -170,8 +171,8 @@ class SignedTree:
                 for ext in (".key", ".private"):
                     with open(os.path.join(self.dir, k + ext)) as src, open(os.path.join(d, k + ext), "w") as dst:
                         dst.write(src.read())
-        _run(["dnssec-signzone", "-P", "-O", "full", "-q", "-o", ".", "-N", "keep", "-K", d, "-f", path + ".signed",
-              path] + [k + ".key" for k in keys], d)
+        _run(["dnssec-signzone", "-P", "-O", "full", "-q", "-o", ".", "-N", "keep", "-K", d, "-f", path + ".signed"]
+             + list(sign_args) + [path] + [k + ".key" for k in keys], d)
         with open(path + ".signed") as f:
             return f.read()
 

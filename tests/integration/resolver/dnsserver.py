@@ -75,9 +75,11 @@ def rcode_of(server, name, qtype, tcp=False):
 
 class DnsServer:
     """The dns_server driver with one worker listening on LISTEN:53, recursion for 127.0.0.0/8,
-    starting from HINTS (a hints file); stop() checks that it exits cleanly."""
+    starting from HINTS (a hints file; the fake tree is unsigned: validation off, as
+    harness.fake_root_keys says); stop() checks that it exits cleanly."""
 
     def __init__(self, driver, workdir, name, hints, listen="127.0.0.1", extra=""):
+        import harness
         self.listen = listen
         conf = os.path.join(workdir, name + ".toml")
         with open(conf, "w") as f:
@@ -88,8 +90,7 @@ workers = 1
 level = "warn"
 [dns]
 listen = ["{listen}:53"]
-hints = "{hints}"
-allow_recursion = ["127.0.0.0/8"]
+{harness.fake_root_keys(hints)}allow_recursion = ["127.0.0.0/8"]
 {extra}
 """)
         self.proc = subprocess.Popen([driver, conf], stdout=subprocess.PIPE, text=True)
@@ -112,12 +113,14 @@ allow_recursion = ["127.0.0.0/8"]
 class OutpostResolver:
     """The outpost binary itself (OUTPOST: its path) as a resolver: one worker, DNS on
     127.0.0.1:DNS_PORT from HINTS with EXTRA [dns] keys, /metrics on 127.0.0.1:ADMIN_PORT, the
-    proxy on PROXY_PORT (unused). PROCS is a harness.Processes list that stops it."""
+    proxy on PROXY_PORT (unused). PROCS is a harness.Processes list that stops it. ANCHOR: a
+    signed fake root's trust anchor file (validation on, the default); without, validation off
+    (harness.fake_root_keys)."""
 
-    def __init__(self, outpost, procs, workdir, hints, dns_port, admin_port, proxy_port, extra=""):
+    def __init__(self, outpost, procs, workdir, hints, dns_port, admin_port, proxy_port, extra="", anchor=None):
         import harness
         os.makedirs(workdir, exist_ok=True)
-        self.dns_port, self.admin_port, self.hints = dns_port, admin_port, hints
+        self.dns_port, self.admin_port, self.hints, self.anchor = dns_port, admin_port, hints, anchor
         harness.OUTPOST = outpost
         self.acl = '[acl]\nallow_clients = ["127.0.0.0/8"]\n'
         self.outpost = harness.Outpost(procs, workdir, port=proxy_port, extra_config=self._config(extra), acl=self.acl)
@@ -126,22 +129,25 @@ class OutpostResolver:
         harness.wait_port(dns_port, proc=self.outpost.proc)  # TCP; UDP is bound with it
 
     def _config(self, extra):
+        import harness
         return f"""
 [server]
 workers = 1
 [dns]
-hints = "{self.hints}"
-listen = ["127.0.0.1:{self.dns_port}"]
+{harness.fake_root_keys(self.hints, self.anchor)}listen = ["127.0.0.1:{self.dns_port}"]
 {extra}
 [admin]
 enabled = true
 listen = ["127.0.0.1:{self.admin_port}"]
 """
 
-    def reload(self, extra):
-        """Rewrites the config with EXTRA [dns] keys and waits until SIGHUP has applied it."""
+    def reload(self, extra, anchor=False):
+        """Rewrites the config with EXTRA [dns] keys (and ANCHOR, when given: a trust anchor
+        file or None, as in __init__) and waits until SIGHUP has applied it."""
         import signal
         import time
+        if anchor is not False:
+            self.anchor = anchor
         self.outpost.write_config(self._config(extra), self.acl)
         before = self.outpost.log_text().count("configuration reloaded")
         self.outpost.proc.send_signal(signal.SIGHUP)
@@ -187,7 +193,9 @@ def ttls(out):
 class OutpostPairTest(unittest.TestCase):
     """Base for tests that compare two Outposts (the binary in $OUTPOST_BIN) on the NSD fake
     tree with EXTRA_ZONES: `on` with the [dns] keys ON_EXTRA (DNS on port 53, /metrics on
-    9145), `off` without (5354, 9146). Scripted servers from make_servers() run alongside."""
+    9145), `off` without (5354, 9146). Scripted servers from make_servers() run alongside.
+    Validation is off in both unless on_anchor() names a signed tree's trust anchor file:
+    then `on` validates with it and nothing else set (the default)."""
 
     EXTRA_ZONES = {}
     ON_EXTRA = ""
@@ -206,6 +214,10 @@ class OutpostPairTest(unittest.TestCase):
         return cls.ON_EXTRA
 
     @classmethod
+    def on_anchor(cls):
+        return None
+
+    @classmethod
     def setUpClass(cls):
         import harness
         if not harness.in_private_netns():
@@ -219,7 +231,7 @@ class OutpostPairTest(unittest.TestCase):
             s.start()
         hints, outpost = cls.h.write_hints(), os.environ["OUTPOST_BIN"]
         cls.on = OutpostResolver(outpost, cls.procs, os.path.join(cls.tmp, "on"), hints, 53, 9145, 3128,
-                                 extra=cls.on_extra())
+                                 extra=cls.on_extra(), anchor=cls.on_anchor())
         cls.off = OutpostResolver(outpost, cls.procs, os.path.join(cls.tmp, "off"), hints, 5354, 9146, 3129)
 
     @classmethod

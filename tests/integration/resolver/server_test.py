@@ -12,6 +12,7 @@ import unittest
 
 import dnsfixture
 import dnsserver
+import harness
 from dnsserver import answers, flags, status
 
 DNS_SERVER = sys.argv.pop(1)
@@ -51,8 +52,7 @@ workers = 2
 level = "warn"
 [dns]
 listen = ["{LISTEN}:53"]
-hints = "{hints}"
-allow_recursion = ["127.0.0.1/32"]
+{harness.fake_root_keys(hints)}allow_recursion = ["127.0.0.1/32"]
 local_zones = [{{ name = "networkutopia.com", file = "{zone}" }}]
 """)
         cls.forwarder = start_server(cls.h.workdir, "fwd", f"""
@@ -60,8 +60,7 @@ local_zones = [{{ name = "networkutopia.com", file = "{zone}" }}]
 workers = 1
 [dns]
 listen = ["{FORWARDER}:53"]
-hints = "{hints}"
-forward_zones = [{{ name = ".", servers = ["{LISTEN}:53"] }}]
+{harness.fake_root_keys(hints)}forward_zones = [{{ name = ".", servers = ["{LISTEN}:53"] }}]
 """)
 
     @classmethod

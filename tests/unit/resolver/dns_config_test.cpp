@@ -156,14 +156,18 @@ TEST(DnsConfig, ServeStalePrefetchAnd0x20) {
   EXPECT_TRUE(on->config.use_0x20);
 }
 
-TEST(DnsConfig, DnssecValidationOffByDefaultWithTheRootAnchorBuiltIn) {
+TEST(DnsConfig, DnssecValidationOnByDefaultWithTheRootAnchorBuiltIn) {
   auto c = Config::load_default();
-  EXPECT_FALSE(c.dns.dnssec_validation);
+  EXPECT_TRUE(c.dns.dnssec_validation);
   EXPECT_TRUE(c.dns.trust_anchor_file.empty());
+  // The same in a file that does not say (as Debian's Unbound), and off when it says so.
+  for (auto* text : {"", "[dns]\nhints = \"\"\n"}) EXPECT_TRUE(Config::parse(text, "t.toml").dns.dnssec_validation) << text;
+  EXPECT_FALSE(Config::parse("[dns]\ndnssec_validation = false\n", "t.toml").dns.dnssec_validation);
   std::string error;
   auto s = outpost::dns::load_resolver_settings(c.dns, &error);
   ASSERT_TRUE(s) << error;
-  EXPECT_FALSE(s->config.dnssec_validation);
+  EXPECT_TRUE(s->config.dnssec_validation);
+  EXPECT_TRUE(s->config.anchor_tracker);  // the built-in anchors follow the root's rollovers (RFC 5011)
   // The root's KSK-2017 and KSK-2024 as DS records (KSK-2024 signs the root's keys since the
   // rollover of 2026-10-11).
   ASSERT_EQ(s->config.trust_anchors.size(), 2u);
