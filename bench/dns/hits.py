@@ -7,11 +7,15 @@ instructions (user and kernel) per answered query while timed.
 
 Run inside the bench's network namespace, with a Release build, holding the build lock:
   flock /tmp/coord/build.lock tests/integration/netns_run.sh python3 bench/dns/hits.py \\
-      --build build/release --runs 5 --seconds 3 [--perf] [--signed]
+      --build build/release --runs 5 --seconds 3 [--perf] [--signed] [--client blast]
 --signed: the signed tree (dnsfixture.signed), both servers validating with its root's DS.
-Prints one line per run and server, then the medians and Outpost/Unbound ratios."""
+--client blast: bench/dns/dns_blast (batched sendmmsg/recvmmsg) times the load instead of
+dnsperf, which runs out of CPU on its pinned core first.
+Prints one line per run and server (with the server's sleeps — voluntary context switches — and
+the client's CPU per query), then the medians and Outpost/Unbound ratios."""
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -41,6 +45,24 @@ def perf_stop(p):
     return counts
 
 
+def sleeps(pid):
+    """The server's voluntary context switches so far (each one a sleep in epoll_wait, mostly),
+    summed over its threads."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                total += next(int(l.split()[1]) for l in f if l.startswith("voluntary_ctxt_switches"))
+        except (OSError, StopIteration):
+            pass
+    return total
+
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(common.ROOT, "build", "release"))
@@ -49,11 +71,17 @@ def main():
     ap.add_argument("--perf", action="store_true")
     ap.add_argument("--signed", action="store_true")
     ap.add_argument("--setups", default="pinned,unpinned")
+    ap.add_argument("--client", choices=("dnsperf", "blast"), default="dnsperf",
+                    help="the timed load: dnsperf, or bench/dns/dns_blast (sendmmsg/recvmmsg batches, one thread: "
+                         "about 1 us of client CPU per query, so the server is what saturates)")
     ap.add_argument("--cold", type=int, default=0,
                     help="instead: cold resolution of N signed many.test names at 100 in flight, validation off "
                          "and on (the bench's signed cold rows), with every rcode")
     args = ap.parse_args()
     outpost = os.path.join(os.path.abspath(args.build), "app", "outpost")
+    blast = os.path.join(os.path.abspath(args.build), "bench", "dns", "dns_blast") if args.client == "blast" else None
+    if blast and not os.access(blast, os.X_OK):
+        raise SystemExit(f"{blast} is not built: cmake --build {args.build} --target dns_blast")
     work = tempfile.mkdtemp(prefix="outpost-hits.")
     os.chmod(work, 0o755)
     if args.cold:
@@ -83,9 +111,12 @@ def main():
                         dns_suite.dnsperf(server, hot, inflight=len(names), cpu=client_cpu)
                         dns_suite.dnsperf(server, hot, 1, threads=client_threads, cpu=client_cpu)
                         perf = perf_start(proc.pid) if args.perf else None
-                        cpu0, t0 = proc.cpu_seconds(), time.monotonic()
-                        m = dns_suite.dnsperf(server, hot, args.seconds, threads=client_threads, cpu=client_cpu)
+                        cpu0, t0, sl0, cc0 = proc.cpu_seconds(), time.monotonic(), sleeps(proc.pid), children_cpu()
+                        m = dns_suite.dnsperf(server, hot, args.seconds, threads=client_threads, cpu=client_cpu,
+                                              blast=blast)
                         cpu = proc.cpu_seconds() - cpu0
+                        m["sleeps"] = (sleeps(proc.pid) - sl0) / max(m["completed"], 1)
+                        m["client_us"] = (children_cpu() - cc0) / max(m["completed"], 1) * 1e6
                         m["busy"] = cpu / (time.monotonic() - t0) * 100
                         m["cpu_us"] = cpu / max(m["completed"], 1) * 1e6
                         if perf:
@@ -97,7 +128,8 @@ def main():
                     res.setdefault(short, {}).setdefault(server, []).append(m)
                     extra = f" insn/q user {m['insn_u']:.0f} kernel {m['insn_k']:.0f}" if args.perf else ""
                     print(f"run {r + 1} {short:8} {server:7} {m['qps']:9.0f} q/s  avg {m['avg_ms']:.3f} ms  "
-                          f"cpu {m['cpu_us']:.2f} us/q  busy {m['busy']:.0f}%  lost {m['lost']} "
+                          f"cpu {m['cpu_us']:.2f} us/q  busy {m['busy']:.0f}%  sleeps/q {m['sleeps']:.3f}  "
+                          f"dnsperf cpu {m['client_us']:.2f} us/q  lost {m['lost']} "
                           f"rcodes {m['rcodes']}{extra}  load {os.getloadavg()[0]:.2f}", flush=True)
     finally:
         dns_suite.wait_stopped(fx)
@@ -107,7 +139,9 @@ def main():
                for s, ms in by.items()}
         o, u = med["outpost"], med["unbound"]
         line = (f"  {short:8} q/s {o['qps']:.0f} vs {u['qps']:.0f} = {o['qps'] / u['qps']:.2f}x; "
-                f"avg ms {o['avg_ms']:.3f} vs {u['avg_ms']:.3f}; cpu us/q {o['cpu_us']:.2f} vs {u['cpu_us']:.2f}")
+                f"avg ms {o['avg_ms']:.3f} vs {u['avg_ms']:.3f}; cpu us/q {o['cpu_us']:.2f} vs {u['cpu_us']:.2f}; "
+                f"server sleeps/q {o['sleeps']:.3f} vs {u['sleeps']:.3f}; "
+                f"dnsperf cpu us/q {o['client_us']:.2f} vs {u['client_us']:.2f}")
         if args.perf:
             line += (f"; insn/q user {o['insn_u']:.0f} vs {u['insn_u']:.0f}, "
                      f"kernel {o['insn_k']:.0f} vs {u['insn_k']:.0f}")

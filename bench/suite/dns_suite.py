@@ -3,7 +3,9 @@ the fake hierarchy of tests/integration/dnsfixture (NSD on 127.0.0.x, fake root)
 comparison of the resolver issue (bench/dns/cares_compare, whose driver functions this reuses).
 
   1. Cache-hit throughput: dnsperf on a warmed server, 10 cached names (A, AAAA, MX, TXT, CNAME
-     chain); 1 worker / 1 thread pinned (server CPU 0, dnsperf CPU 1), and 2 / 2 unpinned.
+     chain); 1 worker / 1 thread pinned (server CPU 0, dnsperf CPU 1), and 2 / 2 unpinned; then
+     both setups again with bench/dns/dns_blast (batched sends and receives) as the client,
+     because pinned dnsperf runs out of CPU on its core before either server does.
   2. Cold resolution: a fresh server per measurement, distinct names n*.many.test each asked once;
      c-ares at 1 and 10 in flight (per-name p50 / p99), dnsperf at 200 in flight (throughput).
   3. c-ares comparison: c-ares -> warm Outpost server vs c-ares -> warm Unbound, and Outpost's
@@ -41,6 +43,11 @@ SIGNED_COLD_INFLIGHT = 100
 # (label, workers = Unbound threads, server CPU, dnsperf threads, dnsperf CPU); None = not pinned.
 HIT_SETUPS = [("1 worker / 1 thread, server on CPU 0, dnsperf (1 thread) on CPU 1", 1, 0, 1, 1),
               ("2 workers / 2 threads, unpinned, dnsperf with 2 threads", 2, None, 2, None)]
+# The same two setups with bench/dns/dns_blast as the timed client (sendmmsg/recvmmsg batches):
+# dnsperf pays a system call per query and per answer and, pinned to its one core, runs out of
+# CPU first (about 7.5 us per query against Outpost), so its pinned row measures dnsperf.
+BLAST_SETUPS = [("1 worker / 1 thread, server on CPU 0, dns_blast (batched, 1 thread) on CPU 1", 1, 0, 1, 1),
+                ("2 workers / 2 threads, unpinned, dns_blast (batched, 1 thread)", 2, None, 1, None)]
 # dnsperf clients (source ports: SO_REUSEPORT spreads them over the server's threads) and queries
 # in flight. More in flight overflows the servers' UDP receive buffers (RcvbufErrors in
 # /proc/net/snmp, for both servers: at 500 a cold server dropped 2-5% of the queries).
@@ -61,14 +68,18 @@ def params(ctx):
 
 # ---------------------------------------------------------------- measuring
 
-def dnsperf(server, qfile, seconds=None, clients=HIT_CLIENTS, inflight=HIT_INFLIGHT, threads=1, cpu=None):
+def dnsperf(server, qfile, seconds=None, clients=HIT_CLIENTS, inflight=HIT_INFLIGHT, threads=1, cpu=None, blast=None):
     """dnsperf against SERVER ("outpost" / "unbound") with CLIENTS clients, INFLIGHT outstanding,
     THREADS threads, pinned to CPU if given. SECONDS=None: one pass through QFILE (each name asked
     once). Returns qps, avg_ms, sent, completed, lost, rcodes. (dnsperf's run time, hence its
-    queries/s, leaves out the wait for lost queries: check `lost`.)"""
+    queries/s, leaves out the wait for lost queries: check `lost`.) BLAST: the path of
+    bench/dns/dns_blast, the batched client, instead of dnsperf (timed runs only)."""
     addr, port = cc.SERVERS[server]
     argv = ["dnsperf", "-s", addr, "-p", str(port), "-d", qfile, "-c", str(clients), "-q", str(inflight),
             "-T", str(threads), "-t", "2"] + (["-n", "1"] if seconds is None else ["-l", str(seconds)])
+    if blast:  # bench/dns/dns_blast (a timed run, one thread; it prints dnsperf's summary lines)
+        argv = [blast, "-s", addr, "-p", str(port), "-d", qfile, "-c", str(clients), "-q", str(inflight),
+                "-t", "2", "-l", str(seconds)]
     if cpu is not None:
         argv = ["taskset", "-c", str(cpu)] + argv
     out = common.run(argv, timeout=(seconds or 0) + 120).stdout
@@ -98,16 +109,19 @@ def measure_cache_hit(ctx, p, fx, hints, work, names=HOT, anchor=None, tag="hot"
     hot = os.path.join(work, tag + ".txt")
     with open(hot, "w") as f:
         f.write("\n".join(names) + "\n")
-    res = {label: {s: [] for s in cc.SERVERS} for label, *_ in HIT_SETUPS}
+    setups = HIT_SETUPS + BLAST_SETUPS
+    blast_labels = {s[0] for s in BLAST_SETUPS}
+    res = {label: {s: [] for s in cc.SERVERS} for label, *_ in setups}
     for r in range(ctx.runs):
-        for label, threads, server_cpu, client_threads, client_cpu in HIT_SETUPS:
+        for label, threads, server_cpu, client_threads, client_cpu in setups:
+            blast = ctx.bin("bench/dns/dns_blast") if label in blast_labels else None
             for server in cc.SERVERS:
                 proc = cc.start_server(server, ctx.bin("app/outpost"), work, hints, threads, server_cpu, anchor)
                 try:
                     dnsperf(server, hot, inflight=len(names), cpu=client_cpu)
                     dnsperf(server, hot, p["warm_seconds"], threads=client_threads, cpu=client_cpu)
                     upstream0, cpu0, t0 = fx.relay.count("long.count.test"), proc.cpu_seconds(), time.monotonic()
-                    m = dnsperf(server, hot, p["hit_seconds"], threads=client_threads, cpu=client_cpu)
+                    m = dnsperf(server, hot, p["hit_seconds"], threads=client_threads, cpu=client_cpu, blast=blast)
                     cpu = proc.cpu_seconds() - cpu0
                     m["cpu_busy_pct"] = cpu / (time.monotonic() - t0) * 100
                     m["cpu_s_100k"] = cpu / max(m["completed"], 1) * 1e5
@@ -217,7 +231,7 @@ def side_by_side(label, measure, outpost, unbound, digits=None, higher_is_better
 
 def hit_table(res):
     rows = []
-    for label, *_ in HIT_SETUPS:
+    for label, *_ in HIT_SETUPS + BLAST_SETUPS:
         o, u = res[label]["outpost"], res[label]["unbound"]
         for key, measure, digits, hib in (("qps", "queries/s", 0, True), ("avg_ms", "average latency, ms", 3, False),
                                           ("lost", "queries lost", 0, False),
