@@ -198,6 +198,7 @@ static bool addresses_free(const Config& c) {
   std::vector<Want> wants = {{&c.proxy.listen, true, "proxy.listen"},
                              {&c.proxy.tls_listen, true, "proxy.tls_listen"},
                              {&c.proxy.intercept_listen, true, "proxy.intercept_listen"},
+                             {&c.proxy.intercept_tls_listen, true, "proxy.intercept_tls_listen"},
                              {&c.dns.listen, false, "dns.listen (UDP)"},
                              {&c.dns.listen, true, "dns.listen (TCP)"}};
   if (c.admin.enabled) wants.push_back({&c.admin.listen, true, "admin.listen"});
@@ -291,6 +292,8 @@ bool App::start_workers() {
   for (auto& ep : config.proxy.tls_listen) where += (where.empty() ? "" : ", ") + ep.to_string() + " (TLS)";
   for (auto& ep : config.proxy.intercept_listen)
     where += (where.empty() ? "" : ", ") + ep.to_string() + " (intercept, " + config.proxy.intercept_mode + ")";
+  for (auto& ep : config.proxy.intercept_tls_listen)
+    where += (where.empty() ? "" : ", ") + ep.to_string() + " (intercept TLS, " + config.proxy.intercept_mode + ")";
   for (auto& ep : config.dns.listen) dns_where += (dns_where.empty() ? "" : ", ") + ep.to_string();
   std::string admin_where;
   for (auto& ep : config.admin.listen) admin_where += (admin_where.empty() ? "" : ", ") + ep.to_string();
@@ -468,6 +471,8 @@ std::vector<std::string> App::keep_restart_only_settings(Config& fresh) const {
        text(fresh.proxy.tls_listen) != text(run.proxy.tls_listen));
   keep("proxy.intercept_listen", fresh.proxy.intercept_listen, run.proxy.intercept_listen,
        text(fresh.proxy.intercept_listen) != text(run.proxy.intercept_listen));
+  keep("proxy.intercept_tls_listen", fresh.proxy.intercept_tls_listen, run.proxy.intercept_tls_listen,
+       text(fresh.proxy.intercept_tls_listen) != text(run.proxy.intercept_tls_listen));
   keep("proxy.intercept_mode", fresh.proxy.intercept_mode, run.proxy.intercept_mode,
        fresh.proxy.intercept_mode != run.proxy.intercept_mode);
   keep("proxy.resolver", fresh.proxy.resolver, run.proxy.resolver, fresh.proxy.resolver != run.proxy.resolver);

@@ -55,7 +55,11 @@ struct Config {
     // found: "redirect" (NAT: iptables/nftables REDIRECT or DNAT, SO_ORIGINAL_DST) or
     // "tproxy" (TPROXY; the listeners get IP_TRANSPARENT).
     std::vector<Endpoint> intercept_listen;
-    std::string intercept_mode = "redirect";
+    // The same for TLS (port 443 redirected, no CONNECT: Squid's `https_port intercept
+    // ssl-bump`): the ClientHello is peeked at, then the connection is spliced to its
+    // original destination or bumped by the [intercept] rules on its server name.
+    std::vector<Endpoint> intercept_tls_listen;
+    std::string intercept_mode = "redirect";  // for both kinds of intercept listener
   } proxy;
 
   struct Origin {

@@ -50,6 +50,17 @@ void Http1Connection::start(bool handshake_first) {
   update_reading();
 }
 
+void Http1Connection::start_intercepted_tls() {
+  silent_ = true;
+  ProxyRequest& req = new_request();
+  // As after a CONNECT head (on_message_head, on_message_end, pump): the request is complete,
+  // the connection ends with it, and the client's bytes are the tunnel's (read by the peek).
+  connect_ = upgraded_ = request_done_ = close_after_ = true;
+  block_reading_ |= kBlockUpgrade;
+  phase_ = Phase::kWaiting;
+  req.begin_intercepted_tls(*this, client_);
+}
+
 // ---------------------------------------------------------------- requests
 
 ProxyRequest& Http1Connection::new_request() {
@@ -241,6 +252,7 @@ int Http1Connection::on_message_end() {
 void Http1Connection::start(const http::ResponseHead& head, BodyFraming framing, std::string_view transfer_codings) {
   if (closing_) return;
   response_started_ = true;
+  if (silent_) return;
   http::Http1Framing f;
   f.client_http10 = !http11_;
   switch (framing) {
@@ -265,7 +277,7 @@ void Http1Connection::start(const http::ResponseHead& head, BodyFraming framing,
 }
 
 void Http1Connection::interim(http::ResponseHead head) {
-  if (closing_ || !http11_) return;  // HTTP/1.0 clients get no 1xx (RFC 9110 §15.2)
+  if (closing_ || !http11_ || silent_) return;  // HTTP/1.0 clients get no 1xx (RFC 9110 §15.2)
   http::Http1Framing f;
   f.interim = true;
   write_head(head, f);
@@ -279,7 +291,7 @@ void Http1Connection::write_head(const http::ResponseHead& head, const http::Htt
 }
 
 void Http1Connection::send(Slice body) {
-  if (closing_ || body.size == 0) return;
+  if (closing_ || body.size == 0 || silent_) return;
   if (!chunked_out_) {
     write_out(std::move(body));
     return;
@@ -288,7 +300,7 @@ void Http1Connection::send(Slice body) {
 }
 
 void Http1Connection::send(std::vector<Slice> body) {
-  if (closing_ || body.empty()) return;
+  if (closing_ || body.empty() || silent_) return;
   if (!chunked_out_) {
     write_out(std::move(body));
     return;

@@ -72,6 +72,11 @@ class Http1Connection final : private http::ParserListener, private StreamHandle
   // is still to come; the header timeout then covers the handshake and the first head (no
   // client holds a connection for the idle timeout with a half-finished handshake).
   void start(bool handshake_first = false);
+  // A connection of an intercept_tls_listen (original_dst set): no request is read; one
+  // CONNECT to the original destination begins at once (ProxyRequest::begin_intercepted_tls)
+  // and this connection writes nothing of its answer — the client speaks TLS to the server it
+  // thinks it reached: a tunnel or a bump follows, or the connection closes.
+  void start_intercepted_tls();
   // Graceful shutdown: an idle connection closes now, a busy one after its response.
   void on_shutdown();
   // Closes at once (grace period over, or a broken exchange).
@@ -168,6 +173,7 @@ class Http1Connection final : private http::ParserListener, private StreamHandle
   // connection closes after the answer).
   bool upgrade_ = false;
   bool upgraded_ = false;  // CONNECT: the bytes after the head belong to the tunnel
+  bool silent_ = false;    // start_intercepted_tls(): answers are not written
   std::uint64_t bytes_out_ = 0;
   std::uint64_t first_byte_ms_ = 0;
   bool corked_ = false;

@@ -53,6 +53,32 @@ InterceptDecision decide_intercept(const InterceptRules& rules, const http::Url&
   return d;
 }
 
+InterceptDecision decide_intercepted_tls(const InterceptRules& rules, std::uint16_t port, const tls::ClientHello& hello,
+                                         std::string* authority) {
+  authority->clear();
+  InterceptDecision d;
+  d.server_name = hello.server_name.empty() ? "-" : hello.server_name;
+  if (hello.status != tls::ClientHello::Status::kDone) {
+    d.reason = hello.status == tls::ClientHello::Status::kNotTls ? "not TLS"
+               : hello.error ? std::string("malformed ClientHello: ") + hello.error
+                             : "incomplete ClientHello";
+    return d;
+  }
+  if (hello.server_name.empty()) {
+    d.reason = "no server name";
+    return d;
+  }
+  auto target = http::parse_authority(hello.server_name + ":" + std::to_string(port));
+  if (!target || target->literal) {  // RFC 6066 §3: no literal addresses in SNI
+    d.reason = "the server name is not a host name";
+    return d;
+  }
+  target->scheme = "https";
+  d = decide_intercept(rules, *target, hello);
+  if (d.bump) *authority = target->authority();
+  return d;
+}
+
 HelloPeek* HelloPeek::start(uv_loop_t* loop, StreamPtr client, std::vector<Slice> early, bool client_eof,
                             double timeout_s, Done done) {
   auto* p = new HelloPeek(loop, std::move(client), std::move(done));

@@ -64,6 +64,15 @@ struct InterceptDecision {
 // real one is hidden). ECH whose outer name is the target hides nothing (GREASE ECH).
 InterceptDecision decide_intercept(const InterceptRules& rules, const http::Url& target, const tls::ClientHello& hello);
 
+// A TLS connection the kernel redirected to Outpost ([proxy] intercept_tls_listen; no
+// CONNECT names a target): the server name is the only name there is, so it stands for the
+// target and the rules above apply to it (`authority` is then "name[:port]", port being the
+// original destination's). No server name, an address for one, or a hello that is not whole
+// and well-formed: spliced (to the original destination, whatever the name says). Not TLS at
+// all is the caller's to refuse (decided before this).
+InterceptDecision decide_intercepted_tls(const InterceptRules& rules, std::uint16_t port, const tls::ClientHello& hello,
+                                         std::string* authority);
+
 // Reads the client's first bytes after the CONNECT answer until they hold a whole
 // ClientHello, are not TLS, or the client stops; then hands the stream and every byte read
 // back, untouched. Frees itself after `done` (or cancel()).

@@ -32,6 +32,7 @@ void parse_proxy(ConfigTable& s, Config& config) {
   p.tls_certificate = s.string("tls_certificate", "");
   p.tls_key = s.string("tls_key", "");
   p.intercept_listen = s.endpoints("intercept_listen", {});
+  p.intercept_tls_listen = s.endpoints("intercept_tls_listen", {});
   p.intercept_mode = s.string("intercept_mode", "redirect", {"redirect", "tproxy"});
   if (!p.tls_listen.empty()) {
     if (p.tls_certificate.empty()) s.fail("tls_certificate", "tls_listen needs a certificate (PEM file)");

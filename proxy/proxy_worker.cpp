@@ -85,13 +85,29 @@ void ProxyWorker::collect_metrics(MetricsVisitor& out) const {
   out.counter("outpost_fd_exhaustion_episodes_total", "Episodes of accept() failing for lack of file descriptors", {},
               static_cast<double>(c.fd_exhaustions));
   out.gauge("outpost_client_connections", "Open client connections", {}, static_cast<double>(sessions_.size()));
-  if (!settings_->config.proxy.intercept_listen.empty()) {
-    const char* help = "Transparently intercepted connections: accepted with their original destination, or refused "
-                       "(not redirected)";
-    out.counter("outpost_intercept_connections_total", help, {{"result", "accepted"}}, static_cast<double>(c.intercepted));
-    out.counter("outpost_intercept_connections_total", help, {{"result", "refused"}},
+  const auto& pc = settings_->config.proxy;
+  const char* intercept_help =
+      "Transparently intercepted connections, by listener: http: accepted with their original destination, or "
+      "refused (not redirected); tls: what became of them (refused: not redirected; denied: CONNECT rules or "
+      "authentication; not_tls: closed; spliced; bumped; failed: the client went before its hello, or no leaf)";
+  if (!pc.intercept_tls_listen.empty()) {
+    for (auto [result, n] : {std::pair<const char*, unsigned long long>{"refused", c.intercept_tls_refused},
+                             {"denied", c.intercept_tls_denied},
+                             {"not_tls", c.intercept_tls_not_tls},
+                             {"spliced", c.intercept_tls_spliced},
+                             {"bumped", c.intercept_tls_bumped},
+                             {"failed", c.intercept_tls_failed}})
+      out.counter("outpost_intercept_connections_total", intercept_help, {{"listener", "tls"}, {"result", result}},
+                  static_cast<double>(n));
+  }
+  if (!pc.intercept_listen.empty()) {
+    out.counter("outpost_intercept_connections_total", intercept_help, {{"listener", "http"}, {"result", "accepted"}},
+                static_cast<double>(c.intercepted));
+    out.counter("outpost_intercept_connections_total", intercept_help, {{"listener", "http"}, {"result", "refused"}},
                 static_cast<double>(c.intercept_refused));
-    help = "Intercepted requests by whether their Host resolves to the original destination (unverified: forwarded "
+  }
+  if (!pc.intercept_listen.empty() || !pc.intercept_tls_listen.empty()) {
+    const char* help = "Intercepted requests by whether their Host resolves to the original destination (unverified: forwarded "
            "there, never cached)";
     out.counter("outpost_intercept_host_checks_total", help, {{"result", "verified"}},
                 static_cast<double>(c.intercept_host_verified));
@@ -221,6 +237,7 @@ std::shared_ptr<const ProxySettings> ProxySettings::make(Config c, std::shared_p
   std::vector<Endpoint> own = c.proxy.listen;  // the loop guard: any of our listeners
   own.insert(own.end(), c.proxy.tls_listen.begin(), c.proxy.tls_listen.end());
   own.insert(own.end(), c.proxy.intercept_listen.begin(), c.proxy.intercept_listen.end());
+  own.insert(own.end(), c.proxy.intercept_tls_listen.begin(), c.proxy.intercept_tls_listen.end());
   s->rules = AccessRules(c.acl, std::move(own));
   s->cache_policy = http::make_cache_policy(c.http_cache, c.cache.memory_size);
   const auto& ic = c.intercept;
@@ -228,8 +245,8 @@ std::shared_ptr<const ProxySettings> ProxySettings::make(Config c, std::shared_p
     s->intercept.leaves = leaf_cache_for(ic, std::move(store));
     for (const auto& p : ic.bump) s->intercept.bump.emplace_back(p);
     for (const auto& p : ic.splice) s->intercept.splice.emplace_back(p);
-    s->intercept.peek_timeout = ic.peek_timeout;
   }
+  s->intercept.peek_timeout = ic.peek_timeout;  // intercepted TLS is peeked at (for its name) even without a CA
   s->config = std::move(c);
   return s;
 }
@@ -253,7 +270,8 @@ ProxyWorker::ProxyWorker(Worker& worker, std::shared_ptr<const ProxySettings> se
       // Shed connections on a TLS listener get no plaintext answer (a TLS client could not
       // read it): they are closed.
       tls_acceptor_(worker.loop(), "", acceptor_callbacks(ListenerKind::kTls)),
-      intercept_acceptor_(worker.loop(), kBusyResponse, acceptor_callbacks(ListenerKind::kIntercept)) {
+      intercept_acceptor_(worker.loop(), kBusyResponse, acceptor_callbacks(ListenerKind::kIntercept)),
+      intercept_tls_acceptor_(worker.loop(), "", acceptor_callbacks(ListenerKind::kInterceptTls)) {
   pool_.set_tls_trust(settings_->config.origin.ca_file);
 }
 
@@ -332,18 +350,24 @@ bool ProxyWorker::start(std::string* error) {
     }
   }
   bool tproxy = settings_->config.proxy.intercept_mode == "tproxy";
-  for (const auto& ep : settings_->config.proxy.intercept_listen) {
-    if (int rc = intercept_acceptor_.listen(ep, tproxy); rc != 0) {
-      *error = "cannot listen on " + ep.to_string() + " (intercept" + (tproxy ? ", IP_TRANSPARENT" : "") +
-               "): " + uv_strerror(rc) + (tproxy && rc == UV_EPERM ? " (TPROXY needs CAP_NET_ADMIN)" : "");
-      return false;
+  for (auto [eps, acceptor, what] : {std::tuple{&settings_->config.proxy.intercept_listen, &intercept_acceptor_, "intercept"},
+                                      std::tuple{&settings_->config.proxy.intercept_tls_listen, &intercept_tls_acceptor_,
+                                                 "intercept TLS"}}) {
+    for (const auto& ep : *eps) {
+      if (int rc = acceptor->listen(ep, tproxy); rc != 0) {
+        *error = "cannot listen on " + ep.to_string() + " (" + what + (tproxy ? ", IP_TRANSPARENT" : "") +
+                 "): " + uv_strerror(rc) + (tproxy && rc == UV_EPERM ? " (TPROXY needs CAP_NET_ADMIN)" : "");
+        return false;
+      }
     }
   }
   return true;
 }
 
 void ProxyWorker::on_accepted(int fd, const sockaddr_storage& peer, ListenerKind kind) {
-  const bool tls = kind == ListenerKind::kTls;
+  // No plaintext answer where the client speaks TLS (to the proxy, or to the destination it
+  // thinks it reached): refusals there are closes.
+  const bool tls = kind == ListenerKind::kTls || kind == ListenerKind::kInterceptTls;
   // The client check comes first: a refused client costs no session, buffer or slot.
   IpAddress ip = IpAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&peer));
   if (!settings_->rules.client_allowed(ip)) {
@@ -378,7 +402,7 @@ void ProxyWorker::on_accepted(int fd, const sockaddr_storage& peer, ListenerKind
   }
   ++counters_.connections_accepted;
   std::optional<SocketAddress> original_dst;
-  if (kind == ListenerKind::kIntercept) {
+  if (kind == ListenerKind::kIntercept || kind == ListenerKind::kInterceptTls) {
     // A connection that was not redirected (a client that dialled the intercept port
     // itself) has no destination of its own: forwarding it would loop back here.
     std::string why;
@@ -388,9 +412,16 @@ void ProxyWorker::on_accepted(int fd, const sockaddr_storage& peer, ListenerKind
       why = "not redirected (addressed to this listener itself)";
     }
     if (!original_dst) {
-      ++counters_.intercept_refused;
+      ++(kind == ListenerKind::kIntercept ? counters_.intercept_refused : counters_.intercept_tls_refused);
       spdlog::debug("worker {}: intercepted connection from {} refused: {}", worker_.index(), ip.to_string(), why);
       tcp->close();
+      return;
+    }
+    if (kind == ListenerKind::kInterceptTls) {
+      if (shutting_down_) return;
+      auto* c = new Http1Connection(*this, std::move(stream), {}, {}, {}, original_dst);
+      sessions_.insert(c);
+      c->start_intercepted_tls();
       return;
     }
     ++counters_.intercepted;
@@ -480,6 +511,7 @@ void ProxyWorker::begin_shutdown(double grace_s, std::function<void()> done) {
   acceptor_.close();
   tls_acceptor_.close();
   intercept_acceptor_.close();
+  intercept_tls_acceptor_.close();
   std::vector<Refusal*> refusals(refusals_.begin(), refusals_.end());
   for (auto* r : refusals) finish_refusal(r);
   auto background = std::move(background_);

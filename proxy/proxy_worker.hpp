@@ -73,6 +73,11 @@ struct ProxyCounters {
   // that destination's (unverified ones are forwarded there but never cached).
   unsigned long long intercepted = 0, intercept_refused = 0;
   unsigned long long intercept_host_verified = 0, intercept_host_unverified = 0;
+  // Intercepted TLS connections (intercept_tls_listen), by what became of them: refused (not
+  // redirected), denied (the CONNECT rules, or [auth] on), not TLS (closed), spliced, bumped,
+  // failed (the client went before its hello; no leaf could be had).
+  unsigned long long intercept_tls_refused = 0, intercept_tls_denied = 0, intercept_tls_not_tls = 0;
+  unsigned long long intercept_tls_spliced = 0, intercept_tls_bumped = 0, intercept_tls_failed = 0;
 };
 
 // Per-request figures of one worker, for the metrics. Written and read only on the worker's
@@ -178,7 +183,7 @@ class ProxyWorker {
 
  private:
   struct Refusal;
-  enum class ListenerKind { kPlain, kTls, kIntercept };
+  enum class ListenerKind { kPlain, kTls, kIntercept, kInterceptTls };
   // A new client on one of the listeners.
   void on_accepted(int fd, const sockaddr_storage& peer, ListenerKind kind);
   Acceptor::Callbacks acceptor_callbacks(ListenerKind kind);
@@ -203,6 +208,7 @@ class ProxyWorker {
   Acceptor acceptor_;
   Acceptor tls_acceptor_;
   Acceptor intercept_acceptor_;  // transparent interception ([proxy] intercept_listen)
+  Acceptor intercept_tls_acceptor_;  // the same for TLS ([proxy] intercept_tls_listen)
   // The current one is back(); older ones stay while their connections may use them.
   std::vector<std::unique_ptr<tls::ServerContext>> tls_contexts_;
   std::unique_ptr<tls::ServerContext> bump_context_;

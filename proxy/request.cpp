@@ -121,14 +121,27 @@ void ProxyRequest::begin_failed(std::string method, ResponseSink& sink, const Cl
   fail(status, detail);
 }
 
+void ProxyRequest::begin_intercepted_tls(ResponseSink& sink, const ClientInfo& client) {
+  open(sink, client);
+  intercepted_tls_ = true;
+  req_.method = "CONNECT";
+  req_.target = client.original_dst->to_string();
+  req_.is_connect = true;
+  ++w_.counters().requests;
+  stage_ = Stage::kRoute;
+  advance();
+}
+
 void ProxyRequest::fail(int status, const std::string& detail) {
   request_done_ = true;
   reject(status, detail, Outcome::kNone, true);
 }
 
 void ProxyRequest::run_route() {
+  // An intercepted TLS connection's CONNECT is routed as any CONNECT (its target is the
+  // original destination): the port and destination rules apply.
   RouteContext ctx{settings_->config, settings_->rules, client_.ip, w_.cache() != nullptr, client_.authority,
-                   &w_.own_pages(), client_.original_dst ? &*client_.original_dst : nullptr,
+                   &w_.own_pages(), client_.original_dst && !intercepted_tls_ ? &*client_.original_dst : nullptr,
                    settings_->config.ftp.enabled && w_.ftp_gateway()};
   Route route = route_request(req_, ctx);  // a local: nothing of it is kept but what is moved out
   // For logs: the normalised URL, or the target as sent.
@@ -145,6 +158,15 @@ void ProxyRequest::run_route() {
       return;
     default:
       break;
+  }
+  if (intercepted_tls_) {
+    if (settings_->auth) {  // as below; the refusal closes the connection
+      reject(403, "This network's proxy needs authentication, which intercepted connections cannot give.",
+             Outcome::kDenied, true);
+      return;
+    }
+    proceed(route.kind, false, false);
+    return;
   }
   if (client_.original_dst) {
     // The client does not know it talks to a proxy: it cannot answer a 407.
@@ -182,7 +204,7 @@ void ProxyRequest::proceed(Route::Kind kind, bool cacheable, bool websocket) {
       code_ = Outcome::kTunnel;
       discard_body_ = true;
       sink_->close_after();  // the connection ends with the tunnel
-      if (settings_->intercept.may_bump(url_)) {
+      if (intercepted_tls_ || settings_->intercept.may_bump(url_)) {
         start_peek();
         return;
       }
@@ -247,6 +269,7 @@ void ProxyRequest::reject(int status, const std::string& detail, Outcome code, b
   code_ = code;
   fwd_.cancel();
   if (close) sink_->close_after();
+  if (intercepted_tls_) ++w_.counters().intercept_tls_denied;  // closed: its sink writes nothing
   if (status >= 500 || status == 400 || status == 413)
     spdlog::info("client {}: {} {} -> {}: {}", client_.text, req_.method, url_text_, status, detail);
   else

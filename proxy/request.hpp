@@ -8,7 +8,8 @@
 //     ├─► kResolve ─► kConnect ─► kAwaitHead ─► kRelay ──────────────► kDone
 //     │     ▲            │             └──────► kTunnel (WebSocket 101) ► kDone
 //     │     │            └──────► kTunnel (CONNECT) ─────────────────► kDone
-//     ├─► kPeek (CONNECT that may be intercepted: proxy/intercept.hpp)
+//     ├─► kPeek (CONNECT that may be intercepted: proxy/intercept.hpp; every connection of
+//     │          an intercept_tls_listen, which begins as a CONNECT to its original destination)
 //     │     ├── splice ─► kResolve ─► ... kTunnel
 //     │     └── bump ──► kMint (a leaf minted off the loop) ─► kDone: the client's stream
 //     │                    now carries a new HTTP/1 connection inside TLS
@@ -125,6 +126,13 @@ struct RequestState {
   std::string peeked_bytes_;
   bool peeked_eof_ = false;
   BlockingWork mint_;
+  // A connection of [proxy] intercept_tls_listen: this request is the CONNECT to its original
+  // destination that the client never sent (as Squid logs it); nothing is written to the
+  // client (its sink is silent), refusals close the connection.
+  bool intercepted_tls_ = false;
+  // Bump: the authority the new connection's origin-form requests are for (the CONNECT's
+  // target, or the server name of an intercepted TLS connection).
+  std::string bump_authority_;
   // Transparent interception: the lookup of Host checking it against the original
   // destination, and its verdict (only a verified request may use or change the cache).
   std::unique_ptr<ResolveRequest> host_check_;
@@ -209,6 +217,9 @@ class ProxyRequest final : private ForwardEvents, private GatewayEvents, private
   // the connection closes. `method` may be empty.
   void begin_failed(std::string method, ResponseSink& sink, const ClientInfo& client, int status,
                     const std::string& detail);
+  // A TLS connection redirected to an intercept_tls_listen (`client.original_dst` set): the
+  // CONNECT to that destination it stands for, peeked at, then spliced there or bumped.
+  void begin_intercepted_tls(ResponseSink& sink, const ClientInfo& client);
 
   // ---- from the connection
   void on_request_body(Slice body);

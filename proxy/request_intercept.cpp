@@ -38,16 +38,36 @@ void ProxyRequest::on_peeked(StreamPtr client, std::string bytes, bool eof, cons
   if (!client) {
     spdlog::debug("client {}: CONNECT {}: the client failed before its ClientHello: {}", client_.text, url_text_, error);
     content_type_ = "peek:failed";
+    if (intercepted_tls_) ++w_.counters().intercept_tls_failed;
     set_stage(Stage::kDone);
     sink_->end();
     return;
   }
-  InterceptDecision d = decide_intercept(settings_->intercept, url_, hello);
+  if (intercepted_tls_ && hello.status == tls::ClientHello::Status::kNotTls) {
+    // Squid's default (on_unsupported_protocol respond) answers in the port's protocol,
+    // which a client that does not speak TLS cannot read: the connection is closed. Passing
+    // it on would make the intercept port a way to reach any destination's port 443 with
+    // any protocol.
+    spdlog::info("client {}: intercepted TLS connection to {}: not TLS, closed", client_.text, url_text_);
+    ++w_.counters().intercept_tls_not_tls;
+    status_ = 0;
+    code_ = Outcome::kNone;
+    content_type_ = "not-tls";
+    set_stage(Stage::kDone);
+    sink_->end();
+    return;  // `client` closes here
+  }
+  InterceptDecision d = intercepted_tls_
+                            ? decide_intercepted_tls(settings_->intercept, client_.original_dst->port, hello, &bump_authority_)
+                            : decide_intercept(settings_->intercept, url_, hello);
+  if (!intercepted_tls_) bump_authority_ = url_.authority();
   peeked_client_ = std::move(client);
   peeked_bytes_ = std::move(bytes);
   peeked_eof_ = eof;
   if (!d.bump) {
-    ++w_.counters().tls_spliced;
+    // Spliced to where the CONNECT (or the intercepted client) was going: an intercepted
+    // connection's forward is pinned to its original destination, never the server name's.
+    ++(intercepted_tls_ ? w_.counters().intercept_tls_spliced : w_.counters().tls_spliced);
     content_type_ = "splice:" + d.server_name;
     spdlog::debug("client {}: CONNECT {}: spliced ({}{})", client_.text, url_text_, d.reason,
                   error.empty() ? "" : ", " + error);
@@ -65,7 +85,7 @@ void ProxyRequest::start_bump(const InterceptDecision& d) {
   // origin's certificate when an earlier request has seen it. The origin is not dialled for
   // this: a leaf must not wait for an origin that the cache may make unnecessary.
   std::vector<std::string> names = d.names;
-  for (auto& n : leaves->origin_names(url_.authority()))
+  for (auto& n : leaves->origin_names(bump_authority_))
     if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(std::move(n));
   if (tls::X509Ptr leaf = leaves->find(names)) {
     ++w_.counters().tls_leaf_hits;
@@ -110,18 +130,24 @@ void ProxyRequest::finish_bump(tls::X509Ptr leaf, const std::string& error) {
     status_ = 500;
     code_ = Outcome::kNone;
     content_type_ += ";failed";
+    if (intercepted_tls_) ++w_.counters().intercept_tls_failed;
     sink_->end();
     return;
   }
-  ++w_.counters().tls_bumped;
+  ++(intercepted_tls_ ? w_.counters().intercept_tls_bumped : w_.counters().tls_bumped);
   // The tunnel's bytes now belong to a new connection of the worker's; this CONNECT is over.
-  w_.adopt(std::move(stream), true, url_.authority(), user_, user_groups_);
+  // An intercepted one stays intercepted: its requests still go to the original destination
+  // and use the cache only when their Host resolves there (verify_intercepted_host()).
+  w_.adopt(std::move(stream), true, bump_authority_, user_, user_groups_, client_.original_dst);
   sink_->end();
 }
 
 void ProxyRequest::note_origin_certificate() {
   const auto& leaves = settings_->intercept.leaves;
   if (!leaves) return;
+  // Intercepted: the origin's names are the server name's only when the request was for
+  // that name and its Host resolved to the address that answered.
+  if (client_.original_dst && (!host_verified_ || url_.authority() != client_.authority)) return;
   if (X509* cert = fwd_.new_origin_certificate()) leaves->note_origin(client_.authority, tls::subject_alt_names(cert));
 }
 

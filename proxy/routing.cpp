@@ -144,7 +144,42 @@ Route route_request(http::MessageHead& req, const RouteContext& ctx) {
     return reject(413, "The request body is larger than this proxy accepts.", Outcome::kNone, true);
   std::optional<http::Url> url;
   http::UrlError err{};
-  if (!ctx.authority.empty()) {
+  if (ctx.intercepted) {
+    // A transparently intercepted connection: plain HTTP, or TLS bumped (its authority is
+    // then the server name the client sent, which names nothing the request is bound to:
+    // Host does, and proxy/request.cpp checks it against the destination).
+    const bool tls = !ctx.authority.empty();
+    const char* scheme = tls ? "https" : "http";
+    if (req.is_connect) return reject(405, "CONNECT on an intercepted connection is not supported.", Outcome::kNone, true);
+    if (!req.target.empty() && req.target[0] == '/') {
+      const std::string* host = req.headers.find("Host");
+      std::string absolute = scheme;
+      absolute += "://";
+      if (host && !host->empty()) {
+        absolute += *host;
+        // No port in Host: the port the client connected to.
+        auto colon = host->rfind(':');
+        auto bracket = host->rfind(']');
+        bool has_port = colon != std::string::npos && (bracket == std::string::npos || colon > bracket);
+        if (!has_port && ctx.intercepted->port != (tls ? 443 : 80))
+          absolute.append(":").append(std::to_string(ctx.intercepted->port));
+      } else if (tls) {
+        absolute += ctx.authority;  // HTTP/1.0 without Host: the server name it asked for
+      } else {
+        absolute += ctx.intercepted->to_string();  // HTTP/1.0 without Host: the destination itself
+      }
+      absolute.append(req.target);
+      url = http::parse_absolute_url(absolute, &err);
+    } else if (req.target == "*" && req.method == "OPTIONS") {
+      return route_local(req, ctx);
+    } else {
+      url = http::parse_absolute_url(req.target, &err);
+      if (url && url->scheme != scheme)
+        return reject(400, tls ? "An intercepted TLS connection carries only https:// requests."
+                               : "An intercepted connection carries only http:// requests.",
+                      Outcome::kNone);
+    }
+  } else if (!ctx.authority.empty()) {
     if (req.is_connect) return reject(405, "CONNECT inside an intercepted connection is not supported.", Outcome::kNone, true);
     if (req.target == "*" && req.method == "OPTIONS") return route_local(req, ctx);
     if (!req.target.empty() && req.target[0] == '/') {
@@ -156,30 +191,6 @@ Route route_request(http::MessageHead& req, const RouteContext& ctx) {
       url = http::parse_absolute_url(req.target, &err);
       if (url && (url->scheme != "https" || url->authority() != ctx.authority))
         return reject(421, "This connection is for https://" + std::string(ctx.authority) + " only.", Outcome::kNone);
-    }
-  } else if (ctx.intercepted) {
-    if (req.is_connect) return reject(405, "CONNECT on an intercepted connection is not supported.", Outcome::kNone, true);
-    if (!req.target.empty() && req.target[0] == '/') {
-      const std::string* host = req.headers.find("Host");
-      std::string absolute = "http://";
-      if (host && !host->empty()) {
-        absolute += *host;
-        // No port in Host: the port the client connected to.
-        auto colon = host->rfind(':');
-        auto bracket = host->rfind(']');
-        bool has_port = colon != std::string::npos && (bracket == std::string::npos || colon > bracket);
-        if (!has_port && ctx.intercepted->port != 80) absolute.append(":").append(std::to_string(ctx.intercepted->port));
-      } else {
-        absolute += ctx.intercepted->to_string();  // HTTP/1.0 without Host: the destination itself
-      }
-      absolute.append(req.target);
-      url = http::parse_absolute_url(absolute, &err);
-    } else if (req.target == "*" && req.method == "OPTIONS") {
-      return route_local(req, ctx);
-    } else {
-      url = http::parse_absolute_url(req.target, &err);
-      if (url && url->scheme != "http")
-        return reject(400, "An intercepted connection carries only http:// requests.", Outcome::kNone);
     }
   } else {
     if (req.is_connect) return route_connect(req, ctx);

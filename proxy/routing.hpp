@@ -60,6 +60,8 @@ struct RouteContext {
   // Origin-form targets then mean http://Host/path (with the connection's port when Host
   // names none; the destination itself without a Host), never Outpost's own pages; CONNECT
   // is refused. Where the request goes is the destination, not the Host (proxy/request.cpp).
+  // With `authority` too (a bumped intercept_tls_listen connection, authority = its server
+  // name): the same with https://, and the authority stands in for a missing Host.
   const SocketAddress* intercepted = nullptr;
   // Whether ftp:// URLs have a gateway here ([ftp] on and wired); else they get 501.
   bool ftp_gateway = false;

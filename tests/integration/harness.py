@@ -244,9 +244,10 @@ class Nginx:
     """nginx as a static (and optionally TLS) origin with stub_status for connection counts."""
 
     def __init__(self, procs, workdir, port=NGINX_PORT, tls_port=None, cert=None, key=None, extra_http="",
-                 access_format=None, extra_ports=()):
+                 access_format=None, extra_ports=(), netns=None):
         """extra_http: more of the http block (servers of a test's own); access_format: the
-        access log's format instead of nginx's default; extra_ports: waited for too."""
+        access log's format instead of nginx's default; extra_ports: waited for too; netns:
+        run in this named network namespace (the caller waits for its servers)."""
         self.port = port
         self.root = os.path.join(workdir, "www")
         os.makedirs(self.root, exist_ok=True)
@@ -294,9 +295,10 @@ class Nginx:
         self.conf = os.path.join(workdir, "nginx.conf")
         with open(self.conf, "w") as f:
             f.write(textwrap.dedent(conf))
-        self.proc = procs.start(["nginx", "-c", self.conf, "-p", workdir], stdout=subprocess.DEVNULL,
+        prefix = ["ip", "netns", "exec", netns] if netns else []
+        self.proc = procs.start(prefix + ["nginx", "-c", self.conf, "-p", workdir], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        for p in (port, tls_port, *extra_ports):
+        for p in () if netns else (port, tls_port, *extra_ports):
             if p:
                 wait_port(p, proc=self.proc)
 

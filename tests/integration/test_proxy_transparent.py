@@ -83,46 +83,79 @@ class OriginAt:
         return {k.lower(): v for k, v in stats["last_headers"].get(path, [])}
 
 
+def make_namespaces():
+    """The client and inet namespaces, routed through this test's own (the router), named
+    only inside this test's mount namespace."""
+    os.makedirs("/run/netns", exist_ok=True)
+    run("mount", "-t", "tmpfs", "outpost-test-netns", "/run/netns")
+    for ns, peer, mine, theirs, addrs in ((CLIENT, "tp-c", ROUTER_C, "c0", [CLIENT_IP]),
+                                           (INET, "tp-i", ROUTER_I, "i0", [ORIGIN_IP, OTHER_IP])):
+        run("ip", "netns", "add", ns)
+        run("ip", "link", "add", peer, "type", "veth", "peer", "name", theirs, "netns", ns)
+        run("ip", "addr", "add", f"{mine}/24", "dev", peer)
+        run("ip", "link", "set", peer, "up")
+        for a in addrs:
+            run("ip", "-n", ns, "addr", "add", f"{a}/24", "dev", theirs)
+        run("ip", "-n", ns, "link", "set", theirs, "up")
+        run("ip", "-n", ns, "link", "set", "lo", "up")
+        run("ip", "-n", ns, "route", "add", "default", "via", mine)
+    run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+
+
+def remove_namespaces():
+    for ns in (CLIENT, INET):
+        run("ip", "netns", "del", ns, check=False)
+    run("umount", "/run/netns", check=False)
+
+
+def tproxy_route():
+    """Packets TPROXY marks (0x1) are delivered locally (to the IP_TRANSPARENT listener)."""
+    run("ip", "rule", "add", "fwmark", "1", "lookup", "100")
+    run("ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100")
+
+
+def zone_config(tmp, names):
+    """A [dns] section: the fake root, and NAME.test -> ORIGIN_IP for each of `names`."""
+    zone = os.path.join(tmp, "test.zone")
+    with open(zone, "w") as f:
+        f.write("$ORIGIN test.\n@ 3600 IN SOA ns admin 1 3600 600 86400 60\n@ 3600 IN NS ns\n"
+                f"ns 3600 IN A {ORIGIN_IP}\n" + "".join(f"{n} 3600 IN A {ORIGIN_IP}\n" for n in names))
+    hints = h.write_fake_root_hints(os.path.join(tmp, "fake-root.hints"))
+    return "[dns]\n" + h.fake_root_keys(hints) + f'listen = []\nlocal_zones = [{{ name = "test", file = "{zone}" }}]\n'
+
+
+def wait_for(what, pred, timeout=10):
+    """Asks PRED() again until it is true (then returns it) or TIMEOUT seconds pass (fails)."""
+    deadline = time.time() + timeout
+    while True:
+        got = pred()
+        if got:
+            return got
+        if time.time() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        time.sleep(0.2)
+
+
 class TransparentInterception(h.IntegrationTest):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        # Named namespaces, named only inside this test's mount namespace.
-        os.makedirs("/run/netns", exist_ok=True)
-        run("mount", "-t", "tmpfs", "outpost-test-netns", "/run/netns")
-        for ns, peer, mine, theirs, addrs in ((CLIENT, "tp-c", ROUTER_C, "c0", [CLIENT_IP]),
-                                               (INET, "tp-i", ROUTER_I, "i0", [ORIGIN_IP, OTHER_IP])):
-            run("ip", "netns", "add", ns)
-            run("ip", "link", "add", peer, "type", "veth", "peer", "name", theirs, "netns", ns)
-            run("ip", "addr", "add", f"{mine}/24", "dev", peer)
-            run("ip", "link", "set", peer, "up")
-            for a in addrs:
-                run("ip", "-n", ns, "addr", "add", f"{a}/24", "dev", theirs)
-            run("ip", "-n", ns, "link", "set", theirs, "up")
-            run("ip", "-n", ns, "link", "set", "lo", "up")
-            run("ip", "-n", ns, "route", "add", "default", "via", mine)
-        run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+        make_namespaces()
         run("iptables", "-t", "nat", "-A", "PREROUTING", "-i", "tp-c", "-p", "tcp", "--dport", "80",
             "-j", "REDIRECT", "--to-ports", str(IP_PORT))
         # Port 81 goes by TPROXY to a second Outpost (intercept_mode = "tproxy"): the packets
         # keep their destination and reach its IP_TRANSPARENT listener through a local route.
         run("iptables", "-t", "mangle", "-A", "PREROUTING", "-i", "tp-c", "-p", "tcp", "--dport", "81",
             "-j", "TPROXY", "--on-port", str(TPROXY_PORT), "--on-ip", ROUTER_C, "--tproxy-mark", "0x1/0x1")
-        run("ip", "rule", "add", "fwmark", "1", "lookup", "100")
-        run("ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100")
+        tproxy_route()
 
         cls.origin = OriginAt(cls.procs, ORIGIN_IP, 80)
         cls.other = OriginAt(cls.procs, OTHER_IP, 80)        # a host that is not origin.test
         cls.side = OriginAt(cls.procs, ORIGIN_IP, 8080)      # a port that is not redirected
         cls.tp_origin = OriginAt(cls.procs, ORIGIN_IP, 81)   # reached through TPROXY
 
-        zone = os.path.join(cls.tmp, "test.zone")
-        with open(zone, "w") as f:
-            f.write("$ORIGIN test.\n@ 3600 IN SOA ns admin 1 3600 600 86400 60\n@ 3600 IN NS ns\n"
-                    f"ns 3600 IN A {ORIGIN_IP}\norigin 3600 IN A {ORIGIN_IP}\n")
-        hints = h.write_fake_root_hints(os.path.join(cls.tmp, "fake-root.hints"))
-        extra = (f'[proxy]\nlisten = ["127.0.0.1:{P}"]\nintercept_listen = ["{ROUTER_C}:{IP_PORT}"]\n'
-                 "[dns]\n" + h.fake_root_keys(hints) + f'listen = []\nlocal_zones = [{{ name = "test", file = "{zone}" }}]\n'
+        dns = zone_config(cls.tmp, ["origin"])
+        extra = (f'[proxy]\nlisten = ["127.0.0.1:{P}"]\nintercept_listen = ["{ROUTER_C}:{IP_PORT}"]\n' + dns +
                  f'[admin]\nenabled = true\nlisten = ["127.0.0.1:{ADMIN}"]\n')
         acl = ('[acl]\nallow_clients = ["127.0.0.0/8", "10.1.0.0/24"]\nallow_networks = ["10.2.0.0/24"]\n'
                'allow_hosts = ["*.test"]\n')
@@ -130,16 +163,13 @@ class TransparentInterception(h.IntegrationTest):
         tp_dir = os.path.join(cls.tmp, "tproxy")
         os.makedirs(tp_dir)
         tp_extra = (f'[proxy]\nlisten = ["127.0.0.1:{P + 1}"]\nintercept_listen = ["{ROUTER_C}:{TPROXY_PORT}"]\n'
-                    'intercept_mode = "tproxy"\n'
-                    "[dns]\n" + h.fake_root_keys(hints) + f'listen = []\nlocal_zones = [{{ name = "test", file = "{zone}" }}]\n')
+                    'intercept_mode = "tproxy"\n' + dns)
         cls.tproxy = h.Outpost(cls.procs, tp_dir, tp_extra, port=P + 1, acl=acl).start()
 
     @classmethod
     def tearDownClass(cls):
         super().tearDownClass()
-        for ns in (CLIENT, INET):
-            run("ip", "netns", "del", ns, check=False)
-        run("umount", "/run/netns", check=False)
+        remove_namespaces()
 
     def access_lines_with(self, text, n=1):
         deadline = time.time() + 10

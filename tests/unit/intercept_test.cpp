@@ -146,6 +146,49 @@ TEST(InterceptDecision, OffWithoutACa) {
   EXPECT_FALSE(r.may_bump(target("a.example:443")));
 }
 
+// An intercepted TLS connection (intercept_tls_listen): the server name stands for the target.
+TEST(InterceptedTlsDecision, BumpsByTheServerNameAndGivesItsAuthority) {
+  std::string authority;
+  auto d = decide_intercepted_tls(rules({"*.example"}), 443, hello("www.example"), &authority);
+  EXPECT_TRUE(d.bump);
+  EXPECT_EQ(d.names, std::vector<std::string>{"www.example"});
+  EXPECT_EQ(authority, "www.example");
+  d = decide_intercepted_tls(rules({"*.example"}), 8443, hello("www.example"), &authority);
+  EXPECT_TRUE(d.bump);
+  EXPECT_EQ(authority, "www.example:8443");
+  // Unlisted, or in the splice list: spliced, the name kept for the log.
+  d = decide_intercepted_tls(rules({"*.example"}, {"bank.example"}), 443, hello("bank.example"), &authority);
+  EXPECT_FALSE(d.bump);
+  EXPECT_EQ(d.server_name, "bank.example");
+  EXPECT_EQ(authority, "");
+  EXPECT_FALSE(decide_intercepted_tls(rules({"*.example"}), 443, hello("other.org"), &authority).bump);
+}
+
+TEST(InterceptedTlsDecision, NoUsableNameOrNoWholeHelloIsSpliced) {
+  std::string authority;
+  auto r = rules({"*.example", "192.0.2.7"});
+  auto d = decide_intercepted_tls(r, 443, hello(""), &authority);
+  EXPECT_FALSE(d.bump);
+  EXPECT_EQ(d.server_name, "-");
+  EXPECT_EQ(d.reason, "no server name");
+  // RFC 6066: SNI names hosts, never addresses; and no name at all would be the only check.
+  EXPECT_FALSE(decide_intercepted_tls(r, 443, hello("192.0.2.7"), &authority).bump);
+  EXPECT_FALSE(decide_intercepted_tls(r, 443, hello("bad name.example"), &authority).bump);
+  tls::ClientHello h;
+  h.status = tls::ClientHello::Status::kNeedMore;  // stalled past the peek timeout
+  EXPECT_EQ(decide_intercepted_tls(r, 443, h, &authority).reason, "incomplete ClientHello");
+  h.status = tls::ClientHello::Status::kMalformed;
+  h.error = "bad";
+  EXPECT_FALSE(decide_intercepted_tls(r, 443, h, &authority).bump);
+  // What a bump cannot serve stays spliced here too.
+  auto h2 = hello("www.example");
+  h2.alpn = {"h2"};
+  EXPECT_FALSE(decide_intercepted_tls(r, 443, h2, &authority).bump);
+  InterceptRules off;  // no CA: every connection is spliced
+  off.bump.emplace_back("*.example");
+  EXPECT_FALSE(decide_intercepted_tls(off, 443, hello("www.example"), &authority).bump);
+}
+
 // ---------------------------------------------------------------- routing inside a bump
 
 class BumpedRouting : public ::testing::Test {

@@ -265,6 +265,31 @@ TEST_F(InterceptedRoutingTest, OriginFormUsesHostAndTheConnectionsPort) {
   EXPECT_EQ(route_to(v6, "192.0.2.1:8080").url_text, "http://[2001:db8::1]:8080/x");
 }
 
+// A bumped intercepted TLS connection: the same with https://, the server name standing in
+// for a missing Host.
+TEST_F(InterceptedRoutingTest, BumpedTlsUsesHostWithHttps) {
+  auto a = SocketAddress{*IpAddress::parse("192.0.2.1"), 443};
+  RouteContext ctx{config_, rules_, IpAddress::parse("127.0.0.1"), true, "sni.example", nullptr, &a};
+  auto h = head("GET", "/a");
+  h.headers.add("Host", "host.example");
+  auto r = route_request(h, ctx);
+  ASSERT_EQ(r.kind, Route::Kind::kForward);
+  EXPECT_EQ(r.url_text, "https://host.example/a");  // Host, not the server name: it is checked
+  auto old = head("GET", "/b", 0);
+  EXPECT_EQ(route_request(old, ctx).url_text, "https://sni.example/b");
+  auto abs = head("GET", "https://host.example/c");
+  EXPECT_EQ(route_request(abs, ctx).kind, Route::Kind::kForward);
+  auto plain = head("GET", "http://host.example/c");
+  EXPECT_EQ(route_request(plain, ctx).status, 400);
+  auto connect = head("CONNECT", "host.example:443");
+  EXPECT_EQ(route_request(connect, ctx).status, 405);
+  auto a8443 = SocketAddress{*IpAddress::parse("192.0.2.1"), 8443};
+  RouteContext ctx8443{config_, rules_, IpAddress::parse("127.0.0.1"), true, "sni.example:8443", nullptr, &a8443};
+  auto p = head("GET", "/d");
+  p.headers.add("Host", "host.example");
+  EXPECT_EQ(route_request(p, ctx8443).url_text, "https://host.example:8443/d");
+}
+
 TEST_F(InterceptedRoutingTest, NoHostMeansTheDestination) {
   auto h = head("GET", "/old", 0);
   auto r = route_to(h, "192.0.2.7:80");
