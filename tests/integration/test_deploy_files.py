@@ -4,7 +4,10 @@ systemd-analyze verifies the unit (no unknown or misspelt directive, the ExecSta
 snippet's own postrotate signal, and the next lines land in the new files, none lost. The
 container files without an engine (test_docker runs them): HAProxy's two configs come from the
 one template and pass `haproxy -c`, the compose file passes `docker-compose config`, the
-image's Outpost config passes `--check-config`."""
+image's Outpost config passes `--check-config`. The drop-ins in deploy/systemd/outpost.service.d
+verify with the unit, and the capabilities the unit grants are really all Outpost gets (run as
+`nobody` by setpriv with exactly the unit's ambient set, no new privileges): enough for ports
+53 and 3128 and for DHCP, not for TPROXY, which starts once tproxy.conf's are added."""
 import os
 import re
 import shutil
@@ -90,6 +93,93 @@ class DeployFiles(unittest.TestCase):
         for line in ("CapabilityBoundingSet=CAP_NET_BIND_SERVICE", "NoNewPrivileges=yes", "ProtectSystem=strict",
                      "ReadWritePaths=/var/cache/outpost /var/log/outpost", "ExecReload=/bin/kill -HUP $MAINPID"):
             self.assertIn(line + "\n", text)
+
+    def test_drop_ins_verify_with_the_unit(self):
+        tool = shutil.which("systemd-analyze")
+        self.assertIsNotNone(tool, "systemd-analyze missing (Debian's systemd package)")
+        unit = self.unit_with_binary()
+        drop_ins = sorted(os.listdir(os.path.join(DEPLOY, "systemd", "outpost.service.d")))
+        self.assertEqual(drop_ins, ["dhcp.conf", "tproxy.conf"])
+        shutil.copytree(os.path.join(DEPLOY, "systemd", "outpost.service.d"), unit + ".d")
+        r = subprocess.run([tool, "verify", unit], capture_output=True, text=True, timeout=60)
+        self.assertEqual((r.returncode, r.stderr.strip()), (0, ""))
+        # The drop-ins are read (a misspelt directive in one is reported).
+        with open(os.path.join(unit + ".d", "zz-check.conf"), "w") as f:
+            f.write("[Service]\nAmbientCapabilitiez=CAP_NET_ADMIN\n")
+        r = subprocess.run([tool, "verify", unit], capture_output=True, text=True, timeout=60)
+        self.assertIn("AmbientCapabilitiez", r.stderr)
+
+    @staticmethod
+    def ambient_caps(*files):
+        """The union of the AmbientCapabilities= lines in FILES (systemd merges them)."""
+        caps = set()
+        for path in files:
+            for line in read(path).splitlines():
+                if line.startswith("AmbientCapabilities="):
+                    caps.update(line.split("=", 1)[1].split())
+        return sorted(caps)
+
+    def run_as_service(self, caps, config, stderr=subprocess.DEVNULL):
+        """Outpost as `nobody` with exactly CAPS (ambient, inheritable, bounding), no new
+        privileges: what the unit's User=, NoNewPrivileges= and capability lines give it."""
+        names = ",".join("+" + c.lower().removeprefix("cap_") for c in caps)
+        setpriv = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--no-new-privs",
+                   f"--inh-caps=-all,{names}", f"--ambient-caps=-all,{names}", f"--bounding-set=-all,{names}"]
+        return self.procs.start(setpriv + [os.path.abspath(h.OUTPOST), "--config", config],
+                                stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+
+    def service_config(self, name, extra):
+        d = os.path.join(self.tmp, name)
+        os.makedirs(d)
+        os.chmod(self.tmp, 0o755)
+        os.chmod(d, 0o777)  # nobody writes its logs (and leases) there
+        hints = h.write_fake_root_hints(os.path.join(d, "hints"))
+        path = os.path.join(d, "o.toml")
+        with open(path, "w") as f:
+            f.write(f'[log]\nfile = "{d}/outpost.log"\naccess_log = "{d}/access.log"\n'
+                    '[dns]\nlisten = ["127.0.0.1:53"]\n' + h.fake_root_keys(hints) + extra)
+        os.chmod(path, 0o644)
+        return path, d
+
+    def test_the_units_capabilities_suffice_but_for_tproxy_whose_drop_in_adds_them(self):
+        if not shutil.which("setpriv"):
+            self.skipTest("setpriv missing (util-linux)")
+        unit = os.path.join(DEPLOY, "systemd", "outpost.service")
+        drop_ins = os.path.join(DEPLOY, "systemd", "outpost.service.d")
+        base = self.ambient_caps(unit)
+        self.assertEqual(base, ["CAP_NET_BIND_SERVICE"])
+        self.assertEqual(self.ambient_caps(unit, os.path.join(drop_ins, "dhcp.conf")), base,
+                         "the DHCP drop-in grants nothing by default")
+        # DNS on port 53, the proxy, and DHCP (port 67, bound to its interface): the unit's own.
+        subprocess.run(["ip", "link", "add", "op-dhcp0", "type", "veth", "peer", "name", "op-dhcp1"], check=True)
+        subprocess.run(["ip", "addr", "add", "10.77.0.1/24", "dev", "op-dhcp0"], check=True)
+        for dev in ("op-dhcp0", "op-dhcp1"):
+            subprocess.run(["ip", "link", "set", dev, "up"], check=True)
+        conf, d = self.service_config(
+            "dhcp", f'[proxy]\nlisten = ["127.0.0.1:{h.PROXY_PORT}"]\n'
+                    f'[dhcp]\nenabled = true\ninterface = "op-dhcp0"\nlease_file = "{self.tmp}/dhcp/leases"\n'
+                    'pools = [{ subnet = "10.77.0.0/24", first = "10.77.0.100", last = "10.77.0.110" }]\n')
+        p = self.run_as_service(base, conf)
+        h.wait_port(h.PROXY_PORT, proc=p)
+        h.wait_port(53, proc=p)
+        deadline = time.time() + 10
+        while "dhcp" not in read(f"{d}/outpost.log") and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertTrue(os.path.exists(f"{d}/leases"), read(f"{d}/outpost.log"))
+        p.terminate()
+        p.wait(15)
+        # TPROXY: IP_TRANSPARENT is refused with the unit's capabilities alone...
+        tp = f'intercept_listen = ["127.0.0.1:{h.PROXY_PORT + 1}"]\nintercept_mode = "tproxy"\n'
+        conf, d = self.service_config("tproxy", f'[proxy]\nlisten = ["127.0.0.1:{h.PROXY_PORT}"]\n' + tp)
+        p = self.run_as_service(base, conf, stderr=subprocess.PIPE)
+        _, err = p.communicate(timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("TPROXY needs CAP_NET_ADMIN", err + read(f"{d}/outpost.log"))
+        # ...and allowed with the drop-in's.
+        caps = self.ambient_caps(unit, os.path.join(drop_ins, "tproxy.conf"))
+        self.assertEqual(caps, ["CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE"])
+        p = self.run_as_service(caps, conf)
+        h.wait_port(h.PROXY_PORT + 1, proc=p)
 
     def test_logrotate_snippet_rotates_a_running_outposts_logs(self):
         tool = shutil.which("logrotate")
