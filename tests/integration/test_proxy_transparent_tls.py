@@ -8,7 +8,8 @@ The client has no proxy setting and never trusts anything but what it is given: 
 origin CA only, a fetch succeeds only if it saw the origin's real certificate (spliced); with
 the interception CA only, only if Outpost minted one (bumped). Port 443 is REDIRECTed to
 Outpost, port 4443 is taken by TPROXY to a second Outpost, port 8444 is redirected but not
-an allowed CONNECT port, port 8443 is not redirected at all."""
+an allowed CONNECT port, port 4444 is REDIRECTed to a third Outpost with [auth] on, port 8443
+is not redirected at all."""
 import hashlib
 import os
 import socket
@@ -27,6 +28,8 @@ ADMIN = 9146
 DIRECT = 8443        # served by the origins, not redirected
 DENIED_PORT = 8444   # redirected, but not in acl.connect_ports
 TPROXY_DPORT = 4443  # taken by TPROXY
+AUTH_PORT = 3133     # a third Outpost's, with proxy authentication on
+AUTH_DPORT = 4444    # redirected to it
 
 
 def start_origins(procs, tmp, certs):
@@ -35,7 +38,7 @@ def start_origins(procs, tmp, certs):
     servers = ""
     for ip, root in ((ORIGIN_IP, "www-real"), (OTHER_IP, "www-other")):
         os.makedirs(os.path.join(tmp, root), exist_ok=True)
-        listens = "".join(f"listen {ip}:{port} ssl;\n" for port in (443, DIRECT, DENIED_PORT, TPROXY_DPORT))
+        listens = "".join(f"listen {ip}:{port} ssl;\n" for port in (443, DIRECT, DENIED_PORT, TPROXY_DPORT, AUTH_DPORT))
         servers += f"""
         server {{
             {listens}
@@ -60,6 +63,8 @@ class TransparentTls(h.IntegrationTest):
         for port in (443, DENIED_PORT):
             run("iptables", "-t", "nat", "-A", "PREROUTING", "-i", "tp-c", "-p", "tcp", "--dport", str(port),
                 "-j", "REDIRECT", "--to-ports", str(TLS_PORT))
+        run("iptables", "-t", "nat", "-A", "PREROUTING", "-i", "tp-c", "-p", "tcp", "--dport", str(AUTH_DPORT),
+            "-j", "REDIRECT", "--to-ports", str(AUTH_PORT))
         run("iptables", "-t", "mangle", "-A", "PREROUTING", "-i", "tp-c", "-p", "tcp", "--dport", str(TPROXY_DPORT),
             "-j", "TPROXY", "--on-port", str(TPROXY_PORT), "--on-ip", ROUTER_C, "--tproxy-mark", "0x1/0x1")
         tproxy_route()
@@ -76,7 +81,7 @@ class TransparentTls(h.IntegrationTest):
                   f'[intercept]\nca_certificate = "{cls.ca}"\nca_key = "{cls.ca_key}"\n'
                   'bump = ["origin.test"]\npeek_timeout = 1\n')
         acl = ('[acl]\nallow_clients = ["127.0.0.0/8", "10.1.0.0/24"]\nallow_networks = ["10.2.0.0/24"]\n'
-               f'allow_hosts = ["*.test"]\nconnect_ports = [443, {TPROXY_DPORT}]\n')
+               f'allow_hosts = ["*.test"]\nconnect_ports = [443, {TPROXY_DPORT}, {AUTH_DPORT}]\n')
         dns = zone_config(cls.tmp, ["origin", "splice"])
         cls.outpost = h.Outpost(
             cls.procs, cls.tmp,
@@ -88,6 +93,14 @@ class TransparentTls(h.IntegrationTest):
             cls.procs, tp_dir,
             f'[proxy]\nlisten = ["127.0.0.1:{P + 1}"]\nintercept_tls_listen = ["{ROUTER_C}:{TPROXY_PORT}"]\n'
             'intercept_mode = "tproxy"\n' + dns + common, port=P + 1, acl=acl).start()
+        auth_dir = os.path.join(cls.tmp, "auth")
+        os.makedirs(auth_dir)
+        users = os.path.join(auth_dir, "htpasswd")
+        subprocess.run(["htpasswd", "-b", "-c", "-B", users, "alice", "secret"], check=True, capture_output=True)
+        cls.auth = h.Outpost(
+            cls.procs, auth_dir,
+            f'[proxy]\nlisten = ["127.0.0.1:{P + 2}"]\nintercept_tls_listen = ["{ROUTER_C}:{AUTH_PORT}"]\n' + dns +
+            common + f'[auth]\nbackend = "htpasswd"\nhtpasswd_file = "{users}"\n', port=P + 2, acl=acl).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -232,6 +245,15 @@ class TransparentTls(h.IntegrationTest):
         self.assertNotEqual(code, 0)
         self.assertEqual(self.metric("denied"), denied + 1)
         self.log_lines(self.outpost, "TCP_DENIED/403 0", f"CONNECT {ORIGIN_IP}:{DENIED_PORT}")
+
+    def test_with_proxy_authentication_on_it_is_closed(self):
+        # Nobody inside TLS to a server it thinks it reached can answer a 407.
+        self.put("www-real", "/auth.html", b"not for you\n")
+        for name, trust in (("splice.test", f"{self.certs}/ca.pem"), ("origin.test", self.ca)):
+            code, out, _ = self.fetch(name, ORIGIN_IP, "/auth.html", trust, AUTH_DPORT)
+            self.assertNotEqual(code, 0, out)
+        self.log_lines(self.auth, "TCP_DENIED/403 0", f"CONNECT {ORIGIN_IP}:{AUTH_DPORT}", n=2)
+        self.assertEqual(self.origin_hits(f"{ORIGIN_IP}:{AUTH_DPORT}", "/auth.html"), 0)
 
     def test_direct_connection_to_the_listener_is_refused(self):
         refused = self.metric("refused")
