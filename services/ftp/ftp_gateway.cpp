@@ -714,9 +714,11 @@ void FtpGateway::start_nudge() {
     int running = 0;
     curl_multi_perform(g->multi_, &running);
     g->finished_transfers();
+    // Not `running`: a finished transfer's job may have added its next one (SIZE then RETR,
+    // MLSD then LIST) after curl counted, and that one needs the tick from the start.
     bool moving = false;
     for (FtpJob* j : g->jobs_) moving = moving || (j->in_multi_ && !j->paused_);
-    if (running == 0 || !moving) uv_timer_stop(t);
+    if (!moving) uv_timer_stop(t);
   }, 10, 10);
 }
 
