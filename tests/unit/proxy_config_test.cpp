@@ -85,6 +85,8 @@ TEST(ProxyConfig, ErrorsNameFileLineAndKey) {
             "t.toml:3: proxy.listen: not an address:port: \"localhost:3128\"");
   EXPECT_EQ(error_of("[proxy]\nintercept_mode = \"nat\"\n"),
             "t.toml:2: proxy.intercept_mode: must be one of: redirect, tproxy");
+  EXPECT_EQ(error_of("[proxy]\nintercept_tls_listen = [\"127.0.0.1:3130\", \"any:443\"]\n"),
+            "t.toml:2: proxy.intercept_tls_listen: not an address:port: \"any:443\"");
   EXPECT_EQ(error_of("[origin]\nconnect_timeout = 0\n"), "t.toml:2: origin.connect_timeout: must be between 0.01 and 3600");
   EXPECT_EQ(error_of("[origin]\nca_file = \"/nonexistent/ca.pem\"\n"), "t.toml:2: origin.ca_file: cannot read /nonexistent/ca.pem");
   EXPECT_EQ(error_of("[proxy]\ntls_listen = [\"127.0.0.1:3129\"]\n"),
