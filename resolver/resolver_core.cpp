@@ -110,7 +110,7 @@ void ResolverCore::probe_trust_anchors() {
   auto next = std::make_shared<std::uint32_t>(UINT32_MAX);
   for (const Name& zone : points) {
     auto budget = std::make_shared<WorkBudget>(WorkBudget{config_->max_sends, now_ms()});
-    auto done = [this, tracker, zone, left, next, rearm](const Resolution& r) {
+    auto done = [tracker, zone, left, next, rearm](const Resolution& r) {
       std::vector<RrsigRdata> sigs;
       for (auto& rr : r.dnssec)
         if (rr.type == type::RRSIG && rr.name == zone && rrsig_covered(rr) == type::DNSKEY)
