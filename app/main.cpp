@@ -202,6 +202,7 @@ static bool addresses_free(const Config& c) {
                              {&c.dns.listen, false, "dns.listen (UDP)"},
                              {&c.dns.listen, true, "dns.listen (TCP)"}};
   if (c.admin.enabled) wants.push_back({&c.admin.listen, true, "admin.listen"});
+  wants.push_back({&c.control.tls_listen, true, "control.tls_listen"});
   if (c.snmp.enabled) wants.push_back({&c.snmp.listen, false, "snmp.listen (UDP)"});
   if (c.sntp.enabled) wants.push_back({&c.sntp.listen, false, "sntp.listen (UDP)"});
   bool ok = true;

@@ -219,6 +219,13 @@ struct Config {
     std::string socket;         // path of the Unix socket; empty: no control channel
     unsigned mode = 0600;       // the socket file's permissions: they are the access control
     double timeout = 30;        // a command must arrive, and its answer leave, within this
+    // TCP with mutual TLS (unbound-control's control-use-cert); empty: no TCP listener.
+    std::vector<Endpoint> tls_listen;
+    std::string tls_certificate, tls_key;  // the server's certificate (chain) and key, PEM
+    std::string tls_ca;  // the CA both ends trust: clients' certificates and the server's
+    // What `outpost ctl` presents and expects over TCP (the server does not read these).
+    std::string ctl_certificate, ctl_key;
+    std::string tls_server_name = "outpost-control";  // the name the server's certificate carries
   } control;
 
   // Proxy auto-config (services/pac/): /proxy.pac and /wpad.dat on the proxy port and the

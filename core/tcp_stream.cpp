@@ -36,33 +36,43 @@ std::optional<SocketAddress> original_destination(int fd, bool tproxy, std::stri
 }
 
 TcpStream::TcpStream(uv_loop_t* loop) {
-  uv_tcp_init(loop, &tcp_);
-  tcp_.data = this;
+  uv_tcp_init(loop, &h_.tcp);
+  h_.tcp.data = this;
 }
 
+TcpStream::TcpStream(uv_loop_t* loop, UnixTag) : unix_(true) {
+  uv_pipe_init(loop, &h_.pipe, 0);
+  h_.pipe.data = this;
+}
+
+TcpStream* TcpStream::make_unix(uv_loop_t* loop) { return new TcpStream(loop, UnixTag{}); }
+
 int TcpStream::open(int fd) {
-  int rc = uv_tcp_open(&tcp_, fd);
-  if (rc == 0) uv_tcp_nodelay(&tcp_, 1);
+  int rc = unix_ ? uv_pipe_open(&h_.pipe, fd) : uv_tcp_open(&h_.tcp, fd);
+  if (rc == 0 && !unix_) uv_tcp_nodelay(&h_.tcp, 1);
   return rc;
 }
 
 int TcpStream::accept_from(uv_stream_t* listener) {
   int rc = uv_accept(listener, stream());
-  if (rc == 0) uv_tcp_nodelay(&tcp_, 1);
+  if (rc == 0 && !unix_) uv_tcp_nodelay(&h_.tcp, 1);
   return rc;
 }
 
-void TcpStream::set_nodelay(bool on) { uv_tcp_nodelay(&tcp_, on ? 1 : 0); }
+void TcpStream::set_nodelay(bool on) {
+  if (!unix_) uv_tcp_nodelay(&h_.tcp, on ? 1 : 0);
+}
 
 int TcpStream::connect(const SocketAddress& to) {
   if (closing_) return UV_ECANCELED;
+  if (unix_) return UV_ENOTSUP;
   sockaddr_storage ss;
   socklen_t len;
   to.to_sockaddr(&ss, &len);
   // Allocated per attempt: an accepted stream never pays for a connect request.
   auto* req = new uv_connect_t;
   req->data = this;
-  int rc = uv_tcp_connect(req, &tcp_, reinterpret_cast<sockaddr*>(&ss), [](uv_connect_t* req, int status) {
+  int rc = uv_tcp_connect(req, &h_.tcp, reinterpret_cast<sockaddr*>(&ss), [](uv_connect_t* req, int status) {
     auto* self = static_cast<TcpStream*>(req->data);
     delete req;
     // A close() during the connect cancels it (UV_ECANCELED) before the close callback.
@@ -71,7 +81,7 @@ int TcpStream::connect(const SocketAddress& to) {
       self->fail(status, "connect");
       return;
     }
-    uv_tcp_nodelay(&self->tcp_, 1);
+    uv_tcp_nodelay(&self->h_.tcp, 1);
     if (self->handler_) self->handler_->on_connected();
   });
   if (rc != 0) delete req;
@@ -145,7 +155,7 @@ int TcpStream::write(std::vector<Slice>&& slices) {
 }
 
 std::size_t TcpStream::queued_bytes() const {
-  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_));
+  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&h_));
 }
 
 int TcpStream::shutdown_write() {
@@ -162,20 +172,22 @@ void TcpStream::close() {
   closing_ = true;
   reading_ = false;
   handler_ = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) { delete static_cast<TcpStream*>(h->data); });
+  uv_close(reinterpret_cast<uv_handle_t*>(&h_), [](uv_handle_t* h) { delete static_cast<TcpStream*>(h->data); });
 }
 
 std::optional<SocketAddress> TcpStream::peer_address() const {
+  if (unix_) return std::nullopt;
   sockaddr_storage ss;
   int len = sizeof ss;
-  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return std::nullopt;
+  if (uv_tcp_getpeername(&h_.tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return std::nullopt;
   return SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
 }
 
 std::optional<SocketAddress> TcpStream::local_address() const {
+  if (unix_) return std::nullopt;
   sockaddr_storage ss;
   int len = sizeof ss;
-  if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return std::nullopt;
+  if (uv_tcp_getsockname(&h_.tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return std::nullopt;
   return SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
 }
 

@@ -1,4 +1,6 @@
-// Stream over a libuv TCP handle: the production implementation of the byte-stream seam.
+// Stream over a libuv TCP handle: the production implementation of the byte-stream seam. The
+// same class carries an accepted Unix-domain connection (make_unix: a uv_pipe_t instead; the
+// control channel's socket), which has no connect() and no addresses.
 #pragma once
 #include <uv.h>
 
@@ -17,6 +19,8 @@ class TcpStream final : public Stream {
   // An unconnected stream on `loop`: then connect(), open() or accept_from(). Allocate it
   // with new; it frees itself after close().
   explicit TcpStream(uv_loop_t* loop);
+  // An unconnected Unix-domain stream on `loop`, for accept_from() a uv_pipe_t listener.
+  static TcpStream* make_unix(uv_loop_t* loop);
 
   // Adopts a connected socket (the proxy's own accept loop). On failure the descriptor
   // stays the caller's to close.
@@ -37,15 +41,21 @@ class TcpStream final : public Stream {
   void close() override;
   std::optional<SocketAddress> peer_address() const override;
   std::optional<SocketAddress> local_address() const override;
-  uv_loop_t* loop() const override { return tcp_.loop; }
+  uv_loop_t* loop() const override { return h_.tcp.loop; }
 
  private:
+  struct UnixTag {};
+  TcpStream(uv_loop_t* loop, UnixTag);
   ~TcpStream() = default;  // from the close callback only
-  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&h_); }
   void on_read(ssize_t nread);
   void fail(int status, const char* op);
 
-  uv_tcp_t tcp_;
+  union Handle {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } h_;
+  bool unix_ = false;
   ChunkRef rbuf_;  // set only between libuv's alloc and read callbacks
   bool reading_ = false;
   bool ended_ = false;    // EOF or an error seen: no more reading

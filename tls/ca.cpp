@@ -157,6 +157,18 @@ std::string pem_of_key(EVP_PKEY* k) {
   return bio_text([k](BIO* b) { return PEM_write_bio_PrivateKey(b, k, nullptr, nullptr, 0, nullptr, nullptr); });
 }
 
+// The key (0600) and the certificate (0644), as PEM.
+bool write_key_and_certificate(EVP_PKEY* key, X509* x, const std::string& key_file, const std::string& cert_file,
+                               bool overwrite, std::string* error) {
+  std::string key_pem = pem_of_key(key);
+  if (key_pem.empty()) {
+    set_error(error, "cannot encode the key: " + take_openssl_error("failed"));
+    return false;
+  }
+  return write_file(key_file, key_pem, 0600, overwrite, error) &&
+         write_file(cert_file, to_pem(x), 0644, overwrite, error);
+}
+
 std::string default_ca_name() {
   char host[256] = {0};
   if (::gethostname(host, sizeof host - 1) != 0 || host[0] == 0) return "Outpost interception CA";
@@ -214,13 +226,53 @@ bool create_ca(const CaOptions& o, std::string* error) {
     set_error(error, "cannot make the CA certificate: " + take_openssl_error("failed"));
     return false;
   }
-  std::string key_pem = pem_of_key(key.get());
-  if (key_pem.empty()) {
-    set_error(error, "cannot encode the CA key: " + take_openssl_error("failed"));
+  return write_key_and_certificate(key.get(), x.get(), o.key_file, o.cert_file, o.overwrite, error);
+}
+
+bool issue_certificate(const IssueOptions& o, std::string* error) {
+  if (!o.overwrite) {
+    for (const auto& f : {o.cert_file, o.key_file})
+      if (::access(f.c_str(), F_OK) == 0) {
+        set_error(error, f + " exists (never replaced silently; remove it or ask to overwrite)");
+        return false;
+      }
+  }
+  X509Ptr ca = read_cert(o.ca_cert_file, error);
+  if (!ca) return false;
+  PkeyPtr ca_key;
+  BioPtr bio(BIO_new_file(o.ca_key_file.c_str(), "r"));
+  if (bio) ca_key.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  if (!ca_key || X509_check_private_key(ca.get(), ca_key.get()) != 1) {
+    set_error(error, "cannot use the CA key " + o.ca_key_file + ": " + take_openssl_error("not the CA's key"));
     return false;
   }
-  return write_file(o.key_file, key_pem, 0600, o.overwrite, error) &&
-         write_file(o.cert_file, to_pem(x.get()), 0644, o.overwrite, error);
+  std::string san;
+  for (const auto& name : o.names) {
+    if (name.empty() || name.find_first_of(",\n\r") != std::string::npos) {
+      set_error(error, "not a name for a certificate: \"" + name + "\"");
+      return false;
+    }
+    san += (san.empty() ? "" : ",") + std::string(IpAddress::parse(name) ? "IP:" : "DNS:") + name;
+  }
+  PkeyPtr key = make_key(KeyType::kEcP256);
+  X509Ptr x(X509_new());
+  bool ok = key && x && X509_set_version(x.get(), 2) == 1 && set_random_serial(x.get()) &&
+            X509_gmtime_adj(X509_getm_notBefore(x.get()), -3600) != nullptr &&
+            X509_gmtime_adj(X509_getm_notAfter(x.get()), static_cast<long>(o.days) * 86400) != nullptr &&
+            X509_set_pubkey(x.get(), key.get()) == 1 && set_name(x.get(), o.common_name, false) &&
+            X509_set_issuer_name(x.get(), X509_get_subject_name(ca.get())) == 1 &&
+            add_ext(x.get(), ca.get(), NID_basic_constraints, "critical,CA:FALSE") &&
+            add_ext(x.get(), ca.get(), NID_key_usage, "critical,digitalSignature") &&
+            add_ext(x.get(), ca.get(), NID_ext_key_usage, o.client ? "clientAuth" : "serverAuth") &&
+            add_ext(x.get(), ca.get(), NID_subject_key_identifier, "hash") &&
+            add_ext(x.get(), ca.get(), NID_authority_key_identifier, "keyid:always") &&
+            (san.empty() || add_ext(x.get(), ca.get(), NID_subject_alt_name, san)) &&
+            X509_sign(x.get(), ca_key.get(), EVP_sha256()) > 0;
+  if (!ok) {
+    set_error(error, "cannot make the certificate " + o.cert_file + ": " + take_openssl_error("failed"));
+    return false;
+  }
+  return write_key_and_certificate(key.get(), x.get(), o.key_file, o.cert_file, o.overwrite, error);
 }
 
 std::optional<CertificateInfo> describe_certificate(const std::string& cert_file, std::string* error) {

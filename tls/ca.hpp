@@ -37,6 +37,21 @@ struct CaOptions {
 // and a reason when it cannot (files exist and !overwrite, unwritable path, OpenSSL failure).
 bool create_ca(const CaOptions& o, std::string* error);
 
+// A certificate with a fresh EC P-256 key of its own, signed by the CA in ca_cert_file and
+// ca_key_file: the control channel's server certificate (serverAuth, `names` as SANs) or
+// client certificate (clientAuth), made by `outpost ctl setup`. Written as create_ca writes
+// (key 0600, never replaced unless asked). False and a reason when it cannot.
+struct IssueOptions {
+  std::string ca_cert_file, ca_key_file;
+  std::string cert_file, key_file;
+  std::string common_name;
+  std::vector<std::string> names;  // subjectAltName: DNS names, IP literals as iPAddress
+  bool client = false;             // clientAuth (else serverAuth)
+  int days = 3650;
+  bool overwrite = false;
+};
+bool issue_certificate(const IssueOptions& o, std::string* error);
+
 struct CertificateInfo {
   std::string subject;
   std::string sha256_fingerprint;  // "AB:CD:..."

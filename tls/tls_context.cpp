@@ -63,6 +63,20 @@ std::unique_ptr<ClientContext> ClientContext::create(const ClientOptions& o, std
                          take_openssl_error("cannot load the trust store"));
     return nullptr;
   }
+  if (!o.cert_file.empty() || !o.key_file.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(ctx, o.cert_file.c_str()) != 1) {
+      set_error(error, o.cert_file + ": " + take_openssl_error("cannot load the certificate chain"));
+      return nullptr;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+      set_error(error, o.key_file + ": " + take_openssl_error("cannot load the private key"));
+      return nullptr;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+      set_error(error, o.key_file + ": " + take_openssl_error("the key does not match the certificate"));
+      return nullptr;
+    }
+  }
   std::string wire;
   if (!alpn_wire(o.alpn, &wire)) {
     set_error(error, "alpn: a protocol name is empty or longer than 255 bytes");
@@ -142,6 +156,17 @@ std::unique_ptr<ServerContext> ServerContext::create(const ServerOptions& o, std
   if (!alpn_wire(o.alpn, &wire)) {
     set_error(error, "alpn: a protocol name is empty or longer than 255 bytes");
     return nullptr;
+  }
+  if (!o.client_ca_file.empty()) {
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(o.client_ca_file.c_str());
+    if (SSL_CTX_load_verify_locations(ctx, o.client_ca_file.c_str(), nullptr) != 1 || !names) {
+      if (names) sk_X509_NAME_pop_free(names, X509_NAME_free);
+      set_error(error, o.client_ca_file + ": " + take_openssl_error("cannot load the client CA"));
+      return nullptr;
+    }
+    SSL_CTX_set_client_CA_list(ctx, names);  // takes the list
+    // The verify callback is set per stream (make_server_stream), where it records why.
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   }
   self->alpn_ = o.alpn;
   if (!self->alpn_.empty()) SSL_CTX_set_alpn_select_cb(ctx, &ServerContext::select_alpn, self.get());

@@ -18,6 +18,9 @@ namespace outpost::tls {
 struct ClientOptions {
   std::string ca_file;  // empty: the system trust store (SSL_CTX_set_default_verify_paths)
   std::vector<std::string> alpn = {"http/1.1"};
+  // A client certificate (PEM, may hold the chain) and its key, for servers that ask for one
+  // (the control channel's mutual TLS). Both empty: none.
+  std::string cert_file, key_file;
 };
 
 // Client side: TLS 1.2 minimum, peer verification on (the host-name or IP check is set per
@@ -59,6 +62,10 @@ struct ServerOptions {
   // its own, for streams that each bring one (interception's minted leaves).
   std::string cert_file, key_file;
   std::vector<std::string> alpn = {"http/1.1"};  // server picks the first of its list the client offers; none offered = no ALPN
+  // Mutual TLS: clients must present a certificate that chains to a CA of this PEM file
+  // (and is within its dates, for client use); a client without one, or with another,
+  // fails the handshake. Empty: clients are not asked for a certificate.
+  std::string client_ca_file;
 };
 
 // Server side: one certificate chain and key, TLS 1.2 minimum, renegotiation off, session

@@ -87,6 +87,10 @@ StreamPtr make_server_stream(ServerContext& ctx, StreamPtr transport, std::strin
       return nullptr;
     }
   }
+  // Mutual TLS (ServerOptions::client_ca_file): the same callback as the client side, which
+  // records why a client's certificate was refused.
+  if (int mode = SSL_CTX_get_verify_mode(ctx.ssl_ctx()); mode & SSL_VERIFY_PEER)
+    SSL_set_verify(ssl, mode, &TlsStream::verify_callback);
   SSL_set_accept_state(ssl);
   auto* s = new TlsStream(ssl, std::move(transport), nullptr);
   if (!already_read.empty()) BIO_write(s->net_in_, already_read.data(), static_cast<int>(already_read.size()));
@@ -126,6 +130,11 @@ std::string_view TlsStream::alpn() const {
 }
 
 std::string_view TlsStream::server_name() const { return server_name_; }
+
+std::string TlsStream::peer_subject() const {
+  X509* cert = peer_certificate();
+  return cert ? subject_of(cert) : std::string();
+}
 
 bool TlsStream::session_reused() const { return SSL_session_reused(ssl_) == 1; }
 
@@ -339,6 +348,8 @@ bool TlsStream::advance_handshake() {
       reason = "certificate verify failed: " + verify_error_;
     }
     if (!session_key_.empty()) client_ctx_->drop_session(session_key_);
+  } else if (!verify_error_.empty()) {
+    reason = "client certificate verify failed: " + verify_error_;
   }
   fail(UV_EPROTO, handshake_failure(reason));
   return false;

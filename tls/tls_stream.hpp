@@ -28,6 +28,11 @@
 //   is delivered meanwhile). The server side has no on_connected(); by its first on_read()
 //   handshake_done(), alpn() and server_name() are set. A failed handshake → on_error(
 //   UV_EPROTO, "TLS handshake failed: REASON").
+//   Mutual TLS (a context with ServerOptions::client_ca_file): the client's certificate is
+//   verified during the handshake; no certificate → "... failed: peer did not return a
+//   certificate"; a refused one → "... failed: client certificate verify failed: REASON
+//   (depth N, subject ...)" (e.g. "certificate has expired"). peer_certificate() is the
+//   verified client certificate afterwards.
 //
 // Writing
 // - write() before the handshake is done queues the plaintext; it is encrypted afterwards.
@@ -99,6 +104,8 @@ class TlsStream final : public Stream, private StreamHandler {
   // The peer's certificate once the handshake is done (client side: verified), or nullptr.
   // Borrowed: valid while the stream lives.
   X509* peer_certificate() const { return handshake_done_ ? SSL_get0_peer_certificate(ssl_) : nullptr; }
+  // Its subject (RFC 2253 form, "CN=outpost-ctl,O=..."), empty if none.
+  std::string peer_subject() const;
   std::string_view version() const { return SSL_get_version(ssl_); }  // "TLSv1.3", "TLSv1.2"
   bool handshake_done() const { return handshake_done_; }
   // Client side: why verification failed (X509_verify_cert_error_string with the depth and

@@ -1,6 +1,7 @@
 #include "services/control/control_config.hpp"
 
 #include "core/config_section.hpp"
+#include "tls/tls_context.hpp"
 
 namespace outpost::control {
 
@@ -25,6 +26,26 @@ void parse_section(ConfigTable& s, Config& config) {
   if (m & 0007) s.fail("mode", "other users must get no access: whoever can open the socket controls Outpost");
   c.mode = static_cast<unsigned>(m);
   c.timeout = s.number("timeout", 30, 0.01, 3600);
+  c.tls_listen = s.endpoints("tls_listen", {});
+  c.tls_certificate = s.string("tls_certificate", "");
+  c.tls_key = s.string("tls_key", "");
+  c.tls_ca = s.string("tls_ca", "");
+  c.ctl_certificate = s.string("ctl_certificate", "");
+  c.ctl_key = s.string("ctl_key", "");
+  c.tls_server_name = s.string("tls_server_name", "outpost-control");
+  if (c.tls_server_name.empty()) s.fail("tls_server_name", "expected the name in the server's certificate");
+  if (c.ctl_certificate.empty() != c.ctl_key.empty())
+    s.fail(c.ctl_key.empty() ? "ctl_key" : "ctl_certificate", "ctl_certificate and ctl_key go together");
+  if (!c.tls_listen.empty()) {
+    if (c.tls_certificate.empty()) s.fail("tls_certificate", "tls_listen needs the server's certificate (PEM file)");
+    if (c.tls_key.empty()) s.fail("tls_key", "tls_listen needs the server's private key (PEM file)");
+    if (c.tls_ca.empty())
+      s.fail("tls_ca", "tls_listen needs the CA that signs the clients' certificates (mutual TLS is not optional)");
+    std::string why;
+    if (!tls::ServerContext::create({c.tls_certificate, c.tls_key, {}, c.tls_ca}, &why))
+      s.fail("tls_certificate", "cannot use " + c.tls_certificate + " with " + c.tls_key + " and CA " + c.tls_ca +
+                                    ": " + why);
+  }
   s.check_unknown();
 }
 

@@ -1,11 +1,22 @@
 // The control channel ([control]): `outpost ctl` commands over a Unix socket, like
-// unbound-control or varnishadm. A Service (core/service.hpp).
+// unbound-control or varnishadm, and optionally over TCP with mutual TLS (unbound-control's
+// control-use-cert). A Service (core/service.hpp).
 //
-// Off unless control.socket is set. The socket lives on worker 0 only (commands are rare;
-// one loop serves them); the file is created with control.mode (0600 by default): whoever
-// can open it controls Outpost, so its permissions are the access control. At start-up a
-// socket file left by a dead Outpost is replaced; one that a live process answers on is an
-// error (never two Outposts on one socket). At shutdown the file is removed.
+// The Unix socket is off unless control.socket is set. It lives on worker 0 only (commands
+// are rare; one loop serves them); the file is created with control.mode (0600 by default):
+// whoever can open it controls Outpost, so its permissions are the access control. At
+// start-up a socket file left by a dead Outpost is replaced; one that a live process answers
+// on is an error (never two Outposts on one socket). At shutdown the file is removed.
+//
+// TCP (control.tls_listen, off by default), also on worker 0: TLS 1.2 or later
+// (tls::TlsStream over core's Acceptor and TcpStream), the server's certificate from
+// tls_certificate/tls_key, and the client must present a certificate from tls_ca — the
+// certificate is the access control. A client without one, with one from another CA or an
+// expired one fails the handshake and is logged ("control: TLS client ADDRESS refused:
+// ..."), as is one whose handshake does not finish within control.timeout. At most
+// kMaxConnections at once on each of the two (a flood of half-open handshakes cannot lock
+// out the Unix socket); more are closed at once. A reload reads the certificate files
+// again and moves the listener when tls_listen changed.
 //
 // A connection carries one command (control_protocol.hpp): a line of words in, "ok"/"error"
 // and text out, then the server closes. The command must arrive within control.timeout and
@@ -20,6 +31,10 @@
 #include <vector>
 
 #include "core/service.hpp"
+
+namespace outpost::tls {
+class ServerContext;
+}
 
 namespace outpost::control {
 
@@ -61,7 +76,10 @@ class ControlService final : public Service {
   // The command `words` names (the longest match), with the number of words it used.
   const Command* find(const std::vector<std::string>& words, std::size_t* used) const;
 
+  static std::shared_ptr<tls::ServerContext> make_tls_context(const Config::Control& c, std::string* error);
+
   Config::Control config_;
+  std::shared_ptr<tls::ServerContext> tls_;  // made on the main thread, used on worker 0's
   std::vector<Worker*> workers_;
   std::vector<Command> commands_;
   std::unique_ptr<Local> local_;  // on worker 0

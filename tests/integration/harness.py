@@ -326,7 +326,11 @@ def http_get(url, proxy=None, timeout=10):
 def scrape_metrics(port, host="127.0.0.1"):
     """/metrics of the admin endpoint as {sample name with labels: value}."""
     with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=10) as r:
-        text = r.read().decode()
+        return parse_samples(r.read().decode())
+
+
+def parse_samples(text):
+    """Prometheus text (a scrape, `outpost ctl stats`) as {sample name with labels: value}."""
     out = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):
@@ -472,14 +476,7 @@ def make_test_pki(d):
     for localhost). Each NAME.pem has its NAME.key."""
     _openssl("req", "-x509", *_EC, "-keyout", "ca.key", "-out", "ca.pem", "-days", "3", "-subj", "/CN=Outpost test CA",
              "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
-    # `openssl ca` (not x509) so that validity dates can be set: OpenSSL 3.0's x509 has no
-    # -not_before/-not_after.
-    with open(os.path.join(d, "ca.cnf"), "w") as f:
-        f.write("[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n"
-                "default_md = sha256\npolicy = any\nunique_subject = no\n[any]\ncommonName = supplied\n")
-    open(os.path.join(d, "index.txt"), "w").close()
-    with open(os.path.join(d, "serial"), "w") as f:
-        f.write("1000\n")
+    ca_database(d)
     sign_leaf(d, "good", "DNS:localhost,IP:127.0.0.1")
     sign_leaf(d, "wrong", "DNS:wrong.test")
     sign_leaf(d, "expired", "DNS:localhost,IP:127.0.0.1", dates=("20200101000000Z", "20200102000000Z"))  # long past
@@ -487,12 +484,25 @@ def make_test_pki(d):
              "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", cwd=d)
 
 
-def sign_leaf(d, name, san, dates=None):
-    """NAME.pem / NAME.key in d (after make_test_pki): a server certificate for `san` from the
-    test CA, valid for two days or for `dates` (start, end as YYYYMMDDHHMMSSZ)."""
+def ca_database(d):
+    """What `openssl ca` needs beside d/ca.pem and d/ca.key (sign_leaf signs with it). `openssl
+    ca`, not x509, so that validity dates can be set: OpenSSL 3.0's x509 has no
+    -not_before/-not_after."""
+    with open(os.path.join(d, "ca.cnf"), "w") as f:
+        f.write("[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n"
+                "default_md = sha256\npolicy = any\nunique_subject = no\n[any]\ncommonName = supplied\n")
+    open(os.path.join(d, "index.txt"), "w").close()
+    with open(os.path.join(d, "serial"), "w") as f:
+        f.write("1000\n")
+
+
+def sign_leaf(d, name, san, dates=None, eku="serverAuth"):
+    """NAME.pem / NAME.key in d (after make_test_pki, or ca_database): a certificate for `san`
+    (None: no subjectAltName) and extended key usage `eku` from the CA in d, valid for two days
+    or for `dates` (start, end as YYYYMMDDHHMMSSZ)."""
     _openssl("req", *_EC, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=d)
     with open(os.path.join(d, f"{name}.ext"), "w") as f:
-        f.write(f"subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+        f.write((f"subjectAltName={san}\n" if san else "") + f"basicConstraints=CA:FALSE\nextendedKeyUsage={eku}\n")
     validity = ["-startdate", dates[0], "-enddate", dates[1]] if dates else ["-days", "2"]
     _openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key", "-in", f"{name}.csr",
              "-out", f"{name}.pem", "-extfile", f"{name}.ext", "-notext", *validity, cwd=d)

@@ -48,6 +48,7 @@ struct CertSpec {
   std::string san;  // "DNS:origin.test,IP:127.0.0.1"; empty for a CA
   bool ca = false;
   long from_days = -1, to_days = 30;  // validity relative to now
+  std::string eku = "serverAuth";     // extended key usage of a leaf
 };
 
 // A certificate for `key`, signed by `issuer` / `issuer_key` (self-signed when null).
@@ -71,7 +72,7 @@ Cert make_cert(EVP_PKEY* key, const CertSpec& spec, X509* issuer, EVP_PKEY* issu
   add_extension(x, &ctx, NID_key_usage, spec.ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
   add_extension(x, &ctx, NID_subject_key_identifier, "hash");
   if (issuer) add_extension(x, &ctx, NID_authority_key_identifier, "keyid:always");
-  if (!spec.ca) add_extension(x, &ctx, NID_ext_key_usage, "serverAuth");
+  if (!spec.ca) add_extension(x, &ctx, NID_ext_key_usage, spec.eku);
   if (!spec.san.empty()) add_extension(x, &ctx, NID_subject_alt_name, spec.san);
   EXPECT_GT(X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()), 0);
   return cert;
@@ -93,6 +94,8 @@ struct Pki {
   std::string good, wrong_name, self_signed, expired;  // leaf certificates
   std::string untrusted;       // a leaf and its CA, which the client does not trust
   std::string untrusted_leaf;  // the same leaf alone
+  // Client certificates (clientAuth) for mutual TLS: from the CA, expired, from the other CA.
+  std::string client, client_expired, client_untrusted;
 
   Pki() {
     char tmpl[] = "/tmp/outpost_tls_test_XXXXXX";
@@ -119,6 +122,15 @@ struct Pki {
     write_pem(wrong_name, wrong_cert.get(), nullptr);
     write_pem(self_signed, self_cert.get(), nullptr);
     write_pem(expired, expired_cert.get(), nullptr);
+    client = dir + "/client.pem";
+    client_expired = dir + "/client_expired.pem";
+    client_untrusted = dir + "/client_untrusted.pem";
+    write_pem(client, make_cert(leaf_key.get(), {"client.test", "", false, -1, 30, "clientAuth"}, ca_cert.get(),
+                                ca_key.get()).get(), nullptr);
+    write_pem(client_expired, make_cert(leaf_key.get(), {"client.test", "", false, -30, -1, "clientAuth"},
+                                        ca_cert.get(), ca_key.get()).get(), nullptr);
+    write_pem(client_untrusted, make_cert(leaf_key.get(), {"client.test", "", false, -1, 30, "clientAuth"},
+                                          other_ca.get(), other_ca_key.get()).get(), nullptr);
     // The untrusted leaf's file holds its chain (leaf, then its CA), as a server sends it.
     untrusted_leaf = dir + "/untrusted_leaf.pem";
     write_pem(untrusted_leaf, untrusted_cert.get(), nullptr);
@@ -444,6 +456,70 @@ INSTANTIATE_TEST_SUITE_P(
                       VerifyCase{"Ipv6InBracketsNotInSan", &Pki::good, "[::1]", "IP address mismatch"}),
     [](const ::testing::TestParamInfo<VerifyCase>& i) { return std::string(i.param.name); });
 
+// ---------------------------------------------------------------- mutual TLS
+
+TEST_F(TlsStreamTest, MutualTlsTakesAClientCertificateFromTheCa) {
+  std::string error;
+  server_ctx_ = ServerContext::create({pki().good, pki().key, {}, pki().ca}, &error);
+  ASSERT_TRUE(server_ctx_) << error;
+  client_ctx_ = client_context({pki().ca, {}, pki().client, pki().key});
+  handshake();
+  ASSERT_GE(client_->write({slice_of("status\n")}), 0);
+  ASSERT_TRUE(run_until([&] { return server_events_.data == "status\n"; })) << server_events_.error_what;
+  EXPECT_EQ(as_tls(server_).peer_subject(), "CN=client.test");
+  EXPECT_EQ(as_tls(client_).peer_subject(), "CN=origin.test");
+}
+
+struct MutualCase {
+  const char* name;
+  std::string Pki::*cert;  // nullptr: no client certificate
+  int version;
+  const char* reason;  // in the server's error
+};
+
+class TlsStreamMutualTest : public TlsStreamTest, public ::testing::WithParamInterface<MutualCase> {};
+
+TEST_P(TlsStreamMutualTest, ServerRefusesTheClientWithTheReason) {
+  const MutualCase& mc = GetParam();
+  std::string error;
+  server_ctx_ = ServerContext::create({pki().good, pki().key, {}, pki().ca}, &error);
+  ASSERT_TRUE(server_ctx_) << error;
+  ClientOptions o{pki().ca, {}, "", ""};
+  if (mc.cert) {
+    o.cert_file = pki().*mc.cert;
+    o.key_file = pki().key;
+  }
+  client_ctx_ = client_context(o);
+  SSL_CTX_set_max_proto_version(client_ctx_->ssl_ctx(), mc.version);
+  start_client();
+  client_events_.on_connected_hook = [&] {
+    client_->write({slice_of("status\n")});
+    client_->read_start();  // TLS 1.3: the server's verdict comes after the client's handshake
+  };
+  ASSERT_TRUE(run_until([&] { return server_events_.count("error") == 1 && client_events_.count("error") == 1; }));
+  EXPECT_EQ(server_events_.log, std::vector<std::string>{"error"});  // never any plaintext
+  EXPECT_EQ(server_events_.error_status, UV_EPROTO);
+  EXPECT_EQ(server_events_.error_what.rfind("TLS handshake failed: ", 0), 0u) << server_events_.error_what;
+  EXPECT_NE(server_events_.error_what.find(mc.reason), std::string::npos) << server_events_.error_what;
+  EXPECT_EQ(client_events_.data, "");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Clients, TlsStreamMutualTest,
+    ::testing::Values(
+        MutualCase{"NoCertificate13", nullptr, TLS1_3_VERSION, "peer did not return a certificate"},
+        MutualCase{"NoCertificate12", nullptr, TLS1_2_VERSION, "peer did not return a certificate"},
+        MutualCase{"OtherCa", &Pki::client_untrusted, TLS1_3_VERSION,
+                   "client certificate verify failed: unable to get local issuer certificate (depth 0, subject "
+                   "CN=client.test)"},
+        MutualCase{"Expired", &Pki::client_expired, TLS1_3_VERSION,
+                   "client certificate verify failed: certificate has expired"},
+        MutualCase{"Expired12", &Pki::client_expired, TLS1_2_VERSION,
+                   "client certificate verify failed: certificate has expired"},
+        MutualCase{"ServerCertificateAsClient", &Pki::good, TLS1_3_VERSION,
+                   "client certificate verify failed: unsuitable certificate purpose"}),
+    [](const ::testing::TestParamInfo<MutualCase>& i) { return std::string(i.param.name); });
+
 TEST_F(TlsStreamTest, IpLiteralVerifiedAgainstIpSanWithoutSni) {
   handshake("127.0.0.1");
   ASSERT_TRUE(run_until([&] { return as_tls(server_).handshake_done(); }));
@@ -476,6 +552,12 @@ TEST_F(TlsStreamTest, ContextsReportBadFiles) {
   EXPECT_NE(error.find("/nonexistent/key.pem"), std::string::npos);
   EXPECT_FALSE(ServerContext::create({pki().ca, pki().key}, &error));  // key of another cert
   EXPECT_FALSE(error.empty());
+  EXPECT_FALSE(ServerContext::create({pki().good, pki().key, {}, "/nonexistent/clients.pem"}, &error));
+  EXPECT_NE(error.find("/nonexistent/clients.pem"), std::string::npos);
+  EXPECT_FALSE(ClientContext::create({pki().ca, {}, pki().client, "/nonexistent/client.key"}, &error));
+  EXPECT_NE(error.find("/nonexistent/client.key"), std::string::npos);
+  EXPECT_FALSE(ClientContext::create({pki().ca, {}, pki().ca, pki().key}, &error));  // key of another cert
+  EXPECT_NE(error.find(pki().key), std::string::npos) << error;
 }
 
 // ---------------------------------------------------------------- resumption
