@@ -146,7 +146,7 @@ void ProxyRequest::run_route() {
   Route route = route_request(req_, ctx);  // a local: nothing of it is kept but what is moved out
   // For logs: the normalised URL, or the target as sent.
   if (!route.url_text.empty()) url_text_ = std::move(route.url_text);
-  else url_text_ = req_.target;
+  else url_text_ = http::target_for_log(req_.target);  // never an ftp:// URL's password
   url_ = std::move(route.url);
   switch (route.kind) {
     case Route::Kind::kReject:
@@ -388,6 +388,18 @@ void ProxyRequest::start_gateway() {
     r.user = percent_decode(std::string_view(url_.userinfo).substr(0, colon));
     if (colon != std::string::npos) r.password = percent_decode(std::string_view(url_.userinfo).substr(colon + 1));
     r.credentials_given = true;
+    // libcurl 7.88 passes CURLOPT_USERNAME/PASSWORD to USER/PASS as they are: a decoded CR or
+    // LF would put commands of the client's choosing on the control connection (or lines on
+    // any TCP service the rules allow, SMTP for one).
+    auto has_control = [](const std::string& v) {
+      for (unsigned char c : v)
+        if (c < 0x20 || c == 0x7f) return true;
+      return false;
+    };
+    if (has_control(r.user) || has_control(r.password)) {
+      reject(400, "The ftp:// URL's user name or password has a control character.", Outcome::kNone);
+      return;
+    }
   } else if (const std::string* a = req_.headers.find("Authorization")) {
     auth::BasicCredentials c;
     std::string why;
@@ -790,7 +802,7 @@ void ProxyRequest::start_tunnel(StreamPtr origin) {
 std::string ProxyRequest::describe(std::uint64_t now_ms) const {
   std::string out = req_.method.empty() ? "-" : req_.method;
   out += ' ';
-  out += url_text_.empty() ? req_.target : url_text_;
+  out += url_text_.empty() ? http::target_for_log(req_.target) : url_text_;
   out += " stage=";
   out += stage_name(stage_);
   out += " age=" + std::to_string(now_ms >= start_ms_ ? (now_ms - start_ms_) / 1000 : 0) + "s";

@@ -226,4 +226,16 @@ std::string Url::to_string() const {
   return out;
 }
 
+std::string target_for_log(std::string_view target) {
+  auto sep = target.find("://");
+  if (sep == std::string_view::npos) return std::string(target);
+  std::size_t start = sep + 3, end = start;
+  while (end < target.size() && target[end] != '/' && target[end] != '?' && target[end] != '#') ++end;
+  auto at = target.substr(start, end - start).rfind('@');
+  if (at == std::string_view::npos) return std::string(target);
+  std::string out(target.substr(0, start));
+  out.append(target.substr(start + at + 1));
+  return out;
+}
+
 }  // namespace outpost::http

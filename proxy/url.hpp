@@ -37,5 +37,8 @@ std::optional<Url> parse_absolute_url(std::string_view text, UrlError* err);
 std::optional<Url> parse_authority(std::string_view text);
 // True for a syntactically valid DNS name or IP literal (what we are willing to resolve).
 bool valid_host(std::string_view host);
+// A request target as it may be logged: an absolute URL's userinfo ("user:password@", which
+// ftp:// URLs carry) removed, whether or not the rest parses. Anything else is unchanged.
+std::string target_for_log(std::string_view target);
 
 }  // namespace outpost::http

@@ -88,7 +88,22 @@ class FtpJob final : public GatewayJob {
     const auto& path = r_.url.path;
     directory_ = !path.empty() && path.back() == '/';
     key_ = "ftp://";
-    if (r_.credentials_given) key_ += r_.user + "@";
+    if (r_.credentials_given) {
+      // The user percent-encoded (all but unreserved characters): a user name holding "/" or
+      // "@" cannot make its key another login's or anonymous's.
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      for (unsigned char c : r_.user) {
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+            c == '_' || c == '~') {
+          key_ += static_cast<char>(c);
+        } else {
+          key_ += '%';
+          key_ += kHex[c >> 4];
+          key_ += kHex[c & 15];
+        }
+      }
+      key_ += '@';
+    }
     key_ += r_.url.authority() + r_.url.path;
   }
 
@@ -236,6 +251,9 @@ class FtpJob final : public GatewayJob {
     CURL* e = easy_;
     curl_easy_setopt(e, CURLOPT_URL, url.c_str());
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "ftp");
+    // Never through a proxy named in the daemon's environment (ftp_proxy, all_proxy).
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(e, CURLOPT_PRIVATE, this);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf_);
@@ -270,8 +288,11 @@ class FtpJob final : public GatewayJob {
     if (spdlog::should_log(spdlog::level::trace)) {  // curl's own account of the exchange
       curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
       curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, +[](CURL*, curl_infotype t, char* p, size_t n, void*) -> int {
+        std::string_view line(p, n);
+        if (t == CURLINFO_HEADER_OUT && line.size() >= 5 && (line.substr(0, 5) == "PASS " || line.substr(0, 5) == "pass "))
+          line = "PASS ****";  // never a password in a log
         if (t == CURLINFO_TEXT || t == CURLINFO_HEADER_IN || t == CURLINFO_HEADER_OUT)
-          spdlog::trace("ftp curl {}: {}", static_cast<int>(t), clean_reply(std::string_view(p, n)));
+          spdlog::trace("ftp curl {}: {}", static_cast<int>(t), clean_reply(line));
         return 0;
       });
     }
@@ -463,7 +484,11 @@ class FtpJob final : public GatewayJob {
     phase_ = Phase::kDone;
     if (mlsd_) ++g_.counters_.mlsd_listings;
     auto entries = parse_listing(listing_, mlsd_);
-    std::string html = render_listing(r_.url.to_string(), entries, config().server.name);
+    std::string().swap(listing_);
+    // A page of escaped names is about 3 times its listing; 4 times max_listing bounds a
+    // hostile server's listing of names made of characters that escape to 6 bytes.
+    std::string html = render_listing(r_.url.to_string(), entries, config().server.name, 4 * config().ftp.max_listing);
+    std::vector<ListingEntry>().swap(entries);
     ev_.on_gateway_answer(200, Outcome::kMiss, "text/html; charset=utf-8");
     answer(http::local_response(200, "text/html; charset=utf-8", std::move(html)));
   }

@@ -203,7 +203,14 @@ std::vector<ListingEntry> parse_listing(std::string_view text, bool mlsd, std::s
     auto line = text.substr(0, nl);
     text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
     auto e = mlsd ? parse_mlsd_line(line) : parse_list_line(line);
-    if (e) out.push_back(std::move(*e));
+    if (!e) continue;
+    // No file system has names this long; a hostile server's would only inflate the page
+    // (escaping makes a name up to 12 times larger).
+    if (e->name.size() > kMaxNameBytes || e->target.size() > kMaxNameBytes) {
+      if (e->parsed) continue;
+      e->name.resize(kMaxNameBytes);
+    }
+    out.push_back(std::move(*e));
   }
   return out;
 }
@@ -246,7 +253,7 @@ std::string href_escape(std::string_view s) {
 }
 
 std::string render_listing(std::string_view url, const std::vector<ListingEntry>& entries,
-                           std::string_view server_name) {
+                           std::string_view server_name, std::size_t max_bytes) {
   std::string title = "FTP Directory: " + html_escape(url);
   std::string h;
   h.reserve(512 + entries.size() * 160);
@@ -257,7 +264,13 @@ std::string render_listing(std::string_view url, const std::vector<ListingEntry>
   auto path_start = url.find('/', url.find("://") == std::string_view::npos ? 0 : url.find("://") + 3);
   if (path_start != std::string_view::npos && url.substr(path_start) != "/")
     h += "<a href=\"../\">Parent Directory</a>\n";
-  for (const auto& e : entries) {
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
+    if (h.size() > max_bytes) {
+      h += "\n(" + std::to_string(entries.size() - i) + " more entries not shown: the page is limited to " +
+           std::to_string(max_bytes) + " bytes)\n";
+      break;
+    }
     if (!e.parsed) {
       h += html_escape(e.name) + "\n";
       continue;

@@ -26,14 +26,17 @@ struct ListingEntry {
 std::optional<ListingEntry> parse_list_line(std::string_view line);
 // One line of MLSD output ("fact=value;...; name"); "." and ".." (cdir, pdir) give nullopt.
 std::optional<ListingEntry> parse_mlsd_line(std::string_view line);
+// Longer names (and link targets) are dropped from a listing; a longer unparsed line is cut.
+inline constexpr std::size_t kMaxNameBytes = 1024;
 // A whole listing (lines split on LF, CR dropped); at most `max_entries` entries.
 std::vector<ListingEntry> parse_listing(std::string_view text, bool mlsd, std::size_t max_entries = 100000);
 
 // The HTML page for the directory `url` (an ftp:// URL of the directory ending in '/',
 // without credentials): a parent link, then one line per entry with a link (directories end
-// in '/'; files also get a ";type=i" binary download link), date and size.
+// in '/'; files also get a ";type=i" binary download link), date and size. Once the page
+// passes `max_bytes`, the rest of the entries are counted in one line instead.
 std::string render_listing(std::string_view url, const std::vector<ListingEntry>& entries,
-                           std::string_view server_name);
+                           std::string_view server_name, std::size_t max_bytes = 16u << 20);
 
 // Text for HTML (&, <, >, ", ') and for a path segment in an href (percent-encoding).
 std::string html_escape(std::string_view s);

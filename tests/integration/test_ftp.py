@@ -322,6 +322,44 @@ delay_failed_login=0
             f"ftptester:{PASSWORD}".encode()).decode(), f"ftp://127.0.0.1:{FTP_PORT}/mine.txt")
         self.assertEqual(r.stdout, b"the user's own file\n")
 
+    def test_control_characters_in_credentials_never_reach_a_server(self):
+        # libcurl 7.88 sends CURLOPT_USERNAME/PASSWORD as they are: a decoded CR LF would put
+        # the client's commands on the control connection (DELE, SITE, PORT for a bounce) or
+        # lines on any TCP service (SMTP). A listener that records what reaches it.
+        lst = socket.socket()
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(8)
+        lst.settimeout(0.5)
+        port = lst.getsockname()[1]
+        try:
+            for userinfo in ("anonymous%0D%0ADELE%20pub:pw", "anonymous:x%0D%0ASITE%20CHMOD%20777%20x",
+                             "a%0AMAIL%20FROM:x:pw", "a%00b:pw", "a:%7F"):
+                r = h.raw_exchange(f"GET ftp://{userinfo}@127.0.0.1:{port}/x HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                   "Connection: close\r\n\r\n".encode(), until_close=True)
+                self.assertEqual(h.status_of(r), 400, userinfo)
+                self.assertIn(b"control character", r)
+            with self.assertRaises(socket.timeout):
+                lst.accept()
+        finally:
+            lst.close()
+        # Outpost still serves.
+        self.assertEqual(h.curl(f"ftp://127.0.0.1:{FTP_PORT}/hello.txt").stdout, self.files["hello.txt"])
+
+    def test_credentials_never_logged_on_refusals(self):
+        # Refused before the gateway (method, malformed URL): the access log and the log keep
+        # the target without its user:password.
+        for req in (f"PUT ftp://alice:hunter2a@127.0.0.1:{FTP_PORT}/up.txt HTTP/1.1",
+                    "GET ftp://alice:hunter2b@[bad/x HTTP/1.1",
+                    f"GET ftp://alice:hunter2c%0A@127.0.0.1:{FTP_PORT}/x HTTP/1.1"):
+            r = h.raw_exchange(f"{req}\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode(),
+                               until_close=True)
+            self.assertIn(h.status_of(r), (400, 501), req)
+        self.assertTrue(self.logged(f"ftp://127.0.0.1:{FTP_PORT}/up.txt", "/501"))
+        self.outpost.access_lines(until=lambda ls: any(f"127.0.0.1:{FTP_PORT}/x " in l for l in ls))
+        text = "\n".join(self.outpost.access_lines()) + self.outpost.log_text()
+        for pw in ("hunter2a", "hunter2b", "hunter2c"):
+            self.assertNotIn(pw, text)
+
     def test_denied_destination(self):
         head, _ = self.split(self.get("ftp://192.0.2.1/x.txt", check=False).stdout)
         self.assertIn("HTTP/1.1 403", head)

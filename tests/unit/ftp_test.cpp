@@ -73,3 +73,26 @@ TEST(FtpListing, PageLinks) {
   EXPECT_NE(page.find("<a href=\"../\">Parent Directory</a>"), std::string::npos);
   EXPECT_EQ(render_listing("ftp://h/", {}, "o").find("Parent Directory"), std::string::npos);
 }
+
+TEST(FtpListing, HostileNamesCannotInflateThePage) {
+  // A name of 2,000 '"' (escapes to 6 bytes each, 3 in hrefs) is no entry; a short one stays.
+  std::string listing = "type=file;size=1; " + std::string(2000, '"') + "\r\ntype=file;size=1; ok.txt\r\n";
+  auto entries = parse_listing(listing, true);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].name, "ok.txt");
+  // An unparsed line longer than the limit is cut to it.
+  auto raw = parse_listing(std::string(5000, 'x') + "\n", false);
+  ASSERT_EQ(raw.size(), 1u);
+  EXPECT_EQ(raw[0].name.size(), kMaxNameBytes);
+  // The page stops growing past its budget and says how many entries it left out.
+  std::vector<ListingEntry> many(1000);
+  for (std::size_t i = 0; i < many.size(); ++i) {
+    many[i].type = ListingEntry::Type::kFile;
+    many[i].parsed = true;
+    many[i].name = std::string(1000, '"') + std::to_string(i);
+  }
+  std::string page = render_listing("ftp://h/d/", many, "outpost", 64 * 1024);
+  EXPECT_LT(page.size(), 64u * 1024 + 16 * 1024);
+  EXPECT_NE(page.find("more entries not shown"), std::string::npos);
+  EXPECT_NE(page.find("</html>"), std::string::npos);
+}

@@ -107,6 +107,15 @@ TEST(Url, AbsoluteForm) {
   EXPECT_EQ(q->path, "/?x=1");
 }
 
+TEST(Url, TargetForLogDropsCredentials) {
+  EXPECT_EQ(target_for_log("ftp://alice:s3cret@host/x"), "ftp://host/x");
+  EXPECT_EQ(target_for_log("ftp://a:b@c@host:21/p@q?r@s"), "ftp://host:21/p@q?r@s");  // the last '@' before the path
+  EXPECT_EQ(target_for_log("PUT-garbage://u:p@h"), "PUT-garbage://h");
+  EXPECT_EQ(target_for_log("http://host/a@b"), "http://host/a@b");
+  EXPECT_EQ(target_for_log("/origin/form@x"), "/origin/form@x");
+  EXPECT_EQ(target_for_log("host:443"), "host:443");
+}
+
 TEST(Url, Rejects) {
   UrlError e;
   EXPECT_FALSE(parse_absolute_url("http://user:pw@h.test/", &e));
@@ -116,8 +125,12 @@ TEST(Url, Rejects) {
   EXPECT_FALSE(parse_absolute_url("http://bad host/", &e));
   EXPECT_FALSE(parse_absolute_url("/relative", &e));
   EXPECT_FALSE(parse_absolute_url("http://[1.2.3.4]/", &e));
-  EXPECT_FALSE(parse_absolute_url("ftp://h.test/", &e));
+  EXPECT_FALSE(parse_absolute_url("gopher://h.test/", &e));
   EXPECT_EQ(e, UrlError::kUnsupportedScheme);
+  // ftp:// goes to the FTP gateway, with its login in the userinfo; no control bytes there.
+  EXPECT_TRUE(parse_absolute_url("ftp://h.test/", &e));
+  EXPECT_TRUE(parse_absolute_url("ftp://u:p%0D%0A@h.test/", &e));  // encoded: the gateway refuses it decoded
+  EXPECT_FALSE(parse_absolute_url("ftp://u:p\r\n@h.test/", &e));
 }
 
 TEST(Url, Authority) {
