@@ -9,16 +9,13 @@
 #include <cstdint>
 #include <unordered_set>
 
+#include "core/one_shot_connection.hpp"
+#include "core/tcp_stream.hpp"
 #include "services/admin/admin_http.hpp"
 
 namespace outpost::admin {
 
 namespace {
-
-// After the answer: our side shut down, the client's leftovers are read and dropped for this
-// long (or up to kMaxDiscard bytes) so that closing does not reset the connection under it.
-constexpr std::uint64_t kLingerMs = 1000;
-constexpr std::size_t kMaxDiscard = 64 * 1024;
 
 const char kBusyResponse[] =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 24\r\n"
@@ -97,95 +94,49 @@ class AdminService::Local {
   std::function<void()> on_drained_;
 };
 
-// One admin request: read the head (bounded, timed), answer, shut down, linger, close.
-class AdminService::Local::Connection {
+// One admin request (core/one_shot_connection.hpp): read the head (bounded, timed), answer,
+// shut down, linger, close.
+class AdminService::Local::Connection final : public OneShotConnection {
  public:
-  Connection(Local& local, bool allowed, std::string peer) : local_(local), allowed_(allowed), peer_(std::move(peer)) {}
-
-  bool open(int fd) {
-    uv_loop_t* loop = local_.worker_.loop();
-    uv_tcp_init(loop, &tcp_);
-    uv_timer_init(loop, &timer_);
-    tcp_.data = timer_.data = this;
-    if (int rc = uv_tcp_open(&tcp_, fd); rc != 0) {
-      spdlog::warn("admin: cannot use an accepted connection: {}", uv_strerror(rc));
-      ::close(fd);
-      close();
-      return false;
-    }
-    arm_timer(timeout_ms());
-    uv_read_start(
-        reinterpret_cast<uv_stream_t*>(&tcp_),
-        [](uv_handle_t* h, std::size_t, uv_buf_t* b) {
-          auto* self = static_cast<Connection*>(h->data);
-          *b = uv_buf_init(self->buf_, sizeof self->buf_);
-        },
-        [](uv_stream_t* s, ssize_t n, const uv_buf_t*) { static_cast<Connection*>(s->data)->on_read(n); });
-    return true;
-  }
-
-  void close() {
-    if (closing_) return;
-    closing_ = true;
-    *alive_ = false;
-    auto closed = [](uv_handle_t* h) {
-      auto* self = static_cast<Connection*>(h->data);
-      if (--self->handles_open_ > 0) return;
-      self->local_.closed(self);
-      delete self;
-    };
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), closed);
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), closed);
-  }
+  Connection(Local& local, StreamPtr stream, bool allowed, std::string peer)
+      : OneShotConnection(local.worker_.loop(), std::move(stream),
+                          static_cast<std::uint64_t>(local.settings_->timeout * 1000)),
+        local_(local),
+        allowed_(allowed),
+        peer_(std::move(peer)) {}
 
  private:
-  std::uint64_t timeout_ms() const { return static_cast<std::uint64_t>(local_.settings_->timeout * 1000); }
-
-  void arm_timer(std::uint64_t ms) {
-    uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<Connection*>(t->data)->on_timeout(); }, ms, 0);
-  }
-
-  void on_read(ssize_t n) {
-    if (n == 0 || closing_) return;
-    if (n < 0) {  // EOF or error: before an answer the client gave up; after it, lingering ends
-      close();
-      return;
-    }
-    if (answer_started_ || gathering_) {
-      discarded_ += static_cast<std::size_t>(n);
-      if (discarded_ > kMaxDiscard) close();
-      return;
-    }
+  void on_input(std::string& head, bool eof) override {
+    if (eof) return;  // before the answer the client gave up: closed
     // Only the new bytes (and the three before them) can complete the blank line.
-    std::size_t from = head_.size() < 3 ? 0 : head_.size() - 3;
-    head_.append(buf_, static_cast<std::size_t>(n));
-    auto end = head_.find("\r\n\r\n", from);
+    std::size_t from = scanned_ < 3 ? 0 : scanned_ - 3;
+    scanned_ = head.size();
+    auto end = head.find("\r\n\r\n", from);
     if (end == std::string::npos) {
-      if (head_.size() > kMaxRequestHead) refuse(431, "request head over " + std::to_string(kMaxRequestHead) + " bytes");
+      if (head.size() > kMaxRequestHead) refuse(431, "request head over " + std::to_string(kMaxRequestHead) + " bytes");
       return;
     }
     if (end + 4 > kMaxRequestHead) {
       refuse(431, "request head over " + std::to_string(kMaxRequestHead) + " bytes");
       return;
     }
-    discarded_ = head_.size() - (end + 4);
-    head_.resize(end + 4);
-    handle();
+    stop_input();
+    head.resize(end + 4);
+    handle(head);
   }
 
-  void handle() {
-    Request req = parse_request(head_);
-    head_ = std::string();
+  void handle(const std::string& head) {
+    Request req = parse_request(head);
     if (!allowed_) {
       // Debug only: a flood of refused clients must not flood the log.
       spdlog::debug("admin: client {} is not in admin.allow_clients, answered 403", peer_);
-      answer(403, error_response(403, req.head));
+      reply(403, error_response(403, req.head));
       return;
     }
     if (req.status == 404) {
       if (const auto& pages = local_.owner_.pages_[local_.worker_.index()]) {
         if (auto p = pages(req.path, req.host, false)) {
-          answer(200, make_response(200, p->content_type, p->body, req.head));
+          reply(200, make_response(200, p->content_type, p->body, req.head));
           return;
         }
       }
@@ -195,78 +146,47 @@ class AdminService::Local::Connection {
       return;
     }
     if (req.page == Page::kHealth) {
-      answer(200, make_response(200, "text/plain; charset=utf-8", "ok\n", req.head));
+      reply(200, make_response(200, "text/plain; charset=utf-8", "ok\n", req.head));
       return;
     }
     gathering_ = true;
     bool head_only = req.head;
-    local_.owner_.metrics_.gather(local_.worker_, [this, alive = alive_, head_only](MetricSet m) {
-      if (!*alive) return;  // cut meanwhile; `this` is gone
+    local_.owner_.metrics_.gather(local_.worker_, [this, alive = alive(), head_only](MetricSet m) {
+      if (!*alive) return;      // cut meanwhile; `this` is gone
       if (!gathering_) return;  // too late: already answered 503
       gathering_ = false;
-      answer(200, make_response(200, kMetricsType, m.to_prometheus(), head_only));
+      reply(200, make_response(200, kMetricsType, m.to_prometheus(), head_only));
     });
   }
 
   void refuse(int status, const std::string& why, bool head_only = false) {
+    stop_input();
     spdlog::info("admin: {} from {}: {}", status, peer_, why);
-    answer(status, error_response(status, head_only));
+    reply(status, error_response(status, head_only));
   }
 
-  void on_timeout() {
+  void on_deadline() override {
     if (gathering_) {
       gathering_ = false;
       spdlog::warn("admin: metrics not gathered within admin.timeout (a worker did not answer), 503 to {}", peer_);
-      answer(503, error_response(503));
-    } else if (!answer_started_) {
-      refuse(408, "no complete request within admin.timeout");
+      reply(503, error_response(503));
     } else {
-      close();  // the answer was not read in time, or lingering is over
+      refuse(408, "no complete request within admin.timeout");
     }
   }
 
-  // Writes the whole answer, then shuts our side down and lingers until the client closes.
-  void answer(int status, std::string response) {
+  void on_closed() override { local_.closed(this); }
+
+  void reply(int status, std::string response) {
     local_.count(status);
-    answer_started_ = true;
-    out_ = std::move(response);
-    arm_timer(timeout_ms());
-    uv_buf_t b = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
-    write_.data = this;
-    int rc = uv_write(&write_, reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1, [](uv_write_t* w, int status) {
-      auto* self = static_cast<Connection*>(w->data);
-      if (status < 0 || self->closing_) {
-        self->close();
-        return;
-      }
-      self->out_ = std::string();
-      self->shutdown_.data = self;
-      if (uv_shutdown(&self->shutdown_, reinterpret_cast<uv_stream_t*>(&self->tcp_), [](uv_shutdown_t*, int) {}) != 0) {
-        self->close();
-        return;
-      }
-      self->arm_timer(std::min(kLingerMs, self->timeout_ms()));
-    });
-    if (rc != 0) close();
+    answer(std::move(response));
   }
 
   Local& local_;
   bool allowed_;
   std::string peer_;
-  uv_tcp_t tcp_;
-  uv_timer_t timer_;
-  uv_write_t write_;
-  uv_shutdown_t shutdown_;
-  int handles_open_ = 2;
-  char buf_[4096];
-  std::string head_;
-  std::string out_;
-  std::size_t discarded_ = 0;
+  std::size_t scanned_ = 0;  // bytes of the head already searched
   bool gathering_ = false;
-  bool answer_started_ = false;
-  bool closing_ = false;
-  // Read by a gather's completion, which may run after this connection is gone.
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 void AdminService::Local::on_accepted(int fd, const sockaddr_storage& peer) {
@@ -277,9 +197,16 @@ void AdminService::Local::on_accepted(int fd, const sockaddr_storage& peer) {
     return;
   }
   IpAddress ip = IpAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&peer));
-  auto* c = new Connection(*this, settings_->allow_clients.contains(ip), ip.to_string());
+  auto* tcp = new TcpStream(worker_.loop());
+  StreamPtr stream(tcp);
+  if (int rc = tcp->open(fd); rc != 0) {
+    spdlog::warn("admin: cannot use an accepted connection: {}", uv_strerror(rc));
+    ::close(fd);
+    return;
+  }
+  auto* c = new Connection(*this, std::move(stream), settings_->allow_clients.contains(ip), ip.to_string());
   conns_.insert(c);
-  c->open(fd);
+  c->start();
 }
 
 void AdminService::Local::drain(std::function<void()> done) {
