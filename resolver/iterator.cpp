@@ -243,6 +243,11 @@ void IterativeQuery::send_to(const IpAddress& addr, bool tcp, bool edns) {
   auto& core = core_;
   std::uint32_t timeout = tcp ? std::max<std::uint32_t>(core_.selection().timeout_ms(addr) * 2, 1000)
                               : core_.selection().timeout_ms(addr);
+  // A datagram lost to a busy server is sent again with a longer wait (per query, as Unbound's
+  // back-off): the server's RTO alone, unchanged by such losses, may be what it missed.
+  if (!tcp && lost_retries_)
+    timeout = static_cast<std::uint32_t>(
+        std::min<std::uint64_t>(ServerSelection::kMaxTimeoutMs, std::uint64_t(timeout) << lost_retries_));
   const bool caps = core_.config().use_0x20 && core_.selection().use_0x20(addr, now());
   sent_ms_ = now();
   upstream_handle_ = core_.upstream().send(addr, port, q, mode_ == Mode::forward, tcp, timeout,
@@ -288,8 +293,18 @@ void IterativeQuery::on_reply(const IpAddress& addr, const Question& sent, bool 
     return;
   }
   if (res.kind != UpstreamResult::Kind::ok) {
+    const bool alive = sel.replied_since(addr, sent_ms_);
     if (!res.shared) sel.report_timeout(addr, now(), sent_ms_);
     emit(res.kind == UpstreamResult::Kind::timeout ? "timeout" : "network error");
+    // The server answered other queries while this one went unanswered: a lost datagram (a
+    // busy server's full socket buffer, a loaded host). Ask it again rather than give up on
+    // it after max_rounds tries of an RTO that such losses do not raise; its zone may have no
+    // other server.
+    if (alive && res.kind == UpstreamResult::Kind::timeout && lost_retries_ < kLostRetries) {
+      ++lost_retries_;
+      send_to(addr, tcp, edns);
+      return;
+    }
     tried_.push_back(addr);
     next_query();
     return;

@@ -97,6 +97,10 @@ class IterativeQuery {
   unsigned pending_subqueries_ = 0;
   std::uint64_t upstream_handle_ = 0;
   std::uint64_t sent_ms_ = 0;  // when the query in flight went out (ServerSelection::report_timeout)
+  // Timeouts from a server that answered other queries meanwhile (a lost datagram): the same
+  // server is asked again, waiting twice as long each time, up to kLostRetries times a query.
+  static constexpr unsigned kLostRetries = 3;
+  unsigned lost_retries_ = 0;
   bool used_network_ = false;
   bool done_ = false;
   bool priming_ = false;  // this is the priming query

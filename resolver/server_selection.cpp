@@ -64,13 +64,21 @@ void ServerSelection::report_rtt(const IpAddress& a, std::uint32_t rtt_ms, std::
   s.replied = true;
 }
 
-void ServerSelection::report_timeout(const IpAddress& a, std::uint64_t now_ms, std::uint64_t sent_ms) {
+bool ServerSelection::replied_since(const IpAddress& a, std::uint64_t sent_ms) const {
+  auto it = stats_.find(a.bytes);
+  return sent_ms && it != stats_.end() && it->second.replied && it->second.last_reply_ms >= sent_ms;
+}
+
+bool ServerSelection::report_timeout(const IpAddress& a, std::uint64_t now_ms, std::uint64_t sent_ms) {
+  if (replied_since(a, sent_ms)) return false;  // alive: a lost datagram
   Stats& s = stats_[a.bytes];
-  if (s.replied && s.last_reply_ms >= sent_ms && sent_ms) return;  // alive: a lost datagram
+  if (sent_ms && s.timeouts > 0 && sent_ms < s.last_timeout_ms) return false;  // the same silence
   ++s.timeouts;
+  s.last_timeout_ms = now_ms;
   s.srtt = std::min(s.srtt * 2 + 100, double(kMaxTimeoutMs) * 4);
   // Back off for longer after each consecutive timeout (1 s, 2 s, 4 s, ... up to 2 min).
   s.backoff_until_ms = now_ms + (1000ull << std::min<std::uint32_t>(s.timeouts - 1, 7));
+  return true;
 }
 
 bool ServerSelection::dead(const IpAddress& a, std::uint64_t now_ms) const {

@@ -36,8 +36,13 @@ class ServerSelection {
   // sent_ms: when the query that timed out went out. A server that has answered another query
   // since then is alive — the datagram was lost (a busy server's full socket buffer, a busy
   // path): the timeout counts toward neither its back-off nor its death (as a timeout among
-  // replies does not make Unbound give up on a server).
-  void report_timeout(const IpAddress& a, std::uint64_t now_ms, std::uint64_t sent_ms = 0);
+  // replies does not make Unbound give up on a server). Nor does a query sent before the last
+  // timeout that counted: queries in flight together through one silence (a server or host
+  // stalled for longer than the RTO) time out together, and count once, as Unbound doubles a
+  // server's RTO once for the queries sent at the RTO that failed. True if it counted.
+  bool report_timeout(const IpAddress& a, std::uint64_t now_ms, std::uint64_t sent_ms = 0);
+  // Whether `a` has answered a query since sent_ms (then a timeout is a lost datagram).
+  bool replied_since(const IpAddress& a, std::uint64_t sent_ms) const;
   void report_lame(const IpAddress& a, std::uint64_t now_ms);
   bool dead(const IpAddress& a, std::uint64_t now_ms) const;
   // 0x20 (ResolverConfig::use_0x20): whether to randomise the case of queries to `a`.
@@ -52,6 +57,7 @@ class ServerSelection {
     double rttvar = kUnknownRttMs / 2.0;
     bool measured = false;
     std::uint32_t timeouts = 0;          // consecutive
+    std::uint64_t last_timeout_ms = 0;   // when the last one that counted came
     std::uint64_t last_reply_ms = 0;     // when the last reply came (report_rtt's now_ms)
     bool replied = false;
     std::uint64_t backoff_until_ms = 0;  // skip unless nothing else is left
