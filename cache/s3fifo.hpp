@@ -7,10 +7,11 @@
 // replaces the ghost: a count-min sketch (frequency_sketch.hpp) of every key's recent
 // requests decides, at the small queue's tail, whether an object enters main: it must have
 // been requested more often than the main victims it pushes out (a warm one may pass over
-// stronger victims holding at most a quarter of its bytes, which stay); otherwise it is
-// evicted and the victims stay at main's tail. Warm candidates turned away repeatedly
-// halve the sketch early, and a victim's estimate is halved in the duel for each quarter of
-// the sketch's halving period since its last hit, so stale popularity fades after a shift.
+// stronger victims holding at most a sixth of its bytes, which stay; one seen only once never
+// displaces anything); otherwise it is evicted and the victims stay at main's tail. Warm
+// candidates turned away repeatedly halve the sketch early, and a victim's estimate is halved
+// in the duel for each quarter of the sketch's halving period since its last hit, so stale
+// popularity fades after a shift.
 // The sketch has a doorkeeper: a key's first request only sets Bloom filter bits. Hits never
 // touch the sketch: they bump the object's own counter (Object::freq) lock-free, and the
 // policy folds those counts into the sketch (and the CLOCK bits) when it next looks at the

@@ -185,6 +185,15 @@ TEST_F(S3FifoTest, RemoveAndReplace) {
 class AdmissionTest : public S3FifoTest {
  protected:
   AdmissionTest() : S3FifoTest(1.0, true) {}
+  // One more request for `key`, then a filler that pushes it to small's tail, where it meets
+  // main's victims; returns what was evicted (the filler is removed again).
+  V duel(const std::string& key, int round) {
+    add(key);
+    Object* filler = add(numbered("f", round));
+    V out = evicted();
+    policy_.remove(filler);
+    return out;
+  }
 };
 
 TEST_F(AdmissionTest, OneHitWondersLoseToMainAndHitsWin) {
@@ -264,32 +273,32 @@ TEST_F(AdmissionTest, ALargeCandidateMustBeatEveryVictimItDisplaces) {
 }
 
 // A warm candidate (estimate >= 4) passes over victims it does not beat if they hold at most
-// a quarter of its bytes: it evicts only the victims it beats, and those passed over stay at
-// main's tail in their order. More than a quarter and it loses, evicting nothing.
+// a sixth of its bytes: it evicts only the victims it beats, and those passed over stay at
+// main's tail in their order. More than a sixth and it loses, evicting nothing.
 TEST_F(AdmissionTest, AWarmLargeCandidatePassesOverAFewStrongerVictims) {
   // Requests while the cache is empty only count: k2 will have estimate 6, kW and kX 4.
   for (int i = 0; i < 5; ++i) policy_.remove(add("k2"));
   for (int i = 0; i < 3; ++i) {
-    policy_.remove(add("kW", 400));
+    policy_.remove(add("kW", 600));
     policy_.remove(add("kX", 200));
   }
   for (int i = 0; i < 10; ++i) add(numbered("k", i));
   add("kA");
   EXPECT_EQ(evicted(), V{"k9"});
-  // kA (1) loses to k0. kW (400 bytes, estimate 4) beats k0 and k1, passes over k2 (6; 100
-  // bytes, a quarter of kW), and beats k3 and k4: those four go, k2 stays at main's tail.
-  add("kW", 400);
-  EXPECT_EQ(evicted(), (V{"kA", "k0", "k1", "k3", "k4"}));
-  EXPECT_EQ(policy_.order(), (V{"k2", "k5", "k6", "k7", "k8", "kW"}));
-  // kX (200 bytes, estimate 4) meets k2 first: 100 bytes is more than a quarter of kX, so it
+  // kA (1) loses to k0. kW (600 bytes, estimate 4) beats k0 and k1, passes over k2 (6; 100
+  // bytes, a sixth of kW), and beats k3..k6: those six go, k2 stays at main's tail.
+  add("kW", 600);
+  EXPECT_EQ(evicted(), (V{"kA", "k0", "k1", "k3", "k4", "k5", "k6"}));
+  EXPECT_EQ(policy_.order(), (V{"k2", "k7", "k8", "kW"}));
+  // kX (200 bytes, estimate 4) meets k2 first: 100 bytes is more than a sixth of kX, so it
   // loses and nothing else is evicted.
   add("kX", 200);
   EXPECT_EQ(evicted(), V{"kX"});
-  EXPECT_EQ(policy_.order(), (V{"k2", "k5", "k6", "k7", "k8", "kW"}));
+  EXPECT_EQ(policy_.order(), (V{"k2", "k7", "k8", "kW"}));
 }
 
 // After a popularity shift main's victims keep their stale counts until the sketch halves;
-// warm candidates (estimate >= 7) turned away 10 times halve it early.
+// warm candidates (estimate >= 7) turned away 6 times halve it early.
 TEST_F(AdmissionTest, WarmCandidatesTurnedAwayAgeTheSketch) {
   // Each request counts; the first sets the doorkeeper's bits, the next 15 the counters.
   for (int i = 0; i < 15; ++i) policy_.remove(add("v"));
@@ -299,12 +308,13 @@ TEST_F(AdmissionTest, WarmCandidatesTurnedAwayAgeTheSketch) {
   EXPECT_EQ(evicted(), V{"k9"});
   policy_.remove(held_.back().get());  // kA: small is empty, main full (900 of 900)
   // Each round, c is requested once more and then meets v (16). From round 7 on its
-  // estimate is warm; the 10th warm rejection (round 16, c at 16: a tie) halves the sketch
-  // and clears the doorkeeper: v 16 -> 7, c 16 -> 7, and in round 17 c (8) beats v.
-  for (int round = 1; round <= 17; ++round) {
+  // estimate is warm; the 6th warm rejection (round 12, c at 12) halves the sketch and clears
+  // the doorkeeper: v 16 -> 7, c 12 -> 5. Round 13: c 6 (its doorkeeper bit again) loses;
+  // round 14: 7, a tie, loses; round 15: c (8) beats v.
+  for (int round = 1; round <= 15; ++round) {
     add("c");
     Object* filler = add(numbered("f", round));  // pushes c to small's tail
-    if (round < 17) {
+    if (round < 15) {
       EXPECT_EQ(evicted(), V{"c"}) << "round " << round;
       policy_.remove(filler);
     } else {
@@ -330,18 +340,27 @@ TEST_F(AdmissionTest, AVictimsEstimateAgesFromItsOwnLastHit) {
   auto advance = [&](int n) {
     for (int i = 0; i < n; ++i) policy_.remove(add("x"));
   };
-  auto duel = [&](int round) {
-    add("c");
-    Object* filler = add(numbered("f", round));  // pushes c to small's tail
-    V out = evicted();
-    policy_.remove(filler);
-    return out;
-  };
   advance(9000);  // v last seen ~9 000 ago: less than a quarter of the sample
-  EXPECT_EQ(duel(1), V{"c"});  // c (4) loses to v (15)
+  EXPECT_EQ(duel("c", 1), V{"c"});  // c (4) loses to v (15)
   advance(12000);  // now more than two quarters: v counts 15 >> 2 = 3
-  EXPECT_EQ(duel(2), V{"v"});  // c (5) beats v
+  EXPECT_EQ(duel("c", 2), V{"v"});  // c (5) beats v
   EXPECT_EQ(policy_.order().back(), "c");
+}
+
+// A candidate seen once (estimate 1: the doorkeeper's bit alone) never displaces a main
+// victim, even one whose aged estimate is 0; seen twice, it does.
+TEST_F(AdmissionTest, AFirstTimerNeverDisplacesAVictim) {
+  for (int i = 0; i < 10; ++i) add(numbered("k", i));
+  add("kA");  // small drains: k0..k8 enter main; k9 (1) loses to k0 (1)
+  EXPECT_EQ(evicted(), V{"k9"});
+  policy_.remove(held_.back().get());  // kA: small is empty, main full (900 of 900)
+  // More than a quarter of the sketch's sample (10 240) since k0 entered main: k0 counts
+  // 1 >> 1 = 0 in a duel.
+  for (int i = 0; i < 11000; ++i) policy_.remove(add("x"));
+  EXPECT_EQ(duel("kN", 1), V{"kN"});  // kN (1) does not displace k0 (0)
+  EXPECT_EQ(policy_.order().front(), "k0");
+  EXPECT_EQ(duel("kN", 2), V{"k0"});  // kN (2) does
+  EXPECT_EQ(policy_.order().back(), "kN");
 }
 
 // The store's sketch has a doorkeeper: a Bloom filter as large as the counter table.
