@@ -93,3 +93,31 @@ TEST_F(ControlConfig, RefusesUnsafeOrBadValues) {
   EXPECT_NE(config_error("[control]\nmode = \"01777\"\n").find("octal"), std::string::npos);
   EXPECT_NE(config_error("[control]\nport = 1\n").find("port"), std::string::npos);
 }
+
+TEST_F(ControlConfig, TlsIsOffByDefaultAndNeedsItsFiles) {
+  auto c = Config::parse("", "t.toml");
+  EXPECT_TRUE(c.control.tls_listen.empty());
+  EXPECT_EQ(c.control.tls_server_name, "outpost-control");
+  // The client's files alone (what `outpost ctl` reads): no listener, nothing checked.
+  c = Config::parse("[control]\nctl_certificate = \"/c.pem\"\nctl_key = \"/c.key\"\ntls_ca = \"/ca.pem\"\n", "t.toml");
+  EXPECT_EQ(c.control.ctl_certificate, "/c.pem");
+  EXPECT_EQ(c.control.ctl_key, "/c.key");
+  EXPECT_EQ(c.control.tls_ca, "/ca.pem");
+  const std::string listen = "[control]\ntls_listen = [\"127.0.0.1:8953\"]\n";
+  EXPECT_NE(config_error(listen).find("control.tls_certificate: tls_listen needs the server's certificate"),
+            std::string::npos);
+  EXPECT_NE(config_error(listen + "tls_certificate = \"/s.pem\"\n").find("control.tls_key: tls_listen needs"),
+            std::string::npos);
+  // Mutual TLS is not optional: no CA, no listener.
+  EXPECT_NE(config_error(listen + "tls_certificate = \"/s.pem\"\ntls_key = \"/s.key\"\n")
+                .find("control.tls_ca: tls_listen needs the CA"),
+            std::string::npos);
+  // The files are read: missing ones are an error naming them.
+  EXPECT_NE(config_error(listen + "tls_certificate = \"/nonexistent/s.pem\"\ntls_key = \"/s.key\"\ntls_ca = \"/c\"\n")
+                .find("/nonexistent/s.pem"),
+            std::string::npos);
+  EXPECT_NE(config_error("[control]\nctl_certificate = \"/c.pem\"\n").find("ctl_certificate and ctl_key go together"),
+            std::string::npos);
+  EXPECT_NE(config_error("[control]\ntls_server_name = \"\"\n").find("control.tls_server_name"), std::string::npos);
+  EXPECT_NE(config_error("[control]\ntls_listen = [\"nowhere\"]\n").find("control.tls_listen"), std::string::npos);
+}
