@@ -1,6 +1,7 @@
 // The control channel's pure parts: the command line and answer format
 // (services/control/control_protocol) and the [control] section. The channel itself runs
-// end to end in tests/integration/test_control.py against a running Outpost.
+// end to end in tests/integration/test_control.py (over TCP with mutual TLS in
+// test_control_tls.py) against a running Outpost.
 #include <gtest/gtest.h>
 
 #include "core/config.hpp"
