@@ -181,6 +181,9 @@ delay_failed_login=0
         url = f"ftp://127.0.0.1:{FTP_PORT}/pub/change.txt"
         path = os.path.join(self.root, "pub", "change.txt")
         self.assertEqual(h.curl(url).stdout, b"version one\n")
+        # The copy is committed on the server's 226, which can come after curl has its
+        # Content-Length bytes; the transaction is logged after the commit.
+        self.assertTrue(self.logged(url, "TCP_MISS/200"))
         os.chmod(os.path.join(self.root, "pub"), 0o755)
         try:
             with open(path, "wb") as f:
