@@ -87,6 +87,8 @@ class DeployFiles(unittest.TestCase):
                                 subprocess.run(["readelf", "-d", h.OUTPOST], capture_output=True, text=True,
                                                check=True).stdout))
         self.assertIn("libuv.so.1", needed)
+        # A sanitizer build's runtimes are not the image's (it builds Release).
+        needed = {lib for lib in needed if not re.match(r"lib(a|ub|t|l|hwa)san\.so", lib)}
         paths = {}
         for line in subprocess.run(["ldd", h.OUTPOST], capture_output=True, text=True, check=True).stdout.splitlines():
             m = re.match(r"\s*(\S+) => (\S+)", line)
