@@ -24,10 +24,12 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
-#include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "resolver/dns_message.hpp"
 
 namespace {
 
@@ -35,30 +37,17 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kBatch = 64;
 
-std::uint16_t type_code(const std::string& t) {
-  static const std::map<std::string, std::uint16_t> types{{"A", 1},      {"NS", 2},    {"CNAME", 5}, {"SOA", 6},
-                                                          {"PTR", 12},   {"MX", 15},   {"TXT", 16},  {"AAAA", 28},
-                                                          {"SRV", 33},   {"DS", 43},   {"DNSKEY", 48}, {"HTTPS", 65}};
-  auto it = types.find(t);
-  return it == types.end() ? static_cast<std::uint16_t>(std::atoi(t.c_str())) : it->second;
-}
-
-// One query's wire form without its ID (the first two bytes are set when it is sent).
-std::vector<std::uint8_t> make_query(const std::string& name, std::uint16_t type) {
-  std::vector<std::uint8_t> q{0, 0, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1};
-  std::size_t start = 0;
-  while (start < name.size()) {
-    std::size_t dot = name.find('.', start);
-    if (dot == std::string::npos) dot = name.size();
-    q.push_back(static_cast<std::uint8_t>(dot - start));
-    q.insert(q.end(), name.begin() + static_cast<long>(start), name.begin() + static_cast<long>(dot));
-    start = dot + 1;
-  }
-  q.push_back(0);
-  q.insert(q.end(), {static_cast<std::uint8_t>(type >> 8), static_cast<std::uint8_t>(type), 0, 1});
-  // OPT: root owner, type 41, class = UDP size 1232, TTL 0, no options.
-  q.insert(q.end(), {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0});
-  return q;
+// One query's wire form, built by Outpost's codec (the ID, bytes 0-1, is set when it is sent).
+std::optional<std::vector<std::uint8_t>> make_query(const std::string& name, const std::string& type) {
+  using namespace outpost::dns;
+  auto n = Name::from_text(name);
+  auto t = type_from_text(type);
+  if (!n || !t) return std::nullopt;
+  Message m;
+  m.header = {.rd = true};
+  m.question.push_back({*n, *t, kClassIN});
+  m.edns = Edns{};  // a 1232-byte buffer, as dnsperf sends
+  return write_message(m);
 }
 
 struct Socket {
@@ -107,7 +96,9 @@ int main(int argc, char** argv) {
   for (std::string line; std::getline(in, line);) {
     std::istringstream ls(line);
     std::string name, type;
-    if (ls >> name >> type) queries.push_back(make_query(name, type_code(type)));
+    if (!(ls >> name >> type)) continue;
+    if (auto q = make_query(name, type)) queries.push_back(std::move(*q));
+    else std::fprintf(stderr, "dns_blast: skipped %s\n", line.c_str());
   }
   if (queries.empty() || sockets_n < 1 || inflight < sockets_n || inflight / sockets_n > 30000) {
     std::fprintf(stderr, "usage: dns_blast -s ADDR -p PORT -d QUERYFILE [-c SOCKETS] [-q INFLIGHT] [-l SECONDS]\n");
