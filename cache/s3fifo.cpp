@@ -312,6 +312,16 @@ void S3Fifo::ghost_add(std::uint64_t hash, std::uint64_t bytes) {
 
 bool S3Fifo::ghost_take(std::uint64_t hash) { return ghost_.erase(hash) > 0; }
 
+bool S3Fifo::would_keep(std::uint64_t hash) const {
+  if (used() + opt_.capacity / 16 <= opt_.capacity) return true;  // room: nothing is evicted for it yet
+  if (!opt_.admission) return ghost_.count(hash) > 0;               // a ghost enters main at once
+  // It enters the small queue and meets main's next victim at its tail with its count plus
+  // this request; it is worth fetching when its count alone already beats that victim's.
+  // (Measured through the proxy, docs/CACHE_STORE.md: the duel itself, with this request's
+  // count, fetched bodies that were evicted unread often enough to cost bytes.)
+  return !main_.tail || sketch_.estimate(hash) > victim_estimate(main_.tail);
+}
+
 std::vector<std::string> S3Fifo::order() const {
   std::vector<std::string> out;
   for (const List* l : {&main_, &small_})

@@ -58,6 +58,9 @@ class S3Fifo {
   void replace(Object* old, Object* fresh, std::int64_t now, std::vector<ObjRef>* victims);
 
   std::uint64_t used() const { return small_.bytes + main_.bytes; }
+  // Store::would_keep's memory half: room left (a sixteenth of the capacity free), or a key
+  // whose sketch estimate already beats main's next victim (without admission: a ghost).
+  bool would_keep(std::uint64_t hash) const;
   const PolicyCounters& counters(Namespace ns) const { return counters_[static_cast<std::size_t>(ns)]; }
   // Keys from the main queue's tail to its head, then the small queue's (tests).
   std::vector<std::string> order() const;

@@ -133,6 +133,12 @@ bool StoreImpl::contains(Namespace ns, std::string_view key) {
   return it != m.end() && (it->second.mem || it->second.disk.valid());
 }
 
+bool StoreImpl::would_keep(Namespace ns, std::string_view key) {
+  if (disk_ && !disk_->full()) return true;  // every commit is written to the disk FIFO
+  std::lock_guard lock(policy_mu_);
+  return policy_.would_keep(key_hash(ns, key));
+}
+
 Handle StoreImpl::promote(ObjRef obj, DiskLoc loc) {
   Shard& sh = index_.shard_for(obj->ns, obj->key);
   {
@@ -585,6 +591,7 @@ void Store::lookup_async(Namespace ns, std::string_view key, std::function<void(
   impl_->lookup_async(ns, key, std::move(done));
 }
 bool Store::contains(Namespace ns, std::string_view key) { return impl_->contains(ns, key); }
+bool Store::would_keep(Namespace ns, std::string_view key) { return impl_->would_keep(ns, key); }
 Handle Store::lookup_memory(Namespace ns, std::string_view key, bool* on_disk) {
   return impl_->lookup_memory(ns, key, on_disk);
 }

@@ -184,6 +184,13 @@ class Store {
   // the record turned out corrupt).
   void lookup_async(Namespace ns, std::string_view key, std::function<void(Handle)> done);
   bool contains(Namespace ns, std::string_view key);  // memory or disk; no counters
+  // Whether an object stored under `key` now would likely be kept until it is asked for
+  // again: a disk tier is taking writes, or the memory tier has room without evicting, or
+  // the key is already requested more often than the main queue's next victim (without the
+  // sketch: the ghost remembers it). Anything else in a full memory-only store goes to the
+  // small queue and is mostly evicted unread. For callers deciding whether fetching a whole
+  // object is worth its bytes (a conditional miss); no counters.
+  bool would_keep(Namespace ns, std::string_view key);
   // The memory half of lookup_async, for callers that answer at once when they can: a
   // memory hit or a miss is counted and returned; an object only on disk sets *on_disk,
   // counts nothing, and is for lookup_async to read.

@@ -20,6 +20,7 @@ class StoreImpl final : public DiskEvents {
   void lookup_async(Namespace ns, std::string_view key, std::function<void(Handle)> done);
   Handle lookup_memory(Namespace ns, std::string_view key, bool* on_disk);
   bool contains(Namespace ns, std::string_view key);
+  bool would_keep(Namespace ns, std::string_view key);
   Writer writer(Namespace ns, std::string_view key, std::string_view meta, std::int64_t expiry, WriterMode mode,
                 Status* status);
   Reader attach(Namespace ns, std::string_view key);

@@ -69,6 +69,10 @@ class HttpCache {
   // the old 304's headers are not attached to the newer body.
   void refresh(const std::string& store_key, const StoredResponse& meta, const cache::Handle& revalidated);
 
+  // Whether the store would likely keep an object stored under `key` until it is asked for
+  // again (cache::Store::would_keep): a conditional miss is fetched whole only then.
+  bool would_keep(const std::string& key) { return store_.would_keep(cache::Namespace::kHttp, key); }
+
   // §4.4 and PURGE: removes the object (and its Vary marker) for a primary key.
   bool invalidate(const std::string& key);
 

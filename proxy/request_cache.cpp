@@ -142,11 +142,15 @@ void ProxyRequest::cache_miss(bool swap_fail) {
     // A conditional GET on a miss: its 304 could not be stored, and the object would stay
     // out of the cache until a plain GET. When the answer may well be storable (the key is
     // not marked uncacheable, nothing in the request forbids it), the object is fetched
-    // whole, stored, and the client's conditional answered from it (nginx, Varnish).
+    // whole, stored, and the client's conditional answered from it (nginx, Varnish) --
+    // unless the store would not keep it: in a full memory-only store a key seen once goes
+    // to the small queue and is mostly evicted unread, so its whole body would cost the
+    // origin's bytes for nothing where the origin's 304 costs none (docs/CACHING.md).
     unconditional_ = !passed_ && !req_cc_.no_store && !req_.headers.has("Authorization") &&
                      (req_.headers.has("If-None-Match") || req_.headers.has("If-Modified-Since")) &&
                      !req_.headers.has("If-Match") && !req_.headers.has("If-Unmodified-Since") &&
-                     !req_.headers.has("If-Range") && !req_.headers.has("Range");
+                     !req_.headers.has("If-Range") && !req_.headers.has("Range") &&
+                     cache->would_keep(url_text_);
   }
   set_stage(Stage::kResolve);
   advance();

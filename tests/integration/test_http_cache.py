@@ -730,6 +730,55 @@ class PurgeDenied(h.IntegrationTest):
         self.assertEqual(self.origin.count("/script/keep"), 1)
 
 
+class ConditionalMissInAFullCache(h.IntegrationTest):
+    """A conditional miss is fetched whole only when the store would keep the object: in a full
+    memory-only cache, a key it has not seen come back goes to the origin as the client's
+    conditional (the origin's 304 costs no body), and one already asked for more often than
+    the store's next victim is fetched whole, stored and answered from."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.origin = h.TestOrigin(cls.procs)
+        cls.outpost = h.Outpost(cls.procs, cls.tmp, extra_config="[cache]\nmemory_size = 1048576\nmax_object_size = 262144\n").start()
+
+    def get(self, path, *headers, method="GET"):
+        args = ["-si"] + (["-X", method] if method != "GET" else [])
+        for x in headers:
+            args += ["-H", x]
+        return parse(h.curl(*args, self.origin.url(path)).stdout)
+
+    def test_fetched_whole_only_when_the_store_would_keep_it(self):
+        cc = [["Cache-Control", "max-age=600"]]
+        for i in range(64):  # 2 MiB of objects seen once: the 1 MiB store is full
+            p = f"/script/fill{i}"
+            self.origin.script(p, headers=cc, body="f" * 32768)
+            self.assertEqual(self.get(p)[0], 200)
+        # A stranger: the conditional goes as sent, and the origin's 304 is relayed.
+        self.origin.script("/script/cold", etag='"c"', headers=cc, body="c" * 4000)
+        status, hdrs, got = self.get("/script/cold", 'If-None-Match: "c"')
+        self.assertEqual((status, got), (304, b""))
+        self.assertEqual(self.origin.last_headers("/script/cold").get("if-none-match"), '"c"')
+        self.assertNotIn("stored", hdrs.get("cache-status", ""))
+        status, hdrs, got = self.get("/script/cold")  # not stored by the 304
+        self.assertEqual((status, len(got)), (200, 4000))
+        self.assertEqual(self.origin.count("/script/cold"), 2)
+        # A key stored twice before (its count beats the fill objects' one each), purged: the
+        # conditional is fetched whole, stored, and answered from the stored copy.
+        self.origin.script("/script/warm", etag='"w"', headers=cc, body="w" * 4000)
+        for _ in range(2):
+            self.assertEqual(self.get("/script/warm")[0], 200)
+            self.assertEqual(self.get("/script/warm", method="PURGE")[0], 200)
+        status, hdrs, got = self.get("/script/warm", 'If-None-Match: "w"')
+        self.assertEqual((status, got), (304, b""))
+        self.assertNotIn("if-none-match", self.origin.last_headers("/script/warm"))
+        self.assertIn("stored", hdrs["cache-status"])
+        status, hdrs, got = self.get("/script/warm")
+        self.assertEqual((status, len(got)), (200, 4000))
+        self.assertIn("HIT", hdrs["x-cache"])
+        self.assertEqual(self.origin.count("/script/warm"), 3)
+
+
 class MustRevalidate(h.IntegrationTest):
     """§5.2.2.2: a must-revalidate entry is never served stale; unreachable origin → 504."""
 

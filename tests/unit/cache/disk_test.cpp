@@ -281,3 +281,20 @@ TEST(CacheDisk, FullDiskStopsAdmissionServingContinues) {
   EXPECT_EQ(again->stats().total().corrupt_skipped, 0u);
   EXPECT_EQ(fetch(*again, Namespace::kHttp, "k0").body_string(), std::string(4000, 'x'));
 }
+
+// A conditional miss is fetched whole when the store would keep the object: with a disk tier
+// taking writes, every committed object is written to its FIFO, so always; memory alone, only
+// while there is room or for a key that has come back.
+TEST(CacheDisk, WouldKeepWhatTheDiskTierTakes) {
+  TempDir d;
+  std::string big(16 << 10, 'x');
+  auto mem = open_store(disk_options("", 256 << 10));
+  auto disk = open_store(disk_options(d.path(), 256 << 10));
+  for (auto* s : {mem.get(), disk.get()}) {
+    EXPECT_TRUE(s->would_keep(Namespace::kHttp, "stranger"));  // empty
+    for (int i = 0; i < 64; ++i) ASSERT_EQ(s->insert(Namespace::kHttp, numbered("k", i), "m", big, 0), Status::kOk);
+  }
+  EXPECT_FALSE(mem->would_keep(Namespace::kHttp, "stranger"));  // full, and never seen
+  EXPECT_TRUE(disk->would_keep(Namespace::kHttp, "stranger"));
+  disk->flush();
+}

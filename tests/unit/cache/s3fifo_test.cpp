@@ -368,3 +368,28 @@ TEST_F(AdmissionTest, TheSketchHasADoorkeeper) {
   add("k0");
   EXPECT_EQ(policy_.sketch_bytes(), 2u * 4096 * sizeof(std::uint64_t));
 }
+
+// Store::would_keep's memory half: whether a conditional miss is worth fetching whole.
+TEST_F(S3FifoTest, WouldKeepWhileThereIsRoomOrTheGhostRemembers) {
+  auto h = [](const char* k) { return key_hash(Namespace::kHttp, std::string_view(k)); };
+  for (int i = 0; i < 9; ++i) add(numbered("k", i));
+  EXPECT_TRUE(policy_.would_keep(h("kZ")));  // 900 of 1000: room
+  add("k9");
+  EXPECT_FALSE(policy_.would_keep(h("kZ")));  // full: a stranger goes to small and leaves
+  add("kA");
+  EXPECT_EQ(evicted(), V{"k0"});
+  EXPECT_TRUE(policy_.would_keep(h("k0")));  // a ghost: it would enter main at once
+  EXPECT_FALSE(policy_.would_keep(h("kZ")));
+}
+
+TEST_F(AdmissionTest, WouldKeepAKeyThatAlreadyBeatsMainsVictim) {
+  auto h = [](const char* k) { return key_hash(Namespace::kHttp, std::string_view(k)); };
+  EXPECT_TRUE(policy_.would_keep(h("kX")));  // empty
+  for (int i = 0; i < 10; ++i) add(numbered("k", i));
+  add("kA");  // k0..k8 in main (each 1), k9 evicted
+  EXPECT_EQ(evicted(), V{"k9"});
+  EXPECT_FALSE(policy_.would_keep(h("kZ")));  // 0: never seen
+  EXPECT_FALSE(policy_.would_keep(h("k9")));  // 1 (the doorkeeper) does not beat k0's 1
+  policy_.remove(add("k9"));
+  EXPECT_TRUE(policy_.would_keep(h("k9")));  // 2 does
+}
