@@ -8,7 +8,8 @@
 // requests decides, at the small queue's tail, whether an object enters main: it must have
 // been requested more often than the main victims it pushes out (a warm one may pass over
 // stronger victims holding at most a sixth of its bytes, which stay; one seen only once never
-// displaces anything); otherwise it is evicted and the victims stay at main's tail. Warm
+// displaces anything, and takes main's free room at main's tail if it is large); otherwise it
+// is evicted and the victims stay at main's tail. Warm
 // candidates turned away repeatedly halve the sketch early, and a victim's estimate is halved
 // in the duel for each quarter of the sketch's halving period since its last hit, so stale
 // popularity fades after a shift.

@@ -1,6 +1,7 @@
 // Eviction order of the S3-FIFO policy: quick demotion of one-hit wonders from the small
 // queue, promotion of re-accessed objects to main, ghost re-admission, lazy re-insertion in
-// main, long-dead objects first, size awareness.
+// main, long-dead objects first, size awareness; with frequency admission, the duel at the
+// small queue's tail and where first-timers enter main.
 #include "cache/s3fifo.hpp"
 #include "cache_test_util.hpp"
 
@@ -298,7 +299,7 @@ TEST_F(AdmissionTest, AWarmLargeCandidatePassesOverAFewStrongerVictims) {
 }
 
 // After a popularity shift main's victims keep their stale counts until the sketch halves;
-// warm candidates (estimate >= 7) turned away 6 times halve it early.
+// warm candidates (estimate >= 7) turned away 5 times halve it early.
 TEST_F(AdmissionTest, WarmCandidatesTurnedAwayAgeTheSketch) {
   // Each request counts; the first sets the doorkeeper's bits, the next 15 the counters.
   for (int i = 0; i < 15; ++i) policy_.remove(add("v"));
@@ -308,13 +309,13 @@ TEST_F(AdmissionTest, WarmCandidatesTurnedAwayAgeTheSketch) {
   EXPECT_EQ(evicted(), V{"k9"});
   policy_.remove(held_.back().get());  // kA: small is empty, main full (900 of 900)
   // Each round, c is requested once more and then meets v (16). From round 7 on its
-  // estimate is warm; the 6th warm rejection (round 12, c at 12) halves the sketch and clears
-  // the doorkeeper: v 16 -> 7, c 12 -> 5. Round 13: c 6 (its doorkeeper bit again) loses;
-  // round 14: 7, a tie, loses; round 15: c (8) beats v.
-  for (int round = 1; round <= 15; ++round) {
+  // estimate is warm; the 5th warm rejection (round 11, c at 11) halves the sketch and clears
+  // the doorkeeper: v 16 -> 7, c 11 -> 5. Round 12: c 6 (its doorkeeper bit again) loses;
+  // round 13: 7, a tie, loses; round 14: c (8) beats v.
+  for (int round = 1; round <= 14; ++round) {
     add("c");
     Object* filler = add(numbered("f", round));  // pushes c to small's tail
-    if (round < 15) {
+    if (round < 14) {
       EXPECT_EQ(evicted(), V{"c"}) << "round " << round;
       policy_.remove(filler);
     } else {
@@ -361,6 +362,31 @@ TEST_F(AdmissionTest, AFirstTimerNeverDisplacesAVictim) {
   EXPECT_EQ(policy_.order().front(), "k0");
   EXPECT_EQ(duel("kN", 2), V{"k0"});  // kN (2) does
   EXPECT_EQ(policy_.order().back(), "kN");
+}
+
+// A first-timer may take room main has free; one of at least three times main's mean object
+// charge enters at main's tail (its next victim unless hit), a smaller one at main's head.
+TEST_F(AdmissionTest, ALargeFirstTimerTakesFreeRoomAtMainsTail) {
+  Object* o[10];
+  for (int i = 0; i < 10; ++i) o[i] = add(numbered("k", i));
+  add("kA");  // small drains: k0..k8 enter main; k9 (1) loses to k0 (1)
+  EXPECT_EQ(evicted(), V{"k9"});
+  policy_.remove(held_.back().get());  // kA: small is empty
+  for (int i = 3; i <= 6; ++i) policy_.remove(o[i]);  // main: 500 bytes, mean 100
+  Object* large = add("kL", 400);  // seen once, 4 x the mean: into the free room, at main's tail
+  add("f", 200);   // f (1) meets kL (1) and loses
+  EXPECT_EQ(evicted(), V{"f"});
+  EXPECT_EQ(policy_.order(), (V{"kL", "k0", "k1", "k2", "k7", "k8"}));
+  policy_.remove(o[7]);  // main: 800 bytes in 5 objects, mean 160
+  add("kS");             // seen once, 100 bytes: into the free room, at main's head
+  add("g", 200);         // g (1) meets kL and loses
+  EXPECT_EQ(evicted(), V{"g"});
+  EXPECT_EQ(policy_.order(), (V{"kL", "k0", "k1", "k2", "k8", "kS"}));
+  // A hit sends kL round once more, as any victim: the next first-timer meets k0 instead.
+  large->touch();
+  add("h", 200);
+  EXPECT_EQ(evicted(), V{"h"});
+  EXPECT_EQ(policy_.order(), (V{"k0", "k1", "k2", "k8", "kS", "kL"}));
 }
 
 // The store's sketch has a doorkeeper: a Bloom filter as large as the counter table.
