@@ -20,6 +20,9 @@ struct DiskEvents {
   virtual void on_recovered_purge(Namespace ns) = 0;
   // Segment reclaim: is the record at `loc` the key's live copy? (*referenced: read since written)
   virtual bool is_live(Namespace ns, std::string_view key, DiskLoc loc, bool* referenced) = 0;
+  // Where the key's live record is now (invalid if it has none): a read that finds its record
+  // moved by a reclaim since the lookup follows it.
+  virtual DiskLoc live_loc(Namespace ns, std::string_view key) = 0;
   // The live record moved (rewritten by reclaim), or was dropped (reclaim, corrupt on read).
   virtual void on_moved(Namespace ns, std::string_view key, DiskLoc from, DiskLoc to) = 0;
   virtual void on_dropped(Namespace ns, std::string_view key, DiskLoc loc, bool corrupt) = 0;
@@ -35,9 +38,12 @@ class DiskBackend {
   virtual void write(ObjRef obj) = 0;  // queued; on_written follows
   virtual void write_tombstone(Namespace ns, std::string key) = 0;
   virtual void write_purge(Namespace ns) = 0;
-  // Reads and verifies the record on the I/O thread; `done` gets the object (version unset) or
-  // nothing if the record was corrupt or gone (on_dropped already reported it).
-  virtual void read(Namespace ns, std::string key, DiskLoc loc, std::function<void(ObjRef)> done) = 0;
+  // Reads and verifies the record on the I/O thread; `done` gets the object (version unset)
+  // and where it was read, or nothing if the record was corrupt (on_dropped already reported
+  // it) or the key has no record any more. A record moved by a reclaim since `loc` was looked
+  // up is read where it is now.
+  using ReadDone = std::function<void(ObjRef, DiskLoc)>;
+  virtual void read(Namespace ns, std::string key, DiskLoc loc, ReadDone done) = 0;
   virtual void flush() = 0;
   virtual bool full() const = 0;
   virtual std::uint64_t segments() const = 0;

@@ -116,7 +116,7 @@ class DiskTier final : public DiskBackend {
   void write_tombstone(Namespace ns, std::string key) override { push_write(Task{RecordKind::kErase, ns, std::move(key)}); }
   void write_purge(Namespace ns) override { push_write(Task{RecordKind::kPurge, ns, {}}); }
 
-  void read(Namespace ns, std::string key, DiskLoc loc, std::function<void(ObjRef)> done) override {
+  void read(Namespace ns, std::string key, DiskLoc loc, ReadDone done) override {
     {
       std::lock_guard lock(mu_);
       reads_.push_back(ReadTask{ns, std::move(key), loc, std::move(done)});
@@ -158,7 +158,7 @@ class DiskTier final : public DiskBackend {
     Namespace ns;
     std::string key;
     DiskLoc loc;
-    std::function<void(ObjRef)> done;
+    ReadDone done;
   };
   struct AtomicCounters {
     std::atomic<std::uint64_t> writes{0}, evictions{0}, corrupt{0}, rejected{0};
@@ -347,8 +347,13 @@ class DiskTier final : public DiskBackend {
 
   void do_read(ReadTask& r) {
     if (!events_->is_live(r.ns, r.key, r.loc, nullptr)) {
-      r.done(ObjRef());  // replaced, erased or reclaimed meanwhile
-      return;
+      // Moved by a reclaim since the lookup (a record being read is a referenced one, the kind
+      // a reclaim re-writes), or replaced, erased or dropped meanwhile: read it where it is now.
+      r.loc = events_->live_loc(r.ns, r.key);
+      if (!r.loc.valid()) {
+        r.done(ObjRef(), r.loc);
+        return;
+      }
     }
     int err = 0;
     std::unique_ptr<SegmentFile> other;
@@ -373,14 +378,14 @@ class DiskTier final : public DiskBackend {
                    r.loc.segment);
       count(r.ns).corrupt.fetch_add(1, std::memory_order_relaxed);
       events_->on_dropped(r.ns, r.key, r.loc, true);
-      r.done(ObjRef());
+      r.done(ObjRef(), r.loc);
       return;
     }
     const char* meta = chunk->data() + kRecordHeaderSize + h->key_len;
     const char* body = meta + h->meta_len;
     std::vector<Slice> slices;
     if (h->body_len) slices.push_back(Slice{chunk, body, h->body_len});
-    r.done(build_object(opt_, r.ns, r.key, std::string(meta, h->meta_len), std::move(slices), h->expiry));
+    r.done(build_object(opt_, r.ns, r.key, std::string(meta, h->meta_len), std::move(slices), h->expiry), r.loc);
   }
 
   StoreOptions opt_;

@@ -117,12 +117,26 @@ void StoreImpl::lookup_async(Namespace ns, std::string_view key, std::function<v
     done(Handle(o));
     return;
   }
-  disk_->read(ns, std::string(key), loc, [this, ns, loc, done = std::move(done)](ObjRef obj) {
-    Handle h = obj ? promote(std::move(obj), loc) : Handle();
+  disk_->read(ns, std::string(key), loc, [this, ns, k = std::string(key), done = std::move(done)](ObjRef obj, DiskLoc at) {
+    // No record any more: a new copy may have been committed to memory meanwhile.
+    Handle h = obj ? promote(std::move(obj), at) : memory_copy(ns, k);
     disk_hits_[static_cast<std::size_t>(ns)].fetch_add(h ? 1 : 0, std::memory_order_relaxed);
     if (!h) bump(index_.shard(0).count(reader_slot(), ns).misses);  // counters are summed
     done(std::move(h));
   });
+}
+
+Handle StoreImpl::memory_copy(Namespace ns, std::string_view key) {
+  Shard& sh = index_.shard_for(ns, key);
+  ReadGuard lock(sh.lock);
+  auto& m = sh.map(ns);
+  auto it = m.find(key);
+  if (it == m.end() || !it->second.mem) return {};
+  Object* o = it->second.mem.get();
+  o->ref();
+  o->touch();
+  mark_referenced(it->second);
+  return Handle(o);
 }
 
 bool StoreImpl::contains(Namespace ns, std::string_view key) {
@@ -386,10 +400,10 @@ Status StoreImpl::update_metadata(Namespace ns, std::string_view key, std::strin
   if (!loc.valid() || !disk_) return Status::kNotFound;
   // Only on disk: read it (I/O thread), promote it, then update the memory copy.
   disk_->read(ns, std::string(key), loc,
-              [this, ns, loc, want, meta = std::string(meta), expiry](ObjRef obj) {
+              [this, ns, want, meta = std::string(meta), expiry](ObjRef obj, DiskLoc at) {
                 if (!obj) return;
                 std::string k = obj->key;
-                if (promote(std::move(obj), loc)) update_metadata(ns, k, meta, expiry, want);
+                if (promote(std::move(obj), at)) update_metadata(ns, k, meta, expiry, want);
               });
   return Status::kOk;
 }
@@ -551,6 +565,14 @@ bool StoreImpl::is_live(Namespace ns, std::string_view key, DiskLoc loc, bool* r
   if (it == m.end() || !(it->second.disk == loc)) return false;
   if (referenced) *referenced = it->second.referenced.load(std::memory_order_relaxed);
   return true;
+}
+
+DiskLoc StoreImpl::live_loc(Namespace ns, std::string_view key) {
+  Shard& sh = index_.shard_for(ns, key);
+  ReadGuard lock(sh.lock);
+  auto& m = sh.map(ns);
+  auto it = m.find(key);
+  return it == m.end() ? DiskLoc{} : it->second.disk;
 }
 
 void StoreImpl::on_moved(Namespace ns, std::string_view key, DiskLoc from, DiskLoc to) {

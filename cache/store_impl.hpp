@@ -20,6 +20,8 @@ class StoreImpl final : public DiskEvents {
   void lookup_async(Namespace ns, std::string_view key, std::function<void(Handle)> done);
   Handle lookup_memory(Namespace ns, std::string_view key, bool* on_disk);
   bool contains(Namespace ns, std::string_view key);
+  // The key's memory copy, if any, for a disk read that found no record (not counted).
+  Handle memory_copy(Namespace ns, std::string_view key);
   bool would_keep(Namespace ns, std::string_view key);
   Writer writer(Namespace ns, std::string_view key, std::string_view meta, std::int64_t expiry, WriterMode mode,
                 Status* status);
@@ -47,6 +49,7 @@ class StoreImpl final : public DiskEvents {
   void on_recovered_erase(Namespace ns, std::string_view key) override;
   void on_recovered_purge(Namespace ns) override;
   bool is_live(Namespace ns, std::string_view key, DiskLoc loc, bool* referenced) override;
+  DiskLoc live_loc(Namespace ns, std::string_view key) override;
   void on_moved(Namespace ns, std::string_view key, DiskLoc from, DiskLoc to) override;
   void on_dropped(Namespace ns, std::string_view key, DiskLoc loc, bool corrupt) override;
 
