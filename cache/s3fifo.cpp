@@ -343,6 +343,13 @@ bool S3Fifo::would_keep(std::uint64_t hash) const {
   return !main_.tail || sketch_.estimate(hash) > victim_estimate(main_.tail);
 }
 
+void S3Fifo::note_request(std::uint64_t hash) {
+  if (!opt_.admission) return;
+  sketch_.ensure_capacity(std::max<std::size_t>(2 * (small_.count + main_.count + 1), kSketchFloor));
+  sketch_.add(hash);
+  ++now_;  // policy time counts the sketch's additions
+}
+
 std::vector<std::string> S3Fifo::order() const {
   std::vector<std::string> out;
   for (const List* l : {&main_, &small_})

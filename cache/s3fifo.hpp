@@ -62,6 +62,8 @@ class S3Fifo {
   // Store::would_keep's memory half: room left (a sixteenth of the capacity free), or a key
   // whose sketch estimate already beats main's next victim (without admission: a ghost).
   bool would_keep(std::uint64_t hash) const;
+  // Store::note_request: one request for the key, into the sketch (with admission on).
+  void note_request(std::uint64_t hash);
   const PolicyCounters& counters(Namespace ns) const { return counters_[static_cast<std::size_t>(ns)]; }
   // Keys from the main queue's tail to its head, then the small queue's (tests).
   std::vector<std::string> order() const;

@@ -153,6 +153,11 @@ bool StoreImpl::would_keep(Namespace ns, std::string_view key) {
   return policy_.would_keep(key_hash(ns, key));
 }
 
+void StoreImpl::note_request(Namespace ns, std::string_view key) {
+  std::lock_guard lock(policy_mu_);
+  policy_.note_request(key_hash(ns, key));
+}
+
 Handle StoreImpl::promote(ObjRef obj, DiskLoc loc) {
   Shard& sh = index_.shard_for(obj->ns, obj->key);
   {
@@ -614,6 +619,7 @@ void Store::lookup_async(Namespace ns, std::string_view key, std::function<void(
 }
 bool Store::contains(Namespace ns, std::string_view key) { return impl_->contains(ns, key); }
 bool Store::would_keep(Namespace ns, std::string_view key) { return impl_->would_keep(ns, key); }
+void Store::note_request(Namespace ns, std::string_view key) { impl_->note_request(ns, key); }
 Handle Store::lookup_memory(Namespace ns, std::string_view key, bool* on_disk) {
   return impl_->lookup_memory(ns, key, on_disk);
 }

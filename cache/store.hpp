@@ -191,6 +191,10 @@ class Store {
   // small queue and is mostly evicted unread. For callers deciding whether fetching a whole
   // object is worth its bytes (a conditional miss); no counters.
   bool would_keep(Namespace ns, std::string_view key);
+  // A request for `key` that will store nothing (a conditional relayed to the origin as it
+  // came): counted in the admission sketch as a miss that is stored is, so that a key asked
+  // for again and again comes to be kept. No other counters.
+  void note_request(Namespace ns, std::string_view key);
   // The memory half of lookup_async, for callers that answer at once when they can: a
   // memory hit or a miss is counted and returned; an object only on disk sets *on_disk,
   // counts nothing, and is for lookup_async to read.

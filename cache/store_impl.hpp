@@ -23,6 +23,7 @@ class StoreImpl final : public DiskEvents {
   // The key's memory copy, if any, for a disk read that found no record (not counted).
   Handle memory_copy(Namespace ns, std::string_view key);
   bool would_keep(Namespace ns, std::string_view key);
+  void note_request(Namespace ns, std::string_view key);
   Writer writer(Namespace ns, std::string_view key, std::string_view meta, std::int64_t expiry, WriterMode mode,
                 Status* status);
   Reader attach(Namespace ns, std::string_view key);

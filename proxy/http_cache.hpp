@@ -72,6 +72,8 @@ class HttpCache {
   // Whether the store would likely keep an object stored under `key` until it is asked for
   // again (cache::Store::would_keep): a conditional miss is fetched whole only then.
   bool would_keep(const std::string& key) { return store_.would_keep(cache::Namespace::kHttp, key); }
+  // A conditional miss relayed as it came: its request still counts towards keeping the key.
+  void note_request(const std::string& key) { store_.note_request(cache::Namespace::kHttp, key); }
 
   // §4.4 and PURGE: removes the object (and its Vary marker) for a primary key.
   bool invalidate(const std::string& key);

@@ -154,6 +154,7 @@ struct RequestState {
   bool followed_ = false;          // already waited for a leader once
   bool revalidating_ = false;      // conditional request for a stale entry
   bool unconditional_ = false;     // a conditional GET on a miss, sent without its conditionals
+  bool own_conditional_ = false;   // a conditional on a miss sent as the client sent it (not collapsed)
   bool withhold_body_ = false;     // the client got a 304: the origin's body goes to the store only
   bool absorb_ = false;            // the origin's answer is not relayed (304 refresh, stale-if-error)
   bool serve_stale_on_end_ = false;

@@ -120,9 +120,26 @@ void ProxyRequest::cache_miss(bool swap_fail) {
     spdlog::warn("http cache: stored copy of {} failed its check on read; fetching it again", url_text_);
     code_ = Outcome::kSwapFailMiss;
   }
-  // Range requests do not collapse: a 206 tells nothing of whether the whole object may be
-  // stored, and followers would get the whole of it.
-  if (req_.method == "GET" && !followed_ && !req_.headers.has("Range")) {
+  // A conditional GET on a miss: its 304 could not be stored, and the object would stay
+  // out of the cache until a plain GET. When the answer may well be storable (nothing in the
+  // request forbids it; below, the key not marked uncacheable), the object is fetched whole,
+  // stored, and the client's conditional answered from it (nginx, Varnish) -- unless the
+  // store would not keep it: in a full memory-only store a key seen once goes to the small
+  // queue and is mostly evicted unread, so its whole body would cost the origin's bytes for
+  // nothing where the origin's 304 costs none (docs/CACHING.md). Such a conditional goes as
+  // the client sent it, as Squid sends it, and does not collapse: its 304 is for this client
+  // only, and plain GETs for the URL meanwhile must not wait on it.
+  bool conditional = req_.headers.has("If-None-Match") || req_.headers.has("If-Modified-Since");
+  bool whole = conditional && req_.method == "GET" && !followed_ && !req_cc_.no_store &&
+               !req_.headers.has("Authorization") && !req_.headers.has("If-Match") &&
+               !req_.headers.has("If-Unmodified-Since") && !req_.headers.has("If-Range") &&
+               !req_.headers.has("Range") && cache->would_keep(url_text_);
+  unconditional_ = false;
+  own_conditional_ = conditional;  // until it is known to go without its conditionals
+  if (conditional && !whole && req_.method == "GET" && !followed_) cache->note_request(url_text_);
+  // Range requests do not collapse either: a 206 tells nothing of whether the whole object
+  // may be stored, and followers would get the whole of it.
+  if (req_.method == "GET" && !followed_ && !req_.headers.has("Range") && (whole || !conditional)) {
     auto role = cache->lead_or_follow(url_text_, w_.worker(), [this] {
       return [this, current = still_current()](bool ready) {
         if (!current() || !active_) return;
@@ -139,18 +156,8 @@ void ProxyRequest::cache_miss(bool swap_fail) {
     }
     leader_ = role == http::HttpCache::Collapse::kLead;
     passed_ = role == http::HttpCache::Collapse::kPass;
-    // A conditional GET on a miss: its 304 could not be stored, and the object would stay
-    // out of the cache until a plain GET. When the answer may well be storable (the key is
-    // not marked uncacheable, nothing in the request forbids it), the object is fetched
-    // whole, stored, and the client's conditional answered from it (nginx, Varnish) --
-    // unless the store would not keep it: in a full memory-only store a key seen once goes
-    // to the small queue and is mostly evicted unread, so its whole body would cost the
-    // origin's bytes for nothing where the origin's 304 costs none (docs/CACHING.md).
-    unconditional_ = !passed_ && !req_cc_.no_store && !req_.headers.has("Authorization") &&
-                     (req_.headers.has("If-None-Match") || req_.headers.has("If-Modified-Since")) &&
-                     !req_.headers.has("If-Match") && !req_.headers.has("If-Unmodified-Since") &&
-                     !req_.headers.has("If-Range") && !req_.headers.has("Range") &&
-                     cache->would_keep(url_text_);
+    unconditional_ = whole && !passed_;  // a key marked uncacheable: sent as it came
+    own_conditional_ = conditional && !unconditional_;
   }
   set_stage(Stage::kResolve);
   advance();
@@ -359,6 +366,10 @@ void ProxyRequest::begin_storing(const http::MessageHead& head) {
   if (meta) {
     writer_ = cache->begin_store(url_text_, *meta, head.content_length, settings_->cache_policy.max_variants, &why);
   }
+  // The origin's 304 to a client's own conditional says nothing of whether the URL's 200 may
+  // be stored: no hit-for-miss mark for it.
+  bool own_304 = own_conditional_ && head.status == 304;
+  if (own_304) why = "the origin's answer to the client's own conditional";
   // RFC 9211 Cache-Status, built in one buffer (this runs for every forwarded GET).
   cache_status_.clear();
   cache_status_.reserve(name.size() + 48 + why.size());
@@ -371,7 +382,7 @@ void ProxyRequest::begin_storing(const http::MessageHead& head) {
   // A pass (the key is marked uncacheable) that is again uncacheable leaves the mark as it
   // is: it lapses kPassMemory after the fetch that set it, as Varnish's hit-for-miss does,
   // and no request pays a lock on the shared map to renew it.
-  if (writer_ || !passed_) cache->learned(url_text_, static_cast<bool>(writer_));
+  if (writer_ || (!passed_ && !own_304)) cache->learned(url_text_, static_cast<bool>(writer_));
   if (writer_) cache->drop_parts(url_text_);  // a complete object supersedes stored parts
   if (leader_) {
     cache->settle(url_text_, static_cast<bool>(writer_));

@@ -741,6 +741,10 @@ class ConditionalMissInAFullCache(h.IntegrationTest):
         super().setUpClass()
         cls.origin = h.TestOrigin(cls.procs)
         cls.outpost = h.Outpost(cls.procs, cls.tmp, extra_config="[cache]\nmemory_size = 1048576\nmax_object_size = 262144\n").start()
+        for i in range(64):  # 2 MiB of objects seen once: the 1 MiB store is full
+            p = f"/script/fill{i}"
+            cls.origin.script(p, headers=[["Cache-Control", "max-age=600"]], body="f" * 32768)
+            h.curl("-s", "-o", "/dev/null", cls.origin.url(p))
 
     def get(self, path, *headers, method="GET"):
         args = ["-si"] + (["-X", method] if method != "GET" else [])
@@ -750,10 +754,6 @@ class ConditionalMissInAFullCache(h.IntegrationTest):
 
     def test_fetched_whole_only_when_the_store_would_keep_it(self):
         cc = [["Cache-Control", "max-age=600"]]
-        for i in range(64):  # 2 MiB of objects seen once: the 1 MiB store is full
-            p = f"/script/fill{i}"
-            self.origin.script(p, headers=cc, body="f" * 32768)
-            self.assertEqual(self.get(p)[0], 200)
         # A stranger: the conditional goes as sent, and the origin's 304 is relayed.
         self.origin.script("/script/cold", etag='"c"', headers=cc, body="c" * 4000)
         status, hdrs, got = self.get("/script/cold", 'If-None-Match: "c"')
@@ -777,6 +777,36 @@ class ConditionalMissInAFullCache(h.IntegrationTest):
         self.assertEqual((status, len(got)), (200, 4000))
         self.assertIn("HIT", hdrs["x-cache"])
         self.assertEqual(self.origin.count("/script/warm"), 3)
+
+    def concurrently(self, *calls):
+        threads = [threading.Thread(target=c) for c in calls]
+        for t in threads:
+            t.start()
+            time.sleep(0.2)  # in this order
+        for t in threads:
+            t.join()
+
+    def test_a_conditional_sent_as_it_came_neither_collapses_nor_marks_the_url(self):
+        cc = [["Cache-Control", "max-age=600"]]
+        got = []
+        def plain(path):
+            return lambda: got.append(self.get(path)[0])
+        # Plain GETs arriving while a stranger's conditional is at the origin do not wait for
+        # its 304 (meant for that client alone): one of them leads, the others follow it.
+        self.origin.script("/script/slow_cond", etag='"s"', headers=cc, body="s" * 4000, delay=1)
+        self.concurrently(lambda: got.append(self.get("/script/slow_cond", 'If-None-Match: "s"')[0]),
+                          plain("/script/slow_cond"), plain("/script/slow_cond"), plain("/script/slow_cond"))
+        self.assertEqual(sorted(got), [200, 200, 200, 304])
+        self.assertEqual(self.origin.count("/script/slow_cond"), 2)
+        # The relayed 304 does not mark the URL uncacheable: plain GETs after it still collapse.
+        got.clear()
+        self.origin.script("/script/after_304", etag='"a"', headers=cc, body="a" * 4000, delay=1)
+        status, hdrs, _ = self.get("/script/after_304", 'If-None-Match: "a"')
+        self.assertEqual(status, 304)
+        self.assertNotIn("status is not", hdrs.get("cache-status", ""))
+        self.concurrently(plain("/script/after_304"), plain("/script/after_304"), plain("/script/after_304"))
+        self.assertEqual(got, [200, 200, 200])
+        self.assertEqual(self.origin.count("/script/after_304"), 2)
 
 
 class MustRevalidate(h.IntegrationTest):

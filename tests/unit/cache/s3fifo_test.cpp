@@ -416,6 +416,13 @@ TEST_F(AdmissionTest, WouldKeepAKeyThatAlreadyBeatsMainsVictim) {
   EXPECT_EQ(evicted(), V{"k9"});
   EXPECT_FALSE(policy_.would_keep(h("kZ")));  // 0: never seen
   EXPECT_FALSE(policy_.would_keep(h("k9")));  // 1 (the doorkeeper) does not beat k0's 1
-  policy_.remove(add("k9"));
-  EXPECT_TRUE(policy_.would_keep(h("k9")));  // 2 does
+  policy_.remove(add("k9"));  // k9 (2): kA lost its duel meanwhile
+  add("kB");                  // full again
+  EXPECT_EQ(policy_.used(), 1000u);
+  EXPECT_TRUE(policy_.would_keep(h("k9")));  // 2 beats k0's 1
+  // Requests that stored nothing (conditionals relayed as they came) count too.
+  policy_.note_request(h("kZ"));
+  EXPECT_FALSE(policy_.would_keep(h("kZ")));
+  policy_.note_request(h("kZ"));
+  EXPECT_TRUE(policy_.would_keep(h("kZ")));
 }
