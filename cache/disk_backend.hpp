@@ -39,9 +39,10 @@ class DiskBackend {
   virtual void write_tombstone(Namespace ns, std::string key) = 0;
   virtual void write_purge(Namespace ns) = 0;
   // Reads and verifies the record on the I/O thread; `done` gets the object (version unset)
-  // and where it was read, or nothing if the record was corrupt (on_dropped already reported
-  // it) or the key has no record any more. A record moved by a reclaim since `loc` was looked
-  // up is read where it is now.
+  // and where it was read, or nothing and that location if the record was corrupt
+  // (on_dropped already reported it), or nothing and an invalid location if the key has no
+  // record any more. A record moved by a reclaim since `loc` was looked up is read where it
+  // is now.
   using ReadDone = std::function<void(ObjRef, DiskLoc)>;
   virtual void read(Namespace ns, std::string key, DiskLoc loc, ReadDone done) = 0;
   virtual void flush() = 0;

@@ -110,11 +110,11 @@ Handle StoreImpl::lookup_memory(Namespace ns, std::string_view key, bool* on_dis
 
 Handle StoreImpl::lookup(Namespace ns, std::string_view key) { return Handle(probe(ns, key, nullptr)); }
 
-void StoreImpl::lookup_async(Namespace ns, std::string_view key, std::function<void(Handle)> done) {
+void StoreImpl::lookup_async(Namespace ns, std::string_view key, Store::LookupDone done) {
   DiskLoc loc;
   Object* o = probe(ns, key, &loc);
   if (!loc.valid()) {
-    done(Handle(o));
+    done(Handle(o), false);
     return;
   }
   disk_->read(ns, std::string(key), loc, [this, ns, k = std::string(key), done = std::move(done)](ObjRef obj, DiskLoc at) {
@@ -122,7 +122,7 @@ void StoreImpl::lookup_async(Namespace ns, std::string_view key, std::function<v
     Handle h = obj ? promote(std::move(obj), at) : memory_copy(ns, k);
     disk_hits_[static_cast<std::size_t>(ns)].fetch_add(h ? 1 : 0, std::memory_order_relaxed);
     if (!h) bump(index_.shard(0).count(reader_slot(), ns).misses);  // counters are summed
-    done(std::move(h));
+    done(std::move(h), !obj && at.valid());  // a location read but nothing built: corrupt
   });
 }
 
@@ -614,7 +614,7 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options, std::string* err
 }
 
 Handle Store::lookup(Namespace ns, std::string_view key) { return impl_->lookup(ns, key); }
-void Store::lookup_async(Namespace ns, std::string_view key, std::function<void(Handle)> done) {
+void Store::lookup_async(Namespace ns, std::string_view key, LookupDone done) {
   impl_->lookup_async(ns, key, std::move(done));
 }
 bool Store::contains(Namespace ns, std::string_view key) { return impl_->contains(ns, key); }

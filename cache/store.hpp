@@ -180,9 +180,11 @@ class Store {
   // Memory tier only; never blocks. Counts a hit or a miss.
   Handle lookup(Namespace ns, std::string_view key);
   // Memory hit or miss: `done` runs inline before this returns. Disk hit: the object is read
-  // and checked on the I/O thread, promoted to memory, and `done` runs there (empty Handle if
-  // the record turned out corrupt).
-  void lookup_async(Namespace ns, std::string_view key, std::function<void(Handle)> done);
+  // and checked on the I/O thread, promoted to memory, and `done` runs there: an empty Handle
+  // if the record turned out corrupt (`corrupt` true: a swap failure) or was dropped by a
+  // reclaim meanwhile (an ordinary miss).
+  using LookupDone = std::function<void(Handle, bool corrupt)>;
+  void lookup_async(Namespace ns, std::string_view key, LookupDone done);
   bool contains(Namespace ns, std::string_view key);  // memory or disk; no counters
   // Whether an object stored under `key` now would likely be kept until it is asked for
   // again: a disk tier is taking writes, or the memory tier has room without evicting, or

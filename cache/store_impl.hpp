@@ -17,7 +17,7 @@ class StoreImpl final : public DiskEvents {
   bool open_disk(std::string* error);
 
   Handle lookup(Namespace ns, std::string_view key);
-  void lookup_async(Namespace ns, std::string_view key, std::function<void(Handle)> done);
+  void lookup_async(Namespace ns, std::string_view key, Store::LookupDone done);
   Handle lookup_memory(Namespace ns, std::string_view key, bool* on_disk);
   bool contains(Namespace ns, std::string_view key);
   // The key's memory copy, if any, for a disk read that found no record (not counted).

@@ -72,10 +72,8 @@ std::string HttpCache::variant_key(const std::string& key, const std::vector<std
 void HttpCache::fetch(Worker& worker, const std::string& key, FetchDone done) {
   auto cb = std::make_shared<FetchDone>(std::move(done));
   auto on_loop = std::this_thread::get_id();
-  // Indexed but not returned = the disk record failed its checksum (TCP_SWAPFAIL_MISS).
-  bool indexed = store_.contains(kNs, key);
-  store_.lookup_async(kNs, key, [&worker, cb, on_loop, indexed](cache::Handle h) {
-    bool swap_fail = indexed && !h;
+  // The disk record failed its check (TCP_SWAPFAIL_MISS); one dropped meanwhile is a miss.
+  store_.lookup_async(kNs, key, [&worker, cb, on_loop](cache::Handle h, bool swap_fail) {
     if (std::this_thread::get_id() == on_loop) {
       (*cb)(std::move(h), false, swap_fail);
     } else {
@@ -446,7 +444,7 @@ void HttpCache::inspect(Worker& worker, const std::string& key, std::function<vo
       });
     };
     if (on_disk)
-      store_.lookup_async(kNs, keys[i], [fill](cache::Handle h) { fill(std::move(h), true); });
+      store_.lookup_async(kNs, keys[i], [fill](cache::Handle h, bool) { fill(std::move(h), true); });
     else
       fill(std::move(h), false);
   }

@@ -13,7 +13,7 @@ class StoreLeafStore final : public tls::LeafStore {
   std::optional<std::string> get(const std::string& key) override {
     std::promise<cache::Handle> found;
     auto f = found.get_future();
-    store_->lookup_async(cache::Namespace::kCert, key, [&found](cache::Handle h) { found.set_value(std::move(h)); });
+    store_->lookup_async(cache::Namespace::kCert, key, [&found](cache::Handle h, bool) { found.set_value(std::move(h)); });
     cache::Handle h = f.get();
     if (!h) return std::nullopt;
     return h.body_string();

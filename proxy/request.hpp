@@ -312,7 +312,9 @@ class ProxyRequest final : private ForwardEvents, private GatewayEvents, private
   // Partial content.
   bool range_candidate() const;
   void on_parts_lookup(cache::Handle h, std::shared_ptr<const http::PartsMeta> m, bool from_disk, bool swap_fail);
-  void cache_miss(bool swap_fail);  // the miss half of on_cache_lookup: collapse, then forward
+  // `store_key`: the lookup's key for this request's object (a variant's when the URL varies;
+  // empty: the URL's own).
+  void cache_miss(bool swap_fail, const std::string& store_key = {});  // the miss half of on_cache_lookup: collapse, then forward
   void serve_parts(const cache::Handle& h, const http::PartsMeta& m, http::ByteRange want, std::int64_t age,
                    bool from_disk);
   bool begin_part(const http::MessageHead& head);  // a 206 to a range miss: false = 502 given

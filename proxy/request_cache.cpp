@@ -107,10 +107,10 @@ void ProxyRequest::on_cache_lookup(http::CacheLookup r) {
                         });
     return;
   }
-  cache_miss(r.swap_fail);
+  cache_miss(r.swap_fail, r.store_key);
 }
 
-void ProxyRequest::cache_miss(bool swap_fail) {
+void ProxyRequest::cache_miss(bool swap_fail, const std::string& store_key) {
   auto* cache = w_.cache();
   if (req_cc_.only_if_cached) {
     reject(504, "The response is not in the cache and the request says only-if-cached.", Outcome::kMiss);
@@ -129,14 +129,17 @@ void ProxyRequest::cache_miss(bool swap_fail) {
   // nothing where the origin's 304 costs none (docs/CACHING.md). Such a conditional goes as
   // the client sent it, as Squid sends it, and does not collapse: its 304 is for this client
   // only, and plain GETs for the URL meanwhile must not wait on it.
+  // The store is asked about the object's own key: a variant's, when the URL varies (its
+  // primary key holds the Vary marker, which every variant's lookup touches).
+  const std::string& object_key = store_key.empty() ? url_text_ : store_key;
   bool conditional = req_.headers.has("If-None-Match") || req_.headers.has("If-Modified-Since");
   bool whole = conditional && req_.method == "GET" && !followed_ && !req_cc_.no_store &&
                !req_.headers.has("Authorization") && !req_.headers.has("If-Match") &&
                !req_.headers.has("If-Unmodified-Since") && !req_.headers.has("If-Range") &&
-               !req_.headers.has("Range") && cache->would_keep(url_text_);
+               !req_.headers.has("Range") && cache->would_keep(object_key);
   unconditional_ = false;
   own_conditional_ = conditional;  // until it is known to go without its conditionals
-  if (conditional && !whole && req_.method == "GET" && !followed_) cache->note_request(url_text_);
+  if (conditional && !whole && req_.method == "GET" && !followed_) cache->note_request(object_key);
   // Range requests do not collapse either: a 206 tells nothing of whether the whole object
   // may be stored, and followers would get the whole of it.
   if (req_.method == "GET" && !followed_ && !req_.headers.has("Range") && (whole || !conditional)) {

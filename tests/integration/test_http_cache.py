@@ -778,6 +778,22 @@ class ConditionalMissInAFullCache(h.IntegrationTest):
         self.assertIn("HIT", hdrs["x-cache"])
         self.assertEqual(self.origin.count("/script/warm"), 3)
 
+    def test_a_new_variants_conditional_is_judged_by_its_own_key(self):
+        # The URL's Vary marker (its primary key) is touched by every variant's lookup; a
+        # variant nobody asked for yet is judged by its own key.
+        cc = [["Cache-Control", "max-age=600"], ["Vary", "Accept-Language"]]
+        self.origin.script("/script/vary", etag='"v"', headers=cc, body="v" * 4000)
+        for _ in range(4):
+            self.assertEqual(self.get("/script/vary", "Accept-Language: en")[0], 200)
+        for i in range(3):  # the marker, hit three times, leaves the small queue for main
+            p = f"/script/push{i}"
+            self.origin.script(p, headers=[["Cache-Control", "max-age=600"]], body="p" * 32768)
+            self.assertEqual(self.get(p)[0], 200)
+        status, _, got = self.get("/script/vary", "Accept-Language: de", 'If-None-Match: "v"')
+        self.assertEqual((status, got), (304, b""))
+        self.assertEqual(self.origin.last_headers("/script/vary").get("if-none-match"), '"v"')
+        self.assertEqual(self.origin.count("/script/vary"), 2)
+
     def concurrently(self, *calls):
         threads = [threading.Thread(target=c) for c in calls]
         for t in threads:

@@ -36,7 +36,7 @@ inline std::string numbered(std::string_view prefix, long long n) {
 inline Handle fetch(Store& s, Namespace ns, std::string_view key) {
   std::promise<Handle> p;
   auto f = p.get_future();
-  s.lookup_async(ns, key, [&p](Handle h) { p.set_value(std::move(h)); });
+  s.lookup_async(ns, key, [&p](Handle h, bool) { p.set_value(std::move(h)); });
   return f.get();
 }
 

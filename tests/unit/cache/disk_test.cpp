@@ -192,7 +192,11 @@ TEST(CacheDisk, CorruptionFoundOnReadIsNeverServed) {
   }
   auto s = open_store(disk_options(d.path()));
   flip_byte(d.path(), 48 + 6 + 1 + 500);  // after start-up's scan
-  EXPECT_FALSE(fetch(*s, Namespace::kHttp, "victim"));
+  std::promise<std::pair<Handle, bool>> p;
+  s->lookup_async(Namespace::kHttp, "victim", [&p](Handle h, bool corrupt) { p.set_value({std::move(h), corrupt}); });
+  auto [h, corrupt] = p.get_future().get();
+  EXPECT_FALSE(h);
+  EXPECT_TRUE(corrupt);  // the proxy's TCP_SWAPFAIL_MISS
   EXPECT_FALSE(s->contains(Namespace::kHttp, "victim"));
   EXPECT_EQ(s->stats().of(Namespace::kHttp).corrupt_skipped, 1u);
 }
@@ -392,6 +396,8 @@ TEST(CacheDisk, AReadFollowsItsRecordMovedByAReclaim) {
   std::string body;
   for (auto& s : obj->body) body += s.view();
   EXPECT_EQ(body, keep);
-  EXPECT_FALSE(read("drop", drop_was).first);
+  auto [gone, gone_at] = read("drop", drop_was);
+  EXPECT_FALSE(gone);
+  EXPECT_FALSE(gone_at.valid());  // no record any more: a miss, not a corrupt record
   EXPECT_EQ(tier->counters(Namespace::kHttp).corrupt, 0u);
 }
