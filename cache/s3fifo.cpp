@@ -145,12 +145,7 @@ void S3Fifo::insert(Object* o, std::int64_t now, std::vector<ObjRef>* victims) {
   if (o->expiry != 0) expiry_.emplace(o->expiry, o);
   std::uint64_t h = key_hash(o->ns, o->key);
   o->seen = ++now_;
-  if (opt_.admission) {
-    // Two words (8 keys' counters) per object in memory, at least kSketchFloor words; it
-    // grows by doubling, so rarely. The miss is one request.
-    sketch_.ensure_capacity(std::max<std::size_t>(2 * (small_.count + main_.count + 1), kSketchFloor));
-    sketch_.add(h);
-  }
+  if (opt_.admission) count_request(h);  // the miss is one request
   // Without admission a key in the ghost skips the small queue; with it the sketch, which
   // remembers more for less memory, decides at the small queue's tail instead.
   link(o, !opt_.admission && ghost_take(h) ? Queue::kMain : Queue::kSmall);
@@ -343,10 +338,16 @@ bool S3Fifo::would_keep(std::uint64_t hash) const {
   return !main_.tail || sketch_.estimate(hash) > victim_estimate(main_.tail);
 }
 
-void S3Fifo::note_request(std::uint64_t hash) {
-  if (!opt_.admission) return;
+void S3Fifo::count_request(std::uint64_t hash) {
+  // Two words (8 keys' counters) per object in memory, at least kSketchFloor words; it grows
+  // by doubling, so rarely.
   sketch_.ensure_capacity(std::max<std::size_t>(2 * (small_.count + main_.count + 1), kSketchFloor));
   sketch_.add(hash);
+}
+
+void S3Fifo::note_request(std::uint64_t hash) {
+  if (!opt_.admission) return;
+  count_request(hash);
   ++now_;  // policy time counts the sketch's additions
 }
 

@@ -89,6 +89,8 @@ class S3Fifo {
   Object* main_victim();
   // Moves the hits counted on `o` since the last look into its CLOCK bits and the sketch.
   void fold(Object* o);
+  // One request for the key into the sketch, grown first to the index's size.
+  void count_request(std::uint64_t hash);
   // A main victim's estimate in a duel: the sketch's, halved once for every quarter of the
   // sketch's halving period that has passed since the victim's last folded hit.
   unsigned victim_estimate(const Object* v) const;

@@ -80,10 +80,7 @@ Object* StoreImpl::probe(Namespace ns, std::string_view key, DiskLoc* disk, bool
   auto& m = sh.map(ns);
   auto it = m.find(k);
   if (it != m.end() && it->second.mem) {
-    Object* o = it->second.mem.get();
-    o->ref();
-    o->touch();
-    mark_referenced(it->second);
+    Object* o = hold_memory(it->second);
     bump(c.lookups);
     bump(c.hits);
     return o;
@@ -132,11 +129,7 @@ Handle StoreImpl::memory_copy(Namespace ns, std::string_view key) {
   auto& m = sh.map(ns);
   auto it = m.find(key);
   if (it == m.end() || !it->second.mem) return {};
-  Object* o = it->second.mem.get();
-  o->ref();
-  o->touch();
-  mark_referenced(it->second);
-  return Handle(o);
+  return Handle(hold_memory(it->second));
 }
 
 bool StoreImpl::contains(Namespace ns, std::string_view key) {

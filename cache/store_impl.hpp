@@ -69,6 +69,15 @@ class StoreImpl final : public DiskEvents {
   void drop_victims(std::vector<ObjRef>& victims);
   void set_disk(Entry& e, Namespace ns, DiskLoc loc);
   void unregister(Shard& sh, const Pending& p);
+  // A reference to the entry's memory copy for a reader: touched (a hit for the policy) and
+  // the entry marked referenced for the disk reclaim. The caller holds the shard lock.
+  static Object* hold_memory(Entry& e) {
+    Object* o = e.mem.get();
+    o->ref();
+    o->touch();
+    mark_referenced(e);
+    return o;
+  }
   static void mark_referenced(Entry& e) {
     if (!e.referenced.load(std::memory_order_relaxed)) e.referenced.store(true, std::memory_order_relaxed);
   }
